@@ -1,0 +1,149 @@
+package backup
+
+import (
+	"context"
+	"io"
+	"io/fs"
+	"time"
+
+	"github.com/iluxsys/steward"
+	"github.com/iluxsys/steward/audit"
+)
+
+// Scopes that are not tenants. No tenant ID can equal them: tenant IDs start
+// with a letter or digit.
+const (
+	// General is the scope of the platform's shared structure (CSS, JS,
+	// i18n, migrations), backed up and restored without touching any tenant.
+	General = "_general"
+	// Releases is the scope that holds release artifacts.
+	Releases = "_releases"
+)
+
+// Entry is one file or directory of a Source. Path is slash-separated and
+// relative ("users/42.json"); its first element is the module.
+type Entry struct {
+	Path    string
+	Size    int64
+	Mode    fs.FileMode
+	ModTime time.Time
+}
+
+// Source is what a backup reads. Walk calls fn for every entry in lexical
+// path order (directories before their contents); Open opens a regular file.
+type Source interface {
+	Walk(ctx context.Context, fn func(Entry) error) error
+	Open(ctx context.Context, path string) (io.ReadCloser, error)
+}
+
+// Type is the kind of a snapshot.
+type Type string
+
+// Snapshot types.
+const (
+	// Full reads and hashes every file again.
+	Full Type = "full"
+	// Incremental reuses the chunk lists of files unchanged (size, mtime,
+	// mode) since the newest snapshot, without reading them.
+	Incremental Type = "incremental"
+)
+
+// Component is one piece of the general structure: a stylesheet bundle, a
+// script bundle, an i18n catalog, a migration set.
+type Component struct {
+	Name         string   `json:"name"`
+	Version      string   `json:"version"`
+	Dependencies []string `json:"dependencies,omitempty"`
+}
+
+// Progress reports how far a backup or restore is.
+type Progress struct {
+	FilesDone, FilesTotal int64
+	BytesDone, BytesTotal int64
+	// Path is the file being processed, if any.
+	Path string
+}
+
+// Options change one backup. A nil *Options means an incremental,
+// compressed backup, encrypted when the scope is.
+type Options struct {
+	Type Type
+	// Compress enables zstd on chunks (skipped per chunk when it does not shrink).
+	Compress bool
+	// Encrypt asks for an encrypted scope. The first backup of a scope fixes
+	// whether it is encrypted; later backups must agree.
+	Encrypt bool
+	Tags    []string
+	// Since, when set, makes an incremental backup compare against the
+	// newest snapshot taken at or before Since instead of the newest one.
+	Since           time.Time
+	PlatformVersion string
+	SchemaVersion   string
+	// TenantName is a human name recorded in the manifest.
+	TenantName string
+	// Components records the general structure's inventory.
+	Components []Component
+	// Progress, when set, is called from the backup's goroutine as work advances.
+	Progress func(Progress)
+}
+
+// Metadata is the manifest's metadata block.
+type Metadata struct {
+	TenantName          string `json:"tenant_name,omitempty"`
+	BackupVersion       string `json:"backup_version"`
+	PlatformVersion     string `json:"platform_version,omitempty"`
+	SchemaVersion       string `json:"schema_version,omitempty"`
+	SizeBytes           int64  `json:"size_bytes"`
+	StoredBytes         int64  `json:"stored_bytes"`
+	DurationMS          int64  `json:"duration_ms"`
+	Compressed          bool   `json:"compressed"`
+	Encrypted           bool   `json:"encrypted"`
+	EncryptionAlgorithm string `json:"encryption_algorithm,omitempty"`
+	KeyID               string `json:"key_id,omitempty"`
+	FileCount           int64  `json:"file_count"`
+}
+
+// Snapshot is a committed backup as the catalog shows it. Its entry list is
+// not loaded; read it with Engine.Files.
+type Snapshot struct {
+	ID        string    `json:"id"`
+	Tenant    string    `json:"tenant"`
+	Type      Type      `json:"type"`
+	Parent    string    `json:"parent,omitempty"`
+	Timestamp time.Time `json:"timestamp"`
+	CreatedBy string    `json:"created_by"`
+	Tags      []string  `json:"tags,omitempty"`
+	Metadata  Metadata  `json:"metadata"`
+	// Checksums holds the SHA-256 (hex) of each module, keyed by module
+	// name, and of the manifest itself under "manifest".
+	Checksums  map[string]string `json:"checksums"`
+	Components []Component       `json:"components,omitempty"`
+}
+
+// File is one entry of a snapshot's entry list.
+type File struct {
+	Entry
+	// SHA256 is the hex SHA-256 of the file's content ("" for directories).
+	SHA256 string
+	// Chunks lists the content's chunk IDs in order.
+	Chunks []ChunkRef
+}
+
+// ChunkRef names one chunk of a file.
+type ChunkRef struct {
+	ID   string // hex HMAC-SHA-256 of the plaintext under the scope key
+	Size int64  // plaintext length
+}
+
+// Config configures an Engine. A nil *Config means defaults.
+type Config struct {
+	Clock      steward.Clock      // nil: steward.SystemClock
+	Auditor    audit.Auditor      // nil: audit.Nop()
+	Authorizer steward.Authorizer // nil: steward.MasterOnly()
+	// Keys wraps each scope's data key; nil means scopes are not encrypted
+	// and Options.Encrypt fails with a clear error.
+	Keys KeyProvider
+	// Parallelism bounds the goroutines that hash, compress, encrypt and
+	// upload (default: GOMAXPROCS).
+	Parallelism int
+}

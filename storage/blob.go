@@ -1,0 +1,251 @@
+package storage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"iter"
+	"net/url"
+	"strings"
+
+	"gocloud.dev/blob"
+	"gocloud.dev/blob/fileblob"
+	_ "gocloud.dev/blob/memblob" // mem:// URLs
+	"gocloud.dev/gcerrors"
+)
+
+// Open opens the Store named by a gocloud.dev/blob URL: file:///path,
+// mem://, and s3://, gs:// or azblob:// when the host imports the drivers
+// (see package storage/cloud). For file:// URLs, conditional create is made
+// atomic across processes (see OpenDir).
+func Open(ctx context.Context, urlstr string) (Store, error) {
+	u, err := url.Parse(urlstr)
+	if err != nil {
+		return nil, fmt.Errorf("storage: open %q: %w", urlstr, err)
+	}
+	if u.Scheme == "file" {
+		return openFileURL(ctx, u)
+	}
+	b, err := blob.OpenBucket(ctx, urlstr)
+	if err != nil {
+		return nil, fmt.Errorf("storage: open %q: %w", redact(u), err)
+	}
+	return FromBucket(b), nil
+}
+
+func redact(u *url.URL) string {
+	c := *u
+	c.RawQuery = ""
+	c.User = nil
+	return c.String()
+}
+
+// FromBucket adapts an open gocloud.dev/blob bucket. The Store owns the
+// bucket: Close closes it.
+func FromBucket(b *blob.Bucket) Store { return &bucketStore{b: b} }
+
+// NewMemory returns an empty in-memory Store (gocloud's memblob). It is a
+// real Store, used as the test fixture throughout the SDK.
+func NewMemory() Store {
+	b, _ := blob.OpenBucket(context.Background(), "mem://")
+	return FromBucket(b)
+}
+
+// bucketStore is the Store over a gocloud.dev/blob bucket.
+type bucketStore struct {
+	b *blob.Bucket
+	// create, when set, replaces the bucket's own conditional create
+	// (used by the file:// adapter to make it atomic across processes).
+	create func(ctx context.Context, key string, r io.Reader, opts *PutOptions) error
+}
+
+func (s *bucketStore) Put(ctx context.Context, key string, r io.Reader, opts *PutOptions) error {
+	if err := ValidateKey(key); err != nil {
+		return err
+	}
+	if opts != nil && opts.IfNotExist && s.create != nil {
+		return s.create(ctx, key, r, opts)
+	}
+	return s.put(ctx, key, r, opts)
+}
+
+func (s *bucketStore) put(ctx context.Context, key string, r io.Reader, opts *PutOptions) error {
+	wopts := &blob.WriterOptions{ContentType: "application/octet-stream"}
+	if opts != nil {
+		wopts.IfNotExist = opts.IfNotExist
+		if opts.ContentType != "" {
+			wopts.ContentType = opts.ContentType
+		}
+	}
+	// A write is aborted when its context is cancelled before Close, so a
+	// failing reader never leaves a partial object.
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	w, err := s.b.NewWriter(wctx, key, wopts)
+	if err != nil {
+		return s.wrap(ctx, "put", key, err)
+	}
+	if _, err := io.Copy(w, r); err != nil {
+		cancel()
+		_ = w.Close()
+		return s.wrap(ctx, "put", key, err)
+	}
+	if err := w.Close(); err != nil {
+		return s.wrap(ctx, "put", key, err)
+	}
+	return nil
+}
+
+func (s *bucketStore) Get(ctx context.Context, key string) (io.ReadCloser, error) {
+	return s.GetRange(ctx, key, 0, -1)
+}
+
+func (s *bucketStore) GetRange(ctx context.Context, key string, off, n int64) (io.ReadCloser, error) {
+	if err := ValidateKey(key); err != nil {
+		return nil, err
+	}
+	if off < 0 {
+		return nil, &Error{Op: "get", Key: key, Err: fmt.Errorf("negative offset %d", off)}
+	}
+	r, err := s.b.NewRangeReader(ctx, key, off, n, nil)
+	if err != nil {
+		return nil, s.wrap(ctx, "get", key, err)
+	}
+	return &reader{r: r, s: s, ctx: ctx, key: key}, nil
+}
+
+// reader translates errors met while reading.
+type reader struct {
+	r   *blob.Reader
+	s   *bucketStore
+	ctx context.Context
+	key string
+}
+
+func (r *reader) Read(p []byte) (int, error) {
+	n, err := r.r.Read(p)
+	if err != nil && err != io.EOF {
+		err = r.s.wrap(r.ctx, "read", r.key, err)
+	}
+	return n, err
+}
+
+func (r *reader) Close() error { return r.r.Close() }
+
+func (s *bucketStore) Stat(ctx context.Context, key string) (ObjectInfo, error) {
+	if err := ValidateKey(key); err != nil {
+		return ObjectInfo{}, err
+	}
+	a, err := s.b.Attributes(ctx, key)
+	if err != nil {
+		return ObjectInfo{}, s.wrap(ctx, "stat", key, err)
+	}
+	return ObjectInfo{Key: key, Size: a.Size, ModTime: a.ModTime}, nil
+}
+
+func (s *bucketStore) List(ctx context.Context, prefix string) iter.Seq2[ObjectInfo, error] {
+	return func(yield func(ObjectInfo, error) bool) {
+		it := s.b.List(&blob.ListOptions{Prefix: prefix})
+		for {
+			obj, err := it.Next(ctx)
+			if err == io.EOF {
+				return
+			}
+			if err != nil {
+				yield(ObjectInfo{}, s.wrap(ctx, "list", prefix, err))
+				return
+			}
+			if obj.IsDir || isInternalKey(obj.Key) {
+				continue
+			}
+			if !yield(ObjectInfo{Key: obj.Key, Size: obj.Size, ModTime: obj.ModTime}, nil) {
+				return
+			}
+		}
+	}
+}
+
+// isInternalKey hides the file adapter's temporary files from listings.
+func isInternalKey(key string) bool {
+	i := strings.LastIndexByte(key, '/')
+	return strings.HasPrefix(key[i+1:], tmpPrefix)
+}
+
+func (s *bucketStore) Delete(ctx context.Context, key string) error {
+	if err := ValidateKey(key); err != nil {
+		return err
+	}
+	if err := s.b.Delete(ctx, key); err != nil {
+		return s.wrap(ctx, "delete", key, err)
+	}
+	return nil
+}
+
+func (s *bucketStore) Close() error {
+	if err := s.b.Close(); err != nil {
+		return fmt.Errorf("storage: close: %w", err)
+	}
+	return nil
+}
+
+// wrap translates a driver error into an *Error around one of the sentinels,
+// keeping the driver's error reachable. Context errors pass through.
+func (s *bucketStore) wrap(ctx context.Context, op, key string, err error) error {
+	if ctxErr := ctx.Err(); ctxErr != nil {
+		return ctxErr
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	var sentinel error
+	switch gcerrors.Code(err) {
+	case gcerrors.NotFound:
+		sentinel = ErrNotFound
+	case gcerrors.FailedPrecondition, gcerrors.AlreadyExists:
+		if op == "put" {
+			sentinel = ErrExists
+		}
+	case gcerrors.PermissionDenied:
+		sentinel = ErrPermission
+	case gcerrors.InvalidArgument:
+		sentinel = ErrInvalidKey
+	}
+	if sentinel != nil {
+		return &Error{Op: op, Key: key, Err: &causeError{sentinel: sentinel, cause: err}}
+	}
+	return &Error{Op: op, Key: key, Err: err}
+}
+
+// causeError matches its sentinel and still unwraps to the driver's error.
+type causeError struct {
+	sentinel error
+	cause    error
+}
+
+func (e *causeError) Error() string   { return e.sentinel.Error() + ": " + e.cause.Error() }
+func (e *causeError) Unwrap() []error { return []error{e.sentinel, e.cause} }
+
+// openFileURL opens a file:// URL with cross-process conditional create.
+func openFileURL(ctx context.Context, u *url.URL) (Store, error) {
+	dir := u.Path
+	if dir == "" {
+		return nil, fmt.Errorf("storage: open %q: file URL has no path", u.String())
+	}
+	return OpenDir(dir)
+}
+
+// OpenDir opens a directory as a Store (creating it if needed). Conditional
+// create is atomic across processes: the object is written to a temporary
+// file and hard-linked into place, which fails when the name exists.
+func OpenDir(dir string) (Store, error) {
+	b, err := fileblob.OpenBucket(dir, &fileblob.Options{CreateDir: true, NoTempDir: true, Metadata: fileblob.MetadataDontWrite})
+	if err != nil {
+		return nil, fmt.Errorf("storage: open directory %q: %w", dir, err)
+	}
+	s := &bucketStore{b: b}
+	s.create = func(ctx context.Context, key string, r io.Reader, opts *PutOptions) error {
+		return fileCreate(ctx, dir, key, r)
+	}
+	return s, nil
+}
