@@ -59,3 +59,43 @@ func OrNop(a Auditor) Auditor {
 	}
 	return a
 }
+
+// Event types recorded by the SDK's packages. The Dashboard reads these.
+const (
+	TypeBackupCreated      = "backup.created"
+	TypeBackupFailed       = "backup.failed"
+	TypeBackupForgotten    = "backup.forgotten"
+	TypeRestoreCompleted   = "restore.completed"
+	TypeRestoreFailed      = "restore.failed"
+	TypeValidation         = "restore.validated" // Data["status"]: "passed" or "failed"
+	TypePruneCompleted     = "prune.completed"
+	TypePruneFailed        = "prune.failed"
+	TypeRetentionApplied   = "retention.applied"
+	TypeRPOBreach          = "rpo.breach"
+	TypeReleaseCreated     = "release.created"
+	TypeReleaseDeployed    = "release.deployed"
+	TypeReleaseDeployFail  = "release.deploy_failed"
+	TypeReleaseRolledBack  = "release.rolled_back"
+	TypeReleaseRollbackErr = "release.rollback_failed"
+	TypeFlagChanged        = "flag.changed"
+	TypeFlagDeleted        = "flag.deleted"
+	TypeAccessDenied       = "access.denied"
+	TypeKeyChanged         = "key.changed"
+)
+
+// Keys of Event.Data used across the SDK.
+const (
+	DataSnapshotID  = "snapshot_id"
+	DataDurationMS  = "duration_ms"
+	DataSizeBytes   = "size_bytes"
+	DataStoredBytes = "stored_bytes"
+	DataFileCount   = "file_count"
+	DataMode        = "mode"
+	DataTTRMS       = "ttr_ms"
+	DataVersion     = "version"
+	DataReleaseID   = "release_id"
+	DataAction      = "action"
+	DataError       = "error"
+	DataFlag        = "flag"
+	DataType        = "type"
+)
