@@ -1,0 +1,220 @@
+// Command gendata writes the benchmark dataset: real source files (a copy of
+// the Go distribution's src tree), compressible JSON-lines records and
+// incompressible random data, deterministically from a seed.
+//
+//	go run ./bench/gendata -out DIR [-size-mib 1024]
+//	go run ./bench/gendata -out DIR -mutate    # the incremental change set
+//
+// -mutate inserts 1 KiB in the middle of the largest records file and
+// rewrites 1% of the files, as the incremental benchmark needs.
+package main
+
+import (
+	"bufio"
+	"flag"
+	"fmt"
+	"io"
+	"io/fs"
+	"log"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sort"
+)
+
+func main() {
+	out := flag.String("out", "", "directory to write (required)")
+	sizeMiB := flag.Int("size-mib", 1024, "approximate total size in MiB")
+	mutate := flag.Bool("mutate", false, "apply the incremental change set to an existing dataset")
+	flag.Parse()
+	if *out == "" {
+		log.Fatal("gendata: -out is required")
+	}
+	if *mutate {
+		if err := applyMutation(*out); err != nil {
+			log.Fatal(err)
+		}
+		return
+	}
+	if err := generate(*out, int64(*sizeMiB)<<20); err != nil {
+		log.Fatal(err)
+	}
+}
+
+func generate(out string, total int64) error {
+	srcBytes, err := copyTree(filepath.Join(runtime.GOROOT(), "src"), filepath.Join(out, "src"))
+	if err != nil {
+		return err
+	}
+	rest := total - srcBytes
+	if rest < 0 {
+		rest = 0
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	// Roughly half of the rest compressible records, half random bytes.
+	if err := writeFiles(filepath.Join(out, "records"), rest*55/100, rng, writeRecords); err != nil {
+		return err
+	}
+	return writeFiles(filepath.Join(out, "blobs"), rest*45/100, rng, writeRandom)
+}
+
+// writeFiles writes files of mixed sizes (4 KiB to 64 MiB) until budget is spent.
+func writeFiles(dir string, budget int64, rng *rand.Rand, fill func(w io.Writer, n int64, rng *rand.Rand) error) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	sizes := []int64{4 << 10, 64 << 10, 512 << 10, 2 << 20, 8 << 20, 64 << 20}
+	for i := 0; budget > 0; i++ {
+		n := sizes[i%len(sizes)]
+		if n > budget {
+			n = budget
+		}
+		f, err := os.Create(filepath.Join(dir, fmt.Sprintf("part-%05d.dat", i)))
+		if err != nil {
+			return err
+		}
+		bw := bufio.NewWriterSize(f, 1<<20)
+		if err := fill(bw, n, rng); err != nil {
+			f.Close()
+			return err
+		}
+		if err := bw.Flush(); err != nil {
+			f.Close()
+			return err
+		}
+		if err := f.Close(); err != nil {
+			return err
+		}
+		budget -= n
+	}
+	return nil
+}
+
+var words = []string{"reservation", "guest", "room", "invoice", "paid", "pending", "cancelled", "suite", "breakfast", "checkin", "checkout", "amount", "currency", "EUR", "USD", "note"}
+
+func writeRecords(w io.Writer, n int64, rng *rand.Rand) error {
+	var written int64
+	for id := 0; written < n; id++ {
+		line := fmt.Sprintf(`{"id":%d,"tenant":"t%03d","kind":%q,"status":%q,"amount":%d.%02d,"note":"%s %s %s"}`+"\n",
+			id, rng.IntN(500), words[rng.IntN(len(words))], words[rng.IntN(len(words))], rng.IntN(5000), rng.IntN(100),
+			words[rng.IntN(len(words))], words[rng.IntN(len(words))], words[rng.IntN(len(words))])
+		if int64(len(line)) > n-written {
+			line = line[:n-written]
+		}
+		m, err := io.WriteString(w, line)
+		if err != nil {
+			return err
+		}
+		written += int64(m)
+	}
+	return nil
+}
+
+func writeRandom(w io.Writer, n int64, rng *rand.Rand) error {
+	buf := make([]byte, 64<<10)
+	for n > 0 {
+		for i := 0; i+8 <= len(buf); i += 8 {
+			v := rng.Uint64()
+			for j := 0; j < 8; j++ {
+				buf[i+j] = byte(v >> (8 * j))
+			}
+		}
+		k := min(int64(len(buf)), n)
+		if _, err := w.Write(buf[:k]); err != nil {
+			return err
+		}
+		n -= k
+	}
+	return nil
+}
+
+func copyTree(src, dst string) (int64, error) {
+	var total int64
+	err := filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(src, p)
+		target := filepath.Join(dst, rel)
+		if d.IsDir() {
+			return os.MkdirAll(target, 0o755)
+		}
+		if !d.Type().IsRegular() {
+			return nil
+		}
+		in, err := os.Open(p)
+		if err != nil {
+			return err
+		}
+		defer in.Close()
+		outf, err := os.Create(target)
+		if err != nil {
+			return err
+		}
+		n, err := io.Copy(outf, in)
+		total += n
+		if cerr := outf.Close(); err == nil {
+			err = cerr
+		}
+		return err
+	})
+	return total, err
+}
+
+// applyMutation inserts 1 KiB in the middle of the largest records file and
+// rewrites the first 100 bytes of 1% of all files (every 100th in path order).
+func applyMutation(out string) error {
+	var files []string
+	var largest string
+	var largestSize int64
+	err := filepath.WalkDir(out, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		files = append(files, p)
+		if info, err := d.Info(); err == nil && filepath.Base(filepath.Dir(p)) == "records" && info.Size() > largestSize {
+			largest, largestSize = p, info.Size()
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	sort.Strings(files)
+	if largest != "" {
+		b, err := os.ReadFile(largest)
+		if err != nil {
+			return err
+		}
+		mid := len(b) / 2
+		ins := make([]byte, 1024)
+		for i := range ins {
+			ins[i] = byte('a' + i%26)
+		}
+		nb := append(append(append([]byte{}, b[:mid]...), ins...), b[mid:]...)
+		if err := os.WriteFile(largest, nb, 0o644); err != nil {
+			return err
+		}
+	}
+	changed := 0
+	for i, p := range files {
+		if i%100 != 7 || p == largest {
+			continue
+		}
+		f, err := os.OpenFile(p, os.O_WRONLY, 0)
+		if err != nil {
+			return err
+		}
+		_, err = f.WriteAt([]byte(fmt.Sprintf("// changed %d\n", i)), 0)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return err
+		}
+		changed++
+	}
+	fmt.Printf("mutated: inserted 1 KiB into %s, rewrote %d of %d files\n", largest, changed, len(files))
+	return nil
+}
