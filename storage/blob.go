@@ -64,6 +64,9 @@ func (s *bucketStore) Put(ctx context.Context, key string, r io.Reader, opts *Pu
 	if err := ValidateKey(key); err != nil {
 		return err
 	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	if opts != nil && opts.IfNotExist && s.create != nil {
 		return s.create(ctx, key, r, opts)
 	}
@@ -105,6 +108,9 @@ func (s *bucketStore) GetRange(ctx context.Context, key string, off, n int64) (i
 	if err := ValidateKey(key); err != nil {
 		return nil, err
 	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	if off < 0 {
 		return nil, &Error{Op: "get", Key: key, Err: fmt.Errorf("negative offset %d", off)}
 	}
@@ -137,6 +143,9 @@ func (s *bucketStore) Stat(ctx context.Context, key string) (ObjectInfo, error) 
 	if err := ValidateKey(key); err != nil {
 		return ObjectInfo{}, err
 	}
+	if err := ctx.Err(); err != nil {
+		return ObjectInfo{}, err
+	}
 	a, err := s.b.Attributes(ctx, key)
 	if err != nil {
 		return ObjectInfo{}, s.wrap(ctx, "stat", key, err)
@@ -146,6 +155,10 @@ func (s *bucketStore) Stat(ctx context.Context, key string) (ObjectInfo, error) 
 
 func (s *bucketStore) List(ctx context.Context, prefix string) iter.Seq2[ObjectInfo, error] {
 	return func(yield func(ObjectInfo, error) bool) {
+		if err := ctx.Err(); err != nil {
+			yield(ObjectInfo{}, err)
+			return
+		}
 		it := s.b.List(&blob.ListOptions{Prefix: prefix})
 		for {
 			obj, err := it.Next(ctx)
@@ -174,6 +187,9 @@ func isInternalKey(key string) bool {
 
 func (s *bucketStore) Delete(ctx context.Context, key string) error {
 	if err := ValidateKey(key); err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
 		return err
 	}
 	if err := s.b.Delete(ctx, key); err != nil {
