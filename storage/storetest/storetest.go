@@ -294,4 +294,6 @@ func (g *genReader) Read(p []byte) (int, error) {
 
 type errReader struct{}
 
-func (errReader) Read([]byte) (int, error) { return 0, errors.New("storetest: reader failed on purpose") }
+func (errReader) Read([]byte) (int, error) {
+	return 0, errors.New("storetest: reader failed on purpose")
+}
