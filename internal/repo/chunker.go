@@ -1,0 +1,160 @@
+package repo
+
+import (
+	"errors"
+	"io"
+	"math/bits"
+)
+
+// Chunker parameters. Content-defined chunking (FastCDC with normalized
+// chunking): boundaries depend on the bytes around them, so an insert in the
+// middle of a file changes the chunks near it and not the rest.
+const (
+	MinChunk = 256 << 10
+	AvgChunk = 1 << 20
+	MaxChunk = 4 << 20
+)
+
+// Normalization level 2: a stricter mask before the average size, a looser
+// one after, which narrows the size distribution around AvgChunk.
+var (
+	maskS = spreadMask(bits.TrailingZeros(AvgChunk) + 2)
+	maskL = spreadMask(bits.TrailingZeros(AvgChunk) - 2)
+)
+
+// spreadMask returns a mask with n bits set, spread over the high 48 bits
+// of the 64-bit gear hash (the low bits see too few input bytes).
+func spreadMask(n int) uint64 {
+	var m uint64
+	step := 48 / n
+	for i := 0; i < n; i++ {
+		m |= 1 << (63 - i*step)
+	}
+	return m
+}
+
+// Gear is the chunker's table of 256 random values. It is derived from the
+// scope's key, so chunk boundaries — and with them sizes — do not reveal
+// content across repositories.
+type Gear [256]uint64
+
+// NewGear derives a gear table from seed (any length).
+func NewGear(seed []byte) *Gear {
+	var g Gear
+	// splitmix64 over a state folded from the seed.
+	var s uint64 = 0x9e3779b97f4a7c15
+	for i, b := range seed {
+		s ^= uint64(b) << (8 * (i % 8))
+		s = s*0xbf58476d1ce4e5b9 + uint64(i)
+	}
+	for i := range g {
+		s += 0x9e3779b97f4a7c15
+		z := s
+		z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9
+		z = (z ^ (z >> 27)) * 0x94d049bb133111eb
+		g[i] = z ^ (z >> 31)
+	}
+	return &g
+}
+
+// Chunker splits a stream into content-defined chunks. It holds one buffer
+// of 2*MaxChunk bytes; Next returns slices of it, valid until the next call.
+type Chunker struct {
+	gear  *Gear
+	r     io.Reader
+	buf   []byte
+	start int // first unconsumed byte
+	end   int // end of valid data
+	eof   bool
+	err   error
+}
+
+// NewChunker returns a Chunker reading r. buf, when at least 2*MaxChunk
+// long, is used as the buffer (callers pool them); otherwise one is made.
+func NewChunker(g *Gear, r io.Reader, buf []byte) *Chunker {
+	if len(buf) < 2*MaxChunk {
+		buf = make([]byte, 2*MaxChunk)
+	}
+	return &Chunker{gear: g, r: r, buf: buf}
+}
+
+// Reset makes c read r from the start, keeping its buffer.
+func (c *Chunker) Reset(r io.Reader) {
+	c.r, c.start, c.end, c.eof, c.err = r, 0, 0, false, nil
+}
+
+// Buffer returns the chunker's buffer so the caller can pool it.
+func (c *Chunker) Buffer() []byte { return c.buf }
+
+// Next returns the next chunk, or io.EOF after the last one. The slice is
+// only valid until the next call.
+func (c *Chunker) Next() ([]byte, error) {
+	if c.end-c.start < MaxChunk && !c.eof {
+		if err := c.fill(); err != nil {
+			return nil, err
+		}
+	}
+	if c.start == c.end {
+		return nil, io.EOF
+	}
+	n := cut(c.gear, c.buf[c.start:c.end])
+	chunk := c.buf[c.start : c.start+n]
+	c.start += n
+	return chunk, nil
+}
+
+func (c *Chunker) fill() error {
+	if c.err != nil {
+		return c.err
+	}
+	if c.start > 0 {
+		c.end = copy(c.buf, c.buf[c.start:c.end])
+		c.start = 0
+	}
+	for c.end < len(c.buf) {
+		n, err := c.r.Read(c.buf[c.end:])
+		c.end += n
+		if errors.Is(err, io.EOF) {
+			c.eof = true
+			return nil
+		}
+		if err != nil {
+			c.err = err
+			return err
+		}
+	}
+	return nil
+}
+
+// cut returns the length of the first chunk of data (all of data when it is
+// shorter than MinChunk or ends before a boundary within MaxChunk).
+func cut(g *Gear, data []byte) int {
+	n := len(data)
+	if n <= MinChunk {
+		return n
+	}
+	if n > MaxChunk {
+		n = MaxChunk
+	}
+	normal := AvgChunk
+	if n < normal {
+		normal = n
+	}
+	var h uint64
+	i := MinChunk
+	// The gear hash only remembers the last 64 bytes, so starting at
+	// MinChunk without warm-up changes nothing that matters.
+	for ; i < normal; i++ {
+		h = (h << 1) + g[data[i]]
+		if h&maskS == 0 {
+			return i + 1
+		}
+	}
+	for ; i < n; i++ {
+		h = (h << 1) + g[data[i]]
+		if h&maskL == 0 {
+			return i + 1
+		}
+	}
+	return n
+}

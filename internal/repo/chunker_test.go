@@ -1,0 +1,94 @@
+package repo
+
+import (
+	"bytes"
+	"io"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+func randBytes(seed uint64, n int) []byte {
+	r := rand.New(rand.NewPCG(seed, seed))
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = byte(r.Uint32())
+	}
+	return b
+}
+
+func chunkAll(t testing.TB, g *Gear, data []byte) [][]byte {
+	c := NewChunker(g, bytes.NewReader(data), nil)
+	var out [][]byte
+	for {
+		ch, err := c.Next()
+		if err == io.EOF {
+			return out
+		}
+		require.NoError(t, err)
+		out = append(out, append([]byte(nil), ch...))
+	}
+}
+
+func TestChunkerBoundsAndReassembly(t *testing.T) {
+	g := NewGear([]byte("test"))
+	data := randBytes(1, 40<<20)
+	chunks := chunkAll(t, g, data)
+	require.Equal(t, data, bytes.Join(chunks, nil))
+	for i, c := range chunks {
+		require.LessOrEqual(t, len(c), MaxChunk)
+		if i < len(chunks)-1 {
+			require.GreaterOrEqual(t, len(c), MinChunk)
+		}
+	}
+	avg := len(data) / len(chunks)
+	require.InDelta(t, AvgChunk, avg, AvgChunk/2, "average chunk %d", avg)
+}
+
+func TestChunkerInsertChangesFewChunks(t *testing.T) {
+	g := NewGear([]byte("test"))
+	data := randBytes(2, 32<<20)
+	mid := len(data) / 2
+	changed := append(append(append([]byte{}, data[:mid]...), bytes.Repeat([]byte("x"), 1024)...), data[mid:]...)
+	a, b := chunkAll(t, g, data), chunkAll(t, g, changed)
+	seen := map[string]bool{}
+	for _, c := range a {
+		seen[string(c)] = true
+	}
+	newChunks := 0
+	for _, c := range b {
+		if !seen[string(c)] {
+			newChunks++
+		}
+	}
+	require.LessOrEqual(t, newChunks, 3, "an insert in the middle changes a few chunks, got %d of %d", newChunks, len(b))
+}
+
+func TestChunkerSmallAndEmpty(t *testing.T) {
+	g := NewGear(nil)
+	require.Empty(t, chunkAll(t, g, nil))
+	small := []byte("hello")
+	require.Equal(t, [][]byte{small}, chunkAll(t, g, small))
+}
+
+func TestGearDependsOnSeed(t *testing.T) {
+	require.NotEqual(t, NewGear([]byte("a")), NewGear([]byte("b")))
+	require.Equal(t, NewGear([]byte("a")), NewGear([]byte("a")))
+}
+
+func BenchmarkChunker(b *testing.B) {
+	g := NewGear([]byte("bench"))
+	data := randBytes(3, 64<<20)
+	buf := make([]byte, 2*MaxChunk)
+	b.ReportAllocs()
+	b.SetBytes(int64(len(data)))
+	for b.Loop() {
+		c := NewChunker(g, bytes.NewReader(data), buf)
+		for {
+			if _, err := c.Next(); err == io.EOF {
+				break
+			}
+		}
+	}
+}

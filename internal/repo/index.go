@@ -1,0 +1,221 @@
+package repo
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+
+	"github.com/iluxsys/steward/storage"
+)
+
+const indexMagic = "STWI1"
+
+// IndexPack is one pack's entries in an index object.
+type IndexPack struct {
+	Name    string
+	Entries []PackEntry
+}
+
+// EncodeIndex serialises an index object's plaintext.
+func EncodeIndex(packs []IndexPack) []byte {
+	var b []byte
+	b = append(b, indexMagic...)
+	b = binary.AppendUvarint(b, uint64(len(packs)))
+	for _, p := range packs {
+		b = binary.AppendUvarint(b, uint64(len(p.Name)))
+		b = append(b, p.Name...)
+		b = append(b, encodeHeader(p.Entries)...)
+	}
+	return b
+}
+
+// DecodeIndex parses an index object's plaintext. It never panics.
+func DecodeIndex(b []byte) ([]IndexPack, error) {
+	if !bytes.HasPrefix(b, []byte(indexMagic)) {
+		return nil, fmt.Errorf("index: bad magic")
+	}
+	rd := bytes.NewReader(b[len(indexMagic):])
+	n, err := binary.ReadUvarint(rd)
+	if err != nil {
+		return nil, fmt.Errorf("index: pack count: %w", err)
+	}
+	if n > uint64(len(b)) {
+		return nil, fmt.Errorf("index: %d packs cannot fit in %d bytes", n, len(b))
+	}
+	var out []IndexPack
+	for i := uint64(0); i < n; i++ {
+		nl, err := binary.ReadUvarint(rd)
+		if err != nil || nl == 0 || nl > 128 {
+			return nil, fmt.Errorf("index: pack %d: bad name length", i)
+		}
+		name := make([]byte, nl)
+		if _, err := io.ReadFull(rd, name); err != nil {
+			return nil, fmt.Errorf("index: pack %d: %w", i, err)
+		}
+		if !validPackName(string(name)) {
+			return nil, fmt.Errorf("index: pack %d: bad name %q", i, name)
+		}
+		cnt, err := binary.ReadUvarint(rd)
+		if err != nil {
+			return nil, fmt.Errorf("index: pack %q: entry count: %w", name, err)
+		}
+		entries, err := readEntries(rd, cnt)
+		if err != nil {
+			return nil, fmt.Errorf("index: pack %q: %w", name, err)
+		}
+		out = append(out, IndexPack{Name: string(name), Entries: entries})
+	}
+	if rd.Len() != 0 {
+		return nil, fmt.Errorf("index: %d trailing bytes", rd.Len())
+	}
+	return out, nil
+}
+
+func validPackName(s string) bool {
+	if len(s) != 32 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// LoadIndex reads index objects not loaded yet (those written since the
+// repository was opened, by this or another process).
+func (r *Repo) LoadIndex(ctx context.Context) error {
+	var keys []string
+	for oi, err := range r.store.List(ctx, r.prefix+"index/") {
+		if err != nil {
+			return err
+		}
+		r.mu.RLock()
+		done := r.loadedIdx[oi.Key]
+		r.mu.RUnlock()
+		if !done {
+			keys = append(keys, oi.Key)
+		}
+	}
+	type result struct {
+		key   string
+		packs []IndexPack
+		err   error
+	}
+	results := make([]result, len(keys))
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 8)
+	for i, key := range keys {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			packs, err := r.readIndex(ctx, key)
+			results[i] = result{key, packs, err}
+		}()
+	}
+	wg.Wait()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, res := range results {
+		if res.err != nil {
+			return res.err
+		}
+		for _, p := range res.packs {
+			r.addPackLocked(p)
+		}
+		r.loadedIdx[res.key] = true
+	}
+	return nil
+}
+
+func (r *Repo) readIndex(ctx context.Context, key string) ([]IndexPack, error) {
+	b, err := storage.ReadAll(ctx, r.store, key)
+	if err != nil {
+		return nil, err
+	}
+	plain, err := r.openMeta(key, b, "index")
+	if err != nil {
+		return nil, err
+	}
+	packs, err := DecodeIndex(plain)
+	if err != nil {
+		return nil, &CorruptError{Key: key, Detail: err.Error()}
+	}
+	return packs, nil
+}
+
+func (r *Repo) addPackLocked(p IndexPack) {
+	key := r.PackKey(p.Name)
+	pi, ok := r.packIdx[key]
+	if !ok {
+		pi = len(r.packNames)
+		r.packNames = append(r.packNames, key)
+		r.packIdx[key] = pi
+	}
+	for _, e := range p.Entries {
+		if _, dup := r.index[e.ID]; dup {
+			continue
+		}
+		r.index[e.ID] = Location{Pack: uint32(pi), Offset: e.Offset, Length: e.Length, RawLength: e.RawLength, Flags: e.Flags}
+	}
+}
+
+// Has reports whether the index knows chunk id.
+func (r *Repo) Has(id ID) bool {
+	r.mu.RLock()
+	_, ok := r.index[id]
+	r.mu.RUnlock()
+	return ok
+}
+
+// Lookup returns where chunk id is stored and the pack's object key.
+func (r *Repo) Lookup(id ID) (Location, string, bool) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	loc, ok := r.index[id]
+	if !ok {
+		return loc, "", false
+	}
+	return loc, r.packNames[loc.Pack], true
+}
+
+// IndexLen returns the number of chunks in the index.
+func (r *Repo) IndexLen() int {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return len(r.index)
+}
+
+// ForEachIndexed calls fn for every indexed chunk (under a read lock: fn
+// must not call back into the Repo).
+func (r *Repo) ForEachIndexed(fn func(id ID, loc Location, packKey string)) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	for id, loc := range r.index {
+		fn(id, loc, r.packNames[loc.Pack])
+	}
+}
+
+// IndexKeys returns the keys of the index objects loaded.
+func (r *Repo) IndexKeys() []string {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	out := make([]string, 0, len(r.loadedIdx))
+	for k := range r.loadedIdx {
+		out = append(out, k)
+	}
+	return out
+}
+
+// IsPackKey reports whether key names a pack of this repository.
+func (r *Repo) IsPackKey(key string) bool {
+	rest, ok := strings.CutPrefix(key, r.prefix+"packs/")
+	return ok && len(rest) == 35 && validPackName(rest[3:])
+}

@@ -1,0 +1,90 @@
+package repo
+
+import (
+	"context"
+	"fmt"
+	"io"
+
+	"github.com/iluxsys/steward/storage"
+)
+
+func (r *Repo) codec() *codec {
+	r.codecOnce.Do(func() { r.cdc = newCodec() })
+	return r.cdc
+}
+
+// LoadChunk reads chunk id, decrypts and decompresses it, and verifies that
+// its content hashes to id. The result is appended to dst[:0]. A mismatch is
+// a *CorruptError naming the pack object.
+func (r *Repo) LoadChunk(ctx context.Context, id ID, dst []byte) ([]byte, error) {
+	loc, packKey, ok := r.Lookup(id)
+	if !ok {
+		return nil, fmt.Errorf("chunk %s is not in the index of %q: %w", id, r.prefix, ErrNotFound)
+	}
+	rc, err := r.store.GetRange(ctx, packKey, int64(loc.Offset), int64(loc.Length))
+	if err != nil {
+		return nil, fmt.Errorf("chunk %s: %w", id, err)
+	}
+	raw := make([]byte, loc.Length)
+	_, err = io.ReadFull(rc, raw)
+	rc.Close()
+	if err != nil {
+		if err == io.ErrUnexpectedEOF || err == io.EOF {
+			return nil, &CorruptError{Key: packKey, Detail: fmt.Sprintf("chunk %s: pack is truncated", id)}
+		}
+		return nil, fmt.Errorf("chunk %s: read %q: %w", id, packKey, err)
+	}
+	return r.decodeBlob(packKey, id, loc, raw, dst)
+}
+
+func (r *Repo) decodeBlob(packKey string, id ID, loc Location, raw, dst []byte) ([]byte, error) {
+	data := raw
+	var err error
+	if loc.Flags&FlagEncrypted != 0 {
+		if !r.cfg.Encrypted {
+			return nil, &CorruptError{Key: packKey, Detail: fmt.Sprintf("chunk %s is marked encrypted in a plain repository", id)}
+		}
+		if data, err = r.k.open(raw, id[:]); err != nil {
+			return nil, &CorruptError{Key: packKey, Detail: fmt.Sprintf("chunk %s: decryption failed (tampered or wrong key)", id)}
+		}
+	}
+	if loc.Flags&FlagCompressed != 0 {
+		if loc.RawLength > MaxChunk {
+			return nil, &CorruptError{Key: packKey, Detail: fmt.Sprintf("chunk %s: plain length %d exceeds the maximum", id, loc.RawLength)}
+		}
+		if data, err = r.codec().decompress(dst[:0], data); err != nil {
+			return nil, &CorruptError{Key: packKey, Detail: fmt.Sprintf("chunk %s: decompression failed: %v", id, err)}
+		}
+	} else {
+		data = append(dst[:0], data...)
+	}
+	if uint32(len(data)) != loc.RawLength || r.k.id(data) != id {
+		return nil, &CorruptError{Key: packKey, Detail: fmt.Sprintf("chunk %s: content does not match its ID", id)}
+	}
+	return data, nil
+}
+
+// ReadPackChunks reads the whole pack at key and verifies every chunk its
+// header lists, calling fn for each (check --read-data).
+func (r *Repo) ReadPackChunks(ctx context.Context, key string, fn func(PackEntry, error)) error {
+	entries, err := r.ReadPackHeader(ctx, key)
+	if err != nil {
+		return err
+	}
+	body, err := storage.ReadAll(ctx, r.store, key)
+	if err != nil {
+		return err
+	}
+	var dst []byte
+	for _, e := range entries {
+		if uint64(e.Offset)+uint64(e.Length) > uint64(len(body)) {
+			fn(e, &CorruptError{Key: key, Detail: fmt.Sprintf("chunk %s lies outside the pack", e.ID)})
+			continue
+		}
+		raw := append([]byte(nil), body[e.Offset:e.Offset+e.Length]...)
+		loc := Location{Offset: e.Offset, Length: e.Length, RawLength: e.RawLength, Flags: e.Flags}
+		dst, err = r.decodeBlob(key, e.ID, loc, raw, dst)
+		fn(e, err)
+	}
+	return nil
+}

@@ -1,0 +1,196 @@
+package repo
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+
+	"github.com/klauspost/compress/zstd"
+
+	"github.com/iluxsys/steward/storage"
+)
+
+// TargetPackSize is the size at which a pack is closed and uploaded.
+const TargetPackSize = 16 << 20
+
+// Blob flags.
+const (
+	FlagCompressed = 1 << 0
+	FlagEncrypted  = 1 << 1
+)
+
+const packMagic = "STWP1"
+
+// Location says where a chunk is stored.
+type Location struct {
+	Pack      uint32 // index into the repository's pack table
+	Offset    uint32
+	Length    uint32 // stored length
+	RawLength uint32 // plaintext length
+	Flags     uint8
+}
+
+// PackEntry is one blob as a pack header lists it.
+type PackEntry struct {
+	ID        ID
+	Flags     uint8
+	Offset    uint32
+	Length    uint32
+	RawLength uint32
+}
+
+// encodeHeader serialises pack entries (the plaintext header).
+func encodeHeader(entries []PackEntry) []byte {
+	b := make([]byte, 0, len(entries)*45+8)
+	b = binary.AppendUvarint(b, uint64(len(entries)))
+	for _, e := range entries {
+		b = append(b, e.ID[:]...)
+		b = append(b, e.Flags)
+		b = binary.AppendUvarint(b, uint64(e.Offset))
+		b = binary.AppendUvarint(b, uint64(e.Length))
+		b = binary.AppendUvarint(b, uint64(e.RawLength))
+	}
+	return b
+}
+
+// DecodeHeader parses a plaintext pack header. It never panics on bad input.
+func DecodeHeader(b []byte) ([]PackEntry, error) {
+	rd := bytes.NewReader(b)
+	n, err := binary.ReadUvarint(rd)
+	if err != nil {
+		return nil, fmt.Errorf("pack header: entry count: %w", err)
+	}
+	out, err := readEntries(rd, n)
+	if err != nil {
+		return nil, fmt.Errorf("pack header: %w", err)
+	}
+	if rd.Len() != 0 {
+		return nil, fmt.Errorf("pack header: %d trailing bytes", rd.Len())
+	}
+	return out, nil
+}
+
+// readEntries reads n encoded entries (see encodeHeader) from rd.
+func readEntries(rd *bytes.Reader, n uint64) ([]PackEntry, error) {
+	if n > uint64(rd.Len())/35 {
+		return nil, fmt.Errorf("%d entries cannot fit in %d bytes", n, rd.Len())
+	}
+	out := make([]PackEntry, 0, n)
+	for i := uint64(0); i < n; i++ {
+		var e PackEntry
+		if _, err := io.ReadFull(rd, e.ID[:]); err != nil {
+			return nil, fmt.Errorf("entry %d: %w", i, err)
+		}
+		f, err := rd.ReadByte()
+		if err != nil {
+			return nil, fmt.Errorf("entry %d: %w", i, err)
+		}
+		e.Flags = f
+		var vals [3]uint64
+		for j := range vals {
+			if vals[j], err = binary.ReadUvarint(rd); err != nil {
+				return nil, fmt.Errorf("entry %d: %w", i, err)
+			}
+			if vals[j] > 1<<32-1 {
+				return nil, fmt.Errorf("entry %d: value %d out of range", i, vals[j])
+			}
+		}
+		e.Offset, e.Length, e.RawLength = uint32(vals[0]), uint32(vals[1]), uint32(vals[2])
+		out = append(out, e)
+	}
+	return out, nil
+}
+
+// codec holds pooled zstd encoders and decoders.
+type codec struct {
+	enc sync.Pool
+	dec sync.Pool
+}
+
+func newCodec() *codec {
+	c := &codec{}
+	c.enc.New = func() any {
+		e, _ := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(1),
+			zstd.WithLowerEncoderMem(true), zstd.WithEncoderCRC(false))
+		return e
+	}
+	c.dec.New = func() any {
+		d, _ := zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(2*MaxChunk),
+			zstd.WithDecoderLowmem(true))
+		return d
+	}
+	return c
+}
+
+func (c *codec) compress(dst, src []byte) []byte {
+	e := c.enc.Get().(*zstd.Encoder)
+	out := e.EncodeAll(src, dst)
+	c.enc.Put(e)
+	return out
+}
+
+func (c *codec) decompress(dst, src []byte) ([]byte, error) {
+	d := c.dec.Get().(*zstd.Decoder)
+	out, err := d.DecodeAll(src, dst)
+	c.dec.Put(d)
+	return out, err
+}
+
+// PackKey returns the object key of pack name.
+func (r *Repo) PackKey(name string) string { return r.prefix + "packs/" + name[:2] + "/" + name }
+
+// ReadPackHeader reads and decodes the header of the pack at key.
+func (r *Repo) ReadPackHeader(ctx context.Context, key string) ([]PackEntry, error) {
+	info, err := r.store.Stat(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	tl := int64(4 + len(packMagic))
+	if info.Size < tl {
+		return nil, &CorruptError{Key: key, Detail: "pack shorter than its trailer"}
+	}
+	trailer, err := readRange(ctx, r.store, key, info.Size-tl, tl)
+	if err != nil {
+		return nil, err
+	}
+	if string(trailer[4:]) != packMagic {
+		return nil, &CorruptError{Key: key, Detail: "bad pack magic"}
+	}
+	hl := int64(binary.LittleEndian.Uint32(trailer[:4]))
+	if hl > info.Size-tl {
+		return nil, &CorruptError{Key: key, Detail: "pack header length out of range"}
+	}
+	sealed, err := readRange(ctx, r.store, key, info.Size-tl-hl, hl)
+	if err != nil {
+		return nil, err
+	}
+	plain, err := r.openMeta(key, sealed, "pack-header")
+	if err != nil {
+		return nil, err
+	}
+	entries, err := DecodeHeader(plain)
+	if err != nil {
+		return nil, &CorruptError{Key: key, Detail: err.Error()}
+	}
+	return entries, nil
+}
+
+func readRange(ctx context.Context, s storage.Store, key string, off, n int64) ([]byte, error) {
+	rc, err := s.GetRange(ctx, key, off, n)
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	b := make([]byte, n)
+	if _, err := io.ReadFull(rc, b); err != nil {
+		if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+			return nil, &CorruptError{Key: key, Detail: fmt.Sprintf("short read at offset %d", off)}
+		}
+		return nil, err
+	}
+	return b, nil
+}

@@ -1,0 +1,304 @@
+package repo
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/iluxsys/steward/storage"
+)
+
+// FormatVersion is the repository format this package writes and reads.
+const FormatVersion = 1
+
+// Errors callers match with errors.Is.
+var (
+	// ErrNotFound: the repository, snapshot or chunk does not exist.
+	ErrNotFound = errors.New("not found")
+	// ErrWrongKey: the key provider cannot unwrap the repository's data key.
+	ErrWrongKey = errors.New("wrong key: the key provider cannot unwrap this repository's data key")
+	// ErrCorrupt: a stored object failed verification; the message names it.
+	ErrCorrupt = errors.New("corrupt object")
+	// ErrKeyDestroyed: the repository's key was deleted (crypto-erasure).
+	ErrKeyDestroyed = errors.New("the repository's key was destroyed; its data cannot be read")
+	// ErrLocked: another process holds a conflicting lock.
+	ErrLocked = errors.New("repository is locked")
+)
+
+// CorruptError names the object that failed verification. It matches ErrCorrupt.
+type CorruptError struct {
+	Key    string // object key in the Store
+	Detail string
+}
+
+func (e *CorruptError) Error() string {
+	return fmt.Sprintf("corrupt object %q: %s", e.Key, e.Detail)
+}
+
+// Is makes CorruptError match ErrCorrupt.
+func (e *CorruptError) Is(target error) bool { return target == ErrCorrupt }
+
+// KeyProvider wraps a repository's data key (see backup.KeyProvider).
+type KeyProvider interface {
+	KeyID() string
+	Wrap(ctx context.Context, scope string, dataKey []byte) ([]byte, error)
+	Unwrap(ctx context.Context, scope string, wrapped []byte) ([]byte, error)
+}
+
+// Config is the repository config object, written once.
+type Config struct {
+	Version   int       `json:"version"`
+	ID        string    `json:"id"`
+	Created   time.Time `json:"created"`
+	Encrypted bool      `json:"encrypted"`
+	Chunker   struct {
+		Algorithm string `json:"algorithm"`
+		Min       int    `json:"min"`
+		Avg       int    `json:"avg"`
+		Max       int    `json:"max"`
+	} `json:"chunker"`
+	Compression string `json:"compression"`
+	Cipher      string `json:"cipher,omitempty"`
+}
+
+// keyObject is the stored form of the data key.
+type keyObject struct {
+	KeyID   string `json:"key_id,omitempty"`
+	Wrapped []byte `json:"wrapped,omitempty"` // encrypted repositories
+	Plain   []byte `json:"plain,omitempty"`   // unencrypted repositories: the ID/chunker key, not a secret
+}
+
+// Options open or create a repository.
+type Options struct {
+	// Create makes Open create the repository when it does not exist.
+	Create bool
+	// Encrypt makes a new repository encrypted; Keys is then required.
+	Encrypt bool
+	// Keys unwraps (and for new repositories wraps) the data key.
+	Keys KeyProvider
+	// Scope is passed to the KeyProvider (the tenant or scope name).
+	Scope string
+	// Now stamps the config of a new repository.
+	Now time.Time
+}
+
+// Repo is an open repository. It is safe for concurrent use.
+type Repo struct {
+	store  storage.Store
+	prefix string
+	cfg    Config
+	keyID  string
+	k      *keys
+
+	mu        sync.RWMutex
+	index     map[ID]Location
+	packNames []string        // pack keys; Location.Pack indexes it
+	packIdx   map[string]int  // pack key -> index in packNames
+	loadedIdx map[string]bool // index objects already loaded
+
+	codecOnce sync.Once
+	cdc       *codec
+}
+
+// Open opens the repository at prefix (which ends in "/").
+func Open(ctx context.Context, store storage.Store, prefix string, opts Options) (*Repo, error) {
+	r := &Repo{store: store, prefix: prefix, index: map[ID]Location{}, packIdx: map[string]int{}, loadedIdx: map[string]bool{}}
+	b, err := storage.ReadAll(ctx, store, prefix+"config")
+	switch {
+	case errors.Is(err, storage.ErrNotFound) && opts.Create:
+		if err := r.create(ctx, opts); err != nil {
+			return nil, err
+		}
+	case errors.Is(err, storage.ErrNotFound):
+		return nil, fmt.Errorf("repository %q: %w", prefix, ErrNotFound)
+	case err != nil:
+		return nil, err
+	default:
+		if err := json.Unmarshal(b, &r.cfg); err != nil {
+			return nil, &CorruptError{Key: prefix + "config", Detail: err.Error()}
+		}
+		if r.cfg.Version != FormatVersion {
+			return nil, fmt.Errorf("repository %q has format version %d; this build reads version %d", prefix, r.cfg.Version, FormatVersion)
+		}
+		if err := r.loadKey(ctx, opts); err != nil {
+			return nil, err
+		}
+	}
+	if err := r.LoadIndex(ctx); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+func (r *Repo) create(ctx context.Context, opts Options) error {
+	if opts.Encrypt && opts.Keys == nil {
+		return errors.New("an encrypted repository needs a key provider")
+	}
+	cfg := Config{Version: FormatVersion, ID: randomHex(16), Created: opts.Now.UTC(), Encrypted: opts.Encrypt, Compression: "zstd"}
+	cfg.Chunker.Algorithm, cfg.Chunker.Min, cfg.Chunker.Avg, cfg.Chunker.Max = "fastcdc-gear-v1", MinChunk, AvgChunk, MaxChunk
+	if opts.Encrypt {
+		cfg.Cipher = "AES-256-GCM"
+	}
+	dataKey := newDataKey()
+	ko := keyObject{}
+	if opts.Encrypt {
+		w, err := opts.Keys.Wrap(ctx, opts.Scope, dataKey)
+		if err != nil {
+			return fmt.Errorf("wrap data key: %w", err)
+		}
+		ko.KeyID, ko.Wrapped = opts.Keys.KeyID(), w
+	} else {
+		ko.Plain = dataKey
+	}
+	kb, _ := json.Marshal(ko)
+	// The key goes first: a config without a key would be unusable, a key
+	// without a config is simply overwritten by the next creator.
+	if err := storage.PutBytes(ctx, r.store, r.prefix+"key", kb, nil); err != nil {
+		return err
+	}
+	cb, _ := json.MarshalIndent(cfg, "", "  ")
+	err := storage.PutBytes(ctx, r.store, r.prefix+"config", cb, &storage.PutOptions{IfNotExist: true})
+	if errors.Is(err, storage.ErrExists) {
+		// Another process created it first: open theirs.
+		b, err := storage.ReadAll(ctx, r.store, r.prefix+"config")
+		if err != nil {
+			return err
+		}
+		if err := json.Unmarshal(b, &r.cfg); err != nil {
+			return &CorruptError{Key: r.prefix + "config", Detail: err.Error()}
+		}
+		return r.loadKey(ctx, opts)
+	}
+	if err != nil {
+		return err
+	}
+	r.cfg = cfg
+	r.keyID = ko.KeyID
+	k, err := deriveKeys(dataKey, cfg.Encrypted)
+	r.k = k
+	return err
+}
+
+func (r *Repo) loadKey(ctx context.Context, opts Options) error {
+	b, err := storage.ReadAll(ctx, r.store, r.prefix+"key")
+	if errors.Is(err, storage.ErrNotFound) {
+		return fmt.Errorf("repository %q: %w", r.prefix, ErrKeyDestroyed)
+	}
+	if err != nil {
+		return err
+	}
+	var ko keyObject
+	if err := json.Unmarshal(b, &ko); err != nil {
+		return &CorruptError{Key: r.prefix + "key", Detail: err.Error()}
+	}
+	dataKey := ko.Plain
+	if r.cfg.Encrypted {
+		if opts.Keys == nil {
+			return fmt.Errorf("repository %q is encrypted: configure a key provider: %w", r.prefix, ErrWrongKey)
+		}
+		dataKey, err = opts.Keys.Unwrap(ctx, opts.Scope, ko.Wrapped)
+		if err != nil {
+			if errors.Is(err, ErrWrongKey) {
+				return fmt.Errorf("repository %q (key %q): %w", r.prefix, ko.KeyID, err)
+			}
+			return fmt.Errorf("repository %q: unwrap data key: %w", r.prefix, err)
+		}
+	}
+	r.keyID = ko.KeyID
+	k, err := deriveKeys(dataKey, r.cfg.Encrypted)
+	if err != nil {
+		return &CorruptError{Key: r.prefix + "key", Detail: err.Error()}
+	}
+	r.k = k
+	return nil
+}
+
+// Rekey rewraps the data key with newKeys (a new passphrase or KMS key)
+// without rewriting any data. oldKeys must unwrap the current key.
+func Rekey(ctx context.Context, store storage.Store, prefix, scope string, oldKeys, newKeys KeyProvider) error {
+	r, err := Open(ctx, store, prefix, Options{Keys: oldKeys, Scope: scope})
+	if err != nil {
+		return err
+	}
+	if !r.cfg.Encrypted {
+		return fmt.Errorf("repository %q is not encrypted; there is no key to change", prefix)
+	}
+	b, err := storage.ReadAll(ctx, store, prefix+"key")
+	if err != nil {
+		return err
+	}
+	var ko keyObject
+	if err := json.Unmarshal(b, &ko); err != nil {
+		return &CorruptError{Key: prefix + "key", Detail: err.Error()}
+	}
+	dataKey, err := oldKeys.Unwrap(ctx, scope, ko.Wrapped)
+	if err != nil {
+		return err
+	}
+	w, err := newKeys.Wrap(ctx, scope, dataKey)
+	if err != nil {
+		return err
+	}
+	// Prove the new wrapping opens before replacing the old one.
+	if back, err := newKeys.Unwrap(ctx, scope, w); err != nil || string(back) != string(dataKey) {
+		return fmt.Errorf("repository %q: the new key provider cannot unwrap what it wrapped", prefix)
+	}
+	nb, _ := json.Marshal(keyObject{KeyID: newKeys.KeyID(), Wrapped: w})
+	return storage.PutBytes(ctx, store, prefix+"key", nb, nil)
+}
+
+// DestroyKey deletes the repository's wrapped data key: every chunk,
+// manifest and index of an encrypted repository becomes unreadable
+// (crypto-erasure). Copies of the key held elsewhere (backups of the Store,
+// a KMS) are outside its reach.
+func DestroyKey(ctx context.Context, store storage.Store, prefix string) error {
+	err := store.Delete(ctx, prefix+"key")
+	if errors.Is(err, storage.ErrNotFound) {
+		return fmt.Errorf("repository %q: %w", prefix, ErrKeyDestroyed)
+	}
+	return err
+}
+
+// Encrypted reports whether the repository encrypts its data.
+func (r *Repo) Encrypted() bool { return r.cfg.Encrypted }
+
+// KeyID returns the key provider's ID recorded with the data key.
+func (r *Repo) KeyID() string { return r.keyID }
+
+// Config returns the repository config.
+func (r *Repo) Config() Config { return r.cfg }
+
+// Prefix returns the repository's key prefix.
+func (r *Repo) Prefix() string { return r.prefix }
+
+// Store returns the Store under the repository.
+func (r *Repo) Store() storage.Store { return r.store }
+
+// ChunkID computes the ID of a chunk's plaintext.
+func (r *Repo) ChunkID(plain []byte) ID { return r.k.id(plain) }
+
+// Gear returns the chunker table of this repository.
+func (r *Repo) Gear() *Gear { return r.k.gear }
+
+// sealMeta encrypts a metadata object (manifest, index, pack header) in
+// encrypted repositories; ad binds it to its role.
+func (r *Repo) sealMeta(plain []byte, ad string) []byte {
+	if !r.cfg.Encrypted {
+		return plain
+	}
+	return r.k.seal(nil, plain, []byte(ad))
+}
+
+func (r *Repo) openMeta(key string, data []byte, ad string) ([]byte, error) {
+	if !r.cfg.Encrypted {
+		return data, nil
+	}
+	out, err := r.k.open(data, []byte(ad))
+	if err != nil {
+		return nil, &CorruptError{Key: key, Detail: "decryption failed: " + err.Error()}
+	}
+	return out, nil
+}

@@ -1,0 +1,141 @@
+package repo
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/iluxsys/steward/storage"
+)
+
+type testKeys struct{ secret byte }
+
+func (k testKeys) KeyID() string { return "test" }
+func (k testKeys) Wrap(_ context.Context, _ string, dk []byte) ([]byte, error) {
+	out := append([]byte{k.secret}, dk...)
+	for i := 1; i < len(out); i++ {
+		out[i] ^= k.secret
+	}
+	return out, nil
+}
+func (k testKeys) Unwrap(_ context.Context, _ string, w []byte) ([]byte, error) {
+	if len(w) == 0 || w[0] != k.secret {
+		return nil, ErrWrongKey
+	}
+	out := append([]byte(nil), w[1:]...)
+	for i := range out {
+		out[i] ^= k.secret
+	}
+	return out, nil
+}
+
+func TestSaveLoadRoundTrip(t *testing.T) {
+	for _, enc := range []bool{false, true} {
+		ctx := context.Background()
+		store := storage.NewMemory()
+		opts := Options{Create: true, Encrypt: enc, Keys: testKeys{7}, Scope: "t", Now: time.Now()}
+		r, err := Open(ctx, store, "tenants/t/", opts)
+		require.NoError(t, err)
+		require.Equal(t, enc, r.Encrypted())
+		chunks := [][]byte{bytes.Repeat([]byte("compressible "), 10000), randBytes(5, 300_000), []byte("tiny")}
+		s := r.NewSaver(ctx, 2)
+		var ids []ID
+		for _, c := range chunks {
+			id := r.ChunkID(c)
+			ids = append(ids, id)
+			isNew, err := s.Save(id, c, true)
+			require.NoError(t, err)
+			require.True(t, isNew)
+			isNew, err = s.Save(id, c, true)
+			require.NoError(t, err)
+			require.False(t, isNew, "the same chunk is stored once")
+		}
+		require.NoError(t, s.Flush())
+		require.Less(t, s.StoredBytes, int64(len(chunks[1])+20_000), "compression took effect")
+
+		// A fresh open sees the index written by Flush.
+		r2, err := Open(ctx, store, "tenants/t/", opts)
+		require.NoError(t, err)
+		for i, id := range ids {
+			got, err := r2.LoadChunk(ctx, id, nil)
+			require.NoError(t, err)
+			require.Equal(t, chunks[i], got)
+		}
+		if enc {
+			_, err := Open(ctx, store, "tenants/t/", Options{Keys: testKeys{8}, Scope: "t"})
+			require.ErrorIs(t, err, ErrWrongKey)
+		}
+	}
+}
+
+func TestLoadDetectsFlippedByte(t *testing.T) {
+	for _, enc := range []bool{false, true} {
+		ctx := context.Background()
+		store := storage.NewMemory()
+		r, err := Open(ctx, store, "p/", Options{Create: true, Encrypt: enc, Keys: testKeys{1}, Now: time.Now()})
+		require.NoError(t, err)
+		data := randBytes(9, 1000)
+		id := r.ChunkID(data)
+		s := r.NewSaver(ctx, 1)
+		_, err = s.Save(id, data, false)
+		require.NoError(t, err)
+		require.NoError(t, s.Flush())
+		_, packKey, ok := r.Lookup(id)
+		require.True(t, ok)
+		raw, err := storage.ReadAll(ctx, store, packKey)
+		require.NoError(t, err)
+		raw[100] ^= 1
+		require.NoError(t, storage.PutBytes(ctx, store, packKey, raw, nil))
+		_, err = r.LoadChunk(ctx, id, nil)
+		require.ErrorIs(t, err, ErrCorrupt)
+		var ce *CorruptError
+		require.True(t, errors.As(err, &ce))
+		require.Equal(t, packKey, ce.Key, "the error names the pack")
+	}
+}
+
+func TestPackHeaderAndIndexRoundTrip(t *testing.T) {
+	entries := []PackEntry{{ID: ID{1}, Flags: 3, Offset: 0, Length: 10, RawLength: 20}, {ID: ID{2}, Offset: 10, Length: 5, RawLength: 5}}
+	got, err := DecodeHeader(encodeHeader(entries))
+	require.NoError(t, err)
+	require.Equal(t, entries, got)
+	packs := []IndexPack{{Name: "0123456789abcdef0123456789abcdef", Entries: entries}, {Name: "fedcba9876543210fedcba9876543210", Entries: entries[:1]}}
+	gotIdx, err := DecodeIndex(EncodeIndex(packs))
+	require.NoError(t, err)
+	require.Equal(t, packs, gotIdx)
+}
+
+func FuzzDecodeHeader(f *testing.F) {
+	f.Add(encodeHeader([]PackEntry{{ID: ID{1}, Flags: 1, Offset: 1, Length: 2, RawLength: 3}}))
+	f.Add([]byte{})
+	f.Add([]byte{0xff, 0xff, 0xff, 0xff, 0x0f})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		entries, err := DecodeHeader(b)
+		if err != nil {
+			return
+		}
+		again, err := DecodeHeader(encodeHeader(entries))
+		if err != nil || len(again) != len(entries) {
+			t.Fatalf("re-encoding a decoded header failed: %v", err)
+		}
+	})
+}
+
+func FuzzDecodeIndex(f *testing.F) {
+	f.Add(EncodeIndex([]IndexPack{{Name: "0123456789abcdef0123456789abcdef", Entries: []PackEntry{{ID: ID{9}, Length: 4, RawLength: 4}}}}))
+	f.Add([]byte("STWI1"))
+	f.Add([]byte("garbage"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		packs, err := DecodeIndex(b)
+		if err != nil {
+			return
+		}
+		if _, err := DecodeIndex(EncodeIndex(packs)); err != nil {
+			t.Fatalf("re-encoding a decoded index failed: %v", err)
+		}
+	})
+}
