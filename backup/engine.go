@@ -3,14 +3,21 @@ package backup
 import (
 	"context"
 	"errors"
-	"io"
-	"iter"
+	"fmt"
+	"runtime"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
 
+	"github.com/iluxsys/steward"
+	"github.com/iluxsys/steward/audit"
+	"github.com/iluxsys/steward/internal/repo"
 	"github.com/iluxsys/steward/storage"
 )
 
 // KeyProvider wraps and unwraps a scope's random 256-bit data key. The
-// wrapped form is stored in the scope's repository config with KeyID.
+// wrapped form is stored in the scope's repository with KeyID.
 type KeyProvider interface {
 	// KeyID names the wrapping key (recorded as key_id in every manifest).
 	KeyID() string
@@ -23,57 +30,312 @@ type KeyProvider interface {
 
 // Errors callers may match with errors.Is.
 var (
-	ErrNotFound    = errors.New("backup: not found")
-	ErrWrongKey    = errors.New("backup: wrong key")
-	ErrCorrupt     = errors.New("backup: corrupt object")
-	ErrLocked      = errors.New("backup: repository is locked")
-	errUnavailable = errors.New("backup: engine is being built")
+	// ErrNotFound: the tenant, snapshot or chunk does not exist.
+	ErrNotFound = repo.ErrNotFound
+	// ErrWrongKey: the key provider cannot open the scope's data key.
+	ErrWrongKey = repo.ErrWrongKey
+	// ErrCorrupt: a stored object failed verification; the message names it.
+	ErrCorrupt = repo.ErrCorrupt
+	// ErrLocked: another process holds a conflicting repository lock.
+	ErrLocked = repo.ErrLocked
+	// ErrKeyDestroyed: the scope's key was deleted (crypto-erasure).
+	ErrKeyDestroyed = repo.ErrKeyDestroyed
+	// ErrInvalidOptions: Options or Config are not usable; nothing was written.
+	ErrInvalidOptions = errors.New("backup: invalid options")
 )
 
-// Engine takes and catalogs snapshots. It is safe for concurrent use.
+// Engine takes and catalogs snapshots. It is safe for concurrent use; open
+// repositories are cached per scope.
 type Engine struct {
 	store storage.Store
 	cfg   Config
+
+	mu    sync.Mutex
+	repos map[string]*repo.Repo
 }
 
-// New returns an Engine over store.
+// New returns an Engine over store. A nil cfg means defaults: system clock,
+// no audit, MasterOnly, no encryption, GOMAXPROCS workers.
 func New(store storage.Store, cfg *Config) (*Engine, error) {
-	e := &Engine{store: store}
+	if store == nil {
+		return nil, fmt.Errorf("%w: store is nil", ErrInvalidOptions)
+	}
+	e := &Engine{store: store, repos: map[string]*repo.Repo{}}
 	if cfg != nil {
 		e.cfg = *cfg
 	}
+	if e.cfg.Parallelism < 0 {
+		return nil, fmt.Errorf("%w: Parallelism %d is negative", ErrInvalidOptions, e.cfg.Parallelism)
+	}
+	if e.cfg.Parallelism == 0 {
+		e.cfg.Parallelism = runtime.GOMAXPROCS(0)
+	}
+	e.cfg.Clock = steward.ClockOrSystem(e.cfg.Clock)
+	e.cfg.Auditor = audit.OrNop(e.cfg.Auditor)
+	e.cfg.Authorizer = steward.AuthorizerOrDefault(e.cfg.Authorizer)
 	return e, nil
 }
 
 // Store returns the Store the engine writes to.
 func (e *Engine) Store() storage.Store { return e.store }
 
-// Backup takes a snapshot of src for tenant (or General).
-func (e *Engine) Backup(ctx context.Context, tenant string, src Source, opts *Options) (*Snapshot, error) {
-	return nil, errUnavailable
+// Config returns the engine's configuration with defaults filled in.
+func (e *Engine) Config() Config { return e.cfg }
+
+// scopePrefix maps a tenant (or General/Releases) to its repository prefix,
+// validating the tenant ID before any I/O.
+func scopePrefix(scope string) (string, error) {
+	switch scope {
+	case General:
+		return "general/", nil
+	case Releases:
+		return "releases/artifacts/", nil
+	}
+	if err := steward.ValidateTenant(scope); err != nil {
+		return "", fmt.Errorf("backup: %w", err)
+	}
+	return "tenants/" + scope + "/", nil
 }
 
-// Catalog lists tenant's snapshots, newest first, without their entry lists.
+const registryPrefix = "registry/tenants/"
+
+// repo opens (and caches) the repository of scope. With create it is
+// created when missing, encrypted when encrypt is set.
+func (e *Engine) repo(ctx context.Context, scope string, create, encrypt bool) (*repo.Repo, error) {
+	prefix, err := scopePrefix(scope)
+	if err != nil {
+		return nil, err
+	}
+	e.mu.Lock()
+	r := e.repos[scope]
+	e.mu.Unlock()
+	if r != nil {
+		return r, nil
+	}
+	if encrypt && e.cfg.Keys == nil {
+		return nil, fmt.Errorf("%w: encryption asked for %q but Config.Keys is nil", ErrInvalidOptions, scope)
+	}
+	var keys repo.KeyProvider
+	if e.cfg.Keys != nil {
+		keys = e.cfg.Keys
+	}
+	r, err = repo.Open(ctx, e.store, prefix, repo.Options{Create: create, Encrypt: encrypt, Keys: keys, Scope: scope, Now: e.cfg.Clock.Now()})
+	if err != nil {
+		if errors.Is(err, repo.ErrNotFound) {
+			return nil, fmt.Errorf("backup: scope %q has no backups: %w", scope, ErrNotFound)
+		}
+		return nil, fmt.Errorf("backup: open %q: %w", scope, err)
+	}
+	if create && scope != General && scope != Releases {
+		err := storage.PutBytes(ctx, e.store, registryPrefix+scope, []byte(prefix), &storage.PutOptions{IfNotExist: true})
+		if err != nil && !errors.Is(err, storage.ErrExists) {
+			return nil, fmt.Errorf("backup: register tenant %q: %w", scope, err)
+		}
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if cached := e.repos[scope]; cached != nil {
+		return cached, nil
+	}
+	e.repos[scope] = r
+	return r, nil
+}
+
+func (e *Engine) forgetRepo(scope string) {
+	e.mu.Lock()
+	delete(e.repos, scope)
+	e.mu.Unlock()
+}
+
+// Catalog lists tenant's snapshots, newest first, without their entry
+// lists. Only the small manifests are read, in parallel.
 func (e *Engine) Catalog(ctx context.Context, tenant string) ([]Snapshot, error) {
-	return nil, errUnavailable
+	if _, err := scopePrefix(tenant); err != nil {
+		return nil, err
+	}
+	if err := audit.Authorize(ctx, e.cfg.Authorizer, e.cfg.Auditor, steward.ActionBackupList, tenant); err != nil {
+		return nil, err
+	}
+	r, err := e.repo(ctx, tenant, false, false)
+	if errors.Is(err, ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	ms, err := e.manifests(ctx, r)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Snapshot, len(ms))
+	for i, m := range ms {
+		out[i] = m.Snapshot
+	}
+	return out, nil
 }
 
-// Snapshot returns one snapshot; ErrNotFound when it does not exist.
+// manifests loads every manifest of r, newest first.
+func (e *Engine) manifests(ctx context.Context, r *repo.Repo) ([]*manifest, error) {
+	var ids []string
+	for id, err := range r.SnapshotIDs(ctx) {
+		if err != nil {
+			return nil, err
+		}
+		ids = append(ids, id)
+	}
+	out := make([]*manifest, len(ids))
+	errs := make([]error, len(ids))
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 16)
+	for i, id := range ids {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			out[i], errs[i] = e.loadManifest(ctx, r, id)
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if !out[i].Timestamp.Equal(out[j].Timestamp) {
+			return out[i].Timestamp.After(out[j].Timestamp)
+		}
+		return out[i].ID > out[j].ID
+	})
+	return out, nil
+}
+
+func (e *Engine) loadManifest(ctx context.Context, r *repo.Repo, id string) (*manifest, error) {
+	b, err := r.LoadSnapshot(ctx, id)
+	if err != nil {
+		return nil, fmt.Errorf("backup: %w", err)
+	}
+	m, err := decodeManifest(b)
+	if err != nil {
+		return nil, fmt.Errorf("backup: %w", &repo.CorruptError{Key: r.SnapshotKey(id), Detail: err.Error()})
+	}
+	if m.ID != id {
+		return nil, fmt.Errorf("backup: %w", &repo.CorruptError{Key: r.SnapshotKey(id), Detail: fmt.Sprintf("manifest says ID %q", m.ID)})
+	}
+	if want := m.Checksums["manifest"]; want != manifestChecksum(m) {
+		return nil, fmt.Errorf("backup: %w", &repo.CorruptError{Key: r.SnapshotKey(id), Detail: "manifest checksum mismatch"})
+	}
+	return m, nil
+}
+
+// Snapshot returns one snapshot; ErrNotFound when it does not exist. The
+// ID "latest" names the newest snapshot.
 func (e *Engine) Snapshot(ctx context.Context, tenant, id string) (*Snapshot, error) {
-	return nil, errUnavailable
+	if _, err := scopePrefix(tenant); err != nil {
+		return nil, err
+	}
+	if err := audit.Authorize(ctx, e.cfg.Authorizer, e.cfg.Auditor, steward.ActionBackupRead, tenant); err != nil {
+		return nil, err
+	}
+	m, _, err := e.manifest(ctx, tenant, id)
+	if err != nil {
+		return nil, err
+	}
+	s := m.Snapshot
+	return &s, nil
 }
 
-// Tenants lists the tenants that have a repository (not General or Releases).
+func (e *Engine) manifest(ctx context.Context, tenant, id string) (*manifest, *repo.Repo, error) {
+	if id == "" || strings.ContainsAny(id, "/\\\x00") || id == "." || id == ".." {
+		return nil, nil, fmt.Errorf("backup: snapshot ID %q is invalid: %w", id, ErrNotFound)
+	}
+	r, err := e.repo(ctx, tenant, false, false)
+	if err != nil {
+		return nil, nil, err
+	}
+	if id == "latest" {
+		ms, err := e.manifests(ctx, r)
+		if err != nil {
+			return nil, nil, err
+		}
+		if len(ms) == 0 {
+			return nil, nil, fmt.Errorf("backup: tenant %q has no snapshots: %w", tenant, ErrNotFound)
+		}
+		return ms[0], r, nil
+	}
+	m, err := e.loadManifest(ctx, r, id)
+	return m, r, err
+}
+
+// Tenants lists the tenants that have a repository (not General or
+// Releases), sorted.
 func (e *Engine) Tenants(ctx context.Context) ([]string, error) {
-	return nil, errUnavailable
+	if err := audit.Authorize(ctx, e.cfg.Authorizer, e.cfg.Auditor, steward.ActionBackupList, ""); err != nil {
+		return nil, err
+	}
+	var out []string
+	for oi, err := range e.store.List(ctx, registryPrefix) {
+		if err != nil {
+			return nil, fmt.Errorf("backup: list tenants: %w", err)
+		}
+		out = append(out, strings.TrimPrefix(oi.Key, registryPrefix))
+	}
+	slices.Sort(out)
+	return out, nil
 }
 
-// Files streams the snapshot's entry list in lexical path order.
-func (e *Engine) Files(ctx context.Context, tenant, snapshotID string) iter.Seq2[File, error] {
-	return func(yield func(File, error) bool) { yield(File{}, errUnavailable) }
+// Rekey rewraps the data key of tenant's repository with newKeys (a new
+// passphrase or KMS key) without rewriting any data. The engine's Keys must
+// open the current key; afterwards, engines must be configured with newKeys.
+func (e *Engine) Rekey(ctx context.Context, tenant string, newKeys KeyProvider) error {
+	prefix, err := scopePrefix(tenant)
+	if err != nil {
+		return err
+	}
+	if err := audit.Authorize(ctx, e.cfg.Authorizer, e.cfg.Auditor, steward.ActionRepoKey, tenant); err != nil {
+		return err
+	}
+	if e.cfg.Keys == nil || newKeys == nil {
+		return fmt.Errorf("%w: rekey needs the current and the new key provider", ErrInvalidOptions)
+	}
+	err = repo.Rekey(ctx, e.store, prefix, tenant, e.cfg.Keys, newKeys)
+	e.record(ctx, tenant, audit.TypeKeyChanged, err, fmt.Sprintf("data key of %q rewrapped with key %q", tenant, newKeys.KeyID()), nil)
+	if err != nil {
+		return fmt.Errorf("backup: rekey %q: %w", tenant, err)
+	}
+	e.forgetRepo(tenant)
+	return nil
 }
 
-// OpenFile streams a file's content, verifying every chunk against its ID.
-func (e *Engine) OpenFile(ctx context.Context, tenant string, f File) (io.ReadCloser, error) {
-	return nil, errUnavailable
+// DestroyKey deletes tenant's wrapped data key (crypto-erasure): every
+// backup of an encrypted tenant becomes unreadable for good, by anyone
+// holding only the Store. It cannot be undone.
+func (e *Engine) DestroyKey(ctx context.Context, tenant string) error {
+	prefix, err := scopePrefix(tenant)
+	if err != nil {
+		return err
+	}
+	if err := audit.Authorize(ctx, e.cfg.Authorizer, e.cfg.Auditor, steward.ActionRepoKey, tenant); err != nil {
+		return err
+	}
+	err = repo.DestroyKey(ctx, e.store, prefix)
+	e.forgetRepo(tenant)
+	e.record(ctx, tenant, audit.TypeKeyChanged, err, fmt.Sprintf("data key of %q destroyed (crypto-erasure)", tenant), nil)
+	if err != nil {
+		return fmt.Errorf("backup: destroy key of %q: %w", tenant, err)
+	}
+	return nil
+}
+
+// record writes an audit event; failures of the auditor are not the
+// operation's failures.
+func (e *Engine) record(ctx context.Context, tenant, typ string, opErr error, msg string, data map[string]any) {
+	ev := audit.Event{Type: typ, Level: audit.LevelInfo, Message: msg, UserID: steward.PrincipalID(ctx), Tenant: tenant, Data: data}
+	if opErr != nil {
+		ev.Level = audit.LevelError
+		ev.Message = msg + ": " + opErr.Error()
+		if ev.Data == nil {
+			ev.Data = map[string]any{}
+		}
+		ev.Data[audit.DataError] = opErr.Error()
+	}
+	_ = e.cfg.Auditor.Record(context.WithoutCancel(ctx), ev)
 }

@@ -190,3 +190,15 @@ func (s *Saver) Flush() error {
 	s.done = nil
 	return nil
 }
+
+// Abort waits for uploads in flight and writes no index: the session's
+// packs stay unreferenced until prune removes them.
+func (s *Saver) Abort() {
+	s.uploads.Wait()
+	s.mu.Lock()
+	if s.cur != nil {
+		s.packPool.Put(s.cur.buf)
+		s.cur = nil
+	}
+	s.mu.Unlock()
+}

@@ -1,0 +1,449 @@
+package backup_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"testing/fstest"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"gocloud.dev/secrets/localsecrets"
+
+	"github.com/iluxsys/steward"
+	"github.com/iluxsys/steward/audit"
+	"github.com/iluxsys/steward/backup"
+	"github.com/iluxsys/steward/storage"
+)
+
+func master() context.Context {
+	return steward.WithPrincipal(context.Background(), steward.Principal{ID: "ops", Roles: []string{steward.RoleMaster}})
+}
+
+func cheapKeys(pass string) backup.KeyProvider {
+	return backup.PassphraseWithOptions(pass, backup.PassphraseOptions{Time: 1, MemoryKiB: 1024, Threads: 1})
+}
+
+func randBytes(seed uint64, n int) []byte {
+	r := rand.New(rand.NewPCG(seed, seed))
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = byte(r.Uint32())
+	}
+	return b
+}
+
+// writeTree writes files (path -> content) under dir.
+func writeTree(t *testing.T, dir string, files map[string][]byte) {
+	t.Helper()
+	for p, b := range files {
+		full := filepath.Join(dir, filepath.FromSlash(p))
+		require.NoError(t, os.MkdirAll(filepath.Dir(full), 0o755))
+		require.NoError(t, os.WriteFile(full, b, 0o644))
+	}
+}
+
+// readBack reads every regular file of a snapshot through the engine.
+func readBack(t *testing.T, e *backup.Engine, tenant, id string) map[string][]byte {
+	t.Helper()
+	ctx := master()
+	out := map[string][]byte{}
+	for f, err := range e.Files(ctx, tenant, id) {
+		require.NoError(t, err)
+		if !f.Mode.IsRegular() {
+			continue
+		}
+		rc, err := e.OpenFile(ctx, tenant, f)
+		require.NoError(t, err)
+		b, err := io.ReadAll(rc)
+		require.NoError(t, err, f.Path)
+		rc.Close()
+		out[f.Path] = b
+	}
+	return out
+}
+
+func storedBytes(t *testing.T, s storage.Store) int64 {
+	var n int64
+	for oi, err := range s.List(context.Background(), "") {
+		require.NoError(t, err)
+		n += oi.Size
+	}
+	return n
+}
+
+func TestRoundTrip(t *testing.T) {
+	for _, enc := range []bool{false, true} {
+		t.Run(fmt.Sprintf("encrypted=%v", enc), func(t *testing.T) {
+			ctx := master()
+			dir := t.TempDir()
+			files := map[string][]byte{
+				"users/empty.json":                    {},
+				"users/1.json":                        []byte(`{"name":"Ana"}`),
+				"assets/logo.bin":                     randBytes(1, 3<<20+17),
+				"config/app.yaml":                     bytes.Repeat([]byte("key: value\n"), 50_000),
+				"reservations/a/b/c/d/e/f/g/deep.txt": []byte("deep"),
+				"reservations/ünïcødé/文件.txt":         []byte("unicode name"),
+				"reservations/a-b.txt":                []byte("sorts before a/"),
+				"database/dump.sql":                   bytes.Repeat([]byte("INSERT INTO t VALUES (1);\n"), 100_000),
+			}
+			writeTree(t, dir, files)
+			require.NoError(t, os.MkdirAll(filepath.Join(dir, "empty-module"), 0o755))
+			store := storage.NewMemory()
+			cfg := &backup.Config{}
+			if enc {
+				cfg.Keys = cheapKeys("correct horse")
+			}
+			e, err := backup.New(store, cfg)
+			require.NoError(t, err)
+			snap, err := e.Backup(ctx, "acme", backup.DirSource(dir), &backup.Options{Type: backup.Full, Compress: true, Encrypt: enc, Tags: []string{"t1"}})
+			require.NoError(t, err)
+			require.Equal(t, int64(len(files)), snap.Metadata.FileCount)
+			require.Equal(t, enc, snap.Metadata.Encrypted)
+			require.Less(t, snap.Metadata.StoredBytes, snap.Metadata.SizeBytes, "compression shrank the data")
+			require.Contains(t, snap.Checksums, "users")
+			require.Contains(t, snap.Checksums, "manifest")
+			require.Equal(t, files, readBack(t, e, "acme", snap.ID))
+
+			// A second engine (another process) reads the same.
+			e2, err := backup.New(store, cfg)
+			require.NoError(t, err)
+			require.Equal(t, files, readBack(t, e2, "acme", "latest"))
+			cat, err := e2.Catalog(ctx, "acme")
+			require.NoError(t, err)
+			require.Len(t, cat, 1)
+			require.Equal(t, snap.ID, cat[0].ID)
+			tenants, err := e2.Tenants(ctx)
+			require.NoError(t, err)
+			require.Equal(t, []string{"acme"}, tenants)
+
+			var dirs []string
+			for f, err := range e2.Files(ctx, "acme", snap.ID) {
+				require.NoError(t, err)
+				if f.Mode.IsDir() {
+					dirs = append(dirs, f.Path)
+				}
+			}
+			require.Contains(t, dirs, "empty-module")
+		})
+	}
+}
+
+func TestLargeFileRoundTrip(t *testing.T) {
+	size := 100 << 20
+	if testing.Short() || os.Getenv("STEWARD_HEAVY") == "" {
+		size = 24 << 20
+	}
+	ctx := master()
+	data := randBytes(7, size)
+	fsys := fstest.MapFS{"big/file.bin": {Data: data, Mode: 0o644, ModTime: time.Unix(1e9, 0)}}
+	e, err := backup.New(storage.NewMemory(), &backup.Config{Keys: cheapKeys("p")})
+	require.NoError(t, err)
+	snap, err := e.Backup(ctx, "acme", backup.FSSource(fsys), &backup.Options{Type: backup.Full, Compress: true, Encrypt: true})
+	require.NoError(t, err)
+	got := readBack(t, e, "acme", snap.ID)
+	require.Equal(t, sha256.Sum256(data), sha256.Sum256(got["big/file.bin"]))
+}
+
+func TestDedupSecondFullBackup(t *testing.T) {
+	ctx := master()
+	dir := t.TempDir()
+	files := map[string][]byte{}
+	for i := range 20 {
+		files[fmt.Sprintf("data/f%02d.bin", i)] = randBytes(uint64(i), 1<<20)
+	}
+	writeTree(t, dir, files)
+	store := storage.NewMemory()
+	e, err := backup.New(store, nil)
+	require.NoError(t, err)
+	_, err = e.Backup(ctx, "acme", backup.DirSource(dir), &backup.Options{Type: backup.Full, Compress: true})
+	require.NoError(t, err)
+	before := storedBytes(t, store)
+	_, err = e.Backup(ctx, "acme", backup.DirSource(dir), &backup.Options{Type: backup.Full, Compress: true})
+	require.NoError(t, err)
+	growth := storedBytes(t, store) - before
+	require.Less(t, growth, int64(20<<20)/100, "a second full backup of unchanged data adds < 1%% (grew %d bytes)", growth)
+}
+
+// countingSource counts Open calls.
+type countingSource struct {
+	backup.Source
+	opens atomic.Int64
+}
+
+func (c *countingSource) Open(ctx context.Context, p string) (io.ReadCloser, error) {
+	c.opens.Add(1)
+	return c.Source.Open(ctx, p)
+}
+
+func TestIncremental(t *testing.T) {
+	ctx := master()
+	dir := t.TempDir()
+	big := randBytes(99, 64<<20)
+	files := map[string][]byte{"data/big.bin": big}
+	for i := range 100 {
+		files[fmt.Sprintf("data/small/%03d.txt", i)] = randBytes(uint64(1000+i), 10_000)
+	}
+	writeTree(t, dir, files)
+	old := time.Now().Add(-time.Hour)
+	for p := range files {
+		require.NoError(t, os.Chtimes(filepath.Join(dir, p), old, old))
+	}
+	store := storage.NewMemory()
+	e, err := backup.New(store, &backup.Config{Keys: cheapKeys("p")})
+	require.NoError(t, err)
+	first, err := e.Backup(ctx, "acme", backup.DirSource(dir), &backup.Options{Type: backup.Full, Compress: true, Encrypt: true})
+	require.NoError(t, err)
+	before := storedBytes(t, store)
+
+	// Insert 1 KiB in the middle of the big file and change 1% of files.
+	mid := len(big) / 2
+	changedBig := append(append(append([]byte{}, big[:mid]...), randBytes(5, 1024)...), big[mid:]...)
+	files["data/big.bin"] = changedBig
+	files["data/small/042.txt"] = randBytes(4242, 10_000)
+	writeTree(t, dir, map[string][]byte{"data/big.bin": changedBig, "data/small/042.txt": files["data/small/042.txt"]})
+
+	src := &countingSource{Source: backup.DirSource(dir)}
+	second, err := e.Backup(ctx, "acme", src, &backup.Options{Type: backup.Incremental, Compress: true, Encrypt: true})
+	require.NoError(t, err)
+	require.Equal(t, first.ID, second.Parent)
+	require.Equal(t, int64(2), src.opens.Load(), "only the two changed files are opened")
+	growth := storedBytes(t, store) - before
+	changed := int64(1024 + 10_000)
+	// Content-defined chunks are ~1 MiB: an insert rewrites the chunk(s)
+	// around it, so the growth is bounded by chunks, not by changed bytes.
+	t.Logf("incremental stored growth: %d bytes", growth)
+	require.Less(t, growth, int64(3*(1<<20)*3), "growth %d", growth)
+	require.Equal(t, files, readBack(t, e, "acme", second.ID))
+	require.Less(t, changed, growth)
+}
+
+func TestEncryptedMarkerNeverStored(t *testing.T) {
+	ctx := master()
+	marker := []byte("SECRET-MARKER-7f3a9c")
+	var content []byte
+	for i := range 2000 {
+		content = append(content, fmt.Sprintf("row %d %s\n", i, marker)...)
+	}
+	fsys := fstest.MapFS{
+		"users/" + string(marker) + ".txt": {Data: content, Mode: 0o644},
+		"config/plain.txt":                 {Data: marker, Mode: 0o644},
+	}
+	store := storage.NewMemory()
+	e, err := backup.New(store, &backup.Config{Keys: cheapKeys("p")})
+	require.NoError(t, err)
+	_, err = e.Backup(ctx, "acme", backup.FSSource(fsys), &backup.Options{Type: backup.Full, Compress: false, Encrypt: true, TenantName: "Acme"})
+	require.NoError(t, err)
+	for oi, err := range store.List(context.Background(), "") {
+		require.NoError(t, err)
+		b, err := storage.ReadAll(context.Background(), store, oi.Key)
+		require.NoError(t, err)
+		require.False(t, bytes.Contains(b, marker), "marker found in %s", oi.Key)
+		require.NotContains(t, oi.Key, string(marker))
+	}
+}
+
+func TestCorruptPackIsDetected(t *testing.T) {
+	ctx := master()
+	store := storage.NewMemory()
+	e, err := backup.New(store, &backup.Config{Keys: cheapKeys("p")})
+	require.NoError(t, err)
+	fsys := fstest.MapFS{"data/x.bin": {Data: randBytes(3, 2<<20), Mode: 0o644}}
+	snap, err := e.Backup(ctx, "acme", backup.FSSource(fsys), &backup.Options{Type: backup.Full, Encrypt: true})
+	require.NoError(t, err)
+	var packs []string
+	for oi, err := range store.List(context.Background(), "tenants/acme/packs/") {
+		require.NoError(t, err)
+		packs = append(packs, oi.Key)
+	}
+	require.NotEmpty(t, packs)
+	for _, key := range packs {
+		b, err := storage.ReadAll(context.Background(), store, key)
+		require.NoError(t, err)
+		b[len(b)/3] ^= 0x01
+		require.NoError(t, storage.PutBytes(context.Background(), store, key, b, nil))
+	}
+	var sawErr error
+	for f, err := range e.Files(ctx, "acme", snap.ID) {
+		if err != nil {
+			sawErr = err
+			break
+		}
+		if !f.Mode.IsRegular() {
+			continue
+		}
+		rc, err := e.OpenFile(ctx, "acme", f)
+		require.NoError(t, err)
+		_, sawErr = io.ReadAll(rc)
+		rc.Close()
+	}
+	require.ErrorIs(t, sawErr, backup.ErrCorrupt)
+	require.Contains(t, sawErr.Error(), "tenants/acme/packs/", "the error names the pack object")
+}
+
+func TestWrongPassphrase(t *testing.T) {
+	ctx := master()
+	store := storage.NewMemory()
+	e, _ := backup.New(store, &backup.Config{Keys: cheapKeys("right")})
+	fsys := fstest.MapFS{"a/b": {Data: []byte("x")}}
+	_, err := e.Backup(ctx, "acme", backup.FSSource(fsys), &backup.Options{Encrypt: true})
+	require.NoError(t, err)
+	wrong, _ := backup.New(store, &backup.Config{Keys: cheapKeys("wrong")})
+	_, err = wrong.Catalog(ctx, "acme")
+	require.ErrorIs(t, err, backup.ErrWrongKey)
+	none, _ := backup.New(store, nil)
+	_, err = none.Catalog(ctx, "acme")
+	require.ErrorIs(t, err, backup.ErrWrongKey)
+}
+
+func TestRekeyAndDestroyKey(t *testing.T) {
+	ctx := master()
+	store := storage.NewMemory()
+	e, _ := backup.New(store, &backup.Config{Keys: cheapKeys("old")})
+	fsys := fstest.MapFS{"a/b": {Data: []byte("payload")}}
+	snap, err := e.Backup(ctx, "acme", backup.FSSource(fsys), &backup.Options{Encrypt: true})
+	require.NoError(t, err)
+	packsBefore := storedBytes(t, store)
+	require.NoError(t, e.Rekey(ctx, "acme", cheapKeys("new")))
+	require.InDelta(t, packsBefore, storedBytes(t, store), 200, "rekey rewrites no data")
+
+	old, _ := backup.New(store, &backup.Config{Keys: cheapKeys("old")})
+	_, err = old.Catalog(ctx, "acme")
+	require.ErrorIs(t, err, backup.ErrWrongKey)
+	fresh, _ := backup.New(store, &backup.Config{Keys: cheapKeys("new")})
+	require.Equal(t, map[string][]byte{"a/b": []byte("payload")}, readBack(t, fresh, "acme", snap.ID))
+
+	require.NoError(t, fresh.DestroyKey(ctx, "acme"))
+	after, _ := backup.New(store, &backup.Config{Keys: cheapKeys("new")})
+	_, err = after.Catalog(ctx, "acme")
+	require.ErrorIs(t, err, backup.ErrKeyDestroyed)
+}
+
+func TestKeeperKeys(t *testing.T) {
+	ctx := master()
+	sk, err := localsecrets.NewRandomKey()
+	require.NoError(t, err)
+	keeper := localsecrets.NewKeeper(sk)
+	defer keeper.Close()
+	store := storage.NewMemory()
+	e, _ := backup.New(store, &backup.Config{Keys: backup.Keeper(keeper, "kms/test-key")})
+	snap, err := e.Backup(ctx, "acme", backup.FSSource(fstest.MapFS{"a/b": {Data: []byte("kms")}}), &backup.Options{Encrypt: true})
+	require.NoError(t, err)
+	require.Equal(t, "kms/test-key", snap.Metadata.KeyID)
+	other, _ := localsecrets.NewRandomKey()
+	ok2 := localsecrets.NewKeeper(other)
+	defer ok2.Close()
+	e2, _ := backup.New(store, &backup.Config{Keys: backup.Keeper(ok2, "kms/other")})
+	_, err = e2.Catalog(ctx, "acme")
+	require.ErrorIs(t, err, backup.ErrWrongKey)
+}
+
+func TestBadInputWritesNothing(t *testing.T) {
+	ctx := master()
+	store := storage.NewMemory()
+	e, _ := backup.New(store, nil)
+	src := backup.FSSource(fstest.MapFS{"a/b": {Data: []byte("x")}})
+	for _, tenant := range []string{"../x", "A/B", "", strings.Repeat("a", 64), "ünï"} {
+		_, err := e.Backup(ctx, tenant, src, nil)
+		require.ErrorIs(t, err, steward.ErrInvalidTenant, "tenant %q", tenant)
+	}
+	_, err := e.Backup(ctx, "acme", src, &backup.Options{Encrypt: true})
+	require.ErrorIs(t, err, backup.ErrInvalidOptions)
+	_, err = e.Backup(ctx, "acme", src, &backup.Options{Type: "weekly"})
+	require.ErrorIs(t, err, backup.ErrInvalidOptions)
+	require.Zero(t, storedBytes(t, store), "nothing written")
+}
+
+func TestAccessDeniedIsAuditedAndWritesNothing(t *testing.T) {
+	store := storage.NewMemory()
+	var events []audit.Event
+	aud := audit.AuditorFunc(func(_ context.Context, ev audit.Event) error { events = append(events, ev); return nil })
+	e, _ := backup.New(store, &backup.Config{Auditor: aud})
+	ctx := steward.WithPrincipal(context.Background(), steward.Principal{ID: "intruder", Roles: []string{"viewer"}})
+	_, err := e.Backup(ctx, "acme", backup.FSSource(fstest.MapFS{"a/b": {Data: []byte("x")}}), nil)
+	require.ErrorIs(t, err, steward.ErrForbidden)
+	_, err = e.Catalog(ctx, "acme")
+	require.ErrorIs(t, err, steward.ErrForbidden)
+	_, err = e.Backup(context.Background(), "acme", backup.FSSource(fstest.MapFS{}), nil)
+	require.ErrorIs(t, err, steward.ErrUnauthenticated)
+	require.Zero(t, storedBytes(t, store))
+	require.Len(t, events, 3)
+	require.Equal(t, audit.TypeAccessDenied, events[0].Type)
+	require.Equal(t, "intruder", events[0].UserID)
+}
+
+// failingStore fails the n-th Put.
+type failingStore struct {
+	storage.Store
+	n, calls atomic.Int64
+}
+
+func (f *failingStore) Put(ctx context.Context, key string, r io.Reader, o *storage.PutOptions) error {
+	if f.calls.Add(1) == f.n.Load() {
+		return errors.New("injected put failure")
+	}
+	return f.Store.Put(ctx, key, r, o)
+}
+
+func TestCrashConsistency(t *testing.T) {
+	files := fstest.MapFS{}
+	for i := range 12 {
+		files[fmt.Sprintf("m%d/f%02d.bin", i%3, i)] = &fstest.MapFile{Data: randBytes(uint64(i), 3<<20), Mode: 0o644}
+	}
+	want := map[string][]byte{}
+	for p, f := range files {
+		want[p] = f.Data
+	}
+	check := func(t *testing.T, store storage.Store) {
+		e, _ := backup.New(store, &backup.Config{Keys: cheapKeys("p")})
+		cat, err := e.Catalog(master(), "acme")
+		require.NoError(t, err)
+		for _, s := range cat {
+			require.Equal(t, want, readBack(t, e, "acme", s.ID), "a visible snapshot restores in full")
+		}
+	}
+	for n := int64(1); n <= 12; n++ {
+		store := &failingStore{Store: storage.NewMemory()}
+		store.n.Store(n)
+		e, _ := backup.New(store, &backup.Config{Keys: cheapKeys("p"), Parallelism: 2})
+		_, err := e.Backup(master(), "acme", backup.FSSource(files), &backup.Options{Type: backup.Full, Encrypt: true})
+		if err == nil {
+			continue
+		}
+		check(t, store.Store)
+	}
+	for i := range 8 {
+		store := storage.NewMemory()
+		e, _ := backup.New(store, &backup.Config{Keys: cheapKeys("p"), Parallelism: 2})
+		ctx, cancel := context.WithTimeout(master(), time.Duration(i*7)*time.Millisecond)
+		_, _ = e.Backup(ctx, "acme", backup.FSSource(files), &backup.Options{Type: backup.Full, Encrypt: true})
+		cancel()
+		check(t, store)
+	}
+}
+
+func TestSourceOrderEnforced(t *testing.T) {
+	e, _ := backup.New(storage.NewMemory(), nil)
+	_, err := e.Backup(master(), "acme", badSource{}, nil)
+	require.Error(t, err)
+	require.Contains(t, err.Error(), "..")
+}
+
+type badSource struct{}
+
+func (badSource) Walk(ctx context.Context, fn func(backup.Entry) error) error {
+	return fn(backup.Entry{Path: "../evil", Mode: 0o644})
+}
+func (badSource) Open(ctx context.Context, p string) (io.ReadCloser, error) {
+	return nil, fs.ErrNotExist
+}

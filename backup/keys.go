@@ -1,0 +1,145 @@
+package backup
+
+import (
+	"bytes"
+	"context"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/rand"
+	"encoding/json"
+	"fmt"
+
+	"gocloud.dev/secrets"
+	"golang.org/x/crypto/argon2"
+)
+
+// PassphraseOptions are the argon2id parameters a passphrase key is derived
+// with. They are recorded beside each wrapped key, so changing them later
+// does not lock out existing repositories.
+type PassphraseOptions struct {
+	Time      uint32 // iterations (default 3)
+	MemoryKiB uint32 // memory in KiB (default 64 MiB)
+	Threads   uint8  // parallelism (default 2)
+}
+
+// Passphrase returns a KeyProvider that wraps each scope's data key with a
+// key derived from passphrase by argon2id (RFC 9106 parameters: 3 passes,
+// 64 MiB, 2 lanes) and a random salt per scope. A wrong passphrase gives an
+// error matching ErrWrongKey.
+func Passphrase(passphrase string) KeyProvider {
+	return PassphraseWithOptions(passphrase, PassphraseOptions{})
+}
+
+// PassphraseWithOptions is Passphrase with chosen argon2id parameters (tests
+// use cheap ones; production should keep the defaults or raise them).
+func PassphraseWithOptions(passphrase string, o PassphraseOptions) KeyProvider {
+	if o.Time == 0 {
+		o.Time = 3
+	}
+	if o.MemoryKiB == 0 {
+		o.MemoryKiB = 64 << 10
+	}
+	if o.Threads == 0 {
+		o.Threads = 2
+	}
+	return &passphraseKeys{pass: []byte(passphrase), o: o}
+}
+
+type passphraseKeys struct {
+	pass []byte
+	o    PassphraseOptions
+}
+
+// wrappedPassphrase is the stored form of a passphrase-wrapped key.
+type wrappedPassphrase struct {
+	KDF     string `json:"kdf"`
+	Time    uint32 `json:"t"`
+	Memory  uint32 `json:"m"`
+	Threads uint8  `json:"p"`
+	Salt    []byte `json:"salt"`
+	Sealed  []byte `json:"sealed"`
+}
+
+func (p *passphraseKeys) KeyID() string { return "passphrase/argon2id" }
+
+func (p *passphraseKeys) Wrap(ctx context.Context, scope string, dataKey []byte) ([]byte, error) {
+	w := wrappedPassphrase{KDF: "argon2id", Time: p.o.Time, Memory: p.o.MemoryKiB, Threads: p.o.Threads, Salt: make([]byte, 16)}
+	_, _ = rand.Read(w.Salt)
+	aead, err := p.aead(w)
+	if err != nil {
+		return nil, err
+	}
+	nonce := make([]byte, aead.NonceSize())
+	_, _ = rand.Read(nonce)
+	w.Sealed = aead.Seal(nonce, nonce, dataKey, []byte("steward data key:"+scope))
+	return json.Marshal(w)
+}
+
+func (p *passphraseKeys) Unwrap(ctx context.Context, scope string, wrapped []byte) ([]byte, error) {
+	var w wrappedPassphrase
+	if err := json.Unmarshal(wrapped, &w); err != nil || w.KDF != "argon2id" {
+		return nil, fmt.Errorf("the stored key was not wrapped by a passphrase: %w", ErrWrongKey)
+	}
+	if w.Memory > 4<<20 || w.Time > 100 || w.Threads == 0 {
+		return nil, fmt.Errorf("the stored key has implausible argon2id parameters (t=%d m=%d KiB): %w", w.Time, w.Memory, ErrCorrupt)
+	}
+	aead, err := p.aead(w)
+	if err != nil {
+		return nil, err
+	}
+	ns := aead.NonceSize()
+	if len(w.Sealed) < ns {
+		return nil, fmt.Errorf("wrapped key too short: %w", ErrCorrupt)
+	}
+	dk, err := aead.Open(nil, w.Sealed[:ns], w.Sealed[ns:], []byte("steward data key:"+scope))
+	if err != nil {
+		return nil, fmt.Errorf("passphrase does not open the key of %q: %w", scope, ErrWrongKey)
+	}
+	return dk, nil
+}
+
+func (p *passphraseKeys) aead(w wrappedPassphrase) (cipher.AEAD, error) {
+	kek := argon2.IDKey(p.pass, w.Salt, w.Time, w.Memory, w.Threads, 32)
+	block, err := aes.NewCipher(kek)
+	if err != nil {
+		return nil, err
+	}
+	return cipher.NewGCM(block)
+}
+
+// Keeper returns a KeyProvider that wraps data keys with a gocloud.dev/secrets
+// Keeper (AWS KMS, GCP KMS, Azure Key Vault, HashiCorp Vault, or localsecrets
+// in tests). keyID names the KMS key in manifests. The wrapped key is bound
+// to its scope: a key wrapped for one tenant does not open another's.
+func Keeper(k *secrets.Keeper, keyID string) KeyProvider { return &keeperKeys{k: k, id: keyID} }
+
+type keeperKeys struct {
+	k  *secrets.Keeper
+	id string
+}
+
+func (k *keeperKeys) KeyID() string { return k.id }
+
+func (k *keeperKeys) Wrap(ctx context.Context, scope string, dataKey []byte) ([]byte, error) {
+	plain := append([]byte(scope+"\x00"), dataKey...)
+	out, err := k.k.Encrypt(ctx, plain)
+	if err != nil {
+		return nil, fmt.Errorf("keeper %q: wrap: %w", k.id, err)
+	}
+	return out, nil
+}
+
+func (k *keeperKeys) Unwrap(ctx context.Context, scope string, wrapped []byte) ([]byte, error) {
+	plain, err := k.k.Decrypt(ctx, wrapped)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, fmt.Errorf("keeper %q cannot unwrap the key of %q: %v: %w", k.id, scope, err, ErrWrongKey)
+	}
+	p := []byte(scope + "\x00")
+	if !bytes.HasPrefix(plain, p) {
+		return nil, fmt.Errorf("the key unwrapped by keeper %q belongs to another scope: %w", k.id, ErrWrongKey)
+	}
+	return plain[len(p):], nil
+}

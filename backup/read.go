@@ -1,0 +1,186 @@
+package backup
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"iter"
+
+	"github.com/iluxsys/steward"
+	"github.com/iluxsys/steward/audit"
+	"github.com/iluxsys/steward/internal/repo"
+)
+
+// Files streams the snapshot's entry list in the order it was walked
+// (lexical path order). The ID "latest" names the newest snapshot. Errors
+// (not found, corrupt, forbidden) are yielded and end the sequence.
+func (e *Engine) Files(ctx context.Context, tenant, snapshotID string) iter.Seq2[File, error] {
+	return func(yield func(File, error) bool) {
+		if _, err := scopePrefix(tenant); err != nil {
+			yield(File{}, err)
+			return
+		}
+		if err := audit.Authorize(ctx, e.cfg.Authorizer, e.cfg.Auditor, steward.ActionBackupRead, tenant); err != nil {
+			yield(File{}, err)
+			return
+		}
+		m, r, err := e.manifest(ctx, tenant, snapshotID)
+		if err != nil {
+			yield(File{}, err)
+			return
+		}
+		for f, err := range e.files(ctx, r, m) {
+			if !yield(f, err) || err != nil {
+				return
+			}
+		}
+	}
+}
+
+// files decodes m's entry list.
+func (e *Engine) files(ctx context.Context, r *repo.Repo, m *manifest) iter.Seq2[File, error] {
+	return func(yield func(File, error) bool) {
+		cr := &chunkReader{ctx: ctx, r: r, ids: m.Tree, path: "entry list of snapshot " + m.ID}
+		dec := json.NewDecoder(cr)
+		for {
+			var l fileLine
+			err := dec.Decode(&l)
+			if err == io.EOF {
+				return
+			}
+			if err != nil {
+				if !errors.Is(err, ErrCorrupt) && !errors.Is(err, ErrNotFound) && ctx.Err() == nil {
+					err = &repo.CorruptError{Key: r.SnapshotKey(m.ID), Detail: "entry list: " + err.Error()}
+				}
+				yield(File{}, fmt.Errorf("backup: %w", err))
+				return
+			}
+			f, err := l.file()
+			if err == nil {
+				err = ValidatePath(f.Path)
+			}
+			if err != nil {
+				yield(File{}, fmt.Errorf("backup: %w", &repo.CorruptError{Key: r.SnapshotKey(m.ID), Detail: "entry list: " + err.Error()}))
+				return
+			}
+			if !yield(f, nil) {
+				return
+			}
+		}
+	}
+}
+
+// OpenFile streams a file's content from tenant's repository, verifying
+// every chunk against its ID and the whole file against its SHA-256 at the
+// end. A mismatch is an error matching ErrCorrupt that names the object and
+// the file. The reader is not safe for concurrent use.
+func (e *Engine) OpenFile(ctx context.Context, tenant string, f File) (io.ReadCloser, error) {
+	if _, err := scopePrefix(tenant); err != nil {
+		return nil, err
+	}
+	if err := audit.Authorize(ctx, e.cfg.Authorizer, e.cfg.Auditor, steward.ActionBackupRead, tenant); err != nil {
+		return nil, err
+	}
+	if !f.Mode.IsRegular() {
+		return nil, fmt.Errorf("backup: %q is not a regular file", f.Path)
+	}
+	r, err := e.repo(ctx, tenant, false, false)
+	if err != nil {
+		return nil, err
+	}
+	ids := make([]string, len(f.Chunks))
+	for i, c := range f.Chunks {
+		ids[i] = c.ID
+	}
+	return &chunkReader{ctx: ctx, r: r, ids: ids, path: f.Path, sha: f.SHA256, h: sha256.New(), size: f.Size}, nil
+}
+
+// chunkReader reads a sequence of chunks as one stream.
+type chunkReader struct {
+	ctx  context.Context
+	r    *repo.Repo
+	ids  []string
+	path string // for errors
+
+	cur  []byte
+	buf  []byte
+	next int
+
+	sha  string // expected content SHA-256, "" to skip
+	h    hash.Hash
+	size int64
+	n    int64
+	err  error
+}
+
+func (c *chunkReader) Read(p []byte) (int, error) {
+	if c.err != nil {
+		return 0, c.err
+	}
+	for len(c.cur) == 0 {
+		if c.next == len(c.ids) {
+			c.err = c.finish()
+			return 0, c.err
+		}
+		if err := c.load(); err != nil {
+			c.err = err
+			return 0, err
+		}
+	}
+	n := copy(p, c.cur)
+	c.cur = c.cur[n:]
+	return n, nil
+}
+
+func (c *chunkReader) load() error {
+	if err := c.ctx.Err(); err != nil {
+		return err
+	}
+	idStr := c.ids[c.next]
+	id, err := repo.ParseID(idStr)
+	if err != nil {
+		return fmt.Errorf("backup: %q: %w", c.path, &repo.CorruptError{Key: c.r.Prefix(), Detail: err.Error()})
+	}
+	data, err := c.r.LoadChunk(c.ctx, id, c.buf)
+	if errors.Is(err, repo.ErrNotFound) {
+		// Written by another process since we loaded the index?
+		if lerr := c.r.LoadIndex(c.ctx); lerr == nil {
+			data, err = c.r.LoadChunk(c.ctx, id, c.buf)
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("backup: reading %q: %w", c.path, err)
+	}
+	c.buf = data
+	c.cur = data
+	c.next++
+	if c.h != nil {
+		c.h.Write(data)
+	}
+	c.n += int64(len(data))
+	return nil
+}
+
+func (c *chunkReader) finish() error {
+	if c.h == nil {
+		return io.EOF
+	}
+	if c.n != c.size {
+		return fmt.Errorf("backup: %q: %w", c.path, &repo.CorruptError{Key: c.r.Prefix(), Detail: fmt.Sprintf("read %d bytes, the entry says %d", c.n, c.size)})
+	}
+	if got := hex.EncodeToString(c.h.Sum(nil)); got != c.sha {
+		return fmt.Errorf("backup: %q: %w", c.path, &repo.CorruptError{Key: c.r.Prefix(), Detail: "content SHA-256 does not match the entry"})
+	}
+	return io.EOF
+}
+
+func (c *chunkReader) Close() error {
+	c.err = errors.New("backup: read from a closed file")
+	c.cur, c.buf = nil, nil
+	return nil
+}
