@@ -1,0 +1,12 @@
+// Package restore brings snapshots back: full (the target ends equal to the
+// snapshot), selective (only the chosen modules are replaced) and merge
+// (missing files restored, newer files in the target kept) restores into a
+// Target — a directory confined by os.Root, or memory — plus validation
+// drills that restore into a scratch target and report checksum, integrity,
+// schema and completeness verdicts.
+//
+// Every byte restored is verified against its chunk ID and every file
+// against its SHA-256 before it is published under its final name; a
+// restore that fails leaves no half-written file behind, and running it
+// again skips what is already in place.
+package restore

@@ -1,0 +1,444 @@
+package restore
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"runtime"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/iluxsys/steward"
+	"github.com/iluxsys/steward/audit"
+	"github.com/iluxsys/steward/backup"
+)
+
+// Mode is how a restore treats what the target already holds.
+type Mode string
+
+// Restore modes.
+const (
+	// Full makes the target equal to the snapshot: missing and different
+	// files are restored, files the snapshot lacks are removed.
+	Full Mode = "full"
+	// Selective replaces only the named modules (first path elements); the
+	// rest of the target is untouched.
+	Selective Mode = "selective"
+	// Merge restores files missing from the target, keeps files that are
+	// newer in the target, restores those that are older, removes nothing.
+	Merge Mode = "merge"
+)
+
+// Actions recorded in a Report's decisions.
+const (
+	ActionRestored   = "restored"
+	ActionUnchanged  = "unchanged"
+	ActionKeptNewer  = "kept-newer"
+	ActionRemoved    = "removed"
+	ActionDirCreated = "dir"
+)
+
+// ErrInvalidOptions: the restore's options cannot be used; nothing was written.
+var ErrInvalidOptions = errors.New("restore: invalid options")
+
+// Options change one restore. A nil *Options means a Full restore.
+type Options struct {
+	Mode Mode
+	// Modules names the modules of a Selective restore.
+	Modules []string
+	// Validate re-verifies what was restored: each file's SHA-256 (files
+	// skipped as unchanged are re-read from the target) and each module's
+	// checksum against the manifest.
+	Validate bool
+	// SafetyBackup snapshots the target first (tag "pre-restore").
+	SafetyBackup bool
+	// Progress, when set, is called as files complete (from one goroutine
+	// at a time).
+	Progress func(backup.Progress)
+}
+
+// Config configures a Restorer. A nil *Config means defaults.
+type Config struct {
+	Clock      steward.Clock
+	Auditor    audit.Auditor
+	Authorizer steward.Authorizer
+	// Parallelism bounds the files restored at once (default GOMAXPROCS+2).
+	Parallelism int
+	// SchemaCompatible tells whether the host can read data of a snapshot's
+	// schema version (used by Validate); nil accepts every version.
+	SchemaCompatible func(schemaVersion string) error
+}
+
+// Restorer restores snapshots of a backup.Engine. It is safe for concurrent use.
+type Restorer struct {
+	e   *backup.Engine
+	cfg Config
+}
+
+// New returns a Restorer over e.
+func New(e *backup.Engine, cfg *Config) *Restorer {
+	r := &Restorer{e: e}
+	if cfg != nil {
+		r.cfg = *cfg
+	}
+	r.cfg.Clock = steward.ClockOrSystem(r.cfg.Clock)
+	r.cfg.Auditor = audit.OrNop(r.cfg.Auditor)
+	r.cfg.Authorizer = steward.AuthorizerOrDefault(r.cfg.Authorizer)
+	if r.cfg.Parallelism <= 0 {
+		r.cfg.Parallelism = runtime.GOMAXPROCS(0) + 2
+	}
+	return r
+}
+
+// Decision is what the restore did with one path.
+type Decision struct {
+	Path   string `json:"path"`
+	Action string `json:"action"`
+	Reason string `json:"reason,omitempty"`
+}
+
+// Report describes a finished restore.
+type Report struct {
+	Tenant           string        `json:"tenant"`
+	SnapshotID       string        `json:"snapshot_id"`
+	Mode             Mode          `json:"mode"`
+	Modules          []string      `json:"modules,omitempty"`
+	FilesRestored    int           `json:"files_restored"`
+	FilesUnchanged   int           `json:"files_unchanged"`
+	FilesKept        int           `json:"files_kept"`
+	EntriesRemoved   int           `json:"entries_removed"`
+	BytesRestored    int64         `json:"bytes_restored"`
+	Duration         time.Duration `json:"duration_ns"`
+	SafetySnapshotID string        `json:"safety_snapshot_id,omitempty"`
+	// Validated is true when Options.Validate checked every file and module.
+	Validated bool `json:"validated"`
+	// Decisions lists every path, in path order.
+	Decisions []Decision `json:"decisions"`
+}
+
+// Restore restores snapshotID ("latest" for the newest) of tenant into dst.
+//
+// Before writing anything it reads the whole entry list and checks every
+// path, so a manifest naming "../x" or an absolute path is refused with
+// nothing written. Files are written in parallel, each under a temporary
+// name first; every byte is verified against its chunk ID and every file
+// against its SHA-256 before it is published. Files already equal in the
+// target (size and mtime, or content with Validate) are skipped, so running
+// a restore again after an interruption finishes the job.
+func (r *Restorer) Restore(ctx context.Context, tenant, snapshotID string, dst Target, opts *Options) (*Report, error) {
+	o := Options{Mode: Full}
+	if opts != nil {
+		o = *opts
+	}
+	if o.Mode == "" {
+		o.Mode = Full
+	}
+	if err := checkOptions(&o, dst); err != nil {
+		return nil, err
+	}
+	if err := audit.Authorize(ctx, r.cfg.Authorizer, r.cfg.Auditor, steward.ActionRestore, tenant); err != nil {
+		return nil, err
+	}
+	start := r.cfg.Clock.Now()
+	rep, err := r.restore(ctx, tenant, snapshotID, dst, &o)
+	ttr := r.cfg.Clock.Now().Sub(start)
+	data := map[string]any{audit.DataMode: string(o.Mode), audit.DataTTRMS: ttr.Milliseconds(), audit.DataSnapshotID: snapshotID}
+	if err != nil {
+		data[audit.DataError] = err.Error()
+		_ = r.cfg.Auditor.Record(context.WithoutCancel(ctx), audit.Event{Type: audit.TypeRestoreFailed, Level: audit.LevelError,
+			Message: fmt.Sprintf("%s restore of %q snapshot %s failed: %v", o.Mode, tenant, snapshotID, err), UserID: steward.PrincipalID(ctx), Tenant: tenant, Data: data})
+		return rep, err
+	}
+	rep.Duration = ttr
+	data[audit.DataSnapshotID] = rep.SnapshotID
+	data[audit.DataSizeBytes] = rep.BytesRestored
+	data[audit.DataFileCount] = rep.FilesRestored
+	_ = r.cfg.Auditor.Record(context.WithoutCancel(ctx), audit.Event{Type: audit.TypeRestoreCompleted, Level: audit.LevelInfo,
+		Message: fmt.Sprintf("%s restore of %q snapshot %s: %d files, %d bytes in %s", o.Mode, tenant, rep.SnapshotID, rep.FilesRestored, rep.BytesRestored, ttr.Round(time.Millisecond)),
+		UserID: steward.PrincipalID(ctx), Tenant: tenant, Data: data})
+	return rep, nil
+}
+
+func checkOptions(o *Options, dst Target) error {
+	if dst == nil {
+		return errNoTarget
+	}
+	switch o.Mode {
+	case Full, Merge:
+		if len(o.Modules) > 0 {
+			return fmt.Errorf("%w: modules are only for a %s restore", ErrInvalidOptions, Selective)
+		}
+	case Selective:
+		if len(o.Modules) == 0 {
+			return fmt.Errorf("%w: a selective restore needs at least one module", ErrInvalidOptions)
+		}
+		for _, m := range o.Modules {
+			if m == "" || strings.ContainsAny(m, "/\\\x00") || m == "." || m == ".." {
+				return fmt.Errorf("%w: module %q is not a single path element", ErrInvalidOptions, m)
+			}
+		}
+	default:
+		return fmt.Errorf("%w: mode %q: use %q, %q or %q", ErrInvalidOptions, o.Mode, Full, Selective, Merge)
+	}
+	return nil
+}
+
+type work struct {
+	f      backup.File
+	reason string
+}
+
+func (r *Restorer) restore(ctx context.Context, tenant, snapshotID string, dst Target, o *Options) (*Report, error) {
+	snap, err := r.e.Snapshot(ctx, tenant, snapshotID)
+	if err != nil {
+		return nil, err
+	}
+	rep := &Report{Tenant: tenant, SnapshotID: snap.ID, Mode: o.Mode, Modules: o.Modules}
+	selected := func(p string) bool {
+		return o.Mode != Selective || slices.Contains(o.Modules, backup.ModuleOf(p))
+	}
+
+	// The whole entry list is read and checked before anything is written.
+	var files []backup.File
+	inSnap := map[string]bool{}
+	for f, err := range r.e.Files(ctx, tenant, snap.ID) {
+		if err != nil {
+			return nil, err
+		}
+		if err := backup.ValidatePath(f.Path); err != nil {
+			return nil, fmt.Errorf("restore: snapshot %s: %w", snap.ID, err)
+		}
+		if !selected(f.Path) {
+			continue
+		}
+		inSnap[f.Path] = true
+		files = append(files, f)
+	}
+	if o.Mode == Selective {
+		for _, m := range o.Modules {
+			if _, ok := snap.Checksums[m]; !ok && !inSnap[m] {
+				return nil, fmt.Errorf("%w: snapshot %s has no module %q", ErrInvalidOptions, snap.ID, m)
+			}
+		}
+	}
+
+	existing := map[string]backup.Entry{}
+	err = dst.Walk(ctx, func(e backup.Entry) error {
+		existing[e.Path] = e
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("restore: read target: %w", err)
+	}
+
+	if o.SafetyBackup && len(existing) > 0 {
+		s, err := r.e.Backup(ctx, tenant, dst, &backup.Options{Type: backup.Incremental, Compress: true, Encrypt: snap.Metadata.Encrypted, Tags: []string{"pre-restore"}})
+		if err != nil {
+			return nil, fmt.Errorf("restore: safety backup of the target: %w", err)
+		}
+		rep.SafetySnapshotID = s.ID
+	}
+
+	var decisions []Decision
+	// Removals first (deepest paths first), so a file can replace a
+	// directory and the other way round.
+	if o.Mode != Merge {
+		var remove []string
+		for p := range existing {
+			if !selected(p) || inSnap[p] {
+				continue
+			}
+			remove = append(remove, p)
+		}
+		sort.Sort(sort.Reverse(sort.StringSlice(remove)))
+		for _, p := range remove {
+			if parentRemoved(p, remove) {
+				continue
+			}
+			if err := dst.Remove(ctx, p); err != nil {
+				return rep, err
+			}
+			decisions = append(decisions, Decision{Path: p, Action: ActionRemoved, Reason: "not in the snapshot"})
+			rep.EntriesRemoved++
+		}
+	}
+
+	var todo []work
+	var unchanged []backup.File
+	for _, f := range files {
+		t, has := existing[f.Path]
+		if f.Mode.IsDir() {
+			if has && t.Mode.IsDir() {
+				continue
+			}
+			if has {
+				if err := dst.Remove(ctx, f.Path); err != nil {
+					return rep, err
+				}
+			}
+			if _, err := dst.Create(ctx, f.Entry); err != nil {
+				return rep, err
+			}
+			decisions = append(decisions, Decision{Path: f.Path, Action: ActionDirCreated})
+			continue
+		}
+		switch {
+		case !has:
+			todo = append(todo, work{f, "missing from the target"})
+		case !t.Mode.IsRegular():
+			if err := dst.Remove(ctx, f.Path); err != nil {
+				return rep, err
+			}
+			todo = append(todo, work{f, "target held a directory"})
+		case t.Size == f.Size && t.ModTime.Equal(f.ModTime):
+			unchanged = append(unchanged, f)
+			decisions = append(decisions, Decision{Path: f.Path, Action: ActionUnchanged, Reason: "same size and mtime"})
+			rep.FilesUnchanged++
+		case o.Mode == Merge && t.ModTime.After(f.ModTime):
+			decisions = append(decisions, Decision{Path: f.Path, Action: ActionKeptNewer,
+				Reason: fmt.Sprintf("target modified %s, snapshot %s", t.ModTime.UTC().Format(time.RFC3339), f.ModTime.UTC().Format(time.RFC3339))})
+			rep.FilesKept++
+		default:
+			todo = append(todo, work{f, "differs from the snapshot"})
+		}
+	}
+
+	var mu sync.Mutex
+	var total backup.Progress
+	for _, w := range todo {
+		total.FilesTotal++
+		total.BytesTotal += w.f.Size
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(r.cfg.Parallelism)
+	for _, w := range todo {
+		g.Go(func() error {
+			if err := r.restoreFile(gctx, tenant, dst, w.f); err != nil {
+				return err
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			decisions = append(decisions, Decision{Path: w.f.Path, Action: ActionRestored, Reason: w.reason})
+			rep.FilesRestored++
+			rep.BytesRestored += w.f.Size
+			if o.Progress != nil {
+				total.FilesDone++
+				total.BytesDone += w.f.Size
+				total.Path = w.f.Path
+				o.Progress(total)
+			}
+			return nil
+		})
+	}
+	err = g.Wait()
+	sort.Slice(decisions, func(i, j int) bool { return decisions[i].Path < decisions[j].Path })
+	rep.Decisions = decisions
+	if err != nil {
+		return rep, err
+	}
+
+	if o.Validate {
+		if err := r.validateTarget(ctx, snap, files, unchanged, dst, o.Mode == Merge); err != nil {
+			return rep, err
+		}
+		rep.Validated = true
+	}
+	return rep, nil
+}
+
+func parentRemoved(p string, removed []string) bool {
+	for dir := p; ; {
+		i := strings.LastIndexByte(dir, '/')
+		if i < 0 {
+			return false
+		}
+		dir = dir[:i]
+		if slices.Contains(removed, dir) {
+			return true
+		}
+	}
+}
+
+// restoreFile copies one file from the repository into dst. The engine
+// verifies every chunk and the file's SHA-256 before EOF, so a corrupt file
+// fails before Close and is aborted, never published.
+func (r *Restorer) restoreFile(ctx context.Context, tenant string, dst Target, f backup.File) error {
+	rc, err := r.e.OpenFile(ctx, tenant, f)
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	w, err := dst.Create(ctx, f.Entry)
+	if err != nil {
+		return err
+	}
+	buf := copyBufs.Get().(*[]byte)
+	defer copyBufs.Put(buf)
+	if _, err := io.CopyBuffer(struct{ io.Writer }{w}, struct{ io.Reader }{rc}, *buf); err != nil {
+		abort(w)
+		return fmt.Errorf("restore: %q: %w", f.Path, err)
+	}
+	if err := w.Close(); err != nil {
+		return fmt.Errorf("restore: %q: %w", f.Path, err)
+	}
+	return nil
+}
+
+var copyBufs = sync.Pool{New: func() any { b := make([]byte, 1<<20); return &b }}
+
+func abort(w io.WriteCloser) {
+	if a, ok := w.(Aborter); ok {
+		_ = a.Abort()
+		return
+	}
+	_ = w.Close()
+}
+
+// validateTarget re-reads files skipped as unchanged and checks each
+// module's checksum against the manifest. In a merge, modules holding kept
+// files legitimately differ and are not compared.
+func (r *Restorer) validateTarget(ctx context.Context, snap *backup.Snapshot, files, unchanged []backup.File, dst Target, merge bool) error {
+	for _, f := range unchanged {
+		sum, err := hashTarget(ctx, dst, f.Path)
+		if err != nil {
+			return err
+		}
+		if sum != f.SHA256 {
+			return fmt.Errorf("restore: validation: %q in the target has the snapshot's size and mtime but different content", f.Path)
+		}
+	}
+	if merge {
+		return nil
+	}
+	c := backup.NewChecksummer()
+	for _, f := range files {
+		c.Add(f.Path, f.Mode, f.Size, f.SHA256)
+	}
+	for m, sum := range c.Sums() {
+		if want := snap.Checksums[m]; want != sum {
+			return fmt.Errorf("restore: validation: module %q checksum %s, manifest says %s", m, sum, want)
+		}
+	}
+	return nil
+}
+
+func hashTarget(ctx context.Context, dst Target, p string) (string, error) {
+	rc, err := dst.Open(ctx, p)
+	if err != nil {
+		return "", err
+	}
+	defer rc.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, rc); err != nil {
+		return "", fmt.Errorf("restore: validation: read %q: %w", p, err)
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}

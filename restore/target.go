@@ -1,0 +1,314 @@
+package restore
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/iluxsys/steward/backup"
+)
+
+// Target is where a restore writes: a Source that can also create and
+// remove entries.
+//
+// Create returns a writer for a regular file (or nil for a directory, which
+// Create makes at once). The file must appear under its final name only
+// when Close succeeds, with e's mode and mtime; a writer that also
+// implements Aborter is aborted instead of closed when the restore fails, and
+// must then leave nothing under the final name. Remove deletes a file or a
+// directory with everything under it. Paths are those of backup.Entry.
+type Target interface {
+	backup.Source
+	Create(ctx context.Context, e backup.Entry) (io.WriteCloser, error)
+	Remove(ctx context.Context, path string) error
+}
+
+// Aborter is implemented by writers that can discard what was written.
+type Aborter interface {
+	Abort() error
+}
+
+// DirTarget restores into the directory root (created if missing). Every
+// operation goes through an os.Root, so no path — not "..", not an absolute
+// path, not a symbolic link planted in the tree — can reach outside root.
+// Files are written to a temporary name in their directory and renamed into
+// place on Close.
+func DirTarget(root string) Target { return &dirTarget{root: root} }
+
+type dirTarget struct {
+	root string
+	once sync.Once
+	r    *os.Root
+	err  error
+}
+
+func (d *dirTarget) open() (*os.Root, error) {
+	d.once.Do(func() {
+		if err := os.MkdirAll(d.root, 0o755); err != nil {
+			d.err = fmt.Errorf("restore: target directory %q: %w", d.root, err)
+			return
+		}
+		d.r, d.err = os.OpenRoot(d.root)
+		if d.err != nil {
+			d.err = fmt.Errorf("restore: target directory %q: %w", d.root, d.err)
+		}
+	})
+	return d.r, d.err
+}
+
+func (d *dirTarget) Walk(ctx context.Context, fn func(backup.Entry) error) error {
+	r, err := d.open()
+	if err != nil {
+		return err
+	}
+	return backup.FSSource(r.FS()).Walk(ctx, func(e backup.Entry) error {
+		if strings.HasPrefix(path.Base(e.Path), tmpPrefix) {
+			return nil // a temporary file of an interrupted restore
+		}
+		return fn(e)
+	})
+}
+
+func (d *dirTarget) Open(ctx context.Context, p string) (io.ReadCloser, error) {
+	r, err := d.open()
+	if err != nil {
+		return nil, err
+	}
+	if err := backup.ValidatePath(p); err != nil {
+		return nil, fmt.Errorf("restore: %w", err)
+	}
+	return r.Open(p)
+}
+
+const tmpPrefix = ".steward-restore-"
+
+func (d *dirTarget) Create(ctx context.Context, e backup.Entry) (io.WriteCloser, error) {
+	r, err := d.open()
+	if err != nil {
+		return nil, err
+	}
+	if err := backup.ValidatePath(e.Path); err != nil {
+		return nil, fmt.Errorf("restore: %w", err)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if e.Mode.IsDir() {
+		if err := r.MkdirAll(e.Path, 0o755); err != nil {
+			return nil, fmt.Errorf("restore: create directory %q: %w", e.Path, err)
+		}
+		if perm := e.Mode.Perm(); perm != 0 {
+			_ = r.Chmod(e.Path, perm|0o700)
+		}
+		return nil, nil
+	}
+	if !e.Mode.IsRegular() {
+		return nil, fmt.Errorf("restore: %q has unsupported mode %v", e.Path, e.Mode)
+	}
+	dir := path.Dir(e.Path)
+	if dir != "." {
+		if err := r.MkdirAll(dir, 0o755); err != nil {
+			return nil, fmt.Errorf("restore: create directory %q: %w", dir, err)
+		}
+	}
+	var rnd [8]byte
+	_, _ = rand.Read(rnd[:])
+	tmp := path.Join(dir, tmpPrefix+hex.EncodeToString(rnd[:]))
+	f, err := r.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("restore: create %q: %w", e.Path, err)
+	}
+	return &dirWriter{r: r, f: f, tmp: tmp, e: e}, nil
+}
+
+type dirWriter struct {
+	r   *os.Root
+	f   *os.File
+	tmp string
+	e   backup.Entry
+}
+
+func (w *dirWriter) Write(p []byte) (int, error) { return w.f.Write(p) }
+
+// Close publishes the file under its final name with its mode and mtime.
+func (w *dirWriter) Close() error {
+	if err := w.f.Close(); err != nil {
+		_ = w.r.Remove(w.tmp)
+		return fmt.Errorf("restore: write %q: %w", w.e.Path, err)
+	}
+	perm := w.e.Mode.Perm()
+	if perm == 0 {
+		perm = 0o644
+	}
+	if err := w.r.Chmod(w.tmp, perm); err != nil {
+		_ = w.r.Remove(w.tmp)
+		return fmt.Errorf("restore: chmod %q: %w", w.e.Path, err)
+	}
+	if err := w.r.Chtimes(w.tmp, w.e.ModTime, w.e.ModTime); err != nil {
+		_ = w.r.Remove(w.tmp)
+		return fmt.Errorf("restore: set mtime of %q: %w", w.e.Path, err)
+	}
+	if fi, err := w.r.Lstat(w.e.Path); err == nil && fi.IsDir() {
+		_ = w.r.RemoveAll(w.e.Path)
+	}
+	if err := w.r.Rename(w.tmp, w.e.Path); err != nil {
+		_ = w.r.Remove(w.tmp)
+		return fmt.Errorf("restore: rename into %q: %w", w.e.Path, err)
+	}
+	return nil
+}
+
+// Abort removes the temporary file; the final name is untouched.
+func (w *dirWriter) Abort() error {
+	w.f.Close()
+	return w.r.Remove(w.tmp)
+}
+
+func (d *dirTarget) Remove(ctx context.Context, p string) error {
+	r, err := d.open()
+	if err != nil {
+		return err
+	}
+	if err := backup.ValidatePath(p); err != nil {
+		return fmt.Errorf("restore: %w", err)
+	}
+	if err := r.RemoveAll(p); err != nil {
+		return fmt.Errorf("restore: remove %q: %w", p, err)
+	}
+	return nil
+}
+
+// MemoryTarget returns an empty in-memory Target (used by validations and
+// tests). It is safe for concurrent use.
+func MemoryTarget() Target { return &memTarget{files: map[string]*memFile{}} }
+
+type memFile struct {
+	e    backup.Entry
+	data []byte
+}
+
+type memTarget struct {
+	mu    sync.Mutex
+	files map[string]*memFile
+}
+
+func (m *memTarget) Walk(ctx context.Context, fn func(backup.Entry) error) error {
+	m.mu.Lock()
+	entries := make([]backup.Entry, 0, len(m.files))
+	for _, f := range m.files {
+		entries = append(entries, f.e)
+	}
+	m.mu.Unlock()
+	key := func(e backup.Entry) string {
+		if e.Mode.IsDir() {
+			return e.Path + "/"
+		}
+		return e.Path
+	}
+	slices.SortFunc(entries, func(a, b backup.Entry) int { return strings.Compare(key(a), key(b)) })
+	for _, e := range entries {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if err := fn(e); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (m *memTarget) Open(ctx context.Context, p string) (io.ReadCloser, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	f, ok := m.files[p]
+	if !ok || !f.e.Mode.IsRegular() {
+		return nil, fmt.Errorf("restore: open %q: %w", p, fs.ErrNotExist)
+	}
+	return io.NopCloser(bytes.NewReader(f.data)), nil
+}
+
+func (m *memTarget) Create(ctx context.Context, e backup.Entry) (io.WriteCloser, error) {
+	if err := backup.ValidatePath(e.Path); err != nil {
+		return nil, fmt.Errorf("restore: %w", err)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	// Parents appear as directories, as on a file system.
+	for dir := path.Dir(e.Path); dir != "."; dir = path.Dir(dir) {
+		if f, ok := m.files[dir]; !ok || !f.e.Mode.IsDir() {
+			if ok {
+				delete(m.files, dir) // a file where a directory must be
+			}
+			m.files[dir] = &memFile{e: backup.Entry{Path: dir, Mode: fs.ModeDir | 0o755, ModTime: time.Time{}}}
+		}
+	}
+	if e.Mode.IsDir() {
+		if f, ok := m.files[e.Path]; ok && f.e.Mode.IsDir() {
+			f.e.Mode, f.e.ModTime = e.Mode, e.ModTime
+			return nil, nil
+		}
+		m.removeLocked(e.Path)
+		m.files[e.Path] = &memFile{e: backup.Entry{Path: e.Path, Mode: e.Mode, ModTime: e.ModTime}}
+		return nil, nil
+	}
+	return &memWriter{m: m, e: e}, nil
+}
+
+type memWriter struct {
+	m   *memTarget
+	e   backup.Entry
+	buf bytes.Buffer
+}
+
+func (w *memWriter) Write(p []byte) (int, error) { return w.buf.Write(p) }
+
+func (w *memWriter) Close() error {
+	w.m.mu.Lock()
+	defer w.m.mu.Unlock()
+	w.m.removeLocked(w.e.Path)
+	e := w.e
+	e.Size = int64(w.buf.Len())
+	w.m.files[e.Path] = &memFile{e: e, data: w.buf.Bytes()}
+	return nil
+}
+
+func (w *memWriter) Abort() error { w.buf.Reset(); return nil }
+
+func (m *memTarget) Remove(ctx context.Context, p string) error {
+	if err := backup.ValidatePath(p); err != nil {
+		return fmt.Errorf("restore: %w", err)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, ok := m.files[p]; !ok {
+		return fmt.Errorf("restore: remove %q: %w", p, fs.ErrNotExist)
+	}
+	m.removeLocked(p)
+	return nil
+}
+
+func (m *memTarget) removeLocked(p string) {
+	delete(m.files, p)
+	prefix := p + "/"
+	for k := range m.files {
+		if strings.HasPrefix(k, prefix) {
+			delete(m.files, k)
+		}
+	}
+}
+
+var errNoTarget = errors.New("restore: target is nil")

@@ -1,0 +1,127 @@
+// Package targettest is the conformance suite for restore.Target
+// implementations: restore.DirTarget and restore.MemoryTarget pass it, and a
+// host's own Target should too.
+package targettest
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"io/fs"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/iluxsys/steward/backup"
+	"github.com/iluxsys/steward/restore"
+)
+
+// Run runs the suite; newTarget returns a fresh, empty Target.
+func Run(t *testing.T, newTarget func(t *testing.T) restore.Target) {
+	ctx := context.Background()
+	mtime := time.Date(2025, 3, 4, 5, 6, 7, 0, time.UTC)
+	write := func(t *testing.T, tg restore.Target, p string, data []byte) {
+		w, err := tg.Create(ctx, backup.Entry{Path: p, Size: int64(len(data)), Mode: 0o640, ModTime: mtime})
+		require.NoError(t, err)
+		_, err = w.Write(data)
+		require.NoError(t, err)
+		require.NoError(t, w.Close())
+	}
+	entries := func(t *testing.T, tg restore.Target) []backup.Entry {
+		var out []backup.Entry
+		require.NoError(t, tg.Walk(ctx, func(e backup.Entry) error { out = append(out, e); return nil }))
+		return out
+	}
+
+	t.Run("WriteReadBack", func(t *testing.T) {
+		tg := newTarget(t)
+		write(t, tg, "users/a.json", []byte("alpha"))
+		write(t, tg, "users/deep/b.json", []byte("beta"))
+		rc, err := tg.Open(ctx, "users/a.json")
+		require.NoError(t, err)
+		b, _ := io.ReadAll(rc)
+		rc.Close()
+		require.Equal(t, "alpha", string(b))
+		var files []string
+		for _, e := range entries(t, tg) {
+			if e.Mode.IsRegular() {
+				files = append(files, e.Path)
+				require.True(t, e.ModTime.Equal(mtime), "%s mtime %v", e.Path, e.ModTime)
+				require.Equal(t, fs.FileMode(0o640), e.Mode.Perm())
+			}
+		}
+		require.Equal(t, []string{"users/a.json", "users/deep/b.json"}, files)
+	})
+
+	t.Run("WalkOrder", func(t *testing.T) {
+		tg := newTarget(t)
+		for _, p := range []string{"b/x", "a-b", "a/z", "a/b/c"} {
+			write(t, tg, p, []byte(p))
+		}
+		var got []string
+		for _, e := range entries(t, tg) {
+			got = append(got, e.Path)
+		}
+		require.Equal(t, []string{"a-b", "a", "a/b", "a/b/c", "a/z", "b", "b/x"}, got, "directories sort as path + '/'")
+	})
+
+	t.Run("Overwrite", func(t *testing.T) {
+		tg := newTarget(t)
+		write(t, tg, "m/f", []byte("first"))
+		write(t, tg, "m/f", []byte("second"))
+		rc, err := tg.Open(ctx, "m/f")
+		require.NoError(t, err)
+		b, _ := io.ReadAll(rc)
+		rc.Close()
+		require.Equal(t, "second", string(b))
+	})
+
+	t.Run("AbortLeavesNothing", func(t *testing.T) {
+		tg := newTarget(t)
+		write(t, tg, "m/keep", []byte("old"))
+		w, err := tg.Create(ctx, backup.Entry{Path: "m/keep", Mode: 0o644, ModTime: mtime})
+		require.NoError(t, err)
+		_, _ = w.Write(bytes.Repeat([]byte("x"), 1000))
+		a, ok := w.(restore.Aborter)
+		require.True(t, ok, "writers implement Aborter")
+		require.NoError(t, a.Abort())
+		rc, err := tg.Open(ctx, "m/keep")
+		require.NoError(t, err)
+		b, _ := io.ReadAll(rc)
+		rc.Close()
+		require.Equal(t, "old", string(b), "an aborted write leaves the old file")
+		require.Len(t, entries(t, tg), 2, "no temporary file is visible")
+	})
+
+	t.Run("Remove", func(t *testing.T) {
+		tg := newTarget(t)
+		write(t, tg, "m/a/1", []byte("1"))
+		write(t, tg, "m/b", []byte("2"))
+		require.NoError(t, tg.Remove(ctx, "m/a"))
+		var got []string
+		for _, e := range entries(t, tg) {
+			got = append(got, e.Path)
+		}
+		require.Equal(t, []string{"m", "m/b"}, got)
+	})
+
+	t.Run("UnsafePaths", func(t *testing.T) {
+		tg := newTarget(t)
+		for _, p := range []string{"../evil", "/abs", "a/../../b", "a//b", `a\b`, ""} {
+			_, err := tg.Create(ctx, backup.Entry{Path: p, Mode: 0o644})
+			require.Error(t, err, "path %q", p)
+			require.Error(t, tg.Remove(ctx, p), "path %q", p)
+		}
+		require.Empty(t, entries(t, tg))
+	})
+
+	t.Run("Cancelled", func(t *testing.T) {
+		tg := newTarget(t)
+		cctx, cancel := context.WithCancel(ctx)
+		cancel()
+		_, err := tg.Create(cctx, backup.Entry{Path: "a", Mode: 0o644})
+		require.True(t, errors.Is(err, context.Canceled))
+	})
+}
