@@ -163,7 +163,7 @@ func (r *Restorer) Restore(ctx context.Context, tenant, snapshotID string, dst T
 	data[audit.DataFileCount] = rep.FilesRestored
 	_ = r.cfg.Auditor.Record(context.WithoutCancel(ctx), audit.Event{Type: audit.TypeRestoreCompleted, Level: audit.LevelInfo,
 		Message: fmt.Sprintf("%s restore of %q snapshot %s: %d files, %d bytes in %s", o.Mode, tenant, rep.SnapshotID, rep.FilesRestored, rep.BytesRestored, ttr.Round(time.Millisecond)),
-		UserID: steward.PrincipalID(ctx), Tenant: tenant, Data: data})
+		UserID:  steward.PrincipalID(ctx), Tenant: tenant, Data: data})
 	return rep, nil
 }
 

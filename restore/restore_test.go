@@ -3,11 +3,11 @@ package restore_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
-	"fmt"
 	"testing"
 	"time"
 
@@ -298,4 +298,3 @@ func TestDirTargetRefusesSymlinkEscape(t *testing.T) {
 	entries, _ := os.ReadDir(outside)
 	require.Empty(t, entries, "nothing written outside the target")
 }
-
