@@ -103,6 +103,10 @@ func (e *Engine) backup(ctx context.Context, tenant string, src Source, o *Optio
 		}
 	}
 
+	if o.Type == Incremental && parent == nil {
+		o.Type = Full // nothing to compare against: every file is read
+	}
+
 	var totals Progress
 	if o.Progress != nil {
 		err := src.Walk(ctx, func(en Entry) error {

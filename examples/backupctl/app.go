@@ -1,0 +1,325 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/iluxsys/steward"
+	"github.com/iluxsys/steward/backup"
+	"github.com/iluxsys/steward/restore"
+	"github.com/iluxsys/steward/storage"
+	_ "github.com/iluxsys/steward/storage/cloud" // s3://, gs://, azblob://
+)
+
+// app holds what the commands share, opened on first use.
+type app struct {
+	storeURL string
+	user     string
+	jsonOut  bool
+
+	store  storage.Store
+	engine *backup.Engine
+}
+
+func (a *app) ctx(cmd *cobra.Command) context.Context {
+	return steward.WithPrincipal(cmd.Context(), steward.Principal{ID: a.user, Roles: []string{steward.RoleMaster}})
+}
+
+func (a *app) keys() backup.KeyProvider {
+	if p := os.Getenv("STEWARD_PASSPHRASE"); p != "" {
+		return backup.Passphrase(p)
+	}
+	return nil
+}
+
+func (a *app) open(ctx context.Context) (*backup.Engine, error) {
+	if a.engine != nil {
+		return a.engine, nil
+	}
+	s, err := storage.Open(ctx, a.storeURL)
+	if err != nil {
+		return nil, err
+	}
+	a.store = storage.WithRetry(s, nil)
+	a.engine, err = backup.New(a.store, &backup.Config{Keys: a.keys()})
+	return a.engine, err
+}
+
+func (a *app) close() error {
+	if a.store != nil {
+		return a.store.Close()
+	}
+	return nil
+}
+
+func (a *app) print(v any, text func()) error {
+	if a.jsonOut {
+		enc := json.NewEncoder(os.Stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(v)
+	}
+	text()
+	return nil
+}
+
+func (a *app) register(root *cobra.Command) {
+	root.AddCommand(a.backupCmd(), a.catalogCmd(), a.snapshotCmd(), a.tenantsCmd(), a.restoreCmd(), a.validateCmd(), a.drillCmd(), a.filesCmd())
+}
+
+func (a *app) backupCmd() *cobra.Command {
+	var tenant, source, tags, platform, schema string
+	var full, encrypt, noCompress, general bool
+	cmd := &cobra.Command{
+		Use:   "backup --tenant T --source DIR",
+		Short: "Back up a directory for a tenant (incremental unless --full)",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := a.ctx(cmd)
+			e, err := a.open(ctx)
+			if err != nil {
+				return err
+			}
+			if general {
+				tenant = backup.General
+			}
+			opts := &backup.Options{Type: backup.Incremental, Compress: !noCompress, Encrypt: encrypt, PlatformVersion: platform, SchemaVersion: schema}
+			if full {
+				opts.Type = backup.Full
+			}
+			if tags != "" {
+				opts.Tags = strings.Split(tags, ",")
+			}
+			s, err := e.Backup(ctx, tenant, backup.DirSource(source), opts)
+			if err != nil {
+				return err
+			}
+			return a.print(s, func() {
+				fmt.Printf("snapshot %s (%s): %d files, %d bytes, %d stored, %s\n", s.ID, s.Type, s.Metadata.FileCount,
+					s.Metadata.SizeBytes, s.Metadata.StoredBytes, time.Duration(s.Metadata.DurationMS)*time.Millisecond)
+			})
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&tenant, "tenant", "", "tenant ID")
+	f.BoolVar(&general, "general", false, "back up the shared general structure instead of a tenant")
+	f.StringVar(&source, "source", "", "directory to back up (one subdirectory per module)")
+	f.BoolVar(&full, "full", false, "read every file again (default: incremental)")
+	f.BoolVar(&encrypt, "encrypt", false, "encrypt the scope (needs STEWARD_PASSPHRASE)")
+	f.BoolVar(&noCompress, "no-compress", false, "store chunks uncompressed")
+	f.StringVar(&tags, "tags", "", "comma-separated tags")
+	f.StringVar(&platform, "platform-version", "", "platform version to record")
+	f.StringVar(&schema, "schema-version", "", "schema version to record")
+	_ = cmd.MarkFlagRequired("source")
+	return cmd
+}
+
+func (a *app) catalogCmd() *cobra.Command {
+	var tenant string
+	cmd := &cobra.Command{
+		Use:   "catalog --tenant T",
+		Short: "List a tenant's snapshots, newest first",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := a.ctx(cmd)
+			e, err := a.open(ctx)
+			if err != nil {
+				return err
+			}
+			cat, err := e.Catalog(ctx, tenant)
+			if err != nil {
+				return err
+			}
+			return a.print(cat, func() {
+				for _, s := range cat {
+					fmt.Printf("%s  %-11s  %s  %6d files  %12d bytes  %s\n", s.ID, s.Type, s.Timestamp.Format(time.RFC3339), s.Metadata.FileCount, s.Metadata.SizeBytes, strings.Join(s.Tags, ","))
+				}
+			})
+		},
+	}
+	cmd.Flags().StringVar(&tenant, "tenant", "", "tenant ID")
+	return cmd
+}
+
+func (a *app) snapshotCmd() *cobra.Command {
+	var tenant, id string
+	cmd := &cobra.Command{
+		Use:   "snapshot --tenant T --id ID|latest",
+		Short: "Show one snapshot's manifest (metadata, checksums, components)",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := a.ctx(cmd)
+			e, err := a.open(ctx)
+			if err != nil {
+				return err
+			}
+			s, err := e.Snapshot(ctx, tenant, id)
+			if err != nil {
+				return err
+			}
+			enc := json.NewEncoder(os.Stdout)
+			enc.SetIndent("", "  ")
+			return enc.Encode(s)
+		},
+	}
+	cmd.Flags().StringVar(&tenant, "tenant", "", "tenant ID")
+	cmd.Flags().StringVar(&id, "id", "latest", "snapshot ID or latest")
+	return cmd
+}
+
+func (a *app) filesCmd() *cobra.Command {
+	var tenant, id string
+	cmd := &cobra.Command{
+		Use:   "files --tenant T --id ID|latest",
+		Short: "List a snapshot's entries with their SHA-256",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := a.ctx(cmd)
+			e, err := a.open(ctx)
+			if err != nil {
+				return err
+			}
+			for f, err := range e.Files(ctx, tenant, id) {
+				if err != nil {
+					return err
+				}
+				fmt.Printf("%s  %10d  %s  %s\n", f.Mode, f.Size, f.SHA256, f.Path)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&tenant, "tenant", "", "tenant ID")
+	cmd.Flags().StringVar(&id, "id", "latest", "snapshot ID or latest")
+	return cmd
+}
+
+func (a *app) tenantsCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "tenants",
+		Short: "List the tenants that have backups",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := a.ctx(cmd)
+			e, err := a.open(ctx)
+			if err != nil {
+				return err
+			}
+			ts, err := e.Tenants(ctx)
+			if err != nil {
+				return err
+			}
+			return a.print(ts, func() { fmt.Println(strings.Join(ts, "\n")) })
+		},
+	}
+}
+
+func (a *app) restoreCmd() *cobra.Command {
+	var tenant, id, target, mode, modules string
+	var validate, safety bool
+	cmd := &cobra.Command{
+		Use:   "restore --tenant T --snapshot ID|latest --target DIR [--mode full|selective|merge] [--modules a,b]",
+		Short: "Restore a snapshot into a directory",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := a.ctx(cmd)
+			e, err := a.open(ctx)
+			if err != nil {
+				return err
+			}
+			opts := &restore.Options{Mode: restore.Mode(mode), Validate: validate, SafetyBackup: safety}
+			if modules != "" {
+				opts.Modules = strings.Split(modules, ",")
+			}
+			rep, err := restore.New(e, nil).Restore(ctx, tenant, id, restore.DirTarget(target), opts)
+			if err != nil {
+				return err
+			}
+			return a.print(rep, func() {
+				fmt.Printf("restored %s: %d files (%d bytes), %d unchanged, %d kept newer, %d removed in %s\n", rep.SnapshotID,
+					rep.FilesRestored, rep.BytesRestored, rep.FilesUnchanged, rep.FilesKept, rep.EntriesRemoved, rep.Duration.Round(time.Millisecond))
+				if rep.SafetySnapshotID != "" {
+					fmt.Printf("safety backup: %s\n", rep.SafetySnapshotID)
+				}
+			})
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&tenant, "tenant", "", "tenant ID")
+	f.StringVar(&id, "snapshot", "latest", "snapshot ID or latest")
+	f.StringVar(&target, "target", "", "directory to restore into")
+	f.StringVar(&mode, "mode", "full", "full, selective or merge")
+	f.StringVar(&modules, "modules", "", "modules of a selective restore, comma-separated")
+	f.BoolVar(&validate, "validate", false, "re-verify every file and module checksum")
+	f.BoolVar(&safety, "safety-backup", false, "snapshot the target first (tag pre-restore)")
+	_ = cmd.MarkFlagRequired("target")
+	return cmd
+}
+
+func (a *app) validateCmd() *cobra.Command {
+	var tenant, id string
+	cmd := &cobra.Command{
+		Use:   "validate --tenant T [--snapshot ID|latest]",
+		Short: "Restore a snapshot into scratch memory and report its checks",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := a.ctx(cmd)
+			e, err := a.open(ctx)
+			if err != nil {
+				return err
+			}
+			v, err := restore.New(e, nil).Validate(ctx, tenant, id)
+			if err != nil {
+				return err
+			}
+			if err := a.print(v, func() {
+				fmt.Printf("%s %s: %s in %s\n%s\n", v.Tenant, v.SnapshotID, v.Status, v.Duration.Round(time.Millisecond), v.Report)
+			}); err != nil {
+				return err
+			}
+			if v.Status != restore.StatusPassed {
+				return fmt.Errorf("validation failed")
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&tenant, "tenant", "", "tenant ID")
+	cmd.Flags().StringVar(&id, "snapshot", "latest", "snapshot ID or latest")
+	return cmd
+}
+
+func (a *app) drillCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "drill",
+		Short: "Validate the newest snapshot of every tenant (disaster-recovery drill)",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := a.ctx(cmd)
+			e, err := a.open(ctx)
+			if err != nil {
+				return err
+			}
+			ts, err := e.Tenants(ctx)
+			if err != nil {
+				return err
+			}
+			vs, err := restore.New(e, nil).Drill(ctx, ts)
+			if err != nil {
+				return err
+			}
+			failed := 0
+			for _, v := range vs {
+				if v.Status != restore.StatusPassed {
+					failed++
+				}
+			}
+			if err := a.print(vs, func() {
+				for _, v := range vs {
+					fmt.Printf("%-20s %s %s %s\n", v.Tenant, v.SnapshotID, v.Status, v.Duration.Round(time.Millisecond))
+				}
+			}); err != nil {
+				return err
+			}
+			if failed > 0 {
+				return fmt.Errorf("%d of %d tenants failed validation", failed, len(vs))
+			}
+			return nil
+		},
+	}
+}
