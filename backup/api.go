@@ -143,7 +143,10 @@ type Config struct {
 	// Keys wraps each scope's data key; nil means scopes are not encrypted
 	// and Options.Encrypt fails with a clear error.
 	Keys KeyProvider
-	// Parallelism bounds the goroutines that hash, compress, encrypt and
-	// upload (default: GOMAXPROCS).
+	// Parallelism bounds the goroutines that read, hash, compress and
+	// encrypt files (default: GOMAXPROCS).
 	Parallelism int
+	// PackUploads bounds the packs (~16 MiB each) uploading at once while
+	// the next fills (default 1; 4-8 suits high-latency object stores).
+	PackUploads int
 }

@@ -339,3 +339,13 @@ func (e *Engine) record(ctx context.Context, tenant, typ string, opErr error, ms
 	}
 	_ = e.cfg.Auditor.Record(context.WithoutCancel(ctx), ev)
 }
+
+// uploads is how many packs may be uploading at once while the next one
+// fills: each holds up to ~20 MiB. One keeps memory low on local stores;
+// raise Config.PackUploads for remote stores with high latency.
+func (c *Config) uploads() int {
+	if c.PackUploads > 0 {
+		return c.PackUploads
+	}
+	return 1
+}

@@ -124,15 +124,18 @@ func (e *Engine) backup(ctx context.Context, tenant string, src Source, o *Optio
 	sctx, cancelSaves := context.WithCancel(ctx)
 	defer cancelSaves()
 	g, gctx := errgroup.WithContext(sctx)
-	saver := r.NewSaver(sctx, max(2, e.cfg.Parallelism))
+	saver := r.NewSaver(sctx, e.cfg.uploads())
 	jobs := make(chan *job, e.cfg.Parallelism)
 	order := make(chan *job, 256)
 	pr, pw := io.Pipe()
 
+	bufPool := newFreeList(e.cfg.Parallelism+1, 2*repo.MaxChunk)
 	// Entry list: chunked and saved like file content.
 	var tree []string
 	g.Go(func() error {
-		c := repo.NewChunker(r.Gear(), pr, nil)
+		buf := bufPool.get()
+		defer bufPool.put(buf)
+		c := repo.NewChunker(r.Gear(), pr, buf)
 		for {
 			chunk, err := c.Next()
 			if err == io.EOF {
@@ -152,14 +155,13 @@ func (e *Engine) backup(ctx context.Context, tenant string, src Source, o *Optio
 	})
 
 	// Workers read, chunk and save file contents.
-	bufPool := sync.Pool{New: func() any { return make([]byte, 2*repo.MaxChunk) }}
 	var workers sync.WaitGroup
 	for range e.cfg.Parallelism {
 		workers.Add(1)
 		g.Go(func() error {
 			defer workers.Done()
 			for j := range jobs {
-				j.err = e.readFile(gctx, r, saver, src, &j.file, o.Compress, &bufPool)
+				j.err = e.readFile(gctx, r, saver, src, &j.file, o.Compress, bufPool)
 				close(j.done)
 			}
 			return nil
@@ -300,7 +302,7 @@ func (e *Engine) backup(ctx context.Context, tenant string, src Source, o *Optio
 		Checksums: sums.Sums(),
 		Metadata: Metadata{
 			TenantName: o.TenantName, BackupVersion: BackupVersion, PlatformVersion: o.PlatformVersion,
-			SchemaVersion: o.SchemaVersion, SizeBytes: size, StoredBytes: saver.StoredBytes,
+			SchemaVersion: o.SchemaVersion, SizeBytes: size, StoredBytes: saver.StoredBytes(),
 			Compressed: o.Compress, Encrypted: r.Encrypted(), FileCount: files,
 		},
 	}
@@ -328,14 +330,51 @@ func (e *Engine) backup(ctx context.Context, tenant string, src Source, o *Optio
 // and chunk list. The file must yield exactly the size the walk reported;
 // a file that changes while being read fails the backup rather than
 // recording bytes that disagree with its metadata.
-func (e *Engine) readFile(ctx context.Context, r *repo.Repo, s *repo.Saver, src Source, f *File, compress bool, pool *sync.Pool) error {
+const smallFile = 1 << 20
+
+var smallPool = &sync.Pool{New: func() any { b := make([]byte, smallFile+1); return &b }}
+
+// freeList hands out at most a known number of equal buffers, reusing them.
+type freeList struct {
+	c    chan []byte
+	size int
+}
+
+func newFreeList(n, size int) *freeList { return &freeList{c: make(chan []byte, n), size: size} }
+
+func (f *freeList) get() []byte {
+	select {
+	case b := <-f.c:
+		return b
+	default:
+		return make([]byte, f.size)
+	}
+}
+
+func (f *freeList) put(b []byte) {
+	select {
+	case f.c <- b:
+	default:
+	}
+}
+
+func (e *Engine) readFile(ctx context.Context, r *repo.Repo, s *repo.Saver, src Source, f *File, compress bool, pool *freeList) error {
 	rc, err := src.Open(ctx, f.Path)
 	if err != nil {
 		return err
 	}
 	defer rc.Close()
-	buf := pool.Get().([]byte)
-	defer pool.Put(buf)
+	// Files shorter than a small buffer need no full-size one: they are
+	// one chunk and the chunker sees their end in the first read.
+	var buf []byte
+	if f.Size < smallFile {
+		b := smallPool.Get().(*[]byte)
+		defer smallPool.Put(b)
+		buf = *b
+	} else {
+		buf = pool.get()
+		defer pool.put(buf)
+	}
 	h := sha256.New()
 	c := repo.NewChunker(r.Gear(), rc, buf)
 	var n int64

@@ -107,9 +107,9 @@ type chunkReader struct {
 	ids  []string
 	path string // for errors
 
-	cur  []byte
-	buf  []byte
-	next int
+	cur   []byte
+	next  int
+	ahead chan loaded // the next chunk, being fetched
 
 	sha  string // expected content SHA-256, "" to skip
 	h    hash.Hash
@@ -137,33 +137,59 @@ func (c *chunkReader) Read(p []byte) (int, error) {
 	return n, nil
 }
 
+// loaded is a chunk fetched ahead of the reader.
+type loaded struct {
+	data []byte
+	err  error
+}
+
 func (c *chunkReader) load() error {
 	if err := c.ctx.Err(); err != nil {
 		return err
 	}
-	idStr := c.ids[c.next]
+	var res loaded
+	if c.ahead != nil {
+		res = <-c.ahead
+		c.ahead = nil
+	} else {
+		res = c.fetch(c.ids[c.next])
+	}
+	if res.err != nil {
+		return res.err
+	}
+	c.next++
+	// Fetch the next chunk while the caller consumes this one: reading,
+	// decrypting and decompressing overlap with the caller's writes.
+	if c.next < len(c.ids) {
+		ch := make(chan loaded, 1)
+		id := c.ids[c.next]
+		go func() { ch <- c.fetch(id) }()
+		c.ahead = ch
+	}
+	c.cur = res.data
+	if c.h != nil {
+		c.h.Write(res.data)
+	}
+	c.n += int64(len(res.data))
+	return nil
+}
+
+func (c *chunkReader) fetch(idStr string) loaded {
 	id, err := repo.ParseID(idStr)
 	if err != nil {
-		return fmt.Errorf("backup: %q: %w", c.path, &repo.CorruptError{Key: c.r.Prefix(), Detail: err.Error()})
+		return loaded{err: fmt.Errorf("backup: %q: %w", c.path, &repo.CorruptError{Key: c.r.Prefix(), Detail: err.Error()})}
 	}
-	data, err := c.r.LoadChunk(c.ctx, id, c.buf)
+	data, err := c.r.LoadChunk(c.ctx, id, nil)
 	if errors.Is(err, repo.ErrNotFound) {
 		// Written by another process since we loaded the index?
 		if lerr := c.r.LoadIndex(c.ctx); lerr == nil {
-			data, err = c.r.LoadChunk(c.ctx, id, c.buf)
+			data, err = c.r.LoadChunk(c.ctx, id, nil)
 		}
 	}
 	if err != nil {
-		return fmt.Errorf("backup: reading %q: %w", c.path, err)
+		return loaded{err: fmt.Errorf("backup: reading %q: %w", c.path, err)}
 	}
-	c.buf = data
-	c.cur = data
-	c.next++
-	if c.h != nil {
-		c.h.Write(data)
-	}
-	c.n += int64(len(data))
-	return nil
+	return loaded{data: data}
 }
 
 func (c *chunkReader) finish() error {
@@ -179,8 +205,9 @@ func (c *chunkReader) finish() error {
 	return io.EOF
 }
 
+// Close stops the reader; a fetch in flight finishes in the background.
 func (c *chunkReader) Close() error {
 	c.err = errors.New("backup: read from a closed file")
-	c.cur, c.buf = nil, nil
+	c.cur, c.ahead = nil, nil
 	return nil
 }

@@ -70,7 +70,8 @@ type Config struct {
 	Clock      steward.Clock
 	Auditor    audit.Auditor
 	Authorizer steward.Authorizer
-	// Parallelism bounds the files restored at once (default GOMAXPROCS+2).
+	// Parallelism bounds the files restored at once (default 4×GOMAXPROCS:
+	// restores wait on reads and writes as much as on the CPU).
 	Parallelism int
 	// SchemaCompatible tells whether the host can read data of a snapshot's
 	// schema version (used by Validate); nil accepts every version.
@@ -93,7 +94,7 @@ func New(e *backup.Engine, cfg *Config) *Restorer {
 	r.cfg.Auditor = audit.OrNop(r.cfg.Auditor)
 	r.cfg.Authorizer = steward.AuthorizerOrDefault(r.cfg.Authorizer)
 	if r.cfg.Parallelism <= 0 {
-		r.cfg.Parallelism = runtime.GOMAXPROCS(0) + 2
+		r.cfg.Parallelism = 4 * runtime.GOMAXPROCS(0)
 	}
 	return r
 }

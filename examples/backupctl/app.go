@@ -25,6 +25,9 @@ type app struct {
 
 	store  storage.Store
 	engine *backup.Engine
+
+	cpuProfile, memProfile string
+	stopProfiles           func()
 }
 
 func (a *app) ctx(cmd *cobra.Command) context.Context {
@@ -52,6 +55,9 @@ func (a *app) open(ctx context.Context) (*backup.Engine, error) {
 }
 
 func (a *app) close() error {
+	if a.stopProfiles != nil {
+		a.stopProfiles()
+	}
 	if a.store != nil {
 		return a.store.Close()
 	}
@@ -216,6 +222,7 @@ func (a *app) tenantsCmd() *cobra.Command {
 func (a *app) restoreCmd() *cobra.Command {
 	var tenant, id, target, mode, modules string
 	var validate, safety bool
+	var parallel int
 	cmd := &cobra.Command{
 		Use:   "restore --tenant T --snapshot ID|latest --target DIR [--mode full|selective|merge] [--modules a,b]",
 		Short: "Restore a snapshot into a directory",
@@ -229,7 +236,7 @@ func (a *app) restoreCmd() *cobra.Command {
 			if modules != "" {
 				opts.Modules = strings.Split(modules, ",")
 			}
-			rep, err := restore.New(e, nil).Restore(ctx, tenant, id, restore.DirTarget(target), opts)
+			rep, err := restore.New(e, &restore.Config{Parallelism: parallel}).Restore(ctx, tenant, id, restore.DirTarget(target), opts)
 			if err != nil {
 				return err
 			}
@@ -250,6 +257,7 @@ func (a *app) restoreCmd() *cobra.Command {
 	f.StringVar(&modules, "modules", "", "modules of a selective restore, comma-separated")
 	f.BoolVar(&validate, "validate", false, "re-verify every file and module checksum")
 	f.BoolVar(&safety, "safety-backup", false, "snapshot the target first (tag pre-restore)")
+	f.IntVar(&parallel, "parallel", 0, "files restored at once (default 4×CPUs)")
 	_ = cmd.MarkFlagRequired("target")
 	return cmd
 }

@@ -45,6 +45,9 @@ func newRoot() *cobra.Command {
 	pf.StringVar(&a.storeURL, "store", envOr("STEWARD_STORE", "file://./steward-data"), "store URL (env STEWARD_STORE)")
 	pf.StringVar(&a.user, "user", envOr("USER", "operator"), "principal ID recorded in the audit trail")
 	pf.BoolVar(&a.jsonOut, "json", false, "print JSON instead of text")
+	pf.StringVar(&a.cpuProfile, "cpuprofile", "", "write a CPU profile to this file")
+	pf.StringVar(&a.memProfile, "memprofile", "", "write a heap profile (in use at the peak sample) to this file")
+	root.PersistentPreRunE = func(cmd *cobra.Command, args []string) error { return a.startProfiles() }
 	a.register(root)
 	return root
 }

@@ -69,10 +69,12 @@ type Chunker struct {
 	err   error
 }
 
-// NewChunker returns a Chunker reading r. buf, when at least 2*MaxChunk
-// long, is used as the buffer (callers pool them); otherwise one is made.
+// NewChunker returns a Chunker reading r into buf (callers pool them); a
+// nil buf gets a new one of 2*MaxChunk bytes. A shorter buf is fine for a
+// stream known to be shorter than len(buf); a longer stream would be cut
+// at buffer boundaries instead of by content.
 func NewChunker(g *Gear, r io.Reader, buf []byte) *Chunker {
-	if len(buf) < 2*MaxChunk {
+	if len(buf) == 0 {
 		buf = make([]byte, 2*MaxChunk)
 	}
 	return &Chunker{gear: g, r: r, buf: buf}

@@ -115,7 +115,7 @@ func newCodec() *codec {
 	c := &codec{}
 	c.enc.New = func() any {
 		e, _ := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(1),
-			zstd.WithLowerEncoderMem(true), zstd.WithEncoderCRC(false))
+			zstd.WithLowerEncoderMem(true), zstd.WithEncoderCRC(false), zstd.WithWindowSize(1<<20))
 		return e
 	}
 	c.dec.New = func() any {

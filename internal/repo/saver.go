@@ -1,43 +1,68 @@
 package repo
 
 import (
-	"bytes"
 	"context"
 	"encoding/binary"
 	"fmt"
+	"io"
+	"os"
 	"sync"
+	"sync/atomic"
 
 	"github.com/iluxsys/steward/storage"
 )
 
 // Saver writes new chunks into packs for one backup. Save may be called from
 // many goroutines; Flush uploads what remains and writes the index object
-// that makes the session's chunks visible. Memory is bounded: one open pack
-// plus at most maxUploads packs being uploaded.
+// that makes the session's chunks visible.
+//
+// Packs are assembled in temporary files (as restic does), not in memory:
+// memory stays flat whatever the pack size, and an upload reads from a
+// seekable file, so a retrying Store can replay it. At most one pack is
+// open and maxUploads are uploading.
 type Saver struct {
 	r   *Repo
 	ctx context.Context
 
-	mu      sync.Mutex
+	mu      sync.Mutex // guards cur and pending
 	cur     *openPack
 	pending map[ID]struct{} // saved in this session
-	done    []IndexPack     // uploaded packs, for the index object
-	err     error
 
-	uploads  sync.WaitGroup
-	slots    chan struct{}
-	packPool sync.Pool
-	scratch  sync.Pool
+	resMu sync.Mutex  // guards done and err (uploaders never take mu)
+	done  []IndexPack // uploaded packs, for the index object
+	err   error
 
-	// Figures for the manifest.
-	NewChunks   int64
-	StoredBytes int64
+	uploads sync.WaitGroup
+	slots   chan struct{}
+	scratch sync.Pool
+	tmpDir  string
+
+	newChunks   atomic.Int64
+	storedBytes atomic.Int64
+}
+
+// NewChunks returns how many chunks the session stored.
+func (s *Saver) NewChunks() int64 { return s.newChunks.Load() }
+
+// StoredBytes returns the bytes the session wrote (packs and index).
+func (s *Saver) StoredBytes() int64 { return s.storedBytes.Load() }
+
+func (s *Saver) failed() error {
+	s.resMu.Lock()
+	defer s.resMu.Unlock()
+	return s.err
 }
 
 type openPack struct {
 	name    string
-	buf     *bytes.Buffer
+	f       *os.File
+	size    int64
 	entries []PackEntry
+}
+
+func (p *openPack) discard() {
+	p.f.Close()
+	os.Remove(p.f.Name())
 }
 
 // NewSaver starts a save session. maxUploads bounds concurrent pack uploads.
@@ -46,8 +71,9 @@ func (r *Repo) NewSaver(ctx context.Context, maxUploads int) *Saver {
 		maxUploads = 1
 	}
 	s := &Saver{r: r, ctx: ctx, pending: map[ID]struct{}{}, slots: make(chan struct{}, maxUploads)}
-	s.packPool.New = func() any { return bytes.NewBuffer(make([]byte, 0, TargetPackSize+MaxChunk+4096)) }
-	s.scratch.New = func() any { b := make([]byte, 0, MaxChunk+MaxChunk/8+64); return &b }
+	// Scratch buffers grow to the chunks they meet (mostly ~1 MiB), not
+	// to the largest possible chunk.
+	s.scratch.New = func() any { var b []byte; return &b }
 	return s
 }
 
@@ -58,12 +84,10 @@ func (s *Saver) Save(id ID, plain []byte, compress bool) (bool, error) {
 	if s.r.Has(id) {
 		return false, nil
 	}
-	s.mu.Lock()
-	if s.err != nil {
-		err := s.err
-		s.mu.Unlock()
+	if err := s.failed(); err != nil {
 		return false, err
 	}
+	s.mu.Lock()
 	if _, ok := s.pending[id]; ok {
 		s.mu.Unlock()
 		return false, nil
@@ -81,52 +105,55 @@ func (s *Saver) Save(id ID, plain []byte, compress bool) (bool, error) {
 		}
 		*sp = c[:0]
 	}
-	var sealed []byte
+	sealed := stored
 	if s.r.cfg.Encrypted {
-		var sb []byte
-		if flags&FlagCompressed != 0 {
-			// stored aliases *sp: seal into a fresh region after it.
-			sb = make([]byte, 0, len(stored)+64)
-		} else {
-			sb = (*sp)[:0]
-		}
-		sealed = s.r.k.seal(sb, stored, id[:])
+		// Seal into a second pooled buffer: stored may alias the first.
+		sb := s.scratch.Get().(*[]byte)
+		defer s.scratch.Put(sb)
+		sealed = s.r.k.seal((*sb)[:0], stored, id[:])
+		*sb = sealed[:0]
 		flags |= FlagEncrypted
-	} else {
-		sealed = stored
 	}
 
+	if err := s.failed(); err != nil {
+		return false, err
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.err != nil {
-		return false, s.err
-	}
 	if s.cur == nil {
-		s.cur = &openPack{name: randomHex(16), buf: s.packPool.Get().(*bytes.Buffer)}
-		s.cur.buf.Reset()
+		f, err := os.CreateTemp(s.tmpDir, "steward-pack-*")
+		if err != nil {
+			return false, fmt.Errorf("create temporary pack file: %w", err)
+		}
+		s.cur = &openPack{name: randomHex(16), f: f}
 	}
 	p := s.cur
-	p.entries = append(p.entries, PackEntry{ID: id, Flags: flags, Offset: uint32(p.buf.Len()), Length: uint32(len(sealed)), RawLength: uint32(len(plain))})
-	p.buf.Write(sealed)
-	s.NewChunks++
-	s.StoredBytes += int64(len(sealed))
-	if p.buf.Len() >= TargetPackSize {
+	if _, err := p.f.Write(sealed); err != nil {
+		return false, fmt.Errorf("write temporary pack file: %w", err)
+	}
+	p.entries = append(p.entries, PackEntry{ID: id, Flags: flags, Offset: uint32(p.size), Length: uint32(len(sealed)), RawLength: uint32(len(plain))})
+	p.size += int64(len(sealed))
+	s.newChunks.Add(1)
+	s.storedBytes.Add(int64(len(sealed)))
+	if p.size >= TargetPackSize {
+		// Waiting for an upload slot under the lock is the backpressure
+		// that bounds memory: no new pack opens while maxUploads are in
+		// flight, so at most maxUploads+1 pack buffers exist.
+		s.slots <- struct{}{}
 		s.cur = nil
-		s.mu.Unlock()
-		s.upload(p) // blocks while maxUploads packs are in flight
-		s.mu.Lock()
+		s.upload(p)
 	}
 	return true, nil
 }
 
+// upload starts uploading p; the caller holds a slot.
 func (s *Saver) upload(p *openPack) {
-	s.slots <- struct{}{}
 	s.uploads.Add(1)
 	go func() {
 		defer func() { <-s.slots; s.uploads.Done() }()
 		err := s.writePack(p)
-		s.mu.Lock()
-		defer s.mu.Unlock()
+		s.resMu.Lock()
+		defer s.resMu.Unlock()
 		if err != nil {
 			if s.err == nil {
 				s.err = err
@@ -138,20 +165,25 @@ func (s *Saver) upload(p *openPack) {
 }
 
 func (s *Saver) writePack(p *openPack) error {
-	defer s.packPool.Put(p.buf)
+	defer p.discard()
 	hdr := s.r.sealMeta(encodeHeader(p.entries), "pack-header")
-	p.buf.Write(hdr)
-	var tl [4]byte
-	binary.LittleEndian.PutUint32(tl[:], uint32(len(hdr)))
-	p.buf.Write(tl[:])
-	p.buf.WriteString(packMagic)
+	trailer := make([]byte, 0, len(hdr)+4+len(packMagic))
+	trailer = append(trailer, hdr...)
+	trailer = binary.LittleEndian.AppendUint32(trailer, uint32(len(hdr)))
+	trailer = append(trailer, packMagic...)
+	if _, err := p.f.Write(trailer); err != nil {
+		return fmt.Errorf("write temporary pack file: %w", err)
+	}
+	if _, err := p.f.Seek(0, io.SeekStart); err != nil {
+		return fmt.Errorf("rewind temporary pack file: %w", err)
+	}
 	key := s.r.PackKey(p.name)
-	if err := s.r.store.Put(s.ctx, key, bytes.NewReader(p.buf.Bytes()), nil); err != nil {
+	// The reader is limited to the pack's length, and is a Seeker so that
+	// a retrying Store can replay it.
+	if err := s.r.store.Put(s.ctx, key, io.NewSectionReader(p.f, 0, p.size+int64(len(trailer))), nil); err != nil {
 		return fmt.Errorf("upload pack: %w", err)
 	}
-	s.mu.Lock()
-	s.StoredBytes += int64(len(hdr) + 4 + len(packMagic))
-	s.mu.Unlock()
+	s.storedBytes.Add(int64(len(hdr) + 4 + len(packMagic)))
 	return nil
 }
 
@@ -164,11 +196,12 @@ func (s *Saver) Flush() error {
 	s.cur = nil
 	s.mu.Unlock()
 	if p != nil && len(p.entries) > 0 {
+		s.slots <- struct{}{}
 		s.upload(p)
 	}
 	s.uploads.Wait()
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.resMu.Lock()
+	defer s.resMu.Unlock()
 	if s.err != nil {
 		return s.err
 	}
@@ -180,7 +213,7 @@ func (s *Saver) Flush() error {
 	if err := storage.PutBytes(s.ctx, s.r.store, key, body, &storage.PutOptions{IfNotExist: true}); err != nil {
 		return fmt.Errorf("write index: %w", err)
 	}
-	s.StoredBytes += int64(len(body))
+	s.storedBytes.Add(int64(len(body)))
 	s.r.mu.Lock()
 	for _, ip := range s.done {
 		s.r.addPackLocked(ip)
@@ -197,7 +230,7 @@ func (s *Saver) Abort() {
 	s.uploads.Wait()
 	s.mu.Lock()
 	if s.cur != nil {
-		s.packPool.Put(s.cur.buf)
+		s.cur.discard()
 		s.cur = nil
 	}
 	s.mu.Unlock()
