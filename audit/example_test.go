@@ -1,0 +1,32 @@
+package audit_test
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/iluxsys/steward"
+	"github.com/iluxsys/steward/audit"
+	"github.com/iluxsys/steward/storage"
+)
+
+func ExampleLog() {
+	ctx := context.Background()
+	log, err := audit.NewLog(ctx, storage.NewMemory(), &audit.LogConfig{CheckpointKey: []byte("host secret")})
+	if err != nil {
+		panic(err)
+	}
+	_ = log.Record(ctx, audit.Event{Type: audit.TypeBackupCreated, Tenant: "acme", UserID: "ops", Message: "full backup"})
+	_ = log.Record(ctx, audit.Event{Type: audit.TypeBackupFailed, Level: audit.LevelError, Tenant: "globex", UserID: "ops", Message: "disk full"})
+
+	reader := steward.WithPrincipal(ctx, steward.Principal{ID: "auditor", Roles: []string{steward.RoleMaster}})
+	rep, err := log.Verify(reader)
+	fmt.Println(rep.Events, err)
+	failures, _ := log.Query(reader, audit.Filter{Levels: []audit.Level{audit.LevelError}})
+	fmt.Println(failures[0].Tenant, failures[0].Message)
+	d, _ := log.Dashboard(reader)
+	fmt.Println(d.TenantBackups.TotalCount, d.TenantBackups.FailedCount)
+	// Output:
+	// 2 <nil>
+	// globex disk full
+	// 2 1
+}

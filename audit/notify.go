@@ -1,0 +1,184 @@
+package audit
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/smtp"
+	"strings"
+	"time"
+)
+
+// Notifier tells someone about an event (a failure, an RPO breach).
+type Notifier interface {
+	Notify(ctx context.Context, e Event) error
+}
+
+// NotifyFilter decides which events notify. DefaultNotifyFilter sends
+// error-level events and RPO breaches.
+type NotifyFilter func(e *Event) bool
+
+// DefaultNotifyFilter selects events of level error and rpo.breach events.
+func DefaultNotifyFilter(e *Event) bool { return e.Level == LevelError || e.Type == TypeRPOBreach }
+
+// Notifying returns an Auditor that records every event on inner and then
+// passes those selected by filter (DefaultNotifyFilter when nil) to each
+// notifier. A notifier's failure is reported through onError (when set)
+// and never fails the recording.
+func Notifying(inner Auditor, filter NotifyFilter, onError func(Notifier, error), notifiers ...Notifier) Auditor {
+	if filter == nil {
+		filter = DefaultNotifyFilter
+	}
+	inner = OrNop(inner)
+	return AuditorFunc(func(ctx context.Context, e Event) error {
+		err := inner.Record(ctx, e)
+		if filter(&e) {
+			for _, n := range notifiers {
+				if nerr := n.Notify(ctx, e); nerr != nil && onError != nil {
+					onError(n, nerr)
+				}
+			}
+		}
+		return err
+	})
+}
+
+// SignatureHeader carries the webhook body's HMAC-SHA-256, as
+// "sha256=<hex>".
+const SignatureHeader = "X-Steward-Signature"
+
+// Webhook POSTs each event as JSON to URL, signed with Secret in
+// SignatureHeader, retrying 5xx answers and transport errors with backoff.
+type Webhook struct {
+	URL    string
+	Secret []byte
+	// Client defaults to an http.Client with Timeout (default 10s).
+	Client  *http.Client
+	Timeout time.Duration
+	// Retries after the first attempt (default 3).
+	Retries int
+	// Backoff before the first retry, doubled each time (default 200ms).
+	Backoff time.Duration
+}
+
+// Sign returns the signature header value for body.
+func Sign(secret, body []byte) string {
+	m := hmac.New(sha256.New, secret)
+	m.Write(body)
+	return "sha256=" + hex.EncodeToString(m.Sum(nil))
+}
+
+// Notify sends e.
+func (w *Webhook) Notify(ctx context.Context, e Event) error {
+	body, err := json.Marshal(e)
+	if err != nil {
+		return err
+	}
+	client := w.Client
+	if client == nil {
+		t := w.Timeout
+		if t == 0 {
+			t = 10 * time.Second
+		}
+		client = &http.Client{Timeout: t}
+	}
+	retries := w.Retries
+	if retries == 0 {
+		retries = 3
+	}
+	backoff := w.Backoff
+	if backoff == 0 {
+		backoff = 200 * time.Millisecond
+	}
+	var last error
+	for attempt := 0; attempt <= retries; attempt++ {
+		if attempt > 0 {
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(backoff << (attempt - 1)):
+			}
+		}
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, w.URL, bytes.NewReader(body))
+		if err != nil {
+			return fmt.Errorf("audit: webhook %s: %w", w.URL, err)
+		}
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set(SignatureHeader, Sign(w.Secret, body))
+		resp, err := client.Do(req)
+		if err != nil {
+			last = err
+			continue
+		}
+		resp.Body.Close()
+		if resp.StatusCode < 300 {
+			return nil
+		}
+		last = fmt.Errorf("status %s", resp.Status)
+		if resp.StatusCode < 500 && resp.StatusCode != http.StatusTooManyRequests {
+			break // the receiver refuses it; retrying will not help
+		}
+	}
+	return fmt.Errorf("audit: webhook %s: %w", w.URL, last)
+}
+
+// SMTP mails each event. Addr is host:port; Auth may be nil for servers
+// that need none (tests, local relays).
+type SMTP struct {
+	Addr string
+	Auth smtp.Auth
+	From string
+	To   []string
+}
+
+// Notify mails e.
+func (s *SMTP) Notify(ctx context.Context, e Event) error {
+	if len(s.To) == 0 {
+		return errors.New("audit: smtp: no recipients")
+	}
+	body, _ := json.MarshalIndent(e, "", "  ")
+	subject := fmt.Sprintf("[steward] %s %s %s", strings.ToUpper(string(e.Level)), e.Type, e.Tenant)
+	var msg bytes.Buffer
+	fmt.Fprintf(&msg, "From: %s\r\nTo: %s\r\nSubject: %s\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n%s\r\n\r\n%s\r\n",
+		s.From, strings.Join(s.To, ", "), oneLine(subject), e.Message, body)
+	done := make(chan error, 1)
+	go func() { done <- smtp.SendMail(s.Addr, s.Auth, s.From, s.To, msg.Bytes()) }()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case err := <-done:
+		if err != nil {
+			return fmt.Errorf("audit: smtp %s: %w", s.Addr, err)
+		}
+		return nil
+	}
+}
+
+func oneLine(s string) string { return strings.NewReplacer("\r", " ", "\n", " ").Replace(s) }
+
+// Slog logs each event on a log/slog Logger.
+type Slog struct{ Logger *slog.Logger }
+
+// Notify logs e at a level matching its own.
+func (s Slog) Notify(ctx context.Context, e Event) error {
+	lg := s.Logger
+	if lg == nil {
+		lg = slog.Default()
+	}
+	lvl := slog.LevelInfo
+	switch e.Level {
+	case LevelWarning:
+		lvl = slog.LevelWarn
+	case LevelError:
+		lvl = slog.LevelError
+	}
+	lg.Log(ctx, lvl, e.Message, "type", e.Type, "tenant", e.Tenant, "user_id", e.UserID, "id", e.ID, "data", e.Data)
+	return nil
+}
