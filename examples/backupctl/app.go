@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"os"
 	"strings"
 	"time"
@@ -11,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/iluxsys/steward"
+	"github.com/iluxsys/steward/audit"
 	"github.com/iluxsys/steward/backup"
 	"github.com/iluxsys/steward/restore"
 	"github.com/iluxsys/steward/storage"
@@ -25,6 +27,7 @@ type app struct {
 
 	store  storage.Store
 	engine *backup.Engine
+	log    *audit.Log
 
 	cpuProfile, memProfile string
 	stopProfiles           func()
@@ -50,8 +53,22 @@ func (a *app) open(ctx context.Context) (*backup.Engine, error) {
 		return nil, err
 	}
 	a.store = storage.WithRetry(s, nil)
-	a.engine, err = backup.New(a.store, &backup.Config{Keys: a.keys()})
+	// Every operation is recorded in the store's hash-chained audit log;
+	// failures are also logged on stderr.
+	a.log, err = audit.NewLog(ctx, a.store, &audit.LogConfig{CheckpointKey: []byte(os.Getenv("STEWARD_AUDIT_KEY"))})
+	if err != nil {
+		return nil, err
+	}
+	a.engine, err = backup.New(a.store, &backup.Config{Keys: a.keys(), Auditor: a.auditor()})
 	return a.engine, err
+}
+
+func (a *app) auditor() audit.Auditor {
+	return audit.Notifying(a.log, nil, nil, audit.Slog{Logger: slog.New(slog.NewTextHandler(os.Stderr, nil))})
+}
+
+func (a *app) restorer() *restore.Restorer {
+	return restore.New(a.engine, &restore.Config{Auditor: a.auditor()})
 }
 
 func (a *app) close() error {
@@ -75,7 +92,8 @@ func (a *app) print(v any, text func()) error {
 }
 
 func (a *app) register(root *cobra.Command) {
-	root.AddCommand(a.backupCmd(), a.catalogCmd(), a.snapshotCmd(), a.tenantsCmd(), a.restoreCmd(), a.validateCmd(), a.drillCmd(), a.filesCmd())
+	root.AddCommand(a.backupCmd(), a.catalogCmd(), a.snapshotCmd(), a.tenantsCmd(), a.restoreCmd(), a.validateCmd(), a.drillCmd(), a.filesCmd(),
+		a.auditCmd(), a.dashboardCmd(), a.keyCmd())
 }
 
 func (a *app) backupCmd() *cobra.Command {
@@ -236,7 +254,7 @@ func (a *app) restoreCmd() *cobra.Command {
 			if modules != "" {
 				opts.Modules = strings.Split(modules, ",")
 			}
-			rep, err := restore.New(e, &restore.Config{Parallelism: parallel}).Restore(ctx, tenant, id, restore.DirTarget(target), opts)
+			rep, err := restore.New(e, &restore.Config{Parallelism: parallel, Auditor: a.auditor()}).Restore(ctx, tenant, id, restore.DirTarget(target), opts)
 			if err != nil {
 				return err
 			}
@@ -273,7 +291,8 @@ func (a *app) validateCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			v, err := restore.New(e, nil).Validate(ctx, tenant, id)
+			_ = e
+			v, err := a.restorer().Validate(ctx, tenant, id)
 			if err != nil {
 				return err
 			}
@@ -307,7 +326,7 @@ func (a *app) drillCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			vs, err := restore.New(e, nil).Drill(ctx, ts)
+			vs, err := a.restorer().Drill(ctx, ts)
 			if err != nil {
 				return err
 			}
