@@ -1,0 +1,108 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/iluxsys/steward/flags"
+)
+
+func (a *app) flagSet(cmd *cobra.Command) (*flags.Set, error) {
+	ctx := a.ctx(cmd)
+	if _, err := a.open(ctx); err != nil {
+		return nil, err
+	}
+	return flags.New(ctx, a.store, &flags.Config{Auditor: a.auditor()})
+}
+
+func (a *app) flagsCmd() *cobra.Command {
+	cmd := &cobra.Command{Use: "flags", Short: "Feature flags: set, get, list, delete, check"}
+	var desc, targets string
+	var pct float64
+	var off bool
+	set := &cobra.Command{
+		Use:   "set NAME [--off] [--percentage P] [--targets a,b] [--description D]",
+		Short: "Create or change a flag",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			s, err := a.flagSet(cmd)
+			if err != nil {
+				return err
+			}
+			o := flags.Options{Description: desc, RolloutPercentage: pct}
+			if targets != "" {
+				o.TargetTenants = strings.Split(targets, ",")
+			}
+			if err := s.Set(a.ctx(cmd), args[0], !off, o); err != nil {
+				return err
+			}
+			f, _ := s.Get(args[0])
+			return a.print(f, func() { printFlag(f) })
+		},
+	}
+	set.Flags().StringVar(&desc, "description", "", "what the flag does")
+	set.Flags().Float64Var(&pct, "percentage", 0, "share of tenants enabled by the sticky rollout (0-100)")
+	set.Flags().StringVar(&targets, "targets", "", "tenants always enabled, comma-separated")
+	set.Flags().BoolVar(&off, "off", false, "disable the flag")
+	get := &cobra.Command{
+		Use:   "get NAME [TENANT]",
+		Short: "Show a flag, or whether it is on for a tenant",
+		Args:  cobra.RangeArgs(1, 2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			s, err := a.flagSet(cmd)
+			if err != nil {
+				return err
+			}
+			f, ok := s.Get(args[0])
+			if !ok {
+				return fmt.Errorf("%w: %q", flags.ErrNotFound, args[0])
+			}
+			if len(args) == 2 {
+				on, why := s.Evaluate(args[0], args[1])
+				fmt.Printf("%s for %s: %v (%s, bucket %d)\n", args[0], args[1], on, why, flags.Bucket(args[0], args[1]))
+				return nil
+			}
+			return a.print(f, func() { printFlag(f) })
+		},
+	}
+	list := &cobra.Command{
+		Use:   "list",
+		Short: "List every flag",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			s, err := a.flagSet(cmd)
+			if err != nil {
+				return err
+			}
+			fs := s.List()
+			return a.print(fs, func() {
+				for _, f := range fs {
+					printFlag(f)
+				}
+			})
+		},
+	}
+	del := &cobra.Command{
+		Use:   "delete NAME",
+		Short: "Delete a flag",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			s, err := a.flagSet(cmd)
+			if err != nil {
+				return err
+			}
+			return s.Delete(a.ctx(cmd), args[0])
+		},
+	}
+	cmd.AddCommand(set, get, list, del)
+	return cmd
+}
+
+func printFlag(f flags.Flag) {
+	state := "off"
+	if f.Enabled {
+		state = "on"
+	}
+	fmt.Printf("%-24s %-3s %6.2f%%  targets=%s  v%d by %s  %s\n", f.Name, state, f.RolloutPercentage, strings.Join(f.TargetTenants, ","), f.Version, f.UpdatedBy, f.Description)
+}

@@ -1,0 +1,427 @@
+package flags
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/iluxsys/steward"
+	"github.com/iluxsys/steward/audit"
+	"github.com/iluxsys/steward/storage"
+)
+
+// Options describe a flag's targeting.
+type Options struct {
+	Description string `json:"description,omitempty"`
+	// RolloutPercentage is the share of tenants (0–100, two decimals kept)
+	// that the sticky rollout enables; 100 enables every tenant.
+	RolloutPercentage float64 `json:"rollout_percentage"`
+	// TargetTenants are always enabled while the flag is.
+	TargetTenants []string `json:"target_tenants,omitempty"`
+}
+
+// Flag is a flag's current state.
+type Flag struct {
+	Name    string `json:"name"`
+	Enabled bool   `json:"enabled"`
+	Options
+	Version   uint64    `json:"version"`
+	UpdatedAt time.Time `json:"updated_at"`
+	UpdatedBy string    `json:"updated_by"`
+	Deleted   bool      `json:"deleted,omitempty"`
+}
+
+// Errors callers match with errors.Is.
+var (
+	// ErrConflict: another writer changed the flag since this Set last saw it.
+	ErrConflict = errors.New("flags: conflicting update")
+	// ErrInvalid: a name or option is not acceptable; nothing was written.
+	ErrInvalid = errors.New("flags: invalid flag")
+	// ErrNotFound: no such flag.
+	ErrNotFound = errors.New("flags: no such flag")
+)
+
+// Config configures a Set. A nil *Config means defaults.
+type Config struct {
+	Clock      steward.Clock
+	Auditor    audit.Auditor
+	Authorizer steward.Authorizer
+	// Prefix is where flags live in the Store (default "flags/").
+	Prefix string
+	// RefreshInterval is how often Watch reloads (default 10s).
+	RefreshInterval time.Duration
+}
+
+// Set is the flags of one Store. It is safe for concurrent use.
+type Set struct {
+	store storage.Store
+	cfg   Config
+
+	mu   sync.Mutex // serialises writers and refreshes
+	snap atomic.Pointer[snapshot]
+}
+
+type snapshot struct {
+	flags map[string]*compiled
+}
+
+type compiled struct {
+	flag    Flag
+	on      bool
+	bp      uint32 // basis points: percentage × 100
+	targets map[string]struct{}
+	seed    uint64 // FNV-1a state after the name and a zero byte
+}
+
+// Buckets is the number of rollout buckets.
+const Buckets = 10_000
+
+const (
+	fnvOffset = 14695981039346656037
+	fnvPrime  = 1099511628211
+)
+
+func seedFor(name string) uint64 {
+	h := uint64(fnvOffset)
+	for i := 0; i < len(name); i++ {
+		h ^= uint64(name[i])
+		h *= fnvPrime
+	}
+	h ^= 0
+	h *= fnvPrime
+	return h
+}
+
+// Bucket returns tenant's rollout bucket (0–9,999) for flag name.
+func Bucket(name, tenant string) uint32 {
+	return bucket(seedFor(name), tenant)
+}
+
+func bucket(seed uint64, tenant string) uint32 {
+	h := seed
+	for i := 0; i < len(tenant); i++ {
+		h ^= uint64(tenant[i])
+		h *= fnvPrime
+	}
+	return uint32(h % Buckets)
+}
+
+// New opens the flags in store and loads them.
+func New(ctx context.Context, store storage.Store, cfg *Config) (*Set, error) {
+	s := &Set{store: store}
+	if cfg != nil {
+		s.cfg = *cfg
+	}
+	s.cfg.Clock = steward.ClockOrSystem(s.cfg.Clock)
+	s.cfg.Auditor = audit.OrNop(s.cfg.Auditor)
+	s.cfg.Authorizer = steward.AuthorizerOrDefault(s.cfg.Authorizer)
+	if s.cfg.Prefix == "" {
+		s.cfg.Prefix = "flags/"
+	}
+	if s.cfg.RefreshInterval <= 0 {
+		s.cfg.RefreshInterval = 10 * time.Second
+	}
+	s.snap.Store(&snapshot{flags: map[string]*compiled{}})
+	if err := s.Refresh(ctx); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Enabled reports whether flag name is on for tenant. It takes no lock and
+// allocates nothing.
+func (s *Set) Enabled(name, tenant string) bool {
+	c := s.snap.Load().flags[name]
+	if c == nil || !c.on {
+		return false
+	}
+	if _, ok := c.targets[tenant]; ok {
+		return true
+	}
+	return c.bp > 0 && bucket(c.seed, tenant) < c.bp
+}
+
+// Reason says why Enabled answered as it did.
+type Reason string
+
+// Reasons.
+const (
+	ReasonUnknown  Reason = "unknown"
+	ReasonDisabled Reason = "disabled"
+	ReasonTarget   Reason = "target"
+	ReasonRollout  Reason = "rollout" // inside the rollout share
+	ReasonOutside  Reason = "outside" // outside the rollout share
+)
+
+// Evaluate is Enabled with the reason.
+func (s *Set) Evaluate(name, tenant string) (bool, Reason) {
+	c := s.snap.Load().flags[name]
+	switch {
+	case c == nil:
+		return false, ReasonUnknown
+	case !c.on:
+		return false, ReasonDisabled
+	}
+	if _, ok := c.targets[tenant]; ok {
+		return true, ReasonTarget
+	}
+	if c.bp > 0 && bucket(c.seed, tenant) < c.bp {
+		return true, ReasonRollout
+	}
+	return false, ReasonOutside
+}
+
+// Get returns flag name.
+func (s *Set) Get(name string) (Flag, bool) {
+	c := s.snap.Load().flags[name]
+	if c == nil || c.flag.Deleted {
+		return Flag{}, false
+	}
+	return c.flag, true
+}
+
+// List returns every flag, sorted by name.
+func (s *Set) List() []Flag {
+	m := s.snap.Load().flags
+	out := make([]Flag, 0, len(m))
+	for _, c := range m {
+		if !c.flag.Deleted {
+			out = append(out, c.flag)
+		}
+	}
+	slices.SortFunc(out, func(a, b Flag) int { return strings.Compare(a.Name, b.Name) })
+	return out
+}
+
+// ValidateName checks a flag name: 1–64 of lowercase letters, digits, '_',
+// '.', '-', starting with a letter or digit.
+func ValidateName(name string) error {
+	if name == "" || len(name) > 64 {
+		return fmt.Errorf("%w: name %q must have 1 to 64 characters", ErrInvalid, name)
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || i > 0 && (c == '_' || c == '.' || c == '-')) {
+			return fmt.Errorf("%w: name %q: use lowercase letters, digits, '_', '.' and '-', starting with a letter or digit", ErrInvalid, name)
+		}
+	}
+	return nil
+}
+
+// Validate checks options.
+func (o *Options) Validate() error {
+	if math.IsNaN(o.RolloutPercentage) || o.RolloutPercentage < 0 || o.RolloutPercentage > 100 {
+		return fmt.Errorf("%w: rollout_percentage %v must be between 0 and 100", ErrInvalid, o.RolloutPercentage)
+	}
+	if len(o.Description) > 1000 {
+		return fmt.Errorf("%w: description has %d characters (at most 1000)", ErrInvalid, len(o.Description))
+	}
+	for _, t := range o.TargetTenants {
+		if err := steward.ValidateTenant(t); err != nil {
+			return fmt.Errorf("%w: target_tenants: %v", ErrInvalid, err)
+		}
+	}
+	return nil
+}
+
+// Set creates or changes flag name. It fails with ErrConflict when another
+// writer changed the flag since this Set last loaded it (the Set is then
+// refreshed, so calling again applies the change on top of theirs), and
+// with ErrInvalid, writing nothing, when the input is not acceptable.
+func (s *Set) Set(ctx context.Context, name string, enabled bool, opts Options) error {
+	if err := ValidateName(name); err != nil {
+		return err
+	}
+	if err := opts.Validate(); err != nil {
+		return err
+	}
+	opts.TargetTenants = slices.Compact(slices.Sorted(slices.Values(opts.TargetTenants)))
+	opts.RolloutPercentage = math.Round(opts.RolloutPercentage*100) / 100
+	return s.write(ctx, Flag{Name: name, Enabled: enabled, Options: opts}, audit.TypeFlagChanged)
+}
+
+// Delete removes flag name (a tombstone version); ErrNotFound when there is
+// no such flag.
+func (s *Set) Delete(ctx context.Context, name string) error {
+	if err := ValidateName(name); err != nil {
+		return err
+	}
+	if _, ok := s.Get(name); !ok {
+		if err := audit.Authorize(ctx, s.cfg.Authorizer, s.cfg.Auditor, steward.ActionFlagWrite, ""); err != nil {
+			return err
+		}
+		return fmt.Errorf("%w: %q", ErrNotFound, name)
+	}
+	return s.write(ctx, Flag{Name: name, Deleted: true}, audit.TypeFlagDeleted)
+}
+
+func (s *Set) write(ctx context.Context, f Flag, typ string) error {
+	if err := audit.Authorize(ctx, s.cfg.Authorizer, s.cfg.Auditor, steward.ActionFlagWrite, ""); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var old Flag
+	had := false
+	if c := s.snap.Load().flags[f.Name]; c != nil {
+		old, had = c.flag, !c.flag.Deleted
+		f.Version = c.flag.Version
+	}
+	f.Version++
+	f.UpdatedAt = s.cfg.Clock.Now().UTC()
+	f.UpdatedBy = steward.PrincipalID(ctx)
+	b, _ := json.Marshal(f)
+	err := storage.PutBytes(ctx, s.store, s.key(f.Name, f.Version), b, &storage.PutOptions{IfNotExist: true})
+	data := map[string]any{audit.DataFlag: f.Name, "version": f.Version, "new": flagSummary(f)}
+	if had {
+		data["old"] = flagSummary(old)
+	}
+	if errors.Is(err, storage.ErrExists) {
+		_ = s.refreshLocked(ctx)
+		err = fmt.Errorf("%w: flag %q was changed by another writer (version %d exists); reload and retry", ErrConflict, f.Name, f.Version)
+	}
+	ev := audit.Event{Type: typ, Level: audit.LevelInfo, UserID: f.UpdatedBy, Data: data,
+		Message: fmt.Sprintf("flag %q set to %s", f.Name, flagSummary(f))}
+	if err != nil {
+		ev.Level, ev.Message, data[audit.DataError] = audit.LevelError, fmt.Sprintf("flag %q not changed: %v", f.Name, err), err.Error()
+		_ = s.cfg.Auditor.Record(context.WithoutCancel(ctx), ev)
+		return err
+	}
+	_ = s.cfg.Auditor.Record(context.WithoutCancel(ctx), ev)
+	s.installLocked(f)
+	return nil
+}
+
+func flagSummary(f Flag) string {
+	if f.Deleted {
+		return "deleted"
+	}
+	state := "off"
+	if f.Enabled {
+		state = "on"
+	}
+	return fmt.Sprintf("%s, %.2f%%, targets %v", state, f.RolloutPercentage, f.TargetTenants)
+}
+
+func (s *Set) key(name string, version uint64) string {
+	return fmt.Sprintf("%s%s/%020d.json", s.cfg.Prefix, name, version)
+}
+
+// installLocked puts f into a new snapshot (copy on write).
+func (s *Set) installLocked(f Flag) {
+	cur := s.snap.Load().flags
+	next := make(map[string]*compiled, len(cur)+1)
+	for k, v := range cur {
+		next[k] = v
+	}
+	next[f.Name] = compile(f)
+	s.snap.Store(&snapshot{flags: next})
+}
+
+// compile prepares f for evaluation; a tombstone compiles to an off flag
+// that only remembers its version.
+func compile(f Flag) *compiled {
+	if f.Deleted {
+		return &compiled{flag: f}
+	}
+	c := &compiled{flag: f, on: f.Enabled, bp: uint32(math.Round(f.RolloutPercentage * 100)), seed: seedFor(f.Name)}
+	if len(f.TargetTenants) > 0 {
+		c.targets = make(map[string]struct{}, len(f.TargetTenants))
+		for _, t := range f.TargetTenants {
+			c.targets[t] = struct{}{}
+		}
+	}
+	return c
+}
+
+// DecodeFlag parses a stored flag version. It never panics on bad input.
+func DecodeFlag(b []byte) (Flag, error) {
+	var f Flag
+	if err := json.Unmarshal(b, &f); err != nil {
+		return Flag{}, fmt.Errorf("flags: decode: %w", err)
+	}
+	if err := ValidateName(f.Name); err != nil {
+		return Flag{}, err
+	}
+	if f.Version == 0 {
+		return Flag{}, fmt.Errorf("%w: version 0", ErrInvalid)
+	}
+	if !f.Deleted {
+		if err := f.Options.Validate(); err != nil {
+			return Flag{}, err
+		}
+	}
+	return f, nil
+}
+
+// Refresh reloads every flag's newest version from the Store.
+func (s *Set) Refresh(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.refreshLocked(ctx)
+}
+
+func (s *Set) refreshLocked(ctx context.Context) error {
+	newest := map[string]string{} // name -> key of newest version
+	for oi, err := range s.store.List(ctx, s.cfg.Prefix) {
+		if err != nil {
+			return fmt.Errorf("flags: list: %w", err)
+		}
+		rest := strings.TrimPrefix(oi.Key, s.cfg.Prefix)
+		name, ver, ok := strings.Cut(rest, "/")
+		if !ok || ValidateName(name) != nil || !strings.HasSuffix(ver, ".json") {
+			continue
+		}
+		if _, err := strconv.ParseUint(strings.TrimSuffix(ver, ".json"), 10, 64); err != nil {
+			continue
+		}
+		newest[name] = oi.Key // lexical order: the last one is the newest
+	}
+	next := make(map[string]*compiled, len(newest))
+	cur := s.snap.Load().flags
+	for name, key := range newest {
+		if c := cur[name]; c != nil && s.key(name, c.flag.Version) == key {
+			next[name] = c // unchanged
+			continue
+		}
+		b, err := storage.ReadAll(ctx, s.store, key)
+		if err != nil {
+			return fmt.Errorf("flags: %w", err)
+		}
+		f, err := DecodeFlag(b)
+		if err != nil {
+			return fmt.Errorf("flags: %q: %w", key, err)
+		}
+		if f.Name != name || s.key(name, f.Version) != key {
+			return fmt.Errorf("flags: %q holds flag %q version %d", key, f.Name, f.Version)
+		}
+		next[name] = compile(f) // tombstones too: the next Set continues their chain
+	}
+	s.snap.Store(&snapshot{flags: next})
+	return nil
+}
+
+// Watch refreshes every RefreshInterval until ctx is done; refresh errors
+// go to onError when it is set. Run it in a goroutine.
+func (s *Set) Watch(ctx context.Context, onError func(error)) {
+	t := time.NewTicker(s.cfg.RefreshInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := s.Refresh(ctx); err != nil && onError != nil && ctx.Err() == nil {
+				onError(err)
+			}
+		}
+	}
+}
