@@ -210,7 +210,12 @@ func TestConcurrentReadersAndWriter(t *testing.T) {
 func TestAuditedAndAuthorized(t *testing.T) {
 	var events []audit.Event
 	var mu sync.Mutex
-	aud := audit.AuditorFunc(func(_ context.Context, e audit.Event) error { mu.Lock(); events = append(events, e); mu.Unlock(); return nil })
+	aud := audit.AuditorFunc(func(_ context.Context, e audit.Event) error {
+		mu.Lock()
+		events = append(events, e)
+		mu.Unlock()
+		return nil
+	})
 	store := storage.NewMemory()
 	s, err := flags.New(context.Background(), store, &flags.Config{Auditor: aud})
 	require.NoError(t, err)
