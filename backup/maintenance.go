@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/iluxsys/steward/internal/repo"
+
 	"github.com/iluxsys/steward"
 	"github.com/iluxsys/steward/audit"
 )
@@ -49,19 +51,106 @@ type PruneOptions struct {
 
 // PruneReport says what a prune did (or would do, in a dry run).
 type PruneReport struct {
-	PacksDeleted, PacksRepacked int
-	BytesFreed                  int64
-	ChunksKept, ChunksDeleted   int
+	PacksDeleted, PacksRepacked, OrphanPacks int
+	BytesFreed                               int64
+	ChunksKept, ChunksDeleted                int
 }
 
-// ErrNotImplemented is returned by maintenance operations this build does
-// not provide yet.
-var ErrNotImplemented = errors.New("backup: not implemented in this version")
-
-// Prune removes data no snapshot of tenant references. Not implemented yet:
-// it returns ErrNotImplemented and changes nothing.
+// Prune removes data no snapshot of tenant references, under the
+// repository's exclusive lock (it fails with ErrLocked while a backup or
+// another prune runs). Chunks referenced by any snapshot — entry lists
+// included — are kept; packs holding only unreferenced chunks are deleted;
+// packs more than RepackThreshold unused are rewritten; packs left by
+// crashed backups are deleted; the index is rewritten. Every remaining
+// snapshot stays restorable at every step.
 func (e *Engine) Prune(ctx context.Context, tenant string, opts *PruneOptions) (*PruneReport, error) {
-	return nil, ErrNotImplemented
+	if _, err := scopePrefix(tenant); err != nil {
+		return nil, err
+	}
+	o := PruneOptions{RepackThreshold: 0.5}
+	if opts != nil {
+		o = *opts
+		if o.RepackThreshold == 0 {
+			o.RepackThreshold = 0.5
+		}
+	}
+	if o.RepackThreshold < 0 || o.RepackThreshold > 1 {
+		return nil, fmt.Errorf("%w: RepackThreshold %v must be within [0, 1]", ErrInvalidOptions, o.RepackThreshold)
+	}
+	if err := audit.Authorize(ctx, e.cfg.Authorizer, e.cfg.Auditor, steward.ActionBackupDelete, tenant); err != nil {
+		return nil, err
+	}
+	start := e.cfg.Clock.Now()
+	rep, err := e.prune(ctx, tenant, &o)
+	typ := audit.TypePruneCompleted
+	if err != nil {
+		typ = audit.TypePruneFailed
+	}
+	data := map[string]any{audit.DataDurationMS: e.cfg.Clock.Now().Sub(start).Milliseconds(), "dry_run": o.DryRun}
+	if rep != nil {
+		data["packs_deleted"], data["packs_repacked"], data["bytes_freed"] = rep.PacksDeleted, rep.PacksRepacked, rep.BytesFreed
+	}
+	e.record(ctx, tenant, typ, err, fmt.Sprintf("prune of %q", tenant), data)
+	return rep, err
+}
+
+func (e *Engine) prune(ctx context.Context, tenant string, o *PruneOptions) (*PruneReport, error) {
+	e.forgetRepo(tenant) // a fresh view of the repository
+	r, err := e.repo(ctx, tenant, false, false)
+	if err != nil {
+		return nil, err
+	}
+	lock, err := r.Lock(ctx, true, "prune by "+steward.PrincipalID(ctx), e.cfg.Clock.Now)
+	if err != nil {
+		return nil, fmt.Errorf("backup: prune %q: %w", tenant, err)
+	}
+	defer lock.Unlock(ctx)
+	used, err := e.usedChunks(ctx, r)
+	if err != nil {
+		return nil, fmt.Errorf("backup: prune %q: %w", tenant, err)
+	}
+	st, err := r.Prune(ctx, used, o.RepackThreshold, o.DryRun)
+	e.forgetRepo(tenant)
+	if err != nil {
+		return nil, fmt.Errorf("backup: prune %q: %w", tenant, err)
+	}
+	return &PruneReport{PacksDeleted: st.PacksDeleted + 0, PacksRepacked: st.PacksRepacked, BytesFreed: st.BytesFreed,
+		ChunksKept: st.ChunksKept, ChunksDeleted: st.ChunksDeleted, OrphanPacks: st.OrphanPacks}, nil
+}
+
+// usedChunks marks every chunk any snapshot references.
+func (e *Engine) usedChunks(ctx context.Context, r *repo.Repo) (map[repo.ID]struct{}, error) {
+	ms, err := e.manifests(ctx, r)
+	if err != nil {
+		return nil, err
+	}
+	used := map[repo.ID]struct{}{}
+	add := func(s string) error {
+		id, err := repo.ParseID(s)
+		if err != nil {
+			return err
+		}
+		used[id] = struct{}{}
+		return nil
+	}
+	for _, m := range ms {
+		for _, t := range m.Tree {
+			if err := add(t); err != nil {
+				return nil, err
+			}
+		}
+		for f, err := range e.files(ctx, r, m) {
+			if err != nil {
+				return nil, fmt.Errorf("snapshot %s: %w", m.ID, err)
+			}
+			for _, c := range f.Chunks {
+				if err := add(c.ID); err != nil {
+					return nil, err
+				}
+			}
+		}
+	}
+	return used, nil
 }
 
 // CheckOptions change a repository check. A nil *CheckOptions means a
@@ -76,15 +165,85 @@ type CheckOptions struct {
 // CheckReport lists every problem a check found; OK when there are none.
 type CheckReport struct {
 	Snapshots, Packs, Chunks int
-	ChunksRead               int
+	PacksRead, ChunksRead    int
 	Problems                 []string
 }
 
 // OK reports whether the check found no problem.
 func (r *CheckReport) OK() bool { return len(r.Problems) == 0 }
 
-// Check verifies tenant's repository. Not implemented yet: it returns
-// ErrNotImplemented.
+// Check verifies tenant's repository: every manifest decodes and matches
+// its checksum, every chunk a snapshot references is in the index, every
+// indexed pack exists and its header agrees; with ReadData, every chunk of
+// the chosen packs is decrypted and verified against its ID. Problems are
+// reported (naming objects), not returned as errors; the error is for a
+// check that could not run.
 func (e *Engine) Check(ctx context.Context, tenant string, opts *CheckOptions) (*CheckReport, error) {
-	return nil, ErrNotImplemented
+	if _, err := scopePrefix(tenant); err != nil {
+		return nil, err
+	}
+	var o CheckOptions
+	if opts != nil {
+		o = *opts
+	}
+	subset, err := repo.ParseSubset(o.ReadDataSubset)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalidOptions, err)
+	}
+	if err := audit.Authorize(ctx, e.cfg.Authorizer, e.cfg.Auditor, steward.ActionRepoCheck, tenant); err != nil {
+		return nil, err
+	}
+	e.forgetRepo(tenant)
+	r, err := e.repo(ctx, tenant, false, false)
+	if err != nil {
+		return nil, err
+	}
+	rep := &CheckReport{}
+	var ids []string
+	for id, err := range r.SnapshotIDs(ctx) {
+		if err != nil {
+			return nil, err
+		}
+		ids = append(ids, id)
+	}
+	rep.Snapshots = len(ids)
+	pc, err := r.CheckPacks(ctx, o.ReadData || o.ReadDataSubset != "", subset)
+	if err != nil {
+		return nil, err
+	}
+	rep.Packs, rep.Chunks, rep.PacksRead, rep.ChunksRead = pc.Packs, pc.Chunks, pc.PacksRead, pc.ChunksRead
+	rep.Problems = append(rep.Problems, pc.Problems...)
+	for _, id := range ids {
+		m, err := e.loadManifest(ctx, r, id)
+		if err != nil {
+			rep.Problems = append(rep.Problems, err.Error())
+			continue
+		}
+		missing := 0
+		check := func(s string) {
+			if cid, err := repo.ParseID(s); err != nil || !r.Has(cid) {
+				missing++
+			}
+		}
+		for _, t := range m.Tree {
+			check(t)
+		}
+		if missing > 0 {
+			rep.Problems = append(rep.Problems, fmt.Sprintf("snapshot %s (%s): %d entry-list chunks missing from the index", id, r.SnapshotKey(id), missing))
+			continue
+		}
+		for f, err := range e.files(ctx, r, m) {
+			if err != nil {
+				rep.Problems = append(rep.Problems, fmt.Sprintf("snapshot %s: %v", id, err))
+				break
+			}
+			for _, c := range f.Chunks {
+				check(c.ID)
+			}
+		}
+		if missing > 0 {
+			rep.Problems = append(rep.Problems, fmt.Sprintf("snapshot %s (%s): %d chunks missing from the index", id, r.SnapshotKey(id), missing))
+		}
+	}
+	return rep, nil
 }

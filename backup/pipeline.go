@@ -85,7 +85,16 @@ func (e *Engine) backup(ctx context.Context, tenant string, src Source, o *Optio
 	if o.Encrypt && !r.Encrypted() {
 		return nil, fmt.Errorf("%w: scope %q was created unencrypted; its backups stay unencrypted (back up to a new scope to encrypt)", ErrInvalidOptions, tenant)
 	}
-	if err := r.LoadIndex(ctx); err != nil {
+	// A shared lock keeps prune out until the manifest is written; the
+	// index is reloaded under it, since a prune that ran before may have
+	// rewritten it (deduplicating against a stale index could reference
+	// chunks prune deleted).
+	lock, err := r.Lock(ctx, false, "backup by "+steward.PrincipalID(ctx), e.cfg.Clock.Now)
+	if err != nil {
+		return nil, fmt.Errorf("backup: %w", err)
+	}
+	defer lock.Unlock(ctx)
+	if err := r.ReloadIndex(ctx); err != nil {
 		return nil, fmt.Errorf("backup: %w", err)
 	}
 

@@ -14,6 +14,7 @@ import (
 	"github.com/iluxsys/steward"
 	"github.com/iluxsys/steward/audit"
 	"github.com/iluxsys/steward/internal/repo"
+	"github.com/iluxsys/steward/storage"
 )
 
 // Files streams the snapshot's entry list in the order it was walked
@@ -180,9 +181,10 @@ func (c *chunkReader) fetch(idStr string) loaded {
 		return loaded{err: fmt.Errorf("backup: %q: %w", c.path, &repo.CorruptError{Key: c.r.Prefix(), Detail: err.Error()})}
 	}
 	data, err := c.r.LoadChunk(c.ctx, id, nil)
-	if errors.Is(err, repo.ErrNotFound) {
-		// Written by another process since we loaded the index?
-		if lerr := c.r.LoadIndex(c.ctx); lerr == nil {
+	if errors.Is(err, repo.ErrNotFound) || errors.Is(err, storage.ErrNotFound) {
+		// Written by another process since we loaded the index, or moved
+		// by a prune (repacked): read the index again and retry once.
+		if lerr := c.r.ReloadIndex(c.ctx); lerr == nil {
 			data, err = c.r.LoadChunk(c.ctx, id, nil)
 		}
 	}

@@ -39,6 +39,9 @@ type Saver struct {
 
 	newChunks   atomic.Int64
 	storedBytes atomic.Int64
+
+	force     bool // save even chunks the index has (repacking)
+	noInstall bool // Flush does not add the new entries to the loaded index
 }
 
 // NewChunks returns how many chunks the session stored.
@@ -81,7 +84,7 @@ func (r *Repo) NewSaver(ctx context.Context, maxUploads int) *Saver {
 // has it. It reports whether the chunk was new. compress asks for zstd,
 // kept only when it shrinks the chunk.
 func (s *Saver) Save(id ID, plain []byte, compress bool) (bool, error) {
-	if s.r.Has(id) {
+	if !s.force && s.r.Has(id) {
 		return false, nil
 	}
 	if err := s.failed(); err != nil {
@@ -214,6 +217,10 @@ func (s *Saver) Flush() error {
 		return fmt.Errorf("write index: %w", err)
 	}
 	s.storedBytes.Add(int64(len(body)))
+	if s.noInstall {
+		s.done = nil
+		return nil
+	}
 	s.r.mu.Lock()
 	for _, ip := range s.done {
 		s.r.addPackLocked(ip)

@@ -1,0 +1,124 @@
+package repo
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// Subset selects packs for a read-data check: "" (all), "n/t" (the n-th
+// of t groups, 1-based) or "p%" (about p percent).
+type Subset struct {
+	n, t    uint64
+	percent float64
+}
+
+// ParseSubset parses a read-data subset.
+func ParseSubset(s string) (Subset, error) {
+	s = strings.TrimSpace(s)
+	switch {
+	case s == "":
+		return Subset{n: 1, t: 1}, nil
+	case strings.HasSuffix(s, "%"):
+		p, err := strconv.ParseFloat(strings.TrimSuffix(s, "%"), 64)
+		if err != nil || p <= 0 || p > 100 {
+			return Subset{}, fmt.Errorf("read-data subset %q: want a percentage in (0, 100]", s)
+		}
+		return Subset{percent: p}, nil
+	default:
+		a, b, ok := strings.Cut(s, "/")
+		n, err1 := strconv.ParseUint(a, 10, 32)
+		t, err2 := strconv.ParseUint(b, 10, 32)
+		if !ok || err1 != nil || err2 != nil || t == 0 || n == 0 || n > t {
+			return Subset{}, fmt.Errorf("read-data subset %q: want n/t with 1 <= n <= t", s)
+		}
+		return Subset{n: n, t: t}, nil
+	}
+}
+
+// Includes reports whether pack name (hex) is in the subset. Packs are
+// spread by their random names, so groups are even.
+func (s Subset) Includes(name string) bool {
+	v, err := strconv.ParseUint(name[:min(8, len(name))], 16, 64)
+	if err != nil {
+		return true
+	}
+	if s.percent > 0 {
+		return float64(v%10000) < s.percent*100
+	}
+	return v%s.t == s.n-1
+}
+
+// CheckReport lists what a check saw and every problem found.
+type CheckReport struct {
+	Packs, Chunks, ChunksRead, PacksRead int
+	Problems                             []string
+}
+
+// CheckPacks verifies that every indexed pack exists and that its header
+// agrees with the index, and with readData decrypts and verifies every
+// chunk of the packs in subset.
+func (r *Repo) CheckPacks(ctx context.Context, readData bool, subset Subset) (*CheckReport, error) {
+	if err := r.ReloadIndex(ctx); err != nil {
+		return nil, err
+	}
+	rep := &CheckReport{Chunks: r.IndexLen()}
+	indexed := map[string]map[ID]Location{}
+	r.ForEachIndexed(func(id ID, loc Location, packKey string) {
+		if indexed[packKey] == nil {
+			indexed[packKey] = map[ID]Location{}
+		}
+		indexed[packKey][id] = loc
+	})
+	stored := map[string]bool{}
+	for oi, err := range r.store.List(ctx, r.prefix+"packs/") {
+		if err != nil {
+			return nil, err
+		}
+		stored[oi.Key] = true
+	}
+	keys := make([]string, 0, len(indexed))
+	for k := range indexed {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	rep.Packs = len(keys)
+	for _, key := range keys {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		if !stored[key] {
+			rep.Problems = append(rep.Problems, fmt.Sprintf("pack %q is in the index but missing from the store (%d chunks lost)", key, len(indexed[key])))
+			continue
+		}
+		entries, err := r.ReadPackHeader(ctx, key)
+		if err != nil {
+			rep.Problems = append(rep.Problems, fmt.Sprintf("pack %q: header: %v", key, err))
+			continue
+		}
+		inHeader := map[ID]bool{}
+		for _, e := range entries {
+			inHeader[e.ID] = true
+		}
+		for id := range indexed[key] {
+			if !inHeader[id] {
+				rep.Problems = append(rep.Problems, fmt.Sprintf("pack %q: header lacks chunk %s listed in the index", key, id))
+			}
+		}
+		if readData && subset.Includes(key[strings.LastIndexByte(key, '/')+1:]) {
+			rep.PacksRead++
+			err := r.ReadPackChunks(ctx, key, func(e PackEntry, err error) {
+				rep.ChunksRead++
+				if err != nil {
+					rep.Problems = append(rep.Problems, err.Error())
+				}
+			})
+			if err != nil {
+				rep.Problems = append(rep.Problems, fmt.Sprintf("pack %q: %v", key, err))
+			}
+		}
+	}
+	return rep, nil
+}
