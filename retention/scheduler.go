@@ -1,0 +1,285 @@
+package retention
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/iluxsys/steward"
+	"github.com/iluxsys/steward/audit"
+	"github.com/iluxsys/steward/backup"
+)
+
+// Alert reports an RPO breach: a tenant's newest backup (or newest full
+// backup) is older than its policy allows.
+type Alert struct {
+	Tenant string        `json:"tenant"`
+	Kind   string        `json:"kind"` // "incremental" or "full"
+	Newest time.Time     `json:"newest"`
+	Age    time.Duration `json:"age_ns"`
+	RPO    time.Duration `json:"rpo_ns"`
+}
+
+// SchedulerConfig configures a Scheduler.
+type SchedulerConfig struct {
+	// Engine takes the backups (required).
+	Engine *backup.Engine
+	// Policies give each tenant's schedule and retention (required).
+	Policies *Policies
+	// Source returns the data to back up for a tenant (required).
+	Source func(ctx context.Context, tenant string) (backup.Source, error)
+	// Tenants lists the tenants to schedule (default: Engine.Tenants).
+	Tenants func(ctx context.Context) ([]string, error)
+	// Options adjusts each backup (encryption, tags); Type is chosen by the
+	// scheduler.
+	Options backup.Options
+	// Parallelism bounds the tenants backed up at once (default 4).
+	Parallelism int
+	// Alert is called once when a tenant enters an RPO breach (and again
+	// only after it recovered and breached anew). An audit event of type
+	// rpo.breach is recorded either way.
+	Alert func(ctx context.Context, a Alert)
+	// Clock drives the schedule (default: the engine's clock).
+	Clock steward.Clock
+	// Auditor receives rpo.breach events (default: the engine's).
+	Auditor audit.Auditor
+}
+
+// Scheduler runs scheduled backups and retention for many tenants. Drive
+// it with Run (a ticker) or call RunDue yourself — tests do, on a fake
+// clock. Safe for concurrent use; RunDue calls are serialised.
+type Scheduler struct {
+	cfg SchedulerConfig
+
+	run      sync.Mutex
+	mu       sync.Mutex
+	lastRun  map[string]time.Time // last scheduled slot handled
+	newest   map[string]time.Time // newest snapshot
+	newestF  map[string]time.Time // newest full snapshot
+	breached map[string]bool      // "tenant/kind" in breach
+	started  time.Time
+}
+
+// NewScheduler checks cfg and returns a Scheduler whose schedules start now.
+func NewScheduler(cfg SchedulerConfig) (*Scheduler, error) {
+	if cfg.Engine == nil || cfg.Policies == nil || cfg.Source == nil {
+		return nil, errors.New("retention: scheduler needs Engine, Policies and Source")
+	}
+	ec := cfg.Engine.Config()
+	if cfg.Clock == nil {
+		cfg.Clock = ec.Clock
+	}
+	if cfg.Auditor == nil {
+		cfg.Auditor = ec.Auditor
+	}
+	if cfg.Parallelism <= 0 {
+		cfg.Parallelism = 4
+	}
+	if cfg.Tenants == nil {
+		cfg.Tenants = cfg.Engine.Tenants
+	}
+	return &Scheduler{cfg: cfg, lastRun: map[string]time.Time{}, newest: map[string]time.Time{}, newestF: map[string]time.Time{},
+		breached: map[string]bool{}, started: cfg.Clock.Now()}, nil
+}
+
+// RunReport says what one RunDue did.
+type RunReport struct {
+	Full, Incremental, Failed int
+	Alerts                    []Alert
+}
+
+// RunDue runs every tenant whose schedule had a slot since its last run,
+// then checks every tenant's RPO. Backup failures are counted and audited
+// (by the engine), not returned; the error is for a run that could not
+// start (listing tenants, reading policies).
+func (s *Scheduler) RunDue(ctx context.Context) (*RunReport, error) {
+	s.run.Lock()
+	defer s.run.Unlock()
+	now := s.cfg.Clock.Now()
+	tenants, err := s.cfg.Tenants(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("retention: list tenants: %w", err)
+	}
+	rep := &RunReport{}
+	policies := map[string]Policy{}
+	var due []string
+	for _, t := range tenants {
+		p, err := s.cfg.Policies.get(ctx, t)
+		if err != nil {
+			return nil, err
+		}
+		policies[t] = p
+		if err := s.learn(ctx, t); err != nil {
+			return nil, err
+		}
+		if p.Schedule == "" {
+			continue
+		}
+		sched, err := ParseSchedule(p.Schedule)
+		if err != nil {
+			return nil, err
+		}
+		last, ok := s.lastRun[t]
+		if !ok {
+			last = s.started
+		}
+		if next := sched.Next(last); !next.After(now) {
+			due = append(due, t)
+		}
+	}
+	var mu sync.Mutex
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(s.cfg.Parallelism)
+	for _, t := range due {
+		g.Go(func() error {
+			typ, err := s.runTenant(gctx, t, policies[t], now)
+			mu.Lock()
+			defer mu.Unlock()
+			s.lastRun[t] = now
+			switch {
+			case err != nil:
+				rep.Failed++
+			case typ == backup.Full:
+				rep.Full++
+			default:
+				rep.Incremental++
+			}
+			return nil
+		})
+	}
+	_ = g.Wait()
+	if err := ctx.Err(); err != nil {
+		return rep, err
+	}
+	for _, t := range tenants {
+		rep.Alerts = append(rep.Alerts, s.checkRPO(ctx, t, policies[t], now)...)
+	}
+	return rep, nil
+}
+
+// learn reads a tenant's newest snapshot times on first sight.
+func (s *Scheduler) learn(ctx context.Context, t string) error {
+	s.mu.Lock()
+	_, known := s.newest[t]
+	s.mu.Unlock()
+	if known {
+		return nil
+	}
+	cat, err := s.cfg.Engine.Catalog(ctx, t)
+	if err != nil && !errors.Is(err, backup.ErrNotFound) {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.newest[t] = time.Time{}
+	for _, snap := range cat {
+		if snap.Timestamp.After(s.newest[t]) {
+			s.newest[t] = snap.Timestamp
+		}
+		if snap.Type == backup.Full && snap.Timestamp.After(s.newestF[t]) {
+			s.newestF[t] = snap.Timestamp
+		}
+	}
+	return nil
+}
+
+func (s *Scheduler) runTenant(ctx context.Context, t string, p Policy, now time.Time) (backup.Type, error) {
+	s.mu.Lock()
+	lastFull := s.newestF[t]
+	s.mu.Unlock()
+	every := time.Duration(p.FullEvery)
+	if every == 0 {
+		every = 7 * 24 * time.Hour
+	}
+	typ := backup.Incremental
+	if lastFull.IsZero() || now.Sub(lastFull) >= every {
+		typ = backup.Full
+	}
+	src, err := s.cfg.Source(ctx, t)
+	if err != nil {
+		_ = s.cfg.Auditor.Record(context.WithoutCancel(ctx), audit.Event{Type: audit.TypeBackupFailed, Level: audit.LevelError, Tenant: t,
+			UserID: steward.PrincipalID(ctx), Message: fmt.Sprintf("scheduled backup of %q: source: %v", t, err), Data: map[string]any{audit.DataError: err.Error()}})
+		return typ, err
+	}
+	o := s.cfg.Options
+	o.Type = typ
+	o.Tags = append(slices.Clone(o.Tags), "scheduled")
+	snap, err := s.cfg.Engine.Backup(ctx, t, src, &o)
+	if err != nil {
+		return typ, err
+	}
+	s.mu.Lock()
+	s.newest[t] = snap.Timestamp
+	if snap.Type == backup.Full {
+		s.newestF[t] = snap.Timestamp
+	}
+	s.mu.Unlock()
+	if err := p.Validate(); err == nil {
+		if _, err := Apply(ctx, s.cfg.Engine, t, p, false); err != nil {
+			return snap.Type, fmt.Errorf("retention after backup: %w", err)
+		}
+	}
+	return snap.Type, nil
+}
+
+func (s *Scheduler) checkRPO(ctx context.Context, t string, p Policy, now time.Time) []Alert {
+	s.mu.Lock()
+	newest, newestF := s.newest[t], s.newestF[t]
+	s.mu.Unlock()
+	var out []Alert
+	check := func(kind string, last time.Time, rpo Duration) {
+		if rpo <= 0 {
+			return
+		}
+		key := t + "/" + kind
+		ref := last
+		if ref.IsZero() {
+			ref = s.started // never backed up: count from when we started watching
+		}
+		age := now.Sub(ref)
+		s.mu.Lock()
+		was := s.breached[key]
+		in := age > time.Duration(rpo)
+		s.breached[key] = in
+		s.mu.Unlock()
+		if !in || was {
+			return
+		}
+		a := Alert{Tenant: t, Kind: kind, Newest: last, Age: age, RPO: time.Duration(rpo)}
+		out = append(out, a)
+		_ = s.cfg.Auditor.Record(context.WithoutCancel(ctx), audit.Event{Type: audit.TypeRPOBreach, Level: audit.LevelError, Tenant: t,
+			Message: fmt.Sprintf("RPO breach for %q: newest %s backup is %s old (RPO %s)", t, kind, age.Round(time.Minute), time.Duration(rpo)),
+			Data:    map[string]any{"kind": kind, "age_ms": age.Milliseconds(), "rpo_ms": time.Duration(rpo).Milliseconds()}})
+		if s.cfg.Alert != nil {
+			s.cfg.Alert(ctx, a)
+		}
+	}
+	check("incremental", newest, p.RPOIncremental)
+	check("full", newestF, p.RPOFull)
+	return out
+}
+
+// Run calls RunDue every interval (a minute when zero) until ctx ends;
+// run errors go to onError when set.
+func (s *Scheduler) Run(ctx context.Context, interval time.Duration, onError func(error)) {
+	if interval <= 0 {
+		interval = time.Minute
+	}
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if _, err := s.RunDue(ctx); err != nil && onError != nil && ctx.Err() == nil {
+				onError(err)
+			}
+		}
+	}
+}
