@@ -94,6 +94,7 @@ func (a *app) print(v any, text func()) error {
 func (a *app) register(root *cobra.Command) {
 	root.AddCommand(a.backupCmd(), a.catalogCmd(), a.snapshotCmd(), a.tenantsCmd(), a.restoreCmd(), a.validateCmd(), a.drillCmd(), a.filesCmd(),
 		a.auditCmd(), a.dashboardCmd(), a.keyCmd(), a.flagsCmd())
+	root.AddCommand(a.retentionCmds()...)
 }
 
 func (a *app) backupCmd() *cobra.Command {

@@ -1,0 +1,153 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/iluxsys/steward/backup"
+	"github.com/iluxsys/steward/retention"
+)
+
+func (a *app) retentionCmds() []*cobra.Command {
+	var tenant string
+	var dry bool
+	forget := &cobra.Command{
+		Use:   "forget --tenant T [--dry-run] | forget --tenant T --id ID...",
+		Short: "Apply the tenant's retention policy (forget + prune), or forget given snapshots",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := a.ctx(cmd)
+			e, err := a.open(ctx)
+			if err != nil {
+				return err
+			}
+			ids, _ := cmd.Flags().GetStringSlice("id")
+			if len(ids) > 0 {
+				if dry {
+					fmt.Printf("would forget %s\n", strings.Join(ids, ", "))
+					return nil
+				}
+				return e.Forget(ctx, tenant, ids...)
+			}
+			p, err := retention.NewPolicies(a.store, &retention.Config{Auditor: a.auditor()}).Get(ctx, tenant)
+			if err != nil {
+				return err
+			}
+			rep, err := retention.Apply(ctx, e, tenant, p, dry)
+			if err != nil {
+				return err
+			}
+			return a.print(rep, func() {
+				for _, d := range rep.Decisions {
+					verdict := "forget"
+					if d.Keep {
+						verdict = "keep  "
+					}
+					fmt.Printf("%s %s %-11s %s  %s\n", verdict, d.Snapshot.ID, d.Snapshot.Type, d.Snapshot.Timestamp.Format("2006-01-02 15:04"), strings.Join(d.Reasons, ","))
+				}
+				if rep.Prune != nil {
+					fmt.Printf("prune: %d packs deleted, %d repacked, %d bytes freed\n", rep.Prune.PacksDeleted, rep.Prune.PacksRepacked, rep.Prune.BytesFreed)
+				}
+			})
+		},
+	}
+	forget.Flags().StringVar(&tenant, "tenant", "", "tenant ID")
+	forget.Flags().BoolVar(&dry, "dry-run", false, "report, change nothing")
+	forget.Flags().StringSlice("id", nil, "snapshot IDs to forget instead of applying the policy")
+
+	var pTenant string
+	var pDry bool
+	prune := &cobra.Command{
+		Use:   "prune --tenant T [--dry-run]",
+		Short: "Delete data no snapshot references",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := a.ctx(cmd)
+			e, err := a.open(ctx)
+			if err != nil {
+				return err
+			}
+			rep, err := e.Prune(ctx, pTenant, &backup.PruneOptions{DryRun: pDry})
+			if err != nil {
+				return err
+			}
+			return a.print(rep, func() {
+				fmt.Printf("%d packs deleted, %d repacked, %d orphan packs, %d bytes freed; %d chunks kept, %d dropped\n",
+					rep.PacksDeleted, rep.PacksRepacked, rep.OrphanPacks, rep.BytesFreed, rep.ChunksKept, rep.ChunksDeleted)
+			})
+		},
+	}
+	prune.Flags().StringVar(&pTenant, "tenant", "", "tenant ID")
+	prune.Flags().BoolVar(&pDry, "dry-run", false, "report, change nothing")
+
+	var cTenant, subset string
+	var readData bool
+	check := &cobra.Command{
+		Use:   "check --tenant T [--read-data] [--read-data-subset n/t|p%]",
+		Short: "Verify a tenant's repository",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := a.ctx(cmd)
+			e, err := a.open(ctx)
+			if err != nil {
+				return err
+			}
+			rep, err := e.Check(ctx, cTenant, &backup.CheckOptions{ReadData: readData, ReadDataSubset: subset})
+			if err != nil {
+				return err
+			}
+			if err := a.print(rep, func() {
+				fmt.Printf("%d snapshots, %d packs, %d chunks; read %d packs (%d chunks)\n", rep.Snapshots, rep.Packs, rep.Chunks, rep.PacksRead, rep.ChunksRead)
+				for _, p := range rep.Problems {
+					fmt.Println("problem:", p)
+				}
+			}); err != nil {
+				return err
+			}
+			if !rep.OK() {
+				return fmt.Errorf("%d problems found", len(rep.Problems))
+			}
+			return nil
+		},
+	}
+	check.Flags().StringVar(&cTenant, "tenant", "", "tenant ID")
+	check.Flags().BoolVar(&readData, "read-data", false, "decrypt and verify every chunk")
+	check.Flags().StringVar(&subset, "read-data-subset", "", "verify a subset: n/t or p%")
+
+	var polTenant, polFile string
+	policy := &cobra.Command{
+		Use:   "policy --tenant T [--set FILE.json]",
+		Short: "Show or set a tenant's retention and schedule policy",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := a.ctx(cmd)
+			if _, err := a.open(ctx); err != nil {
+				return err
+			}
+			ps := retention.NewPolicies(a.store, &retention.Config{Auditor: a.auditor()})
+			if polFile != "" {
+				b, err := os.ReadFile(polFile)
+				if err != nil {
+					return err
+				}
+				p, err := retention.DecodePolicy(b)
+				if err != nil {
+					return err
+				}
+				if err := ps.Set(ctx, polTenant, p); err != nil {
+					return err
+				}
+			}
+			p, err := ps.Get(ctx, polTenant)
+			if err != nil {
+				return err
+			}
+			enc := json.NewEncoder(os.Stdout)
+			enc.SetIndent("", "  ")
+			return enc.Encode(p)
+		},
+	}
+	policy.Flags().StringVar(&polTenant, "tenant", "", "tenant ID (or _general)")
+	policy.Flags().StringVar(&polFile, "set", "", "JSON policy file to store")
+	return []*cobra.Command{forget, prune, check, policy}
+}
