@@ -1,0 +1,24 @@
+// Package release ships versions of the platform and takes them back.
+//
+// A Release is immutable once created: a strict semantic version, unique in
+// its channel; forward migrations, each with a backward twin of the same ID;
+// an artifact (the release's files) stored content-addressed through the
+// backup engine in the backup.Releases scope, whose hash is checked again
+// at every deploy; and a CycloneDX JSON SBOM of the components the host
+// declares.
+//
+// Deploy runs pre-checks, takes safety backups, applies forward migrations
+// through the Migrator, deploys files through the Deployer, sets the active
+// release and runs post-checks; a failing post-check rolls back at once.
+// Rollback takes a channel back to any earlier release it ran: backward
+// migrations of every release above the target, newest first, the target's
+// files again, optional maintenance mode that is always exited.
+//
+// Release state is an append-only log in the Store, each record created
+// with IfNotExist at the next sequence number. A deploy or rollback first
+// appends a "pending" record holding a lease; a second operation on the
+// channel sees it and fails with ErrConflict ("another operation is in
+// progress") until the first finishes or its lease expires, after which a
+// later call records it aborted and proceeds (see Recover). Two concurrent
+// deploys can therefore never both become active.
+package release

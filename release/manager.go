@@ -1,0 +1,287 @@
+package release
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"time"
+
+	cdx "github.com/CycloneDX/cyclonedx-go"
+	"github.com/google/uuid"
+
+	"github.com/iluxsys/steward"
+	"github.com/iluxsys/steward/audit"
+	"github.com/iluxsys/steward/backup"
+	"github.com/iluxsys/steward/storage"
+)
+
+// Manager creates, deploys and rolls back releases. It is safe for
+// concurrent use, across processes too (see the package doc).
+type Manager struct {
+	store  storage.Store
+	cfg    Config
+	prefix string
+	clock  steward.Clock
+}
+
+// NewManager returns a Manager keeping its state in store.
+func NewManager(store storage.Store, cfg *Config) (*Manager, error) {
+	if store == nil || cfg == nil || cfg.Engine == nil {
+		return nil, fmt.Errorf("%w: NewManager needs a store and Config.Engine", ErrInvalidSpec)
+	}
+	m := &Manager{store: store, cfg: *cfg}
+	m.clock = steward.ClockOrSystem(cfg.Clock)
+	m.cfg.Auditor = audit.OrNop(cfg.Auditor)
+	m.cfg.Authorizer = steward.AuthorizerOrDefault(cfg.Authorizer)
+	m.prefix = cfg.Prefix
+	if m.prefix == "" {
+		m.prefix = "releases/"
+	}
+	if !strings.HasSuffix(m.prefix, "/") {
+		m.prefix += "/"
+	}
+	if m.cfg.Lease <= 0 {
+		m.cfg.Lease = 30 * time.Minute
+	}
+	return m, nil
+}
+
+func (m *Manager) defKey(id string) string { return m.prefix + "defs/" + id + ".json" }
+
+// Create validates spec, stores its artifact and SBOM and records the
+// release. Bad input (not strict semver, a version the channel already
+// has, a forward migration without its backward twin, duplicate IDs, no
+// artifact) is refused with a typed error before anything is written.
+func (m *Manager) Create(ctx context.Context, spec Spec) (*Release, error) {
+	if err := validChannel(spec.Channel); err != nil {
+		return nil, err
+	}
+	if _, err := ParseVersion(spec.Version); err != nil {
+		return nil, err
+	}
+	if err := validateMigrations(spec.Forward, spec.Backward); err != nil {
+		return nil, err
+	}
+	if spec.Artifact == nil {
+		return nil, fmt.Errorf("%w: a release needs an artifact (its files)", ErrInvalidSpec)
+	}
+	if err := audit.Authorize(ctx, m.cfg.Authorizer, m.cfg.Auditor, steward.ActionReleaseCreate, ""); err != nil {
+		return nil, err
+	}
+	id := spec.Channel + "-" + spec.Version
+	if _, err := m.store.Stat(ctx, m.defKey(id)); err == nil {
+		return nil, fmt.Errorf("%w: %s %s", ErrDuplicateVersion, spec.Channel, spec.Version)
+	} else if !errors.Is(err, storage.ErrNotFound) {
+		return nil, err
+	}
+	sbom, err := buildSBOM(spec, m.clock.Now())
+	if err != nil {
+		return nil, err
+	}
+	snap, err := m.cfg.Engine.Backup(ctx, backup.Releases, spec.Artifact, &backup.Options{Type: backup.Full, Compress: true, Tags: []string{"release:" + id}, PlatformVersion: spec.Version})
+	if err != nil {
+		return nil, fmt.Errorf("release: store artifact: %w", err)
+	}
+	r := &Release{ID: id, Channel: spec.Channel, Version: spec.Version, Name: spec.Name, Description: spec.Description,
+		Changelog: spec.Changelog, Forward: spec.Forward, Backward: spec.Backward, ArtifactSnapshot: snap.ID,
+		ArtifactHash: artifactHash(snap.Checksums), BuildID: spec.BuildID, CommitSHA: spec.CommitSHA, Branch: spec.Branch,
+		SBOM: sbom, CreatedAt: m.clock.Now().UTC(), CreatedBy: steward.PrincipalID(ctx)}
+	for i := range r.Forward {
+		r.Forward[i].Release = id
+	}
+	for i := range r.Backward {
+		r.Backward[i].Release = id
+	}
+	b, _ := json.MarshalIndent(r, "", "  ")
+	if err := storage.PutBytes(ctx, m.store, m.defKey(id), b, &storage.PutOptions{IfNotExist: true}); err != nil {
+		if errors.Is(err, storage.ErrExists) {
+			return nil, fmt.Errorf("%w: %s %s", ErrDuplicateVersion, spec.Channel, spec.Version)
+		}
+		return nil, err
+	}
+	if _, err := m.append(ctx, record{Type: recCreated, Channel: r.Channel, ReleaseID: id, Version: r.Version, At: r.CreatedAt, By: r.CreatedBy}); err != nil {
+		return nil, err
+	}
+	m.record(ctx, audit.TypeReleaseCreated, nil, fmt.Sprintf("release %s created", id), map[string]any{audit.DataReleaseID: id, audit.DataVersion: r.Version})
+	return r, nil
+}
+
+// artifactHash is the SHA-256 over the artifact's module checksums, in
+// module order: it covers every file's content and path.
+func artifactHash(sums map[string]string) string {
+	var mods []string
+	for k := range sums {
+		if k != "manifest" {
+			mods = append(mods, k)
+		}
+	}
+	slices.Sort(mods)
+	h := sha256.New()
+	for _, k := range mods {
+		fmt.Fprintf(h, "%s=%s\n", k, sums[k])
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+func buildSBOM(spec Spec, now time.Time) (json.RawMessage, error) {
+	bom := cdx.NewBOM()
+	bom.SerialNumber = "urn:uuid:" + uuid.NewString()
+	bom.Metadata = &cdx.Metadata{Timestamp: now.UTC().Format(time.RFC3339),
+		Component: &cdx.Component{Type: cdx.ComponentTypeApplication, Name: firstNonEmpty(spec.Name, spec.Channel), Version: spec.Version, BOMRef: "release"}}
+	var comps []cdx.Component
+	for _, c := range spec.Components {
+		if c.Name == "" {
+			return nil, fmt.Errorf("%w: an SBOM component has no name", ErrInvalidSpec)
+		}
+		cc := cdx.Component{Type: cdx.ComponentTypeLibrary, Name: c.Name, Version: c.Version, PackageURL: c.PURL, BOMRef: c.Name + "@" + c.Version}
+		if len(c.Licenses) > 0 {
+			var ls cdx.Licenses
+			for _, l := range c.Licenses {
+				ls = append(ls, cdx.LicenseChoice{License: &cdx.License{ID: l}})
+			}
+			cc.Licenses = &ls
+		}
+		comps = append(comps, cc)
+	}
+	bom.Components = &comps
+	var buf bytes.Buffer
+	if err := cdx.NewBOMEncoder(&buf, cdx.BOMFileFormatJSON).Encode(bom); err != nil {
+		return nil, fmt.Errorf("release: SBOM: %w", err)
+	}
+	return json.RawMessage(buf.Bytes()), nil
+}
+
+func firstNonEmpty(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+// Get returns release id; ErrNotFound when there is none.
+func (m *Manager) Get(ctx context.Context, id string) (*Release, error) {
+	if err := audit.Authorize(ctx, m.cfg.Authorizer, m.cfg.Auditor, steward.ActionReleaseRead, ""); err != nil {
+		return nil, err
+	}
+	return m.get(ctx, id)
+}
+
+func (m *Manager) get(ctx context.Context, id string) (*Release, error) {
+	if id == "" || strings.ContainsAny(id, "/\\\x00") || strings.Contains(id, "..") {
+		return nil, fmt.Errorf("%w: release %q", ErrNotFound, id)
+	}
+	b, err := storage.ReadAll(ctx, m.store, m.defKey(id))
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, fmt.Errorf("%w: release %q", ErrNotFound, id)
+	}
+	if err != nil {
+		return nil, err
+	}
+	var r Release
+	if err := json.Unmarshal(b, &r); err != nil {
+		return nil, fmt.Errorf("release: %q: %w", m.defKey(id), err)
+	}
+	return &r, nil
+}
+
+// Active returns the channel's active release; ErrNotFound when none was deployed.
+func (m *Manager) Active(ctx context.Context, channel string) (*Release, error) {
+	if err := audit.Authorize(ctx, m.cfg.Authorizer, m.cfg.Auditor, steward.ActionReleaseRead, ""); err != nil {
+		return nil, err
+	}
+	st, err := m.load(ctx)
+	if err != nil {
+		return nil, err
+	}
+	id, ok := st.active[channel]
+	if !ok {
+		return nil, fmt.Errorf("%w: no active release in channel %q", ErrNotFound, channel)
+	}
+	return m.get(ctx, id)
+}
+
+// History returns the channel's releases, oldest first.
+func (m *Manager) History(ctx context.Context, channel string) ([]Release, error) {
+	if err := audit.Authorize(ctx, m.cfg.Authorizer, m.cfg.Auditor, steward.ActionReleaseRead, ""); err != nil {
+		return nil, err
+	}
+	st, err := m.load(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []Release
+	for _, id := range st.releases[channel] {
+		r, err := m.get(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, *r)
+	}
+	return out, nil
+}
+
+// Deployments returns the newest limit deployments and rollbacks (all
+// channels), newest first; limit <= 0 means all.
+func (m *Manager) Deployments(ctx context.Context, limit int) ([]Deployment, error) {
+	if err := audit.Authorize(ctx, m.cfg.Authorizer, m.cfg.Auditor, steward.ActionReleaseRead, ""); err != nil {
+		return nil, err
+	}
+	st, err := m.load(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := slices.Clone(st.deploys)
+	slices.Reverse(out)
+	if limit > 0 && len(out) > limit {
+		out = out[:limit]
+	}
+	return out, nil
+}
+
+// VerifyArtifact reads the release's artifact back, verifying every chunk
+// and file, and compares its hash with the one recorded at creation.
+func (m *Manager) VerifyArtifact(ctx context.Context, r *Release) error {
+	snap, err := m.cfg.Engine.Snapshot(ctx, backup.Releases, r.ArtifactSnapshot)
+	if err != nil {
+		return fmt.Errorf("%w: %s: %v", ErrArtifactTampered, r.ID, err)
+	}
+	c := backup.NewChecksummer()
+	for f, err := range m.cfg.Engine.Files(ctx, backup.Releases, r.ArtifactSnapshot) {
+		if err != nil {
+			return fmt.Errorf("%w: %s: %v", ErrArtifactTampered, r.ID, err)
+		}
+		if f.Mode.IsRegular() {
+			rc, err := m.cfg.Engine.OpenFile(ctx, backup.Releases, f)
+			if err == nil {
+				_, err = io.Copy(io.Discard, rc)
+				rc.Close()
+			}
+			if err != nil {
+				return fmt.Errorf("%w: %s: %q: %v", ErrArtifactTampered, r.ID, f.Path, err)
+			}
+		}
+		c.Add(f.Path, f.Mode, f.Size, f.SHA256)
+	}
+	sums := c.Sums()
+	if artifactHash(sums) != r.ArtifactHash || artifactHash(snap.Checksums) != r.ArtifactHash {
+		return fmt.Errorf("%w: %s", ErrArtifactTampered, r.ID)
+	}
+	return nil
+}
+
+func (m *Manager) record(ctx context.Context, typ string, err error, msg string, data map[string]any) {
+	ev := audit.Event{Type: typ, Level: audit.LevelInfo, Message: msg, UserID: steward.PrincipalID(ctx), Data: data}
+	if err != nil {
+		ev.Level = audit.LevelError
+		ev.Message += ": " + err.Error()
+		data[audit.DataError] = err.Error()
+	}
+	_ = m.cfg.Auditor.Record(context.WithoutCancel(ctx), ev)
+}
