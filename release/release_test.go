@@ -84,7 +84,7 @@ var specs = []release.Spec{
 		},
 		Components: []release.Component{{Name: "react", Version: "19.1.0", PURL: "pkg:npm/react@19.1.0", Licenses: []string{"MIT"}}}},
 	{Channel: "prod", Version: "1.1.0",
-		Forward: []release.Migration{{ID: "003_email", SQL: "ALTER TABLE users ADD COLUMN email TEXT; UPDATE users SET email = name || '@example.test'"}},
+		Forward:  []release.Migration{{ID: "003_email", SQL: "ALTER TABLE users ADD COLUMN email TEXT; UPDATE users SET email = name || '@example.test'"}},
 		Backward: []release.Migration{{ID: "003_email", SQL: "ALTER TABLE users DROP COLUMN email"}}},
 	{Channel: "prod", Version: "2.0.0",
 		Forward:  []release.Migration{{ID: "004_rename", SQL: "ALTER TABLE users RENAME TO accounts"}},

@@ -176,7 +176,9 @@ type MigrationError struct {
 	Err error
 }
 
-func (e *MigrationError) Error() string { return fmt.Sprintf("release: migration %q failed: %v", e.ID, e.Err) }
+func (e *MigrationError) Error() string {
+	return fmt.Sprintf("release: migration %q failed: %v", e.ID, e.Err)
+}
 
 // Unwrap returns the cause.
 func (e *MigrationError) Unwrap() error { return e.Err }
