@@ -299,9 +299,11 @@ func (r *Restorer) restore(ctx context.Context, tenant, snapshotID string, dst T
 				return rep, err
 			}
 			todo = append(todo, work{f, "target held a directory"})
-		case t.Size == f.Size && t.ModTime.Equal(f.ModTime):
+		case t.Size == f.Size && t.ModTime.Equal(f.ModTime) && sameContent(ctx, dst, f):
+			// Size and mtime alone are not proof: two files written in one
+			// clock tick share an mtime. The content hash decides.
 			unchanged = append(unchanged, f)
-			decisions = append(decisions, Decision{Path: f.Path, Action: ActionUnchanged, Reason: "same size and mtime"})
+			decisions = append(decisions, Decision{Path: f.Path, Action: ActionUnchanged, Reason: "same content"})
 			rep.FilesUnchanged++
 		case o.Mode == Merge && t.ModTime.After(f.ModTime):
 			decisions = append(decisions, Decision{Path: f.Path, Action: ActionKeptNewer,
@@ -442,4 +444,10 @@ func hashTarget(ctx context.Context, dst Target, p string) (string, error) {
 		return "", fmt.Errorf("restore: validation: read %q: %w", p, err)
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// sameContent reports whether the target's file hashes to f's SHA-256.
+func sameContent(ctx context.Context, dst Target, f backup.File) bool {
+	sum, err := hashTarget(ctx, dst, f.Path)
+	return err == nil && sum == f.SHA256
 }

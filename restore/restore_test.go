@@ -298,3 +298,15 @@ func TestDirTargetRefusesSymlinkEscape(t *testing.T) {
 	entries, _ := os.ReadDir(outside)
 	require.Empty(t, entries, "nothing written outside the target")
 }
+
+// TestSameSizeAndMtimeButDifferentContent: files written in one clock tick
+// share an mtime; a restore must not take size and mtime for equality.
+func TestSameSizeAndMtimeButDifferentContent(t *testing.T) {
+	_, r, _, id := setup(t)
+	dst := t.TempDir()
+	writeFiles(t, dst, map[string]file{"users/1.json": {"xyz", t0}}) // snapshot has "ana", same size, same mtime
+	rep, err := r.Restore(master(), "acme", id, restore.DirTarget(dst), nil)
+	require.NoError(t, err)
+	require.Equal(t, "ana", tree(t, dst)["users/1.json"].data)
+	require.Equal(t, 4, rep.FilesRestored)
+}

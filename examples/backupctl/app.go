@@ -95,6 +95,7 @@ func (a *app) register(root *cobra.Command) {
 	root.AddCommand(a.backupCmd(), a.catalogCmd(), a.snapshotCmd(), a.tenantsCmd(), a.restoreCmd(), a.validateCmd(), a.drillCmd(), a.filesCmd(),
 		a.auditCmd(), a.dashboardCmd(), a.keyCmd(), a.flagsCmd())
 	root.AddCommand(a.retentionCmds()...)
+	root.AddCommand(a.releaseCmd())
 }
 
 func (a *app) backupCmd() *cobra.Command {

@@ -1,0 +1,173 @@
+package main
+
+import (
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/spf13/cobra"
+	_ "modernc.org/sqlite" // the example's SQL migrations run on SQLite
+
+	"github.com/iluxsys/steward/backup"
+	"github.com/iluxsys/steward/release"
+)
+
+// releaseManager wires a Manager: SQL migrations on the SQLite file --db,
+// files deployed into --deploy-dir.
+func (a *app) releaseManager(cmd *cobra.Command, dbPath, deployDir string) (*release.Manager, func(), error) {
+	ctx := a.ctx(cmd)
+	e, err := a.open(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	cfg := &release.Config{Engine: e, Auditor: a.auditor()}
+	closeFn := func() {}
+	if dbPath != "" {
+		db, err := sql.Open("sqlite", dbPath)
+		if err != nil {
+			return nil, nil, err
+		}
+		cfg.Migrator = &release.SQLMigrator{DB: db}
+		closeFn = func() { db.Close() }
+	}
+	if deployDir != "" {
+		cfg.Deployer = release.DirDeployer(a.restorer(), deployDir)
+	}
+	m, err := release.NewManager(a.store, cfg)
+	return m, closeFn, err
+}
+
+// migrationsFile is the JSON file `release create --migrations` reads.
+type migrationsFile struct {
+	Forward    []release.Migration `json:"forward"`
+	Backward   []release.Migration `json:"backward"`
+	Components []release.Component `json:"components"`
+}
+
+func (a *app) releaseCmd() *cobra.Command {
+	cmd := &cobra.Command{Use: "release", Short: "Create, deploy, roll back and list releases"}
+	var db, deployDir string
+	cmd.PersistentFlags().StringVar(&db, "db", "", "SQLite database the migrations run on")
+	cmd.PersistentFlags().StringVar(&deployDir, "deploy-dir", "", "directory the release files are deployed into")
+
+	var channel, version, dir, migrations, name, changelog, commit string
+	create := &cobra.Command{
+		Use:   "create --channel C --version V --dir DIR [--migrations FILE.json]",
+		Short: "Create an immutable release from a directory of files",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			m, done, err := a.releaseManager(cmd, db, deployDir)
+			if err != nil {
+				return err
+			}
+			defer done()
+			spec := release.Spec{Channel: channel, Version: version, Name: name, Changelog: changelog, CommitSHA: commit, Artifact: backup.DirSource(dir)}
+			if migrations != "" {
+				b, err := os.ReadFile(migrations)
+				if err != nil {
+					return err
+				}
+				var mf migrationsFile
+				if err := json.Unmarshal(b, &mf); err != nil {
+					return fmt.Errorf("%s: %w", migrations, err)
+				}
+				spec.Forward, spec.Backward, spec.Components = mf.Forward, mf.Backward, mf.Components
+			}
+			r, err := m.Create(a.ctx(cmd), spec)
+			if err != nil {
+				return err
+			}
+			return a.print(r, func() { fmt.Printf("release %s created (artifact %s, hash %s)\n", r.ID, r.ArtifactSnapshot, r.ArtifactHash[:16]) })
+		},
+	}
+	f := create.Flags()
+	f.StringVar(&channel, "channel", "prod", "channel: dev, staging, prod, ...")
+	f.StringVar(&version, "version", "", "strict semantic version")
+	f.StringVar(&dir, "dir", "", "directory holding the release's files")
+	f.StringVar(&migrations, "migrations", "", "JSON file with forward/backward migrations and SBOM components")
+	f.StringVar(&name, "name", "", "release name")
+	f.StringVar(&changelog, "changelog", "", "changelog text")
+	f.StringVar(&commit, "commit", "", "commit SHA")
+
+	var force, maintenance bool
+	deploy := &cobra.Command{
+		Use:   "deploy RELEASE-ID [--force]",
+		Short: "Deploy a release (checks, migrations, files; rolls back on a failed post-check)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			m, done, err := a.releaseManager(cmd, db, deployDir)
+			if err != nil {
+				return err
+			}
+			defer done()
+			d, err := m.Deploy(a.ctx(cmd), args[0], &release.DeployOptions{Force: force})
+			printDeployment(d)
+			return err
+		},
+	}
+	deploy.Flags().BoolVar(&force, "force", false, "deploy even if not newer than the active release")
+	rollback := &cobra.Command{
+		Use:   "rollback RELEASE-ID [--maintenance]",
+		Short: "Roll the channel back to an earlier release",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			m, done, err := a.releaseManager(cmd, db, deployDir)
+			if err != nil {
+				return err
+			}
+			defer done()
+			d, err := m.Rollback(a.ctx(cmd), args[0], &release.RollbackOptions{Maintenance: maintenance})
+			printDeployment(d)
+			return err
+		},
+	}
+	rollback.Flags().BoolVar(&maintenance, "maintenance", false, "enter maintenance mode during the rollback")
+	var listChannel string
+	list := &cobra.Command{
+		Use:   "list [--channel C]",
+		Short: "List releases, the active one and recent deployments",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			m, done, err := a.releaseManager(cmd, db, deployDir)
+			if err != nil {
+				return err
+			}
+			defer done()
+			ctx := a.ctx(cmd)
+			hist, err := m.History(ctx, listChannel)
+			if err != nil {
+				return err
+			}
+			active, _ := m.Active(ctx, listChannel)
+			for _, r := range hist {
+				mark := " "
+				if active != nil && active.ID == r.ID {
+					mark = "*"
+				}
+				fmt.Printf("%s %-24s %-10s %s  %d migrations\n", mark, r.ID, r.Version, r.CreatedAt.Format(time.RFC3339), len(r.Forward))
+			}
+			deps, err := m.Deployments(ctx, 10)
+			if err != nil {
+				return err
+			}
+			for _, d := range deps {
+				printDeployment(&d)
+			}
+			return nil
+		},
+	}
+	list.Flags().StringVar(&listChannel, "channel", "prod", "channel")
+	cmd.AddCommand(create, deploy, rollback, list)
+	return cmd
+}
+
+func printDeployment(d *release.Deployment) {
+	if d == nil {
+		return
+	}
+	fmt.Printf("%s %s (%s -> %s): %s in %s (SLO 15m met: %v) %s\n", d.Kind, d.ID[:8], d.FromReleaseID, d.ReleaseID, d.Status,
+		d.Duration.Round(time.Millisecond), d.WithinSLO, d.Reason)
+	for _, s := range d.Steps {
+		fmt.Printf("    %-24s %-7s %s\n", s.Name, s.Status, s.Detail)
+	}
+}
