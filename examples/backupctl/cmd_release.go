@@ -78,7 +78,9 @@ func (a *app) releaseCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return a.print(r, func() { fmt.Printf("release %s created (artifact %s, hash %s)\n", r.ID, r.ArtifactSnapshot, r.ArtifactHash[:16]) })
+			return a.print(r, func() {
+				fmt.Printf("release %s created (artifact %s, hash %s)\n", r.ID, r.ArtifactSnapshot, r.ArtifactHash[:16])
+			})
 		},
 	}
 	f := create.Flags()
