@@ -12,6 +12,9 @@ import (
 	"github.com/iluxsys/steward"
 	"github.com/iluxsys/steward/audit"
 	"github.com/iluxsys/steward/backup"
+	"github.com/iluxsys/steward/flags"
+	"github.com/iluxsys/steward/release"
+	"github.com/iluxsys/steward/retention"
 	"github.com/iluxsys/steward/restore"
 	"github.com/iluxsys/steward/storage"
 )
@@ -52,6 +55,16 @@ func TestNonMasterIsDeniedEverywhere(t *testing.T) {
 		}
 	}
 	r := restore.New(e, &restore.Config{Auditor: log})
+	fl, err := flags.New(master, store, &flags.Config{Auditor: log})
+	require.NoError(t, err)
+	require.NoError(t, fl.Set(master, "beta", true, flags.Options{RolloutPercentage: 10}))
+	rm, err := release.NewManager(store, &release.Config{Engine: e, Auditor: log})
+	require.NoError(t, err)
+	rel, err := rm.Create(master, release.Spec{Channel: "prod", Version: "1.0.0", Artifact: src})
+	require.NoError(t, err)
+	_, err = rm.Deploy(master, rel.ID, nil)
+	require.NoError(t, err)
+	policies := retention.NewPolicies(store, &retention.Config{Auditor: log})
 
 	mallory := steward.WithPrincipal(context.Background(), steward.Principal{ID: "mallory", Roles: []string{"support"}, Tenants: []string{"acme"}})
 	ops := []struct {
@@ -85,6 +98,26 @@ func TestNonMasterIsDeniedEverywhere(t *testing.T) {
 			return err
 		}},
 		{"restore.Validate", func(ctx context.Context) error { _, err := r.Validate(ctx, "acme", snap.ID); return err }},
+		{"flags.Set", func(ctx context.Context) error { return fl.Set(ctx, "beta", true, flags.Options{RolloutPercentage: 100}) }},
+		{"flags.Delete", func(ctx context.Context) error { return fl.Delete(ctx, "beta") }},
+		{"release.Create", func(ctx context.Context) error {
+			_, err := rm.Create(ctx, release.Spec{Channel: "prod", Version: "2.0.0", Artifact: src})
+			return err
+		}},
+		{"release.Deploy", func(ctx context.Context) error { _, err := rm.Deploy(ctx, rel.ID, nil); return err }},
+		{"release.Rollback", func(ctx context.Context) error { _, err := rm.Rollback(ctx, rel.ID, nil); return err }},
+		{"release.Recover", func(ctx context.Context) error { _, err := rm.Recover(ctx, "prod"); return err }},
+		{"release.Active", func(ctx context.Context) error { _, err := rm.Active(ctx, "prod"); return err }},
+		{"release.History", func(ctx context.Context) error { _, err := rm.History(ctx, "prod"); return err }},
+		{"release.Deployments", func(ctx context.Context) error { _, err := rm.Deployments(ctx, 5); return err }},
+		{"retention.Apply", func(ctx context.Context) error {
+			_, err := retention.Apply(ctx, e, "acme", retention.Policy{KeepLast: 1}, false)
+			return err
+		}},
+		{"retention.Policies.Set", func(ctx context.Context) error { return policies.Set(ctx, "acme", retention.Policy{KeepLast: 1}) }},
+		{"retention.Policies.Get", func(ctx context.Context) error { _, err := policies.Get(ctx, "acme"); return err }},
+		{"backup.Prune", func(ctx context.Context) error { _, err := e.Prune(ctx, "acme", nil); return err }},
+		{"backup.Check", func(ctx context.Context) error { _, err := e.Check(ctx, "acme", nil); return err }},
 		{"audit.Query", func(ctx context.Context) error { _, err := log.Query(ctx, audit.Filter{}); return err }},
 		{"audit.Export", func(ctx context.Context) error { return log.Export(ctx, &bytes.Buffer{}, audit.JSON, audit.Filter{}) }},
 		{"audit.Verify", func(ctx context.Context) error { _, err := log.Verify(ctx); return err }},
