@@ -14,8 +14,8 @@ import (
 	"github.com/iluxsys/steward/backup"
 	"github.com/iluxsys/steward/flags"
 	"github.com/iluxsys/steward/release"
-	"github.com/iluxsys/steward/retention"
 	"github.com/iluxsys/steward/restore"
+	"github.com/iluxsys/steward/retention"
 	"github.com/iluxsys/steward/storage"
 )
 
@@ -98,7 +98,9 @@ func TestNonMasterIsDeniedEverywhere(t *testing.T) {
 			return err
 		}},
 		{"restore.Validate", func(ctx context.Context) error { _, err := r.Validate(ctx, "acme", snap.ID); return err }},
-		{"flags.Set", func(ctx context.Context) error { return fl.Set(ctx, "beta", true, flags.Options{RolloutPercentage: 100}) }},
+		{"flags.Set", func(ctx context.Context) error {
+			return fl.Set(ctx, "beta", true, flags.Options{RolloutPercentage: 100})
+		}},
 		{"flags.Delete", func(ctx context.Context) error { return fl.Delete(ctx, "beta") }},
 		{"release.Create", func(ctx context.Context) error {
 			_, err := rm.Create(ctx, release.Spec{Channel: "prod", Version: "2.0.0", Artifact: src})

@@ -37,6 +37,10 @@ type LogConfig struct {
 	// Authorizer guards Query, Export, Verify and Dashboard (default
 	// MasterOnly). Record is not guarded: the SDK's packages write to it.
 	Authorizer steward.Authorizer
+	// SingleWriter declares this process the only writer of the log. Without
+	// it, NewLog refuses a store that ignores conditional create (two
+	// writers could fork the chain there).
+	SingleWriter bool
 	// Meter, when set, receives OpenTelemetry instruments: the counter
 	// steward.audit.events (attributes type, level, tenant) and the
 	// histograms steward.backup.duration and steward.restore.ttr in ms.
@@ -118,6 +122,9 @@ func NewLog(ctx context.Context, store storage.Store, cfg *LogConfig) (*Log, err
 	}
 	if l.cfg.CheckpointEvery == 0 {
 		l.cfg.CheckpointEvery = 100
+	}
+	if err := storage.RequireConditionalCreate(ctx, store, nil, l.cfg.SingleWriter, "audit log"); err != nil {
+		return nil, fmt.Errorf("audit: %w", err)
 	}
 	meter := l.cfg.Meter
 	if meter == nil {

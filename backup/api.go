@@ -149,4 +149,9 @@ type Config struct {
 	// PackUploads bounds the packs (~16 MiB each) uploading at once while
 	// the next fills (default 1; 4-8 suits high-latency object stores).
 	PackUploads int
+	// SingleWriter declares this process the only writer of the store.
+	// Without it, Prune refuses a store that ignores conditional create:
+	// its exclusive lock cannot keep concurrent backups out there.
+	// Backups, restores and reads need no such promise.
+	SingleWriter bool
 }

@@ -52,6 +52,7 @@ type Engine struct {
 
 	mu    sync.Mutex
 	repos map[string]*repo.Repo
+	caps  storage.CapabilityCache
 }
 
 // New returns an Engine over store. A nil cfg means defaults: system clock,

@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/iluxsys/steward/internal/repo"
+	"github.com/iluxsys/steward/storage"
 
 	"github.com/iluxsys/steward"
 	"github.com/iluxsys/steward/audit"
@@ -95,6 +96,11 @@ func (e *Engine) Prune(ctx context.Context, tenant string, opts *PruneOptions) (
 }
 
 func (e *Engine) prune(ctx context.Context, tenant string, o *PruneOptions) (*PruneReport, error) {
+	if !o.DryRun {
+		if err := storage.RequireConditionalCreate(ctx, e.store, &e.caps, e.cfg.SingleWriter, "prune"); err != nil {
+			return nil, fmt.Errorf("backup: %w", err)
+		}
+	}
 	e.forgetRepo(tenant) // a fresh view of the repository
 	r, err := e.repo(ctx, tenant, false, false)
 	if err != nil {

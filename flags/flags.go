@@ -58,6 +58,10 @@ type Config struct {
 	Prefix string
 	// RefreshInterval is how often Watch reloads (default 10s).
 	RefreshInterval time.Duration
+	// SingleWriter declares this process the only writer of flags. Without
+	// it, Set and Delete refuse a store that ignores conditional create
+	// (concurrent writers could overwrite each other's versions there).
+	SingleWriter bool
 }
 
 // Set is the flags of one Store. It is safe for concurrent use.
@@ -67,6 +71,7 @@ type Set struct {
 
 	mu   sync.Mutex // serialises writers and refreshes
 	snap atomic.Pointer[snapshot]
+	caps storage.CapabilityCache
 }
 
 type snapshot struct {
@@ -266,6 +271,9 @@ func (s *Set) Delete(ctx context.Context, name string) error {
 func (s *Set) write(ctx context.Context, f Flag, typ string) error {
 	if err := audit.Authorize(ctx, s.cfg.Authorizer, s.cfg.Auditor, steward.ActionFlagWrite, ""); err != nil {
 		return err
+	}
+	if err := storage.RequireConditionalCreate(ctx, s.store, &s.caps, s.cfg.SingleWriter, "flag update"); err != nil {
+		return fmt.Errorf("flags: %w", err)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()

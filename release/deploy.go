@@ -74,6 +74,9 @@ func (m *Manager) Deploy(ctx context.Context, releaseID string, opts *DeployOpti
 	if err := audit.Authorize(ctx, m.cfg.Authorizer, m.cfg.Auditor, steward.ActionReleaseDeploy, ""); err != nil {
 		return nil, err
 	}
+	if err := m.writable(ctx, "deploy"); err != nil {
+		return nil, err
+	}
 	rel, err := m.get(ctx, releaseID)
 	if err != nil {
 		return nil, err
@@ -291,6 +294,9 @@ func (m *Manager) Rollback(ctx context.Context, targetReleaseID string, opts *Ro
 	if err := audit.Authorize(ctx, m.cfg.Authorizer, m.cfg.Auditor, steward.ActionReleaseRollback, ""); err != nil {
 		return nil, err
 	}
+	if err := m.writable(ctx, "rollback"); err != nil {
+		return nil, err
+	}
 	target, err := m.get(ctx, targetReleaseID)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalidTarget, err)
@@ -385,6 +391,9 @@ func (m *Manager) Rollback(ctx context.Context, targetReleaseID string, opts *Ro
 // Deployment steps it recorded and roll back or redeploy as needed.
 func (m *Manager) Recover(ctx context.Context, channel string) (bool, error) {
 	if err := audit.Authorize(ctx, m.cfg.Authorizer, m.cfg.Auditor, steward.ActionReleaseDeploy, ""); err != nil {
+		return false, err
+	}
+	if err := m.writable(ctx, "recover"); err != nil {
 		return false, err
 	}
 	st, err := m.load(ctx)

@@ -29,6 +29,16 @@ type Manager struct {
 	cfg    Config
 	prefix string
 	clock  steward.Clock
+	caps   storage.CapabilityCache
+}
+
+// writable refuses state changes on a store without conditional create
+// unless the host declared a single writer.
+func (m *Manager) writable(ctx context.Context, op string) error {
+	if err := storage.RequireConditionalCreate(ctx, m.store, &m.caps, m.cfg.SingleWriter, "release "+op); err != nil {
+		return fmt.Errorf("release: %w", err)
+	}
+	return nil
 }
 
 // NewManager returns a Manager keeping its state in store.
@@ -73,6 +83,9 @@ func (m *Manager) Create(ctx context.Context, spec Spec) (*Release, error) {
 		return nil, fmt.Errorf("%w: a release needs an artifact (its files)", ErrInvalidSpec)
 	}
 	if err := audit.Authorize(ctx, m.cfg.Authorizer, m.cfg.Auditor, steward.ActionReleaseCreate, ""); err != nil {
+		return nil, err
+	}
+	if err := m.writable(ctx, "create"); err != nil {
 		return nil, err
 	}
 	id := spec.Channel + "-" + spec.Version

@@ -154,6 +154,10 @@ type Config struct {
 	// Lease is how long a pending operation blocks others before a later
 	// call may declare it dead (default 30 minutes).
 	Lease time.Duration
+	// SingleWriter declares this process the only one changing releases.
+	// Without it, Create, Deploy, Rollback and Recover refuse a store that
+	// ignores conditional create (two deploys could both win there).
+	SingleWriter bool
 }
 
 // Errors callers match with errors.Is.

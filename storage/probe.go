@@ -78,3 +78,29 @@ func (c *CapabilityCache) Get(ctx context.Context, s Store) (Capabilities, error
 	c.caps[s] = caps
 	return caps, nil
 }
+
+// ErrNoConditionalCreate: the operation needs conditional create for
+// correctness with several writers, and the store ignores it.
+var ErrNoConditionalCreate = errors.New("store does not honour conditional create")
+
+// RequireConditionalCreate probes s (once per cache) and returns nil when
+// it honours conditional create or when singleWriter is set (the host
+// promises this process is the only writer). Otherwise it returns an error
+// matching ErrNoConditionalCreate that names the operation and the remedy.
+// A nil cache probes every time.
+func RequireConditionalCreate(ctx context.Context, s Store, cache *CapabilityCache, singleWriter bool, operation string) error {
+	if singleWriter {
+		return nil
+	}
+	if cache == nil {
+		cache = &CapabilityCache{}
+	}
+	caps, err := cache.Get(ctx, s)
+	if err != nil {
+		return err
+	}
+	if caps.ConditionalCreate {
+		return nil
+	}
+	return fmt.Errorf("storage: %s refused: %w (a create-if-absent write overwrote an existing object), so several writers could silently fork state; use a store that honours If-None-Match (AWS S3, GCS, Azure, file://) or set SingleWriter if this process is the only writer", operation, ErrNoConditionalCreate)
+}

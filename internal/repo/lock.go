@@ -110,9 +110,17 @@ func (l *Lock) refresh() {
 func (l *Lock) Unlock(ctx context.Context) error {
 	close(l.stop)
 	l.done.Wait()
-	err := l.r.store.Delete(context.WithoutCancel(ctx), l.key)
-	if errors.Is(err, storage.ErrNotFound) {
-		return nil
+	// A lock left behind blocks others until it goes stale, so try a few
+	// times before giving up.
+	var err error
+	for attempt := range 3 {
+		if attempt > 0 {
+			time.Sleep(time.Duration(attempt) * 50 * time.Millisecond)
+		}
+		err = l.r.store.Delete(context.WithoutCancel(ctx), l.key)
+		if err == nil || errors.Is(err, storage.ErrNotFound) {
+			return nil
+		}
 	}
-	return err
+	return fmt.Errorf("release lock %s: %w (it goes stale after %s)", l.key, err, StaleAfter)
 }
