@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"testing"
+	"testing/fstest"
 	"time"
 
 	"github.com/stretchr/testify/require"
@@ -86,4 +87,30 @@ func FuzzEntryLine(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestPruneLockKeepsBackupsOut: while prune holds the exclusive lock, a
+// backup of the same tenant is refused with ErrLocked and writes no
+// snapshot; once released, it runs.
+func TestPruneLockKeepsBackupsOut(t *testing.T) {
+	ctx := steward.WithPrincipal(context.Background(), steward.Principal{ID: "ops", Roles: []string{steward.RoleMaster}})
+	store := storage.NewMemory()
+	e, err := New(store, nil)
+	require.NoError(t, err)
+	src := FSSource(fstest.MapFS{"m/f": {Data: []byte("x")}})
+	_, err = e.Backup(ctx, "acme", src, nil)
+	require.NoError(t, err)
+	r, err := e.repo(ctx, "acme", false, false)
+	require.NoError(t, err)
+	lock, err := r.Lock(ctx, true, "prune by test", time.Now)
+	require.NoError(t, err)
+	_, err = e.Backup(ctx, "acme", src, nil)
+	require.ErrorIs(t, err, ErrLocked)
+	require.Contains(t, err.Error(), "prune by test")
+	cat, err := e.Catalog(ctx, "acme")
+	require.NoError(t, err)
+	require.Len(t, cat, 1, "the refused backup wrote no snapshot")
+	require.NoError(t, lock.Unlock(ctx))
+	_, err = e.Backup(ctx, "acme", src, nil)
+	require.NoError(t, err)
 }

@@ -470,3 +470,55 @@ func FuzzDecodeRecord(f *testing.F) {
 		_, _ = release.DecodeRecord(b)
 	})
 }
+
+type maintenance struct {
+	entered, exited int
+}
+
+func (m *maintenance) Enter(context.Context) error { m.entered++; return nil }
+func (m *maintenance) Exit(context.Context) error  { m.exited++; return nil }
+
+func TestRollbackMaintenanceAlwaysExitedAndSafetyBackups(t *testing.T) {
+	store := storage.NewMemory()
+	e, _ := backup.New(store, nil)
+	db, err := sql.Open("sqlite", filepath.Join(t.TempDir(), "x.db"))
+	require.NoError(t, err)
+	defer db.Close()
+	mt := &maintenance{}
+	tenantData := backup.FSSource(fstest.MapFS{"users/1": {Data: []byte("u")}})
+	m, err := release.NewManager(store, &release.Config{Engine: e, Migrator: &release.SQLMigrator{DB: db}, Maintenance: mt,
+		SafetyBackup: release.SafetyBackupAll(e, func(context.Context) (map[string]backup.Source, error) {
+			return map[string]backup.Source{"acme": tenantData, "globex": tenantData}, nil
+		}, backup.FSSource(fstest.MapFS{"css/site.css": {Data: []byte("body{}")}}))})
+	require.NoError(t, err)
+	ctx := master()
+	r1, err := m.Create(ctx, release.Spec{Channel: "prod", Version: "1.0.0", Artifact: backup.FSSource(files("1")),
+		Forward: []release.Migration{{ID: "1", SQL: "CREATE TABLE a (x INTEGER)"}}, Backward: []release.Migration{{ID: "1", SQL: "DROP TABLE a"}}})
+	require.NoError(t, err)
+	// 1.1.0's backward migration is broken, so rolling back past it fails.
+	r2, err := m.Create(ctx, release.Spec{Channel: "prod", Version: "1.1.0", Artifact: backup.FSSource(files("2")),
+		Forward: []release.Migration{{ID: "2", SQL: "CREATE TABLE b (x INTEGER)"}}, Backward: []release.Migration{{ID: "2", SQL: "DROP TABLE nonexistent"}}})
+	require.NoError(t, err)
+	d, err := m.Deploy(ctx, r1.ID, nil)
+	require.NoError(t, err)
+	require.Len(t, d.SafetySnapshots, 3, "every tenant and the general scope")
+	for _, tn := range []string{"acme", "globex", backup.General} {
+		cat, err := e.Catalog(ctx, tn)
+		require.NoError(t, err)
+		require.Contains(t, cat[0].Tags, "pre-deploy")
+	}
+	_, err = m.Deploy(ctx, r2.ID, &release.DeployOptions{SkipSafetyBackup: true})
+	require.NoError(t, err)
+
+	d, err = m.Rollback(ctx, r1.ID, &release.RollbackOptions{Maintenance: true, SkipSafetyBackup: true})
+	require.ErrorIs(t, err, release.ErrMigrationFailed)
+	require.Equal(t, release.StatusFailed, d.Status)
+	require.Equal(t, 1, mt.entered)
+	require.Equal(t, 1, mt.exited, "maintenance is exited even when the rollback fails")
+	active, _ := m.Active(ctx, "prod")
+	require.Equal(t, r2.ID, active.ID, "a failed rollback leaves the active release")
+	// The channel is free again for the next operation.
+	_, err = m.Rollback(ctx, r1.ID, &release.RollbackOptions{Maintenance: true})
+	require.ErrorIs(t, err, release.ErrMigrationFailed)
+	require.Equal(t, 2, mt.exited)
+}

@@ -132,6 +132,14 @@ func bytesReader(b []byte) io.Reader { return &sliceReader{b: b} }
 // sliceReader is a minimal bytes.Reader that also implements WriterTo.
 type sliceReader struct{ b []byte }
 
+// WriteTo writes the rest in one call, so writers that copy through a
+// buffer (gocloud's blob.Writer allocates 1 MiB otherwise) need none.
+func (r *sliceReader) WriteTo(w io.Writer) (int64, error) {
+	n, err := w.Write(r.b)
+	r.b = r.b[n:]
+	return int64(n), err
+}
+
 func (r *sliceReader) Read(p []byte) (int, error) {
 	if len(r.b) == 0 {
 		return 0, io.EOF
