@@ -181,6 +181,7 @@ type AccessError struct {
 	Tenant    string
 }
 
+// Error names the principal, the action and the tenant.
 func (e *AccessError) Error() string {
 	who := e.Principal
 	if who == "" {

@@ -99,6 +99,7 @@ type TamperError struct {
 	Reason string
 }
 
+// Error says which event is wrong and why.
 func (e *TamperError) Error() string {
 	return fmt.Sprintf("audit: log tampered at event %d (%s): %s", e.Seq, e.Key, e.Reason)
 }

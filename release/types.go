@@ -180,6 +180,7 @@ type MigrationError struct {
 	Err error
 }
 
+// Error names the migration and the cause.
 func (e *MigrationError) Error() string {
 	return fmt.Sprintf("release: migration %q failed: %v", e.ID, e.Err)
 }

@@ -76,6 +76,7 @@ type Error struct {
 	Err error
 }
 
+// Error reads "storage: <op> <key>: <cause>".
 func (e *Error) Error() string {
 	return fmt.Sprintf("storage: %s %q: %v", e.Op, e.Key, e.Err)
 }

@@ -34,6 +34,7 @@ type CorruptError struct {
 	Detail string
 }
 
+// Error names the object and what failed.
 func (e *CorruptError) Error() string {
 	return fmt.Sprintf("corrupt object %q: %s", e.Key, e.Detail)
 }
