@@ -1,0 +1,294 @@
+package backup_test
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"testing/fstest"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/iluxsys/steward/audit"
+	"github.com/iluxsys/steward/backup"
+	"github.com/iluxsys/steward/internal/fakeclock"
+	"github.com/iluxsys/steward/storage"
+)
+
+func sampleFS(n int, seed uint64) fstest.MapFS {
+	fsys := fstest.MapFS{}
+	for i := range n {
+		fsys[fmt.Sprintf("m%d/f%03d.bin", i%3, i)] = &fstest.MapFile{Data: randBytes(seed+uint64(i), 1000+i*37), Mode: 0o644, ModTime: time.Unix(1e9, 0)}
+	}
+	return fsys
+}
+
+func TestProgressReachesTotals(t *testing.T) {
+	fsys := sampleFS(30, 1)
+	fsys["big/x.bin"] = &fstest.MapFile{Data: randBytes(9, 6<<20), Mode: 0o644}
+	var wantBytes int64
+	for _, f := range fsys {
+		wantBytes += int64(len(f.Data))
+	}
+	e, err := backup.New(storage.NewMemory(), nil)
+	require.NoError(t, err)
+	var got []backup.Progress
+	_, err = e.Backup(master(), "acme", backup.FSSource(fsys), &backup.Options{Type: backup.Full, Progress: func(p backup.Progress) { got = append(got, p) }})
+	require.NoError(t, err)
+	require.Len(t, got, len(fsys), "one report per file")
+	for i, p := range got {
+		require.Equal(t, int64(len(fsys)), p.FilesTotal)
+		require.Equal(t, wantBytes, p.BytesTotal)
+		require.Equal(t, int64(i+1), p.FilesDone)
+		if i > 0 {
+			require.GreaterOrEqual(t, p.BytesDone, got[i-1].BytesDone, "bytes done never go back")
+		}
+	}
+	last := got[len(got)-1]
+	require.Equal(t, last.BytesTotal, last.BytesDone)
+	require.Equal(t, last.FilesTotal, last.FilesDone)
+}
+
+// failOpen fails to open one path.
+type failOpen struct {
+	backup.Source
+	path string
+}
+
+func (f failOpen) Open(ctx context.Context, p string) (io.ReadCloser, error) {
+	if p == f.path {
+		return nil, errors.New("disk on fire")
+	}
+	return f.Source.Open(ctx, p)
+}
+
+func TestAuditEventsOnSuccessAndFailure(t *testing.T) {
+	var mu sync.Mutex
+	var events []audit.Event
+	aud := audit.AuditorFunc(func(_ context.Context, ev audit.Event) error {
+		mu.Lock()
+		events = append(events, ev)
+		mu.Unlock()
+		return nil
+	})
+	store := storage.NewMemory()
+	e, err := backup.New(store, &backup.Config{Auditor: aud})
+	require.NoError(t, err)
+	fsys := sampleFS(5, 2)
+	snap, err := e.Backup(master(), "acme", backup.FSSource(fsys), &backup.Options{Type: backup.Full})
+	require.NoError(t, err)
+	_, err = e.Backup(master(), "acme", failOpen{backup.FSSource(fsys), "m1/f001.bin"}, &backup.Options{Type: backup.Full})
+	require.ErrorContains(t, err, "disk on fire")
+
+	require.Len(t, events, 2)
+	ok, failed := events[0], events[1]
+	require.Equal(t, audit.TypeBackupCreated, ok.Type)
+	require.Equal(t, "ops", ok.UserID)
+	require.Equal(t, "acme", ok.Tenant)
+	require.Equal(t, snap.ID, ok.Data[audit.DataSnapshotID])
+	require.Equal(t, snap.Metadata.FileCount, ok.Data[audit.DataFileCount])
+	require.Equal(t, audit.TypeBackupFailed, failed.Type)
+	require.Equal(t, audit.LevelError, failed.Level)
+	require.Equal(t, "ops", failed.UserID)
+	require.Contains(t, failed.Data[audit.DataError], "disk on fire")
+
+	cat, err := e.Catalog(master(), "acme")
+	require.NoError(t, err)
+	require.Len(t, cat, 1, "the failed backup left no snapshot")
+}
+
+func TestIncrementalSinceChoosesParent(t *testing.T) {
+	clock := fakeclock.New(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	e, err := backup.New(storage.NewMemory(), &backup.Config{Clock: clock})
+	require.NoError(t, err)
+	fsys := sampleFS(6, 3)
+	first, err := e.Backup(master(), "acme", backup.FSSource(fsys), &backup.Options{Type: backup.Full})
+	require.NoError(t, err)
+	clock.Advance(24 * time.Hour)
+	second, err := e.Backup(master(), "acme", backup.FSSource(fsys), &backup.Options{Type: backup.Full})
+	require.NoError(t, err)
+	clock.Advance(24 * time.Hour)
+
+	for _, tc := range []struct {
+		name  string
+		since time.Time
+		want  string
+	}{
+		{"newest", time.Time{}, second.ID},
+		{"between", first.Timestamp.Add(time.Hour), first.ID},
+		{"exactly the first", first.Timestamp, first.ID},
+		{"after both", second.Timestamp.Add(time.Hour), second.ID},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, err := e.Backup(master(), "acme", backup.FSSource(fsys), &backup.Options{Type: backup.Incremental, Since: tc.since})
+			require.NoError(t, err)
+			require.Equal(t, backup.Incremental, s.Type)
+			require.Equal(t, tc.want, s.Parent)
+		})
+	}
+	t.Run("before every snapshot is a full", func(t *testing.T) {
+		s, err := e.Backup(master(), "acme", backup.FSSource(fsys), &backup.Options{Type: backup.Incremental, Since: first.Timestamp.Add(-time.Hour)})
+		require.NoError(t, err)
+		require.Equal(t, backup.Full, s.Type, "nothing to compare against: every file is read")
+		require.Empty(t, s.Parent)
+	})
+}
+
+func TestGeneralAndReleasesScopes(t *testing.T) {
+	store := storage.NewMemory()
+	e, err := backup.New(store, nil)
+	require.NoError(t, err)
+	css := fstest.MapFS{"css/app.css": {Data: []byte("body{}")}, "i18n/en.json": {Data: []byte(`{"hi":"Hi"}`)}}
+	comps := []backup.Component{{Name: "css", Version: "2.1.0"}, {Name: "i18n", Version: "1.4.0", Dependencies: []string{"css"}}}
+	snap, err := e.Backup(master(), backup.General, backup.FSSource(css), &backup.Options{
+		Type: backup.Full, Components: comps, PlatformVersion: "5.2.0", SchemaVersion: "42", Tags: []string{"pre-deploy"},
+	})
+	require.NoError(t, err)
+	got, err := e.Snapshot(master(), backup.General, snap.ID)
+	require.NoError(t, err)
+	require.Equal(t, comps, got.Components)
+	require.Equal(t, "5.2.0", got.Metadata.PlatformVersion)
+	require.Equal(t, "42", got.Metadata.SchemaVersion)
+	require.Equal(t, []string{"pre-deploy"}, got.Tags)
+	require.Equal(t, backup.General, got.Tenant)
+	require.Equal(t, map[string][]byte{"css/app.css": []byte("body{}"), "i18n/en.json": []byte(`{"hi":"Hi"}`)}, readBack(t, e, backup.General, snap.ID))
+
+	_, err = e.Backup(master(), backup.Releases, backup.FSSource(fstest.MapFS{"r1/app.tar": {Data: []byte("artifact")}}), &backup.Options{Type: backup.Full})
+	require.NoError(t, err)
+	require.Equal(t, map[string][]byte{"r1/app.tar": []byte("artifact")}, readBack(t, e, backup.Releases, "latest"))
+
+	tenants, err := e.Tenants(master())
+	require.NoError(t, err)
+	require.Empty(t, tenants, "General and Releases are not tenants")
+	for oi, err := range store.List(context.Background(), "") {
+		require.NoError(t, err)
+		require.False(t, strings.HasPrefix(oi.Key, "tenants/"), "no tenant object written: %s", oi.Key)
+	}
+}
+
+func TestChecksumsAreRecomputable(t *testing.T) {
+	e, err := backup.New(storage.NewMemory(), nil)
+	require.NoError(t, err)
+	fsys := sampleFS(12, 4)
+	snap, err := e.Backup(master(), "acme", backup.FSSource(fsys), &backup.Options{Type: backup.Full})
+	require.NoError(t, err)
+	c := backup.NewChecksummer()
+	for f, err := range e.Files(master(), "acme", snap.ID) {
+		require.NoError(t, err)
+		if f.Mode.IsRegular() {
+			require.Equal(t, fmt.Sprintf("%x", sha256Of(fsys[f.Path].Data)), f.SHA256, f.Path)
+		}
+		c.Add(f.Path, f.Mode, f.Size, f.SHA256)
+	}
+	sums := c.Sums()
+	require.Len(t, sums, 3)
+	for m, s := range sums {
+		require.Equal(t, snap.Checksums[m], s, "module %s", m)
+	}
+	require.Len(t, snap.Checksums["manifest"], 64)
+}
+
+func TestNotFound(t *testing.T) {
+	e, err := backup.New(storage.NewMemory(), nil)
+	require.NoError(t, err)
+	cat, err := e.Catalog(master(), "ghost")
+	require.NoError(t, err)
+	require.Empty(t, cat, "a tenant without backups has an empty catalog")
+	_, err = e.Snapshot(master(), "ghost", "latest")
+	require.ErrorIs(t, err, backup.ErrNotFound)
+	_, err = e.Backup(master(), "acme", backup.FSSource(sampleFS(1, 5)), nil)
+	require.NoError(t, err)
+	for _, id := range []string{"0190d2a4-0000-7000-8000-000000000000", "../config", ""} {
+		_, err = e.Snapshot(master(), "acme", id)
+		require.ErrorIs(t, err, backup.ErrNotFound, "snapshot %q", id)
+	}
+}
+
+// countingStore counts reads of pack objects.
+type countingStore struct {
+	storage.Store
+	packReads atomic.Int64
+}
+
+func (c *countingStore) Get(ctx context.Context, key string) (io.ReadCloser, error) {
+	if strings.Contains(key, "/packs/") {
+		c.packReads.Add(1)
+	}
+	return c.Store.Get(ctx, key)
+}
+
+func (c *countingStore) GetRange(ctx context.Context, key string, off, n int64) (io.ReadCloser, error) {
+	if strings.Contains(key, "/packs/") {
+		c.packReads.Add(1)
+	}
+	return c.Store.GetRange(ctx, key, off, n)
+}
+
+func TestCatalogReadsNoEntries(t *testing.T) {
+	mem := storage.NewMemory()
+	e, err := backup.New(mem, nil)
+	require.NoError(t, err)
+	for i := range 5 {
+		_, err := e.Backup(master(), "acme", backup.FSSource(sampleFS(20, uint64(i*100))), &backup.Options{Type: backup.Full})
+		require.NoError(t, err)
+	}
+	cs := &countingStore{Store: mem}
+	fresh, err := backup.New(cs, nil)
+	require.NoError(t, err)
+	cat, err := fresh.Catalog(master(), "acme")
+	require.NoError(t, err)
+	require.Len(t, cat, 5)
+	for i := 1; i < len(cat); i++ {
+		require.False(t, cat[i].Timestamp.After(cat[i-1].Timestamp), "newest first")
+	}
+	require.Zero(t, cs.packReads.Load(), "the catalog reads manifests only, never packs")
+}
+
+func TestConcurrentBackupsOfOneTenant(t *testing.T) {
+	store := storage.NewMemory()
+	e, err := backup.New(store, &backup.Config{Parallelism: 2})
+	require.NoError(t, err)
+	var wg sync.WaitGroup
+	errs := make([]error, 4)
+	fss := make([]fstest.MapFS, 4)
+	for i := range fss {
+		fss[i] = sampleFS(8, uint64(i*1000))
+	}
+	for i := range 4 {
+		wg.Go(func() {
+			_, errs[i] = e.Backup(master(), "acme", backup.FSSource(fss[i]), &backup.Options{Type: backup.Full})
+		})
+	}
+	wg.Wait()
+	for _, err := range errs {
+		require.NoError(t, err, "backups hold shared locks and run side by side")
+	}
+	cat, err := e.Catalog(master(), "acme")
+	require.NoError(t, err)
+	require.Len(t, cat, 4)
+	fresh, _ := backup.New(store, nil)
+	seen := map[string]bool{}
+	for _, s := range cat {
+		got := readBack(t, fresh, "acme", s.ID)
+		for i, fsys := range fss {
+			if len(got) == len(fsys) && string(got["m0/f000.bin"]) == string(fsys["m0/f000.bin"].Data) {
+				seen[fmt.Sprint(i)] = true
+				require.Equal(t, wantOf(fsys), got)
+			}
+		}
+	}
+	require.Len(t, seen, 4, "each backup's data reads back")
+	locks := 0
+	for range store.List(context.Background(), "tenants/acme/locks/") {
+		locks++
+	}
+	require.Zero(t, locks, "every lock was released")
+}
+
+func sha256Of(b []byte) [32]byte { return sha256.Sum256(b) }
