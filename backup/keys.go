@@ -8,7 +8,7 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"fmt"
-	"runtime"
+	"runtime/debug"
 
 	"gocloud.dev/secrets"
 	"golang.org/x/crypto/argon2"
@@ -102,10 +102,10 @@ func (p *passphraseKeys) Unwrap(ctx context.Context, scope string, wrapped []byt
 func (p *passphraseKeys) aead(w wrappedPassphrase) (cipher.AEAD, error) {
 	kek := argon2.IDKey(p.pass, w.Salt, w.Time, w.Memory, w.Threads, 32)
 	// argon2id just used MemoryKiB (64 MiB by default) of heap that is now
-	// garbage. Collect it at once: left alone it would set the collector's
-	// next goal to twice that, and the backup that follows would grow the
-	// process by as much before the first collection.
-	runtime.GC()
+	// garbage. Collect it and hand the pages back at once: left alone it
+	// would set the collector's next goal to twice that, and the backup
+	// that follows would grow the process on top of it.
+	debug.FreeOSMemory()
 	block, err := aes.NewCipher(kek)
 	if err != nil {
 		return nil, err
