@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
-	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -380,56 +379,6 @@ func TestAccessDeniedIsAuditedAndWritesNothing(t *testing.T) {
 	require.Len(t, events, 3)
 	require.Equal(t, audit.TypeAccessDenied, events[0].Type)
 	require.Equal(t, "intruder", events[0].UserID)
-}
-
-// failingStore fails the n-th Put.
-type failingStore struct {
-	storage.Store
-	n, calls atomic.Int64
-}
-
-func (f *failingStore) Put(ctx context.Context, key string, r io.Reader, o *storage.PutOptions) error {
-	if f.calls.Add(1) == f.n.Load() {
-		return errors.New("injected put failure")
-	}
-	return f.Store.Put(ctx, key, r, o)
-}
-
-func TestCrashConsistency(t *testing.T) {
-	files := fstest.MapFS{}
-	for i := range 12 {
-		files[fmt.Sprintf("m%d/f%02d.bin", i%3, i)] = &fstest.MapFile{Data: randBytes(uint64(i), 3<<20), Mode: 0o644}
-	}
-	want := map[string][]byte{}
-	for p, f := range files {
-		want[p] = f.Data
-	}
-	check := func(t *testing.T, store storage.Store) {
-		e, _ := backup.New(store, &backup.Config{Keys: cheapKeys("p")})
-		cat, err := e.Catalog(master(), "acme")
-		require.NoError(t, err)
-		for _, s := range cat {
-			require.Equal(t, want, readBack(t, e, "acme", s.ID), "a visible snapshot restores in full")
-		}
-	}
-	for n := int64(1); n <= 12; n++ {
-		store := &failingStore{Store: storage.NewMemory()}
-		store.n.Store(n)
-		e, _ := backup.New(store, &backup.Config{Keys: cheapKeys("p"), Parallelism: 2})
-		_, err := e.Backup(master(), "acme", backup.FSSource(files), &backup.Options{Type: backup.Full, Encrypt: true})
-		if err == nil {
-			continue
-		}
-		check(t, store.Store)
-	}
-	for i := range 8 {
-		store := storage.NewMemory()
-		e, _ := backup.New(store, &backup.Config{Keys: cheapKeys("p"), Parallelism: 2})
-		ctx, cancel := context.WithTimeout(master(), time.Duration(i*7)*time.Millisecond)
-		_, _ = e.Backup(ctx, "acme", backup.FSSource(files), &backup.Options{Type: backup.Full, Encrypt: true})
-		cancel()
-		check(t, store)
-	}
 }
 
 func TestSourceOrderEnforced(t *testing.T) {

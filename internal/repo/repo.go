@@ -67,7 +67,10 @@ type Config struct {
 
 // keyObject is the stored form of the data key.
 type keyObject struct {
-	KeyID   string `json:"key_id,omitempty"`
+	// ConfigID binds the key to its repository's config, so a config or
+	// key moved from another repository is noticed.
+	ConfigID string `json:"config_id,omitempty"`
+	KeyID    string `json:"key_id,omitempty"`
 	Wrapped []byte `json:"wrapped,omitempty"` // encrypted repositories
 	Plain   []byte `json:"plain,omitempty"`   // unencrypted repositories: the ID/chunker key, not a secret
 }
@@ -144,7 +147,7 @@ func (r *Repo) create(ctx context.Context, opts Options) error {
 		cfg.Cipher = "AES-256-GCM"
 	}
 	dataKey := newDataKey()
-	ko := keyObject{}
+	ko := keyObject{ConfigID: cfg.ID}
 	if opts.Encrypt {
 		w, err := opts.Keys.Wrap(ctx, opts.Scope, dataKey)
 		if err != nil {
@@ -155,23 +158,20 @@ func (r *Repo) create(ctx context.Context, opts Options) error {
 		ko.Plain = dataKey
 	}
 	kb, _ := json.Marshal(ko)
-	// The key goes first: a config without a key would be unusable, a key
-	// without a config is simply overwritten by the next creator.
-	if err := storage.PutBytes(ctx, r.store, r.prefix+"key", kb, nil); err != nil {
+	// The key is created first, with IfNotExist: of several processes
+	// creating the same repository one wins, and the others adopt its key
+	// and config instead of overwriting the key someone already uses.
+	err := storage.PutBytes(ctx, r.store, r.prefix+"key", kb, &storage.PutOptions{IfNotExist: true})
+	if errors.Is(err, storage.ErrExists) {
+		return r.adopt(ctx, opts)
+	}
+	if err != nil {
 		return err
 	}
 	cb, _ := json.MarshalIndent(cfg, "", "  ")
-	err := storage.PutBytes(ctx, r.store, r.prefix+"config", cb, &storage.PutOptions{IfNotExist: true})
+	err = storage.PutBytes(ctx, r.store, r.prefix+"config", cb, &storage.PutOptions{IfNotExist: true})
 	if errors.Is(err, storage.ErrExists) {
-		// Another process created it first: open theirs.
-		b, err := storage.ReadAll(ctx, r.store, r.prefix+"config")
-		if err != nil {
-			return err
-		}
-		if err := json.Unmarshal(b, &r.cfg); err != nil {
-			return &CorruptError{Key: r.prefix + "config", Detail: err.Error()}
-		}
-		return r.loadKey(ctx, opts)
+		return r.adopt(ctx, opts)
 	}
 	if err != nil {
 		return err
@@ -181,6 +181,50 @@ func (r *Repo) create(ctx context.Context, opts Options) error {
 	k, err := deriveKeys(dataKey, cfg.Encrypted)
 	r.k = k
 	return err
+}
+
+// adopt opens a repository another process is creating (or created and
+// died before writing its config: the config is then rebuilt from the key,
+// which names it).
+func (r *Repo) adopt(ctx context.Context, opts Options) error {
+	for attempt := 0; ; attempt++ {
+		b, err := storage.ReadAll(ctx, r.store, r.prefix+"config")
+		if err == nil {
+			if err := json.Unmarshal(b, &r.cfg); err != nil {
+				return &CorruptError{Key: r.prefix + "config", Detail: err.Error()}
+			}
+			return r.loadKey(ctx, opts)
+		}
+		if !errors.Is(err, storage.ErrNotFound) {
+			return err
+		}
+		if attempt == 20 {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	kb, err := storage.ReadAll(ctx, r.store, r.prefix+"key")
+	if err != nil {
+		return err
+	}
+	var ko keyObject
+	if err := json.Unmarshal(kb, &ko); err != nil || ko.ConfigID == "" {
+		return &CorruptError{Key: r.prefix + "key", Detail: "a key without a config, and it names none"}
+	}
+	cfg := Config{Version: FormatVersion, ID: ko.ConfigID, Created: opts.Now.UTC(), Encrypted: len(ko.Wrapped) > 0, Compression: "zstd"}
+	cfg.Chunker.Algorithm, cfg.Chunker.Min, cfg.Chunker.Avg, cfg.Chunker.Max = "fastcdc-gear-v1", MinChunk, AvgChunk, MaxChunk
+	if cfg.Encrypted {
+		cfg.Cipher = "AES-256-GCM"
+	}
+	cb, _ := json.MarshalIndent(cfg, "", "  ")
+	if err := storage.PutBytes(ctx, r.store, r.prefix+"config", cb, &storage.PutOptions{IfNotExist: true}); err != nil && !errors.Is(err, storage.ErrExists) {
+		return err
+	}
+	return r.adopt(ctx, opts)
 }
 
 func (r *Repo) loadKey(ctx context.Context, opts Options) error {
@@ -194,6 +238,9 @@ func (r *Repo) loadKey(ctx context.Context, opts Options) error {
 	var ko keyObject
 	if err := json.Unmarshal(b, &ko); err != nil {
 		return &CorruptError{Key: r.prefix + "key", Detail: err.Error()}
+	}
+	if ko.ConfigID != r.cfg.ID {
+		return &CorruptError{Key: r.prefix + "config", Detail: fmt.Sprintf("config %s does not belong with key %s (moved from another repository?)", r.cfg.ID, r.prefix+"key")}
 	}
 	dataKey := ko.Plain
 	if r.cfg.Encrypted {
@@ -247,7 +294,7 @@ func Rekey(ctx context.Context, store storage.Store, prefix, scope string, oldKe
 	if back, err := newKeys.Unwrap(ctx, scope, w); err != nil || string(back) != string(dataKey) {
 		return fmt.Errorf("repository %q: the new key provider cannot unwrap what it wrapped", prefix)
 	}
-	nb, _ := json.Marshal(keyObject{KeyID: newKeys.KeyID(), Wrapped: w})
+	nb, _ := json.Marshal(keyObject{ConfigID: r.cfg.ID, KeyID: newKeys.KeyID(), Wrapped: w})
 	return storage.PutBytes(ctx, store, prefix+"key", nb, nil)
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"sync"
 	"testing"
 	"time"
 
@@ -138,4 +139,39 @@ func FuzzDecodeIndex(f *testing.F) {
 			t.Fatalf("re-encoding a decoded index failed: %v", err)
 		}
 	})
+}
+
+func TestConcurrentCreateAdoptsOneKey(t *testing.T) {
+	ctx := context.Background()
+	store := storage.NewMemory()
+	var wg sync.WaitGroup
+	repos := make([]*Repo, 8)
+	errs := make([]error, 8)
+	for i := range repos {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			repos[i], errs[i] = Open(ctx, store, "t/", Options{Create: true, Encrypt: true, Keys: testKeys{3}, Now: time.Now()})
+		}()
+	}
+	wg.Wait()
+	for i := range repos {
+		require.NoError(t, errs[i])
+		require.Equal(t, repos[0].Config().ID, repos[i].Config().ID)
+		data := []byte("same data key everywhere")
+		require.Equal(t, repos[0].ChunkID(data), repos[i].ChunkID(data), "every creator uses the one key")
+	}
+}
+
+func TestKeyWithoutConfigIsHealed(t *testing.T) {
+	ctx := context.Background()
+	store := storage.NewMemory()
+	r, err := Open(ctx, store, "t/", Options{Create: true, Now: time.Now()})
+	require.NoError(t, err)
+	id := r.Config().ID
+	require.NoError(t, store.Delete(ctx, "t/config")) // the creator died between key and config
+	r2, err := Open(ctx, store, "t/", Options{Create: true, Now: time.Now()})
+	require.NoError(t, err)
+	require.Equal(t, id, r2.Config().ID)
+	require.Equal(t, r.ChunkID([]byte("x")), r2.ChunkID([]byte("x")))
 }
