@@ -71,8 +71,8 @@ type keyObject struct {
 	// key moved from another repository is noticed.
 	ConfigID string `json:"config_id,omitempty"`
 	KeyID    string `json:"key_id,omitempty"`
-	Wrapped []byte `json:"wrapped,omitempty"` // encrypted repositories
-	Plain   []byte `json:"plain,omitempty"`   // unencrypted repositories: the ID/chunker key, not a secret
+	Wrapped  []byte `json:"wrapped,omitempty"` // encrypted repositories
+	Plain    []byte `json:"plain,omitempty"`   // unencrypted repositories: the ID/chunker key, not a secret
 }
 
 // Options open or create a repository.
