@@ -61,9 +61,9 @@ func (c *cancellingStore) Delete(ctx context.Context, key string) error {
 func crashData() (fstest.MapFS, map[string][]byte) {
 	fsys := fstest.MapFS{}
 	want := map[string][]byte{}
-	for i := range 5 {
+	for i := range 4 {
 		p := fmt.Sprintf("m%d/f%02d.bin", i%3, i)
-		b := randBytes(uint64(500+i), 4<<20+i)
+		b := randBytes(uint64(500+i), 17<<18+i) // 4.25 MiB: two packs in all
 		fsys[p] = &fstest.MapFile{Data: b, Mode: 0o644}
 		want[p] = b
 	}
