@@ -1,9 +1,17 @@
-// Package crashtest kills backups, prunes and deploys with SIGKILL at
-// random points and checks what a later process finds: every snapshot that
-// exists restores byte for byte, Check passes, the next operation
-// succeeds, the release log has one active release. It runs with
-// STEWARD_HEAVY=1 (STEWARD_CRASH_POINTS sets the number of kills per
-// operation, default 70: 210 in all).
+// Package crashtest holds the reliability campaign's harnesses:
+//
+//   - TestCrashConsistency (STEWARD_HEAVY=1) kills backups, prunes and
+//     deploys with SIGKILL at random points and checks what a later process
+//     finds: every snapshot that exists restores byte for byte, the next
+//     backup and prune succeed, Check passes, the release log has one active
+//     release. STEWARD_CRASH_POINTS sets the kills per operation (default
+//     70: 210 in all).
+//   - TestCorruptionMatrix flips, truncates and swaps every kind of stored
+//     object and checks the damage is reported with the object's key.
+//   - TestConcurrency runs backups, prunes, flag changes and audit writes
+//     together (meant for -race).
+//   - TestScale (STEWARD_HEAVY=1) backs up 1,000 tenants with the scheduler
+//     and lists a 5,000-snapshot catalog.
 package crashtest
 
 import (
