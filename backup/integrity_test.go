@@ -181,4 +181,3 @@ func TestMemoryIsBoundedByConfig(t *testing.T) {
 	t.Logf("backed up %d MiB with peak heap in use %d MiB", total>>20, peak.Load()>>20)
 	require.Less(t, peak.Load(), uint64(160<<20), "peak heap is bounded by configuration, not by the %d MiB of data", total>>20)
 }
-
