@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"io/fs"
+	"log/slog"
 	"time"
 
 	"github.com/iluxsys/steward"
@@ -154,4 +155,7 @@ type Config struct {
 	// its exclusive lock cannot keep concurrent backups out there.
 	// Backups, restores and reads need no such promise.
 	SingleWriter bool
+	// Logger receives the one-time report of the store's capabilities
+	// (default slog.Default()).
+	Logger *slog.Logger
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"runtime"
 	"slices"
 	"sort"
@@ -53,6 +54,8 @@ type Engine struct {
 	mu    sync.Mutex
 	repos map[string]*repo.Repo
 	caps  storage.CapabilityCache
+
+	logOnce sync.Once
 }
 
 // New returns an Engine over store. A nil cfg means defaults: system clock,
@@ -120,7 +123,17 @@ func (e *Engine) repo(ctx context.Context, scope string, create, encrypt bool) (
 	if e.cfg.Keys != nil {
 		keys = e.cfg.Keys
 	}
-	r, err = repo.Open(ctx, e.store, prefix, repo.Options{Create: create, Encrypt: encrypt, Keys: keys, Scope: scope, Now: e.cfg.Clock.Now()})
+	var conditional *bool
+	if create {
+		// Recorded in a new repository's config; a store that cannot
+		// even answer the probe will not hold a backup either.
+		caps, err := e.capabilities(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("backup: probe the store: %w", err)
+		}
+		conditional = &caps.ConditionalCreate
+	}
+	r, err = repo.Open(ctx, e.store, prefix, repo.Options{Create: create, Encrypt: encrypt, Keys: keys, Scope: scope, Now: e.cfg.Clock.Now(), ConditionalCreate: conditional})
 	if err != nil {
 		if errors.Is(err, repo.ErrNotFound) {
 			return nil, fmt.Errorf("backup: scope %q has no backups: %w", scope, ErrNotFound)
@@ -349,4 +362,21 @@ func (c *Config) uploads() int {
 		return c.PackUploads
 	}
 	return 1
+}
+
+// capabilities probes the store (once per Engine: a failed probe is not
+// cached) and logs the answer the first time.
+func (e *Engine) capabilities(ctx context.Context) (storage.Capabilities, error) {
+	caps, err := e.caps.Get(ctx, e.store)
+	if err != nil {
+		return caps, err
+	}
+	e.logOnce.Do(func() {
+		lg := e.cfg.Logger
+		if lg == nil {
+			lg = slog.Default()
+		}
+		lg.Info("steward: store capabilities", "conditional_create", caps.ConditionalCreate, "single_writer", e.cfg.SingleWriter)
+	})
+	return caps, nil
 }

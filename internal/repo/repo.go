@@ -63,6 +63,9 @@ type Config struct {
 	} `json:"chunker"`
 	Compression string `json:"compression"`
 	Cipher      string `json:"cipher,omitempty"`
+	// StoreConditionalCreate records the capability probe's answer for the
+	// store the repository was created on (nil: not probed).
+	StoreConditionalCreate *bool `json:"store_conditional_create,omitempty"`
 }
 
 // keyObject is the stored form of the data key.
@@ -87,6 +90,8 @@ type Options struct {
 	Scope string
 	// Now stamps the config of a new repository.
 	Now time.Time
+	// ConditionalCreate, when known, is recorded in a new repository's config.
+	ConditionalCreate *bool
 }
 
 // Repo is an open repository. It is safe for concurrent use.
@@ -146,6 +151,7 @@ func (r *Repo) create(ctx context.Context, opts Options) error {
 	if opts.Encrypt {
 		cfg.Cipher = "AES-256-GCM"
 	}
+	cfg.StoreConditionalCreate = opts.ConditionalCreate
 	dataKey := newDataKey()
 	ko := keyObject{ConfigID: cfg.ID}
 	if opts.Encrypt {
