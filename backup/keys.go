@@ -63,7 +63,35 @@ type wrappedPassphrase struct {
 
 func (p *passphraseKeys) KeyID() string { return "passphrase/argon2id" }
 
+// Bounds on stored argon2id parameters. The wrapped key is read from the
+// Store, so its parameters are untrusted input: without bounds, whoever can
+// write the bucket could make every host that opens the scope allocate
+// gigabytes. Wrap refuses parameters outside them, so nothing it writes is
+// ever refused by Unwrap.
+const (
+	maxArgonMemoryKiB = 1 << 20 // 1 GiB
+	maxArgonTime      = 64
+)
+
+// parseWrapped decodes and bounds-checks a passphrase-wrapped key.
+func parseWrapped(b []byte) (wrappedPassphrase, error) {
+	var w wrappedPassphrase
+	if err := json.Unmarshal(b, &w); err != nil || w.KDF != "argon2id" {
+		return w, fmt.Errorf("the stored key was not wrapped by a passphrase: %w", ErrWrongKey)
+	}
+	if w.Memory == 0 || w.Memory > maxArgonMemoryKiB || w.Time == 0 || w.Time > maxArgonTime || w.Threads == 0 {
+		return w, fmt.Errorf("the stored key has implausible argon2id parameters (t=%d m=%d KiB p=%d): %w", w.Time, w.Memory, w.Threads, ErrCorrupt)
+	}
+	if len(w.Salt) < 8 || len(w.Sealed) < 12+16 {
+		return w, fmt.Errorf("the stored wrapped key is too short: %w", ErrCorrupt)
+	}
+	return w, nil
+}
+
 func (p *passphraseKeys) Wrap(ctx context.Context, scope string, dataKey []byte) ([]byte, error) {
+	if p.o.MemoryKiB > maxArgonMemoryKiB || p.o.Time > maxArgonTime {
+		return nil, fmt.Errorf("%w: argon2id parameters t=%d m=%d KiB exceed the bounds t<=%d m<=%d KiB", ErrInvalidOptions, p.o.Time, p.o.MemoryKiB, maxArgonTime, maxArgonMemoryKiB)
+	}
 	w := wrappedPassphrase{KDF: "argon2id", Time: p.o.Time, Memory: p.o.MemoryKiB, Threads: p.o.Threads, Salt: make([]byte, 16)}
 	_, _ = rand.Read(w.Salt)
 	aead, err := p.aead(w)
@@ -77,21 +105,15 @@ func (p *passphraseKeys) Wrap(ctx context.Context, scope string, dataKey []byte)
 }
 
 func (p *passphraseKeys) Unwrap(ctx context.Context, scope string, wrapped []byte) ([]byte, error) {
-	var w wrappedPassphrase
-	if err := json.Unmarshal(wrapped, &w); err != nil || w.KDF != "argon2id" {
-		return nil, fmt.Errorf("the stored key was not wrapped by a passphrase: %w", ErrWrongKey)
-	}
-	if w.Memory > 4<<20 || w.Time > 100 || w.Threads == 0 {
-		return nil, fmt.Errorf("the stored key has implausible argon2id parameters (t=%d m=%d KiB): %w", w.Time, w.Memory, ErrCorrupt)
+	w, err := parseWrapped(wrapped)
+	if err != nil {
+		return nil, err
 	}
 	aead, err := p.aead(w)
 	if err != nil {
 		return nil, err
 	}
 	ns := aead.NonceSize()
-	if len(w.Sealed) < ns {
-		return nil, fmt.Errorf("wrapped key too short: %w", ErrCorrupt)
-	}
 	dk, err := aead.Open(nil, w.Sealed[:ns], w.Sealed[ns:], []byte("steward data key:"+scope))
 	if err != nil {
 		return nil, fmt.Errorf("passphrase does not open the key of %q: %w", scope, ErrWrongKey)

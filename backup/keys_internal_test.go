@@ -1,0 +1,64 @@
+package backup
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+func FuzzParseWrappedKey(f *testing.F) {
+	good, err := PassphraseWithOptions("p", PassphraseOptions{Time: 1, MemoryKiB: 64, Threads: 1}).Wrap(context.Background(), "acme", make([]byte, 32))
+	require.NoError(f, err)
+	f.Add(good)
+	f.Add([]byte(`{"kdf":"argon2id","t":1,"m":4194304,"p":1,"salt":"AAAAAAAAAAA=","sealed":""}`))
+	f.Add([]byte(`{"kdf":"scrypt"}`))
+	f.Add([]byte(`null`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		w, err := parseWrapped(b)
+		if err != nil {
+			if !errors.Is(err, ErrWrongKey) && !errors.Is(err, ErrCorrupt) {
+				t.Fatalf("error %v matches neither ErrWrongKey nor ErrCorrupt", err)
+			}
+			return
+		}
+		if w.Memory > maxArgonMemoryKiB || w.Time > maxArgonTime || w.Threads == 0 {
+			t.Fatalf("accepted unbounded parameters %+v", w)
+		}
+	})
+}
+
+func TestWrappedKeyParameters(t *testing.T) {
+	ctx := context.Background()
+	p := PassphraseWithOptions("secret", PassphraseOptions{Time: 2, MemoryKiB: 256, Threads: 1})
+	dk := []byte("0123456789abcdef0123456789abcdef")
+	b, err := p.Wrap(ctx, "acme", dk)
+	require.NoError(t, err)
+	var w wrappedPassphrase
+	require.NoError(t, json.Unmarshal(b, &w))
+	require.Equal(t, "argon2id", w.KDF)
+	require.Equal(t, uint32(2), w.Time, "the parameters are recorded with the key")
+	require.Equal(t, uint32(256), w.Memory)
+	require.Len(t, w.Salt, 16)
+	b2, err := p.Wrap(ctx, "acme", dk)
+	require.NoError(t, err)
+	var w2 wrappedPassphrase
+	require.NoError(t, json.Unmarshal(b2, &w2))
+	require.NotEqual(t, w.Salt, w2.Salt, "a fresh salt per wrap")
+
+	// Other parameters on the reading side do not matter: the recorded ones are used.
+	got, err := PassphraseWithOptions("secret", PassphraseOptions{Time: 1, MemoryKiB: 64, Threads: 1}).Unwrap(ctx, "acme", b)
+	require.NoError(t, err)
+	require.Equal(t, dk, got)
+	_, err = p.Unwrap(ctx, "other-tenant", b)
+	require.ErrorIs(t, err, ErrWrongKey, "a key wrapped for one scope does not open another")
+
+	_, err = PassphraseWithOptions("x", PassphraseOptions{MemoryKiB: 2 << 20}).Wrap(ctx, "acme", dk)
+	require.ErrorIs(t, err, ErrInvalidOptions)
+	w.Memory = 8 << 20
+	bad, _ := json.Marshal(w)
+	_, err = p.Unwrap(ctx, "acme", bad)
+	require.ErrorIs(t, err, ErrCorrupt, "a stored key asking for 8 GiB is refused before any allocation")
+}
