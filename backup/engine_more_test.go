@@ -292,3 +292,30 @@ func TestConcurrentBackupsOfOneTenant(t *testing.T) {
 }
 
 func sha256Of(b []byte) [32]byte { return sha256.Sum256(b) }
+
+func TestIncrementalWithUnsetModTimes(t *testing.T) {
+	// fstest.MapFS and many host Sources leave ModTime zero: an unchanged
+	// file must still be recognised and not opened.
+	fsys := fstest.MapFS{"m/a.txt": {Data: []byte("a")}, "m/b.txt": {Data: []byte("bb")}, "m/far.txt": {Data: []byte("far"), ModTime: time.Date(2500, 1, 1, 0, 0, 0, 0, time.UTC)}}
+	e, err := backup.New(storage.NewMemory(), nil)
+	require.NoError(t, err)
+	_, err = e.Backup(master(), "acme", backup.FSSource(fsys), &backup.Options{Type: backup.Full})
+	require.NoError(t, err)
+	src := &countingSource{Source: backup.FSSource(fsys)}
+	s, err := e.Backup(master(), "acme", src, &backup.Options{Type: backup.Incremental})
+	require.NoError(t, err)
+	require.Zero(t, src.opens.Load(), "unchanged files are not opened")
+	require.Equal(t, wantOf(fsys), readBack(t, e, "acme", s.ID))
+	for f, err := range e.Files(master(), "acme", s.ID) {
+		require.NoError(t, err)
+		if f.Path == "m/a.txt" {
+			require.True(t, f.ModTime.IsZero(), "a zero mtime round-trips as zero")
+		}
+	}
+	fsys["m/b.txt"] = &fstest.MapFile{Data: []byte("cc")}
+	fsys["m/a.txt"] = &fstest.MapFile{Data: []byte("a"), ModTime: time.Unix(5, 0)}
+	src = &countingSource{Source: backup.FSSource(fsys)}
+	_, err = e.Backup(master(), "acme", src, &backup.Options{Type: backup.Incremental})
+	require.NoError(t, err)
+	require.Equal(t, int64(1), src.opens.Load(), "only the file whose mtime changed is opened (same size, zero mtime: unchanged by the rule)")
+}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"hash"
 	"io/fs"
+	"math"
 	"strings"
 	"time"
 )
@@ -113,7 +114,7 @@ func (l *fileLine) file() (File, error) {
 	if len(l.C) != len(l.Z) {
 		return File{}, fmt.Errorf("entry %q: %d chunk IDs but %d sizes", l.P, len(l.C), len(l.Z))
 	}
-	f := File{Entry: Entry{Path: l.P, Size: l.S, Mode: fs.FileMode(l.M), ModTime: time.Unix(0, l.T).UTC()}, SHA256: l.H}
+	f := File{Entry: Entry{Path: l.P, Size: l.S, Mode: fs.FileMode(l.M), ModTime: mtimeOf(l.T)}, SHA256: l.H}
 	var total int64
 	for i, id := range l.C {
 		f.Chunks = append(f.Chunks, ChunkRef{ID: id, Size: l.Z[i]})
@@ -126,12 +127,44 @@ func (l *fileLine) file() (File, error) {
 }
 
 func lineOf(f *File) fileLine {
-	l := fileLine{P: f.Path, S: f.Size, M: uint32(f.Mode), T: f.ModTime.UnixNano(), H: f.SHA256}
+	l := fileLine{P: f.Path, S: f.Size, M: uint32(f.Mode), T: mtimeNanos(f.ModTime), H: f.SHA256}
 	for _, c := range f.Chunks {
 		l.C = append(l.C, c.ID)
 		l.Z = append(l.Z, c.Size)
 	}
 	return l
+}
+
+// zeroMtime stands for the zero time.Time in the entry list: Unix
+// nanoseconds cannot express it (sources such as fstest.MapFS and hosts'
+// own Sources may leave ModTime unset), and without a stable encoding an
+// incremental backup would see every such file as changed.
+const zeroMtime = math.MinInt64
+
+// mtimeNanos encodes a modification time for the entry list: Unix
+// nanoseconds, clamped to what int64 holds, and zeroMtime for the zero time.
+func mtimeNanos(t time.Time) int64 {
+	switch {
+	case t.IsZero():
+		return zeroMtime
+	case t.Before(minMtime):
+		return minMtime.UnixNano()
+	case t.After(maxMtime):
+		return maxMtime.UnixNano()
+	}
+	return t.UnixNano()
+}
+
+var (
+	minMtime = time.Unix(0, math.MinInt64+1)
+	maxMtime = time.Unix(0, math.MaxInt64)
+)
+
+func mtimeOf(n int64) time.Time {
+	if n == zeroMtime {
+		return time.Time{}
+	}
+	return time.Unix(0, n).UTC()
 }
 
 // ValidatePath checks an entry path: relative, slash-separated, no empty,

@@ -262,7 +262,7 @@ func (e *Engine) backup(ctx context.Context, tenant string, src Source, o *Optio
 						pending = nil
 						continue
 					}
-					if pk == key && pending.Size == en.Size && pending.Mode == en.Mode && pending.ModTime.Equal(en.ModTime.UTC().Truncate(0)) {
+					if pk == key && pending.Size == en.Size && pending.Mode == en.Mode && mtimeNanos(pending.ModTime) == mtimeNanos(en.ModTime) {
 						j.file.SHA256, j.file.Chunks = pending.SHA256, pending.Chunks
 						j.file.ModTime = pending.ModTime
 						reused = true
