@@ -127,8 +127,8 @@ func TestCrashConsistencyCancelAtEveryOperation(t *testing.T) {
 	require.NoError(t, err)
 	ops := count.ops.Load()
 	step := int64(1)
-	if os.Getenv("STEWARD_HEAVY") == "" && ops > 8 {
-		step = ops / 8 // a spread of points; STEWARD_HEAVY=1 tries every one
+	if os.Getenv("STEWARD_HEAVY") == "" && ops > 6 {
+		step = ops / 6 // a spread of points; STEWARD_HEAVY=1 tries every one
 	}
 	for k := int64(1); k <= ops+1; k += step {
 		t.Run(fmt.Sprintf("op-%d-of-%d", k, ops), func(t *testing.T) {
@@ -153,7 +153,7 @@ func TestCrashConsistencyCancelAtEveryOperation(t *testing.T) {
 
 func TestCrashConsistencyRandomFaults(t *testing.T) {
 	fsys, want := crashData()
-	seeds := 4
+	seeds := 3
 	if os.Getenv("STEWARD_HEAVY") != "" {
 		seeds = 200
 	}
