@@ -108,9 +108,10 @@ type chunkReader struct {
 	ids  []string
 	path string // for errors
 
-	cur   []byte
-	next  int
-	ahead chan loaded // the next chunk, being fetched
+	cur    []byte
+	curBuf []byte // the whole buffer cur slices, reused once consumed
+	next   int
+	ahead  chan loaded // the next chunk, being fetched
 
 	sha  string // expected content SHA-256, "" to skip
 	h    hash.Hash
@@ -148,12 +149,17 @@ func (c *chunkReader) load() error {
 	if err := c.ctx.Err(); err != nil {
 		return err
 	}
+	// The chunk before this one has been consumed: its buffer is free
+	// for the next fetch. Two buffers alternate, whatever the file size.
+	spare := c.curBuf
+	c.curBuf = nil
 	var res loaded
 	if c.ahead != nil {
 		res = <-c.ahead
 		c.ahead = nil
 	} else {
-		res = c.fetch(c.ids[c.next])
+		res = c.fetch(c.ids[c.next], spare)
+		spare = nil
 	}
 	if res.err != nil {
 		return res.err
@@ -164,10 +170,10 @@ func (c *chunkReader) load() error {
 	if c.next < len(c.ids) {
 		ch := make(chan loaded, 1)
 		id := c.ids[c.next]
-		go func() { ch <- c.fetch(id) }()
+		go func() { ch <- c.fetch(id, spare) }()
 		c.ahead = ch
 	}
-	c.cur = res.data
+	c.cur, c.curBuf = res.data, res.data
 	if c.h != nil {
 		c.h.Write(res.data)
 	}
@@ -175,17 +181,19 @@ func (c *chunkReader) load() error {
 	return nil
 }
 
-func (c *chunkReader) fetch(idStr string) loaded {
+// fetch loads chunk idStr, decoding into dst's storage when it is large
+// enough.
+func (c *chunkReader) fetch(idStr string, dst []byte) loaded {
 	id, err := repo.ParseID(idStr)
 	if err != nil {
 		return loaded{err: fmt.Errorf("backup: %q: %w", c.path, &repo.CorruptError{Key: c.r.Prefix(), Detail: err.Error()})}
 	}
-	data, err := c.r.LoadChunk(c.ctx, id, nil)
+	data, err := c.r.LoadChunk(c.ctx, id, dst)
 	if errors.Is(err, repo.ErrNotFound) || errors.Is(err, storage.ErrNotFound) {
 		// Written by another process since we loaded the index, or moved
 		// by a prune (repacked): read the index again and retry once.
 		if lerr := c.r.ReloadIndex(c.ctx); lerr == nil {
-			data, err = c.r.LoadChunk(c.ctx, id, nil)
+			data, err = c.r.LoadChunk(c.ctx, id, dst)
 		}
 	}
 	if err != nil {
@@ -210,6 +218,6 @@ func (c *chunkReader) finish() error {
 // Close stops the reader; a fetch in flight finishes in the background.
 func (c *chunkReader) Close() error {
 	c.err = errors.New("backup: read from a closed file")
-	c.cur, c.ahead = nil, nil
+	c.cur, c.curBuf, c.ahead = nil, nil, nil
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"sync"
 
 	"github.com/iluxsys/steward/storage"
 )
@@ -12,6 +13,11 @@ func (r *Repo) codec() *codec {
 	r.codecOnce.Do(func() { r.cdc = newCodec() })
 	return r.cdc
 }
+
+// rawPool holds the buffers stored blobs are read into; the decoded chunk
+// is always copied out (decompressed or appended to dst), so a raw buffer
+// is free again when LoadChunk returns.
+var rawPool = sync.Pool{New: func() any { return new([]byte) }}
 
 // LoadChunk reads chunk id, decrypts and decompresses it, and verifies that
 // its content hashes to id. The result is appended to dst[:0]. A mismatch is
@@ -25,7 +31,12 @@ func (r *Repo) LoadChunk(ctx context.Context, id ID, dst []byte) ([]byte, error)
 	if err != nil {
 		return nil, fmt.Errorf("chunk %s: %w", id, err)
 	}
-	raw := make([]byte, loc.Length)
+	rawp := rawPool.Get().(*[]byte)
+	defer rawPool.Put(rawp)
+	if cap(*rawp) < int(loc.Length) {
+		*rawp = make([]byte, loc.Length)
+	}
+	raw := (*rawp)[:loc.Length]
 	_, err = io.ReadFull(rc, raw)
 	rc.Close()
 	if err != nil {
