@@ -148,34 +148,65 @@ func Walk(t testing.TB, src backup.Source) []backup.Entry {
 // yielding exactly Size bytes. It returns the SHA-256 of each file.
 func Check(t *testing.T, src backup.Source) map[string][32]byte {
 	t.Helper()
-	entries := Walk(t, src)
+	sums, err := check(context.Background(), src)
+	require.NoError(t, err)
+	return sums
+}
+
+// check is Check returning the first violation as an error, so the suite
+// itself can be tested against Sources that break the rules.
+func check(ctx context.Context, src backup.Source) (map[string][32]byte, error) {
+	var entries []backup.Entry
+	if err := src.Walk(ctx, func(e backup.Entry) error {
+		entries = append(entries, e)
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("walk: %w", err)
+	}
 	sums := map[string][32]byte{}
 	seenDirs := map[string]bool{}
 	prev := ""
 	for i, e := range entries {
-		require.NoError(t, backup.ValidatePath(e.Path), "entry %d", i)
-		require.True(t, e.Mode.IsDir() || e.Mode.IsRegular(), "entry %q has mode %v: only regular files and directories", e.Path, e.Mode)
+		if err := backup.ValidatePath(e.Path); err != nil {
+			return nil, fmt.Errorf("entry %d: %w", i, err)
+		}
+		if !e.Mode.IsDir() && !e.Mode.IsRegular() {
+			return nil, fmt.Errorf("entry %q has mode %v: only regular files and directories", e.Path, e.Mode)
+		}
 		k := sortKey(e)
-		require.Greater(t, k, prev, "entry %q came after %q: want lexical path order without duplicates", e.Path, prev)
+		if k <= prev {
+			return nil, fmt.Errorf("entry %q came after %q: want lexical path order without duplicates", e.Path, prev)
+		}
 		prev = k
-		if dir, _, ok := cutLast(e.Path); ok {
-			require.True(t, seenDirs[dir], "entry %q came before (or without) its directory %q", e.Path, dir)
+		if dir, _, ok := cutLast(e.Path); ok && !seenDirs[dir] {
+			return nil, fmt.Errorf("entry %q came before (or without) its directory %q", e.Path, dir)
 		}
 		if e.Mode.IsDir() {
 			seenDirs[e.Path] = true
 			continue
 		}
-		require.GreaterOrEqual(t, e.Size, int64(0), "entry %q", e.Path)
-		rc, err := src.Open(context.Background(), e.Path)
-		require.NoError(t, err, "open %q", e.Path)
+		if e.Size < 0 {
+			return nil, fmt.Errorf("entry %q has negative size %d", e.Path, e.Size)
+		}
+		rc, err := src.Open(ctx, e.Path)
+		if err != nil {
+			return nil, fmt.Errorf("open %q: %w", e.Path, err)
+		}
 		h := sha256.New()
 		n, err := io.Copy(h, rc)
-		require.NoError(t, err, "read %q", e.Path)
-		require.NoError(t, rc.Close(), "close %q", e.Path)
-		require.Equal(t, e.Size, n, "Open(%q) yielded %d bytes; Walk said %d", e.Path, n, e.Size)
+		cerr := rc.Close()
+		if err != nil {
+			return nil, fmt.Errorf("read %q: %w", e.Path, err)
+		}
+		if cerr != nil {
+			return nil, fmt.Errorf("close %q: %w", e.Path, cerr)
+		}
+		if n != e.Size {
+			return nil, fmt.Errorf("Open(%q) yielded %d bytes; Walk said %d", e.Path, n, e.Size)
+		}
 		sums[e.Path] = [32]byte(h.Sum(nil))
 	}
-	return sums
+	return sums, nil
 }
 
 func cutLast(p string) (dir, name string, ok bool) {
