@@ -51,9 +51,10 @@ type Engine struct {
 	store storage.Store
 	cfg   Config
 
-	mu    sync.Mutex
-	repos map[string]*repo.Repo
-	caps  storage.CapabilityCache
+	mu     sync.Mutex
+	repos  map[string]*repo.Repo
+	mcache map[string]map[string]*manifest // repository prefix -> snapshot ID -> manifest
+	caps   storage.CapabilityCache
 
 	logOnce sync.Once
 }
@@ -64,7 +65,7 @@ func New(store storage.Store, cfg *Config) (*Engine, error) {
 	if store == nil {
 		return nil, fmt.Errorf("%w: store is nil", ErrInvalidOptions)
 	}
-	e := &Engine{store: store, repos: map[string]*repo.Repo{}}
+	e := &Engine{store: store, repos: map[string]*repo.Repo{}, mcache: map[string]map[string]*manifest{}}
 	if cfg != nil {
 		e.cfg = *cfg
 	}
@@ -156,8 +157,10 @@ func (e *Engine) repo(ctx context.Context, scope string, create, encrypt bool) (
 }
 
 func (e *Engine) forgetRepo(scope string) {
+	prefix, _ := scopePrefix(scope)
 	e.mu.Lock()
 	delete(e.repos, scope)
+	delete(e.mcache, prefix)
 	e.mu.Unlock()
 }
 
@@ -188,7 +191,10 @@ func (e *Engine) Catalog(ctx context.Context, tenant string) ([]Snapshot, error)
 	return out, nil
 }
 
-// manifests loads every manifest of r, newest first.
+// manifests loads every manifest of r, newest first. Manifests are
+// immutable, so decoded ones are cached per scope and only new IDs are
+// read: an incremental backup's parent lookup does not grow with the
+// number of snapshots.
 func (e *Engine) manifests(ctx context.Context, r *repo.Repo) ([]*manifest, error) {
 	var ids []string
 	for id, err := range r.SnapshotIDs(ctx) {
@@ -197,22 +203,49 @@ func (e *Engine) manifests(ctx context.Context, r *repo.Repo) ([]*manifest, erro
 		}
 		ids = append(ids, id)
 	}
+	e.mu.Lock()
+	cache := e.mcache[r.Prefix()]
+	if cache == nil {
+		cache = map[string]*manifest{}
+		e.mcache[r.Prefix()] = cache
+	}
 	out := make([]*manifest, len(ids))
+	var missing []int
+	for i, id := range ids {
+		if m, ok := cache[id]; ok {
+			out[i] = m
+		} else {
+			missing = append(missing, i)
+		}
+	}
+	e.mu.Unlock()
 	errs := make([]error, len(ids))
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, 16)
-	for i, id := range ids {
+	for _, i := range missing {
 		wg.Add(1)
 		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			out[i], errs[i] = e.loadManifest(ctx, r, id)
+			out[i], errs[i] = e.loadManifest(ctx, r, ids[i])
 		}()
 	}
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
+	e.mu.Lock()
+	present := make(map[string]bool, len(ids))
+	for i, id := range ids {
+		cache[id] = out[i]
+		present[id] = true
+	}
+	for id := range cache {
+		if !present[id] {
+			delete(cache, id) // forgotten
+		}
+	}
+	e.mu.Unlock()
 	sort.Slice(out, func(i, j int) bool {
 		if !out[i].Timestamp.Equal(out[j].Timestamp) {
 			return out[i].Timestamp.After(out[j].Timestamp)

@@ -94,7 +94,7 @@ func (e *Engine) backup(ctx context.Context, tenant string, src Source, o *Optio
 		return nil, fmt.Errorf("backup: %w", err)
 	}
 	defer lock.Unlock(ctx)
-	if err := r.ReloadIndex(ctx); err != nil {
+	if err := r.RefreshIndex(ctx); err != nil {
 		return nil, fmt.Errorf("backup: %w", err)
 	}
 

@@ -219,3 +219,29 @@ func (r *Repo) IsPackKey(key string) bool {
 	rest, ok := strings.CutPrefix(key, r.prefix+"packs/")
 	return ok && len(rest) == 35 && validPackName(rest[3:])
 }
+
+// RefreshIndex brings the loaded index up to date cheaply: when every index
+// object loaded before still exists, only the new ones are read; when one
+// has gone (a prune rewrote the index), everything is read again.
+func (r *Repo) RefreshIndex(ctx context.Context) error {
+	present := map[string]bool{}
+	for oi, err := range r.store.List(ctx, r.prefix+"index/") {
+		if err != nil {
+			return err
+		}
+		present[oi.Key] = true
+	}
+	r.mu.RLock()
+	stale := false
+	for k := range r.loadedIdx {
+		if !present[k] {
+			stale = true
+			break
+		}
+	}
+	r.mu.RUnlock()
+	if stale {
+		return r.ReloadIndex(ctx)
+	}
+	return r.LoadIndex(ctx)
+}
