@@ -138,7 +138,7 @@ func (e *Engine) backup(ctx context.Context, tenant string, src Source, o *Optio
 	order := make(chan *job, 256)
 	pr, pw := io.Pipe()
 
-	bufPool := newFreeList(e.cfg.Parallelism+1, 2*repo.MaxChunk)
+	bufPool := e.bufs // shared by the engine's backups: buffers outlive one backup
 	// Entry list: chunked and saved like file content.
 	var tree []string
 	g.Go(func() error {
