@@ -2,6 +2,8 @@ package flags
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -37,6 +39,16 @@ type Flag struct {
 	UpdatedAt time.Time `json:"updated_at"`
 	UpdatedBy string    `json:"updated_by"`
 	Deleted   bool      `json:"deleted,omitempty"`
+	// Sum is the SHA-256 (hex) of the stored version's JSON with Sum
+	// empty; a damaged version is refused, not believed.
+	Sum string `json:"sum,omitempty"`
+}
+
+func (f Flag) checksum() string {
+	f.Sum = ""
+	b, _ := json.Marshal(f)
+	h := sha256.Sum256(b)
+	return hex.EncodeToString(h[:])
 }
 
 // Errors callers match with errors.Is.
@@ -286,6 +298,7 @@ func (s *Set) write(ctx context.Context, f Flag, typ string) error {
 	f.Version++
 	f.UpdatedAt = s.cfg.Clock.Now().UTC()
 	f.UpdatedBy = steward.PrincipalID(ctx)
+	f.Sum = f.checksum()
 	b, _ := json.Marshal(f)
 	err := storage.PutBytes(ctx, s.store, s.key(f.Name, f.Version), b, &storage.PutOptions{IfNotExist: true})
 	data := map[string]any{audit.DataFlag: f.Name, "version": f.Version, "new": flagSummary(f)}
@@ -361,6 +374,9 @@ func DecodeFlag(b []byte) (Flag, error) {
 	}
 	if f.Version == 0 {
 		return Flag{}, fmt.Errorf("%w: version 0", ErrInvalid)
+	}
+	if f.Sum != f.checksum() {
+		return Flag{}, fmt.Errorf("%w: flag %q version %d does not match its checksum", ErrInvalid, f.Name, f.Version)
 	}
 	if !f.Deleted {
 		if err := f.Options.Validate(); err != nil {

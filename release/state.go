@@ -2,6 +2,8 @@ package release
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -33,6 +35,15 @@ type record struct {
 	At         time.Time   `json:"at"`
 	By         string      `json:"by,omitempty"`
 	Deployment *Deployment `json:"deployment,omitempty"`
+	// Sum is the SHA-256 (hex) of the record's JSON with Sum empty.
+	Sum string `json:"sum"`
+}
+
+func (r record) checksum() string {
+	r.Sum = ""
+	b, _ := json.Marshal(r)
+	h := sha256.Sum256(b)
+	return hex.EncodeToString(h[:])
 }
 
 // DecodeRecord parses a stored log record. It never panics on bad input.
@@ -48,6 +59,9 @@ func DecodeRecord(b []byte) (record, error) {
 	}
 	if r.Seq == 0 || validChannel(r.Channel) != nil {
 		return r, fmt.Errorf("release: log record has sequence 0 or a bad channel")
+	}
+	if r.Sum != r.checksum() {
+		return r, fmt.Errorf("release: log record %d does not match its checksum", r.Seq)
 	}
 	return r, nil
 }
@@ -157,6 +171,7 @@ func (m *Manager) append(ctx context.Context, r record) (*state, error) {
 }
 
 func (m *Manager) put(ctx context.Context, r record) error {
+	r.Sum = r.checksum()
 	b, _ := json.Marshal(r)
 	if err := storage.PutBytes(ctx, m.store, m.logKey(r.Seq), b, &storage.PutOptions{IfNotExist: true}); err != nil {
 		if errors.Is(err, storage.ErrExists) {

@@ -2,6 +2,8 @@ package repo
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -66,6 +68,35 @@ type Config struct {
 	// StoreConditionalCreate records the capability probe's answer for the
 	// store the repository was created on (nil: not probed).
 	StoreConditionalCreate *bool `json:"store_conditional_create,omitempty"`
+	// Checksum is the SHA-256 (hex) of the config's JSON with Checksum
+	// empty: a damaged config is noticed rather than half-believed.
+	Checksum string `json:"checksum"`
+}
+
+func (c Config) sum() string {
+	c.Checksum = ""
+	b, _ := json.Marshal(c)
+	h := sha256.Sum256(b)
+	return hex.EncodeToString(h[:])
+}
+
+// encodeConfig stamps the checksum and serialises the config.
+func encodeConfig(c Config) []byte {
+	c.Checksum = c.sum()
+	b, _ := json.MarshalIndent(c, "", "  ")
+	return b
+}
+
+// decodeConfig parses and verifies a stored config.
+func decodeConfig(key string, b []byte) (Config, error) {
+	var c Config
+	if err := json.Unmarshal(b, &c); err != nil {
+		return c, &CorruptError{Key: key, Detail: err.Error()}
+	}
+	if c.Checksum != c.sum() {
+		return c, &CorruptError{Key: key, Detail: "config does not match its checksum"}
+	}
+	return c, nil
 }
 
 // keyObject is the stored form of the data key.
@@ -126,8 +157,8 @@ func Open(ctx context.Context, store storage.Store, prefix string, opts Options)
 	case err != nil:
 		return nil, err
 	default:
-		if err := json.Unmarshal(b, &r.cfg); err != nil {
-			return nil, &CorruptError{Key: prefix + "config", Detail: err.Error()}
+		if r.cfg, err = decodeConfig(prefix+"config", b); err != nil {
+			return nil, err
 		}
 		if r.cfg.Version != FormatVersion {
 			return nil, fmt.Errorf("repository %q has format version %d; this build reads version %d", prefix, r.cfg.Version, FormatVersion)
@@ -174,7 +205,7 @@ func (r *Repo) create(ctx context.Context, opts Options) error {
 	if err != nil {
 		return err
 	}
-	cb, _ := json.MarshalIndent(cfg, "", "  ")
+	cb := encodeConfig(cfg)
 	err = storage.PutBytes(ctx, r.store, r.prefix+"config", cb, &storage.PutOptions{IfNotExist: true})
 	if errors.Is(err, storage.ErrExists) {
 		return r.adopt(ctx, opts)
@@ -183,6 +214,7 @@ func (r *Repo) create(ctx context.Context, opts Options) error {
 		return err
 	}
 	r.cfg = cfg
+	r.cfg.Checksum = cfg.sum()
 	r.keyID = ko.KeyID
 	k, err := deriveKeys(dataKey, cfg.Encrypted)
 	r.k = k
@@ -196,8 +228,8 @@ func (r *Repo) adopt(ctx context.Context, opts Options) error {
 	for attempt := 0; ; attempt++ {
 		b, err := storage.ReadAll(ctx, r.store, r.prefix+"config")
 		if err == nil {
-			if err := json.Unmarshal(b, &r.cfg); err != nil {
-				return &CorruptError{Key: r.prefix + "config", Detail: err.Error()}
+			if r.cfg, err = decodeConfig(r.prefix+"config", b); err != nil {
+				return err
 			}
 			return r.loadKey(ctx, opts)
 		}
@@ -226,7 +258,7 @@ func (r *Repo) adopt(ctx context.Context, opts Options) error {
 	if cfg.Encrypted {
 		cfg.Cipher = "AES-256-GCM"
 	}
-	cb, _ := json.MarshalIndent(cfg, "", "  ")
+	cb := encodeConfig(cfg)
 	if err := storage.PutBytes(ctx, r.store, r.prefix+"config", cb, &storage.PutOptions{IfNotExist: true}); err != nil && !errors.Is(err, storage.ErrExists) {
 		return err
 	}
