@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"syscall"
 )
 
 // tmpPrefix marks the file adapter's temporary files; List hides them.
@@ -50,6 +51,22 @@ func fileCreate(ctx context.Context, dir, key string, r io.Reader) (err error) {
 		if errors.Is(err, fs.ErrExist) {
 			return &Error{Op: "put", Key: key, Err: ErrExists}
 		}
+		return &Error{Op: "put", Key: key, Err: err}
+	}
+	return syncDir(filepath.Dir(final), key)
+}
+
+// syncDir fsyncs a directory so a new name in it survives a crash of the
+// machine, not only of the process. Filesystems that cannot sync a directory
+// (EINVAL, EBADF on some platforms) are not an error: the link is already in
+// place and visible to every process.
+func syncDir(dir, key string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return &Error{Op: "put", Key: key, Err: err}
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil && !errors.Is(err, os.ErrInvalid) && !errors.Is(err, syscall.EINVAL) && !errors.Is(err, syscall.EBADF) {
 		return &Error{Op: "put", Key: key, Err: err}
 	}
 	return nil
