@@ -58,10 +58,26 @@ type bucketStore struct {
 	// create, when set, replaces the bucket's own conditional create
 	// (used by the file:// adapter to make it atomic across processes).
 	create func(ctx context.Context, key string, r io.Reader, opts *PutOptions) error
+	// write, when set, replaces the bucket's own unconditional write (the
+	// file:// adapter writes through its own hidden temporary files).
+	write func(ctx context.Context, key string, r io.Reader, opts *PutOptions) error
+	// checkKey, when set, refuses keys the backend cannot hold faithfully.
+	checkKey func(key string) error
+}
+
+// validate checks key with ValidateKey and then the backend's own rule.
+func (s *bucketStore) validate(key string) error {
+	if err := ValidateKey(key); err != nil {
+		return err
+	}
+	if s.checkKey != nil {
+		return s.checkKey(key)
+	}
+	return nil
 }
 
 func (s *bucketStore) Put(ctx context.Context, key string, r io.Reader, opts *PutOptions) error {
-	if err := ValidateKey(key); err != nil {
+	if err := s.validate(key); err != nil {
 		return err
 	}
 	if err := ctx.Err(); err != nil {
@@ -69,6 +85,9 @@ func (s *bucketStore) Put(ctx context.Context, key string, r io.Reader, opts *Pu
 	}
 	if opts != nil && opts.IfNotExist && s.create != nil {
 		return s.create(ctx, key, r, opts)
+	}
+	if s.write != nil && (opts == nil || !opts.IfNotExist) {
+		return s.write(ctx, key, r, opts)
 	}
 	return s.put(ctx, key, r, opts)
 }
@@ -105,7 +124,7 @@ func (s *bucketStore) Get(ctx context.Context, key string) (io.ReadCloser, error
 }
 
 func (s *bucketStore) GetRange(ctx context.Context, key string, off, n int64) (io.ReadCloser, error) {
-	if err := ValidateKey(key); err != nil {
+	if err := s.validate(key); err != nil {
 		return nil, err
 	}
 	if err := ctx.Err(); err != nil {
@@ -140,7 +159,7 @@ func (r *reader) Read(p []byte) (int, error) {
 func (r *reader) Close() error { return r.r.Close() }
 
 func (s *bucketStore) Stat(ctx context.Context, key string) (ObjectInfo, error) {
-	if err := ValidateKey(key); err != nil {
+	if err := s.validate(key); err != nil {
 		return ObjectInfo{}, err
 	}
 	if err := ctx.Err(); err != nil {
@@ -186,7 +205,7 @@ func isInternalKey(key string) bool {
 }
 
 func (s *bucketStore) Delete(ctx context.Context, key string) error {
-	if err := ValidateKey(key); err != nil {
+	if err := s.validate(key); err != nil {
 		return err
 	}
 	if err := ctx.Err(); err != nil {
@@ -253,7 +272,12 @@ func openFileURL(ctx context.Context, u *url.URL) (Store, error) {
 
 // OpenDir opens a directory as a Store (creating it if needed). Conditional
 // create is atomic across processes: the object is written to a temporary
-// file and hard-linked into place, which fails when the name exists.
+// file and hard-linked into place, which fails when the name exists. Plain
+// puts are written the same way and renamed into place, so a reader never
+// sees a partial object and listings never show a temporary file. Keys the
+// directory cannot hold under their own name (control characters, "__0x",
+// a segment other than the last ending in "..") are refused with
+// ErrInvalidKey.
 func OpenDir(dir string) (Store, error) {
 	b, err := fileblob.OpenBucket(dir, &fileblob.Options{CreateDir: true, NoTempDir: true, Metadata: fileblob.MetadataDontWrite})
 	if err != nil {
@@ -261,7 +285,11 @@ func OpenDir(dir string) (Store, error) {
 	}
 	s := &bucketStore{b: b}
 	s.create = func(ctx context.Context, key string, r io.Reader, opts *PutOptions) error {
-		return fileCreate(ctx, dir, key, r)
+		return fileWrite(ctx, dir, key, r, true)
 	}
+	s.write = func(ctx context.Context, key string, r io.Reader, opts *PutOptions) error {
+		return fileWrite(ctx, dir, key, r, false)
+	}
+	s.checkKey = fileKeyCheck
 	return s, nil
 }

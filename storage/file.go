@@ -5,22 +5,57 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 )
 
 // tmpPrefix marks the file adapter's temporary files; List hides them.
 const tmpPrefix = ".steward-tmp-"
 
-// fileCreate writes key under dir only if it does not exist, atomically
-// across processes: the bytes go to a temporary file in the same directory,
-// which is fsynced and then hard-linked to the final name. link(2) fails with
-// EEXIST when the name exists, so exactly one concurrent creator wins, and a
-// reader never sees a partial object.
-func fileCreate(ctx context.Context, dir, key string, r io.Reader) (err error) {
+// fileKeyCheck refuses keys that fileblob would store under an escaped file
+// name: the file adapter writes objects itself under the key's plain name, so
+// both must agree. Such keys are rare (control characters, a literal "__0x",
+// a directory segment ending in ".."); refusing them is safer than storing
+// an object that Get could not find.
+func fileKeyCheck(key string) error {
+	bad := func(why string) error {
+		return &Error{Op: "validate", Key: key, Err: fmt.Errorf("%w: %s; the file store cannot hold it, choose another key", ErrInvalidKey, why)}
+	}
+	for _, c := range key {
+		if c < 0x20 || c == 0x7f {
+			return bad("key contains a control character")
+		}
+	}
+	if strings.Contains(key, "__0x") {
+		return bad(`key contains "__0x"`)
+	}
+	if strings.Contains(key, "../") {
+		return bad(`key has a directory segment ending in ".."`)
+	}
+	if isInternalKey(key) {
+		return bad(`key's last segment starts with "` + tmpPrefix + `", which is reserved for temporary files`)
+	}
+	if strings.HasSuffix(key, attrsSuffix) {
+		return bad(`key ends in "` + attrsSuffix + `"`)
+	}
+	return nil
+}
+
+// attrsSuffix is the suffix fileblob reserves for its attribute files.
+const attrsSuffix = ".attrs"
+
+// fileWrite writes key under dir through a temporary file in the same
+// directory, which is fsynced and then moved into place. With create set the
+// move is a hard link: link(2) fails with EEXIST when the name exists, so
+// exactly one concurrent creator wins, even across processes. Otherwise it is
+// a rename, which replaces the object atomically. Either way a reader never
+// sees a partial object, and the directory is fsynced afterwards.
+func fileWrite(ctx context.Context, dir, key string, r io.Reader, create bool) (err error) {
 	final := filepath.Join(dir, filepath.FromSlash(key))
 	if err := os.MkdirAll(filepath.Dir(final), 0o755); err != nil {
 		return &Error{Op: "put", Key: key, Err: err}
@@ -46,6 +81,12 @@ func fileCreate(ctx context.Context, dir, key string, r io.Reader) (err error) {
 	}
 	if err := f.Close(); err != nil {
 		return &Error{Op: "put", Key: key, Err: err}
+	}
+	if !create {
+		if err := os.Rename(tmp, final); err != nil {
+			return &Error{Op: "put", Key: key, Err: err}
+		}
+		return syncDir(filepath.Dir(final), key)
 	}
 	if err := os.Link(tmp, final); err != nil {
 		if errors.Is(err, fs.ErrExist) {

@@ -80,3 +80,92 @@ func raceChild(t *testing.T, dir string) {
 		}
 	}
 }
+
+// TestFileRefusesKeysItCannotHold checks that keys fileblob would store under
+// an escaped name are refused before any I/O, for every operation, and that
+// nothing is written.
+func TestFileRefusesKeysItCannotHold(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	s, err := storage.OpenDir(dir)
+	require.NoError(t, err)
+	for _, k := range []string{"a\tb", "new\nline", "x__0x2f__y", "a../b", "d/.steward-tmp-1", "o.attrs", "del\x7f"} {
+		t.Run(fmt.Sprintf("%q", k), func(t *testing.T) {
+			for _, cond := range []bool{false, true} {
+				err := storage.PutBytes(ctx, s, k, []byte("x"), &storage.PutOptions{IfNotExist: cond})
+				require.ErrorIs(t, err, storage.ErrInvalidKey, "put IfNotExist=%v", cond)
+			}
+			_, err := s.Get(ctx, k)
+			require.ErrorIs(t, err, storage.ErrInvalidKey)
+			_, err = s.Stat(ctx, k)
+			require.ErrorIs(t, err, storage.ErrInvalidKey)
+			require.ErrorIs(t, s.Delete(ctx, k), storage.ErrInvalidKey)
+		})
+	}
+	entries, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	require.Empty(t, entries, "refused keys write nothing")
+
+	// Keys that merely look similar are fine and round-trip.
+	for _, k := range []string{"a..", "a/b..", "..a/b", "x_0x2f", "d/steward-tmp-1", "o.attrs.json"} {
+		require.NoError(t, storage.PutBytes(ctx, s, k, []byte(k), &storage.PutOptions{IfNotExist: true}), "key %q", k)
+		got, err := storage.ReadAll(ctx, s, k)
+		require.NoError(t, err, "key %q", k)
+		require.Equal(t, k, string(got))
+	}
+}
+
+// TestFilePlainPutLeavesNoTemporaryFiles overwrites objects many times and
+// lists concurrently: a listing never shows a temporary file, every read sees
+// a whole version, and the directory holds only the objects afterwards.
+func TestFilePlainPutLeavesNoTemporaryFiles(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	s, err := storage.OpenDir(dir)
+	require.NoError(t, err)
+	body := func(v int) []byte { return []byte(fmt.Sprintf("v%03d-%s", v, strings.Repeat("y", 64<<10))) }
+	require.NoError(t, storage.PutBytes(ctx, s, "ow/k", body(0), nil))
+	done := make(chan struct{})
+	listErr := make(chan error, 1)
+	go func() {
+		defer close(listErr)
+		for {
+			select {
+			case <-done:
+				return
+			default:
+			}
+			for oi, err := range s.List(ctx, "ow/") {
+				if err != nil {
+					listErr <- err
+					return
+				}
+				if oi.Key != "ow/k" {
+					listErr <- fmt.Errorf("listing shows %q", oi.Key)
+					return
+				}
+			}
+			b, err := storage.ReadAll(ctx, s, "ow/k")
+			if err != nil {
+				listErr <- err
+				return
+			}
+			if len(b) != len(body(0)) {
+				listErr <- fmt.Errorf("read a partial object of %d bytes", len(b))
+				return
+			}
+		}
+	}()
+	for v := 1; v <= 50; v++ {
+		require.NoError(t, storage.PutBytes(ctx, s, "ow/k", body(v), nil))
+	}
+	close(done)
+	require.NoError(t, <-listErr)
+	got, err := storage.ReadAll(ctx, s, "ow/k")
+	require.NoError(t, err)
+	require.Equal(t, body(50), got)
+	entries, err := os.ReadDir(filepath.Join(dir, "ow"))
+	require.NoError(t, err)
+	require.Len(t, entries, 1, "only the object remains")
+	require.Equal(t, "k", entries[0].Name())
+}
