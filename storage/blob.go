@@ -178,6 +178,13 @@ func (s *bucketStore) List(ctx context.Context, prefix string) iter.Seq2[ObjectI
 			yield(ObjectInfo{}, err)
 			return
 		}
+		// A directory walk (the file adapter) fails with NotFound when a
+		// file it has just seen is removed before it is examined, which
+		// happens whenever a write's temporary file is moved into place
+		// during the listing. The walk's order is fixed (segment by
+		// segment), so it restarts and skips what was already yielded;
+		// restarts are bounded.
+		last, restarts := "", 0
 		it := s.b.List(&blob.ListOptions{Prefix: prefix})
 		for {
 			obj, err := it.Next(ctx)
@@ -185,18 +192,44 @@ func (s *bucketStore) List(ctx context.Context, prefix string) iter.Seq2[ObjectI
 				return
 			}
 			if err != nil {
+				if s.write != nil && ctx.Err() == nil && gcerrors.Code(err) == gcerrors.NotFound && restarts < maxListRestarts {
+					restarts++
+					it = s.b.List(&blob.ListOptions{Prefix: prefix})
+					continue
+				}
 				yield(ObjectInfo{}, s.wrap(ctx, "list", prefix, err))
 				return
 			}
-			if obj.IsDir || isInternalKey(obj.Key) {
+			if obj.IsDir || isInternalKey(obj.Key) || (restarts > 0 && last != "" && !walkBefore(last, obj.Key)) {
 				continue
 			}
+			last = obj.Key
 			if !yield(ObjectInfo{Key: obj.Key, Size: obj.Size, ModTime: obj.ModTime}, nil) {
 				return
 			}
 		}
 	}
 }
+
+// walkBefore reports whether a directory walk visits key a before key b:
+// keys compare segment by segment, each segment lexically.
+func walkBefore(a, b string) bool {
+	for {
+		sa, ra, moreA := strings.Cut(a, "/")
+		sb, rb, moreB := strings.Cut(b, "/")
+		if sa != sb {
+			return sa < sb
+		}
+		if !moreA || !moreB {
+			return !moreA && moreB
+		}
+		a, b = ra, rb
+	}
+}
+
+// maxListRestarts bounds how often one listing restarts after an object
+// vanished under it.
+const maxListRestarts = 100
 
 // isInternalKey hides the file adapter's temporary files from listings.
 func isInternalKey(key string) bool {
