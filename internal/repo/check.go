@@ -23,7 +23,8 @@ func ParseSubset(s string) (Subset, error) {
 		return Subset{n: 1, t: 1}, nil
 	case strings.HasSuffix(s, "%"):
 		p, err := strconv.ParseFloat(strings.TrimSuffix(s, "%"), 64)
-		if err != nil || p <= 0 || p > 100 {
+		if err != nil || !(p > 0 && p <= 100) { // written so NaN fails too
+
 			return Subset{}, fmt.Errorf("read-data subset %q: want a percentage in (0, 100]", s)
 		}
 		return Subset{percent: p}, nil
