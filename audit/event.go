@@ -81,6 +81,7 @@ const (
 	TypeFlagDeleted        = "flag.deleted"
 	TypeAccessDenied       = "access.denied"
 	TypeKeyChanged         = "key.changed"
+	TypePolicyChanged      = "retention.policy_set"
 )
 
 // Keys of Event.Data used across the SDK.

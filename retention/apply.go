@@ -96,12 +96,15 @@ func (ps *Policies) Set(ctx context.Context, tenant string, p Policy) error {
 		return err
 	}
 	b, _ := json.MarshalIndent(p, "", "  ")
-	if err := storage.PutBytes(ctx, ps.store, ps.cfg.Prefix+tenant+".json", b, nil); err != nil {
-		return fmt.Errorf("retention: store policy of %q: %w", tenant, err)
+	ev := audit.Event{Type: audit.TypePolicyChanged, Level: audit.LevelInfo, Message: fmt.Sprintf("retention policy of %q changed", tenant),
+		UserID: steward.PrincipalID(ctx), Tenant: tenant, Data: map[string]any{"policy": string(b)}}
+	err := storage.PutBytes(ctx, ps.store, ps.cfg.Prefix+tenant+".json", b, nil)
+	if err != nil {
+		err = fmt.Errorf("retention: store policy of %q: %w", tenant, err)
+		ev.Level, ev.Message, ev.Data[audit.DataError] = audit.LevelError, fmt.Sprintf("retention policy of %q not changed", tenant), err.Error()
 	}
-	_ = ps.cfg.Auditor.Record(context.WithoutCancel(ctx), audit.Event{Type: "retention.policy_set", Level: audit.LevelInfo,
-		Message: fmt.Sprintf("retention policy of %q changed", tenant), UserID: steward.PrincipalID(ctx), Tenant: tenant, Data: map[string]any{"policy": string(b)}})
-	return nil
+	_ = ps.cfg.Auditor.Record(context.WithoutCancel(ctx), ev)
+	return err
 }
 
 // ApplyReport says what Apply did or, in a dry run, would do.
@@ -128,6 +131,25 @@ func Apply(ctx context.Context, e *backup.Engine, tenant string, p Policy, dryRu
 	if err := audit.Authorize(ctx, cfg.Authorizer, cfg.Auditor, steward.ActionRetentionApply, tenant); err != nil {
 		return nil, err
 	}
+	rep, err := apply(ctx, e, tenant, p, dryRun)
+	if dryRun && err == nil {
+		return rep, nil
+	}
+	ev := audit.Event{Type: audit.TypeRetentionApplied, Level: audit.LevelInfo, UserID: steward.PrincipalID(ctx), Tenant: tenant, Data: map[string]any{}}
+	if rep != nil {
+		kept := len(rep.Decisions) - len(rep.Forgotten)
+		ev.Message = fmt.Sprintf("retention of %q: %d kept, %d forgotten", tenant, kept, len(rep.Forgotten))
+		ev.Data["forgotten"], ev.Data["kept"], ev.Data["dry_run"] = len(rep.Forgotten), kept, dryRun
+	}
+	if err != nil {
+		ev.Level, ev.Message, ev.Data[audit.DataError] = audit.LevelError, fmt.Sprintf("retention of %q failed: %v", tenant, err), err.Error()
+	}
+	_ = cfg.Auditor.Record(context.WithoutCancel(ctx), ev)
+	return rep, err
+}
+
+func apply(ctx context.Context, e *backup.Engine, tenant string, p Policy, dryRun bool) (*ApplyReport, error) {
+	cfg := e.Config()
 	snaps, err := e.Catalog(ctx, tenant)
 	if err != nil {
 		return nil, err
@@ -154,8 +176,5 @@ func Apply(ctx context.Context, e *backup.Engine, tenant string, p Policy, dryRu
 			return rep, err
 		}
 	}
-	_ = cfg.Auditor.Record(context.WithoutCancel(ctx), audit.Event{Type: audit.TypeRetentionApplied, Level: audit.LevelInfo,
-		Message: fmt.Sprintf("retention of %q: %d kept, %d forgotten", tenant, len(plan)-len(rep.Forgotten), len(rep.Forgotten)),
-		UserID:  steward.PrincipalID(ctx), Tenant: tenant, Data: map[string]any{"forgotten": len(rep.Forgotten), "kept": len(plan) - len(rep.Forgotten)}})
 	return rep, nil
 }

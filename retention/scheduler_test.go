@@ -20,7 +20,7 @@ import (
 )
 
 func master() context.Context {
-	return steward.WithPrincipal(context.Background(), steward.Principal{ID: "scheduler", Roles: []string{steward.RoleMaster}})
+	return steward.WithPrincipal(context.Background(), steward.Principal{ID: "ops", Roles: []string{steward.RoleMaster}})
 }
 
 // TestSchedulerSixtyDays runs 20 tenants for 60 simulated days on a fake
