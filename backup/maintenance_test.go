@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -166,4 +167,66 @@ func TestPruneRefusesBadOptions(t *testing.T) {
 	require.True(t, strings.Contains(err.Error(), "acme"), "the error names the tenant: %v", err)
 	after := fs.Calls(faultstore.OpPut) + fs.Calls(faultstore.OpDelete) + fs.Calls(faultstore.OpList) + fs.Calls(faultstore.OpGet)
 	require.Equal(t, before, after, "refused prunes touch no object")
+}
+
+// pausingStore pauses the first Delete of a key under prefix until
+// released, so a test can act while a prune is midway.
+type pausingStore struct {
+	storage.Store
+	prefix  string
+	once    sync.Once
+	paused  chan struct{}
+	release chan struct{}
+}
+
+func (s *pausingStore) Delete(ctx context.Context, key string) error {
+	if strings.HasPrefix(key, s.prefix) {
+		s.once.Do(func() {
+			close(s.paused)
+			<-s.release
+		})
+	}
+	return s.Store.Delete(ctx, key)
+}
+
+// TestBackupDuringPrune: a backup started while a prune is midway (its
+// first pack deletion pending) is refused with ErrLocked and writes no
+// snapshot; the prune then completes, the backup runs, and every snapshot
+// reads back byte for byte.
+func TestBackupDuringPrune(t *testing.T) {
+	ctx := master()
+	mem := storage.NewMemory()
+	ps := &pausingStore{Store: mem, prefix: "tenants/acme/packs/", paused: make(chan struct{}), release: make(chan struct{})}
+	e, err := backup.New(ps, nil)
+	require.NoError(t, err)
+	gens := generations(4)
+	var ids []string
+	for _, g := range gens[:3] {
+		s, err := e.Backup(ctx, "acme", backup.FSSource(g), &backup.Options{Type: backup.Full})
+		require.NoError(t, err)
+		ids = append(ids, s.ID)
+	}
+	require.NoError(t, e.Forget(ctx, "acme", ids[0]))
+	pruned := make(chan error)
+	go func() {
+		_, err := e.Prune(ctx, "acme", nil)
+		pruned <- err
+	}()
+	<-ps.paused
+	_, err = e.Backup(ctx, "acme", backup.FSSource(gens[3]), &backup.Options{Type: backup.Full})
+	require.ErrorIs(t, err, backup.ErrLocked)
+	cat, err := e.Catalog(ctx, "acme")
+	require.NoError(t, err)
+	require.Len(t, cat, 2, "the refused backup wrote no snapshot")
+	close(ps.release)
+	require.NoError(t, <-pruned)
+
+	s, err := e.Backup(ctx, "acme", backup.FSSource(gens[3]), &backup.Options{Type: backup.Full})
+	require.NoError(t, err)
+	for i, id := range []string{ids[1], ids[2], s.ID} {
+		require.Equal(t, wantOf(gens[i+1]), readBack(t, e, "acme", id))
+	}
+	chk, err := e.Check(ctx, "acme", &backup.CheckOptions{ReadData: true})
+	require.NoError(t, err)
+	require.True(t, chk.OK(), "%v", chk.Problems)
 }
