@@ -5,6 +5,7 @@ import (
 	"slices"
 	"testing"
 	"time"
+	_ "time/tzdata" // CRON_TZ cases run on machines without a zone database
 
 	"github.com/stretchr/testify/require"
 
@@ -140,7 +141,44 @@ func TestPolicyJSON(t *testing.T) {
 	}
 }
 
+func TestParseSchedule(t *testing.T) {
+	from := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	cases := []struct {
+		spec string
+		next time.Time // zero: refused
+	}{
+		{"0 2 * * *", time.Date(2026, 1, 2, 2, 0, 0, 0, time.UTC)},
+		{"@daily", time.Date(2026, 1, 2, 0, 0, 0, 0, time.UTC)},
+		{"@every 6h", from.Add(6 * time.Hour)},
+		{"*/15 * * * *", from.Add(15 * time.Minute)},
+		{"CRON_TZ=Asia/Tokyo 0 2 * * *", time.Date(2026, 1, 1, 17, 0, 0, 0, time.UTC)}, // 02:00 JST
+		{"61 * * * *", time.Time{}},
+		{"every tuesday", time.Time{}},
+		{"", time.Time{}},
+		// robfig/cron panics on these; ParseSchedule refuses them.
+		{"TZ=0", time.Time{}},
+		{"CRON_TZ=UTC", time.Time{}},
+		{"TZ=", time.Time{}},
+		{"TZ=UTC\t0 2 * * *", time.Time{}},
+	}
+	for _, c := range cases {
+		t.Run(c.spec, func(t *testing.T) {
+			s, err := retention.ParseSchedule(c.spec)
+			if c.next.IsZero() {
+				require.ErrorIs(t, err, retention.ErrInvalidPolicy)
+				require.Nil(t, s)
+				return
+			}
+			require.NoError(t, err)
+			require.Equal(t, c.next, s.Next(from).UTC())
+		})
+	}
+	_, err := retention.DecodePolicy([]byte(`{"keep_last":1,"schedule":"TZ=0"}`))
+	require.ErrorIs(t, err, retention.ErrInvalidPolicy)
+}
+
 func FuzzDecodePolicy(f *testing.F) {
+	f.Add([]byte(`{"keep_last":1,"schedule":"TZ=0"}`))
 	f.Add([]byte(`{"incremental_days":7,"weekly_full_count":4}`))
 	f.Add([]byte(`{"keep_within":"3d","schedule":"@daily"}`))
 	f.Add([]byte(`{"schedule":"*/5 * * * *","keep_last":1}`))
@@ -156,7 +194,7 @@ func FuzzDecodePolicy(f *testing.F) {
 }
 
 func FuzzParseSchedule(f *testing.F) {
-	for _, s := range []string{"0 2 * * *", "@daily", "@every 6h", "*/15 * * * *", "61 * * * *", ""} {
+	for _, s := range []string{"0 2 * * *", "@daily", "@every 6h", "*/15 * * * *", "61 * * * *", "", "TZ=0", "CRON_TZ=UTC", "TZ=UTC\t0 2 * * *", "CRON_TZ=Europe/Rome 0 2 * * *"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, spec string) {

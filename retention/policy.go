@@ -116,9 +116,20 @@ var (
 var cronParser = cron.NewParser(cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
 
 // ParseSchedule parses a cron expression (five fields, or @daily, @hourly,
-// @every 6h, ...).
-func ParseSchedule(spec string) (cron.Schedule, error) {
-	s, err := cronParser.Parse(spec)
+// @every 6h, ...), optionally after a time zone ("CRON_TZ=Europe/Rome 0 2
+// * * *"). Any malformed spec is an error wrapping ErrInvalidPolicy, never
+// a panic: robfig/cron panics on a zone prefix with nothing after it
+// ("TZ=UTC"), which is refused here first.
+func ParseSchedule(spec string) (s cron.Schedule, err error) {
+	if (strings.HasPrefix(spec, "TZ=") || strings.HasPrefix(spec, "CRON_TZ=")) && !strings.Contains(spec, " ") {
+		return nil, fmt.Errorf("%w: schedule %q: a time zone must be followed by a space and the cron fields, like \"CRON_TZ=UTC 0 2 * * *\"", ErrInvalidPolicy, spec)
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			s, err = nil, fmt.Errorf("%w: schedule %q does not parse (%v)", ErrInvalidPolicy, spec, r)
+		}
+	}()
+	s, err = cronParser.Parse(spec)
 	if err != nil {
 		return nil, fmt.Errorf("%w: schedule %q: %v", ErrInvalidPolicy, spec, err)
 	}
