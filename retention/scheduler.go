@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/robfig/cron/v3"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/iluxsys/steward"
@@ -91,12 +92,24 @@ func NewScheduler(cfg SchedulerConfig) (*Scheduler, error) {
 type RunReport struct {
 	Full, Incremental, Failed int
 	Alerts                    []Alert
+	// Errors holds, per tenant, why its run failed or was not started
+	// (source, backup, retention, an unreadable policy).
+	Errors map[string]error
+}
+
+func (r *RunReport) fail(tenant string, err error) {
+	r.Failed++
+	if r.Errors == nil {
+		r.Errors = map[string]error{}
+	}
+	r.Errors[tenant] = err
 }
 
 // RunDue runs every tenant whose schedule had a slot since its last run,
-// then checks every tenant's RPO. Backup failures are counted and audited
-// (by the engine), not returned; the error is for a run that could not
-// start (listing tenants, reading policies).
+// then checks every tenant's RPO. A tenant's failure (its source, backup,
+// retention, or an unreadable stored policy) is counted, audited and kept
+// in the report's Errors, and the other tenants still run; the error is
+// for a run that could not start (listing tenants) or a cancelled ctx.
 func (s *Scheduler) RunDue(ctx context.Context) (*RunReport, error) {
 	s.run.Lock()
 	defer s.run.Unlock()
@@ -108,21 +121,31 @@ func (s *Scheduler) RunDue(ctx context.Context) (*RunReport, error) {
 	rep := &RunReport{}
 	policies := map[string]Policy{}
 	var due []string
+	var ok []string
 	for _, t := range tenants {
+		// One tenant's unreadable policy or catalog is that tenant's
+		// failure, audited; the others still run.
 		p, err := s.cfg.Policies.get(ctx, t)
+		if err == nil {
+			err = s.learn(ctx, t)
+		}
+		var sched cron.Schedule
+		if err == nil && p.Schedule != "" {
+			sched, err = ParseSchedule(p.Schedule)
+		}
 		if err != nil {
-			return nil, err
-		}
-		policies[t] = p
-		if err := s.learn(ctx, t); err != nil {
-			return nil, err
-		}
-		if p.Schedule == "" {
+			if ctx.Err() != nil {
+				return rep, ctx.Err()
+			}
+			rep.fail(t, err)
+			_ = s.cfg.Auditor.Record(context.WithoutCancel(ctx), audit.Event{Type: audit.TypeBackupFailed, Level: audit.LevelError, Tenant: t,
+				UserID: steward.PrincipalID(ctx), Message: fmt.Sprintf("scheduled backup of %q not run: %v", t, err), Data: map[string]any{audit.DataError: err.Error()}})
 			continue
 		}
-		sched, err := ParseSchedule(p.Schedule)
-		if err != nil {
-			return nil, err
+		policies[t] = p
+		ok = append(ok, t)
+		if sched == nil {
+			continue
 		}
 		last, ok := s.lastRun[t]
 		if !ok {
@@ -143,7 +166,7 @@ func (s *Scheduler) RunDue(ctx context.Context) (*RunReport, error) {
 			s.lastRun[t] = now
 			switch {
 			case err != nil:
-				rep.Failed++
+				rep.fail(t, err)
 			case typ == backup.Full:
 				rep.Full++
 			default:
@@ -156,7 +179,7 @@ func (s *Scheduler) RunDue(ctx context.Context) (*RunReport, error) {
 	if err := ctx.Err(); err != nil {
 		return rep, err
 	}
-	for _, t := range tenants {
+	for _, t := range ok {
 		rep.Alerts = append(rep.Alerts, s.checkRPO(ctx, t, policies[t], now)...)
 	}
 	return rep, nil

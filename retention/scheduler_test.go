@@ -171,3 +171,44 @@ func TestPoliciesStore(t *testing.T) {
 	p, _ = ps.Get(ctx, "acme")
 	require.Equal(t, custom, p, "refused changes write nothing")
 }
+
+// TestSchedulerIsolatesTenantFailures: one tenant's corrupt stored policy
+// and another's failing source are their own failures (counted, reported
+// per tenant, audited); the healthy tenant is still backed up.
+func TestSchedulerIsolatesTenantFailures(t *testing.T) {
+	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	clock := fakeclock.New(start)
+	store := storage.NewMemory()
+	failures := &eventLog{typ: audit.TypeBackupFailed}
+	e, err := backup.New(store, &backup.Config{Clock: clock, Auditor: failures})
+	require.NoError(t, err)
+	policies := retention.NewPolicies(store, nil)
+	require.NoError(t, storage.PutBytes(context.Background(), store, "policies/bad.json", []byte(`{"keep_last":1,"schedule":"TZ=0"}`), nil))
+	s, err := retention.NewScheduler(retention.SchedulerConfig{
+		Engine: e, Policies: policies, Clock: clock,
+		Tenants: func(context.Context) ([]string, error) { return []string{"bad", "broken", "good"}, nil },
+		Source: func(_ context.Context, tenant string) (backup.Source, error) {
+			if tenant == "broken" {
+				return nil, errors.New("database unreachable")
+			}
+			return backup.FSSource(fstest.MapFS{"users/a": {Data: []byte(tenant), Mode: 0o644}}), nil
+		},
+	})
+	require.NoError(t, err)
+	clock.Set(start.Add(3 * time.Hour)) // past the 02:00 slot
+	rep, err := s.RunDue(master())
+	require.NoError(t, err)
+	require.Equal(t, 1, rep.Full)
+	require.Equal(t, 2, rep.Failed)
+	require.ErrorIs(t, rep.Errors["bad"], retention.ErrInvalidPolicy)
+	require.ErrorContains(t, rep.Errors["broken"], "database unreachable")
+	require.NotContains(t, rep.Errors, "good")
+	cat, err := e.Catalog(master(), "good")
+	require.NoError(t, err)
+	require.Len(t, cat, 1)
+	tenantsFailed := map[string]bool{}
+	for _, ev := range failures.all() {
+		tenantsFailed[ev.Tenant] = true
+	}
+	require.Equal(t, map[string]bool{"bad": true, "broken": true}, tenantsFailed)
+}
