@@ -104,10 +104,11 @@ func pruneFaultCampaign(t *testing.T, encrypt bool) {
 			_, perr := fe.Prune(ctx, "acme", opts)
 			if perr != nil {
 				failed++
-				// The cause is named. (Not always reachable with errors.Is: a
-				// store error while decoding an entry list is reported as
-				// corrupt with the cause as text, backup/read.go files.)
-				require.Contains(t, perr.Error(), "injected permanent failure", "%s #%d", op, n)
+				// The cause is named and reachable with errors.Is, also
+				// when it struck while an entry list was being decoded.
+				require.ErrorIs(t, perr, faultstore.ErrInjectedPermanent, "%s #%d", op, n)
+				require.ErrorIs(t, perr, storage.ErrPermission, "%s #%d", op, n)
+				require.NotErrorIs(t, perr, backup.ErrCorrupt, "%s #%d: a store failure is not corruption", op, n)
 				// Midway: some old objects are already gone.
 				if countPrefix(t, st, "tenants/acme/packs/")+countPrefix(t, st, "tenants/acme/index/") <
 					countPrefix(t, base, "tenants/acme/packs/")+countPrefix(t, base, "tenants/acme/index/") {

@@ -55,7 +55,10 @@ func (e *Engine) files(ctx context.Context, r *repo.Repo, m *manifest) iter.Seq2
 				return
 			}
 			if err != nil {
-				if !errors.Is(err, ErrCorrupt) && !errors.Is(err, ErrNotFound) && ctx.Err() == nil {
+				// An error from reading the chunks (the store refused, the
+				// context ended, a chunk failed its check) passes through
+				// as it is; only undecodable JSON is the entry list's fault.
+				if cr.err == nil || !errors.Is(err, cr.err) {
 					err = &repo.CorruptError{Key: r.SnapshotKey(m.ID), Detail: "entry list: " + err.Error()}
 				}
 				yield(File{}, fmt.Errorf("backup: %w", err))
