@@ -142,6 +142,42 @@ func (c *chunkReader) Read(p []byte) (int, error) {
 	return n, nil
 }
 
+// WriteTo writes the rest of the stream to w, chunk by chunk, with no copy
+// through an intermediate buffer (io.Copy uses it). The checks are those of
+// Read: a chunk that fails its check is never written, and a whole-file
+// mismatch (size or SHA-256) is the error returned after the last chunk, so
+// the caller must discard what it wrote when WriteTo fails.
+func (c *chunkReader) WriteTo(w io.Writer) (int64, error) {
+	var total int64
+	for {
+		if c.err != nil {
+			if c.err == io.EOF {
+				return total, nil
+			}
+			return total, c.err
+		}
+		for len(c.cur) == 0 {
+			if c.next == len(c.ids) {
+				c.err = c.finish()
+				break
+			}
+			if err := c.load(); err != nil {
+				c.err = err
+				break
+			}
+		}
+		if len(c.cur) == 0 {
+			continue
+		}
+		n, err := w.Write(c.cur)
+		total += int64(n)
+		c.cur = c.cur[n:]
+		if err != nil {
+			return total, err
+		}
+	}
+}
+
 // loaded is a chunk fetched ahead of the reader.
 type loaded struct {
 	data []byte

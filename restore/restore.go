@@ -383,9 +383,9 @@ func (r *Restorer) restoreFile(ctx context.Context, tenant string, dst Target, f
 	if err != nil {
 		return err
 	}
-	buf := copyBufs.Get().(*[]byte)
-	defer copyBufs.Put(buf)
-	if _, err := io.CopyBuffer(struct{ io.Writer }{w}, struct{ io.Reader }{rc}, *buf); err != nil {
+	// The engine's reader writes its decoded chunks straight to w
+	// (io.WriterTo): no copy buffer per file in flight.
+	if _, err := io.Copy(w, rc); err != nil {
 		abort(w)
 		return fmt.Errorf("restore: %q: %w", f.Path, err)
 	}
@@ -394,8 +394,6 @@ func (r *Restorer) restoreFile(ctx context.Context, tenant string, dst Target, f
 	}
 	return nil
 }
-
-var copyBufs = sync.Pool{New: func() any { b := make([]byte, 1<<20); return &b }}
 
 func abort(w io.WriteCloser) {
 	if a, ok := w.(Aborter); ok {

@@ -310,3 +310,32 @@ func TestSameSizeAndMtimeButDifferentContent(t *testing.T) {
 	require.Equal(t, "ana", tree(t, dst)["users/1.json"].data)
 	require.Equal(t, 4, rep.FilesRestored)
 }
+
+// TestDirTargetDirectoryRemovedBehindItsBack: the target remembers the
+// directories it made; one removed by someone else is made again for the
+// next file instead of failing or losing it.
+func TestDirTargetDirectoryRemovedBehindItsBack(t *testing.T) {
+	ctx := context.Background()
+	root := t.TempDir()
+	tg := restore.DirTarget(root)
+	put := func(p, data string) error {
+		w, err := tg.Create(ctx, backup.Entry{Path: p, Mode: 0o600, ModTime: t0, Size: int64(len(data))})
+		if err != nil {
+			return err
+		}
+		if _, err := w.Write([]byte(data)); err != nil {
+			return err
+		}
+		return w.Close()
+	}
+	require.NoError(t, put("users/deep/1.json", "one"))
+	require.NoError(t, os.RemoveAll(filepath.Join(root, "users")))
+	require.NoError(t, put("users/deep/2.json", "two"))
+	b, err := os.ReadFile(filepath.Join(root, "users", "deep", "2.json"))
+	require.NoError(t, err)
+	require.Equal(t, "two", string(b))
+	fi, err := os.Stat(filepath.Join(root, "users", "deep", "2.json"))
+	require.NoError(t, err)
+	require.Equal(t, os.FileMode(0o600), fi.Mode().Perm())
+	require.True(t, fi.ModTime().Equal(t0))
+}

@@ -51,6 +51,26 @@ type dirTarget struct {
 	once sync.Once
 	r    *os.Root
 	err  error
+	// dirs holds directories this target made or found, so a restore of
+	// many files in one directory asks for it once. A directory removed
+	// behind our back only costs a retry: creating a file in it fails with
+	// "not exist" and the directory is made again.
+	dirs sync.Map
+}
+
+// mkdirAll makes dir (and its parents) unless this target already did.
+func (d *dirTarget) mkdirAll(r *os.Root, dir string) error {
+	if dir == "." {
+		return nil
+	}
+	if _, ok := d.dirs.Load(dir); ok {
+		return nil
+	}
+	if err := r.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("restore: create directory %q: %w", dir, err)
+	}
+	d.dirs.Store(dir, struct{}{})
+	return nil
 }
 
 func (d *dirTarget) open() (*os.Root, error) {
@@ -105,8 +125,8 @@ func (d *dirTarget) Create(ctx context.Context, e backup.Entry) (io.WriteCloser,
 		return nil, err
 	}
 	if e.Mode.IsDir() {
-		if err := r.MkdirAll(e.Path, 0o755); err != nil {
-			return nil, fmt.Errorf("restore: create directory %q: %w", e.Path, err)
+		if err := d.mkdirAll(r, e.Path); err != nil {
+			return nil, err
 		}
 		if perm := e.Mode.Perm(); perm != 0 {
 			_ = r.Chmod(e.Path, perm|0o700)
@@ -117,15 +137,21 @@ func (d *dirTarget) Create(ctx context.Context, e backup.Entry) (io.WriteCloser,
 		return nil, fmt.Errorf("restore: %q has unsupported mode %v", e.Path, e.Mode)
 	}
 	dir := path.Dir(e.Path)
-	if dir != "." {
-		if err := r.MkdirAll(dir, 0o755); err != nil {
-			return nil, fmt.Errorf("restore: create directory %q: %w", dir, err)
-		}
+	if err := d.mkdirAll(r, dir); err != nil {
+		return nil, err
 	}
 	var rnd [8]byte
 	_, _ = rand.Read(rnd[:])
 	tmp := path.Join(dir, tmpPrefix+hex.EncodeToString(rnd[:]))
 	f, err := r.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, fs.ErrNotExist) && dir != "." {
+		// The directory went away since this target made it.
+		d.dirs.Delete(dir)
+		if err := d.mkdirAll(r, dir); err != nil {
+			return nil, err
+		}
+		f, err = r.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("restore: create %q: %w", e.Path, err)
 	}
@@ -143,26 +169,35 @@ func (w *dirWriter) Write(p []byte) (int, error) { return w.f.Write(p) }
 
 // Close publishes the file under its final name with its mode and mtime.
 func (w *dirWriter) Close() error {
-	if err := w.f.Close(); err != nil {
-		_ = w.r.Remove(w.tmp)
-		return fmt.Errorf("restore: write %q: %w", w.e.Path, err)
-	}
 	perm := w.e.Mode.Perm()
 	if perm == 0 {
 		perm = 0o644
 	}
-	if err := w.r.Chmod(w.tmp, perm); err != nil {
+	// Mode through the open descriptor; the mtime by name after Close (a
+	// write after it would move the mtime again).
+	err := w.f.Chmod(perm)
+	if cerr := w.f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
 		_ = w.r.Remove(w.tmp)
-		return fmt.Errorf("restore: chmod %q: %w", w.e.Path, err)
+		return fmt.Errorf("restore: write %q: %w", w.e.Path, err)
 	}
 	if err := w.r.Chtimes(w.tmp, w.e.ModTime, w.e.ModTime); err != nil {
 		_ = w.r.Remove(w.tmp)
 		return fmt.Errorf("restore: set mtime of %q: %w", w.e.Path, err)
 	}
-	if fi, err := w.r.Lstat(w.e.Path); err == nil && fi.IsDir() {
-		_ = w.r.RemoveAll(w.e.Path)
+	err = w.r.Rename(w.tmp, w.e.Path)
+	if err != nil {
+		// A directory where the file goes: replace it, as a full restore
+		// must. (Checked only on failure: one lookup less per file.)
+		if fi, serr := w.r.Lstat(w.e.Path); serr == nil && fi.IsDir() {
+			if err = w.r.RemoveAll(w.e.Path); err == nil {
+				err = w.r.Rename(w.tmp, w.e.Path)
+			}
+		}
 	}
-	if err := w.r.Rename(w.tmp, w.e.Path); err != nil {
+	if err != nil {
 		_ = w.r.Remove(w.tmp)
 		return fmt.Errorf("restore: rename into %q: %w", w.e.Path, err)
 	}
@@ -183,6 +218,12 @@ func (d *dirTarget) Remove(ctx context.Context, p string) error {
 	if err := backup.ValidatePath(p); err != nil {
 		return fmt.Errorf("restore: %w", err)
 	}
+	d.dirs.Range(func(k, _ any) bool {
+		if k == p || strings.HasPrefix(k.(string), p+"/") {
+			d.dirs.Delete(k)
+		}
+		return true
+	})
 	if err := r.RemoveAll(p); err != nil {
 		return fmt.Errorf("restore: remove %q: %w", p, err)
 	}

@@ -107,6 +107,42 @@ func Run(t *testing.T, newTarget func(t *testing.T) restore.Target) {
 		require.Equal(t, []string{"m", "m/b"}, got)
 	})
 
+	t.Run("RecreateAfterRemove", func(t *testing.T) {
+		// A directory removed after files were written in it is made
+		// again for the next file; nothing is lost.
+		tg := newTarget(t)
+		write(t, tg, "m/d/1", []byte("1"))
+		require.NoError(t, tg.Remove(ctx, "m"))
+		write(t, tg, "m/d/2", []byte("2"))
+		rc, err := tg.Open(ctx, "m/d/2")
+		require.NoError(t, err)
+		b, _ := io.ReadAll(rc)
+		rc.Close()
+		require.Equal(t, "2", string(b))
+		var got []string
+		for _, e := range entries(t, tg) {
+			got = append(got, e.Path)
+		}
+		require.Equal(t, []string{"m", "m/d", "m/d/2"}, got)
+	})
+
+	t.Run("FileReplacesDirectory", func(t *testing.T) {
+		// Closing a file whose name is held by a directory replaces it.
+		tg := newTarget(t)
+		write(t, tg, "m/x/inner", []byte("inner"))
+		write(t, tg, "m/x", []byte("now a file"))
+		rc, err := tg.Open(ctx, "m/x")
+		require.NoError(t, err)
+		b, _ := io.ReadAll(rc)
+		rc.Close()
+		require.Equal(t, "now a file", string(b))
+		var got []string
+		for _, e := range entries(t, tg) {
+			got = append(got, e.Path)
+		}
+		require.Equal(t, []string{"m", "m/x"}, got)
+	})
+
 	t.Run("UnsafePaths", func(t *testing.T) {
 		tg := newTarget(t)
 		for _, p := range []string{"../evil", "/abs", "a/../../b", "a//b", `a\b`, ""} {
