@@ -69,11 +69,21 @@ type Store struct {
 	rng   *rand.Rand
 	rules []*Rule
 
-	// Latency is added before every operation.
+	// Latency is added before every operation (or only before those in
+	// LatencyOps, when set).
 	Latency time.Duration
+	// LatencyJitter adds a random extra delay in [0, LatencyJitter), drawn
+	// from the seeded source, to each delayed operation.
+	LatencyJitter time.Duration
+	// LatencyOps limits Latency and LatencyJitter to these operations
+	// (empty: every operation).
+	LatencyOps []Op
 	// ShortReads makes every Read return at most a few bytes (readers must
 	// loop); it does not change the content.
 	ShortReads bool
+	// ShortReadOps limits ShortReads to these operations (OpGet and/or
+	// OpGetRange; empty: both).
+	ShortReadOps []Op
 	// CorruptReads flips one byte of the content returned by Get/GetRange
 	// for keys with CorruptPrefix ("" = every key).
 	CorruptReads  bool
@@ -131,10 +141,37 @@ func opIndex(op Op) int {
 	return 0
 }
 
+// delay returns how long op waits before it runs.
+func (s *Store) delay(op Op) time.Duration {
+	if (s.Latency <= 0 && s.LatencyJitter <= 0) || !applies(s.LatencyOps, op) {
+		return 0
+	}
+	d := s.Latency
+	if s.LatencyJitter > 0 {
+		s.mu.Lock()
+		d += time.Duration(s.rng.Int64N(int64(s.LatencyJitter)))
+		s.mu.Unlock()
+	}
+	return d
+}
+
+// applies reports whether a setting limited to ops (empty: all) covers op.
+func applies(ops []Op, op Op) bool {
+	if len(ops) == 0 {
+		return true
+	}
+	for _, o := range ops {
+		if o == op {
+			return true
+		}
+	}
+	return false
+}
+
 func (s *Store) before(ctx context.Context, op Op, key string) error {
 	s.calls[opIndex(op)].Add(1)
-	if s.Latency > 0 {
-		t := time.NewTimer(s.Latency)
+	if d := s.delay(op); d > 0 {
+		t := time.NewTimer(d)
 		select {
 		case <-ctx.Done():
 			t.Stop()
@@ -185,7 +222,7 @@ func (s *Store) Get(ctx context.Context, key string) (io.ReadCloser, error) {
 		return nil, err
 	}
 	rc, err := s.inner.Get(ctx, key)
-	return s.wrapReader(rc, key, err)
+	return s.wrapReader(rc, OpGet, key, err)
 }
 
 // GetRange injects faults, then reads through.
@@ -194,18 +231,19 @@ func (s *Store) GetRange(ctx context.Context, key string, off, n int64) (io.Read
 		return nil, err
 	}
 	rc, err := s.inner.GetRange(ctx, key, off, n)
-	return s.wrapReader(rc, key, err)
+	return s.wrapReader(rc, OpGetRange, key, err)
 }
 
-func (s *Store) wrapReader(rc io.ReadCloser, key string, err error) (io.ReadCloser, error) {
+func (s *Store) wrapReader(rc io.ReadCloser, op Op, key string, err error) (io.ReadCloser, error) {
 	if err != nil {
 		return nil, err
 	}
 	corrupt := s.CorruptReads && len(key) >= len(s.CorruptPrefix) && key[:len(s.CorruptPrefix)] == s.CorruptPrefix
-	if !s.ShortReads && !corrupt {
+	short := s.ShortReads && applies(s.ShortReadOps, op)
+	if !short && !corrupt {
 		return rc, nil
 	}
-	return &faultReader{rc: rc, short: s.ShortReads, corrupt: corrupt}, nil
+	return &faultReader{rc: rc, short: short, corrupt: corrupt}, nil
 }
 
 type faultReader struct {

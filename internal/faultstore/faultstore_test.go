@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -87,4 +88,41 @@ func TestIgnoringConditional(t *testing.T) {
 	b, _ := io.ReadAll(rc)
 	rc.Close()
 	require.Equal(t, "second", string(b), "the decorator overwrites silently")
+}
+
+func TestLatencyAndShortReadsPerOp(t *testing.T) {
+	ctx := context.Background()
+	mem := storage.NewMemory()
+	data := bytes.Repeat([]byte("abcdefgh"), 100)
+	require.NoError(t, storage.PutBytes(ctx, mem, "obj", data, nil))
+
+	fs := faultstore.New(mem, 1)
+	fs.Latency, fs.LatencyJitter = 20*time.Millisecond, 5*time.Millisecond
+	fs.LatencyOps = []faultstore.Op{faultstore.OpStat}
+	start := time.Now()
+	_, err := fs.Stat(ctx, "obj")
+	require.NoError(t, err)
+	require.GreaterOrEqual(t, time.Since(start), 20*time.Millisecond, "stat is delayed")
+	start = time.Now()
+	for range 5 {
+		_, err := storage.ReadAll(ctx, fs, "obj")
+		require.NoError(t, err)
+	}
+	require.Less(t, time.Since(start), 20*time.Millisecond, "get is not")
+
+	fs.ShortReads, fs.ShortReadOps = true, []faultstore.Op{faultstore.OpGetRange}
+	rc, err := fs.Get(ctx, "obj")
+	require.NoError(t, err)
+	buf := make([]byte, 100)
+	n, _ := rc.Read(buf)
+	rc.Close()
+	require.Equal(t, 100, n, "get reads in full")
+	rc, err = fs.GetRange(ctx, "obj", 8, 100)
+	require.NoError(t, err)
+	n, _ = rc.Read(buf)
+	require.LessOrEqual(t, n, 7, "getrange reads short")
+	rest, err := io.ReadAll(rc)
+	rc.Close()
+	require.NoError(t, err)
+	require.Equal(t, data[8:108], append(buf[:n:n], rest...), "short reads keep the content")
 }
