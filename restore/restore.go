@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"golang.org/x/sync/errgroup"
+	"golang.org/x/sync/semaphore"
 
 	"github.com/iluxsys/steward"
 	"github.com/iluxsys/steward/audit"
@@ -73,9 +74,29 @@ type Config struct {
 	// Parallelism bounds the files restored at once (default 4×GOMAXPROCS:
 	// restores wait on reads and writes as much as on the CPU).
 	Parallelism int
+	// BufferBytes bounds the chunk buffers of the files in flight (default
+	// 32 MiB). A file in flight holds up to three buffers of its largest
+	// chunk (the one being written, the next one being fetched, the stored
+	// bytes being decoded); files wait for room, so peak memory depends on
+	// this bound, not on Parallelism or on file sizes. A file whose chunks
+	// need more than the whole bound runs alone.
+	BufferBytes int64
 	// SchemaCompatible tells whether the host can read data of a snapshot's
 	// schema version (used by Validate); nil accepts every version.
 	SchemaCompatible func(schemaVersion string) error
+}
+
+// DefaultBufferBytes is Config.BufferBytes when unset.
+const DefaultBufferBytes = 32 << 20
+
+// bufferCost is what restoring f holds in chunk buffers at most, capped at
+// limit so that any file can run (alone).
+func bufferCost(f backup.File, limit int64) int64 {
+	var largest int64
+	for _, c := range f.Chunks {
+		largest = max(largest, c.Size)
+	}
+	return min(max(3*largest, 1), limit)
 }
 
 // Restorer restores snapshots of a backup.Engine. It is safe for concurrent use.
@@ -95,6 +116,9 @@ func New(e *backup.Engine, cfg *Config) *Restorer {
 	r.cfg.Authorizer = steward.AuthorizerOrDefault(r.cfg.Authorizer)
 	if r.cfg.Parallelism <= 0 {
 		r.cfg.Parallelism = 4 * runtime.GOMAXPROCS(0)
+	}
+	if r.cfg.BufferBytes <= 0 {
+		r.cfg.BufferBytes = DefaultBufferBytes
 	}
 	return r
 }
@@ -322,8 +346,15 @@ func (r *Restorer) restore(ctx context.Context, tenant, snapshotID string, dst T
 	}
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(r.cfg.Parallelism)
+	budget := semaphore.NewWeighted(r.cfg.BufferBytes)
+	var stopped error
 	for _, w := range todo {
+		cost := bufferCost(w.f, r.cfg.BufferBytes)
+		if stopped = budget.Acquire(gctx, cost); stopped != nil {
+			break // ctx ended, or a file failed (g.Wait returns why)
+		}
 		g.Go(func() error {
+			defer budget.Release(cost)
 			if err := r.restoreFile(gctx, tenant, dst, w.f); err != nil {
 				return err
 			}
@@ -342,6 +373,9 @@ func (r *Restorer) restore(ctx context.Context, tenant, snapshotID string, dst T
 		})
 	}
 	err = g.Wait()
+	if err == nil {
+		err = stopped
+	}
 	sort.Slice(decisions, func(i, j int) bool { return decisions[i].Path < decisions[j].Path })
 	rep.Decisions = decisions
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -338,4 +339,86 @@ func TestDirTargetDirectoryRemovedBehindItsBack(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, os.FileMode(0o600), fi.Mode().Perm())
 	require.True(t, fi.ModTime().Equal(t0))
+}
+
+// countingTarget records how many files are being written at once.
+type countingTarget struct {
+	restore.Target
+	mu       sync.Mutex
+	open     int
+	maxOpen  int
+	creating int
+}
+
+func (c *countingTarget) Create(ctx context.Context, e backup.Entry) (io.WriteCloser, error) {
+	w, err := c.Target.Create(ctx, e)
+	if err != nil || w == nil {
+		return w, err
+	}
+	c.mu.Lock()
+	c.open++
+	c.maxOpen = max(c.maxOpen, c.open)
+	c.mu.Unlock()
+	return &countingWriter{WriteCloser: w, c: c}, nil
+}
+
+type countingWriter struct {
+	io.WriteCloser
+	c *countingTarget
+}
+
+func (w *countingWriter) done() {
+	w.c.mu.Lock()
+	w.c.open--
+	w.c.mu.Unlock()
+}
+
+func (w *countingWriter) Close() error { defer w.done(); return w.WriteCloser.Close() }
+
+func (w *countingWriter) Abort() error {
+	defer w.done()
+	if a, ok := w.WriteCloser.(restore.Aborter); ok {
+		return a.Abort()
+	}
+	return w.WriteCloser.Close()
+}
+
+// TestBufferBytesBoundsFilesInFlight: the chunk-buffer budget, not
+// Parallelism, decides how many files are written at once; a budget smaller
+// than any file still restores everything, one file at a time, and a
+// cancellation while waiting for room is reported.
+func TestBufferBytesBoundsFilesInFlight(t *testing.T) {
+	store := storage.NewMemory()
+	e, _ := backup.New(store, nil)
+	src := t.TempDir()
+	files := map[string]file{}
+	for i := range 12 {
+		files[fmt.Sprintf("data/%02d.bin", i)] = file{string(make([]byte, 300_000+i)), t0}
+	}
+	writeFiles(t, src, files)
+	snap, err := e.Backup(master(), "acme", backup.DirSource(src), &backup.Options{Type: backup.Full})
+	require.NoError(t, err)
+
+	// 300 kB files hold about 900 kB of buffers each: 2 MB lets two run.
+	for _, tc := range []struct {
+		budget  int64
+		maxOpen int
+	}{{1, 1}, {2_000_000, 2}} {
+		dst := t.TempDir()
+		ct := &countingTarget{Target: restore.DirTarget(dst)}
+		r := restore.New(e, &restore.Config{Parallelism: 8, BufferBytes: tc.budget})
+		rep, err := r.Restore(master(), "acme", snap.ID, ct, nil)
+		require.NoError(t, err)
+		require.Equal(t, len(files), rep.FilesRestored)
+		require.Equal(t, files, tree(t, dst))
+		require.LessOrEqual(t, ct.maxOpen, tc.maxOpen, "budget %d", tc.budget)
+	}
+
+	// Cancelled while the next file waits for room.
+	dst := t.TempDir()
+	ctx, cancel := context.WithCancel(master())
+	r := restore.New(e, &restore.Config{Parallelism: 8, BufferBytes: 1})
+	_, err = r.Restore(ctx, "acme", snap.ID, restore.DirTarget(dst), &restore.Options{Progress: func(backup.Progress) { cancel() }})
+	require.ErrorIs(t, err, context.Canceled)
+	require.Less(t, len(tree(t, dst)), len(files))
 }
