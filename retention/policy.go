@@ -72,12 +72,20 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 	return err
 }
 
+// maxDays is the most days a time.Duration holds (about 292 years).
+const maxDays = int64(time.Duration(1<<63-1) / (24 * time.Hour))
+
 // ParseDuration parses a Go duration or a number of days ("7d").
 func ParseDuration(s string) (time.Duration, error) {
 	if days, ok := strings.CutSuffix(s, "d"); ok {
-		var n int
+		var n int64
 		if _, err := fmt.Sscanf(days, "%d", &n); err != nil || n < 0 || fmt.Sprint(n) != days {
 			return 0, fmt.Errorf("duration %q: want a whole number of days, like \"7d\"", s)
+		}
+		// Beyond maxDays the multiplication below would overflow into a
+		// negative or wrapped duration.
+		if n > maxDays {
+			return 0, fmt.Errorf("duration %q: at most %d days", s, maxDays)
 		}
 		return time.Duration(n) * 24 * time.Hour, nil
 	}
