@@ -28,16 +28,19 @@ func (r *Repo) LoadChunk(ctx context.Context, id ID, dst []byte) ([]byte, error)
 	if !ok {
 		return nil, fmt.Errorf("chunk %s is not in the index of %q: %w", id, r.prefix, ErrNotFound)
 	}
-	rc, err := r.store.GetRange(ctx, packKey, int64(loc.Offset), int64(loc.Length))
-	if err != nil {
-		return nil, fmt.Errorf("chunk %s: %w", id, err)
-	}
 	rawp := rawPool.Get().(*[]byte)
 	defer rawPool.Put(rawp)
 	if cap(*rawp) < int(loc.Length) {
 		*rawp = make([]byte, loc.Length)
 	}
 	raw := (*rawp)[:loc.Length]
+	if int64(loc.Length) <= windowMaxChunk && r.fromWindow(ctx, packKey, int64(loc.Offset), int64(loc.Length), raw) {
+		return r.decode(packKey, id, loc, raw, dst, false)
+	}
+	rc, err := r.store.GetRange(ctx, packKey, int64(loc.Offset), int64(loc.Length))
+	if err != nil {
+		return nil, fmt.Errorf("chunk %s: %w", id, err)
+	}
 	_, err = io.ReadFull(rc, raw)
 	rc.Close()
 	if err != nil {

@@ -141,11 +141,13 @@ type Repo struct {
 
 	codecOnce sync.Once
 	cdc       *codec
+
+	serial uint64 // identifies this Repo's windows (window.go)
 }
 
 // Open opens the repository at prefix (which ends in "/").
 func Open(ctx context.Context, store storage.Store, prefix string, opts Options) (*Repo, error) {
-	r := &Repo{store: store, prefix: prefix, index: map[ID]Location{}, packIdx: map[string]int{}, loadedIdx: map[string]bool{}}
+	r := &Repo{store: store, prefix: prefix, index: map[ID]Location{}, packIdx: map[string]int{}, loadedIdx: map[string]bool{}, serial: repoSerial.Add(1)}
 	b, err := storage.ReadAll(ctx, store, prefix+"config")
 	switch {
 	case errors.Is(err, storage.ErrNotFound) && opts.Create:
