@@ -183,7 +183,9 @@ func (r *CheckReport) OK() bool { return len(r.Problems) == 0 }
 // indexed pack exists and its header agrees; with ReadData, every chunk of
 // the chosen packs is decrypted and verified against its ID. Problems are
 // reported (naming objects), not returned as errors; the error is for a
-// check that could not run.
+// check that could not run: a store that refuses or fails a read stops the
+// check with that error (errors.Is reaches it) and is never reported as
+// damage to the repository.
 func (e *Engine) Check(ctx context.Context, tenant string, opts *CheckOptions) (*CheckReport, error) {
 	if _, err := scopePrefix(tenant); err != nil {
 		return nil, err
@@ -222,6 +224,9 @@ func (e *Engine) Check(ctx context.Context, tenant string, opts *CheckOptions) (
 	for _, id := range ids {
 		m, err := e.loadManifest(ctx, r, id)
 		if err != nil {
+			if !repo.IsDamage(err) {
+				return nil, err
+			}
 			rep.Problems = append(rep.Problems, err.Error())
 			continue
 		}
@@ -240,6 +245,9 @@ func (e *Engine) Check(ctx context.Context, tenant string, opts *CheckOptions) (
 		}
 		for f, err := range e.files(ctx, r, m) {
 			if err != nil {
+				if !repo.IsDamage(err) {
+					return nil, err
+				}
 				rep.Problems = append(rep.Problems, fmt.Sprintf("snapshot %s: %v", id, err))
 				break
 			}

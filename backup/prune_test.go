@@ -225,3 +225,41 @@ func TestCheckFindsProblems(t *testing.T) {
 	require.False(t, chk.OK())
 	require.Contains(t, fmt.Sprint(chk.Problems), "missing from the store")
 }
+
+// TestCheckStoreFailureIsNotDamage: when the store refuses a read during a
+// check (a pack's header, a pack's data, a manifest, an entry list), Check
+// returns that error and reports no problem: a healthy repository never
+// looks damaged because the store had a bad moment.
+func TestCheckStoreFailureIsNotDamage(t *testing.T) {
+	ctx := master()
+	store := storage.NewMemory()
+	e, _ := backup.New(store, &backup.Config{Keys: cheapKeys("p")})
+	_, err := e.Backup(ctx, "acme", backup.FSSource(generations(1)[0]), &backup.Options{Encrypt: true})
+	require.NoError(t, err)
+
+	// Count each operation of a clean check, then fail each call of it in turn.
+	count := faultstore.New(store, 1)
+	ce, _ := backup.New(count, &backup.Config{Keys: cheapKeys("p")})
+	chk, err := ce.Check(ctx, "acme", &backup.CheckOptions{ReadData: true})
+	require.NoError(t, err)
+	require.True(t, chk.OK())
+	cases := 0
+	for _, op := range []faultstore.Op{faultstore.OpGet, faultstore.OpGetRange, faultstore.OpStat, faultstore.OpList} {
+		for n := int64(1); n <= count.Calls(op); n++ {
+			fs := faultstore.New(store, 1)
+			fs.AddRule(&faultstore.Rule{Op: op, Nth: n, Permanent: true})
+			fe, _ := backup.New(fs, &backup.Config{Keys: cheapKeys("p")})
+			chk, err := fe.Check(ctx, "acme", &backup.CheckOptions{ReadData: true})
+			if err == nil {
+				// Absorbed: a failed read of a shared pack window is
+				// retried as the chunk's own read.
+				require.True(t, chk.OK(), "%s #%d: no report of problems that are not there: %v", op, n, chk.Problems)
+				continue
+			}
+			require.ErrorIs(t, err, storage.ErrPermission, "%s #%d: the store's refusal is the error", op, n)
+			require.Nil(t, chk, "%s #%d", op, n)
+			cases++
+		}
+	}
+	require.Greater(t, cases, 5)
+}

@@ -2,10 +2,13 @@ package repo
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/iluxsys/steward/storage"
 )
 
 // Subset selects packs for a read-data check: "" (all), "n/t" (the n-th
@@ -96,6 +99,9 @@ func (r *Repo) CheckPacks(ctx context.Context, readData bool, subset Subset) (*C
 		}
 		entries, err := r.ReadPackHeader(ctx, key)
 		if err != nil {
+			if !IsDamage(err) {
+				return nil, fmt.Errorf("check: pack %q: %w", key, err)
+			}
 			rep.Problems = append(rep.Problems, fmt.Sprintf("pack %q: header: %v", key, err))
 			continue
 		}
@@ -117,9 +123,21 @@ func (r *Repo) CheckPacks(ctx context.Context, readData bool, subset Subset) (*C
 				}
 			})
 			if err != nil {
+				if !IsDamage(err) {
+					return nil, fmt.Errorf("check: pack %q: %w", key, err)
+				}
 				rep.Problems = append(rep.Problems, fmt.Sprintf("pack %q: %v", key, err))
 			}
 		}
 	}
 	return rep, nil
+}
+
+// IsDamage tells a finding about the repository (an object that fails
+// verification or is missing) from a failure to look (the store refused or
+// timed out, the context ended): a check reports the first as a problem and
+// stops with the second as its error, so a flaky store never makes a
+// healthy repository look damaged.
+func IsDamage(err error) bool {
+	return errors.Is(err, ErrCorrupt) || errors.Is(err, ErrNotFound) || errors.Is(err, storage.ErrNotFound)
 }
