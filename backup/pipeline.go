@@ -102,7 +102,7 @@ func (e *Engine) backup(ctx context.Context, tenant string, src Source, o *Optio
 	if o.Type == Incremental {
 		ms, err := e.manifests(ctx, r)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("backup: find the parent snapshot: %w", err)
 		}
 		for _, m := range ms {
 			if o.Since.IsZero() || !m.Timestamp.After(o.Since) {

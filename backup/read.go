@@ -59,9 +59,9 @@ func (e *Engine) files(ctx context.Context, r *repo.Repo, m *manifest) iter.Seq2
 				// context ended, a chunk failed its check) passes through
 				// as it is; only undecodable JSON is the entry list's fault.
 				if cr.err == nil || !errors.Is(err, cr.err) {
-					err = &repo.CorruptError{Key: r.SnapshotKey(m.ID), Detail: "entry list: " + err.Error()}
+					err = fmt.Errorf("backup: %w", &repo.CorruptError{Key: r.SnapshotKey(m.ID), Detail: "entry list: " + err.Error()})
 				}
-				yield(File{}, fmt.Errorf("backup: %w", err))
+				yield(File{}, err) // the reader's errors are already prefixed
 				return
 			}
 			f, err := l.file()
