@@ -75,7 +75,7 @@ type Config struct {
 	// restores wait on reads and writes as much as on the CPU).
 	Parallelism int
 	// BufferBytes bounds the chunk buffers of the files in flight (default
-	// 32 MiB). A file in flight holds up to three buffers of its largest
+	// 16 MiB). A file in flight holds up to three buffers of its largest
 	// chunk (the one being written, the next one being fetched, the stored
 	// bytes being decoded); files wait for room, so peak memory depends on
 	// this bound, not on Parallelism or on file sizes. A file whose chunks
@@ -87,7 +87,7 @@ type Config struct {
 }
 
 // DefaultBufferBytes is Config.BufferBytes when unset.
-const DefaultBufferBytes = 32 << 20
+const DefaultBufferBytes = 16 << 20
 
 // bufferCost is what restoring f holds in chunk buffers at most, capped at
 // limit so that any file can run (alone).
