@@ -422,3 +422,33 @@ func TestBufferBytesBoundsFilesInFlight(t *testing.T) {
 	require.ErrorIs(t, err, context.Canceled)
 	require.Less(t, len(tree(t, dst)), len(files))
 }
+
+// TestDirTargetBoundsOpenDirectories: the directories a DirTarget keeps
+// open to write files in are bounded, however many it writes into.
+func TestDirTargetBoundsOpenDirectories(t *testing.T) {
+	fds := func() int {
+		es, err := os.ReadDir("/proc/self/fd")
+		if err != nil {
+			t.Skip("no /proc/self/fd here")
+		}
+		return len(es)
+	}
+	ctx := context.Background()
+	root := t.TempDir()
+	tg := restore.DirTarget(root)
+	before := fds()
+	for i := range 300 {
+		p := fmt.Sprintf("m%d/d%03d/f.txt", i%3, i)
+		w, err := tg.Create(ctx, backup.Entry{Path: p, Mode: 0o644, ModTime: t0, Size: 1})
+		require.NoError(t, err)
+		_, err = w.Write([]byte{byte(i)})
+		require.NoError(t, err)
+		require.NoError(t, w.Close())
+	}
+	require.LessOrEqual(t, fds()-before, 64+2, "open directories are bounded")
+	b, err := os.ReadFile(filepath.Join(root, "m2", "d299", "f.txt"))
+	require.NoError(t, err)
+	require.Equal(t, []byte{299 % 256}, b)
+	require.NoError(t, tg.Remove(ctx, "m0"))
+	require.NoDirExists(t, filepath.Join(root, "m0"))
+}

@@ -51,26 +51,117 @@ type dirTarget struct {
 	once sync.Once
 	r    *os.Root
 	err  error
-	// dirs holds directories this target made or found, so a restore of
-	// many files in one directory asks for it once. A directory removed
+
+	// Open directories, so that creating, timing and renaming a file is
+	// one system call on its name instead of a walk from the root for
+	// each. At most maxDirRoots unused ones stay open. A directory removed
 	// behind our back only costs a retry: creating a file in it fails with
-	// "not exist" and the directory is made again.
-	dirs sync.Map
+	// "not exist", and it is made and opened again.
+	mu    sync.Mutex
+	roots map[string]*dirRoot
+	tick  uint64
 }
 
-// mkdirAll makes dir (and its parents) unless this target already did.
-func (d *dirTarget) mkdirAll(r *os.Root, dir string) error {
+// maxDirRoots bounds the directories a DirTarget keeps open while unused.
+const maxDirRoots = 64
+
+// dirRoot is an open directory of the target.
+type dirRoot struct {
+	r       *os.Root
+	top     bool // the target's own root: never closed here
+	refs    int  // writers using it
+	used    uint64
+	dropped bool // forgotten while in use: closed by the last release
+}
+
+// acquire returns dir (made if missing) opened, with a reference that the
+// caller gives back with release.
+func (d *dirTarget) acquire(r *os.Root, dir string) (*dirRoot, error) {
 	if dir == "." {
-		return nil
+		return &dirRoot{r: r, top: true}, nil
 	}
-	if _, ok := d.dirs.Load(dir); ok {
-		return nil
+	d.mu.Lock()
+	if dr := d.roots[dir]; dr != nil {
+		dr.refs++
+		d.tick++
+		dr.used = d.tick
+		d.mu.Unlock()
+		return dr, nil
 	}
+	d.mu.Unlock()
 	if err := r.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("restore: create directory %q: %w", dir, err)
+		return nil, fmt.Errorf("restore: create directory %q: %w", dir, err)
 	}
-	d.dirs.Store(dir, struct{}{})
-	return nil
+	sub, err := r.OpenRoot(dir)
+	if err != nil {
+		return nil, fmt.Errorf("restore: open directory %q: %w", dir, err)
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.tick++
+	if dr := d.roots[dir]; dr != nil { // opened meanwhile by another writer
+		sub.Close()
+		dr.refs++
+		dr.used = d.tick
+		return dr, nil
+	}
+	if d.roots == nil {
+		d.roots = map[string]*dirRoot{}
+	}
+	dr := &dirRoot{r: sub, refs: 1, used: d.tick}
+	d.roots[dir] = dr
+	d.evictLocked()
+	return dr, nil
+}
+
+// release gives back a reference taken by acquire.
+func (d *dirTarget) release(dr *dirRoot) {
+	if dr.top {
+		return
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	dr.refs--
+	if dr.dropped && dr.refs == 0 {
+		dr.r.Close()
+		return
+	}
+	d.evictLocked()
+}
+
+// evictLocked closes the least recently used unused directories beyond
+// maxDirRoots.
+func (d *dirTarget) evictLocked() {
+	for len(d.roots) > maxDirRoots {
+		var lruKey string
+		var lru *dirRoot
+		for k, dr := range d.roots {
+			if dr.refs == 0 && (lru == nil || dr.used < lru.used) {
+				lruKey, lru = k, dr
+			}
+		}
+		if lru == nil {
+			return // all in use: they are released later
+		}
+		delete(d.roots, lruKey)
+		lru.r.Close()
+	}
+}
+
+// forget drops the open directories at p and under it (p was removed).
+func (d *dirTarget) forget(p string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for k, dr := range d.roots {
+		if k == p || strings.HasPrefix(k, p+"/") {
+			delete(d.roots, k)
+			if dr.refs == 0 {
+				dr.r.Close()
+			} else {
+				dr.dropped = true
+			}
+		}
+	}
 }
 
 func (d *dirTarget) open() (*os.Root, error) {
@@ -125,8 +216,8 @@ func (d *dirTarget) Create(ctx context.Context, e backup.Entry) (io.WriteCloser,
 		return nil, err
 	}
 	if e.Mode.IsDir() {
-		if err := d.mkdirAll(r, e.Path); err != nil {
-			return nil, err
+		if err := r.MkdirAll(e.Path, 0o755); err != nil {
+			return nil, fmt.Errorf("restore: create directory %q: %w", e.Path, err)
 		}
 		if perm := e.Mode.Perm(); perm != 0 {
 			_ = r.Chmod(e.Path, perm|0o700)
@@ -136,39 +227,51 @@ func (d *dirTarget) Create(ctx context.Context, e backup.Entry) (io.WriteCloser,
 	if !e.Mode.IsRegular() {
 		return nil, fmt.Errorf("restore: %q has unsupported mode %v", e.Path, e.Mode)
 	}
-	dir := path.Dir(e.Path)
-	if err := d.mkdirAll(r, dir); err != nil {
+	dir, base := path.Dir(e.Path), path.Base(e.Path)
+	dr, err := d.acquire(r, dir)
+	if err != nil {
 		return nil, err
 	}
 	var rnd [8]byte
 	_, _ = rand.Read(rnd[:])
-	tmp := path.Join(dir, tmpPrefix+hex.EncodeToString(rnd[:]))
-	f, err := r.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if errors.Is(err, fs.ErrNotExist) && dir != "." {
-		// The directory went away since this target made it.
-		d.dirs.Delete(dir)
-		if err := d.mkdirAll(r, dir); err != nil {
+	tmp := tmpPrefix + hex.EncodeToString(rnd[:])
+	f, err := dr.r.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, fs.ErrNotExist) && !dr.top {
+		// The directory went away since this target opened it.
+		d.forget(dir)
+		d.release(dr)
+		if dr, err = d.acquire(r, dir); err != nil {
 			return nil, err
 		}
-		f, err = r.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		f, err = dr.r.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	}
 	if err != nil {
+		d.release(dr)
 		return nil, fmt.Errorf("restore: create %q: %w", e.Path, err)
 	}
-	return &dirWriter{r: r, f: f, tmp: tmp, e: e}, nil
+	return &dirWriter{d: d, dr: dr, f: f, tmp: tmp, base: base, e: e}, nil
 }
 
+// dirWriter writes one file to a temporary name in its directory.
 type dirWriter struct {
-	r   *os.Root
-	f   *os.File
-	tmp string
-	e   backup.Entry
+	d         *dirTarget
+	dr        *dirRoot
+	f         *os.File
+	tmp, base string // names in dr
+	e         backup.Entry
+	done      bool
 }
 
 func (w *dirWriter) Write(p []byte) (int, error) { return w.f.Write(p) }
 
 // Close publishes the file under its final name with its mode and mtime.
 func (w *dirWriter) Close() error {
+	if w.done {
+		return errors.New("restore: file already closed")
+	}
+	w.done = true
+	defer w.d.release(w.dr)
+	r := w.dr.r
 	perm := w.e.Mode.Perm()
 	if perm == 0 {
 		perm = 0o644
@@ -180,25 +283,26 @@ func (w *dirWriter) Close() error {
 		err = cerr
 	}
 	if err != nil {
-		_ = w.r.Remove(w.tmp)
+		_ = r.Remove(w.tmp)
 		return fmt.Errorf("restore: write %q: %w", w.e.Path, err)
 	}
-	if err := w.r.Chtimes(w.tmp, w.e.ModTime, w.e.ModTime); err != nil {
-		_ = w.r.Remove(w.tmp)
+	if err := r.Chtimes(w.tmp, w.e.ModTime, w.e.ModTime); err != nil {
+		_ = r.Remove(w.tmp)
 		return fmt.Errorf("restore: set mtime of %q: %w", w.e.Path, err)
 	}
-	err = w.r.Rename(w.tmp, w.e.Path)
+	err = r.Rename(w.tmp, w.base)
 	if err != nil {
 		// A directory where the file goes: replace it, as a full restore
 		// must. (Checked only on failure: one lookup less per file.)
-		if fi, serr := w.r.Lstat(w.e.Path); serr == nil && fi.IsDir() {
-			if err = w.r.RemoveAll(w.e.Path); err == nil {
-				err = w.r.Rename(w.tmp, w.e.Path)
+		if fi, serr := r.Lstat(w.base); serr == nil && fi.IsDir() {
+			w.d.forget(w.e.Path)
+			if err = r.RemoveAll(w.base); err == nil {
+				err = r.Rename(w.tmp, w.base)
 			}
 		}
 	}
 	if err != nil {
-		_ = w.r.Remove(w.tmp)
+		_ = r.Remove(w.tmp)
 		return fmt.Errorf("restore: rename into %q: %w", w.e.Path, err)
 	}
 	return nil
@@ -206,8 +310,13 @@ func (w *dirWriter) Close() error {
 
 // Abort removes the temporary file; the final name is untouched.
 func (w *dirWriter) Abort() error {
+	if w.done {
+		return nil
+	}
+	w.done = true
+	defer w.d.release(w.dr)
 	w.f.Close()
-	return w.r.Remove(w.tmp)
+	return w.dr.r.Remove(w.tmp)
 }
 
 func (d *dirTarget) Remove(ctx context.Context, p string) error {
@@ -218,12 +327,7 @@ func (d *dirTarget) Remove(ctx context.Context, p string) error {
 	if err := backup.ValidatePath(p); err != nil {
 		return fmt.Errorf("restore: %w", err)
 	}
-	d.dirs.Range(func(k, _ any) bool {
-		if k == p || strings.HasPrefix(k.(string), p+"/") {
-			d.dirs.Delete(k)
-		}
-		return true
-	})
+	d.forget(p)
 	if err := r.RemoveAll(p); err != nil {
 		return fmt.Errorf("restore: remove %q: %w", p, err)
 	}
