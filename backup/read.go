@@ -80,8 +80,9 @@ func (e *Engine) files(ctx context.Context, r *repo.Repo, m *manifest) iter.Seq2
 }
 
 // OpenFile streams a file's content from tenant's repository, verifying
-// every chunk against its ID and the whole file against its SHA-256 at the
-// end. A mismatch is an error matching ErrCorrupt that names the object and
+// every chunk against its ID (an encrypted chunk by its AES-GCM tag, which
+// covers the ID; a plain chunk by hashing it) and the whole file against its
+// SHA-256 at the end. A mismatch is an error matching ErrCorrupt that names the object and
 // the file. The reader is not safe for concurrent use.
 func (e *Engine) OpenFile(ctx context.Context, tenant string, f File) (io.ReadCloser, error) {
 	if _, err := scopePrefix(tenant); err != nil {

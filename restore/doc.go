@@ -5,8 +5,9 @@
 // drills that restore into a scratch target and report checksum, integrity,
 // schema and completeness verdicts.
 //
-// Every byte restored is verified against its chunk ID and every file
-// against its SHA-256 before it is published under its final name; a
+// Every chunk restored is verified against its ID (by its AES-GCM tag in an
+// encrypted scope, by hashing it in a plain one) and every file against its
+// SHA-256 before it is published under its final name; a
 // restore that fails leaves no half-written file behind, and running it
 // again skips what is already in place.
 package restore

@@ -154,10 +154,11 @@ type Report struct {
 // Before writing anything it reads the whole entry list and checks every
 // path, so a manifest naming "../x" or an absolute path is refused with
 // nothing written. Files are written in parallel, each under a temporary
-// name first; every byte is verified against its chunk ID and every file
-// against its SHA-256 before it is published. Files already equal in the
-// target (size and mtime, or content with Validate) are skipped, so running
-// a restore again after an interruption finishes the job.
+// name first; every chunk is verified against its ID (an encrypted chunk by
+// its AES-GCM tag, which covers the ID; a plain one by hashing it) and every
+// file against its SHA-256 before it is published. Files already equal in
+// the target (same size and mtime, and the same SHA-256) are skipped, so
+// running a restore again after an interruption finishes the job.
 func (r *Restorer) Restore(ctx context.Context, tenant, snapshotID string, dst Target, opts *Options) (*Report, error) {
 	o := Options{Mode: Full}
 	if opts != nil {
