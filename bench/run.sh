@@ -47,8 +47,11 @@ hyperfine --runs "$RUNS" --export-markdown "$W/results/incr-nochange.md" --expor
 	-n restic "restic --repo $RS backup -q --compression auto $DATA"
 
 echo "== restore"
-hyperfine --runs "$RUNS" --export-markdown "$W/results/restore.md" --export-json "$W/results/restore.json" \
-	--prepare "rm -rf $W/out-steward $W/out-restic" \
+# Restores write 1 GiB each: on a VM the cost of the guest's fresh page-cache
+# pages varies from run to run, so take more runs and flush dirty pages
+# before each one.
+hyperfine --runs "${RESTORE_RUNS:-5}" --export-markdown "$W/results/restore.md" --export-json "$W/results/restore.json" \
+	--prepare "rm -rf $W/out-steward $W/out-restic && sync" \
 	-n steward "$W/backupctl --store file://$ST restore --tenant bench --snapshot latest --target $W/out-steward --mode full" \
 	-n restic "restic --repo $RS restore latest -q --target $W/out-restic"
 /usr/bin/time -v "$W/backupctl" --store "file://$ST" restore --tenant bench --snapshot latest --target "$W/out-steward" --mode full 2> "$W/results/restore-steward.time" >/dev/null
