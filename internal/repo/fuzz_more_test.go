@@ -183,6 +183,9 @@ func FuzzDecodeBlob(f *testing.F) {
 		r.mu.Lock()
 		r.index[wantID] = loc
 		r.mu.Unlock()
+		// Packs are never rewritten in place, so pack windows may serve the
+		// previous input's bytes: a new serial makes this a new repository.
+		r.serial = repoSerial.Add(1)
 		got, err = r.LoadChunk(ctx, wantID, []byte("scratch"))
 		if err != nil {
 			require.ErrorIs(t, err, ErrCorrupt)
