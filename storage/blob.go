@@ -7,6 +7,7 @@ import (
 	"io"
 	"iter"
 	"net/url"
+	"slices"
 	"strings"
 
 	"gocloud.dev/blob"
@@ -22,24 +23,66 @@ import (
 func Open(ctx context.Context, urlstr string) (Store, error) {
 	u, err := url.Parse(urlstr)
 	if err != nil {
-		return nil, fmt.Errorf("storage: open %q: %w", urlstr, err)
+		// The parser's message repeats the URL, which may hold a
+		// password or a token: say what is wrong without it.
+		return nil, &redactedError{msg: "storage: open: the store URL does not parse (not repeated here: it may hold credentials)", err: err}
 	}
 	if u.Scheme == "file" {
 		return openFileURL(ctx, u)
 	}
 	b, err := blob.OpenBucket(ctx, urlstr)
 	if err != nil {
-		return nil, fmt.Errorf("storage: open %q: %w", redact(u), err)
+		return nil, &redactedError{msg: fmt.Sprintf("storage: open %q: %s", redact(u), scrub(err.Error(), u)), err: err}
 	}
 	return FromBucket(b), nil
 }
 
+// redact returns u without its user information and query, where
+// credentials and tokens go.
 func redact(u *url.URL) string {
 	c := *u
 	c.RawQuery = ""
 	c.User = nil
 	return c.String()
 }
+
+// scrub removes u's user information, raw query and query values from
+// msg (a driver's error may quote the URL it was given).
+func scrub(msg string, u *url.URL) string {
+	var secrets []string
+	if u.User != nil {
+		secrets = append(secrets, u.User.String(), u.User.Username())
+		if p, ok := u.User.Password(); ok {
+			secrets = append(secrets, p, url.QueryEscape(p), url.PathEscape(p))
+		}
+	}
+	if u.RawQuery != "" {
+		secrets = append(secrets, u.RawQuery)
+		for _, vs := range u.Query() {
+			for _, v := range vs {
+				secrets = append(secrets, v, url.QueryEscape(v))
+			}
+		}
+	}
+	// Longest first, so a secret containing another is removed whole.
+	slices.SortFunc(secrets, func(a, b string) int { return len(b) - len(a) })
+	for _, sec := range secrets {
+		if sec != "" {
+			msg = strings.ReplaceAll(msg, sec, "[redacted]")
+		}
+	}
+	return msg
+}
+
+// redactedError keeps the cause for errors.Is and errors.As but prints a
+// message with no credentials in it.
+type redactedError struct {
+	msg string
+	err error
+}
+
+func (e *redactedError) Error() string { return e.msg }
+func (e *redactedError) Unwrap() error { return e.err }
 
 // FromBucket adapts an open gocloud.dev/blob bucket. The Store owns the
 // bucket: Close closes it.
@@ -298,7 +341,7 @@ func (e *causeError) Unwrap() []error { return []error{e.sentinel, e.cause} }
 func openFileURL(ctx context.Context, u *url.URL) (Store, error) {
 	dir := u.Path
 	if dir == "" {
-		return nil, fmt.Errorf("storage: open %q: file URL has no path", u.String())
+		return nil, fmt.Errorf("storage: open %q: file URL has no path", redact(u))
 	}
 	return OpenDir(dir)
 }
