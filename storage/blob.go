@@ -8,6 +8,7 @@ import (
 	"iter"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 
 	"gocloud.dev/blob"
@@ -27,48 +28,64 @@ func Open(ctx context.Context, urlstr string) (Store, error) {
 		// password or a token: say what is wrong without it.
 		return nil, &redactedError{msg: "storage: open: the store URL does not parse (not repeated here: it may hold credentials)", err: err}
 	}
+	if u.Scheme == "" {
+		return nil, fmt.Errorf("storage: open: the store URL has no scheme (use file://, mem://, s3://, gs:// or azblob://)")
+	}
 	if u.Scheme == "file" {
 		return openFileURL(ctx, u)
 	}
 	b, err := blob.OpenBucket(ctx, urlstr)
 	if err != nil {
-		return nil, &redactedError{msg: fmt.Sprintf("storage: open %q: %s", redact(u), scrub(err.Error(), u)), err: err}
+		return nil, &redactedError{msg: fmt.Sprintf("storage: open %q: %s", redact(u), scrub(err.Error(), urlstr, u)), err: err}
 	}
 	return FromBucket(b), nil
 }
 
-// redact returns u without its user information and query, where
-// credentials and tokens go.
+// redact returns u without its user information, query and fragment, where
+// credentials and tokens go (an opaque URL's whole body is hidden).
 func redact(u *url.URL) string {
 	c := *u
-	c.RawQuery = ""
+	c.RawQuery, c.Fragment, c.RawFragment = "", "", ""
 	c.User = nil
+	if c.Opaque != "" {
+		c.Opaque = "[redacted]"
+	}
 	return c.String()
 }
 
-// scrub removes u's user information, raw query and query values from
-// msg (a driver's error may quote the URL it was given).
-func scrub(msg string, u *url.URL) string {
-	var secrets []string
+// scrub removes from msg (a driver's error may quote the URL it was given,
+// as given or re-encoded) the URL and its user information, query values,
+// fragment and opaque body, in their plain, escaped and quoted forms. When
+// a secret still shows, the driver's message is withheld altogether.
+func scrub(msg, urlstr string, u *url.URL) string {
+	msg = strings.ReplaceAll(msg, urlstr, redact(u))
+	msg = strings.ReplaceAll(msg, u.String(), redact(u))
+	secrets := []string{u.Opaque, u.Fragment, u.RawFragment, u.RawQuery}
 	if u.User != nil {
 		secrets = append(secrets, u.User.String(), u.User.Username())
 		if p, ok := u.User.Password(); ok {
-			secrets = append(secrets, p, url.QueryEscape(p), url.PathEscape(p))
+			secrets = append(secrets, p)
 		}
 	}
-	if u.RawQuery != "" {
-		secrets = append(secrets, u.RawQuery)
-		for _, vs := range u.Query() {
-			for _, v := range vs {
-				secrets = append(secrets, v, url.QueryEscape(v))
-			}
+	for _, vs := range u.Query() {
+		secrets = append(secrets, vs...)
+	}
+	var forms []string
+	for _, sec := range secrets {
+		if len(sec) < 3 {
+			continue // "1" or "ab" is no secret, and redacting it everywhere would garble the message
 		}
+		q := strconv.Quote(sec)
+		forms = append(forms, sec, url.QueryEscape(sec), url.PathEscape(sec), q[1:len(q)-1])
 	}
 	// Longest first, so a secret containing another is removed whole.
-	slices.SortFunc(secrets, func(a, b string) int { return len(b) - len(a) })
-	for _, sec := range secrets {
-		if sec != "" {
-			msg = strings.ReplaceAll(msg, sec, "[redacted]")
+	slices.SortFunc(forms, func(a, b string) int { return len(b) - len(a) })
+	for _, f := range forms {
+		msg = strings.ReplaceAll(msg, f, "[redacted]")
+	}
+	for _, f := range forms {
+		if len(f) >= 4 && strings.Contains(msg, f) {
+			return "the driver's message is withheld: it repeats credentials from the URL"
 		}
 	}
 	return msg

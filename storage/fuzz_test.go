@@ -3,6 +3,7 @@ package storage_test
 import (
 	"context"
 	"errors"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -34,9 +35,10 @@ func FuzzValidateKey(f *testing.F) {
 }
 
 // FuzzOpenURLHidesCredentials: whatever the store URL, an error from Open
-// never repeats a password or a query value put in it (drivers quote the
-// URL they were given; url.Parse quotes its input). file:// URLs are left
-// out: opening one creates a directory.
+// never repeats the password or a query value the URL holds (drivers quote
+// the URL they were given; url.Parse quotes its input). Secrets are what
+// url.Parse finds in those places; file:// URLs are left out (opening one
+// creates a directory).
 func FuzzOpenURLHidesCredentials(f *testing.F) {
 	f.Add("s3", "bucket", "AKIAEXAMPLE", "s3cr3tPassw0rd", "token", "sigXYZsigXYZ")
 	f.Add("gs", "b", "u", "p%zzass-word", "sig", "abc%2Fdef")
@@ -47,15 +49,33 @@ func FuzzOpenURLHidesCredentials(f *testing.F) {
 			return
 		}
 		raw := scheme + "://" + user + ":" + pass + "@" + host + "/p?" + key + "=" + val
+		var secrets []string
+		u, perr := url.Parse(raw)
+		if perr != nil {
+			secrets = []string{pass, val} // nothing of the input may be echoed
+		} else {
+			if p, ok := u.User.Password(); ok {
+				secrets = append(secrets, p)
+			}
+			for _, vs := range u.Query() {
+				secrets = append(secrets, vs...)
+			}
+		}
 		s, err := storage.Open(context.Background(), raw)
 		if err == nil {
 			s.Close()
 			return
 		}
 		msg := err.Error()
-		public := scheme + "://" + host + "/p?" + key + "=" // what the error may name
-		for _, secret := range []string{pass, val} {
-			if len(secret) < 6 || strings.Contains(public, secret) || strings.Contains("storage: open the store URL does not parse (not repeated here: it may hold credentials) [redacted]", secret) {
+		var public string // what the error may name: scheme, host, path, query keys
+		if u != nil {
+			public = u.Scheme + "://" + u.Host + u.Path + u.Opaque
+			for k := range u.Query() {
+				public += " " + k
+			}
+		}
+		for _, secret := range secrets {
+			if len(secret) < 6 || strings.Contains(public, secret) {
 				continue // too short to tell from the rest of the message
 			}
 			if strings.Contains(msg, secret) {
