@@ -13,22 +13,8 @@ import (
 	"github.com/iluxsys/steward/backup"
 	"github.com/iluxsys/steward/internal/faultstore"
 	"github.com/iluxsys/steward/storage"
+	"github.com/iluxsys/steward/storage/storetest"
 )
-
-// cloneStore copies every object of src into a new memory store, so each
-// fault case starts from the same repository.
-func cloneStore(t *testing.T, src storage.Store) storage.Store {
-	t.Helper()
-	ctx := context.Background()
-	dst := storage.NewMemory()
-	for oi, err := range src.List(ctx, "") {
-		require.NoError(t, err)
-		b, err := storage.ReadAll(ctx, src, oi.Key)
-		require.NoError(t, err)
-		require.NoError(t, storage.PutBytes(ctx, dst, oi.Key, b, nil))
-	}
-	return dst
-}
 
 func countPrefix(t *testing.T, s storage.Store, prefix string) int {
 	t.Helper()
@@ -77,7 +63,7 @@ func pruneFaultCampaign(t *testing.T, encrypt bool) {
 
 	// A clean prune on a copy: how many calls of each kind it makes, and
 	// the size it leaves.
-	clean := cloneStore(t, base)
+	clean := storetest.Clone(t, base)
 	counter := faultstore.New(clean, 1)
 	ce, err := backup.New(counter, cfg())
 	require.NoError(t, err)
@@ -96,7 +82,7 @@ func pruneFaultCampaign(t *testing.T, encrypt bool) {
 	failed, midway := 0, 0
 	for op, total := range calls {
 		for n := int64(1); n <= total; n++ {
-			st := cloneStore(t, base)
+			st := storetest.Clone(t, base)
 			fs := faultstore.New(st, 1)
 			fs.AddRule(&faultstore.Rule{Op: op, Nth: n, Permanent: true})
 			fe, err := backup.New(fs, cfg())

@@ -2,7 +2,6 @@ package crashtest
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"io/fs"
 	"log/slog"
@@ -22,6 +21,7 @@ import (
 	"github.com/iluxsys/steward/internal/faultstore"
 	"github.com/iluxsys/steward/restore"
 	"github.com/iluxsys/steward/storage"
+	"github.com/iluxsys/steward/storage/storetest"
 )
 
 // The fault matrix: every store operation type × every fault kind, once
@@ -425,23 +425,11 @@ func baseRepo(t *testing.T, gens [2]fstest.MapFS) (storage.Store, [2]string) {
 	return mem, ids
 }
 
-func cloneStore(t *testing.T, src storage.Store) storage.Store {
-	ctx := context.Background()
-	dst := storage.NewMemory()
-	for oi, err := range src.List(ctx, "") {
-		require.NoError(t, err)
-		b, err := storage.ReadAll(ctx, src, oi.Key)
-		require.NoError(t, err)
-		require.NoError(t, storage.PutBytes(ctx, dst, oi.Key, b, nil))
-	}
-	return dst
-}
-
 // restoreCase restores the incremental snapshot with faults into a
 // directory that holds an older state: generation 0 without one of its
 // large files, plus a file no snapshot has. It returns the restore error.
 func restoreCase(t *testing.T, gens [2]fstest.MapFS, base storage.Store, snaps [2]string, seed uint64, inject func(*faultstore.Store)) (int64, error) {
-	mem := cloneStore(t, base)
+	mem := storetest.Clone(t, base)
 	dir := t.TempDir()
 	before := want(gens[0])
 	delete(before, "static/blob.bin")

@@ -297,3 +297,24 @@ type errReader struct{}
 func (errReader) Read([]byte) (int, error) {
 	return 0, errors.New("storetest: reader failed on purpose")
 }
+
+// Clone copies every object of src into a new memory store, so that tests
+// can damage or fault a copy and keep the original.
+func Clone(t testing.TB, src storage.Store) storage.Store {
+	t.Helper()
+	ctx := context.Background()
+	dst := storage.NewMemory()
+	for oi, err := range src.List(ctx, "") {
+		if err != nil {
+			t.Fatalf("storetest: list: %v", err)
+		}
+		b, err := storage.ReadAll(ctx, src, oi.Key)
+		if err != nil {
+			t.Fatalf("storetest: read %q: %v", oi.Key, err)
+		}
+		if err := storage.PutBytes(ctx, dst, oi.Key, b, nil); err != nil {
+			t.Fatalf("storetest: write %q: %v", oi.Key, err)
+		}
+	}
+	return dst
+}
