@@ -82,8 +82,8 @@ func (e *Engine) files(ctx context.Context, r *repo.Repo, m *manifest) iter.Seq2
 // OpenFile streams a file's content from tenant's repository, verifying
 // every chunk against its ID (an encrypted chunk by its AES-GCM tag, which
 // covers the ID; a plain chunk by hashing it) and the whole file against its
-// SHA-256 at the end. A mismatch is an error matching ErrCorrupt that names the object and
-// the file. The reader is not safe for concurrent use.
+// SHA-256 at the end. A mismatch is an error matching ErrCorrupt that
+// names the object and the file. The reader is not safe for concurrent use.
 func (e *Engine) OpenFile(ctx context.Context, tenant string, f File) (io.ReadCloser, error) {
 	if _, err := scopePrefix(tenant); err != nil {
 		return nil, err
@@ -124,19 +124,23 @@ type chunkReader struct {
 	err  error
 }
 
-func (c *chunkReader) Read(p []byte) (int, error) {
-	if c.err != nil {
-		return 0, c.err
-	}
-	for len(c.cur) == 0 {
+// fill makes c.cur hold unread bytes, or returns why it cannot: io.EOF
+// once the whole content has been read and verified, or the error that
+// ended the stream.
+func (c *chunkReader) fill() error {
+	for len(c.cur) == 0 && c.err == nil {
 		if c.next == len(c.ids) {
 			c.err = c.finish()
-			return 0, c.err
-		}
-		if err := c.load(); err != nil {
+		} else if err := c.load(); err != nil {
 			c.err = err
-			return 0, err
 		}
+	}
+	return c.err
+}
+
+func (c *chunkReader) Read(p []byte) (int, error) {
+	if err := c.fill(); err != nil {
+		return 0, err
 	}
 	n := copy(p, c.cur)
 	c.cur = c.cur[n:]
@@ -151,24 +155,10 @@ func (c *chunkReader) Read(p []byte) (int, error) {
 func (c *chunkReader) WriteTo(w io.Writer) (int64, error) {
 	var total int64
 	for {
-		if c.err != nil {
-			if c.err == io.EOF {
-				return total, nil
-			}
-			return total, c.err
-		}
-		for len(c.cur) == 0 {
-			if c.next == len(c.ids) {
-				c.err = c.finish()
-				break
-			}
-			if err := c.load(); err != nil {
-				c.err = err
-				break
-			}
-		}
-		if len(c.cur) == 0 {
-			continue
+		if err := c.fill(); err == io.EOF {
+			return total, nil
+		} else if err != nil {
+			return total, err
 		}
 		n, err := w.Write(c.cur)
 		total += int64(n)

@@ -21,8 +21,8 @@ var rawPool = sync.Pool{New: func() any { return new([]byte) }}
 
 // LoadChunk reads chunk id, decrypts and decompresses it, and verifies it:
 // an encrypted chunk by its AES-GCM tag over the content and id, a plain
-// chunk by hashing its content to id. The result is appended to dst[:0]. A mismatch is
-// a *CorruptError naming the pack object.
+// chunk by hashing its content to id. The result is appended to dst[:0].
+// A mismatch is a *CorruptError naming the pack object.
 func (r *Repo) LoadChunk(ctx context.Context, id ID, dst []byte) ([]byte, error) {
 	loc, packKey, ok := r.Lookup(id)
 	if !ok {

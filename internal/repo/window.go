@@ -43,15 +43,13 @@ type window struct {
 	ready      chan struct{}
 	data       []byte
 	err        error
-	used       uint64
-	last       time.Time // last use, for windowIdle
+	last       time.Time // last use: for least-recently-used and windowIdle
 }
 
 // windows is a small least-recently-used set of pack windows.
 type windows struct {
 	mu    sync.Mutex
 	wins  []*window
-	tick  uint64
 	sweep *time.Timer // pending release of idle windows
 }
 
@@ -62,15 +60,14 @@ type windows struct {
 func (ws *windows) covering(ctx context.Context, r *Repo, pack string, off, n int64) *window {
 	now := time.Now()
 	ws.mu.Lock()
-	ws.tick++
 	for _, w := range ws.wins {
 		if w.repo == r.serial && w.pack == pack && w.start <= off && off+n <= w.end {
-			w.used, w.last = ws.tick, now
+			w.last = now
 			ws.mu.Unlock()
 			return w
 		}
 	}
-	w := &window{repo: r.serial, pack: pack, start: off, end: off + windowSize, ready: make(chan struct{}), used: ws.tick, last: now}
+	w := &window{repo: r.serial, pack: pack, start: off, end: off + windowSize, ready: make(chan struct{}), last: now}
 	if ws.sweep == nil {
 		ws.sweep = time.AfterFunc(windowIdle, ws.release)
 	}
@@ -81,7 +78,7 @@ func (ws *windows) covering(ctx context.Context, r *Repo, pack string, off, n in
 		// keep their pointer.
 		lru := 0
 		for i, o := range ws.wins {
-			if o.used < ws.wins[lru].used {
+			if o.last.Before(ws.wins[lru].last) {
 				lru = i
 			}
 		}
