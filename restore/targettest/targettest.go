@@ -34,16 +34,27 @@ func Run(t *testing.T, newTarget func(t *testing.T) restore.Target) {
 		require.NoError(t, tg.Walk(ctx, func(e backup.Entry) error { out = append(out, e); return nil }))
 		return out
 	}
+	paths := func(t *testing.T, tg restore.Target) []string {
+		var out []string
+		for _, e := range entries(t, tg) {
+			out = append(out, e.Path)
+		}
+		return out
+	}
+	read := func(t *testing.T, tg restore.Target, p string) string {
+		rc, err := tg.Open(ctx, p)
+		require.NoError(t, err)
+		defer rc.Close()
+		b, err := io.ReadAll(rc)
+		require.NoError(t, err)
+		return string(b)
+	}
 
 	t.Run("WriteReadBack", func(t *testing.T) {
 		tg := newTarget(t)
 		write(t, tg, "users/a.json", []byte("alpha"))
 		write(t, tg, "users/deep/b.json", []byte("beta"))
-		rc, err := tg.Open(ctx, "users/a.json")
-		require.NoError(t, err)
-		b, _ := io.ReadAll(rc)
-		rc.Close()
-		require.Equal(t, "alpha", string(b))
+		require.Equal(t, "alpha", read(t, tg, "users/a.json"))
 		var files []string
 		for _, e := range entries(t, tg) {
 			if e.Mode.IsRegular() {
@@ -60,22 +71,14 @@ func Run(t *testing.T, newTarget func(t *testing.T) restore.Target) {
 		for _, p := range []string{"b/x", "a-b", "a/z", "a/b/c"} {
 			write(t, tg, p, []byte(p))
 		}
-		var got []string
-		for _, e := range entries(t, tg) {
-			got = append(got, e.Path)
-		}
-		require.Equal(t, []string{"a-b", "a", "a/b", "a/b/c", "a/z", "b", "b/x"}, got, "directories sort as path + '/'")
+		require.Equal(t, []string{"a-b", "a", "a/b", "a/b/c", "a/z", "b", "b/x"}, paths(t, tg), "directories sort as path + '/'")
 	})
 
 	t.Run("Overwrite", func(t *testing.T) {
 		tg := newTarget(t)
 		write(t, tg, "m/f", []byte("first"))
 		write(t, tg, "m/f", []byte("second"))
-		rc, err := tg.Open(ctx, "m/f")
-		require.NoError(t, err)
-		b, _ := io.ReadAll(rc)
-		rc.Close()
-		require.Equal(t, "second", string(b))
+		require.Equal(t, "second", read(t, tg, "m/f"))
 	})
 
 	t.Run("AbortLeavesNothing", func(t *testing.T) {
@@ -87,11 +90,7 @@ func Run(t *testing.T, newTarget func(t *testing.T) restore.Target) {
 		a, ok := w.(restore.Aborter)
 		require.True(t, ok, "writers implement Aborter")
 		require.NoError(t, a.Abort())
-		rc, err := tg.Open(ctx, "m/keep")
-		require.NoError(t, err)
-		b, _ := io.ReadAll(rc)
-		rc.Close()
-		require.Equal(t, "old", string(b), "an aborted write leaves the old file")
+		require.Equal(t, "old", read(t, tg, "m/keep"), "an aborted write leaves the old file")
 		require.Len(t, entries(t, tg), 2, "no temporary file is visible")
 	})
 
@@ -100,11 +99,7 @@ func Run(t *testing.T, newTarget func(t *testing.T) restore.Target) {
 		write(t, tg, "m/a/1", []byte("1"))
 		write(t, tg, "m/b", []byte("2"))
 		require.NoError(t, tg.Remove(ctx, "m/a"))
-		var got []string
-		for _, e := range entries(t, tg) {
-			got = append(got, e.Path)
-		}
-		require.Equal(t, []string{"m", "m/b"}, got)
+		require.Equal(t, []string{"m", "m/b"}, paths(t, tg))
 	})
 
 	t.Run("RecreateAfterRemove", func(t *testing.T) {
@@ -114,16 +109,8 @@ func Run(t *testing.T, newTarget func(t *testing.T) restore.Target) {
 		write(t, tg, "m/d/1", []byte("1"))
 		require.NoError(t, tg.Remove(ctx, "m"))
 		write(t, tg, "m/d/2", []byte("2"))
-		rc, err := tg.Open(ctx, "m/d/2")
-		require.NoError(t, err)
-		b, _ := io.ReadAll(rc)
-		rc.Close()
-		require.Equal(t, "2", string(b))
-		var got []string
-		for _, e := range entries(t, tg) {
-			got = append(got, e.Path)
-		}
-		require.Equal(t, []string{"m", "m/d", "m/d/2"}, got)
+		require.Equal(t, "2", read(t, tg, "m/d/2"))
+		require.Equal(t, []string{"m", "m/d", "m/d/2"}, paths(t, tg))
 	})
 
 	t.Run("FileReplacesDirectory", func(t *testing.T) {
@@ -131,16 +118,8 @@ func Run(t *testing.T, newTarget func(t *testing.T) restore.Target) {
 		tg := newTarget(t)
 		write(t, tg, "m/x/inner", []byte("inner"))
 		write(t, tg, "m/x", []byte("now a file"))
-		rc, err := tg.Open(ctx, "m/x")
-		require.NoError(t, err)
-		b, _ := io.ReadAll(rc)
-		rc.Close()
-		require.Equal(t, "now a file", string(b))
-		var got []string
-		for _, e := range entries(t, tg) {
-			got = append(got, e.Path)
-		}
-		require.Equal(t, []string{"m", "m/x"}, got)
+		require.Equal(t, "now a file", read(t, tg, "m/x"))
+		require.Equal(t, []string{"m", "m/x"}, paths(t, tg))
 	})
 
 	t.Run("UnsafePaths", func(t *testing.T) {
