@@ -60,7 +60,7 @@ type dirTarget struct {
 	mu    sync.Mutex
 	roots map[string]*dirRoot
 	tick  uint64
-	top   *dirRoot // the root itself, as a dirRoot
+	top   *dirRoot // the root itself, as a dirRoot (set with r)
 }
 
 // maxDirRoots bounds the directories a DirTarget keeps open while unused.
@@ -84,11 +84,6 @@ type dirRoot struct {
 // caller gives back with release.
 func (d *dirTarget) acquire(r *os.Root, dir string) (*dirRoot, error) {
 	if dir == "." {
-		d.mu.Lock()
-		defer d.mu.Unlock()
-		if d.top == nil {
-			d.top = &dirRoot{r: r, top: true}
-		}
 		return d.top, nil
 	}
 	d.mu.Lock()
@@ -184,7 +179,9 @@ func (d *dirTarget) open() (*os.Root, error) {
 		d.r, d.err = os.OpenRoot(d.root)
 		if d.err != nil {
 			d.err = fmt.Errorf("restore: target directory %q: %w", d.root, d.err)
+			return
 		}
+		d.top = &dirRoot{r: d.r, top: true}
 	})
 	return d.r, d.err
 }
