@@ -3,7 +3,9 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"strings"
@@ -21,9 +23,11 @@ import (
 
 // app holds what the commands share, opened on first use.
 type app struct {
-	storeURL string
-	user     string
-	jsonOut  bool
+	storeURL    string
+	user        string
+	jsonOut     bool
+	passwordEnv string    // names the environment variable holding the passphrase
+	out         io.Writer // the command's output (cmd.OutOrStdout)
 
 	store  storage.Store
 	engine *backup.Engine
@@ -37,9 +41,30 @@ func (a *app) ctx(cmd *cobra.Command) context.Context {
 	return steward.WithPrincipal(cmd.Context(), steward.Principal{ID: a.user, Roles: []string{steward.RoleMaster}})
 }
 
+// keys returns a passphrase key provider when the environment variable
+// named by --password-env holds one, else nil (unencrypted scopes need none).
 func (a *app) keys() backup.KeyProvider {
-	if p := os.Getenv("STEWARD_PASSPHRASE"); p != "" {
+	if p := a.passphrase(); p != "" {
 		return backup.Passphrase(p)
+	}
+	return nil
+}
+
+func (a *app) passphrase() string {
+	if a.passwordEnv == "" {
+		return ""
+	}
+	return os.Getenv(a.passwordEnv)
+}
+
+// needPassphrase is called before the store is opened by commands asked to
+// --encrypt: without a passphrase they fail at once, naming the variable.
+func (a *app) needPassphrase() error {
+	if a.passwordEnv == "" {
+		return errors.New("--encrypt needs a passphrase: --password-env is empty; name the environment variable that holds it")
+	}
+	if a.passphrase() == "" {
+		return fmt.Errorf("--encrypt needs a passphrase: environment variable %s is empty or unset; set it, or name another with --password-env", a.passwordEnv)
 	}
 	return nil
 }
@@ -83,7 +108,7 @@ func (a *app) close() error {
 
 func (a *app) print(v any, text func()) error {
 	if a.jsonOut {
-		enc := json.NewEncoder(os.Stdout)
+		enc := json.NewEncoder(a.out)
 		enc.SetIndent("", "  ")
 		return enc.Encode(v)
 	}
@@ -92,10 +117,77 @@ func (a *app) print(v any, text func()) error {
 }
 
 func (a *app) register(root *cobra.Command) {
-	root.AddCommand(a.backupCmd(), a.catalogCmd(), a.snapshotCmd(), a.tenantsCmd(), a.restoreCmd(), a.validateCmd(), a.drillCmd(), a.filesCmd(),
+	root.AddCommand(a.initCmd(), a.backupCmd(), a.catalogCmd(), a.snapshotCmd(), a.tenantsCmd(), a.restoreCmd(), a.validateCmd(), a.drillCmd(), a.filesCmd(),
 		a.auditCmd(), a.dashboardCmd(), a.keyCmd(), a.flagsCmd())
 	root.AddCommand(a.retentionCmds()...)
 	root.AddCommand(a.releaseCmd())
+	a.hintAll(root)
+}
+
+// hintAll makes every command's error name the passphrase variable when an
+// encrypted scope was opened without a passphrase.
+func (a *app) hintAll(c *cobra.Command) {
+	if run := c.RunE; run != nil {
+		c.RunE = func(cmd *cobra.Command, args []string) error {
+			err := run(cmd, args)
+			if errors.Is(err, backup.ErrWrongKey) && a.passphrase() == "" {
+				return fmt.Errorf("%w (no passphrase: environment variable %s is empty or unset; set it, or name another with --password-env)", err, a.passwordEnv)
+			}
+			return err
+		}
+	}
+	for _, sub := range c.Commands() {
+		a.hintAll(sub)
+	}
+}
+
+func (a *app) initCmd() *cobra.Command {
+	var tenant string
+	var encrypt, general bool
+	cmd := &cobra.Command{
+		Use:   "init --tenant T [--general] [--encrypt]",
+		Short: "Create a scope's repository without taking a backup",
+		Long: `Create the repository of a tenant (or of the shared general structure with
+--general): its config and data key, the key wrapped with the passphrase when
+--encrypt is given. Nothing is backed up; later backups go into this
+repository. A scope that already exists is left unchanged and init fails.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if encrypt {
+				if err := a.needPassphrase(); err != nil {
+					return err
+				}
+			}
+			if general {
+				tenant = backup.General
+			}
+			ctx := a.ctx(cmd)
+			e, err := a.open(ctx)
+			if err != nil {
+				return err
+			}
+			if err := e.Init(ctx, tenant, encrypt); err != nil {
+				return err
+			}
+			res := struct {
+				Tenant    string `json:"tenant"`
+				Encrypted bool   `json:"encrypted"`
+			}{tenant, encrypt}
+			return a.print(res, func() {
+				kind := "unencrypted"
+				if encrypt {
+					kind = "encrypted"
+				}
+				fmt.Fprintf(a.out, "created %s repository of %q\n", kind, tenant)
+			})
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&tenant, "tenant", "", "tenant ID")
+	f.BoolVar(&general, "general", false, "create the shared general structure's repository instead of a tenant's")
+	f.BoolVar(&encrypt, "encrypt", false, "encrypt the scope (the passphrase is read from the variable named by --password-env)")
+	cmd.MarkFlagsMutuallyExclusive("tenant", "general")
+	return cmd
 }
 
 func (a *app) backupCmd() *cobra.Command {
@@ -105,6 +197,11 @@ func (a *app) backupCmd() *cobra.Command {
 		Use:   "backup --tenant T --source DIR",
 		Short: "Back up a directory for a tenant (incremental unless --full)",
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if encrypt {
+				if err := a.needPassphrase(); err != nil {
+					return err
+				}
+			}
 			ctx := a.ctx(cmd)
 			e, err := a.open(ctx)
 			if err != nil {
@@ -125,7 +222,7 @@ func (a *app) backupCmd() *cobra.Command {
 				return err
 			}
 			return a.print(s, func() {
-				fmt.Printf("snapshot %s (%s): %d files, %d bytes, %d stored, %s\n", s.ID, s.Type, s.Metadata.FileCount,
+				fmt.Fprintf(a.out, "snapshot %s (%s): %d files, %d bytes, %d stored, %s\n", s.ID, s.Type, s.Metadata.FileCount,
 					s.Metadata.SizeBytes, s.Metadata.StoredBytes, time.Duration(s.Metadata.DurationMS)*time.Millisecond)
 			})
 		},
@@ -135,7 +232,7 @@ func (a *app) backupCmd() *cobra.Command {
 	f.BoolVar(&general, "general", false, "back up the shared general structure instead of a tenant")
 	f.StringVar(&source, "source", "", "directory to back up (one subdirectory per module)")
 	f.BoolVar(&full, "full", false, "read every file again (default: incremental)")
-	f.BoolVar(&encrypt, "encrypt", false, "encrypt the scope (needs STEWARD_PASSPHRASE)")
+	f.BoolVar(&encrypt, "encrypt", false, "encrypt the scope (the passphrase is read from the variable named by --password-env)")
 	f.BoolVar(&noCompress, "no-compress", false, "store chunks uncompressed")
 	f.StringVar(&tags, "tags", "", "comma-separated tags")
 	f.StringVar(&platform, "platform-version", "", "platform version to record")
@@ -147,8 +244,9 @@ func (a *app) backupCmd() *cobra.Command {
 func (a *app) catalogCmd() *cobra.Command {
 	var tenant string
 	cmd := &cobra.Command{
-		Use:   "catalog --tenant T",
-		Short: "List a tenant's snapshots, newest first",
+		Use:     "catalog --tenant T",
+		Aliases: []string{"snapshots"},
+		Short:   "List a tenant's snapshots, newest first (also: snapshots)",
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := a.ctx(cmd)
 			e, err := a.open(ctx)
@@ -161,7 +259,7 @@ func (a *app) catalogCmd() *cobra.Command {
 			}
 			return a.print(cat, func() {
 				for _, s := range cat {
-					fmt.Printf("%s  %-11s  %s  %6d files  %12d bytes  %s\n", s.ID, s.Type, s.Timestamp.Format(time.RFC3339), s.Metadata.FileCount, s.Metadata.SizeBytes, strings.Join(s.Tags, ","))
+					fmt.Fprintf(a.out, "%s  %-11s  %s  %6d files  %12d bytes  %s\n", s.ID, s.Type, s.Timestamp.Format(time.RFC3339), s.Metadata.FileCount, s.Metadata.SizeBytes, strings.Join(s.Tags, ","))
 				}
 			})
 		},
@@ -185,7 +283,7 @@ func (a *app) snapshotCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			enc := json.NewEncoder(os.Stdout)
+			enc := json.NewEncoder(a.out)
 			enc.SetIndent("", "  ")
 			return enc.Encode(s)
 		},
@@ -210,7 +308,7 @@ func (a *app) filesCmd() *cobra.Command {
 				if err != nil {
 					return err
 				}
-				fmt.Printf("%s  %10d  %s  %s\n", f.Mode, f.Size, f.SHA256, f.Path)
+				fmt.Fprintf(a.out, "%s  %10d  %s  %s\n", f.Mode, f.Size, f.SHA256, f.Path)
 			}
 			return nil
 		},
@@ -234,7 +332,7 @@ func (a *app) tenantsCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return a.print(ts, func() { fmt.Println(strings.Join(ts, "\n")) })
+			return a.print(ts, func() { fmt.Fprintln(a.out, strings.Join(ts, "\n")) })
 		},
 	}
 }
@@ -261,10 +359,10 @@ func (a *app) restoreCmd() *cobra.Command {
 				return err
 			}
 			return a.print(rep, func() {
-				fmt.Printf("restored %s: %d files (%d bytes), %d unchanged, %d kept newer, %d removed in %s\n", rep.SnapshotID,
+				fmt.Fprintf(a.out, "restored %s: %d files (%d bytes), %d unchanged, %d kept newer, %d removed in %s\n", rep.SnapshotID,
 					rep.FilesRestored, rep.BytesRestored, rep.FilesUnchanged, rep.FilesKept, rep.EntriesRemoved, rep.Duration.Round(time.Millisecond))
 				if rep.SafetySnapshotID != "" {
-					fmt.Printf("safety backup: %s\n", rep.SafetySnapshotID)
+					fmt.Fprintf(a.out, "safety backup: %s\n", rep.SafetySnapshotID)
 				}
 			})
 		},
@@ -299,7 +397,7 @@ func (a *app) validateCmd() *cobra.Command {
 				return err
 			}
 			if err := a.print(v, func() {
-				fmt.Printf("%s %s: %s in %s\n%s\n", v.Tenant, v.SnapshotID, v.Status, v.Duration.Round(time.Millisecond), v.Report)
+				fmt.Fprintf(a.out, "%s %s: %s in %s\n%s\n", v.Tenant, v.SnapshotID, v.Status, v.Duration.Round(time.Millisecond), v.Report)
 			}); err != nil {
 				return err
 			}
@@ -340,7 +438,7 @@ func (a *app) drillCmd() *cobra.Command {
 			}
 			if err := a.print(vs, func() {
 				for _, v := range vs {
-					fmt.Printf("%-20s %s %s %s\n", v.Tenant, v.SnapshotID, v.Status, v.Duration.Round(time.Millisecond))
+					fmt.Fprintf(a.out, "%-20s %s %s %s\n", v.Tenant, v.SnapshotID, v.Status, v.Duration.Round(time.Millisecond))
 				}
 			}); err != nil {
 				return err

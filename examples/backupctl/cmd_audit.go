@@ -35,7 +35,7 @@ func (a *app) auditCmd() *cobra.Command {
 				}
 				filter.From = time.Now().Add(-d)
 			}
-			return a.log.Export(ctx, os.Stdout, f, filter)
+			return a.log.Export(ctx, a.out, f, filter)
 		},
 	}
 	export.Flags().StringVar(&format, "format", "jsonl", "csv, json or jsonl")
@@ -54,7 +54,7 @@ func (a *app) auditCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			fmt.Printf("audit log intact: %d events, %d signed checkpoints, verified in %s\n", rep.Events, rep.Checkpoints, rep.Duration.Round(time.Millisecond))
+			fmt.Fprintf(a.out, "audit log intact: %d events, %d signed checkpoints, verified in %s\n", rep.Events, rep.Checkpoints, rep.Duration.Round(time.Millisecond))
 			return nil
 		},
 	}
@@ -75,7 +75,7 @@ func (a *app) dashboardCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			enc := json.NewEncoder(os.Stdout)
+			enc := json.NewEncoder(a.out)
 			enc.SetIndent("", "  ")
 			return enc.Encode(d)
 		},
@@ -101,7 +101,7 @@ func (a *app) keyCmd() *cobra.Command {
 			if err := e.Rekey(ctx, tenant, backup.Passphrase(np)); err != nil {
 				return err
 			}
-			fmt.Printf("key of %q changed; use the new passphrase from now on\n", tenant)
+			fmt.Fprintf(a.out, "key of %q changed; use the new passphrase from now on\n", tenant)
 			return nil
 		},
 	}
@@ -122,7 +122,7 @@ func (a *app) keyCmd() *cobra.Command {
 			if err := e.DestroyKey(ctx, tenant); err != nil {
 				return err
 			}
-			fmt.Printf("key of %q destroyed\n", tenant)
+			fmt.Fprintf(a.out, "key of %q destroyed\n", tenant)
 			return nil
 		},
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -39,7 +40,7 @@ func (a *app) flagsCmd() *cobra.Command {
 				return err
 			}
 			f, _ := s.Get(args[0])
-			return a.print(f, func() { printFlag(f) })
+			return a.print(f, func() { printFlag(a.out, f) })
 		},
 	}
 	set.Flags().StringVar(&desc, "description", "", "what the flag does")
@@ -61,10 +62,10 @@ func (a *app) flagsCmd() *cobra.Command {
 			}
 			if len(args) == 2 {
 				on, why := s.Evaluate(args[0], args[1])
-				fmt.Printf("%s for %s: %v (%s, bucket %d)\n", args[0], args[1], on, why, flags.Bucket(args[0], args[1]))
+				fmt.Fprintf(a.out, "%s for %s: %v (%s, bucket %d)\n", args[0], args[1], on, why, flags.Bucket(args[0], args[1]))
 				return nil
 			}
-			return a.print(f, func() { printFlag(f) })
+			return a.print(f, func() { printFlag(a.out, f) })
 		},
 	}
 	list := &cobra.Command{
@@ -78,7 +79,7 @@ func (a *app) flagsCmd() *cobra.Command {
 			fs := s.List()
 			return a.print(fs, func() {
 				for _, f := range fs {
-					printFlag(f)
+					printFlag(a.out, f)
 				}
 			})
 		},
@@ -99,10 +100,10 @@ func (a *app) flagsCmd() *cobra.Command {
 	return cmd
 }
 
-func printFlag(f flags.Flag) {
+func printFlag(w io.Writer, f flags.Flag) {
 	state := "off"
 	if f.Enabled {
 		state = "on"
 	}
-	fmt.Printf("%-24s %-3s %6.2f%%  targets=%s  v%d by %s  %s\n", f.Name, state, f.RolloutPercentage, strings.Join(f.TargetTenants, ","), f.Version, f.UpdatedBy, f.Description)
+	fmt.Fprintf(w, "%-24s %-3s %6.2f%%  targets=%s  v%d by %s  %s\n", f.Name, state, f.RolloutPercentage, strings.Join(f.TargetTenants, ","), f.Version, f.UpdatedBy, f.Description)
 }

@@ -4,6 +4,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"time"
 
@@ -79,7 +80,7 @@ func (a *app) releaseCmd() *cobra.Command {
 				return err
 			}
 			return a.print(r, func() {
-				fmt.Printf("release %s created (artifact %s, hash %s)\n", r.ID, r.ArtifactSnapshot, r.ArtifactHash[:16])
+				fmt.Fprintf(a.out, "release %s created (artifact %s, hash %s)\n", r.ID, r.ArtifactSnapshot, r.ArtifactHash[:16])
 			})
 		},
 	}
@@ -104,7 +105,7 @@ func (a *app) releaseCmd() *cobra.Command {
 			}
 			defer done()
 			d, err := m.Deploy(a.ctx(cmd), args[0], &release.DeployOptions{Force: force})
-			printDeployment(d)
+			printDeployment(a.out, d)
 			return err
 		},
 	}
@@ -120,7 +121,7 @@ func (a *app) releaseCmd() *cobra.Command {
 			}
 			defer done()
 			d, err := m.Rollback(a.ctx(cmd), args[0], &release.RollbackOptions{Maintenance: maintenance})
-			printDeployment(d)
+			printDeployment(a.out, d)
 			return err
 		},
 	}
@@ -146,14 +147,14 @@ func (a *app) releaseCmd() *cobra.Command {
 				if active != nil && active.ID == r.ID {
 					mark = "*"
 				}
-				fmt.Printf("%s %-24s %-10s %s  %d migrations\n", mark, r.ID, r.Version, r.CreatedAt.Format(time.RFC3339), len(r.Forward))
+				fmt.Fprintf(a.out, "%s %-24s %-10s %s  %d migrations\n", mark, r.ID, r.Version, r.CreatedAt.Format(time.RFC3339), len(r.Forward))
 			}
 			deps, err := m.Deployments(ctx, 10)
 			if err != nil {
 				return err
 			}
 			for _, d := range deps {
-				printDeployment(&d)
+				printDeployment(a.out, &d)
 			}
 			return nil
 		},
@@ -163,13 +164,13 @@ func (a *app) releaseCmd() *cobra.Command {
 	return cmd
 }
 
-func printDeployment(d *release.Deployment) {
+func printDeployment(w io.Writer, d *release.Deployment) {
 	if d == nil {
 		return
 	}
-	fmt.Printf("%s %s (%s -> %s): %s in %s (SLO 15m met: %v) %s\n", d.Kind, d.ID[:8], d.FromReleaseID, d.ReleaseID, d.Status,
+	fmt.Fprintf(w, "%s %s (%s -> %s): %s in %s (SLO 15m met: %v) %s\n", d.Kind, d.ID[:8], d.FromReleaseID, d.ReleaseID, d.Status,
 		d.Duration.Round(time.Millisecond), d.WithinSLO, d.Reason)
 	for _, s := range d.Steps {
-		fmt.Printf("    %-24s %-7s %s\n", s.Name, s.Status, s.Detail)
+		fmt.Fprintf(w, "    %-24s %-7s %s\n", s.Name, s.Status, s.Detail)
 	}
 }

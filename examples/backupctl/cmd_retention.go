@@ -27,7 +27,7 @@ func (a *app) retentionCmds() []*cobra.Command {
 			ids, _ := cmd.Flags().GetStringSlice("id")
 			if len(ids) > 0 {
 				if dry {
-					fmt.Printf("would forget %s\n", strings.Join(ids, ", "))
+					fmt.Fprintf(a.out, "would forget %s\n", strings.Join(ids, ", "))
 					return nil
 				}
 				return e.Forget(ctx, tenant, ids...)
@@ -46,10 +46,10 @@ func (a *app) retentionCmds() []*cobra.Command {
 					if d.Keep {
 						verdict = "keep  "
 					}
-					fmt.Printf("%s %s %-11s %s  %s\n", verdict, d.Snapshot.ID, d.Snapshot.Type, d.Snapshot.Timestamp.Format("2006-01-02 15:04"), strings.Join(d.Reasons, ","))
+					fmt.Fprintf(a.out, "%s %s %-11s %s  %s\n", verdict, d.Snapshot.ID, d.Snapshot.Type, d.Snapshot.Timestamp.Format("2006-01-02 15:04"), strings.Join(d.Reasons, ","))
 				}
 				if rep.Prune != nil {
-					fmt.Printf("prune: %d packs deleted, %d repacked, %d bytes freed\n", rep.Prune.PacksDeleted, rep.Prune.PacksRepacked, rep.Prune.BytesFreed)
+					fmt.Fprintf(a.out, "prune: %d packs deleted, %d repacked, %d bytes freed\n", rep.Prune.PacksDeleted, rep.Prune.PacksRepacked, rep.Prune.BytesFreed)
 				}
 			})
 		},
@@ -74,7 +74,7 @@ func (a *app) retentionCmds() []*cobra.Command {
 				return err
 			}
 			return a.print(rep, func() {
-				fmt.Printf("%d packs deleted, %d repacked, %d orphan packs, %d bytes freed; %d chunks kept, %d dropped\n",
+				fmt.Fprintf(a.out, "%d packs deleted, %d repacked, %d orphan packs, %d bytes freed; %d chunks kept, %d dropped\n",
 					rep.PacksDeleted, rep.PacksRepacked, rep.OrphanPacks, rep.BytesFreed, rep.ChunksKept, rep.ChunksDeleted)
 			})
 		},
@@ -98,9 +98,9 @@ func (a *app) retentionCmds() []*cobra.Command {
 				return err
 			}
 			if err := a.print(rep, func() {
-				fmt.Printf("%d snapshots, %d packs, %d chunks; read %d packs (%d chunks)\n", rep.Snapshots, rep.Packs, rep.Chunks, rep.PacksRead, rep.ChunksRead)
+				fmt.Fprintf(a.out, "%d snapshots, %d packs, %d chunks; read %d packs (%d chunks)\n", rep.Snapshots, rep.Packs, rep.Chunks, rep.PacksRead, rep.ChunksRead)
 				for _, p := range rep.Problems {
-					fmt.Println("problem:", p)
+					fmt.Fprintln(a.out, "problem:", p)
 				}
 			}); err != nil {
 				return err
@@ -142,7 +142,7 @@ func (a *app) retentionCmds() []*cobra.Command {
 			if err != nil {
 				return err
 			}
-			enc := json.NewEncoder(os.Stdout)
+			enc := json.NewEncoder(a.out)
 			enc.SetIndent("", "  ")
 			return enc.Encode(p)
 		},

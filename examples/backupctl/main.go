@@ -2,12 +2,15 @@
 // the SDK is reachable from here. It is an example of how a host wires the
 // SDK together; a real host embeds the packages instead.
 //
-//	backupctl --store file:///var/lib/steward backup --tenant acme --source ./data
-//	backupctl --store file:///var/lib/steward catalog --tenant acme
+//	backupctl --store file:///var/lib/steward init --tenant acme --encrypt
+//	backupctl --store file:///var/lib/steward backup --tenant acme --source ./data --encrypt
+//	backupctl --store file:///var/lib/steward snapshots --tenant acme
 //	backupctl --store file:///var/lib/steward restore --tenant acme --snapshot latest --target ./out
 //
 // The store URL is any gocloud.dev/blob URL (file://, mem://, s3://, gs://,
-// azblob://). Encrypted scopes take their passphrase from STEWARD_PASSPHRASE.
+// azblob://). Encrypted scopes take their passphrase from the environment
+// variable named by --password-env (default STEWARD_PASSPHRASE), never from
+// the command line.
 // The CLI acts as a principal with the master role named by --user.
 package main
 
@@ -31,7 +34,7 @@ func main() {
 }
 
 func newRoot() *cobra.Command {
-	a := &app{}
+	a := &app{out: os.Stdout}
 	root := &cobra.Command{
 		Use:           "backupctl",
 		Short:         "Operate steward backups, restores, retention, releases, flags and audit",
@@ -45,9 +48,13 @@ func newRoot() *cobra.Command {
 	pf.StringVar(&a.storeURL, "store", envOr("STEWARD_STORE", "file://./steward-data"), "store URL (env STEWARD_STORE)")
 	pf.StringVar(&a.user, "user", envOr("USER", "operator"), "principal ID recorded in the audit trail")
 	pf.BoolVar(&a.jsonOut, "json", false, "print JSON instead of text")
+	pf.StringVar(&a.passwordEnv, "password-env", "STEWARD_PASSPHRASE", "name of the environment variable holding the passphrase of encrypted scopes")
 	pf.StringVar(&a.cpuProfile, "cpuprofile", "", "write a CPU profile to this file")
 	pf.StringVar(&a.memProfile, "memprofile", "", "write a heap profile (in use at the peak sample) to this file")
-	root.PersistentPreRunE = func(cmd *cobra.Command, args []string) error { return a.startProfiles() }
+	root.PersistentPreRunE = func(cmd *cobra.Command, args []string) error {
+		a.out = cmd.OutOrStdout()
+		return a.startProfiles()
+	}
 	a.register(root)
 	return root
 }
