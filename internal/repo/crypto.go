@@ -100,7 +100,17 @@ func (k *keys) open(sealed, ad []byte) ([]byte, error) {
 	if len(sealed) < ns+k.aead.Overhead() {
 		return nil, fmt.Errorf("sealed data too short (%d bytes)", len(sealed))
 	}
-	out, err := k.aead.Open(sealed[ns:ns], sealed[:ns], sealed[ns:], ad)
+	return k.openTo(sealed[ns:ns], sealed, ad)
+}
+
+// openTo is open appending the plaintext to dst, which must not overlap
+// sealed unless it is sealed's ciphertext itself (decryption in place).
+func (k *keys) openTo(dst, sealed, ad []byte) ([]byte, error) {
+	ns := k.aead.NonceSize()
+	if len(sealed) < ns+k.aead.Overhead() {
+		return nil, fmt.Errorf("sealed data too short (%d bytes)", len(sealed))
+	}
+	out, err := k.aead.Open(dst, sealed[:ns], sealed[ns:], ad)
 	if err != nil {
 		return nil, errAuth
 	}

@@ -63,23 +63,30 @@ func (r *Repo) decodeBlob(packKey string, id ID, loc Location, raw, dst []byte) 
 func (r *Repo) decode(packKey string, id ID, loc Location, raw, dst []byte, verifyAll bool) ([]byte, error) {
 	data := raw
 	var err error
+	compressed := loc.Flags&FlagCompressed != 0
 	if loc.Flags&FlagEncrypted != 0 {
 		if !r.cfg.Encrypted {
 			return nil, &CorruptError{Key: packKey, Detail: fmt.Sprintf("chunk %s is marked encrypted in a plain repository", id)}
 		}
-		if data, err = r.k.open(raw, id[:]); err != nil {
+		if compressed {
+			data, err = r.k.open(raw, id[:]) // in place; decompressed into dst below
+		} else {
+			// Straight into dst: no copy of the plaintext afterwards.
+			data, err = r.k.openTo(dst[:0], raw, id[:])
+		}
+		if err != nil {
 			return nil, &CorruptError{Key: packKey, Detail: fmt.Sprintf("chunk %s: decryption failed (tampered or wrong key)", id)}
 		}
+	} else if !compressed {
+		data = append(dst[:0], raw...)
 	}
-	if loc.Flags&FlagCompressed != 0 {
+	if compressed {
 		if loc.RawLength > MaxChunk {
 			return nil, &CorruptError{Key: packKey, Detail: fmt.Sprintf("chunk %s: plain length %d exceeds the maximum", id, loc.RawLength)}
 		}
 		if data, err = r.codec().decompress(dst[:0], data); err != nil {
 			return nil, &CorruptError{Key: packKey, Detail: fmt.Sprintf("chunk %s: decompression failed: %v", id, err)}
 		}
-	} else {
-		data = append(dst[:0], data...)
 	}
 	// An encrypted chunk was authenticated by AES-GCM with its ID as
 	// additional data: only the holder of the scope key could have sealed
