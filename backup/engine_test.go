@@ -418,3 +418,78 @@ func (badSource) Walk(ctx context.Context, fn func(backup.Entry) error) error {
 func (badSource) Open(ctx context.Context, p string) (io.ReadCloser, error) {
 	return nil, fs.ErrNotExist
 }
+
+// TestOpenFileWithChecks pins down what each read check catches: the
+// whole-file SHA-256 (skippable), the size and every chunk's own check
+// (never skipped).
+func TestOpenFileWithChecks(t *testing.T) {
+	ctx := master()
+	for _, encrypt := range []bool{true, false} {
+		t.Run(fmt.Sprintf("encrypt=%v", encrypt), func(t *testing.T) {
+			store := storage.NewMemory()
+			e, err := backup.New(store, &backup.Config{Keys: cheapKeys("p")})
+			require.NoError(t, err)
+			content := randBytes(8, 3<<20)
+			fsys := fstest.MapFS{"data/x.bin": {Data: content, Mode: 0o644}}
+			snap, err := e.Backup(ctx, "acme", backup.FSSource(fsys), &backup.Options{Type: backup.Full, Compress: true, Encrypt: encrypt})
+			require.NoError(t, err)
+			var f backup.File
+			for g, err := range e.Files(ctx, "acme", snap.ID) {
+				require.NoError(t, err)
+				if g.Path == "data/x.bin" {
+					f = g
+				}
+			}
+			require.Greater(t, len(f.Chunks), 1)
+			read := func(f backup.File, o *backup.ReadOptions) ([]byte, error) {
+				rc, err := e.OpenFileWith(ctx, "acme", f, o)
+				require.NoError(t, err)
+				defer rc.Close()
+				return io.ReadAll(rc)
+			}
+			skip := &backup.ReadOptions{SkipFileHash: true}
+			for _, o := range []*backup.ReadOptions{nil, skip} {
+				got, err := read(f, o)
+				require.NoError(t, err)
+				require.Equal(t, content, got)
+			}
+
+			// An entry whose SHA-256 disagrees with its chunks: only the
+			// file hash sees it.
+			wrongSum := f
+			wrongSum.SHA256 = strings.Repeat("0", 64)
+			_, err = read(wrongSum, nil)
+			require.ErrorIs(t, err, backup.ErrCorrupt)
+			require.Contains(t, err.Error(), "data/x.bin")
+			got, err := read(wrongSum, skip)
+			require.NoError(t, err)
+			require.Equal(t, content, got)
+
+			// A wrong size and a missing chunk fail either way.
+			wrongSize := f
+			wrongSize.Size++
+			dropped := f
+			dropped.Chunks = f.Chunks[1:]
+			for _, bad := range []backup.File{wrongSize, dropped} {
+				for _, o := range []*backup.ReadOptions{nil, skip} {
+					_, err := read(bad, o)
+					require.ErrorIs(t, err, backup.ErrCorrupt)
+				}
+			}
+
+			// A flipped byte in the pack fails either way, naming the pack.
+			for oi, err := range store.List(context.Background(), "tenants/acme/packs/") {
+				require.NoError(t, err)
+				b, err := storage.ReadAll(context.Background(), store, oi.Key)
+				require.NoError(t, err)
+				b[len(b)/3] ^= 0x01
+				require.NoError(t, storage.PutBytes(context.Background(), store, oi.Key, b, nil))
+			}
+			for _, o := range []*backup.ReadOptions{nil, skip} {
+				_, err := read(f, o)
+				require.ErrorIs(t, err, backup.ErrCorrupt)
+				require.Contains(t, err.Error(), "tenants/acme/packs/")
+			}
+		})
+	}
+}
