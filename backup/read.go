@@ -119,10 +119,11 @@ func (e *Engine) OpenFileWith(ctx context.Context, tenant string, f File, o *Rea
 		return nil, err
 	}
 	ids := make([]string, len(f.Chunks))
+	sizes := make([]int64, len(f.Chunks))
 	for i, c := range f.Chunks {
-		ids[i] = c.ID
+		ids[i], sizes[i] = c.ID, c.Size
 	}
-	c := &chunkReader{ctx: ctx, r: r, ids: ids, path: f.Path, sha: f.SHA256, size: f.Size, checkSize: true}
+	c := &chunkReader{ctx: ctx, r: r, ids: ids, sizes: sizes, path: f.Path, sha: f.SHA256, size: f.Size, checkSize: true}
 	if o == nil || !o.SkipFileHash {
 		c.h = sha256.New()
 	}
@@ -133,8 +134,9 @@ func (e *Engine) OpenFileWith(ctx context.Context, tenant string, f File, o *Rea
 type chunkReader struct {
 	ctx  context.Context
 	r    *repo.Repo
-	ids  []string
-	path string // for errors
+	ids   []string
+	sizes []int64 // plain size of each chunk, nil when unknown
+	path  string  // for errors
 
 	cur    []byte
 	curBuf []byte // the whole buffer cur slices, reused once consumed
@@ -213,10 +215,11 @@ func (c *chunkReader) load() error {
 		res = <-c.ahead
 		c.ahead = nil
 	} else {
-		res = c.fetch(c.ids[c.next], spare)
+		res = c.fetch(c.next, spare)
 		spare = nil
 	}
 	if res.err != nil {
+		putBuf(spare)
 		return res.err
 	}
 	c.next++
@@ -224,9 +227,11 @@ func (c *chunkReader) load() error {
 	// decrypting and decompressing overlap with the caller's writes.
 	if c.next < len(c.ids) {
 		ch := make(chan loaded, 1)
-		id := c.ids[c.next]
-		go func() { ch <- c.fetch(id, spare) }()
+		i := c.next
+		go func() { ch <- c.fetch(i, spare) }()
 		c.ahead = ch
+	} else {
+		putBuf(spare)
 	}
 	c.cur, c.curBuf = res.data, res.data
 	if c.h != nil {
@@ -236,9 +241,14 @@ func (c *chunkReader) load() error {
 	return nil
 }
 
-// fetch loads chunk idStr, decoding into dst's storage when it is large
-// enough.
-func (c *chunkReader) fetch(idStr string, dst []byte) loaded {
+// fetch loads chunk i, decoding into dst's storage when it is large
+// enough, else (when the chunk's size is known) into a recycled buffer.
+func (c *chunkReader) fetch(i int, dst []byte) loaded {
+	if c.sizes != nil && int64(cap(dst)) < c.sizes[i] {
+		putBuf(dst)
+		dst = getBuf(int(c.sizes[i]))
+	}
+	idStr := c.ids[i]
 	id, err := repo.ParseID(idStr)
 	if err != nil {
 		return loaded{err: fmt.Errorf("backup: %q: %w", c.path, &repo.CorruptError{Key: c.r.Prefix(), Detail: err.Error()})}
@@ -258,6 +268,9 @@ func (c *chunkReader) fetch(idStr string, dst []byte) loaded {
 }
 
 func (c *chunkReader) finish() error {
+	// Everything was consumed: the last buffer goes back for other reads.
+	putBuf(c.curBuf)
+	c.cur, c.curBuf = nil, nil
 	if c.checkSize && c.n != c.size {
 		return fmt.Errorf("backup: %q: %w", c.path, &repo.CorruptError{Key: c.r.Prefix(), Detail: fmt.Sprintf("read %d bytes, the entry says %d", c.n, c.size)})
 	}
@@ -271,8 +284,14 @@ func (c *chunkReader) finish() error {
 }
 
 // Close stops the reader; a fetch in flight finishes in the background.
+// Its buffers are recycled: bytes Read returned were copied out, and
+// WriteTo's writer was done with them when Write returned.
 func (c *chunkReader) Close() error {
 	c.err = errors.New("backup: read from a closed file")
+	putBuf(c.curBuf)
+	if ch := c.ahead; ch != nil {
+		go func() { putBuf((<-ch).data) }()
+	}
 	c.cur, c.curBuf, c.ahead = nil, nil, nil
 	return nil
 }
