@@ -132,8 +132,8 @@ func (e *Engine) OpenFileWith(ctx context.Context, tenant string, f File, o *Rea
 
 // chunkReader reads a sequence of chunks as one stream.
 type chunkReader struct {
-	ctx  context.Context
-	r    *repo.Repo
+	ctx   context.Context
+	r     *repo.Repo
 	ids   []string
 	sizes []int64 // plain size of each chunk, nil when unknown
 	path  string  // for errors
