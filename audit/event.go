@@ -65,6 +65,7 @@ const (
 	TypeBackupCreated      = "backup.created"
 	TypeBackupFailed       = "backup.failed"
 	TypeBackupForgotten    = "backup.forgotten"
+	TypeRepoInitialized    = "repo.initialized" // backup.Engine.Init: a scope created without a backup (LevelError: Init failed)
 	TypeRestoreCompleted   = "restore.completed"
 	TypeRestoreFailed      = "restore.failed"
 	TypeValidation         = "restore.validated" // Data["status"]: "passed" or "failed"

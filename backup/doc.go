@@ -12,6 +12,12 @@
 //	releases/artifacts/   the Releases scope
 //	registry/tenants/<t>  one small object per tenant, so Tenants lists without scanning
 //
+// A scope's repository is created by its first Engine.Backup, or without a
+// backup by Engine.Init (its config and data key, the key wrapped when the
+// scope is encrypted), so that an encrypted scope and its passphrase can be
+// set up first. Init of a scope that already has a repository changes
+// nothing and returns an error matching ErrExists.
+//
 // # Backups
 //
 // Engine.Backup walks a Source once, in lexical path order. Parallelism

@@ -14,10 +14,6 @@ import (
 // exists; nothing was written.
 var ErrExists = errors.New("already exists")
 
-// typeRepoInitialized is the audit event type of Init. It belongs with the
-// Type constants of package audit and should move there.
-const typeRepoInitialized = "repo.initialized"
-
 // Init creates the repository of tenant (or General, or Releases) without
 // taking a backup: its config object and data key, the key wrapped by
 // Config.Keys when encrypt is set, and the tenant's registry entry. A later
@@ -54,7 +50,7 @@ func (e *Engine) Init(ctx context.Context, tenant string, encrypt bool) error {
 		kind = "encrypted"
 	}
 	err = e.init(ctx, tenant, prefix, encrypt, kind)
-	e.record(ctx, tenant, typeRepoInitialized, err, fmt.Sprintf("%s repository of %q created", kind, tenant), nil)
+	e.record(ctx, tenant, audit.TypeRepoInitialized, err, fmt.Sprintf("%s repository of %q created", kind, tenant), nil)
 	return err
 }
 

@@ -26,8 +26,10 @@ type app struct {
 	storeURL    string
 	user        string
 	jsonOut     bool
+	noProgress  bool      // --no-progress: never draw a progress bar
 	passwordEnv string    // names the environment variable holding the passphrase
 	out         io.Writer // the command's output (cmd.OutOrStdout)
+	bar         *progress // the progress bar of backup or restore, if drawn
 
 	store  storage.Store
 	engine *backup.Engine
@@ -89,7 +91,7 @@ func (a *app) open(ctx context.Context) (*backup.Engine, error) {
 }
 
 func (a *app) auditor() audit.Auditor {
-	return audit.Notifying(a.log, nil, nil, audit.Slog{Logger: slog.New(slog.NewTextHandler(os.Stderr, nil))})
+	return audit.Notifying(a.log, nil, nil, audit.Slog{Logger: slog.New(slog.NewTextHandler(stderrLog{a}, nil))})
 }
 
 func (a *app) restorer() *restore.Restorer {
@@ -217,7 +219,10 @@ func (a *app) backupCmd() *cobra.Command {
 			if tags != "" {
 				opts.Tags = strings.Split(tags, ",")
 			}
+			bar := a.progress(cmd.ErrOrStderr(), "backup")
+			opts.Progress = bar.callback()
 			s, err := e.Backup(ctx, tenant, backup.DirSource(source), opts)
+			bar.finish()
 			if err != nil {
 				return err
 			}
@@ -354,7 +359,10 @@ func (a *app) restoreCmd() *cobra.Command {
 			if modules != "" {
 				opts.Modules = strings.Split(modules, ",")
 			}
+			bar := a.progress(cmd.ErrOrStderr(), "restore")
+			opts.Progress = bar.callback()
 			rep, err := restore.New(e, &restore.Config{Parallelism: parallel, Auditor: a.auditor()}).Restore(ctx, tenant, id, restore.DirTarget(target), opts)
+			bar.finish()
 			if err != nil {
 				return err
 			}

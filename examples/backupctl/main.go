@@ -10,7 +10,8 @@
 // The store URL is any gocloud.dev/blob URL (file://, mem://, s3://, gs://,
 // azblob://). Encrypted scopes take their passphrase from the environment
 // variable named by --password-env (default STEWARD_PASSPHRASE), never from
-// the command line.
+// the command line. The backup and restore commands draw a progress bar on
+// stderr when it is a terminal, unless --json or --no-progress is given.
 // The CLI acts as a principal with the master role named by --user.
 package main
 
@@ -48,6 +49,7 @@ func newRoot() *cobra.Command {
 	pf.StringVar(&a.storeURL, "store", envOr("STEWARD_STORE", "file://./steward-data"), "store URL (env STEWARD_STORE)")
 	pf.StringVar(&a.user, "user", envOr("USER", "operator"), "principal ID recorded in the audit trail")
 	pf.BoolVar(&a.jsonOut, "json", false, "print JSON instead of text")
+	pf.BoolVar(&a.noProgress, "no-progress", false, "never draw the progress bar of backup and restore (drawn on stderr only when it is a terminal and --json is not set)")
 	pf.StringVar(&a.passwordEnv, "password-env", "STEWARD_PASSPHRASE", "name of the environment variable holding the passphrase of encrypted scopes")
 	pf.StringVar(&a.cpuProfile, "cpuprofile", "", "write a CPU profile to this file")
 	pf.StringVar(&a.memProfile, "memprofile", "", "write a heap profile (in use at the peak sample) to this file")

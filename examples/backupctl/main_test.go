@@ -4,10 +4,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/stretchr/testify/require"
@@ -18,13 +21,20 @@ import (
 // run executes backupctl with args and returns what it printed on stdout.
 func run(t *testing.T, args ...string) (string, error) {
 	t.Helper()
-	root := newRoot()
 	var out, errOut bytes.Buffer
-	root.SetOut(&out)
-	root.SetErr(&errOut)
-	root.SetArgs(args)
-	err := root.ExecuteContext(context.Background())
+	err := runTo(t, &out, &errOut, args...)
 	return out.String(), err
+}
+
+// runTo executes backupctl with args, its stdout going to out and its
+// stderr to errOut.
+func runTo(t *testing.T, out, errOut io.Writer, args ...string) error {
+	t.Helper()
+	root := newRoot()
+	root.SetOut(out)
+	root.SetErr(errOut)
+	root.SetArgs(args)
+	return root.ExecuteContext(context.Background())
 }
 
 // unsetenv unsets k for the test and restores it afterwards.
@@ -149,4 +159,202 @@ func TestHelpOnEveryCommand(t *testing.T) {
 			require.Contains(t, out, "--password-env", "the persistent --password-env flag is not in the help")
 		})
 	}
+}
+
+// drawEveryUpdate makes bars draw every update for the test, so that a
+// command too quick for redrawEvery still draws.
+func drawEveryUpdate(t *testing.T) {
+	t.Helper()
+	orig := redrawEvery
+	redrawEvery = 0
+	t.Cleanup(func() { redrawEvery = orig })
+}
+
+// forceTerminal makes every writer count as a terminal for the test, and
+// bars draw every update.
+func forceTerminal(t *testing.T) {
+	t.Helper()
+	drawEveryUpdate(t)
+	orig := isTerminal
+	isTerminal = func(io.Writer) bool { return true }
+	t.Cleanup(func() { isTerminal = orig })
+}
+
+// clearing is how a bar's line is erased: back to the margin, spaces over
+// the bar, back to the margin.
+var clearing = regexp.MustCompile("\r +\r")
+
+// afterBar fails unless output has a bar drawn and then its line cleared,
+// and returns what was written after the last clearing.
+func afterBar(t *testing.T, output string) string {
+	t.Helper()
+	all := clearing.FindAllStringIndex(output, -1)
+	require.NotEmpty(t, all, "output %q: no bar's line was cleared", output)
+	last := all[len(all)-1]
+	require.Contains(t, output[:last[0]], "%", "output %q: no bar was drawn before the clearing", output)
+	return output[last[1]:]
+}
+
+func TestProgressBarOnlyOnATerminal(t *testing.T) {
+	dir := t.TempDir()
+	store := "file://" + filepath.ToSlash(filepath.Join(dir, "store"))
+	src := filepath.Join(dir, "src")
+	require.NoError(t, os.MkdirAll(filepath.Join(src, "m1"), 0o755))
+	require.NoError(t, os.MkdirAll(filepath.Join(src, "m2"), 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(src, "m1", "a.txt"), bytes.Repeat([]byte("a"), 1500), 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(src, "m2", "b.txt"), bytes.Repeat([]byte("b"), 2500), 0o644))
+	const total = "4.0 kB" // 4000 bytes, as the bar writes them
+	unsetenv(t, "STEWARD_PASSPHRASE")
+	_, err := run(t, "--store", store, "backup", "--tenant", "acme", "--source", src, "--full")
+	require.NoError(t, err)
+
+	for _, tc := range []struct {
+		name     string
+		terminal bool
+		flags    []string
+		bar      bool
+	}{
+		{"not a terminal", false, nil, false},
+		{"terminal", true, nil, true},
+		{"terminal, --json", true, []string{"--json"}, false},
+		{"terminal, --no-progress", true, []string{"--no-progress"}, false},
+	} {
+		for _, c := range []struct {
+			name   string
+			args   func() []string // a restore goes into a new directory each time
+			result string          // how the text result line starts
+		}{
+			{"backup", func() []string { return []string{"backup", "--tenant", "acme", "--source", src, "--full"} }, "snapshot "},
+			{"restore", func() []string {
+				return []string{"restore", "--tenant", "acme", "--target", filepath.Join(t.TempDir(), "out")}
+			}, "restored "},
+		} {
+			t.Run(tc.name+"/"+c.name, func(t *testing.T) {
+				drawEveryUpdate(t) // quiet for no other reason than the case's
+				if tc.terminal {
+					forceTerminal(t)
+				}
+				args := func() []string { return append(append([]string{"--store", store}, c.args()...), tc.flags...) }
+				var out, errOut bytes.Buffer
+				require.NoError(t, runTo(t, &out, &errOut, args()...))
+				require.NotEmpty(t, out.String())
+				if !tc.bar {
+					require.Empty(t, errOut.String(), "%s drew on stderr, want nothing", c.name)
+					return
+				}
+				require.Contains(t, errOut.String(), c.name, "stderr %q does not name the command", errOut.String())
+				require.Contains(t, errOut.String(), total, "stderr %q does not show the byte total", errOut.String())
+
+				// stdout and stderr on one terminal: the bar is gone before the result.
+				var both bytes.Buffer
+				require.NoError(t, runTo(t, &both, &both, args()...))
+				rest := afterBar(t, both.String())
+				require.True(t, strings.HasPrefix(rest, c.result), "after the bar came %q, want the result line %q...", rest, c.result)
+				require.Equal(t, 1, strings.Count(rest, "\n"), "after the bar came %q, want only the result line", rest)
+			})
+		}
+	}
+}
+
+func TestProgressBarClearedOnError(t *testing.T) {
+	dir := t.TempDir()
+	storeDir := filepath.Join(dir, "store")
+	store := "file://" + filepath.ToSlash(storeDir)
+	src := filepath.Join(dir, "src")
+	require.NoError(t, os.MkdirAll(filepath.Join(src, "m1"), 0o755))
+	require.NoError(t, os.MkdirAll(filepath.Join(src, "m2"), 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(src, "m1", "a.txt"), bytes.Repeat([]byte("a"), 1500), 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(src, "m2", "b.txt"), bytes.Repeat([]byte("b"), 2500), 0o644))
+	unsetenv(t, "STEWARD_PASSPHRASE")
+	_, err := run(t, "--store", store, "backup", "--tenant", "acme", "--source", src, "--no-compress")
+	require.NoError(t, err)
+
+	// Corrupt m2/b.txt's chunk (stored in clear: unencrypted, uncompressed),
+	// so a restore of one file at a time draws m1/a.txt and fails on it.
+	packs, err := filepath.Glob(filepath.Join(storeDir, "tenants", "acme", "packs", "*", "*"))
+	require.NoError(t, err)
+	corrupted := false
+	for _, p := range packs {
+		b, err := os.ReadFile(p)
+		require.NoError(t, err)
+		if i := bytes.Index(b, bytes.Repeat([]byte("b"), 2500)); i >= 0 {
+			b[i+1000] = 'c'
+			require.NoError(t, os.WriteFile(p, b, 0o644))
+			corrupted = true
+		}
+	}
+	require.True(t, corrupted, "no pack among %v holds m2/b.txt's content in clear", packs)
+
+	forceTerminal(t)
+	var out, errOut bytes.Buffer
+	err = runTo(t, &out, &errOut, "--store", store, "restore", "--tenant", "acme", "--target", filepath.Join(dir, "out"), "--parallel", "1")
+	require.ErrorIs(t, err, backup.ErrCorrupt)
+	require.Contains(t, errOut.String(), "1.5/4.0 kB", "stderr %q: the bar did not show m1/a.txt restored", errOut.String())
+	require.Empty(t, afterBar(t, errOut.String()), "stderr %q: the short bar was not cleared last", errOut.String())
+	require.NotContains(t, errOut.String(), "100%", "stderr %q: the bar of a failed restore was drawn full", errOut.String())
+}
+
+func TestProgressAdapter(t *testing.T) {
+	// Drawn at most every redrawEvery (100 ms): the sleeps let each update draw.
+	var buf bytes.Buffer
+	p := newProgress(&buf, "backup")
+	f := p.callback()
+	require.NotNil(t, f)
+	time.Sleep(redrawEvery + 50*time.Millisecond)
+	f(backup.Progress{FilesDone: 1, FilesTotal: 4, BytesDone: 1_000_000, BytesTotal: 4_000_000, Path: "m1/a"})
+	require.Contains(t, buf.String(), "backup", "the bar %q does not name the command", buf.String())
+	require.Contains(t, buf.String(), "/4.0 MB", "the bar %q does not show the byte total", buf.String())
+	time.Sleep(redrawEvery + 50*time.Millisecond)
+	f(backup.Progress{FilesDone: 2, FilesTotal: 4, BytesDone: 2_500_000, BytesTotal: 4_000_000, Path: "m1/b"})
+	drawn := buf.String()
+	require.Contains(t, drawn, "2.5/4.0 MB", "the bar %q does not show the bytes done out of the total", drawn)
+	require.Contains(t, drawn, "MB/s", "the bar %q does not show the throughput", drawn)
+	require.NotContains(t, drawn, "\n", "the bar %q takes more than one line", drawn)
+	// An update right after a drawing is not drawn.
+	f(backup.Progress{FilesDone: 3, FilesTotal: 4, BytesDone: 3_000_000, BytesTotal: 4_000_000, Path: "m1/c"})
+	require.Equal(t, drawn, buf.String(), "an update within %s of the last drawing was drawn", redrawEvery)
+
+	// A short bar (the command failed) is cleared, not drawn full.
+	p.finish()
+	cleared := strings.TrimPrefix(buf.String(), drawn)
+	require.NotEmpty(t, cleared, "finish wrote nothing")
+	require.Empty(t, strings.Trim(cleared, " \r"), "finish wrote %q, want the line cleared", cleared)
+	require.NotContains(t, cleared, "4.0 MB")
+
+	// A file that grew while it was read raises the total.
+	var grown bytes.Buffer
+	g := newProgress(&grown, "backup")
+	g.update(backup.Progress{BytesDone: 100, BytesTotal: 1000})
+	time.Sleep(redrawEvery + 50*time.Millisecond)
+	g.update(backup.Progress{BytesDone: 2000, BytesTotal: 1000})
+	require.Contains(t, grown.String(), "2.0 kB", "the bar %q does not grow with the bytes done", grown.String())
+	g.finish()
+
+	// Nothing to draw: zero bytes, or a quiet command's nil progress.
+	var empty bytes.Buffer
+	z := newProgress(&empty, "restore")
+	z.update(backup.Progress{FilesDone: 1, FilesTotal: 1})
+	z.finish()
+	require.Empty(t, empty.String())
+	var quiet *progress
+	require.Nil(t, quiet.callback(), "a quiet command sets a Progress callback (the engine would count totals for nothing)")
+	quiet.finish()
+}
+
+// A line logged on stderr (an audit failure) clears the bar first; the next
+// update draws it again.
+func TestStderrLogClearsTheBar(t *testing.T) {
+	var logged bytes.Buffer
+	a := &app{}
+	a.bar = newProgress(&logged, "restore")
+	a.bar.update(backup.Progress{BytesDone: 100, BytesTotal: 1000})
+	time.Sleep(redrawEvery + 50*time.Millisecond)
+	a.bar.update(backup.Progress{BytesDone: 200, BytesTotal: 1000})
+	_, err := stderrLog{a}.Write(nil)
+	require.NoError(t, err)
+	require.Empty(t, afterBar(t, logged.String()), "stderr %q: the bar was not cleared before the log line", logged.String())
+	time.Sleep(redrawEvery + 50*time.Millisecond)
+	a.bar.update(backup.Progress{BytesDone: 300, BytesTotal: 1000})
+	require.Contains(t, afterBar(t, logged.String()), "300 B/1.0 kB", "the bar was not drawn again after the log line")
+	a.bar.finish()
 }
