@@ -47,26 +47,30 @@ hyperfine --runs "$RUNS" --export-markdown "$W/results/incr-nochange.md" --expor
 	-n restic "restic --repo $RS backup -q --compression auto $DATA"
 
 echo "== restore"
-# Each timed restore writes into a fresh directory, and nothing is deleted
-# between runs: this disk's ext4 has no journal, and there ext4 skips inodes
-# freed in the last minutes when it allocates new ones, so a restore right
-# after an "rm -rf" of the previous 11,556 files pays a scan per file created
-# (ext4_create -> recently_deleted: 28% of the CPU samples of such a run in
-# perf, for either tool). That cost belongs to the harness, not to the tools.
-# Dirty pages are flushed before each run; the directories go at the end
-# (and a new parent each time, so an aborted run's leftovers are not removed
-# right before timing).
-R="$(mktemp -d -p "$W" restores.XXXXXX)"
+# RESTORE_DIR is where restores are written (default: beside the data; it is
+# removed and recreated by each run). Before each timed restore the previous
+# one is removed, dirty pages are flushed and 2.5 GiB of memory is touched
+# and freed, so that neither tool pays for the state the previous run left:
+# on a VM with free-page reporting, a page the guest has not touched lately
+# was handed back to the host and costs a fault to get back (in the write's
+# copy into the page cache). On an ext4 without a journal, ext4 also skips
+# inodes freed in the last minutes when it allocates new ones, so restoring
+# right after removing the previous 11,556 files costs a scan per file
+# created; point RESTORE_DIR at a journaled file system there (BENCHMARKS.md,
+# "Restore protocol").
+T="${RESTORE_DIR:-$W/restore-target}"
+WARM=/dev/shm/steward-bench-warm
+prep="rm -rf $T; sync; if [ -d /dev/shm ]; then dd if=/dev/zero of=$WARM bs=1M count=2560 status=none; rm -f $WARM; fi"
 hyperfine --runs "${RESTORE_RUNS:-5}" --export-markdown "$W/results/restore.md" --export-json "$W/results/restore.json" \
-	--prepare sync \
-	-n steward "d=\$(mktemp -d -p $R) && $W/backupctl --store file://$ST restore --tenant bench --snapshot latest --target \$d --mode full" \
-	-n restic "d=\$(mktemp -d -p $R) && restic --repo $RS restore latest -q --target \$d"
-sync; /usr/bin/time -v "$W/backupctl" --store "file://$ST" restore --tenant bench --snapshot latest --target "$R/steward" --mode full 2> "$W/results/restore-steward.time" >/dev/null
-sync; /usr/bin/time -v restic --repo "$RS" restore latest -q --target "$R/restic" 2> "$W/results/restore-restic.time" >/dev/null
-# Both restored trees must equal the source.
-diff -r "$DATA" "$R/steward" >/dev/null && echo "steward restore: identical to source"
-diff -r "$DATA" "$R/restic$DATA" >/dev/null && echo "restic restore: identical to source"
-rm -rf "$R"
+	--prepare "$prep" \
+	-n steward "$W/backupctl --store file://$ST restore --tenant bench --snapshot latest --target $T --mode full" \
+	-n steward-validate "$W/backupctl --store file://$ST restore --tenant bench --snapshot latest --target $T --mode full --validate" \
+	-n restic "restic --repo $RS restore latest -q --target $T"
+bash -c "$prep"; /usr/bin/time -v "$W/backupctl" --store "file://$ST" restore --tenant bench --snapshot latest --target "$T" --mode full 2> "$W/results/restore-steward.time" >/dev/null
+diff -r "$DATA" "$T" >/dev/null && echo "steward restore: identical to source"
+bash -c "$prep"; /usr/bin/time -v restic --repo "$RS" restore latest -q --target "$T" 2> "$W/results/restore-restic.time" >/dev/null
+diff -r "$DATA" "$T$DATA" >/dev/null && echo "restic restore: identical to source"
+rm -rf "$T"
 
 for f in "$W"/results/*.time; do
 	printf '%s\t%s\t%s\n' "$(basename "$f")" \

@@ -23,13 +23,14 @@ import (
 
 // app holds what the commands share, opened on first use.
 type app struct {
-	storeURL    string
-	user        string
-	jsonOut     bool
-	noProgress  bool      // --no-progress: never draw a progress bar
-	passwordEnv string    // names the environment variable holding the passphrase
-	out         io.Writer // the command's output (cmd.OutOrStdout)
-	bar         *progress // the progress bar of backup or restore, if drawn
+	storeURL     string
+	user         string
+	jsonOut      bool
+	noProgress   bool      // --no-progress: never draw a progress bar
+	passwordEnv  string    // names the environment variable holding the passphrase
+	kdfMemoryMiB uint      // argon2id memory for keys wrapped by this run
+	out          io.Writer // the command's output (cmd.OutOrStdout)
+	bar          *progress // the progress bar of backup or restore, if drawn
 
 	store  storage.Store
 	engine *backup.Engine
@@ -47,7 +48,9 @@ func (a *app) ctx(cmd *cobra.Command) context.Context {
 // named by --password-env holds one, else nil (unencrypted scopes need none).
 func (a *app) keys() backup.KeyProvider {
 	if p := a.passphrase(); p != "" {
-		return backup.Passphrase(p)
+		// The parameters apply to keys wrapped from now on (a new scope, a
+		// rekey); an existing key opens with those stored beside it.
+		return backup.PassphraseWithOptions(p, backup.PassphraseOptions{MemoryKiB: uint32(a.kdfMemoryMiB) << 10})
 	}
 	return nil
 }
@@ -381,7 +384,7 @@ func (a *app) restoreCmd() *cobra.Command {
 	f.StringVar(&target, "target", "", "directory to restore into")
 	f.StringVar(&mode, "mode", "full", "full, selective or merge")
 	f.StringVar(&modules, "modules", "", "modules of a selective restore, comma-separated")
-	f.BoolVar(&validate, "validate", false, "re-verify every file and module checksum")
+	f.BoolVar(&validate, "validate", false, "check each file's SHA-256 as it is written and every module checksum (one more SHA-256 pass; every chunk is verified either way)")
 	f.BoolVar(&safety, "safety-backup", false, "snapshot the target first (tag pre-restore)")
 	f.IntVar(&parallel, "parallel", 0, "files restored at once (default 4×CPUs)")
 	_ = cmd.MarkFlagRequired("target")

@@ -51,15 +51,26 @@ func newRoot() *cobra.Command {
 	pf.BoolVar(&a.jsonOut, "json", false, "print JSON instead of text")
 	pf.BoolVar(&a.noProgress, "no-progress", false, "never draw the progress bar of backup and restore (drawn on stderr only when it is a terminal and --json is not set)")
 	pf.StringVar(&a.passwordEnv, "password-env", "STEWARD_PASSPHRASE", "name of the environment variable holding the passphrase of encrypted scopes")
+	pf.UintVar(&a.kdfMemoryMiB, "kdf-memory-mib", 64, "argon2id memory in MiB for passphrase keys wrapped from now on (new scopes, rekeys); existing keys keep theirs")
 	pf.StringVar(&a.cpuProfile, "cpuprofile", "", "write a CPU profile to this file")
 	pf.StringVar(&a.memProfile, "memprofile", "", "write a heap profile (in use at the peak sample) to this file")
 	root.PersistentPreRunE = func(cmd *cobra.Command, args []string) error {
 		a.out = cmd.OutOrStdout()
+		if a.kdfMemoryMiB < minKDFMemoryMiB || a.kdfMemoryMiB > maxKDFMemoryMiB {
+			return fmt.Errorf("--kdf-memory-mib %d: want %d to %d", a.kdfMemoryMiB, minKDFMemoryMiB, maxKDFMemoryMiB)
+		}
 		return a.startProfiles()
 	}
 	a.register(root)
 	return root
 }
+
+// Bounds of --kdf-memory-mib: below 16 MiB argon2id (3 passes) is under
+// OWASP's minimum for passwords; the library refuses more than 1 GiB.
+const (
+	minKDFMemoryMiB = 16
+	maxKDFMemoryMiB = 1024
+)
 
 func envOr(k, def string) string {
 	if v := os.Getenv(k); v != "" {

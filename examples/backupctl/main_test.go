@@ -358,3 +358,39 @@ func TestStderrLogClearsTheBar(t *testing.T) {
 	require.Contains(t, afterBar(t, logged.String()), "300 B/1.0 kB", "the bar was not drawn again after the log line")
 	a.bar.finish()
 }
+
+// TestKDFMemory checks that --kdf-memory-mib reaches the stored key's
+// argon2id parameters, and that values outside the bounds are refused
+// before the store is touched.
+func TestKDFMemory(t *testing.T) {
+	dir := t.TempDir()
+	store := "file://" + filepath.ToSlash(filepath.Join(dir, "store"))
+	t.Setenv("MY_PW", "correct horse")
+	for _, bad := range []string{"4", "2048"} {
+		_, err := run(t, "--store", store, "--kdf-memory-mib", bad, "init", "--tenant", "acme", "--encrypt", "--password-env", "MY_PW")
+		require.ErrorContains(t, err, "--kdf-memory-mib "+bad)
+		require.NoDirExists(t, filepath.Join(dir, "store"))
+	}
+	for tenant, mib := range map[string]int{"small": 16, "default": 0} {
+		args := []string{"--store", store, "init", "--tenant", tenant, "--encrypt", "--password-env", "MY_PW"}
+		if mib != 0 {
+			args = append([]string{"--kdf-memory-mib", "16"}, args...)
+		} else {
+			mib = 64
+		}
+		_, err := run(t, args...)
+		require.NoError(t, err)
+		raw, err := os.ReadFile(filepath.Join(dir, "store", "tenants", tenant, "key"))
+		require.NoError(t, err)
+		var key struct{ Wrapped []byte }
+		require.NoError(t, json.Unmarshal(raw, &key))
+		var params struct{ M uint32 }
+		require.NoError(t, json.Unmarshal(key.Wrapped, &params))
+		require.Equal(t, uint32(mib)<<10, params.M, tenant)
+		// Opening the scope later does not need the flag: the parameters
+		// are stored beside the key.
+		out, err := run(t, "--store", store, "snapshots", "--tenant", tenant, "--password-env", "MY_PW")
+		require.NoError(t, err)
+		require.Empty(t, out)
+	}
+}
