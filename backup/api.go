@@ -57,6 +57,11 @@ type Component struct {
 	Dependencies []string `json:"dependencies,omitempty"`
 }
 
+// ProgressInterval is how often a backup or restore in progress reports
+// the bytes done so far while it waits on a file, besides once per file
+// done: a large file moves the count as it goes.
+const ProgressInterval = 250 * time.Millisecond
+
 // Progress reports how far a backup or restore is.
 type Progress struct {
 	FilesDone, FilesTotal int64
@@ -84,7 +89,9 @@ type Options struct {
 	TenantName string
 	// Components records the general structure's inventory.
 	Components []Component
-	// Progress, when set, is called from the backup's goroutine as work advances.
+	// Progress, when set, is called from one goroutine as work advances:
+	// after each file and every ProgressInterval in between. BytesDone
+	// counts the bytes read so far, a file's before it is done.
 	Progress func(Progress)
 }
 

@@ -9,6 +9,7 @@ import (
 	"io"
 	"iter"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -138,7 +139,8 @@ func (e *Engine) backup(ctx context.Context, tenant string, src Source, o *Optio
 	order := make(chan *job, 256)
 	pr, pw := io.Pipe()
 
-	bufPool := e.bufs // shared by the engine's backups: buffers outlive one backup
+	bufPool := e.bufs          // shared by the engine's backups: buffers outlive one backup
+	var readBytes atomic.Int64 // content saved by the workers so far
 	// Entry list: chunked and saved like file content.
 	var tree []string
 	g.Go(func() error {
@@ -170,25 +172,42 @@ func (e *Engine) backup(ctx context.Context, tenant string, src Source, o *Optio
 		g.Go(func() error {
 			defer workers.Done()
 			for j := range jobs {
-				j.err = e.readFile(gctx, r, saver, src, &j.file, o.Compress, bufPool)
+				j.err = e.readFile(gctx, r, saver, src, &j.file, o.Compress, bufPool, &readBytes)
 				close(j.done)
 			}
 			return nil
 		})
 	}
 
-	// The collector writes entries in walk order and sums up.
+	// The collector writes entries in walk order and sums up. It also
+	// reports progress: after each file, and every ProgressInterval while
+	// it waits, with the bytes read so far (a large file moves the count
+	// as its chunks are saved, not only when it is done).
 	sums := NewChecksummer()
 	var size, files int64
 	progress := totals
+	var reusedBytes int64 // unchanged files, taken from the parent unread
+	var tick <-chan time.Time
+	if o.Progress != nil {
+		t := time.NewTicker(ProgressInterval)
+		defer t.Stop()
+		tick = t.C
+	}
 	g.Go(func() error {
 		enc := json.NewEncoder(pw)
 		for j := range order {
-			select {
-			case <-j.done:
-			case <-gctx.Done():
-				pw.CloseWithError(gctx.Err())
-				return gctx.Err()
+		wait:
+			for {
+				select {
+				case <-j.done:
+					break wait
+				case <-tick:
+					progress.BytesDone = reusedBytes + readBytes.Load()
+					o.Progress(progress)
+				case <-gctx.Done():
+					pw.CloseWithError(gctx.Err())
+					return gctx.Err()
+				}
 			}
 			if j.err != nil {
 				pw.CloseWithError(j.err)
@@ -200,8 +219,11 @@ func (e *Engine) backup(ctx context.Context, tenant string, src Source, o *Optio
 				files++
 				sums.Add(f.Path, f.Mode, f.Size, f.SHA256)
 				if o.Progress != nil {
+					if !j.read {
+						reusedBytes += f.Size
+					}
 					progress.FilesDone++
-					progress.BytesDone += f.Size
+					progress.BytesDone = reusedBytes + readBytes.Load()
 					progress.Path = f.Path
 					o.Progress(progress)
 				}
@@ -367,7 +389,9 @@ func (f *freeList) put(b []byte) {
 	}
 }
 
-func (e *Engine) readFile(ctx context.Context, r *repo.Repo, s *repo.Saver, src Source, f *File, compress bool, pool *freeList) error {
+// readFile chunks and saves one file, adding the bytes it saves to read
+// as it goes.
+func (e *Engine) readFile(ctx context.Context, r *repo.Repo, s *repo.Saver, src Source, f *File, compress bool, pool *freeList, read *atomic.Int64) error {
 	rc, err := src.Open(ctx, f.Path)
 	if err != nil {
 		return err
@@ -405,6 +429,7 @@ func (e *Engine) readFile(ctx context.Context, r *repo.Repo, s *repo.Saver, src 
 		}
 		f.Chunks = append(f.Chunks, ChunkRef{ID: id.String(), Size: int64(len(chunk))})
 		n += int64(len(chunk))
+		read.Add(int64(len(chunk)))
 	}
 	if n != f.Size {
 		return fmt.Errorf("file %q changed during the backup: walked %d bytes, read %d", f.Path, f.Size, n)

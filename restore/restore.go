@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -66,8 +67,10 @@ type Options struct {
 	Validate bool
 	// SafetyBackup snapshots the target first (tag "pre-restore").
 	SafetyBackup bool
-	// Progress, when set, is called as files complete (from one goroutine
-	// at a time).
+	// Progress, when set, is called as files complete and every
+	// backup.ProgressInterval in between (from one goroutine at a time,
+	// never after Restore returns). BytesDone counts the bytes written so
+	// far, a file's before it is done.
 	Progress func(backup.Progress)
 }
 
@@ -351,6 +354,8 @@ func (r *Restorer) restore(ctx context.Context, tenant, snapshotID string, dst T
 		total.FilesTotal++
 		total.BytesTotal += w.f.Size
 	}
+	var written atomic.Int64
+	stopTicks := r.tickProgress(o, &mu, &total, &written)
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(r.cfg.Parallelism)
 	budget := semaphore.NewWeighted(r.cfg.BufferBytes)
@@ -362,7 +367,7 @@ func (r *Restorer) restore(ctx context.Context, tenant, snapshotID string, dst T
 		}
 		g.Go(func() error {
 			defer budget.Release(cost)
-			if err := r.restoreFile(gctx, tenant, dst, w.f, o.Validate); err != nil {
+			if err := r.restoreFile(gctx, tenant, dst, w.f, o.Validate, &written); err != nil {
 				return err
 			}
 			mu.Lock()
@@ -372,7 +377,7 @@ func (r *Restorer) restore(ctx context.Context, tenant, snapshotID string, dst T
 			rep.BytesRestored += w.f.Size
 			if o.Progress != nil {
 				total.FilesDone++
-				total.BytesDone += w.f.Size
+				total.BytesDone = written.Load()
 				total.Path = w.f.Path
 				o.Progress(total)
 			}
@@ -380,6 +385,7 @@ func (r *Restorer) restore(ctx context.Context, tenant, snapshotID string, dst T
 		})
 	}
 	err = g.Wait()
+	stopTicks()
 	if err == nil {
 		err = stopped
 	}
@@ -414,7 +420,7 @@ func parentRemoved(p string, removed []string) bool {
 // restoreFile copies one file from the repository into dst. The engine
 // verifies every chunk, the size and (with hash) the file's SHA-256 before
 // EOF, so a corrupt file fails before Close and is aborted, never published.
-func (r *Restorer) restoreFile(ctx context.Context, tenant string, dst Target, f backup.File, hash bool) error {
+func (r *Restorer) restoreFile(ctx context.Context, tenant string, dst Target, f backup.File, hash bool, written *atomic.Int64) error {
 	rc, err := r.e.OpenFileWith(ctx, tenant, f, &backup.ReadOptions{SkipFileHash: !hash})
 	if err != nil {
 		return err
@@ -426,7 +432,7 @@ func (r *Restorer) restoreFile(ctx context.Context, tenant string, dst Target, f
 	}
 	// The engine's reader writes its decoded chunks straight to w
 	// (io.WriterTo): no copy buffer per file in flight.
-	if _, err := io.Copy(w, rc); err != nil {
+	if _, err := io.Copy(countingWriter{w, written}, rc); err != nil {
 		abort(w)
 		return fmt.Errorf("restore: %q: %w", f.Path, err)
 	}
@@ -434,6 +440,49 @@ func (r *Restorer) restoreFile(ctx context.Context, tenant string, dst Target, f
 		return fmt.Errorf("restore: %q: %w", f.Path, err)
 	}
 	return nil
+}
+
+// countingWriter adds what it writes to n.
+type countingWriter struct {
+	w io.Writer
+	n *atomic.Int64
+}
+
+func (c countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n.Add(int64(n))
+	return n, err
+}
+
+// tickProgress reports total, with the bytes written so far, every
+// backup.ProgressInterval under mu until the returned stop is called; stop
+// returns once no report is running.
+func (r *Restorer) tickProgress(o *Options, mu *sync.Mutex, total *backup.Progress, written *atomic.Int64) (stop func()) {
+	if o.Progress == nil {
+		return func() {}
+	}
+	done := make(chan struct{})
+	exited := make(chan struct{})
+	go func() {
+		defer close(exited)
+		t := time.NewTicker(backup.ProgressInterval)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				mu.Lock()
+				total.BytesDone = written.Load()
+				o.Progress(*total)
+				mu.Unlock()
+			}
+		}
+	}()
+	return func() {
+		close(done)
+		<-exited
+	}
 }
 
 func abort(w io.WriteCloser) {
