@@ -465,6 +465,17 @@ func TestOpenFileWithChecks(t *testing.T) {
 			require.NoError(t, err)
 			require.Equal(t, content, got)
 
+			// A chunk size no chunk can have (the entry is the caller's to
+			// build) does not size a buffer: the content still reads back.
+			huge := f
+			huge.Chunks = append([]backup.ChunkRef(nil), f.Chunks...)
+			huge.Chunks[0].Size = 1 << 50
+			for _, o := range []*backup.ReadOptions{nil, skip} {
+				got, err := read(huge, o)
+				require.NoError(t, err)
+				require.Equal(t, content, got)
+			}
+
 			// A wrong size and a missing chunk fail either way.
 			wrongSize := f
 			wrongSize.Size++

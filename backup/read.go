@@ -244,7 +244,9 @@ func (c *chunkReader) load() error {
 // fetch loads chunk i, decoding into dst's storage when it is large
 // enough, else (when the chunk's size is known) into a recycled buffer.
 func (c *chunkReader) fetch(i int, dst []byte) loaded {
-	if c.sizes != nil && int64(cap(dst)) < c.sizes[i] {
+	// The size comes from the entry, which a caller may have built: only
+	// a plausible one picks the buffer (decoding checks the stored length).
+	if c.sizes != nil && c.sizes[i] <= repo.MaxChunk && int64(cap(dst)) < c.sizes[i] {
 		putBuf(dst)
 		dst = getBuf(int(c.sizes[i]))
 	}
