@@ -25,8 +25,11 @@
 // ~1 MiB average, 256 KiB..4 MiB), name each chunk by HMAC-SHA-256 under the
 // scope key, and store the new ones zstd-compressed (when that shrinks them)
 // and AES-256-GCM-sealed (in encrypted scopes) into ~16 MiB packs. The entry
-// list (path, size, mode, mtime, SHA-256, chunk IDs) is chunked the same
-// way, so an unchanged million-file tree costs a few new chunks. Packs,
+// list (path, size, mode, mtime, SHA-256, chunk IDs) is stored in segments
+// of about 32 entries, cut where a path's keyed hash says, and the list of
+// segment IDs is chunked like file content: an unchanged tree costs no new
+// chunk, and a changed file rewrites its segment and the part of the list
+// naming it, wherever it is in the tree. Packs,
 // then the index, then the manifest are written; the manifest, written with
 // IfNotExist, is the commit point: a failed or cancelled backup leaves no
 // visible snapshot, only unreferenced packs that Prune removes.

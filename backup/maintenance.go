@@ -145,6 +145,15 @@ func (e *Engine) usedChunks(ctx context.Context, r *repo.Repo) (map[repo.ID]stru
 				return nil, err
 			}
 		}
+		segments, err := e.entryChunks(ctx, r, m)
+		if err != nil {
+			return nil, fmt.Errorf("snapshot %s: %w", m.ID, err)
+		}
+		for _, t := range segments {
+			if err := add(t); err != nil {
+				return nil, err
+			}
+		}
 		for f, err := range e.files(ctx, r, m) {
 			if err != nil {
 				return nil, fmt.Errorf("snapshot %s: %w", m.ID, err)
@@ -238,6 +247,19 @@ func (e *Engine) Check(ctx context.Context, tenant string, opts *CheckOptions) (
 		}
 		for _, t := range m.Tree {
 			check(t)
+		}
+		if missing == 0 {
+			segments, err := e.entryChunks(ctx, r, m)
+			if err != nil {
+				if !repo.IsDamage(err) {
+					return nil, err
+				}
+				rep.Problems = append(rep.Problems, fmt.Sprintf("snapshot %s: %v", id, err))
+				continue
+			}
+			for _, t := range segments {
+				check(t)
+			}
 		}
 		if missing > 0 {
 			rep.Problems = append(rep.Problems, fmt.Sprintf("snapshot %s (%s): %d entry-list chunks missing from the index", id, r.SnapshotKey(id), missing))

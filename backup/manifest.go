@@ -20,7 +20,9 @@ const BackupVersion = "steward-backup/1"
 type manifest struct {
 	Snapshot
 	Format int `json:"format"`
-	// Tree lists the chunk IDs of the entry list, in order.
+	// Tree lists, in order, the chunk IDs of the segment list (format 2:
+	// one segment chunk ID per line, the segments holding the entries; see
+	// segments.go) or of the entry list itself (format 1).
 	Tree []string `json:"tree"`
 }
 
@@ -29,7 +31,7 @@ func decodeManifest(b []byte) (*manifest, error) {
 	if err := json.Unmarshal(b, &m); err != nil {
 		return nil, err
 	}
-	if m.Format != 1 {
+	if m.Format != 1 && m.Format != 2 {
 		return nil, fmt.Errorf("manifest format %d is not supported", m.Format)
 	}
 	if m.ID == "" || (m.Type != Full && m.Type != Incremental) {

@@ -141,7 +141,8 @@ func (e *Engine) backup(ctx context.Context, tenant string, src Source, o *Optio
 
 	bufPool := e.bufs          // shared by the engine's backups: buffers outlive one backup
 	var readBytes atomic.Int64 // content saved by the workers so far
-	// Entry list: chunked and saved like file content.
+	// The segment list (format 2, see segments.go): chunked and saved like
+	// file content; its chunk IDs are the manifest's Tree.
 	var tree []string
 	g.Go(func() error {
 		buf := bufPool.get()
@@ -194,7 +195,10 @@ func (e *Engine) backup(ctx context.Context, tenant string, src Source, o *Optio
 		tick = t.C
 	}
 	g.Go(func() error {
-		enc := json.NewEncoder(pw)
+		seg := newSegmenter(r, pw, func(id repo.ID, b []byte) error {
+			_, err := saver.Save(id, b, true)
+			return err
+		})
 		for j := range order {
 		wait:
 			for {
@@ -229,10 +233,14 @@ func (e *Engine) backup(ctx context.Context, tenant string, src Source, o *Optio
 				}
 			}
 			line := lineOf(f)
-			if err := enc.Encode(&line); err != nil {
+			if err := seg.add(&line); err != nil {
 				pw.CloseWithError(err)
 				return err
 			}
+		}
+		if err := seg.flush(); err != nil {
+			pw.CloseWithError(err)
+			return err
 		}
 		return pw.Close()
 	})
@@ -326,7 +334,7 @@ func (e *Engine) backup(ctx context.Context, tenant string, src Source, o *Optio
 	if err != nil {
 		return nil, err
 	}
-	m := &manifest{Format: 1, Tree: tree}
+	m := &manifest{Format: 2, Tree: tree}
 	m.Snapshot = Snapshot{
 		ID: id.String(), Tenant: tenant, Type: o.Type, Timestamp: start.UTC(),
 		CreatedBy: steward.PrincipalID(ctx), Tags: o.Tags, Components: o.Components,

@@ -43,10 +43,33 @@ func (e *Engine) Files(ctx context.Context, tenant, snapshotID string) iter.Seq2
 	}
 }
 
+// entryChunks returns the chunk IDs of m's entry list, in order: the
+// segments its segment list names (format 2), or its Tree (format 1).
+func (e *Engine) entryChunks(ctx context.Context, r *repo.Repo, m *manifest) ([]string, error) {
+	if m.Format == 1 {
+		return m.Tree, nil
+	}
+	cr := &chunkReader{ctx: ctx, r: r, ids: m.Tree, path: "segment list of snapshot " + m.ID}
+	b, err := io.ReadAll(cr)
+	if err != nil {
+		return nil, err
+	}
+	ids, err := parseSegmentIDs(b)
+	if err != nil {
+		return nil, fmt.Errorf("backup: %w", &repo.CorruptError{Key: r.SnapshotKey(m.ID), Detail: err.Error()})
+	}
+	return ids, nil
+}
+
 // files decodes m's entry list.
 func (e *Engine) files(ctx context.Context, r *repo.Repo, m *manifest) iter.Seq2[File, error] {
 	return func(yield func(File, error) bool) {
-		cr := &chunkReader{ctx: ctx, r: r, ids: m.Tree, path: "entry list of snapshot " + m.ID}
+		ids, err := e.entryChunks(ctx, r, m)
+		if err != nil {
+			yield(File{}, err)
+			return
+		}
+		cr := &chunkReader{ctx: ctx, r: r, ids: ids, path: "entry list of snapshot " + m.ID}
 		dec := json.NewDecoder(cr)
 		for {
 			var l fileLine

@@ -1,0 +1,111 @@
+package backup
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"hash/fnv"
+	"io"
+
+	"github.com/iluxsys/steward/internal/repo"
+)
+
+// Entry lists are stored in two levels (manifest format 2). The entries,
+// one JSON line each, are cut into segments of about segmentAvg entries;
+// each segment is a chunk. The segment IDs, one per line, form a second
+// stream, content-defined-chunked like file content, whose chunk IDs are
+// the manifest's Tree. A segment ends after an entry whose path hashes to a
+// multiple of segmentAvg (with the scope's gear table as the key), so the
+// cuts depend on the paths alone: a changed file rewrites its own segment
+// and the segment list around its ID, an added or removed file its
+// neighbours', and everything else dedups against the parent snapshot.
+// Format 1 (before 2026-11-29) chunked the entry list itself by content,
+// about 1 MiB per chunk, so a change to every hundredth file rewrote all of
+// it; format 1 manifests are still read.
+const (
+	segmentAvg      = 32       // entries, on average
+	segmentMin      = 8        // entries before a cut is considered
+	segmentMaxBytes = 64 << 10 // a segment is cut here whatever its paths
+)
+
+// segmenter cuts encoded entry lines into segments, saves each and writes
+// its ID to ids (the stream the caller chunks into the Tree).
+type segmenter struct {
+	save    func(id repo.ID, b []byte) error
+	chunkID func([]byte) repo.ID
+	seed    uint64
+	ids     io.Writer
+	buf     bytes.Buffer
+	enc     *json.Encoder
+	n       int
+}
+
+func newSegmenter(r *repo.Repo, ids io.Writer, save func(id repo.ID, b []byte) error) *segmenter {
+	s := &segmenter{save: save, chunkID: r.ChunkID, seed: r.Gear()[0], ids: ids}
+	s.enc = json.NewEncoder(&s.buf)
+	return s
+}
+
+// add appends one entry and cuts the segment after it when its path says so.
+func (s *segmenter) add(l *fileLine) error {
+	if err := s.enc.Encode(l); err != nil {
+		return err
+	}
+	s.n++
+	if s.buf.Len() >= segmentMaxBytes || (s.n >= segmentMin && cutAfter(s.seed, l.P)) {
+		return s.flush()
+	}
+	return nil
+}
+
+// flush saves the pending segment, if any. A segment longer than a chunk
+// may be (one entry of a file with tens of thousands of chunks) is saved
+// as several chunks: readers concatenate them all the same.
+func (s *segmenter) flush() error {
+	if s.n == 0 {
+		return nil
+	}
+	for b := s.buf.Bytes(); len(b) > 0; {
+		piece := b[:min(len(b), repo.MaxChunk)]
+		b = b[len(piece):]
+		id := s.chunkID(piece)
+		if err := s.save(id, piece); err != nil {
+			return err
+		}
+		if _, err := io.WriteString(s.ids, id.String()+"\n"); err != nil {
+			return err
+		}
+	}
+	s.buf.Reset()
+	s.n = 0
+	return nil
+}
+
+// cutAfter reports whether a segment ends after the entry at path.
+func cutAfter(seed uint64, path string) bool {
+	h := fnv.New64a()
+	var k [8]byte
+	binary.LittleEndian.PutUint64(k[:], seed)
+	h.Write(k[:])
+	h.Write([]byte(path))
+	return h.Sum64()%segmentAvg == 0
+}
+
+// parseSegmentIDs decodes a segment list: one 64-hex chunk ID per line.
+func parseSegmentIDs(b []byte) ([]string, error) {
+	var ids []string
+	for len(b) > 0 {
+		line, rest, ok := bytes.Cut(b, []byte{'\n'})
+		if !ok {
+			return nil, fmt.Errorf("segment list: last line unterminated")
+		}
+		id, err := repo.ParseID(string(line))
+		if err != nil {
+			return nil, fmt.Errorf("segment list: %w", err)
+		}
+		ids = append(ids, id.String())
+		b = rest
+	}
+	return ids, nil
+}

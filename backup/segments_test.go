@@ -1,0 +1,207 @@
+package backup
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"testing"
+	"testing/fstest"
+
+	"github.com/google/uuid"
+	"github.com/stretchr/testify/require"
+
+	"github.com/iluxsys/steward"
+	"github.com/iluxsys/steward/internal/repo"
+	"github.com/iluxsys/steward/storage"
+)
+
+func segmentsCtx() context.Context {
+	return steward.WithPrincipal(context.Background(), steward.Principal{ID: "ops", Roles: []string{steward.RoleMaster}})
+}
+
+func manyFiles(n int, changed func(i int) bool) fstest.MapFS {
+	fsys := fstest.MapFS{}
+	for i := range n {
+		body := fmt.Sprintf("file %d", i)
+		if changed != nil && changed(i) {
+			body += " changed"
+		}
+		// Walk order is path order is i: changing every hundredth i
+		// scatters the changes over the whole entry list.
+		fsys[fmt.Sprintf("src/f%05d.txt", i)] = &fstest.MapFile{Data: []byte(body), Mode: 0o644}
+	}
+	return fsys
+}
+
+func storedBytes(t *testing.T, s storage.Store) int64 {
+	var n int64
+	for oi, err := range s.List(context.Background(), "") {
+		require.NoError(t, err)
+		n += oi.Size
+	}
+	return n
+}
+
+// TestScatteredChangesRewriteFewSegments: changing every hundredth of 4,000
+// files rewrites the segments holding them and the segment list, not the
+// whole entry list (format 1 rewrote all of it: every ~1 MiB chunk held a
+// changed entry).
+func TestScatteredChangesRewriteFewSegments(t *testing.T) {
+	ctx := segmentsCtx()
+	store := storage.NewMemory()
+	e, err := New(store, &Config{Keys: PassphraseWithOptions("p", PassphraseOptions{Time: 1, MemoryKiB: 64})})
+	require.NoError(t, err)
+	const n = 4000
+	first, err := e.Backup(ctx, "acme", FSSource(manyFiles(n, nil)), &Options{Type: Full, Compress: true, Encrypt: true})
+	require.NoError(t, err)
+	m, r, err := e.manifest(ctx, "acme", first.ID)
+	require.NoError(t, err)
+	require.Equal(t, 2, m.Format)
+	segs, err := e.entryChunks(ctx, r, m)
+	require.NoError(t, err)
+	require.Greater(t, len(segs), n/segmentAvg/2, "about one segment per %d entries", segmentAvg)
+	var listBytes int64
+	for _, id := range segs {
+		pid, err := repo.ParseID(id)
+		require.NoError(t, err)
+		loc, _, ok := r.Lookup(pid)
+		require.True(t, ok)
+		listBytes += int64(loc.Length)
+	}
+
+	before := storedBytes(t, store)
+	second, err := e.Backup(ctx, "acme", FSSource(manyFiles(n, func(i int) bool { return i%100 == 7 })), &Options{Compress: true, Encrypt: true})
+	require.NoError(t, err)
+	growth := storedBytes(t, store) - before
+	t.Logf("entry list %d bytes stored in %d segments; 40 scattered changes grew the store by %d bytes", listBytes, len(segs), growth)
+	require.Less(t, growth, listBytes*2/3, "scattered changes rewrite a part of the entry list, not all of it")
+
+	// Both snapshots read back whole.
+	for _, id := range []string{first.ID, second.ID} {
+		var got int
+		for f, err := range e.Files(ctx, "acme", id) {
+			require.NoError(t, err)
+			if f.Mode.IsRegular() {
+				got++
+			}
+		}
+		require.Equal(t, n, got)
+	}
+}
+
+// TestFormat1ManifestsStillRead: a manifest of format 1 lists the entry
+// list's chunks in its Tree. One is made from a format 2 snapshot (its
+// segments, concatenated, are such an entry list) and must list the same
+// files, survive a prune and pass a check.
+func TestFormat1ManifestsStillRead(t *testing.T) {
+	ctx := segmentsCtx()
+	store := storage.NewMemory()
+	e, err := New(store, nil)
+	require.NoError(t, err)
+	snap, err := e.Backup(ctx, "acme", FSSource(manyFiles(300, nil)), &Options{Type: Full, Compress: true})
+	require.NoError(t, err)
+	m, r, err := e.manifest(ctx, "acme", snap.ID)
+	require.NoError(t, err)
+	segs, err := e.entryChunks(ctx, r, m)
+	require.NoError(t, err)
+
+	old := *m
+	old.Format, old.Tree = 1, segs
+	id, err := uuid.NewV7()
+	require.NoError(t, err)
+	old.ID = id.String()
+	old.Checksums = map[string]string{}
+	for k, v := range m.Checksums {
+		old.Checksums[k] = v
+	}
+	old.Checksums["manifest"] = manifestChecksum(&old)
+	b, err := json.Marshal(&old)
+	require.NoError(t, err)
+	require.NoError(t, r.SaveSnapshot(ctx, old.ID, b))
+	// Only the format 1 snapshot is left to keep the segments alive.
+	require.NoError(t, e.Forget(ctx, "acme", snap.ID))
+	_, err = e.Prune(ctx, "acme", nil)
+	require.NoError(t, err)
+
+	fresh, err := New(store, nil)
+	require.NoError(t, err)
+	var paths []string
+	for f, err := range fresh.Files(ctx, "acme", old.ID) {
+		require.NoError(t, err)
+		if f.Mode.IsRegular() {
+			rc, err := fresh.OpenFile(ctx, "acme", f)
+			require.NoError(t, err)
+			body, err := io.ReadAll(rc)
+			rc.Close()
+			require.NoError(t, err)
+			require.True(t, strings.HasPrefix(string(body), "file "))
+			paths = append(paths, f.Path)
+		}
+	}
+	require.Len(t, paths, 300)
+	rep, err := fresh.Check(ctx, "acme", &CheckOptions{ReadData: true})
+	require.NoError(t, err)
+	require.True(t, rep.OK(), "%v", rep.Problems)
+}
+
+// TestSegmentLongerThanAChunk: an entry line longer than a chunk may be
+// (a file of tens of thousands of chunks) is saved as several chunks whose
+// concatenation is the segment.
+func TestSegmentLongerThanAChunk(t *testing.T) {
+	var saved [][]byte
+	var ids bytes.Buffer
+	s := &segmenter{
+		save:    func(_ repo.ID, b []byte) error { saved = append(saved, bytes.Clone(b)); return nil },
+		chunkID: func(b []byte) repo.ID { return repo.ID{byte(len(saved))} },
+		ids:     &ids,
+	}
+	s.enc = json.NewEncoder(&s.buf)
+	l := fileLine{P: "data/huge.bin"}
+	for i := range 70_000 {
+		l.C = append(l.C, strings.Repeat("a", 63)+fmt.Sprint(i%10))
+		l.Z = append(l.Z, 1<<20)
+	}
+	require.NoError(t, s.add(&l))
+	require.NoError(t, s.add(&fileLine{P: "data/next.txt"}))
+	require.NoError(t, s.flush())
+
+	var all []byte
+	for _, b := range saved {
+		require.LessOrEqual(t, len(b), repo.MaxChunk)
+		all = append(all, b...)
+	}
+	require.Greater(t, len(saved), 1)
+	require.Equal(t, len(saved), strings.Count(ids.String(), "\n"))
+	dec := json.NewDecoder(bytes.NewReader(all))
+	var got fileLine
+	require.NoError(t, dec.Decode(&got))
+	require.Equal(t, l.P, got.P)
+	require.Len(t, got.C, 70_000)
+	require.NoError(t, dec.Decode(&got))
+	require.Equal(t, "data/next.txt", got.P)
+}
+
+func FuzzParseSegmentIDs(f *testing.F) {
+	id := strings.Repeat("ab", 32)
+	f.Add([]byte(id + "\n"))
+	f.Add([]byte(id + "\n" + id + "\n"))
+	f.Add([]byte(id))
+	f.Add([]byte("\n"))
+	f.Add([]byte(strings.ToUpper(id) + "\n"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		ids, err := parseSegmentIDs(b)
+		if err != nil {
+			return
+		}
+		// What parses is exactly lines of canonical IDs.
+		var back strings.Builder
+		for _, id := range ids {
+			require.Len(t, id, 64)
+			back.WriteString(id + "\n")
+		}
+		require.Equal(t, strings.ToLower(string(b)), back.String())
+	})
+}
