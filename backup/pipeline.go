@@ -158,7 +158,7 @@ func (e *Engine) backup(ctx context.Context, tenant string, src Source, o *Optio
 				return err
 			}
 			id := r.ChunkID(chunk)
-			if _, err := saver.Save(id, chunk, true); err != nil {
+			if _, err := saver.SaveMeta(id, chunk, true); err != nil {
 				pr.CloseWithError(err)
 				return err
 			}
@@ -196,7 +196,7 @@ func (e *Engine) backup(ctx context.Context, tenant string, src Source, o *Optio
 	}
 	g.Go(func() error {
 		seg := newSegmenter(r, pw, func(id repo.ID, b []byte) error {
-			_, err := saver.Save(id, b, true)
+			_, err := saver.SaveMeta(id, b, true)
 			return err
 		})
 		for j := range order {

@@ -14,6 +14,7 @@ import (
 	"github.com/iluxsys/steward/backup"
 	"github.com/iluxsys/steward/internal/faultstore"
 	"github.com/iluxsys/steward/storage"
+	"github.com/iluxsys/steward/storage/storetest"
 )
 
 // generations returns n source trees; each shares half its files with the
@@ -199,13 +200,27 @@ func TestCheckFindsProblems(t *testing.T) {
 	ctx := master()
 	store := storage.NewMemory()
 	e, _ := backup.New(store, &backup.Config{Keys: cheapKeys("p")})
-	_, err := e.Backup(ctx, "acme", backup.FSSource(generations(1)[0]), &backup.Options{Encrypt: true})
+	snap, err := e.Backup(ctx, "acme", backup.FSSource(generations(1)[0]), &backup.Options{Encrypt: true})
 	require.NoError(t, err)
+	// A pack of file content: one whose damage leaves the entry list
+	// readable (entry lists have packs of their own).
 	var packs []string
 	for oi, err := range store.List(context.Background(), "tenants/acme/packs/") {
 		require.NoError(t, err)
-		packs = append(packs, oi.Key)
+		c := storetest.Clone(t, store)
+		b, _ := storage.ReadAll(context.Background(), c, oi.Key)
+		b[10] ^= 1
+		require.NoError(t, storage.PutBytes(context.Background(), c, oi.Key, b, nil))
+		ce, _ := backup.New(c, &backup.Config{Keys: cheapKeys("p")})
+		listed := true
+		for _, err := range ce.Files(ctx, "acme", snap.ID) {
+			listed = listed && err == nil
+		}
+		if listed {
+			packs = append(packs, oi.Key)
+		}
 	}
+	require.NotEmpty(t, packs)
 	b, _ := storage.ReadAll(context.Background(), store, packs[0])
 	b[10] ^= 1
 	require.NoError(t, storage.PutBytes(context.Background(), store, packs[0], b, nil))

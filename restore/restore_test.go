@@ -19,6 +19,7 @@ import (
 	"github.com/iluxsys/steward/restore"
 	"github.com/iluxsys/steward/restore/targettest"
 	"github.com/iluxsys/steward/storage"
+	"github.com/iluxsys/steward/storage/storetest"
 )
 
 func master() context.Context {
@@ -180,15 +181,41 @@ func TestSafetyBackup(t *testing.T) {
 	require.Equal(t, map[string]file{"users/1.json": {"precious", t2}}, tree(t, back))
 }
 
+// contentPacks returns acme's packs that hold file content: flipping their
+// first byte leaves snapshot id's entry list readable (entry lists have
+// packs of their own).
+func contentPacks(t *testing.T, store storage.Store, id string) []string {
+	ctx := context.Background()
+	var out []string
+	for oi, err := range store.List(ctx, "tenants/acme/packs/") {
+		require.NoError(t, err)
+		c := storetest.Clone(t, store)
+		b, err := storage.ReadAll(ctx, c, oi.Key)
+		require.NoError(t, err)
+		b[0] ^= 0xff
+		require.NoError(t, storage.PutBytes(ctx, c, oi.Key, b, nil))
+		e, err := backup.New(c, nil)
+		require.NoError(t, err)
+		listed := true
+		for _, err := range e.Files(master(), "acme", id) {
+			listed = listed && err == nil
+		}
+		if listed {
+			out = append(out, oi.Key)
+		}
+	}
+	require.NotEmpty(t, out)
+	return out
+}
+
 func TestCorruptPackFailsRestoreAndValidation(t *testing.T) {
 	_, r, store, id := setup(t)
 	ctx := context.Background()
-	for oi, err := range store.List(ctx, "tenants/acme/packs/") {
-		require.NoError(t, err)
-		b, err := storage.ReadAll(ctx, store, oi.Key)
+	for _, key := range contentPacks(t, store, id) {
+		b, err := storage.ReadAll(ctx, store, key)
 		require.NoError(t, err)
 		b[0] ^= 0xff // the first blob holds file content
-		require.NoError(t, storage.PutBytes(ctx, store, oi.Key, b, nil))
+		require.NoError(t, storage.PutBytes(ctx, store, key, b, nil))
 	}
 	dst := t.TempDir()
 	_, err := r.Restore(master(), "acme", id, restore.DirTarget(dst), nil)

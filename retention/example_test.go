@@ -81,7 +81,7 @@ func ExampleApply() {
 	fmt.Println("forgot", len(rep.Forgotten), "kept", len(cat), "packs deleted", rep.Prune.PacksDeleted)
 	// Output:
 	// dry run would forget 3
-	// forgot 3 kept 2 packs deleted 3
+	// forgot 3 kept 2 packs deleted 6
 }
 
 // Policies are stored per tenant; a tenant without one gets the seed's

@@ -18,14 +18,15 @@ import (
 //
 // Packs are assembled in temporary files (as restic does), not in memory:
 // memory stays flat whatever the pack size, and an upload reads from a
-// seekable file, so a retrying Store can replay it. At most one pack is
-// open and maxUploads are uploading.
+// seekable file, so a retrying Store can replay it. At most two packs are
+// open (one for file content, one for entry lists: SaveMeta) and maxUploads
+// are uploading.
 type Saver struct {
 	r   *Repo
 	ctx context.Context
 
-	mu      sync.Mutex // guards cur and pending
-	cur     *openPack
+	mu      sync.Mutex      // guards cur and pending
+	cur     [2]*openPack    // by packKind
 	pending map[ID]struct{} // saved in this session
 
 	resMu sync.Mutex  // guards done and err (uploaders never take mu)
@@ -80,10 +81,31 @@ func (r *Repo) NewSaver(ctx context.Context, maxUploads int) *Saver {
 	return s
 }
 
+// packKind selects the open pack a chunk goes to.
+type packKind int
+
+const (
+	dataPack packKind = iota
+	metaPack
+)
+
 // Save stores plain under id unless the repository or this session already
 // has it. It reports whether the chunk was new. compress asks for zstd,
 // kept only when it shrinks the chunk.
 func (s *Saver) Save(id ID, plain []byte, compress bool) (bool, error) {
+	return s.save(id, plain, compress, dataPack)
+}
+
+// SaveMeta is Save for a snapshot's entry list: its chunks go to packs of
+// their own, apart from file content (as restic keeps tree blobs apart), so
+// reading an entry list, which every incremental backup does for its
+// parent, reads a few packs instead of a window into every pack the backup
+// wrote.
+func (s *Saver) SaveMeta(id ID, plain []byte, compress bool) (bool, error) {
+	return s.save(id, plain, compress, metaPack)
+}
+
+func (s *Saver) save(id ID, plain []byte, compress bool, kind packKind) (bool, error) {
 	if !s.force && s.r.Has(id) {
 		return false, nil
 	}
@@ -123,14 +145,14 @@ func (s *Saver) Save(id ID, plain []byte, compress bool) (bool, error) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.cur == nil {
+	if s.cur[kind] == nil {
 		f, err := os.CreateTemp(s.tmpDir, "steward-pack-*")
 		if err != nil {
 			return false, fmt.Errorf("create temporary pack file: %w", err)
 		}
-		s.cur = &openPack{name: randomHex(16), f: f}
+		s.cur[kind] = &openPack{name: randomHex(16), f: f}
 	}
-	p := s.cur
+	p := s.cur[kind]
 	if _, err := p.f.Write(sealed); err != nil {
 		return false, fmt.Errorf("write temporary pack file: %w", err)
 	}
@@ -143,7 +165,7 @@ func (s *Saver) Save(id ID, plain []byte, compress bool) (bool, error) {
 		// that bounds memory: no new pack opens while maxUploads are in
 		// flight, so at most maxUploads+1 pack buffers exist.
 		s.slots <- struct{}{}
-		s.cur = nil
+		s.cur[kind] = nil
 		s.upload(p)
 	}
 	return true, nil
@@ -195,12 +217,16 @@ func (s *Saver) writePack(p *openPack) error {
 // visible to Lookup and to other processes that reload the index.
 func (s *Saver) Flush() error {
 	s.mu.Lock()
-	p := s.cur
-	s.cur = nil
+	open := s.cur
+	s.cur = [2]*openPack{}
 	s.mu.Unlock()
-	if p != nil && len(p.entries) > 0 {
-		s.slots <- struct{}{}
-		s.upload(p)
+	for _, p := range open {
+		if p != nil && len(p.entries) > 0 {
+			s.slots <- struct{}{}
+			s.upload(p)
+		} else if p != nil {
+			p.discard()
+		}
 	}
 	s.uploads.Wait()
 	s.resMu.Lock()
@@ -236,9 +262,11 @@ func (s *Saver) Flush() error {
 func (s *Saver) Abort() {
 	s.uploads.Wait()
 	s.mu.Lock()
-	if s.cur != nil {
-		s.cur.discard()
-		s.cur = nil
+	for _, p := range s.cur {
+		if p != nil {
+			p.discard()
+		}
 	}
+	s.cur = [2]*openPack{}
 	s.mu.Unlock()
 }
