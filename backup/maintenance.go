@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/iluxsys/steward/internal/repo"
 	"github.com/iluxsys/steward/storage"
@@ -124,33 +125,29 @@ func (e *Engine) prune(ctx context.Context, tenant string, o *PruneOptions) (*Pr
 		ChunksKept: st.ChunksKept, ChunksDeleted: st.ChunksDeleted, OrphanPacks: st.OrphanPacks}, nil
 }
 
-// usedChunks marks every chunk any snapshot references.
-func (e *Engine) usedChunks(ctx context.Context, r *repo.Repo) (map[repo.ID]struct{}, error) {
+// usedChunks marks every chunk any snapshot references: true for the
+// chunks of entry lists (segment lists and segments), false for content.
+func (e *Engine) usedChunks(ctx context.Context, r *repo.Repo) (map[repo.ID]bool, error) {
 	ms, err := e.manifests(ctx, r)
 	if err != nil {
 		return nil, err
 	}
-	used := map[repo.ID]struct{}{}
-	add := func(s string) error {
+	used := map[repo.ID]bool{}
+	add := func(s string, meta bool) error {
 		id, err := repo.ParseID(s)
 		if err != nil {
 			return err
 		}
-		used[id] = struct{}{}
+		used[id] = used[id] || meta
 		return nil
 	}
 	for _, m := range ms {
-		for _, t := range m.Tree {
-			if err := add(t); err != nil {
-				return nil, err
-			}
-		}
 		segments, err := e.entryChunks(ctx, r, m)
 		if err != nil {
 			return nil, fmt.Errorf("snapshot %s: %w", m.ID, err)
 		}
-		for _, t := range segments {
-			if err := add(t); err != nil {
+		for _, t := range append(slices.Clip(m.Tree), segments...) {
+			if err := add(t, true); err != nil {
 				return nil, err
 			}
 		}
@@ -159,7 +156,7 @@ func (e *Engine) usedChunks(ctx context.Context, r *repo.Repo) (map[repo.ID]stru
 				return nil, fmt.Errorf("snapshot %s: %w", m.ID, err)
 			}
 			for _, c := range f.Chunks {
-				if err := add(c.ID); err != nil {
+				if err := add(c.ID, false); err != nil {
 					return nil, err
 				}
 			}

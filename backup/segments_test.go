@@ -205,3 +205,64 @@ func FuzzParseSegmentIDs(f *testing.F) {
 		require.Equal(t, strings.ToLower(string(b)), back.String())
 	})
 }
+
+// TestEntryListsInPacksOfTheirOwn: a snapshot's entry-list chunks and its
+// file content never share a pack, after a backup and after a prune that
+// repacks.
+func TestEntryListsInPacksOfTheirOwn(t *testing.T) {
+	ctx := segmentsCtx()
+	store := storage.NewMemory()
+	e, err := New(store, nil)
+	require.NoError(t, err)
+	first, err := e.Backup(ctx, "acme", FSSource(manyFiles(500, nil)), &Options{Type: Full, Compress: true})
+	require.NoError(t, err)
+	second, err := e.Backup(ctx, "acme", FSSource(manyFiles(500, func(i int) bool { return i%100 == 0 })), &Options{Compress: true})
+	require.NoError(t, err)
+
+	separate := func(e *Engine, id string) {
+		m, r, err := e.manifest(ctx, "acme", id)
+		require.NoError(t, err)
+		segs, err := e.entryChunks(ctx, r, m)
+		require.NoError(t, err)
+		packOf := func(s string) string {
+			cid, err := repo.ParseID(s)
+			require.NoError(t, err)
+			_, pack, ok := r.Lookup(cid)
+			require.True(t, ok, "chunk %s", s)
+			return pack
+		}
+		meta := map[string]bool{}
+		for _, s := range append(append([]string(nil), m.Tree...), segs...) {
+			meta[packOf(s)] = true
+		}
+		for f, err := range e.files(ctx, r, m) {
+			require.NoError(t, err)
+			for _, c := range f.Chunks {
+				require.False(t, meta[packOf(c.ID)], "content chunk of %s in an entry-list pack", f.Path)
+			}
+		}
+	}
+	separate(e, second.ID)
+
+	require.NoError(t, e.Forget(ctx, "acme", first.ID))
+	rep, err := e.Prune(ctx, "acme", &PruneOptions{RepackThreshold: 0.001})
+	require.NoError(t, err)
+	require.Positive(t, rep.PacksRepacked)
+	fresh, err := New(store, nil)
+	require.NoError(t, err)
+	separate(fresh, second.ID)
+	var n int
+	for f, err := range fresh.Files(ctx, "acme", second.ID) {
+		require.NoError(t, err)
+		if !f.Mode.IsRegular() {
+			continue
+		}
+		rc, err := fresh.OpenFile(ctx, "acme", f)
+		require.NoError(t, err)
+		_, err = io.ReadAll(rc)
+		rc.Close()
+		require.NoError(t, err)
+		n++
+	}
+	require.Equal(t, 500, n)
+}

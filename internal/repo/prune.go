@@ -34,13 +34,14 @@ func (r *Repo) ReloadIndex(ctx context.Context) error {
 // with only their used chunks, packs no index knows (left by a crashed
 // backup) are deleted, and the index is rewritten as one object. The
 // caller holds the exclusive lock and computed used from every live
-// snapshot.
+// snapshot; used[id] is true for a chunk of an entry list, which a repack
+// writes to metadata packs (Saver.SaveMeta) as a backup does.
 //
 // Order keeps every step crash-safe: new packs, then their index, then the
 // index of the kept packs; only then are the old index objects deleted,
 // and the obsolete packs last. A crash leaves at worst duplicate index
 // entries or unreferenced packs, which the next prune removes.
-func (r *Repo) Prune(ctx context.Context, used map[ID]struct{}, threshold float64, dryRun bool) (*PruneStats, error) {
+func (r *Repo) Prune(ctx context.Context, used map[ID]bool, threshold float64, dryRun bool) (*PruneStats, error) {
 	if err := r.ReloadIndex(ctx); err != nil {
 		return nil, err
 	}
@@ -117,7 +118,11 @@ func (r *Repo) Prune(ctx context.Context, used map[ID]struct{}, threshold float6
 				saver.Abort()
 				return nil, fmt.Errorf("repack %q: %w", key, err)
 			}
-			if _, err := saver.Save(id, data, loc.Flags&FlagCompressed != 0); err != nil {
+			save := saver.Save
+			if used[id] {
+				save = saver.SaveMeta
+			}
+			if _, err := save(id, data, loc.Flags&FlagCompressed != 0); err != nil {
 				saver.Abort()
 				return nil, err
 			}
