@@ -49,7 +49,7 @@ func (e *Engine) entryChunks(ctx context.Context, r *repo.Repo, m *manifest) ([]
 	if m.Format == 1 {
 		return m.Tree, nil
 	}
-	cr := &chunkReader{ctx: ctx, r: r, ids: m.Tree, path: "segment list of snapshot " + m.ID}
+	cr := &chunkReader{ctx: ctx, r: r, chunks: unsized(m.Tree), path: "segment list of snapshot " + m.ID}
 	b, err := io.ReadAll(cr)
 	if err != nil {
 		return nil, err
@@ -61,6 +61,15 @@ func (e *Engine) entryChunks(ctx context.Context, r *repo.Repo, m *manifest) ([]
 	return ids, nil
 }
 
+// unsized lists chunk IDs as chunk references of unknown size.
+func unsized(ids []string) []ChunkRef {
+	refs := make([]ChunkRef, len(ids))
+	for i, id := range ids {
+		refs[i].ID = id
+	}
+	return refs
+}
+
 // files decodes m's entry list.
 func (e *Engine) files(ctx context.Context, r *repo.Repo, m *manifest) iter.Seq2[File, error] {
 	return func(yield func(File, error) bool) {
@@ -69,7 +78,7 @@ func (e *Engine) files(ctx context.Context, r *repo.Repo, m *manifest) iter.Seq2
 			yield(File{}, err)
 			return
 		}
-		cr := &chunkReader{ctx: ctx, r: r, ids: ids, path: "entry list of snapshot " + m.ID}
+		cr := &chunkReader{ctx: ctx, r: r, chunks: unsized(ids), path: "entry list of snapshot " + m.ID}
 		dec := json.NewDecoder(cr)
 		for {
 			var l fileLine
@@ -106,7 +115,8 @@ func (e *Engine) files(ctx context.Context, r *repo.Repo, m *manifest) iter.Seq2
 // every chunk against its ID (an encrypted chunk by its AES-GCM tag, which
 // covers the ID; a plain chunk by hashing it) and the whole file against its
 // SHA-256 at the end. A mismatch is an error matching ErrCorrupt that
-// names the object and the file. The reader is not safe for concurrent use.
+// names the object and the file. The reader is not safe for concurrent use
+// and reads f.Chunks as it goes: do not change them while it is open.
 func (e *Engine) OpenFile(ctx context.Context, tenant string, f File) (io.ReadCloser, error) {
 	return e.OpenFileWith(ctx, tenant, f, nil)
 }
@@ -141,12 +151,7 @@ func (e *Engine) OpenFileWith(ctx context.Context, tenant string, f File, o *Rea
 	if err != nil {
 		return nil, err
 	}
-	ids := make([]string, len(f.Chunks))
-	sizes := make([]int64, len(f.Chunks))
-	for i, c := range f.Chunks {
-		ids[i], sizes[i] = c.ID, c.Size
-	}
-	c := &chunkReader{ctx: ctx, r: r, ids: ids, sizes: sizes, path: f.Path, sha: f.SHA256, size: f.Size, checkSize: true}
+	c := &chunkReader{ctx: ctx, r: r, chunks: f.Chunks, path: f.Path, sha: f.SHA256, size: f.Size, checkSize: true}
 	if o == nil || !o.SkipFileHash {
 		c.h = sha256.New()
 	}
@@ -155,11 +160,10 @@ func (e *Engine) OpenFileWith(ctx context.Context, tenant string, f File, o *Rea
 
 // chunkReader reads a sequence of chunks as one stream.
 type chunkReader struct {
-	ctx   context.Context
-	r     *repo.Repo
-	ids   []string
-	sizes []int64 // plain size of each chunk, nil when unknown
-	path  string  // for errors
+	ctx    context.Context
+	r      *repo.Repo
+	chunks []ChunkRef // a Size of 0 is unknown (entry lists)
+	path   string     // for errors
 
 	cur    []byte
 	curBuf []byte // the whole buffer cur slices, reused once consumed
@@ -179,7 +183,7 @@ type chunkReader struct {
 // ended the stream.
 func (c *chunkReader) fill() error {
 	for len(c.cur) == 0 && c.err == nil {
-		if c.next == len(c.ids) {
+		if c.next == len(c.chunks) {
 			c.err = c.finish()
 		} else if err := c.load(); err != nil {
 			c.err = err
@@ -248,7 +252,7 @@ func (c *chunkReader) load() error {
 	c.next++
 	// Fetch the next chunk while the caller consumes this one: reading,
 	// decrypting and decompressing overlap with the caller's writes.
-	if c.next < len(c.ids) {
+	if c.next < len(c.chunks) {
 		ch := make(chan loaded, 1)
 		i := c.next
 		go func() { ch <- c.fetch(i, spare) }()
@@ -269,11 +273,11 @@ func (c *chunkReader) load() error {
 func (c *chunkReader) fetch(i int, dst []byte) loaded {
 	// The size comes from the entry, which a caller may have built: only
 	// a plausible one picks the buffer (decoding checks the stored length).
-	if c.sizes != nil && c.sizes[i] <= repo.MaxChunk && int64(cap(dst)) < c.sizes[i] {
+	if size := c.chunks[i].Size; size <= repo.MaxChunk && int64(cap(dst)) < size {
 		putBuf(dst)
-		dst = getBuf(int(c.sizes[i]))
+		dst = getBuf(int(size))
 	}
-	idStr := c.ids[i]
+	idStr := c.chunks[i].ID
 	id, err := repo.ParseID(idStr)
 	if err != nil {
 		return loaded{err: fmt.Errorf("backup: %q: %w", c.path, &repo.CorruptError{Key: c.r.Prefix(), Detail: err.Error()})}
