@@ -151,7 +151,7 @@ func (e *Engine) usedChunks(ctx context.Context, r *repo.Repo) (map[repo.ID]bool
 				return nil, err
 			}
 		}
-		for f, err := range e.files(ctx, r, m) {
+		for f, err := range filesIn(ctx, r, m, segments) {
 			if err != nil {
 				return nil, fmt.Errorf("snapshot %s: %w", m.ID, err)
 			}
@@ -245,8 +245,9 @@ func (e *Engine) Check(ctx context.Context, tenant string, opts *CheckOptions) (
 		for _, t := range m.Tree {
 			check(t)
 		}
+		var segments []string
 		if missing == 0 {
-			segments, err := e.entryChunks(ctx, r, m)
+			segments, err = e.entryChunks(ctx, r, m)
 			if err != nil {
 				if !repo.IsDamage(err) {
 					return nil, err
@@ -262,7 +263,7 @@ func (e *Engine) Check(ctx context.Context, tenant string, opts *CheckOptions) (
 			rep.Problems = append(rep.Problems, fmt.Sprintf("snapshot %s (%s): %d entry-list chunks missing from the index", id, r.SnapshotKey(id), missing))
 			continue
 		}
-		for f, err := range e.files(ctx, r, m) {
+		for f, err := range filesIn(ctx, r, m, segments) {
 			if err != nil {
 				if !repo.IsDamage(err) {
 					return nil, err

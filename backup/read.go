@@ -78,6 +78,18 @@ func (e *Engine) files(ctx context.Context, r *repo.Repo, m *manifest) iter.Seq2
 			yield(File{}, err)
 			return
 		}
+		for f, err := range filesIn(ctx, r, m, ids) {
+			if !yield(f, err) {
+				return
+			}
+		}
+	}
+}
+
+// filesIn decodes m's entry list from its chunks ids (entryChunks), for
+// callers that need the IDs too.
+func filesIn(ctx context.Context, r *repo.Repo, m *manifest, ids []string) iter.Seq2[File, error] {
+	return func(yield func(File, error) bool) {
 		cr := &chunkReader{ctx: ctx, r: r, chunks: unsized(ids), path: "entry list of snapshot " + m.ID}
 		dec := json.NewDecoder(cr)
 		for {
