@@ -2,10 +2,8 @@ package backup
 
 import (
 	"bytes"
-	"encoding/binary"
 	"encoding/json"
 	"fmt"
-	"hash/fnv"
 	"io"
 
 	"github.com/iluxsys/steward/internal/repo"
@@ -82,14 +80,21 @@ func (s *segmenter) flush() error {
 	return nil
 }
 
-// cutAfter reports whether a segment ends after the entry at path.
+// cutAfter reports whether a segment ends after the entry at path: FNV-1a
+// (64-bit) over the seed's eight bytes, then the path. Written out, not
+// through hash/fnv, because the collector calls it once per entry and the
+// hash.Hash interface would allocate a hasher and a copy of the path each
+// time.
 func cutAfter(seed uint64, path string) bool {
-	h := fnv.New64a()
-	var k [8]byte
-	binary.LittleEndian.PutUint64(k[:], seed)
-	h.Write(k[:])
-	h.Write([]byte(path))
-	return h.Sum64()%segmentAvg == 0
+	const offset, prime = 14695981039346656037, 1099511628211
+	h := uint64(offset)
+	for i := range 8 {
+		h = (h ^ (seed >> (8 * i) & 0xff)) * prime
+	}
+	for i := 0; i < len(path); i++ {
+		h = (h ^ uint64(path[i])) * prime
+	}
+	return h%segmentAvg == 0
 }
 
 // parseSegmentIDs decodes a segment list: one 64-hex chunk ID per line.

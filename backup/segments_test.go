@@ -3,8 +3,10 @@ package backup
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"hash/fnv"
 	"io"
 	"strings"
 	"testing"
@@ -265,4 +267,22 @@ func TestEntryListsInPacksOfTheirOwn(t *testing.T) {
 		n++
 	}
 	require.Equal(t, 500, n)
+}
+
+// TestCutAfterIsFNV1a pins the segment cut to FNV-1a over the seed's
+// little-endian bytes and the path: stored snapshots dedup against it, so
+// it must not drift.
+func TestCutAfterIsFNV1a(t *testing.T) {
+	for _, seed := range []uint64{0, 1, 0x0123456789abcdef} {
+		for i := range 2000 {
+			path := fmt.Sprintf("src/d%03d/file-%d.go", i%7, i)
+			h := fnv.New64a()
+			var k [8]byte
+			binary.LittleEndian.PutUint64(k[:], seed)
+			h.Write(k[:])
+			h.Write([]byte(path))
+			require.Equal(t, h.Sum64()%segmentAvg == 0, cutAfter(seed, path), "%d %q", seed, path)
+		}
+	}
+	require.Zero(t, testing.AllocsPerRun(100, func() { cutAfter(7, "src/some/path.go") }))
 }
