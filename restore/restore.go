@@ -355,7 +355,7 @@ func (r *Restorer) restore(ctx context.Context, tenant, snapshotID string, dst T
 		total.BytesTotal += w.f.Size
 	}
 	var written atomic.Int64
-	stopTicks := r.tickProgress(o, &mu, &total, &written)
+	stopTicks := tickProgress(o, &mu, &total, &written)
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(r.cfg.Parallelism)
 	budget := semaphore.NewWeighted(r.cfg.BufferBytes)
@@ -457,7 +457,7 @@ func (c countingWriter) Write(p []byte) (int, error) {
 // tickProgress reports total, with the bytes written so far, every
 // backup.ProgressInterval under mu until the returned stop is called; stop
 // returns once no report is running.
-func (r *Restorer) tickProgress(o *Options, mu *sync.Mutex, total *backup.Progress, written *atomic.Int64) (stop func()) {
+func tickProgress(o *Options, mu *sync.Mutex, total *backup.Progress, written *atomic.Int64) (stop func()) {
 	if o.Progress == nil {
 		return func() {}
 	}
