@@ -10,7 +10,6 @@ import (
 	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
 
-	"github.com/iluxsys/steward"
 	"github.com/iluxsys/steward/storage"
 )
 
@@ -19,7 +18,7 @@ import (
 // Backup does), so catalog tests need not run n backups.
 func manySnapshots(tb testing.TB, n int) (*Engine, context.Context) {
 	tb.Helper()
-	ctx := steward.WithPrincipal(context.Background(), steward.Principal{ID: "ops", Roles: []string{steward.RoleMaster}})
+	ctx := MasterContext()
 	e, err := New(storage.NewMemory(), nil)
 	require.NoError(tb, err)
 	snap, err := e.Backup(ctx, "acme", FSSource(fstest.MapFS{"users/1.json": {Data: []byte(`{"n":1}`)}}), &Options{Type: Full})

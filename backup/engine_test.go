@@ -26,9 +26,7 @@ import (
 	"github.com/iluxsys/steward/storage"
 )
 
-func master() context.Context {
-	return steward.WithPrincipal(context.Background(), steward.Principal{ID: "ops", Roles: []string{steward.RoleMaster}})
-}
+func master() context.Context { return backup.MasterContext() }
 
 func cheapKeys(pass string) backup.KeyProvider {
 	return backup.PassphraseWithOptions(pass, backup.PassphraseOptions{Time: 1, MemoryKiB: 1024, Threads: 1})
@@ -71,15 +69,6 @@ func readBack(t *testing.T, e *backup.Engine, tenant, id string) map[string][]by
 		out[f.Path] = b
 	}
 	return out
-}
-
-func storedBytes(t *testing.T, s storage.Store) int64 {
-	var n int64
-	for oi, err := range s.List(context.Background(), "") {
-		require.NoError(t, err)
-		n += oi.Size
-	}
-	return n
 }
 
 func TestRoundTrip(t *testing.T) {
@@ -168,10 +157,10 @@ func TestDedupSecondFullBackup(t *testing.T) {
 	require.NoError(t, err)
 	_, err = e.Backup(ctx, "acme", backup.DirSource(dir), &backup.Options{Type: backup.Full, Compress: true})
 	require.NoError(t, err)
-	before := storedBytes(t, store)
+	before := backup.StoredBytes(t, store)
 	_, err = e.Backup(ctx, "acme", backup.DirSource(dir), &backup.Options{Type: backup.Full, Compress: true})
 	require.NoError(t, err)
-	growth := storedBytes(t, store) - before
+	growth := backup.StoredBytes(t, store) - before
 	require.Less(t, growth, int64(20<<20)/100, "a second full backup of unchanged data adds < 1%% (grew %d bytes)", growth)
 }
 
@@ -204,7 +193,7 @@ func TestIncremental(t *testing.T) {
 	require.NoError(t, err)
 	first, err := e.Backup(ctx, "acme", backup.DirSource(dir), &backup.Options{Type: backup.Full, Compress: true, Encrypt: true})
 	require.NoError(t, err)
-	before := storedBytes(t, store)
+	before := backup.StoredBytes(t, store)
 
 	// Insert 1 KiB in the middle of the big file and change 1% of files.
 	mid := len(big) / 2
@@ -218,7 +207,7 @@ func TestIncremental(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, first.ID, second.Parent)
 	require.Equal(t, int64(2), src.opens.Load(), "only the two changed files are opened")
-	growth := storedBytes(t, store) - before
+	growth := backup.StoredBytes(t, store) - before
 	require.Equal(t, files, readBack(t, e, "acme", second.ID))
 
 	// Changed bytes at the granularity dedup can reach: the content of the
@@ -334,9 +323,9 @@ func TestRekeyAndDestroyKey(t *testing.T) {
 	fsys := fstest.MapFS{"a/b": {Data: []byte("payload")}}
 	snap, err := e.Backup(ctx, "acme", backup.FSSource(fsys), &backup.Options{Encrypt: true})
 	require.NoError(t, err)
-	packsBefore := storedBytes(t, store)
+	packsBefore := backup.StoredBytes(t, store)
 	require.NoError(t, e.Rekey(ctx, "acme", cheapKeys("new")))
-	require.InDelta(t, packsBefore, storedBytes(t, store), 200, "rekey rewrites no data")
+	require.InDelta(t, packsBefore, backup.StoredBytes(t, store), 200, "rekey rewrites no data")
 
 	old, _ := backup.New(store, &backup.Config{Keys: cheapKeys("old")})
 	_, err = old.Catalog(ctx, "acme")
@@ -382,7 +371,7 @@ func TestBadInputWritesNothing(t *testing.T) {
 	require.ErrorIs(t, err, backup.ErrInvalidOptions)
 	_, err = e.Backup(ctx, "acme", src, &backup.Options{Type: "weekly"})
 	require.ErrorIs(t, err, backup.ErrInvalidOptions)
-	require.Zero(t, storedBytes(t, store), "nothing written")
+	require.Zero(t, backup.StoredBytes(t, store), "nothing written")
 }
 
 func TestAccessDeniedIsAuditedAndWritesNothing(t *testing.T) {
@@ -397,7 +386,7 @@ func TestAccessDeniedIsAuditedAndWritesNothing(t *testing.T) {
 	require.ErrorIs(t, err, steward.ErrForbidden)
 	_, err = e.Backup(context.Background(), "acme", backup.FSSource(fstest.MapFS{}), nil)
 	require.ErrorIs(t, err, steward.ErrUnauthenticated)
-	require.Zero(t, storedBytes(t, store))
+	require.Zero(t, backup.StoredBytes(t, store))
 	require.Len(t, events, 3)
 	require.Equal(t, audit.TypeAccessDenied, events[0].Type)
 	require.Equal(t, "intruder", events[0].UserID)

@@ -70,7 +70,7 @@ func pruneFaultCampaign(t *testing.T, encrypt bool) {
 	cleanRep, err := ce.Prune(ctx, "acme", opts)
 	require.NoError(t, err)
 	require.Positive(t, cleanRep.PacksDeleted+cleanRep.PacksRepacked, "the fixture must give prune work to do")
-	cleanSize := storedBytes(t, clean)
+	cleanSize := backup.StoredBytes(t, clean)
 	calls := map[faultstore.Op]int64{}
 	for _, op := range []faultstore.Op{faultstore.OpPut, faultstore.OpDelete, faultstore.OpGet, faultstore.OpGetRange, faultstore.OpList, faultstore.OpStat} {
 		calls[op] = counter.Calls(op)
@@ -119,7 +119,7 @@ func pruneFaultCampaign(t *testing.T, encrypt bool) {
 			require.Equal(t, 0, countPrefix(t, st, "tenants/acme/locks/"), "%s #%d: no lock left behind", op, n)
 			// Same data as a clean prune leaves, give or take the sizes of
 			// differently grouped packs and index objects.
-			size := storedBytes(t, st)
+			size := backup.StoredBytes(t, st)
 			require.InDelta(t, cleanSize, size, float64(cleanSize)/20, "%s #%d: stored %d bytes, a clean prune leaves %d", op, n, size, cleanSize)
 		}
 	}

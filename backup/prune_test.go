@@ -55,7 +55,7 @@ func TestForgetNinetyPercentAndPrune(t *testing.T) {
 		require.NoError(t, err)
 		ids = append(ids, s.ID)
 	}
-	before := storedBytes(t, store)
+	before := backup.StoredBytes(t, store)
 	// Forget 18 of 20, keeping generations 7 and 19.
 	var forget []string
 	for i, id := range ids {
@@ -64,15 +64,15 @@ func TestForgetNinetyPercentAndPrune(t *testing.T) {
 		}
 	}
 	require.NoError(t, e.Forget(ctx, "acme", forget...))
-	forgotten := storedBytes(t, store)
+	forgotten := backup.StoredBytes(t, store)
 	dry, err := e.Prune(ctx, "acme", &backup.PruneOptions{DryRun: true})
 	require.NoError(t, err)
-	require.Equal(t, forgotten, storedBytes(t, store), "a dry run deletes nothing")
+	require.Equal(t, forgotten, backup.StoredBytes(t, store), "a dry run deletes nothing")
 	require.Positive(t, dry.BytesFreed)
 
 	rep, err := e.Prune(ctx, "acme", nil)
 	require.NoError(t, err)
-	after := storedBytes(t, store)
+	after := backup.StoredBytes(t, store)
 	t.Logf("prune: %+v; stored %d -> %d bytes", rep, before, after)
 	// 2 of 20 generations, each ~1.2 MB new data (half shared): expect
 	// the store to shrink to well under a quarter.

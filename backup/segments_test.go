@@ -2,7 +2,6 @@ package backup
 
 import (
 	"bytes"
-	"context"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
@@ -15,14 +14,9 @@ import (
 	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
 
-	"github.com/iluxsys/steward"
 	"github.com/iluxsys/steward/internal/repo"
 	"github.com/iluxsys/steward/storage"
 )
-
-func segmentsCtx() context.Context {
-	return steward.WithPrincipal(context.Background(), steward.Principal{ID: "ops", Roles: []string{steward.RoleMaster}})
-}
 
 func manyFiles(n int, changed func(i int) bool) fstest.MapFS {
 	fsys := fstest.MapFS{}
@@ -38,21 +32,12 @@ func manyFiles(n int, changed func(i int) bool) fstest.MapFS {
 	return fsys
 }
 
-func storedBytes(t *testing.T, s storage.Store) int64 {
-	var n int64
-	for oi, err := range s.List(context.Background(), "") {
-		require.NoError(t, err)
-		n += oi.Size
-	}
-	return n
-}
-
 // TestScatteredChangesRewriteFewSegments: changing every hundredth of 4,000
 // files rewrites the segments holding them and the segment list, not the
 // whole entry list (format 1 rewrote all of it: every ~1 MiB chunk held a
 // changed entry).
 func TestScatteredChangesRewriteFewSegments(t *testing.T) {
-	ctx := segmentsCtx()
+	ctx := MasterContext()
 	store := storage.NewMemory()
 	e, err := New(store, &Config{Keys: PassphraseWithOptions("p", PassphraseOptions{Time: 1, MemoryKiB: 64})})
 	require.NoError(t, err)
@@ -74,10 +59,10 @@ func TestScatteredChangesRewriteFewSegments(t *testing.T) {
 		listBytes += int64(loc.Length)
 	}
 
-	before := storedBytes(t, store)
+	before := StoredBytes(t, store)
 	second, err := e.Backup(ctx, "acme", FSSource(manyFiles(n, func(i int) bool { return i%100 == 7 })), &Options{Compress: true, Encrypt: true})
 	require.NoError(t, err)
-	growth := storedBytes(t, store) - before
+	growth := StoredBytes(t, store) - before
 	t.Logf("entry list %d bytes stored in %d segments; 40 scattered changes grew the store by %d bytes", listBytes, len(segs), growth)
 	require.Less(t, growth, listBytes*2/3, "scattered changes rewrite a part of the entry list, not all of it")
 
@@ -99,7 +84,7 @@ func TestScatteredChangesRewriteFewSegments(t *testing.T) {
 // segments, concatenated, are such an entry list) and must list the same
 // files, survive a prune and pass a check.
 func TestFormat1ManifestsStillRead(t *testing.T) {
-	ctx := segmentsCtx()
+	ctx := MasterContext()
 	store := storage.NewMemory()
 	e, err := New(store, nil)
 	require.NoError(t, err)
@@ -212,7 +197,7 @@ func FuzzParseSegmentIDs(f *testing.F) {
 // file content never share a pack, after a backup and after a prune that
 // repacks.
 func TestEntryListsInPacksOfTheirOwn(t *testing.T) {
-	ctx := segmentsCtx()
+	ctx := MasterContext()
 	store := storage.NewMemory()
 	e, err := New(store, nil)
 	require.NoError(t, err)
