@@ -62,9 +62,13 @@ func (a *app) passphrase() string {
 	return os.Getenv(a.passwordEnv)
 }
 
-// needPassphrase is called before the store is opened by commands asked to
-// --encrypt: without a passphrase they fail at once, naming the variable.
-func (a *app) needPassphrase() error {
+// needPassphrase is called before the store is opened by commands that
+// take --encrypt: asked to encrypt without a passphrase they fail at once,
+// naming the variable.
+func (a *app) needPassphrase(encrypt bool) error {
+	if !encrypt {
+		return nil
+	}
 	if a.passwordEnv == "" {
 		return errors.New("--encrypt needs a passphrase: --password-env is empty; name the environment variable that holds it")
 	}
@@ -158,10 +162,8 @@ func (a *app) initCmd() *cobra.Command {
 repository. A scope that already exists is left unchanged and init fails.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if encrypt {
-				if err := a.needPassphrase(); err != nil {
-					return err
-				}
+			if err := a.needPassphrase(encrypt); err != nil {
+				return err
 			}
 			if general {
 				tenant = backup.General
@@ -202,10 +204,8 @@ func (a *app) backupCmd() *cobra.Command {
 		Use:   "backup --tenant T --source DIR",
 		Short: "Back up a directory for a tenant (incremental unless --full)",
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if encrypt {
-				if err := a.needPassphrase(); err != nil {
-					return err
-				}
+			if err := a.needPassphrase(encrypt); err != nil {
+				return err
 			}
 			ctx := a.ctx(cmd)
 			e, err := a.open(ctx)
