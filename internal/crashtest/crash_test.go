@@ -155,8 +155,13 @@ func TestCrashConsistency(t *testing.T) {
 			for i := 0; i < points; i++ {
 				// A fresh store every 10 kills keeps each verification
 				// (which reads every snapshot) bounded; within a group the
-				// store accumulates what the killed children left.
+				// store accumulates what the killed children left. The
+				// previous group's store is removed then, so the disk holds
+				// one group at a time.
 				if i%10 == 0 {
+					if dir != "" {
+						require.NoError(t, os.RemoveAll(dir))
+					}
 					dir = t.TempDir()
 				}
 				cmd := exec.Command(os.Args[0], "-test.run=^TestChild$", "-test.count=1")
