@@ -62,3 +62,22 @@ func TestWrappedKeyParameters(t *testing.T) {
 	_, err = p.Unwrap(ctx, "acme", bad)
 	require.ErrorIs(t, err, ErrCorrupt, "a stored key asking for 8 GiB is refused before any allocation")
 }
+
+// TestDefaultPassphraseParameters pins the defaults: 32 MiB × 6 passes, and
+// for other memory sizes enough passes that memory × passes reaches RFC
+// 9106's 64 MiB × 3, never fewer than 3 and never more than Unwrap accepts.
+func TestDefaultPassphraseParameters(t *testing.T) {
+	p := Passphrase("x").(*passphraseKeys)
+	require.Equal(t, PassphraseOptions{Time: 6, MemoryKiB: 32 << 10, Threads: 2}, p.o)
+	for _, c := range []struct{ memMiB, passes uint32 }{
+		{16, 12}, {24, 8}, {32, 6}, {48, 4}, {64, 3}, {100, 3}, {1024, 3}, {1, 64},
+	} {
+		p := PassphraseWithOptions("x", PassphraseOptions{MemoryKiB: c.memMiB << 10}).(*passphraseKeys)
+		require.Equal(t, c.passes, p.o.Time, "%d MiB", c.memMiB)
+		require.GreaterOrEqual(t, uint64(p.o.Time)*uint64(p.o.MemoryKiB), uint64(min(DefaultArgonWork, maxArgonTime*c.memMiB<<10)))
+	}
+	// 40 MiB: 192/40 = 4.8 rounds up to 5 passes (200 MiB·passes).
+	require.Equal(t, uint32(5), PassphraseWithOptions("x", PassphraseOptions{MemoryKiB: 40 << 10}).(*passphraseKeys).o.Time)
+	// An explicit Time is kept as given.
+	require.Equal(t, uint32(1), PassphraseWithOptions("x", PassphraseOptions{Time: 1, MemoryKiB: 64}).(*passphraseKeys).o.Time)
+}

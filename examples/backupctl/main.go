@@ -51,7 +51,7 @@ func newRoot() *cobra.Command {
 	pf.BoolVar(&a.jsonOut, "json", false, "print JSON instead of text")
 	pf.BoolVar(&a.noProgress, "no-progress", false, "never draw the progress bar of backup and restore (drawn on stderr only when it is a terminal and --json is not set)")
 	pf.StringVar(&a.passwordEnv, "password-env", "STEWARD_PASSPHRASE", "name of the environment variable holding the passphrase of encrypted scopes")
-	pf.UintVar(&a.kdfMemoryMiB, "kdf-memory-mib", 64, "argon2id memory in MiB for passphrase keys wrapped from now on (new scopes, rekeys); existing keys keep theirs")
+	pf.UintVar(&a.kdfMemoryMiB, "kdf-memory-mib", 32, "argon2id memory in MiB for passphrase keys wrapped from now on (new scopes, rekeys), with passes raised so memory × passes is at least 64 MiB × 3; existing keys keep theirs")
 	pf.StringVar(&a.cpuProfile, "cpuprofile", "", "write a CPU profile to this file")
 	pf.StringVar(&a.memProfile, "memprofile", "", "write a heap profile (in use at the peak sample) to this file")
 	root.PersistentPreRunE = func(cmd *cobra.Command, args []string) error {
@@ -65,8 +65,10 @@ func newRoot() *cobra.Command {
 	return root
 }
 
-// Bounds of --kdf-memory-mib: below 16 MiB argon2id (3 passes) is under
-// OWASP's minimum for passwords; the library refuses more than 1 GiB.
+// Bounds of --kdf-memory-mib: below 16 MiB the passes the library adds to
+// keep memory × passes at 64 MiB × 3 make the derivation slow for little
+// gain (memory is argon2id's defence against GPUs); the library refuses
+// more than 1 GiB.
 const (
 	minKDFMemoryMiB = 16
 	maxKDFMemoryMiB = 1024

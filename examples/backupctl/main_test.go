@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -371,12 +372,10 @@ func TestKDFMemory(t *testing.T) {
 		require.ErrorContains(t, err, "--kdf-memory-mib "+bad)
 		require.NoDirExists(t, filepath.Join(dir, "store"))
 	}
-	for tenant, mib := range map[string]int{"small": 16, "default": 0} {
+	for tenant, c := range map[string]struct{ flag, mib, passes int }{"small": {16, 16, 12}, "large": {64, 64, 3}, "default": {0, 32, 6}} {
 		args := []string{"--store", store, "init", "--tenant", tenant, "--encrypt", "--password-env", "MY_PW"}
-		if mib != 0 {
-			args = append([]string{"--kdf-memory-mib", "16"}, args...)
-		} else {
-			mib = 64
+		if c.flag != 0 {
+			args = append([]string{"--kdf-memory-mib", strconv.Itoa(c.flag)}, args...)
 		}
 		_, err := run(t, args...)
 		require.NoError(t, err)
@@ -384,9 +383,10 @@ func TestKDFMemory(t *testing.T) {
 		require.NoError(t, err)
 		var key struct{ Wrapped []byte }
 		require.NoError(t, json.Unmarshal(raw, &key))
-		var params struct{ M uint32 }
+		var params struct{ M, T uint32 }
 		require.NoError(t, json.Unmarshal(key.Wrapped, &params))
-		require.Equal(t, uint32(mib)<<10, params.M, tenant)
+		require.Equal(t, uint32(c.mib)<<10, params.M, tenant)
+		require.Equal(t, uint32(c.passes), params.T, "%s: passes chosen so memory × passes reaches 64 MiB × 3", tenant)
 		// Opening the scope later does not need the flag: the parameters
 		// are stored beside the key.
 		out, err := run(t, "--store", store, "snapshots", "--tenant", tenant, "--password-env", "MY_PW")
