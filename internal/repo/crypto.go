@@ -32,6 +32,15 @@ func ParseID(s string) (ID, error) {
 	return id, nil
 }
 
+// AES-256-GCM's nonce and tag sizes (cipher.NewGCM's standard ones).
+const (
+	gcmNonceSize = 12
+	gcmTagSize   = 16
+)
+
+// sealedLen is the length seal gives n bytes of plaintext.
+func sealedLen(n int) int { return gcmNonceSize + n + gcmTagSize }
+
 // keys are the working keys derived from a scope's data key.
 type keys struct {
 	hmacPool sync.Pool // of hash.Hash (HMAC-SHA-256 under the ID key)
