@@ -115,7 +115,7 @@ func BenchmarkBackupIncrementalUnchanged(b *testing.B) {
 }
 
 // BenchmarkPassphraseUnwrap measures opening a passphrase-wrapped data key
-// with the default argon2id parameters (3 passes over 64 MiB): the fixed
+// with the default argon2id parameters (6 passes over 32 MiB): the fixed
 // cost every CLI command on an encrypted scope pays once.
 func BenchmarkPassphraseUnwrap(b *testing.B) {
 	ctx := context.Background()

@@ -14,12 +14,18 @@ W="${1:-$(mktemp -d)}"
 RUNS="${RUNS:-3}"
 SIZE_MIB="${SIZE_MIB:-1024}"
 mkdir -p "$W/results"
+rm -f "$W"/results/*.time
+# median_rss STEP TOOL prints the median peak RSS of results/STEP-TOOL-N.time.
+median_rss() {
+	printf '%s\t%s KiB\n' "$1-$2 median peak RSS" \
+		"$(grep -h 'Maximum resident' "$W/results/$1-$2"-[0-9]*.time | awk '{print $NF}' | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')"
+}
 export RESTIC_PASSWORD=bench STEWARD_PASSPHRASE=bench
 
 go build -o "$W/backupctl" ./examples/backupctl
 # The same CLI without the GCS client's gRPC DirectPath modules (xDS, envoy
 # protos): gocloud's gs:// driver talks HTTP and never uses them. Only its
-# peak memory is measured, on the no-change incremental.
+# peak memory is measured, on the incrementals.
 go build -tags disable_grpc_modules -o "$W/backupctl-slim" ./examples/backupctl
 go build -o "$W/gendata" ./bench/gendata
 DATA="$W/data"
@@ -33,9 +39,13 @@ restic_full="rm -rf $RS && restic init -q --repo $RS && restic --repo $RS backup
 echo "== full backup"
 hyperfine --runs "$RUNS" --export-markdown "$W/results/full.md" --export-json "$W/results/full.json" \
 	-n steward "$steward_full" -n restic "$restic_full"
-# Peak memory of one run each (the repositories stay for the next steps).
-bash -c "rm -rf $ST"; /usr/bin/time -v "$W/backupctl" --store "file://$ST" backup --tenant bench --source "$DATA" --full --encrypt 2> "$W/results/full-steward.time" >/dev/null
-bash -c "rm -rf $RS && restic init -q --repo $RS"; /usr/bin/time -v restic --repo "$RS" backup -q --compression auto "$DATA" 2> "$W/results/full-restic.time" >/dev/null
+# Peak memory: the median over FULL_RSS_RUNS runs of each (default 3; the
+# last run's repositories stay for the next steps).
+for i in $(seq "${FULL_RSS_RUNS:-3}"); do
+	bash -c "rm -rf $ST"; /usr/bin/time -v "$W/backupctl" --store "file://$ST" backup --tenant bench --source "$DATA" --full --encrypt 2> "$W/results/full-steward-$i.time" >/dev/null
+	bash -c "rm -rf $RS && restic init -q --repo $RS"; /usr/bin/time -v restic --repo "$RS" backup -q --compression auto "$DATA" 2> "$W/results/full-restic-$i.time" >/dev/null
+done
+for t in steward restic; do median_rss full "$t"; done | tee "$W/results/full-rss.tsv"
 du -sb "$ST" "$RS" | tee "$W/results/stored-full.txt"
 # The same full backup into a repository whose key is derived with 64 MiB of
 # argon2id memory (3 passes; the default before 2026-11-29 and RFC 9106's
@@ -45,13 +55,26 @@ SK="$W/steward-repo-kdf64"
 rm -rf "$SK"; "$W/backupctl" --store "file://$SK" --kdf-memory-mib 64 backup --tenant bench --source "$DATA" --full --encrypt >/dev/null
 
 echo "== incremental backup after the change set"
+# Every run of the incremental starts from copies of the repositories as
+# the full backups left them (hyperfine's --prepare), so each measures the
+# same change. Peak memory is taken over INCR_RSS_RUNS runs of each tool
+# (default 5) and reported as the median: one run's peak varies by several
+# MiB with the page cache (restic's went from 76 to 85 MiB on one state).
+for r in "$ST" "$RS" "$SK"; do rm -rf "$r.base"; cp -a "$r" "$r.base"; done
 "$W/gendata" -out "$DATA" -mutate
-# Each timed run starts from the same two-snapshot state: the first run adds
-# the change; later runs measure the unchanged case too, so use one run each
-# with time -v plus hyperfine over the no-change case.
-/usr/bin/time -v "$W/backupctl" --store "file://$ST" backup --tenant bench --source "$DATA" --encrypt 2> "$W/results/incr-steward.time" >/dev/null
-/usr/bin/time -v restic --repo "$RS" backup -q --compression auto "$DATA" 2> "$W/results/incr-restic.time" >/dev/null
-/usr/bin/time -v "$W/backupctl" --store "file://$SK" backup --tenant bench --source "$DATA" --encrypt 2> "$W/results/incr-steward-kdf64.time" >/dev/null
+fresh() { echo "rm -rf $1 && cp -a $1.base $1 && sync"; }
+hyperfine --runs "$RUNS" --export-markdown "$W/results/incr.md" --export-json "$W/results/incr.json" \
+	--prepare "$(fresh "$ST") && $(fresh "$RS")" \
+	-n steward "$W/backupctl --store file://$ST backup --tenant bench --source $DATA --encrypt" \
+	-n restic "restic --repo $RS backup -q --compression auto $DATA"
+for i in $(seq "${INCR_RSS_RUNS:-5}"); do
+	bash -c "$(fresh "$ST")"; /usr/bin/time -v "$W/backupctl" --store "file://$ST" backup --tenant bench --source "$DATA" --encrypt 2> "$W/results/incr-steward-$i.time" >/dev/null
+	bash -c "$(fresh "$RS")"; /usr/bin/time -v restic --repo "$RS" backup -q --compression auto "$DATA" 2> "$W/results/incr-restic-$i.time" >/dev/null
+	bash -c "$(fresh "$SK")"; /usr/bin/time -v "$W/backupctl" --store "file://$SK" backup --tenant bench --source "$DATA" --encrypt 2> "$W/results/incr-steward-kdf64-$i.time" >/dev/null
+	bash -c "$(fresh "$ST")"; /usr/bin/time -v "$W/backupctl-slim" --store "file://$ST" backup --tenant bench --source "$DATA" --encrypt 2> "$W/results/incr-steward-slim-$i.time" >/dev/null
+done
+rm -rf "$ST.base" "$RS.base" "$SK.base"
+for t in steward restic steward-kdf64 steward-slim; do median_rss incr "$t"; done | tee "$W/results/incr-rss.tsv"
 du -sb "$ST" "$RS" | tee "$W/results/stored-incr.txt"
 hyperfine --runs "$RUNS" --export-markdown "$W/results/incr-nochange.md" --export-json "$W/results/incr-nochange.json" \
 	-n steward "$W/backupctl --store file://$ST backup --tenant bench --source $DATA --encrypt" \
