@@ -44,6 +44,12 @@ type window struct {
 	data       []byte
 	err        error
 	last       time.Time // last use: for least-recently-used and windowIdle
+
+	// Guarded by windows.mu: the readers between covering and done, and
+	// whether the window has left the set. Its buffer is reused once both
+	// say nobody can read it any more.
+	refs    int
+	evicted bool
 }
 
 // windows is a small least-recently-used set of pack windows.
@@ -51,23 +57,29 @@ type windows struct {
 	mu    sync.Mutex
 	wins  []*window
 	sweep *time.Timer // pending release of idle windows
+	// free holds the buffers of evicted windows (at most windowSlots) for
+	// the next fetch: a restore fetches hundreds of windows, and a fresh
+	// 1 MiB buffer each was a third of its garbage.
+	free [][]byte
 }
 
 // covering returns a window holding [off, off+n) of pack, fetching one
 // when none does. A window whose fetch failed is returned with its error;
 // the caller reads the chunk on its own then, so errors are reported as
-// for any chunk.
+// for any chunk. The caller holds a reference to the window's data until
+// it calls done.
 func (ws *windows) covering(ctx context.Context, r *Repo, pack string, off, n int64) *window {
 	now := time.Now()
 	ws.mu.Lock()
 	for _, w := range ws.wins {
 		if w.repo == r.serial && w.pack == pack && w.start <= off && off+n <= w.end {
 			w.last = now
+			w.refs++
 			ws.mu.Unlock()
 			return w
 		}
 	}
-	w := &window{repo: r.serial, pack: pack, start: off, end: off + windowSize, ready: make(chan struct{}), last: now}
+	w := &window{repo: r.serial, pack: pack, start: off, end: off + windowSize, ready: make(chan struct{}), last: now, refs: 1}
 	if ws.sweep == nil {
 		ws.sweep = time.AfterFunc(windowIdle, ws.release)
 	}
@@ -82,11 +94,12 @@ func (ws *windows) covering(ctx context.Context, r *Repo, pack string, off, n in
 				lru = i
 			}
 		}
+		ws.evict(ws.wins[lru])
 		ws.wins[lru] = w
 	}
 	ws.mu.Unlock()
 
-	w.data, w.err = fetchWindow(ctx, r, pack, off)
+	w.data, w.err = ws.fetch(ctx, r, pack, off)
 	if w.err == nil && int64(len(w.data)) < n {
 		w.err = io.ErrUnexpectedEOF // the pack ends inside the chunk
 	}
@@ -107,6 +120,8 @@ func (ws *windows) release() {
 	for _, w := range ws.wins {
 		if now.Sub(w.last) < windowIdle {
 			kept = append(kept, w)
+		} else {
+			ws.evict(w)
 		}
 	}
 	clear(ws.wins[len(kept):])
@@ -125,23 +140,69 @@ func (ws *windows) drop(w *window) {
 	for i, o := range ws.wins {
 		if o == w {
 			ws.wins = append(ws.wins[:i], ws.wins[i+1:]...)
+			ws.evict(w)
 			return
 		}
 	}
 }
 
-func fetchWindow(ctx context.Context, r *Repo, pack string, off int64) ([]byte, error) {
+// evict marks w as out of the set (the caller has removed it or is about
+// to) and recycles its buffer if no reader holds it. ws.mu is held.
+func (ws *windows) evict(w *window) {
+	w.evicted = true
+	if w.refs == 0 {
+		ws.recycle(w)
+	}
+}
+
+// done releases a reference taken by covering.
+func (ws *windows) done(w *window) {
+	ws.mu.Lock()
+	defer ws.mu.Unlock()
+	w.refs--
+	if w.refs == 0 && w.evicted {
+		ws.recycle(w)
+	}
+}
+
+// recycle keeps w's buffer for the next fetch. ws.mu is held, and nobody
+// can read w any more: it has left the set and its last reader is done
+// (the fetching reader holds a reference until then, so its write of
+// w.data happened before).
+func (ws *windows) recycle(w *window) {
+	if cap(w.data) == windowSize && len(ws.free) < windowSlots {
+		ws.free = append(ws.free, w.data[:windowSize])
+	}
+	w.data = nil
+}
+
+// fetch reads windowSize bytes of pack from off (fewer at its end) into a
+// recycled buffer or a new one.
+func (ws *windows) fetch(ctx context.Context, r *Repo, pack string, off int64) ([]byte, error) {
 	rc, err := r.store.GetRange(ctx, pack, off, windowSize)
 	if err != nil {
 		return nil, err
 	}
 	defer rc.Close()
-	buf := make([]byte, windowSize)
+	var buf []byte
+	ws.mu.Lock()
+	if n := len(ws.free); n > 0 {
+		buf = ws.free[n-1]
+		ws.free[n-1] = nil
+		ws.free = ws.free[:n-1]
+	}
+	ws.mu.Unlock()
+	if buf == nil {
+		buf = make([]byte, windowSize)
+	}
 	n, err := io.ReadFull(rc, buf)
 	if err == io.ErrUnexpectedEOF || err == io.EOF {
 		err = nil // the window runs past the end of the pack
 	}
-	return buf[:n], err
+	if err != nil {
+		return nil, err
+	}
+	return buf[:n], nil
 }
 
 // fromWindow copies the stored bytes of a small chunk at [off, off+n) of
@@ -149,6 +210,7 @@ func fetchWindow(ctx context.Context, r *Repo, pack string, off int64) ([]byte, 
 // the window could not be read; the caller then reads the chunk itself.
 func (r *Repo) fromWindow(ctx context.Context, pack string, off, n int64, raw []byte) (ok bool) {
 	w := sharedWindows.covering(ctx, r, pack, off, n)
+	defer sharedWindows.done(w)
 	select {
 	case <-w.ready:
 	case <-ctx.Done():
