@@ -109,9 +109,6 @@ func readEntries(rd *bytes.Reader, n uint64) ([]PackEntry, error) {
 type codec struct {
 	enc sync.Pool
 	dec sync.Pool
-	// maxCompressed is the most compress can return for a MaxChunk input
-	// (zstd adds a few bytes per block to data it cannot shrink).
-	maxCompressed int
 }
 
 func newCodec() *codec {
@@ -121,9 +118,6 @@ func newCodec() *codec {
 			zstd.WithLowerEncoderMem(true), zstd.WithEncoderCRC(false), zstd.WithWindowSize(1<<20))
 		return e
 	}
-	e := c.enc.Get().(*zstd.Encoder)
-	c.maxCompressed = e.MaxEncodedSize(MaxChunk)
-	c.enc.Put(e)
 	c.dec.New = func() any {
 		d, _ := zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(2*MaxChunk),
 			zstd.WithDecoderLowmem(true))

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/klauspost/compress/zstd"
 	"github.com/stretchr/testify/require"
 
 	"github.com/iluxsys/steward/storage"
@@ -213,7 +214,7 @@ func TestSaveScratchNeverRegrows(t *testing.T) {
 	}
 	runtime.ReadMemStats(&after)
 	require.Len(t, s.scratch, 1, "one Save at a time used one scratch buffer")
-	require.Equal(t, s.scratchCap, cap(s.scratch[0]), "the buffer never grew")
+	require.Equal(t, s.scratchCap, cap(s.scratch[0]), "grown to the largest chunk by the warm-up, the buffer never grew again")
 	require.NoError(t, s.Flush())
 	allocated := after.TotalAlloc - before.TotalAlloc
 	t.Logf("saved %d bytes in %d chunks, allocated %d bytes", total, len(chunks), allocated)
@@ -223,4 +224,40 @@ func TestSaveScratchNeverRegrows(t *testing.T) {
 	// Besides small things, the zstd encoder pool may make one encoder
 	// (about 1.4 MB) when this goroutine runs on another P than the warm-up.
 	require.Less(t, allocated, uint64(MaxChunk/2), "saving allocates no chunk-sized buffers")
+}
+
+// TestSmallSavesUseSmallScratch: a session that saves only small chunks
+// (a tenant's configuration files) uses a minScratch buffer, not one sized
+// for the largest chunk; a larger chunk later grows it to a power of two.
+func TestSmallSavesUseSmallScratch(t *testing.T) {
+	ctx := context.Background()
+	r, err := Open(ctx, storage.NewMemory(), "tenants/t/", Options{Create: true, Encrypt: true, Keys: testKeys{7}, Scope: "t", Now: time.Now()})
+	require.NoError(t, err)
+	s := r.NewSaver(ctx, 1)
+	for i := range 20 {
+		c := randBytes(uint64(i), 1000+i*500)
+		_, err := s.Save(r.ChunkID(c), c, true)
+		require.NoError(t, err)
+	}
+	require.Len(t, s.scratch, 1)
+	require.Equal(t, minScratch, cap(s.scratch[0]))
+	big := randBytes(99, 300_000)
+	_, err = s.Save(r.ChunkID(big), big, true)
+	require.NoError(t, err)
+	require.Equal(t, 512<<10, cap(s.scratch[0]), "grown to the next power of two")
+	huge := randBytes(98, MaxChunk)
+	_, err = s.Save(r.ChunkID(huge), huge, true)
+	require.NoError(t, err)
+	require.Equal(t, s.scratchCap, cap(s.scratch[0]), "at most scratchCap (a power of two would be 8 MiB)")
+	e := r.codec().enc.Get().(*zstd.Encoder)
+	defer r.codec().enc.Put(e)
+	for _, n := range []int{0, 1, 64, 1000, 128 << 10, 300_000, AvgChunk, MaxChunk} {
+		require.GreaterOrEqual(t, scratchNeed(n), sealedLen(e.MaxEncodedSize(n)), "room for %d bytes compressed and sealed", n)
+	}
+	require.NoError(t, s.Flush())
+	for _, c := range [][]byte{big, huge} {
+		got, err := r.LoadChunk(ctx, r.ChunkID(c), nil)
+		require.NoError(t, err)
+		require.Equal(t, c, got)
+	}
 }

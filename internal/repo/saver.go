@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+	"math/bits"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -82,22 +83,40 @@ func (r *Repo) NewSaver(ctx context.Context, maxUploads int) *Saver {
 		maxUploads = 1
 	}
 	s := &Saver{r: r, ctx: ctx, pending: map[ID]struct{}{}, slots: make(chan struct{}, maxUploads)}
-	// One scratch buffer per Save in flight, room for the largest chunk
-	// compressed and sealed: nonce, payload, tag.
-	s.scratchCap = sealedLen(max(r.codec().maxCompressed, MaxChunk))
+	// One scratch buffer per Save in flight, at most room for the largest
+	// chunk compressed and sealed.
+	s.scratchCap = scratchNeed(MaxChunk)
 	return s
 }
 
-// getScratch returns an empty scratch buffer.
-func (s *Saver) getScratch() []byte {
+// scratchNeed is the room a Save of n plain bytes needs: zstd adds at most
+// 3 bytes per 128 KiB block and an 18-byte frame header to data it cannot
+// shrink, and sealing adds a nonce and a tag. Were it ever short, append
+// would grow the buffer, and the larger one is kept.
+func scratchNeed(n int) int { return sealedLen(n + n>>10 + 64) }
+
+// minScratch is the smallest scratch buffer made: a session of small files
+// (most tenants' configuration, say) never needs a chunk-sized one.
+const minScratch = 64 << 10
+
+// getScratch returns an empty scratch buffer with room for need bytes. A
+// buffer too small for need is replaced by one of the next power of two
+// (at most scratchCap), so a buffer grows a few times in a session, not
+// with every larger chunk.
+func (s *Saver) getScratch(need int) []byte {
 	s.scratchMu.Lock()
-	defer s.scratchMu.Unlock()
+	var b []byte
 	if n := len(s.scratch); n > 0 {
-		b := s.scratch[n-1]
+		b = s.scratch[n-1]
+		s.scratch[n-1] = nil
 		s.scratch = s.scratch[:n-1]
+	}
+	s.scratchMu.Unlock()
+	if cap(b) >= need {
 		return b[:0]
 	}
-	return make([]byte, 0, s.scratchCap)
+	size := max(minScratch, 1<<bits.Len(uint(need-1)))
+	return make([]byte, 0, max(need, min(size, s.scratchCap)))
 }
 
 // putScratch returns b for the next Save. There are never more than the
@@ -147,7 +166,7 @@ func (s *Saver) save(id ID, plain []byte, compress bool, kind packKind) (bool, e
 	s.pending[id] = struct{}{}
 	s.mu.Unlock()
 
-	buf := s.getScratch()
+	buf := s.getScratch(scratchNeed(len(plain)))
 	defer func() { s.putScratch(buf) }()
 	// Encrypted, the compressed payload goes where seal puts the
 	// ciphertext, after the nonce, and is sealed in place.
