@@ -172,7 +172,7 @@ func (s *Saver) save(id ID, plain []byte, compress bool, kind packKind) (bool, e
 	// ciphertext, after the nonce, and is sealed in place.
 	off := 0
 	if s.r.cfg.Encrypted {
-		off = gcmNonceSize
+		off = s.r.k.aead.NonceSize() // where seal starts the ciphertext
 	}
 	stored, flags := plain, uint8(0)
 	if compress && len(plain) > 64 {
