@@ -296,7 +296,11 @@ func TestProgressBarClearedOnError(t *testing.T) {
 }
 
 func TestProgressAdapter(t *testing.T) {
-	// Drawn at most every redrawEvery (100 ms): the sleeps let each update draw.
+	// Drawn at most every redrawEvery: the sleeps let each update draw. A
+	// longer interval than the default keeps "an update right after a
+	// drawing is not drawn" true on a loaded machine.
+	defer func(d time.Duration) { redrawEvery = d }(redrawEvery)
+	redrawEvery = 400 * time.Millisecond
 	var buf bytes.Buffer
 	p := newProgress(&buf, "backup")
 	f := p.callback()
