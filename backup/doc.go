@@ -26,7 +26,7 @@
 // scope key, and store the new ones zstd-compressed (when that shrinks them)
 // and AES-256-GCM-sealed (in encrypted scopes) into ~16 MiB packs. The entry
 // list (path, size, mode, mtime, SHA-256, chunk IDs) is stored in segments
-// of about 32 entries, cut where a path's keyed hash says, and the list of
+// of about 20 entries, cut where a path's keyed hash says, and the list of
 // segment IDs is chunked like file content: an unchanged tree costs no new
 // chunk, and a changed file rewrites its segment and the part of the list
 // naming it, wherever it is in the tree. Packs,
