@@ -58,6 +58,16 @@ func TestScatteredChangesRewriteFewSegments(t *testing.T) {
 		require.True(t, ok)
 		listBytes += int64(loc.Length)
 	}
+	// The segment-ID list is hex, one ID per line, with nothing for the
+	// match finder: stored near its entropy (half its size), not as it is.
+	for _, id := range m.Tree {
+		pid, err := repo.ParseID(id)
+		require.NoError(t, err)
+		loc, _, ok := r.Lookup(pid)
+		require.True(t, ok)
+		require.NotZero(t, loc.Flags&repo.FlagCompressed, "segment-ID list chunk %s is stored compressed", id)
+		require.Less(t, loc.Length, loc.RawLength*6/10, "segment-ID list chunk %s: %d bytes stored of %d", id, loc.Length, loc.RawLength)
+	}
 
 	before := StoredBytes(t, store)
 	second, err := e.Backup(ctx, "acme", FSSource(manyFiles(n, func(i int) bool { return i%100 == 7 })), &Options{Compress: true, Encrypt: true})

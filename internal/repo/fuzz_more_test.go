@@ -140,7 +140,7 @@ func fzBlobRepo(t testing.TB, encrypted bool) *Repo {
 func fzSealBlob(r *Repo, plain []byte, compress bool) ([]byte, uint8) {
 	stored, flags := append([]byte(nil), plain...), uint8(0)
 	if compress {
-		stored, flags = r.codec().compress(nil, plain), FlagCompressed
+		stored, flags = r.codec().compress(nil, plain, false), FlagCompressed
 	}
 	if r.cfg.Encrypted {
 		id := r.k.id(plain)

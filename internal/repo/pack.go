@@ -107,17 +107,29 @@ func readEntries(rd *bytes.Reader, n uint64) ([]PackEntry, error) {
 
 // codec holds pooled zstd encoders and decoders.
 type codec struct {
-	enc sync.Pool
-	dec sync.Pool
+	enc  sync.Pool
+	meta sync.Pool // encoders for metadata chunks, see newCodec
+	dec  sync.Pool
 }
 
 func newCodec() *codec {
 	c := &codec{}
-	c.enc.New = func() any {
-		e, _ := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(1),
-			zstd.WithLowerEncoderMem(true), zstd.WithEncoderCRC(false), zstd.WithWindowSize(1<<20))
-		return e
+	newEncoder := func(allLiterals bool) func() any {
+		return func() any {
+			e, _ := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(1),
+				zstd.WithLowerEncoderMem(true), zstd.WithEncoderCRC(false), zstd.WithWindowSize(1<<20),
+				zstd.WithAllLitEntropyCompression(allLiterals))
+			return e
+		}
 	}
+	// File content: a block without matches is stored as it is, which
+	// skips random data fast.
+	c.enc.New = newEncoder(false)
+	// Metadata (entry-list segments, the segment-ID list): a block without
+	// matches is still entropy-coded. The segment-ID list is hex IDs, one
+	// per line, with no repeats for the match finder: stored as it is, it
+	// took twice its entropy (41,405 bytes for 637 IDs, 21,128 coded).
+	c.meta.New = newEncoder(true)
 	c.dec.New = func() any {
 		d, _ := zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(2*MaxChunk),
 			zstd.WithDecoderLowmem(true))
@@ -126,10 +138,16 @@ func newCodec() *codec {
 	return c
 }
 
-func (c *codec) compress(dst, src []byte) []byte {
-	e := c.enc.Get().(*zstd.Encoder)
+// compress appends src compressed to dst, with the metadata encoder when
+// meta is set.
+func (c *codec) compress(dst, src []byte, meta bool) []byte {
+	pool := &c.enc
+	if meta {
+		pool = &c.meta
+	}
+	e := pool.Get().(*zstd.Encoder)
 	out := e.EncodeAll(src, dst)
-	c.enc.Put(e)
+	pool.Put(e)
 	return out
 }
 

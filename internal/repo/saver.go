@@ -176,7 +176,7 @@ func (s *Saver) save(id ID, plain []byte, compress bool, kind packKind) (bool, e
 	}
 	stored, flags := plain, uint8(0)
 	if compress && len(plain) > 64 {
-		buf = s.r.codec().compress(buf[:off], plain)
+		buf = s.r.codec().compress(buf[:off], plain, kind == metaPack)
 		if c := buf[off:]; len(c) < len(plain)-len(plain)/64 {
 			stored, flags = c, FlagCompressed
 		}

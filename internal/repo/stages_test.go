@@ -45,7 +45,7 @@ func BenchmarkStages(b *testing.B) {
 			b.SetBytes(int64(len(d.data)))
 			b.ReportAllocs()
 			for b.Loop() {
-				dst = c.compress(dst[:0], d.data)
+				dst = c.compress(dst[:0], d.data, false)
 			}
 			b.ReportMetric(float64(len(dst))/float64(len(d.data)), "ratio")
 		})
