@@ -53,24 +53,7 @@ func TestSmallChunksShareRangeReads(t *testing.T) {
 		r, err := Open(ctx, fs, "w/", Options{Keys: testKeys{3}, Scope: "w"})
 		require.NoError(t, err)
 		before := fs.Calls(faultstore.OpGetRange)
-		var wg sync.WaitGroup
-		errs := make([]error, len(ids))
-		sem := make(chan struct{}, 8)
-		for i, id := range ids {
-			wg.Add(1)
-			sem <- struct{}{}
-			go func() {
-				defer wg.Done()
-				defer func() { <-sem }()
-				got, err := r.LoadChunk(ctx, id, nil)
-				if err == nil && string(got) != string(chunks[i]) {
-					err = errors.New("content differs")
-				}
-				errs[i] = err
-			}()
-		}
-		wg.Wait()
-		require.NoError(t, errors.Join(errs...))
+		require.NoError(t, loadAll(ctx, r, ids, chunks, nil))
 		reads := fs.Calls(faultstore.OpGetRange) - before
 		// About 1.1 MB of small chunks: two windows, a few more when
 		// parallel loads race past a window being fetched; plus one read
@@ -169,31 +152,44 @@ func TestWindowBuffersAreReusedSafely(t *testing.T) {
 		r, err := Open(ctx, mem, "w/", Options{Keys: testKeys{3}, Scope: "w"})
 		require.NoError(t, err)
 		order := rand.New(rand.NewPCG(1, 2)).Perm(len(ids))
-		var wg sync.WaitGroup
-		errs := make([]error, 8)
-		for g := range 8 {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for k := g; k < len(order); k += 8 {
-					i := order[k]
-					got, err := r.LoadChunk(ctx, ids[i], nil)
-					if err == nil && !bytes.Equal(got, chunks[i]) {
-						err = fmt.Errorf("chunk %d differs", i)
-					}
-					if err != nil {
-						errs[g] = err
-						return
-					}
-				}
-			}()
-		}
-		wg.Wait()
-		require.NoError(t, errors.Join(errs...), "encrypted=%v", enc)
+		require.NoError(t, loadAll(ctx, r, ids, chunks, order), "encrypted=%v", enc)
 		ws := &sharedWindows
 		ws.mu.Lock()
 		recycled := len(ws.free)
 		ws.mu.Unlock()
 		require.Positive(t, recycled, "evicted windows left their buffers for reuse")
 	}
+}
+
+// loadAll loads ids from 8 goroutines, in the given order (nil: as
+// listed), and checks each against chunks; it returns the errors met.
+func loadAll(ctx context.Context, r *Repo, ids []ID, chunks [][]byte, order []int) error {
+	if order == nil {
+		order = make([]int, len(ids))
+		for i := range order {
+			order[i] = i
+		}
+	}
+	const loaders = 8
+	var wg sync.WaitGroup
+	errs := make([]error, loaders)
+	for g := range loaders {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for k := g; k < len(order); k += loaders {
+				i := order[k]
+				got, err := r.LoadChunk(ctx, ids[i], nil)
+				if err == nil && !bytes.Equal(got, chunks[i]) {
+					err = fmt.Errorf("chunk %d differs", i)
+				}
+				if err != nil {
+					errs[g] = err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
 }
