@@ -32,8 +32,9 @@ type PassphraseOptions struct {
 // (an attacker holds the memory for every pass), a little less derivation
 // time (76-80 ms per unwrap on the project's machine against 104 ms), and
 // half the peak memory, which matters where a host opens many tenants'
-// scopes at once. 32 MiB is also what restic's scrypt uses. Memory above 64 MiB keeps 3 passes, RFC 9106's
-// floor against time-memory trade-off attacks.
+// scopes at once. 32 MiB is also what restic's scrypt uses. Memory above
+// 64 MiB keeps 3 passes, RFC 9106's floor against time-memory trade-off
+// attacks.
 const DefaultArgonWork = 64 << 10 * 3
 
 // Passphrase returns a KeyProvider that wraps each scope's data key with a
