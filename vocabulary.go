@@ -123,7 +123,14 @@ var (
 	ErrUnauthenticated = errors.New("unauthenticated: no principal in context (use steward.WithPrincipal)")
 	// ErrInvalidTenant: a tenant ID breaks the tenant ID rules.
 	ErrInvalidTenant = errors.New("invalid tenant ID")
+	// ErrForged: a record read from the Store failed authentication under
+	// the host's record key: it was altered, moved from another name, or
+	// written by someone without the key. It was not used.
+	ErrForged = errors.New("stored record failed authentication (altered, moved or written without the record key)")
 )
+
+// MinRecordKey is the shortest record key the SDK accepts (bytes).
+const MinRecordKey = 16
 
 // MasterOnly is the default Authorizer: a principal with RoleMaster may do
 // everything; any other principal gets ErrForbidden and a context without a
