@@ -51,6 +51,13 @@ const (
 // ErrInvalidOptions: the restore's options cannot be used; nothing was written.
 var ErrInvalidOptions = errors.New("restore: invalid options")
 
+// ErrValidation: a restore with Options.Validate found the target's content
+// differing from the snapshot (a module's checksum is not the manifest's, or
+// a file kept as unchanged no longer hashes to its entry). The message names
+// the module or file. Restorer.Validate reports it as a failed check, not as
+// an error. A chunk or file that fails its own check is backup.ErrCorrupt.
+var ErrValidation = errors.New("restore: validation failed")
+
 // Options change one restore. A nil *Options means a Full restore.
 type Options struct {
 	Mode Mode
@@ -503,7 +510,7 @@ func (r *Restorer) validateTarget(ctx context.Context, snap *backup.Snapshot, fi
 			return err
 		}
 		if sum != f.SHA256 {
-			return fmt.Errorf("restore: validation: %q in the target has the snapshot's size and mtime but different content", f.Path)
+			return fmt.Errorf("%w: %q in the target has the snapshot's size and mtime but different content", ErrValidation, f.Path)
 		}
 	}
 	if merge {
@@ -515,7 +522,7 @@ func (r *Restorer) validateTarget(ctx context.Context, snap *backup.Snapshot, fi
 	}
 	for m, sum := range c.Sums() {
 		if want := snap.Checksums[m]; want != sum {
-			return fmt.Errorf("restore: validation: module %q checksum %s, manifest says %s", m, sum, want)
+			return fmt.Errorf("%w: module %q checksum %s, manifest says %s", ErrValidation, m, sum, want)
 		}
 	}
 	return nil

@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"io/fs"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -48,10 +51,16 @@ type Validation struct {
 }
 
 // Validate restores snapshotID ("latest" for the newest) of tenant into a
-// scratch in-memory target and reports whether it came back whole. It
-// returns an error only when the validation could not run (not found,
-// forbidden); a snapshot that fails its checks gives a Validation with
-// Status "failed" and the reasons in Report.
+// scratch target and reports whether it came back whole. It returns an
+// error only when the validation could not run (not found, forbidden, ctx
+// ended); a snapshot that fails its checks gives a Validation with Status
+// "failed" and the reasons in Report.
+//
+// Validate streams: the restore checks every chunk against its ID and every
+// file against its size and SHA-256 as it reads them, and the scratch target
+// drops the bytes, keeping only a count of the files completed. Its memory
+// is the restore's chunk buffers (Config.BufferBytes) and the snapshot's
+// entry list, whatever the size of the content.
 func (r *Restorer) Validate(ctx context.Context, tenant, snapshotID string) (*Validation, error) {
 	if err := audit.Authorize(ctx, r.cfg.Authorizer, r.cfg.Auditor, steward.ActionRestoreValidate, tenant); err != nil {
 		return nil, err
@@ -64,7 +73,6 @@ func (r *Restorer) Validate(ctx context.Context, tenant, snapshotID string) (*Va
 	id, _ := uuid.NewV7()
 	v := &Validation{ID: id.String(), Tenant: tenant, SnapshotID: snap.ID, Timestamp: start.UTC()}
 	var problems []string
-
 	v.Checks.SchemaCompatibility = true
 	if r.cfg.SchemaCompatible != nil {
 		if err := r.cfg.SchemaCompatible(snap.Metadata.SchemaVersion); err != nil {
@@ -72,50 +80,12 @@ func (r *Restorer) Validate(ctx context.Context, tenant, snapshotID string) (*Va
 			problems = append(problems, fmt.Sprintf("schema %q is not compatible: %v", snap.Metadata.SchemaVersion, err))
 		}
 	}
-
-	scratch := MemoryTarget()
-	// The restore itself is authorized as part of the validation.
-	inner := New(r.e, &Config{Clock: r.cfg.Clock, Authorizer: allowAll{}, Parallelism: r.cfg.Parallelism})
-	rep, rerr := inner.restore(ctx, tenant, snap.ID, scratch, &Options{Mode: Full, Validate: true})
-	switch {
-	case rerr == nil:
-		v.Checks.DataIntegrity = true
-		v.Checks.ChecksumVerification = rep.Validated
-	case errors.Is(rerr, backup.ErrCorrupt) || errors.Is(rerr, backup.ErrNotFound):
-		problems = append(problems, "data integrity: "+rerr.Error())
-	case strings.Contains(rerr.Error(), "validation:"):
-		v.Checks.DataIntegrity = true
-		problems = append(problems, rerr.Error())
-	default:
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
-		}
-		problems = append(problems, rerr.Error())
+	restored, found, err := r.verifyContent(ctx, tenant, snap, &v.Checks)
+	if err != nil {
+		return nil, err
 	}
-
-	// Completeness: every regular file of the manifest is in the scratch target.
-	var restored int64
-	_ = scratch.Walk(ctx, func(e backup.Entry) error {
-		if e.Mode.IsRegular() {
-			restored++
-		}
-		return nil
-	})
-	v.Checks.AssetCompleteness = rerr == nil && restored == snap.Metadata.FileCount
-	if !v.Checks.AssetCompleteness {
-		problems = append(problems, fmt.Sprintf("asset completeness: %d of %d files restored", restored, snap.Metadata.FileCount))
-	}
-
 	v.Duration = r.cfg.Clock.Now().Sub(start)
-	v.Status = StatusPassed
-	if len(problems) > 0 || !(v.Checks.ChecksumVerification && v.Checks.DataIntegrity && v.Checks.SchemaCompatibility && v.Checks.AssetCompleteness) {
-		v.Status = StatusFailed
-	}
-	if len(problems) == 0 {
-		v.Report = fmt.Sprintf("snapshot %s: %d files verified, all checks passed", snap.ID, restored)
-	} else {
-		v.Report = strings.Join(problems, "\n")
-	}
+	conclude(v, append(problems, found...), restored)
 	level := audit.LevelInfo
 	if v.Status == StatusFailed {
 		level = audit.LevelError
@@ -126,8 +96,58 @@ func (r *Restorer) Validate(ctx context.Context, tenant, snapshotID string) (*Va
 	return v, nil
 }
 
+// verifyContent restores snap into a discarding scratch target, sets c's
+// integrity, checksum and completeness verdicts, and returns the number of
+// regular files restored and the problems found. Its error is ctx's, when
+// ctx ended.
+func (r *Restorer) verifyContent(ctx context.Context, tenant string, snap *backup.Snapshot, c *Checks) (int64, []string, error) {
+	scratch := &discardTarget{}
+	// The restore itself is authorized as part of the validation.
+	inner := New(r.e, &Config{Clock: r.cfg.Clock, Authorizer: allowAll{}, Parallelism: r.cfg.Parallelism, BufferBytes: r.cfg.BufferBytes})
+	rep, rerr := inner.restore(ctx, tenant, snap.ID, scratch, &Options{Mode: Full, Validate: true})
+	var problems []string
+	switch {
+	case rerr == nil:
+		c.DataIntegrity = true
+		c.ChecksumVerification = rep.Validated
+	case errors.Is(rerr, backup.ErrCorrupt) || errors.Is(rerr, backup.ErrNotFound):
+		problems = append(problems, "data integrity: "+rerr.Error())
+	case errors.Is(rerr, ErrValidation):
+		c.DataIntegrity = true
+		problems = append(problems, rerr.Error())
+	default:
+		if ctx.Err() != nil {
+			return 0, nil, ctx.Err()
+		}
+		problems = append(problems, rerr.Error())
+	}
+	// Completeness: every regular file of the manifest was written whole.
+	restored := scratch.files.Load()
+	c.AssetCompleteness = rerr == nil && restored == snap.Metadata.FileCount
+	if !c.AssetCompleteness {
+		problems = append(problems, fmt.Sprintf("asset completeness: %d of %d files restored", restored, snap.Metadata.FileCount))
+	}
+	return restored, problems, nil
+}
+
+// conclude sets v's Status and Report from its checks and problems.
+func conclude(v *Validation, problems []string, restored int64) {
+	c := v.Checks
+	v.Status = StatusPassed
+	if len(problems) > 0 || !(c.ChecksumVerification && c.DataIntegrity && c.SchemaCompatibility && c.AssetCompleteness) {
+		v.Status = StatusFailed
+	}
+	if len(problems) == 0 {
+		v.Report = fmt.Sprintf("snapshot %s: %d files verified, all checks passed", v.SnapshotID, restored)
+	} else {
+		v.Report = strings.Join(problems, "\n")
+	}
+}
+
 // Drill validates the newest snapshot of each tenant (a disaster-recovery
-// drill) and returns one Validation per tenant that has snapshots.
+// drill) and returns one Validation per tenant that has snapshots. Tenants
+// are validated one after the other, each streamed as Validate does, so its
+// memory is that of one Validate whatever the number or size of snapshots.
 func (r *Restorer) Drill(ctx context.Context, tenants []string) ([]*Validation, error) {
 	var out []*Validation
 	for _, t := range tenants {
@@ -146,3 +166,58 @@ func (r *Restorer) Drill(ctx context.Context, tenants []string) ([]*Validation, 
 type allowAll struct{}
 
 func (allowAll) Authorize(context.Context, steward.Action, string) error { return nil }
+
+// discardTarget is Validate's scratch target: empty, it takes every file's
+// bytes and drops them, counting the regular files whose writer was closed.
+// The restore's reader has checked each chunk and the file's size and
+// SHA-256 before it reports EOF, and a file that fails is aborted, not
+// closed; so the count is of files verified whole, and nothing of their
+// content is held. It cannot pass targettest (nothing reads back), which is
+// why it is not exported.
+type discardTarget struct {
+	files atomic.Int64
+}
+
+func (d *discardTarget) Walk(context.Context, func(backup.Entry) error) error { return nil }
+
+func (d *discardTarget) Open(_ context.Context, p string) (io.ReadCloser, error) {
+	return nil, fmt.Errorf("restore: open %q: %w", p, fs.ErrNotExist)
+}
+
+func (d *discardTarget) Create(ctx context.Context, e backup.Entry) (io.WriteCloser, error) {
+	if err := backup.ValidatePath(e.Path); err != nil {
+		return nil, fmt.Errorf("restore: %w", err)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	switch {
+	case e.Mode.IsDir():
+		return nil, nil
+	case !e.Mode.IsRegular():
+		return nil, fmt.Errorf("restore: %q has unsupported mode %v", e.Path, e.Mode)
+	}
+	return &discardWriter{d: d}, nil
+}
+
+func (d *discardTarget) Remove(_ context.Context, p string) error {
+	return fmt.Errorf("restore: remove %q: %w", p, fs.ErrNotExist)
+}
+
+// discardWriter drops what it is given; Close counts the file once.
+type discardWriter struct {
+	d    *discardTarget
+	done bool
+}
+
+func (w *discardWriter) Write(p []byte) (int, error) { return len(p), nil }
+
+func (w *discardWriter) Close() error {
+	if !w.done {
+		w.done = true
+		w.d.files.Add(1)
+	}
+	return nil
+}
+
+func (w *discardWriter) Abort() error { w.done = true; return nil }
