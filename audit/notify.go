@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/smtp"
+	"net/url"
 	"strings"
 	"time"
 )
@@ -56,6 +57,8 @@ const SignatureHeader = "X-Steward-Signature"
 
 // Webhook POSTs each event as JSON to URL, signed with Secret in
 // SignatureHeader, retrying 5xx answers and transport errors with backoff.
+// URL often carries a token (in its path, query or user information): the
+// errors Notify returns and String name it by scheme and host only.
 type Webhook struct {
 	URL    string
 	Secret []byte
@@ -75,7 +78,9 @@ func Sign(secret, body []byte) string {
 	return "sha256=" + hex.EncodeToString(m.Sum(nil))
 }
 
-// Notify sends e.
+// Notify sends e. Its error names the webhook by scheme and host and wraps
+// the last attempt's cause (a *url.Error whose URL is shown the same way,
+// or a non-2xx status), or is the context's error.
 func (w *Webhook) Notify(ctx context.Context, e Event) error {
 	body, err := json.Marshal(e)
 	if err != nil {
@@ -108,7 +113,7 @@ func (w *Webhook) Notify(ctx context.Context, e Event) error {
 		}
 		req, err := http.NewRequestWithContext(ctx, http.MethodPost, w.URL, bytes.NewReader(body))
 		if err != nil {
-			return fmt.Errorf("audit: webhook %s: %w", w.URL, err)
+			return w.fail(err)
 		}
 		req.Header.Set("Content-Type", "application/json")
 		req.Header.Set(SignatureHeader, Sign(w.Secret, body))
@@ -126,8 +131,82 @@ func (w *Webhook) Notify(ctx context.Context, e Event) error {
 			break // the receiver refuses it; retrying will not help
 		}
 	}
-	return fmt.Errorf("audit: webhook %s: %w", w.URL, last)
+	return w.fail(last)
 }
+
+// String names the webhook by its URL's scheme and host, so that printing
+// a Notifier (as an onError callback may) shows neither token nor Secret.
+// It has a value receiver so that a Webhook printed by value is hidden too.
+func (w Webhook) String() string { return "webhook " + webhookName(w.URL) }
+
+// webhookName is a webhook URL's scheme and host: its path, query and user
+// information may carry tokens.
+func webhookName(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		return "(URL not shown: it does not parse)"
+	}
+	return u.Scheme + "://" + u.Host + "/…"
+}
+
+// fail wraps err, keeping it for errors.Is and errors.As, in an error
+// that names the webhook by scheme and host only. net/http's *url.Error
+// quotes the full URL: it is replaced by a copy showing the name. When
+// the cause's text still repeats part of the URL, it is withheld.
+func (w *Webhook) fail(err error) error {
+	name := webhookName(w.URL)
+	u, perr := url.Parse(w.URL)
+	if perr != nil || u.Host == "" {
+		// The parser's message quotes the URL, or pieces of it.
+		return &redactedError{msg: "audit: webhook " + name, err: err}
+	}
+	if ue, ok := err.(*url.Error); ok {
+		c := *ue
+		c.URL = name
+		err = &c
+	}
+	msg := fmt.Sprintf("audit: webhook %s: %v", name, err)
+	if urlSecretIn(msg, w.URL, u, name) {
+		msg = fmt.Sprintf("audit: webhook %s: the cause is withheld: it repeats part of the URL", name)
+	}
+	return &redactedError{msg: msg, err: err}
+}
+
+// urlSecretIn reports whether msg holds the path, query, fragment or user
+// information of the URL raw (parsed as u), plainly or escaped. Pieces
+// shorter than 4 bytes or in name are ignored.
+func urlSecretIn(msg, raw string, u *url.URL, name string) bool {
+	secrets := []string{raw, u.EscapedPath(), u.Path, u.RawQuery, u.Fragment}
+	secrets = append(secrets, strings.Split(u.Path, "/")...)
+	for _, vs := range u.Query() {
+		secrets = append(secrets, vs...)
+	}
+	if u.User != nil {
+		p, _ := u.User.Password()
+		secrets = append(secrets, u.User.String(), u.User.Username(), p)
+	}
+	for _, s := range secrets {
+		if len(s) < 4 || strings.Contains(name, s) {
+			continue
+		}
+		for _, f := range []string{s, url.PathEscape(s), url.QueryEscape(s)} {
+			if strings.Contains(msg, f) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// redactedError keeps the cause for errors.Is and errors.As but prints a
+// message with no credentials in it.
+type redactedError struct {
+	msg string
+	err error
+}
+
+func (e *redactedError) Error() string { return e.msg }
+func (e *redactedError) Unwrap() error { return e.err }
 
 // SMTP mails each event. Addr is host:port; Auth may be nil for servers
 // that need none (tests, local relays).
