@@ -2,14 +2,11 @@ package flags
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -17,6 +14,7 @@ import (
 
 	"github.com/iluxsys/steward"
 	"github.com/iluxsys/steward/audit"
+	"github.com/iluxsys/steward/internal/record"
 	"github.com/iluxsys/steward/storage"
 )
 
@@ -39,23 +37,23 @@ type Flag struct {
 	UpdatedAt time.Time `json:"updated_at"`
 	UpdatedBy string    `json:"updated_by"`
 	Deleted   bool      `json:"deleted,omitempty"`
-	// Sum is the SHA-256 (hex) of the stored version's JSON with Sum
-	// empty; a damaged version is refused, not believed.
+	// Sum is the stored version's tag over its JSON with Sum empty: with
+	// Config.RecordKey an HMAC bound to the version's object key, without
+	// one a plain SHA-256. A version whose tag fails is refused, not
+	// believed.
 	Sum string `json:"sum,omitempty"`
 }
 
-func (f Flag) checksum() string {
-	f.Sum = ""
-	b, _ := json.Marshal(f)
-	h := sha256.Sum256(b)
-	return hex.EncodeToString(h[:])
-}
+// purpose is the record purpose flag versions are tagged under.
+const purpose = "flags"
 
 // Errors callers match with errors.Is.
 var (
 	// ErrConflict: another writer changed the flag since this Set last saw it.
 	ErrConflict = errors.New("flags: conflicting update")
-	// ErrInvalid: a name or option is not acceptable; nothing was written.
+	// ErrInvalid: a name or option is not acceptable (nothing was
+	// written), or a stored version is not (it was refused). A stored
+	// version that fails authentication also matches steward.ErrForged.
 	ErrInvalid = errors.New("flags: invalid flag")
 	// ErrNotFound: no such flag.
 	ErrNotFound = errors.New("flags: no such flag")
@@ -74,14 +72,26 @@ type Config struct {
 	// it, Set and Delete refuse a store that ignores conditional create
 	// (concurrent writers could overwrite each other's versions there).
 	SingleWriter bool
+	// RecordKey is a secret the host holds and the Store never sees: at
+	// least steward.MinRecordKey random bytes (a shorter one makes New
+	// fail). It authenticates every flag version, bound to its object key
+	// (prefix, name and version), so a version written without the key,
+	// or a genuine one moved to another name or version, is refused with
+	// an error matching steward.ErrForged. Nil means versions carry a
+	// checksum only: it catches damage, but anyone who can write the
+	// Store can forge a version (turn a flag on for every tenant, say).
+	// To adopt a key on a Store written without one, see Resign.
+	RecordKey []byte
 }
 
 // Set is the flags of one Store. It is safe for concurrent use.
 type Set struct {
 	store storage.Store
 	cfg   Config
+	rk    record.Key
 
-	mu   sync.Mutex // serialises writers and refreshes
+	mu   sync.Mutex        // serialises writers and refreshes
+	seen map[string]uint64 // under mu: newest version listed, refused or not
 	snap atomic.Pointer[snapshot]
 	caps storage.CapabilityCache
 }
@@ -131,12 +141,36 @@ func bucket(seed uint64, tenant string) uint32 {
 	return uint32(h % Buckets)
 }
 
-// New opens the flags in store and loads them.
+// New opens the flags in store and loads them. It fails when
+// Config.RecordKey is too short, when the Store cannot be read, and when a
+// flag's newest version is refused (damaged, or failing authentication:
+// steward.ErrForged), since a new Set has no earlier state to keep; the
+// error names each refused version and its object key. With a RecordKey
+// on a Store written without one, every version is refused until Resign
+// has run.
 func New(ctx context.Context, store storage.Store, cfg *Config) (*Set, error) {
-	s := &Set{store: store}
+	s, err := newSet(store, cfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.Refresh(ctx); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// newSet applies cfg's defaults and derives the record key; it loads
+// nothing.
+func newSet(store storage.Store, cfg *Config) (*Set, error) {
+	s := &Set{store: store, seen: map[string]uint64{}}
 	if cfg != nil {
 		s.cfg = *cfg
 	}
+	rk, err := record.New(s.cfg.RecordKey, purpose)
+	if err != nil {
+		return nil, fmt.Errorf("flags: Config.RecordKey: %w", err)
+	}
+	s.rk, s.cfg.RecordKey = rk, nil // keep the derived key, not the secret
 	s.cfg.Clock = steward.ClockOrSystem(s.cfg.Clock)
 	s.cfg.Auditor = audit.OrNop(s.cfg.Auditor)
 	s.cfg.Authorizer = steward.AuthorizerOrDefault(s.cfg.Authorizer)
@@ -147,9 +181,6 @@ func New(ctx context.Context, store storage.Store, cfg *Config) (*Set, error) {
 		s.cfg.RefreshInterval = 10 * time.Second
 	}
 	s.snap.Store(&snapshot{flags: map[string]*compiled{}})
-	if err := s.Refresh(ctx); err != nil {
-		return nil, err
-	}
 	return s, nil
 }
 
@@ -289,28 +320,30 @@ func (s *Set) write(ctx context.Context, f Flag, typ string) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	return s.writeLocked(ctx, f, typ, "set to")
+}
+
+// writeLocked writes f as the version after the newest one seen (a
+// refused one included, so a genuine write replaces a forgery), audits it
+// as "flag NAME <verb> <summary>" and installs it.
+func (s *Set) writeLocked(ctx context.Context, f Flag, typ, verb string) error {
 	var old Flag
 	had := false
+	f.Version = s.seen[f.Name]
 	if c := s.snap.Load().flags[f.Name]; c != nil {
 		old, had = c.flag, !c.flag.Deleted
-		f.Version = c.flag.Version
+		f.Version = max(f.Version, c.flag.Version)
 	}
 	f.Version++
 	f.UpdatedAt = s.cfg.Clock.Now().UTC()
 	f.UpdatedBy = steward.PrincipalID(ctx)
-	f.Sum = f.checksum()
-	b, _ := json.Marshal(f)
-	err := storage.PutBytes(ctx, s.store, s.key(f.Name, f.Version), b, &storage.PutOptions{IfNotExist: true})
+	err := s.putLocked(ctx, &f)
 	data := map[string]any{audit.DataFlag: f.Name, "version": f.Version, "new": flagSummary(f)}
 	if had {
 		data["old"] = flagSummary(old)
 	}
-	if errors.Is(err, storage.ErrExists) {
-		_ = s.refreshLocked(ctx)
-		err = fmt.Errorf("%w: flag %q was changed by another writer (version %d exists); reload and retry", ErrConflict, f.Name, f.Version)
-	}
 	ev := audit.Event{Type: typ, Level: audit.LevelInfo, UserID: f.UpdatedBy, Data: data,
-		Message: fmt.Sprintf("flag %q set to %s", f.Name, flagSummary(f))}
+		Message: fmt.Sprintf("flag %q %s %s", f.Name, verb, flagSummary(f))}
 	if err != nil {
 		ev.Level, ev.Message, data[audit.DataError] = audit.LevelError, fmt.Sprintf("flag %q not changed: %v", f.Name, err), err.Error()
 		_ = s.cfg.Auditor.Record(context.WithoutCancel(ctx), ev)
@@ -319,6 +352,22 @@ func (s *Set) write(ctx context.Context, f Flag, typ string) error {
 	_ = s.cfg.Auditor.Record(context.WithoutCancel(ctx), ev)
 	s.installLocked(f)
 	return nil
+}
+
+// putLocked tags f with the record key and creates its version object.
+func (s *Set) putLocked(ctx context.Context, f *Flag) error {
+	if f.Version == 0 { // wrapped: the Store holds version 2^64-1
+		return fmt.Errorf("flags: flag %q has no version number left; remove its objects above the last good version", f.Name)
+	}
+	key := s.key(f.Name, f.Version)
+	record.Stamp(s.rk, key, f, &f.Sum)
+	b, _ := json.Marshal(f)
+	err := storage.PutBytes(ctx, s.store, key, b, &storage.PutOptions{IfNotExist: true})
+	if errors.Is(err, storage.ErrExists) {
+		_ = s.refreshLocked(ctx)
+		err = fmt.Errorf("%w: flag %q was changed by another writer (version %d exists); reload and retry", ErrConflict, f.Name, f.Version)
+	}
+	return err
 }
 
 func flagSummary(f Flag) string {
@@ -333,7 +382,12 @@ func flagSummary(f Flag) string {
 }
 
 func (s *Set) key(name string, version uint64) string {
-	return fmt.Sprintf("%s%s/%020d.json", s.cfg.Prefix, name, version)
+	return s.cfg.Prefix + objectName(name, version)
+}
+
+// objectName is a version's object key after the prefix.
+func objectName(name string, version uint64) string {
+	return fmt.Sprintf("%s/%020d.json", name, version)
 }
 
 // installLocked puts f into a new snapshot (copy on write).
@@ -361,91 +415,4 @@ func compile(f Flag) *compiled {
 		}
 	}
 	return c
-}
-
-// DecodeFlag parses a stored flag version. It never panics on bad input.
-func DecodeFlag(b []byte) (Flag, error) {
-	var f Flag
-	if err := json.Unmarshal(b, &f); err != nil {
-		return Flag{}, fmt.Errorf("flags: decode: %w", err)
-	}
-	if err := ValidateName(f.Name); err != nil {
-		return Flag{}, err
-	}
-	if f.Version == 0 {
-		return Flag{}, fmt.Errorf("%w: version 0", ErrInvalid)
-	}
-	if f.Sum != f.checksum() {
-		return Flag{}, fmt.Errorf("%w: flag %q version %d does not match its checksum", ErrInvalid, f.Name, f.Version)
-	}
-	if !f.Deleted {
-		if err := f.Options.Validate(); err != nil {
-			return Flag{}, err
-		}
-	}
-	return f, nil
-}
-
-// Refresh reloads every flag's newest version from the Store.
-func (s *Set) Refresh(ctx context.Context) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.refreshLocked(ctx)
-}
-
-func (s *Set) refreshLocked(ctx context.Context) error {
-	newest := map[string]string{} // name -> key of newest version
-	for oi, err := range s.store.List(ctx, s.cfg.Prefix) {
-		if err != nil {
-			return fmt.Errorf("flags: list: %w", err)
-		}
-		rest := strings.TrimPrefix(oi.Key, s.cfg.Prefix)
-		name, ver, ok := strings.Cut(rest, "/")
-		if !ok || ValidateName(name) != nil || !strings.HasSuffix(ver, ".json") {
-			continue
-		}
-		if _, err := strconv.ParseUint(strings.TrimSuffix(ver, ".json"), 10, 64); err != nil {
-			continue
-		}
-		newest[name] = oi.Key // lexical order: the last one is the newest
-	}
-	next := make(map[string]*compiled, len(newest))
-	cur := s.snap.Load().flags
-	for name, key := range newest {
-		if c := cur[name]; c != nil && s.key(name, c.flag.Version) == key {
-			next[name] = c // unchanged
-			continue
-		}
-		b, err := storage.ReadAll(ctx, s.store, key)
-		if err != nil {
-			return fmt.Errorf("flags: %w", err)
-		}
-		f, err := DecodeFlag(b)
-		if err != nil {
-			return fmt.Errorf("flags: %q: %w", key, err)
-		}
-		if f.Name != name || s.key(name, f.Version) != key {
-			return fmt.Errorf("flags: %q holds flag %q version %d", key, f.Name, f.Version)
-		}
-		next[name] = compile(f) // tombstones too: the next Set continues their chain
-	}
-	s.snap.Store(&snapshot{flags: next})
-	return nil
-}
-
-// Watch refreshes every RefreshInterval until ctx is done; refresh errors
-// go to onError when it is set. Run it in a goroutine.
-func (s *Set) Watch(ctx context.Context, onError func(error)) {
-	t := time.NewTicker(s.cfg.RefreshInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			if err := s.Refresh(ctx); err != nil && onError != nil && ctx.Err() == nil {
-				onError(err)
-			}
-		}
-	}
 }

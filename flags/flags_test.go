@@ -2,6 +2,7 @@ package flags_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"os"
@@ -280,16 +281,26 @@ func FuzzDecodeFlag(f *testing.F) {
 	f.Add([]byte(`{"name":"x","enabled":true,"rollout_percentage":50,"version":1}`))
 	f.Add([]byte(`{"name":"x","deleted":true,"version":2}`))
 	f.Add([]byte(`{"name":"../x","version":1}`))
+	const key = "flags/new-checkout/00000000000000000001.json"
 	f.Fuzz(func(t *testing.T, b []byte) {
-		fl, err := flags.DecodeFlag(b)
-		if err != nil {
+		plain, plainErr := flags.DecodeFlag(key, b, nil)
+		_, keyedErr := flags.DecodeFlag(key, b, testKey)
+		if plainErr == nil && keyedErr == nil {
+			t.Fatalf("accepted both with and without the record key: %q", b)
+		}
+		for _, err := range []error{plainErr, keyedErr} {
+			if err != nil && !errors.Is(err, flags.ErrInvalid) {
+				t.Fatalf("error %v does not match ErrInvalid", err)
+			}
+		}
+		if plainErr != nil {
 			return
 		}
-		if fl.Version == 0 || flags.ValidateName(fl.Name) != nil {
-			t.Fatalf("accepted %+v", fl)
+		if plain.Version != 1 || plain.Name != "new-checkout" {
+			t.Fatalf("accepted %+v from %s", plain, key)
 		}
-		if !fl.Deleted && (fl.RolloutPercentage < 0 || fl.RolloutPercentage > 100) {
-			t.Fatalf("accepted percentage %v", fl.RolloutPercentage)
+		if !plain.Deleted && (plain.RolloutPercentage < 0 || plain.RolloutPercentage > 100) {
+			t.Fatalf("accepted percentage %v", plain.RolloutPercentage)
 		}
 	})
 }
