@@ -21,4 +21,15 @@
 // progress") until the first finishes or its lease expires, after which a
 // later call records it aborted and proceeds (see Recover). Two concurrent
 // deploys can therefore never both become active.
+//
+// Definitions and log records are authenticated with Config.RecordKey: each
+// carries an HMAC-SHA-256 (internal/record) over its JSON and its object
+// key, so one that was altered, moved to another name or sequence number,
+// or written by someone without the key is refused with an error matching
+// steward.ErrForged before anything is deployed, migrated or rolled back.
+// An artifact is checked by hashing the bytes restored from the
+// backup.Releases scope against the authenticated definition. Without a
+// key, records carry a plain SHA-256: anyone who can write the Store can
+// forge a release. Manager.Resign adopts a key for a Store written
+// without one.
 package release

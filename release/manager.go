@@ -19,6 +19,7 @@ import (
 	"github.com/iluxsys/steward"
 	"github.com/iluxsys/steward/audit"
 	"github.com/iluxsys/steward/backup"
+	recordtag "github.com/iluxsys/steward/internal/record"
 	"github.com/iluxsys/steward/storage"
 )
 
@@ -30,6 +31,7 @@ type Manager struct {
 	prefix string
 	clock  steward.Clock
 	caps   storage.CapabilityCache
+	key    recordtag.Key // tags definitions and log records
 }
 
 // writable refuses state changes on a store without conditional create
@@ -41,12 +43,18 @@ func (m *Manager) writable(ctx context.Context, op string) error {
 	return nil
 }
 
-// NewManager returns a Manager keeping its state in store.
+// NewManager returns a Manager keeping its state in store. A
+// Config.RecordKey shorter than steward.MinRecordKey bytes is refused with
+// ErrInvalidSpec.
 func NewManager(store storage.Store, cfg *Config) (*Manager, error) {
 	if store == nil || cfg == nil || cfg.Engine == nil {
 		return nil, fmt.Errorf("%w: NewManager needs a store and Config.Engine", ErrInvalidSpec)
 	}
-	m := &Manager{store: store, cfg: *cfg}
+	key, err := recordtag.New(cfg.RecordKey, "release")
+	if err != nil {
+		return nil, fmt.Errorf("%w: Config.RecordKey: %v", ErrInvalidSpec, err)
+	}
+	m := &Manager{store: store, cfg: *cfg, key: key}
 	m.clock = steward.ClockOrSystem(cfg.Clock)
 	m.cfg.Auditor = audit.OrNop(cfg.Auditor)
 	m.cfg.Authorizer = steward.AuthorizerOrDefault(cfg.Authorizer)
@@ -112,6 +120,7 @@ func (m *Manager) Create(ctx context.Context, spec Spec) (*Release, error) {
 	for i := range r.Backward {
 		r.Backward[i].Release = id
 	}
+	recordtag.Stamp(m.key, m.defKey(id), r, &r.Sum)
 	b, _ := json.MarshalIndent(r, "", "  ")
 	if err := storage.PutBytes(ctx, m.store, m.defKey(id), b, &storage.PutOptions{IfNotExist: true}); err != nil {
 		if errors.Is(err, storage.ErrExists) {
@@ -201,7 +210,25 @@ func (m *Manager) get(ctx context.Context, id string) (*Release, error) {
 	if err := json.Unmarshal(b, &r); err != nil {
 		return nil, fmt.Errorf("release: %q: %w", m.defKey(id), err)
 	}
+	if err := m.checkDef(m.key, &r, id); err != nil {
+		return nil, err
+	}
 	return &r, nil
+}
+
+// checkDef verifies the tag of r, read as release id's definition, under
+// k. Without a key, a definition written before tags existed (no Sum) is accepted as
+// it always was; with one it carries no MAC and is refused.
+func (m *Manager) checkDef(k recordtag.Key, r *Release, id string) error {
+	if r.Sum != "" || k.Keyed() {
+		if err := recordtag.Verify(k, m.defKey(id), r, &r.Sum); err != nil {
+			return fmt.Errorf("release: definition of %q (%s): %w", id, m.defKey(id), err)
+		}
+	}
+	if r.ID != id {
+		return fmt.Errorf("release: definition %s holds release %q", m.defKey(id), r.ID)
+	}
+	return nil
 }
 
 // Active returns the channel's active release; ErrNotFound when none was deployed.
@@ -258,8 +285,13 @@ func (m *Manager) Deployments(ctx context.Context, limit int) ([]Deployment, err
 	return out, nil
 }
 
-// VerifyArtifact reads the release's artifact back, verifying every chunk
-// and file, and compares its hash with the one recorded at creation.
+// VerifyArtifact reads the release's artifact back and compares the hash
+// of the bytes it read (every file's content, size and path) with the one
+// recorded at creation; the snapshot's own checksums must match it too. It
+// does not trust the snapshot's recorded file hashes: a snapshot whose
+// content differs from what the release recorded fails with
+// ErrArtifactTampered. r must come from the Manager (Get, Active, History),
+// whose definitions are authenticated with Config.RecordKey.
 func (m *Manager) VerifyArtifact(ctx context.Context, r *Release) error {
 	snap, err := m.cfg.Engine.Snapshot(ctx, backup.Releases, r.ArtifactSnapshot)
 	if err != nil {
@@ -270,23 +302,34 @@ func (m *Manager) VerifyArtifact(ctx context.Context, r *Release) error {
 		if err != nil {
 			return fmt.Errorf("%w: %s: %v", ErrArtifactTampered, r.ID, err)
 		}
-		if f.Mode.IsRegular() {
-			rc, err := m.cfg.Engine.OpenFile(ctx, backup.Releases, f)
-			if err == nil {
-				_, err = io.Copy(io.Discard, rc)
-				rc.Close()
-			}
-			if err != nil {
-				return fmt.Errorf("%w: %s: %q: %v", ErrArtifactTampered, r.ID, f.Path, err)
-			}
+		if !f.Mode.IsRegular() {
+			continue
 		}
-		c.Add(f.Path, f.Mode, f.Size, f.SHA256)
+		sum, n, err := m.hashFile(ctx, f)
+		if err != nil {
+			return fmt.Errorf("%w: %s: %q: %v", ErrArtifactTampered, r.ID, f.Path, err)
+		}
+		c.Add(f.Path, f.Mode, n, sum)
 	}
-	sums := c.Sums()
-	if artifactHash(sums) != r.ArtifactHash || artifactHash(snap.Checksums) != r.ArtifactHash {
+	if artifactHash(c.Sums()) != r.ArtifactHash || artifactHash(snap.Checksums) != r.ArtifactHash {
 		return fmt.Errorf("%w: %s", ErrArtifactTampered, r.ID)
 	}
 	return nil
+}
+
+// hashFile restores f from the Releases scope and returns the SHA-256 (hex)
+// and length of the bytes read.
+func (m *Manager) hashFile(ctx context.Context, f backup.File) (string, int64, error) {
+	rc, err := m.cfg.Engine.OpenFile(ctx, backup.Releases, f)
+	if err != nil {
+		return "", 0, err
+	}
+	h := sha256.New()
+	n, err := io.Copy(h, rc)
+	if cerr := rc.Close(); err == nil {
+		err = cerr
+	}
+	return hex.EncodeToString(h.Sum(nil)), n, err
 }
 
 func (m *Manager) record(ctx context.Context, typ string, err error, msg string, data map[string]any) {

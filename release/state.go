@@ -7,9 +7,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash"
 	"strings"
 	"time"
 
+	"github.com/iluxsys/steward"
+	recordtag "github.com/iluxsys/steward/internal/record"
 	"github.com/iluxsys/steward/storage"
 )
 
@@ -21,6 +24,9 @@ const (
 	recFailed     = "failed"
 	recRolledBack = "rolled_back"
 	recAborted    = "aborted"
+	// recResigned vouches, under the record key, for the untagged records
+	// before it (Manager.Resign).
+	recResigned = "resigned"
 )
 
 // record is one entry of the release log.
@@ -35,33 +41,30 @@ type record struct {
 	At         time.Time   `json:"at"`
 	By         string      `json:"by,omitempty"`
 	Deployment *Deployment `json:"deployment,omitempty"`
-	// Sum is the SHA-256 (hex) of the record's JSON with Sum empty.
+	// Covers (recResigned) is the digest of every record before it.
+	Covers string `json:"covers,omitempty"`
+	// Sum is the record's tag (internal/record) over its JSON with Sum
+	// empty and its object key: an HMAC with Config.RecordKey, a plain
+	// SHA-256 without one.
 	Sum string `json:"sum"`
 }
 
-func (r record) checksum() string {
-	r.Sum = ""
-	b, _ := json.Marshal(r)
-	h := sha256.Sum256(b)
-	return hex.EncodeToString(h[:])
-}
-
-// DecodeRecord parses a stored log record. It never panics on bad input.
+// DecodeRecord parses a stored log record and checks its structure (type,
+// sequence number, channel). It does not check the record's tag: the
+// Manager does that, with its key, before using the record. It never
+// panics on bad input.
 func DecodeRecord(b []byte) (record, error) {
 	var r record
 	if err := json.Unmarshal(b, &r); err != nil {
 		return r, fmt.Errorf("release: log record: %w", err)
 	}
 	switch r.Type {
-	case recCreated, recPending, recDeployed, recFailed, recRolledBack, recAborted:
+	case recCreated, recPending, recDeployed, recFailed, recRolledBack, recAborted, recResigned:
 	default:
 		return r, fmt.Errorf("release: log record %d has unknown type %q", r.Seq, r.Type)
 	}
-	if r.Seq == 0 || validChannel(r.Channel) != nil {
+	if r.Seq == 0 || r.Type != recResigned && validChannel(r.Channel) != nil {
 		return r, fmt.Errorf("release: log record has sequence 0 or a bad channel")
-	}
-	if r.Sum != r.checksum() {
-		return r, fmt.Errorf("release: log record %d does not match its checksum", r.Seq)
 	}
 	return r, nil
 }
@@ -79,30 +82,86 @@ type state struct {
 
 func (m *Manager) logKey(seq uint64) string { return fmt.Sprintf("%slog/%020d.json", m.prefix, seq) }
 
-func (m *Manager) load(ctx context.Context) (*state, error) {
-	st := &state{releases: map[string][]string{}, active: map[string]string{}, applied: map[string][]string{},
+func newState() *state {
+	return &state{releases: map[string][]string{}, active: map[string]string{}, applied: map[string][]string{},
 		pending: map[string]record{}, deployed: map[string]bool{}}
+}
+
+// load replays the log. Every record must carry a valid tag; with a key,
+// an untagged record (written before the key) counts only when a later
+// resigned record covers it.
+func (m *Manager) load(ctx context.Context) (*state, error) {
+	st, sc, err := m.replay(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if sc.uncovered != 0 {
+		return nil, fmt.Errorf("%w: release log record %d carries no MAC (written without a record key); if the log is genuine, adopt the key with Manager.Resign",
+			steward.ErrForged, sc.uncovered)
+	}
+	return st, nil
+}
+
+// logScan is what replay learns about the log's tags.
+type logScan struct {
+	uncovered uint64    // first untagged record no resigned record covers (0: none)
+	cover     hash.Hash // SHA-256 over every record's key and tag so far
+}
+
+func (sc *logScan) digest() string { return hex.EncodeToString(sc.cover.Sum(nil)) }
+
+// replay reads the log in order, checking sequence numbers and tags. It
+// reports untagged records in the scan rather than refusing them.
+func (m *Manager) replay(ctx context.Context) (*state, *logScan, error) {
+	st, sc := newState(), &logScan{cover: sha256.New()}
 	var want uint64 = 1
 	for oi, err := range m.store.List(ctx, m.prefix+"log/") {
 		if err != nil {
-			return nil, fmt.Errorf("release: read log: %w", err)
+			return nil, nil, fmt.Errorf("release: read log: %w", err)
 		}
 		b, err := storage.ReadAll(ctx, m.store, oi.Key)
 		if err != nil {
-			return nil, fmt.Errorf("release: read log: %w", err)
+			return nil, nil, fmt.Errorf("release: read log: %w", err)
 		}
 		r, err := DecodeRecord(b)
 		if err != nil {
-			return nil, fmt.Errorf("%w (%s)", err, oi.Key)
+			return nil, nil, fmt.Errorf("%w (%s)", err, oi.Key)
 		}
 		if r.Seq != want || m.logKey(r.Seq) != oi.Key {
-			return nil, fmt.Errorf("release: log record %s is out of sequence (want %d): the log was edited", oi.Key, want)
+			return nil, nil, fmt.Errorf("release: log record %s is out of sequence (want %d): the log was edited", oi.Key, want)
 		}
+		if err := m.checkRecord(r, oi.Key, sc); err != nil {
+			return nil, nil, err
+		}
+		fmt.Fprintf(sc.cover, "%s %s\n", oi.Key, r.Sum)
 		want++
 		st.last = r.Seq
 		st.apply(r)
 	}
-	return st, nil
+	return st, sc, nil
+}
+
+// checkRecord verifies r's tag under m's key. With a key, a record that
+// carries a genuine keyless checksum instead is noted in sc as uncovered,
+// and a genuine resigned record whose digest matches covers those before it.
+func (m *Manager) checkRecord(r record, name string, sc *logScan) error {
+	err := recordtag.Verify(m.key, name, &r, &r.Sum)
+	switch {
+	case err == nil && r.Type == recResigned && m.key.Keyed():
+		if r.Covers != sc.digest() {
+			return fmt.Errorf("%w: release log record %d (resigned) does not cover the records before it", steward.ErrForged, r.Seq)
+		}
+		sc.uncovered = 0
+		return nil
+	case err == nil:
+		return nil
+	case m.key.Keyed() && recordtag.Verify(recordtag.Key{}, name, &r, &r.Sum) == nil:
+		if sc.uncovered == 0 {
+			sc.uncovered = r.Seq
+		}
+		return nil
+	}
+	return fmt.Errorf("release: log record %d (%s): %w", r.Seq, name, err)
 }
 
 func (st *state) apply(r record) {
@@ -171,7 +230,7 @@ func (m *Manager) append(ctx context.Context, r record) (*state, error) {
 }
 
 func (m *Manager) put(ctx context.Context, r record) error {
-	r.Sum = r.checksum()
+	recordtag.Stamp(m.key, m.logKey(r.Seq), &r, &r.Sum)
 	b, _ := json.Marshal(r)
 	if err := storage.PutBytes(ctx, m.store, m.logKey(r.Seq), b, &storage.PutOptions{IfNotExist: true}); err != nil {
 		if errors.Is(err, storage.ErrExists) {

@@ -67,6 +67,11 @@ type Release struct {
 	SBOM             json.RawMessage `json:"sbom"`
 	CreatedAt        time.Time       `json:"created_at"`
 	CreatedBy        string          `json:"created_by"`
+	// Sum is the definition's tag, set by the Manager: with
+	// Config.RecordKey an HMAC over the definition and its object key,
+	// without one a plain SHA-256 (empty in definitions written before
+	// tags existed).
+	Sum string `json:"sum,omitempty"`
 }
 
 // Step is one stage of a deployment or rollback.
@@ -158,6 +163,18 @@ type Config struct {
 	// Without it, Create, Deploy, Rollback and Recover refuse a store that
 	// ignores conditional create (two deploys could both win there).
 	SingleWriter bool
+	// RecordKey is a secret the host holds and the Store never sees (at
+	// least steward.MinRecordKey random bytes; a shorter one makes
+	// NewManager fail). It authenticates every release definition and
+	// every log record, each bound to its object key: a definition or
+	// record that was altered, moved or written without the key is
+	// refused with an error matching steward.ErrForged before anything is
+	// deployed, migrated or rolled back. Nil means anyone who can write
+	// the Store can forge releases (their migration SQL and artifact):
+	// records then carry a plain SHA-256 that catches damage, not
+	// forgery. A store written without a key is adopted with
+	// Manager.Resign.
+	RecordKey []byte
 }
 
 // Errors callers match with errors.Is.
