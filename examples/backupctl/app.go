@@ -82,7 +82,7 @@ func (a *app) open(ctx context.Context) (*backup.Engine, error) {
 	if a.engine != nil {
 		return a.engine, nil
 	}
-	s, err := storage.Open(ctx, a.storeURL)
+	s, err := storage.Open(ctx, a.storeURLOrEnv())
 	if err != nil {
 		return nil, err
 	}

@@ -46,7 +46,10 @@ func newRoot() *cobra.Command {
 		},
 	}
 	pf := root.PersistentFlags()
-	pf.StringVar(&a.storeURL, "store", envOr("STEWARD_STORE", "file://./steward-data"), "store URL (env STEWARD_STORE)")
+	// The variable is read when the store is opened, not taken as the
+	// flag's default, so that --help never prints it: it may hold
+	// credentials.
+	pf.StringVar(&a.storeURL, "store", "", "store URL (default $STEWARD_STORE, or "+defaultStoreURL+" when that is unset)")
 	pf.StringVar(&a.user, "user", envOr("USER", "operator"), "principal ID recorded in the audit trail")
 	pf.BoolVar(&a.jsonOut, "json", false, "print JSON instead of text")
 	pf.BoolVar(&a.noProgress, "no-progress", false, "never draw the progress bar of backup and restore (drawn on stderr only when it is a terminal and --json is not set)")
@@ -73,6 +76,19 @@ const (
 	minKDFMemoryMiB = 16
 	maxKDFMemoryMiB = 1024
 )
+
+// defaultStoreURL is the store used when neither --store nor
+// $STEWARD_STORE names one.
+const defaultStoreURL = "file://./steward-data"
+
+// storeURLOrEnv returns --store, else $STEWARD_STORE, else
+// defaultStoreURL.
+func (a *app) storeURLOrEnv() string {
+	if a.storeURL != "" {
+		return a.storeURL
+	}
+	return envOr("STEWARD_STORE", defaultStoreURL)
+}
 
 func envOr(k, def string) string {
 	if v := os.Getenv(k); v != "" {
