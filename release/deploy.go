@@ -299,7 +299,7 @@ func (m *Manager) Rollback(ctx context.Context, targetReleaseID string, opts *Ro
 	}
 	target, err := m.get(ctx, targetReleaseID)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrInvalidTarget, err)
+		return nil, fmt.Errorf("%w: %w", ErrInvalidTarget, err)
 	}
 	st, err := m.load(ctx)
 	if err != nil {

@@ -127,11 +127,13 @@ func (m *Manager) replay(ctx context.Context) (*state, *logScan, error) {
 		if err != nil {
 			return nil, nil, fmt.Errorf("%w (%s)", err, oi.Key)
 		}
-		if r.Seq != want || m.logKey(r.Seq) != oi.Key {
-			return nil, nil, fmt.Errorf("release: log record %s is out of sequence (want %d): the log was edited", oi.Key, want)
-		}
+		// The tag first: with a key, a record moved to another slot is
+		// forged (its tag names the slot it was written to).
 		if err := m.checkRecord(r, oi.Key, sc); err != nil {
 			return nil, nil, err
+		}
+		if r.Seq != want || m.logKey(r.Seq) != oi.Key {
+			return nil, nil, fmt.Errorf("release: log record %s is out of sequence (want %d): the log was edited", oi.Key, want)
 		}
 		fmt.Fprintf(sc.cover, "%s %s\n", oi.Key, r.Sum)
 		want++
