@@ -39,7 +39,7 @@ func TestS3EndToEnd(t *testing.T) {
 	require.NoError(t, err)
 	require.True(t, caps.ConditionalCreate, "gofakes3 honours If-None-Match")
 
-	log, err := audit.NewLog(ctx, store, &audit.LogConfig{CheckpointKey: []byte("k"), CheckpointEvery: 5})
+	log, err := audit.NewLog(ctx, store, &audit.LogConfig{RecordKey: []byte("audit record key, test only"), CheckpointEvery: 5})
 	require.NoError(t, err)
 	keys := backup.PassphraseWithOptions("s3 secret", backup.PassphraseOptions{Time: 1, MemoryKiB: 1024, Threads: 1})
 	e, err := backup.New(store, &backup.Config{Keys: keys, Auditor: log, PackUploads: 4})

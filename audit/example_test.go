@@ -11,7 +11,7 @@ import (
 
 func ExampleLog() {
 	ctx := context.Background()
-	log, err := audit.NewLog(ctx, storage.NewMemory(), &audit.LogConfig{CheckpointKey: []byte("host secret")})
+	log, err := audit.NewLog(ctx, storage.NewMemory(), &audit.LogConfig{RecordKey: []byte("a host secret of at least 16 bytes")})
 	if err != nil {
 		panic(err)
 	}

@@ -2,17 +2,14 @@ package audit
 
 import (
 	"context"
-	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"iter"
 	"strconv"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/google/uuid"
 	"go.opentelemetry.io/otel/attribute"
@@ -20,6 +17,7 @@ import (
 	"go.opentelemetry.io/otel/metric/noop"
 
 	"github.com/iluxsys/steward"
+	"github.com/iluxsys/steward/internal/record"
 	"github.com/iluxsys/steward/storage"
 )
 
@@ -29,11 +27,23 @@ type LogConfig struct {
 	Clock steward.Clock
 	// Prefix is where the log lives in the Store (default "audit/").
 	Prefix string
-	// CheckpointKey signs checkpoints (HMAC-SHA-256). Without it no
-	// checkpoints are written and truncating the tail goes unnoticed.
-	CheckpointKey []byte
+	// RecordKey is a secret the host holds and the Store never sees, at
+	// least steward.MinRecordKey random bytes (NewLog refuses a shorter
+	// one). It authenticates every record (HMAC-SHA-256 bound to the
+	// record's object key) and signs a checkpoint every CheckpointEvery
+	// events. Nil means a store writer can forge, edit and re-chain the log
+	// and cut its tail unnoticed: the hash chain then only catches damage.
+	RecordKey []byte
 	// CheckpointEvery is how many events separate checkpoints (default 100).
 	CheckpointEvery uint64
+	// OnCheckpoint, when set, is handed each signed checkpoint after it is
+	// stored, so the host can keep it outside the Store (another bucket, a
+	// database row, a log line) and later pass the newest to VerifyFrom: a
+	// store writer who cuts the tail and deletes its checkpoints cannot
+	// reach that copy. It is called synchronously by Record (and by NewLog
+	// when it rewrites a checkpoint a crash left missing), without the
+	// Log's lock held, so it may call the Log; it should return quickly.
+	OnCheckpoint func(ctx context.Context, cp Checkpoint)
 	// Authorizer guards Query, Export, Verify and Dashboard (default
 	// MasterOnly). Record is not guarded: the SDK's packages write to it.
 	Authorizer steward.Authorizer
@@ -53,61 +63,76 @@ type LogConfig struct {
 // of a race reads the winner's record and appends after it. Each record
 // holds the previous record's hash; its own hash is SHA-256 over its
 // sequence number, the previous hash and the event's JSON bytes as stored.
-// Signed checkpoints every CheckpointEvery events let Verify notice a
-// truncated tail up to the last checkpoint.
+//
+// With a RecordKey, each record also carries a MAC bound to its object key,
+// and a signed checkpoint ("<prefix>checkpoints/<seq>") is stored at every
+// multiple of CheckpointEvery. Reading the log (Verify, Query, Export,
+// Dashboard, NewLog's tail) then refuses a forged, edited, moved or
+// re-chained record (ErrTampered and steward.ErrForged), and Verify refuses
+// a missing event or checkpoint (only the newest checkpoint may be missing,
+// after a crash) and a tail cut below a stored checkpoint. A tail cut
+// together with the checkpoints above it is detected only against a
+// checkpoint the host kept outside the Store (OnCheckpoint, VerifyFrom).
+// Records written before the key existed carry no MAC; they are accepted
+// while a record written with the key follows them, whose chain pins them.
+//
+// Without a key the chain only detects damage: a store writer can rewrite
+// it consistently or cut its tail.
 //
 // Log implements Auditor and is safe for concurrent use.
 type Log struct {
 	store storage.Store
 	cfg   LogConfig
+	key   record.Key
 
 	mu   sync.Mutex
-	seq  uint64 // last known sequence number
-	hash string // hash of record seq
+	seq  uint64      // last known sequence number
+	hash string      // hash of record seq
+	due  *Checkpoint // a checkpoint whose write failed, retried by Record
 
 	events   metric.Int64Counter
 	backupMS metric.Float64Histogram
 	ttrMS    metric.Float64Histogram
 }
 
-// record is the stored form of one event.
-type record struct {
-	Seq   uint64          `json:"seq"`
-	Prev  string          `json:"prev"`
-	Hash  string          `json:"hash"`
-	Event json.RawMessage `json:"event"`
-}
-
-type checkpoint struct {
-	Seq       uint64 `json:"seq"`
-	Hash      string `json:"hash"`
-	Signature string `json:"signature"`
-}
-
 // Errors of the audit log.
 var (
-	// ErrTampered: Verify found an edited, removed, reordered or truncated event.
+	// ErrTampered: an edited, forged, removed, reordered or truncated event
+	// or checkpoint.
 	ErrTampered = errors.New("audit: log has been tampered with")
 	// ErrCorrupt: a stored record cannot be decoded.
 	ErrCorrupt = errors.New("audit: corrupt record")
 )
 
-// TamperError says where Verify found the first problem. It matches ErrTampered.
+// TamperError says where the first problem is. It matches ErrTampered, and
+// Err (steward.ErrForged when a record or checkpoint fails its MAC).
 type TamperError struct {
-	Seq    uint64
-	Key    string
+	Seq    uint64 // the event or checkpoint's sequence number
+	Key    string // its object key
 	Reason string
+	Err    error // the cause, or nil
 }
 
-// Error says which event is wrong and why.
+// Error says which event or checkpoint is wrong and why.
 func (e *TamperError) Error() string {
-	return fmt.Sprintf("audit: log tampered at event %d (%s): %s", e.Seq, e.Key, e.Reason)
+	s := fmt.Sprintf("audit: log tampered at %d (%s): %s", e.Seq, e.Key, e.Reason)
+	if e.Err != nil {
+		s += ": " + e.Err.Error()
+	}
+	return s
 }
 
 // Is makes TamperError match ErrTampered.
 func (e *TamperError) Is(target error) bool { return target == ErrTampered }
 
-// NewLog opens (or starts) the log in store and finds its tail.
+// Unwrap returns the cause.
+func (e *TamperError) Unwrap() error { return e.Err }
+
+// NewLog opens (or starts) the log in store and finds its tail. With a
+// RecordKey it refuses a tail record that fails its MAC; when the tail
+// carries no MAC (a log written before the key existed) it walks the log
+// once to check that no record written with the key precedes it. It
+// rewrites the newest checkpoint when a crash left it missing.
 func NewLog(ctx context.Context, store storage.Store, cfg *LogConfig) (*Log, error) {
 	l := &Log{store: store}
 	if cfg != nil {
@@ -124,46 +149,113 @@ func NewLog(ctx context.Context, store storage.Store, cfg *LogConfig) (*Log, err
 	if l.cfg.CheckpointEvery == 0 {
 		l.cfg.CheckpointEvery = 100
 	}
+	var err error
+	if l.key, err = record.New(l.cfg.RecordKey, "audit"); err != nil {
+		return nil, fmt.Errorf("audit: %w", err)
+	}
 	if err := storage.RequireConditionalCreate(ctx, store, nil, l.cfg.SingleWriter, "audit log"); err != nil {
 		return nil, fmt.Errorf("audit: %w", err)
 	}
+	if err := l.instruments(); err != nil {
+		return nil, err
+	}
+	if err := l.openTail(ctx); err != nil {
+		return nil, err
+	}
+	cp, err := l.repairCheckpoint(ctx)
+	if err != nil {
+		return nil, err
+	}
+	l.anchor(ctx, cp)
+	return l, nil
+}
+
+func (l *Log) instruments() error {
 	meter := l.cfg.Meter
 	if meter == nil {
 		meter = noop.NewMeterProvider().Meter("steward")
 	}
 	var err error
 	if l.events, err = meter.Int64Counter("steward.audit.events", metric.WithDescription("audit events recorded")); err != nil {
-		return nil, err
+		return err
 	}
 	if l.backupMS, err = meter.Float64Histogram("steward.backup.duration", metric.WithUnit("ms")); err != nil {
-		return nil, err
+		return err
 	}
-	if l.ttrMS, err = meter.Float64Histogram("steward.restore.ttr", metric.WithUnit("ms")); err != nil {
-		return nil, err
-	}
+	l.ttrMS, err = meter.Float64Histogram("steward.restore.ttr", metric.WithUnit("ms"))
+	return err
+}
+
+// openTail finds the newest record and checks it.
+func (l *Log) openTail(ctx context.Context) error {
 	var last string
-	for oi, err := range store.List(ctx, l.eventsPrefix()) {
+	for oi, err := range l.store.List(ctx, l.eventsPrefix()) {
 		if err != nil {
-			return nil, fmt.Errorf("audit: open log: %w", err)
+			return fmt.Errorf("audit: open log: %w", err)
 		}
 		last = oi.Key
 	}
-	if last != "" {
-		rec, err := l.readRecord(ctx, last)
-		if err != nil {
-			return nil, err
-		}
-		l.seq, l.hash = rec.Seq, rec.Hash
+	if last == "" {
+		return nil
 	}
-	return l, nil
+	rec, err := l.readRecord(ctx, last)
+	if err != nil {
+		return err
+	}
+	if l.key.Keyed() && rec.Tag == "" {
+		if err := l.checkUntagged(ctx); err != nil {
+			return err
+		}
+	}
+	l.seq, l.hash = rec.Seq, rec.Hash
+	return nil
+}
+
+// checkUntagged walks a log whose tail carries no MAC: that is a log
+// written before the key existed only if no record before it carries one.
+func (l *Log) checkUntagged(ctx context.Context) error {
+	c := l.newChain()
+	for rec, err := range l.records(ctx) {
+		if err == nil {
+			err = c.next(&rec)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// repairCheckpoint writes the newest checkpoint when a crash between its
+// event and itself left it missing, so that it does not become a gap once
+// the log grows past the next one.
+func (l *Log) repairCheckpoint(ctx context.Context) (*Checkpoint, error) {
+	m := l.seq - l.seq%l.cfg.CheckpointEvery
+	if !l.key.Keyed() || m == 0 {
+		return nil, nil
+	}
+	_, err := l.store.Stat(ctx, l.checkpointKey(m))
+	if !errors.Is(err, storage.ErrNotFound) {
+		if err != nil {
+			return nil, fmt.Errorf("audit: checkpoint %d: %w", m, err)
+		}
+		return nil, nil
+	}
+	rec, err := l.readRecord(ctx, l.eventKey(m))
+	if err != nil || rec.Tag == "" {
+		return nil, err // an untagged record m: a log written before the key
+	}
+	return l.writeCheckpoint(ctx, m, rec.Hash)
 }
 
 func (l *Log) eventsPrefix() string { return l.cfg.Prefix + "events/" }
 
 func (l *Log) eventKey(seq uint64) string { return fmt.Sprintf("%s%020d", l.eventsPrefix(), seq) }
 
+func (l *Log) checkpointsPrefix() string { return l.cfg.Prefix + "checkpoints/" }
+
 func (l *Log) checkpointKey(seq uint64) string {
-	return fmt.Sprintf("%scheckpoints/%020d", l.cfg.Prefix, seq)
+	return fmt.Sprintf("%s%020d", l.checkpointsPrefix(), seq)
 }
 
 // chainHash is the hash of a record.
@@ -177,41 +269,27 @@ func chainHash(seq uint64, prev string, event []byte) string {
 	return hex.EncodeToString(h.Sum(nil))
 }
 
-// DecodeRecord parses a stored record and checks its own hash. It never
-// panics on bad input.
-func DecodeRecord(b []byte) (seq uint64, prev, hash string, e Event, err error) {
-	var r record
-	if err := json.Unmarshal(b, &r); err != nil {
-		return 0, "", "", Event{}, fmt.Errorf("%w: %v", ErrCorrupt, err)
-	}
-	if err := json.Unmarshal(r.Event, &e); err != nil {
-		return 0, "", "", Event{}, fmt.Errorf("%w: event: %v", ErrCorrupt, err)
-	}
-	if r.Seq == 0 {
-		return 0, "", "", Event{}, fmt.Errorf("%w: sequence number 0", ErrCorrupt)
-	}
-	return r.Seq, r.Prev, r.Hash, e, nil
-}
-
-func (l *Log) readRecord(ctx context.Context, key string) (*record, error) {
-	b, err := storage.ReadAll(ctx, l.store, key)
-	if err != nil {
-		return nil, fmt.Errorf("audit: %w", err)
-	}
-	var r record
-	if err := json.Unmarshal(b, &r); err != nil {
-		return nil, fmt.Errorf("audit: %q: %w: %v", key, ErrCorrupt, err)
-	}
-	return &r, nil
-}
-
 // Record appends e to the log, filling ID (UUIDv7) and Timestamp when
-// empty. It retries after losing a race to another writer.
+// empty. It retries after losing a race to another writer. With a key it
+// refuses to append after a record another writer stored without it, and
+// fails (before appending) while an earlier checkpoint cannot be stored.
 func (l *Log) Record(ctx context.Context, e Event) error {
+	body, err := l.encode(&e)
+	if err != nil {
+		return err
+	}
+	cps, err := l.append(ctx, body, &e)
+	for _, cp := range cps {
+		l.anchor(ctx, &cp)
+	}
+	return err
+}
+
+func (l *Log) encode(e *Event) ([]byte, error) {
 	if e.ID == "" {
 		id, err := uuid.NewV7()
 		if err != nil {
-			return err
+			return nil, err
 		}
 		e.ID = id.String()
 	}
@@ -224,42 +302,106 @@ func (l *Log) Record(ctx context.Context, e Event) error {
 	}
 	body, err := json.Marshal(e)
 	if err != nil {
-		return fmt.Errorf("audit: encode event: %w", err)
+		return nil, fmt.Errorf("audit: encode event: %w", err)
 	}
+	return body, nil
+}
+
+// append stores body as the next record, then the checkpoint due at its
+// sequence number, if any; it returns the checkpoints it stored.
+func (l *Log) append(ctx context.Context, body []byte, e *Event) ([]Checkpoint, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	var cps []Checkpoint
+	if err := l.flushDue(ctx, &cps); err != nil {
+		return cps, err
+	}
 	for {
 		if err := ctx.Err(); err != nil {
-			return err
+			return cps, err
 		}
 		seq := l.seq + 1
-		rec := record{Seq: seq, Prev: l.hash, Event: body}
-		rec.Hash = chainHash(seq, l.hash, body)
+		rec := l.newRecord(seq, body)
 		b, _ := json.Marshal(rec)
 		err := storage.PutBytes(ctx, l.store, l.eventKey(seq), b, &storage.PutOptions{IfNotExist: true})
 		if errors.Is(err, storage.ErrExists) {
-			// Another writer took seq: follow its record and try after it.
-			other, rerr := l.readRecord(ctx, l.eventKey(seq))
-			if rerr != nil {
-				return rerr
+			if err := l.follow(ctx, seq); err != nil {
+				return cps, err
 			}
-			l.seq, l.hash = other.Seq, other.Hash
 			continue
 		}
 		if err != nil {
-			return fmt.Errorf("audit: append event %d: %w", seq, err)
+			return cps, fmt.Errorf("audit: append event %d: %w", seq, err)
 		}
 		l.seq, l.hash = seq, rec.Hash
-		l.measure(ctx, &e)
-		if len(l.cfg.CheckpointKey) > 0 && seq%l.cfg.CheckpointEvery == 0 {
-			cp := checkpoint{Seq: seq, Hash: rec.Hash, Signature: l.sign(seq, rec.Hash)}
-			cb, _ := json.Marshal(cp)
-			err := storage.PutBytes(ctx, l.store, l.checkpointKey(seq), cb, &storage.PutOptions{IfNotExist: true})
-			if err != nil && !errors.Is(err, storage.ErrExists) {
-				return fmt.Errorf("audit: checkpoint %d: %w", seq, err)
-			}
+		l.measure(ctx, e)
+		if l.key.Keyed() && seq%l.cfg.CheckpointEvery == 0 {
+			l.due = &Checkpoint{Seq: seq, Hash: rec.Hash}
 		}
+		return cps, l.flushDue(ctx, &cps)
+	}
+}
+
+// newRecord builds record seq after the tail, with its MAC when keyed.
+func (l *Log) newRecord(seq uint64, body []byte) *entry {
+	rec := &entry{Seq: seq, Prev: l.hash, Event: body}
+	rec.Hash = chainHash(seq, l.hash, body)
+	if l.key.Keyed() {
+		record.Stamp(l.key, l.eventKey(seq), rec, &rec.Tag)
+	}
+	return rec
+}
+
+// follow moves the tail to record seq, which another writer stored.
+func (l *Log) follow(ctx context.Context, seq uint64) error {
+	other, err := l.readRecord(ctx, l.eventKey(seq))
+	if err != nil {
+		return err
+	}
+	if l.key.Keyed() && other.Tag == "" {
+		return &TamperError{Seq: seq, Key: l.eventKey(seq), Reason: "another writer stored this record without the record key", Err: steward.ErrForged}
+	}
+	l.seq, l.hash = other.Seq, other.Hash
+	return nil
+}
+
+// flushDue stores the due checkpoint, if any, adding it to *cps.
+func (l *Log) flushDue(ctx context.Context, cps *[]Checkpoint) error {
+	if l.due == nil {
 		return nil
+	}
+	cp, err := l.writeCheckpoint(ctx, l.due.Seq, l.due.Hash)
+	if err != nil {
+		return err
+	}
+	l.due = nil
+	if cp != nil {
+		*cps = append(*cps, *cp)
+	}
+	return nil
+}
+
+// writeCheckpoint signs and stores the checkpoint for record seq. It
+// returns nil when another writer stored it first.
+func (l *Log) writeCheckpoint(ctx context.Context, seq uint64, hash string) (*Checkpoint, error) {
+	cp := &Checkpoint{Seq: seq, Hash: hash}
+	key := l.checkpointKey(seq)
+	record.Stamp(l.key, key, cp, &cp.MAC)
+	b, _ := json.Marshal(cp)
+	err := storage.PutBytes(ctx, l.store, key, b, &storage.PutOptions{IfNotExist: true})
+	if errors.Is(err, storage.ErrExists) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("audit: checkpoint %d: %w", seq, err)
+	}
+	return cp, nil
+}
+
+// anchor hands a stored checkpoint to the host.
+func (l *Log) anchor(ctx context.Context, cp *Checkpoint) {
+	if cp != nil && l.cfg.OnCheckpoint != nil {
+		l.cfg.OnCheckpoint(ctx, *cp)
 	}
 }
 
@@ -278,148 +420,12 @@ func (l *Log) measure(ctx context.Context, e *Event) {
 	}
 }
 
-func (l *Log) sign(seq uint64, hash string) string {
-	m := hmac.New(sha256.New, l.cfg.CheckpointKey)
-	fmt.Fprintf(m, "%d\n%s", seq, hash)
-	return hex.EncodeToString(m.Sum(nil))
-}
-
-// VerifyReport is what Verify found.
-type VerifyReport struct {
-	Events      uint64        `json:"events"`
-	Checkpoints int           `json:"checkpoints"`
-	Duration    time.Duration `json:"duration_ns"`
-}
-
-// Verify walks the whole chain and reports the first edited, removed,
-// reordered or truncated event as a *TamperError (matching ErrTampered).
-// Truncation is detected up to the newest signed checkpoint; events after
-// it can be cut without a trace unless the host keeps the newest sequence
-// number elsewhere (see Head).
-func (l *Log) Verify(ctx context.Context) (*VerifyReport, error) {
-	if err := l.cfg.Authorizer.Authorize(ctx, steward.ActionAuditRead, ""); err != nil {
-		return nil, err
-	}
-	start := time.Now()
-	rep := &VerifyReport{}
-	hashes := map[uint64]string{}
-	var prevHash string
-	var want uint64 = 1
-	for rec, err := range l.records(ctx) {
-		if err != nil {
-			return rep, err
-		}
-		key := l.eventKey(rec.Seq)
-		if rec.Seq != want {
-			if rec.Seq > want {
-				return rep, &TamperError{Seq: want, Key: l.eventKey(want), Reason: "event is missing (removed)"}
-			}
-			return rep, &TamperError{Seq: rec.Seq, Key: key, Reason: "sequence number out of order"}
-		}
-		if rec.Prev != prevHash {
-			return rep, &TamperError{Seq: rec.Seq, Key: key, Reason: "previous-hash link is broken (an earlier event was edited, removed or reordered)"}
-		}
-		if got := chainHash(rec.Seq, rec.Prev, rec.Event); got != rec.Hash {
-			return rep, &TamperError{Seq: rec.Seq, Key: key, Reason: "content does not match its hash (edited)"}
-		}
-		var e Event
-		if err := json.Unmarshal(rec.Event, &e); err != nil {
-			return rep, &TamperError{Seq: rec.Seq, Key: key, Reason: "event does not decode: " + err.Error()}
-		}
-		if len(l.cfg.CheckpointKey) > 0 && rec.Seq%l.cfg.CheckpointEvery == 0 {
-			hashes[rec.Seq] = rec.Hash
-		}
-		prevHash = rec.Hash
-		want++
-		rep.Events++
-	}
-	if len(l.cfg.CheckpointKey) > 0 {
-		for oi, err := range l.store.List(ctx, l.cfg.Prefix+"checkpoints/") {
-			if err != nil {
-				return rep, err
-			}
-			b, err := storage.ReadAll(ctx, l.store, oi.Key)
-			if err != nil {
-				return rep, err
-			}
-			var cp checkpoint
-			if err := json.Unmarshal(b, &cp); err != nil {
-				return rep, &TamperError{Seq: 0, Key: oi.Key, Reason: "checkpoint does not decode"}
-			}
-			if !hmac.Equal([]byte(cp.Signature), []byte(l.sign(cp.Seq, cp.Hash))) {
-				return rep, &TamperError{Seq: cp.Seq, Key: oi.Key, Reason: "checkpoint signature is invalid"}
-			}
-			if cp.Seq > rep.Events {
-				return rep, &TamperError{Seq: rep.Events + 1, Key: l.eventKey(rep.Events + 1), Reason: fmt.Sprintf("log ends at event %d but a signed checkpoint vouches for event %d (tail truncated)", rep.Events, cp.Seq)}
-			}
-			if hashes[cp.Seq] != cp.Hash {
-				return rep, &TamperError{Seq: cp.Seq, Key: l.eventKey(cp.Seq), Reason: "event differs from the signed checkpoint"}
-			}
-			rep.Checkpoints++
-		}
-	}
-	rep.Duration = time.Since(start)
-	return rep, nil
-}
-
 // Head returns the newest sequence number and hash this Log has seen.
-// Hosts that keep it elsewhere (a database row, a log line) can detect any
-// truncation, not only up to the last checkpoint.
+// A host that keeps them elsewhere can pass them to VerifyFrom as a
+// Checkpoint without a MAC to detect any truncation, not only up to the
+// newest stored checkpoint.
 func (l *Log) Head() (uint64, string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.seq, l.hash
-}
-
-// records yields the stored records in sequence order, reading ahead in
-// parallel.
-func (l *Log) records(ctx context.Context) iter.Seq2[record, error] {
-	return func(yield func(record, error) bool) {
-		var keys []string
-		for oi, err := range l.store.List(ctx, l.eventsPrefix()) {
-			if err != nil {
-				yield(record{}, fmt.Errorf("audit: list events: %w", err))
-				return
-			}
-			keys = append(keys, oi.Key)
-		}
-		const batch = 256
-		for start := 0; start < len(keys); start += batch {
-			end := min(start+batch, len(keys))
-			recs := make([]record, end-start)
-			errs := make([]error, end-start)
-			var wg sync.WaitGroup
-			sem := make(chan struct{}, 16)
-			for i := start; i < end; i++ {
-				wg.Add(1)
-				sem <- struct{}{}
-				go func() {
-					defer func() { <-sem; wg.Done() }()
-					b, err := storage.ReadAll(ctx, l.store, keys[i])
-					if err != nil {
-						errs[i-start] = fmt.Errorf("audit: %w", err)
-						return
-					}
-					if err := json.Unmarshal(b, &recs[i-start]); err != nil {
-						errs[i-start] = &TamperError{Key: keys[i], Reason: "record does not decode: " + err.Error()}
-						return
-					}
-					if want := l.eventKey(recs[i-start].Seq); want != keys[i] {
-						at, _ := strconv.ParseUint(strings.TrimPrefix(keys[i], l.eventsPrefix()), 10, 64)
-						errs[i-start] = &TamperError{Seq: at, Key: keys[i], Reason: fmt.Sprintf("record of event %d stored under this key (moved or swapped)", recs[i-start].Seq)}
-					}
-				}()
-			}
-			wg.Wait()
-			for i := range recs {
-				if errs[i] != nil {
-					yield(record{}, errs[i])
-					return
-				}
-				if !yield(recs[i], nil) {
-					return
-				}
-			}
-		}
-	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/csv"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"iter"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/iluxsys/steward"
+	"github.com/iluxsys/steward/storage"
 )
 
 // Filter selects events. Zero fields match everything.
@@ -50,14 +52,26 @@ func (f *Filter) Match(e *Event) bool {
 }
 
 // Events yields the events that match f, oldest first, streaming (Limit is
-// ignored here; see Query).
+// ignored here; see Query). It checks the chain as Verify does, without
+// the checkpoints: a forged, edited, moved or missing record ends the
+// sequence with a *TamperError. With a key, records written before it
+// existed are checked to be pinned by a later keyed record before the
+// first event is yielded.
 func (l *Log) Events(ctx context.Context, f Filter) iter.Seq2[Event, error] {
 	return func(yield func(Event, error) bool) {
 		if err := l.cfg.Authorizer.Authorize(ctx, steward.ActionAuditRead, f.Tenant); err != nil {
 			yield(Event{}, err)
 			return
 		}
+		if err := l.checkPinned(ctx); err != nil {
+			yield(Event{}, err)
+			return
+		}
+		c := l.newChain()
 		for rec, err := range l.records(ctx) {
+			if err == nil {
+				err = c.next(&rec)
+			}
 			if err != nil {
 				yield(Event{}, err)
 				return
@@ -71,7 +85,36 @@ func (l *Log) Events(ctx context.Context, f Filter) iter.Seq2[Event, error] {
 				return
 			}
 		}
+		if err := c.finish(); err != nil {
+			yield(Event{}, err)
+		}
 	}
+}
+
+// checkPinned walks, with a key, the records without MAC at the start of
+// the log (written before the key existed) up to the first record with
+// one, whose link must pin them.
+func (l *Log) checkPinned(ctx context.Context) error {
+	if !l.key.Keyed() {
+		return nil
+	}
+	first, err := l.readRecord(ctx, l.eventKey(1))
+	if errors.Is(err, storage.ErrNotFound) || (err == nil && first.Tag != "") {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	c := l.newChain()
+	for rec, err := range l.records(ctx) {
+		if err == nil {
+			err = c.next(&rec)
+		}
+		if err != nil || c.tagged {
+			return err
+		}
+	}
+	return c.finish()
 }
 
 // Query returns the events that match f, oldest first; with f.Limit, the

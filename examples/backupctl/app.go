@@ -89,7 +89,7 @@ func (a *app) open(ctx context.Context) (*backup.Engine, error) {
 	a.store = storage.WithRetry(s, nil)
 	// Every operation is recorded in the store's hash-chained audit log;
 	// failures are also logged on stderr.
-	a.log, err = audit.NewLog(ctx, a.store, &audit.LogConfig{CheckpointKey: []byte(os.Getenv("STEWARD_AUDIT_KEY"))})
+	a.log, err = audit.NewLog(ctx, a.store, &audit.LogConfig{RecordKey: []byte(os.Getenv("STEWARD_AUDIT_KEY"))})
 	if err != nil {
 		return nil, err
 	}

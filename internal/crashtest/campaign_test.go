@@ -27,7 +27,7 @@ import (
 func TestConcurrency(t *testing.T) {
 	ctx := master()
 	store := storage.NewMemory()
-	log, err := audit.NewLog(ctx, store, &audit.LogConfig{CheckpointKey: []byte("k"), CheckpointEvery: 10})
+	log, err := audit.NewLog(ctx, store, &audit.LogConfig{RecordKey: []byte("audit record key, test only"), CheckpointEvery: 10})
 	require.NoError(t, err)
 	e, err := backup.New(store, &backup.Config{Auditor: log, Parallelism: 2})
 	require.NoError(t, err)
