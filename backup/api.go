@@ -28,6 +28,10 @@ type Entry struct {
 	Size    int64
 	Mode    fs.FileMode
 	ModTime time.Time
+
+	// seen is what DirSource's walk saw of the entry, checked when the
+	// entry is opened; zero for other Sources.
+	seen seen
 }
 
 // Source is what a backup reads. Walk calls fn for every entry in lexical
@@ -76,8 +80,11 @@ type Options struct {
 	Type Type
 	// Compress enables zstd on chunks (skipped per chunk when it does not shrink).
 	Compress bool
-	// Encrypt asks for an encrypted scope. The first backup of a scope fixes
-	// whether it is encrypted; later backups must agree.
+	// Encrypt asks for an encrypted scope (Config.Keys is then required).
+	// With Config.Keys every new scope is encrypted anyway, unless
+	// Config.AllowPlaintext is set; the first backup of a scope fixes
+	// whether it is encrypted, and an Encrypt backup of a plaintext scope
+	// fails.
 	Encrypt bool
 	Tags    []string
 	// Since, when set, makes an incremental backup compare against the
@@ -148,9 +155,19 @@ type Config struct {
 	Clock      steward.Clock      // nil: steward.SystemClock
 	Auditor    audit.Auditor      // nil: audit.Nop()
 	Authorizer steward.Authorizer // nil: steward.MasterOnly()
-	// Keys wraps each scope's data key; nil means scopes are not encrypted
-	// and Options.Encrypt fails with a clear error.
+	// Keys wraps each scope's data key. With Keys, every scope the engine
+	// creates is encrypted, the ones it creates implicitly too (release
+	// artifacts, safety backups), and a scope stored unencrypted is refused
+	// with ErrPlaintextScope. Nil means scopes are not encrypted and
+	// Options.Encrypt fails with a clear error.
 	Keys KeyProvider
+	// AllowPlaintext lets an engine with Keys open scopes stored
+	// unencrypted, and create them when a backup does not set
+	// Options.Encrypt: the behaviour before encryption followed the keys.
+	// A store writer who can plant a config can then downgrade a scope
+	// that has no backups yet; leave it unset unless a plaintext scope must
+	// stay in use.
+	AllowPlaintext bool
 	// Parallelism bounds the goroutines that read, hash, compress and
 	// encrypt files (default: GOMAXPROCS).
 	Parallelism int

@@ -41,6 +41,9 @@ var (
 	ErrLocked = repo.ErrLocked
 	// ErrKeyDestroyed: the scope's key was deleted (crypto-erasure).
 	ErrKeyDestroyed = repo.ErrKeyDestroyed
+	// ErrPlaintextScope: a scope is stored unencrypted while the engine has
+	// keys and Config.AllowPlaintext is not set; nothing was read or written.
+	ErrPlaintextScope = errors.New("backup: unencrypted scope refused")
 	// ErrInvalidOptions: Options or Config are not usable; nothing was written.
 	ErrInvalidOptions = errors.New("backup: invalid options")
 )
@@ -122,6 +125,7 @@ func (e *Engine) repo(ctx context.Context, scope string, create, encrypt bool) (
 	if encrypt && e.cfg.Keys == nil {
 		return nil, fmt.Errorf("%w: encryption asked for %q but Config.Keys is nil", ErrInvalidOptions, scope)
 	}
+	encrypt = e.encrypts(encrypt)
 	var keys repo.KeyProvider
 	if e.cfg.Keys != nil {
 		keys = e.cfg.Keys
@@ -143,6 +147,9 @@ func (e *Engine) repo(ctx context.Context, scope string, create, encrypt bool) (
 		}
 		return nil, fmt.Errorf("backup: open %q: %w", scope, err)
 	}
+	if err := e.checkPlaintext(r, scope); err != nil {
+		return nil, err
+	}
 	if create && scope != General && scope != Releases {
 		err := storage.PutBytes(ctx, e.store, registryPrefix+scope, []byte(prefix), &storage.PutOptions{IfNotExist: true})
 		if err != nil && !errors.Is(err, storage.ErrExists) {
@@ -156,6 +163,22 @@ func (e *Engine) repo(ctx context.Context, scope string, create, encrypt bool) (
 	}
 	e.repos[scope] = r
 	return r, nil
+}
+
+// encrypts reports whether a scope created now is encrypted: always when
+// the engine has keys (unless the host allowed plaintext), and when asked.
+func (e *Engine) encrypts(asked bool) bool {
+	return asked || (e.cfg.Keys != nil && !e.cfg.AllowPlaintext)
+}
+
+// checkPlaintext refuses an unencrypted scope to an engine that has keys
+// and did not allow plaintext: such a config is either a scope from before
+// encryption followed the keys, or a downgrade planted by a store writer.
+func (e *Engine) checkPlaintext(r *repo.Repo, scope string) error {
+	if r.Encrypted() || e.cfg.Keys == nil || e.cfg.AllowPlaintext {
+		return nil
+	}
+	return fmt.Errorf("backup: scope %q is stored unencrypted though the engine has keys (a scope made before encryption followed the keys, or a config a store writer downgraded); set Config.AllowPlaintext to use it: %w", scope, ErrPlaintextScope)
 }
 
 func (e *Engine) forgetRepo(scope string) {

@@ -16,7 +16,8 @@ var ErrExists = errors.New("already exists")
 
 // Init creates the repository of tenant (or General, or Releases) without
 // taking a backup: its config object and data key, the key wrapped by
-// Config.Keys when encrypt is set, and the tenant's registry entry. A later
+// Config.Keys when encrypt is set (or whenever the engine has keys, see
+// Config.AllowPlaintext), and the tenant's registry entry. A later
 // Backup of the scope uses this repository, so an encrypted scope can be set
 // up, and its passphrase tested, before the first backup.
 //
@@ -46,7 +47,7 @@ func (e *Engine) Init(ctx context.Context, tenant string, encrypt bool) error {
 		return err
 	}
 	kind := "unencrypted"
-	if encrypt {
+	if e.encrypts(encrypt) {
 		kind = "encrypted"
 	}
 	err = e.init(ctx, tenant, prefix, encrypt, kind)
@@ -73,7 +74,7 @@ func (e *Engine) init(ctx context.Context, tenant, prefix string, encrypt bool, 
 	if err != nil {
 		return err
 	}
-	if r.Encrypted() != encrypt {
+	if r.Encrypted() != e.encrypts(encrypt) {
 		return fmt.Errorf("backup: scope %q was created meanwhile by another process, not %s: %w", tenant, kind, ErrExists)
 	}
 	return nil

@@ -87,7 +87,7 @@ func TestInitThenEncryptedBackup(t *testing.T) {
 }
 
 func TestInitUnencryptedScopeRefusesEncryptedBackup(t *testing.T) {
-	e, err := backup.New(storage.NewMemory(), &backup.Config{Keys: cheapKeys("p")})
+	e, err := backup.New(storage.NewMemory(), &backup.Config{Keys: cheapKeys("p"), AllowPlaintext: true})
 	require.NoError(t, err)
 	ctx := master()
 	require.NoError(t, e.Init(ctx, backup.General, false))
