@@ -88,13 +88,24 @@ func (p *passphraseKeys) KeyID() string { return "passphrase/argon2id" }
 
 // Bounds on stored argon2id parameters. The wrapped key is read from the
 // Store, so its parameters are untrusted input: without bounds, whoever can
-// write the bucket could make every host that opens the scope allocate
-// gigabytes. Wrap refuses parameters outside them, so nothing it writes is
-// ever refused by Unwrap.
+// write the bucket could make every host that opens the scope spend a
+// gigabyte and minutes per unwrap. Within them an unwrap costs at most
+// 256 MiB and about half a second on the project's machine (memory ×
+// passes at most 1 GiB, 5.3 times the default's). Wrap refuses parameters
+// outside them, so nothing it writes is ever refused by Unwrap.
 const (
-	maxArgonMemoryKiB = 1 << 20 // 1 GiB
+	maxArgonMemoryKiB = 256 << 10 // 256 MiB
 	maxArgonTime      = 64
+	maxArgonThreads   = 8
+	maxArgonWork      = 1 << 20 // memory × passes, KiB: 1 GiB
 )
+
+// argonBounded reports whether t passes over m KiB with p lanes are within
+// the bounds.
+func argonBounded(t, m uint32, p uint8) bool {
+	return m > 0 && m <= maxArgonMemoryKiB && t > 0 && t <= maxArgonTime &&
+		p > 0 && p <= maxArgonThreads && uint64(m)*uint64(t) <= maxArgonWork
+}
 
 // parseWrapped decodes and bounds-checks a passphrase-wrapped key.
 func parseWrapped(b []byte) (wrappedPassphrase, error) {
@@ -102,7 +113,7 @@ func parseWrapped(b []byte) (wrappedPassphrase, error) {
 	if err := json.Unmarshal(b, &w); err != nil || w.KDF != "argon2id" {
 		return w, fmt.Errorf("the stored key was not wrapped by a passphrase: %w", ErrWrongKey)
 	}
-	if w.Memory == 0 || w.Memory > maxArgonMemoryKiB || w.Time == 0 || w.Time > maxArgonTime || w.Threads == 0 {
+	if !argonBounded(w.Time, w.Memory, w.Threads) {
 		return w, fmt.Errorf("the stored key has implausible argon2id parameters (t=%d m=%d KiB p=%d): %w", w.Time, w.Memory, w.Threads, ErrCorrupt)
 	}
 	if len(w.Salt) < 8 || len(w.Sealed) < 12+16 {
@@ -112,8 +123,9 @@ func parseWrapped(b []byte) (wrappedPassphrase, error) {
 }
 
 func (p *passphraseKeys) Wrap(ctx context.Context, scope string, dataKey []byte) ([]byte, error) {
-	if p.o.MemoryKiB > maxArgonMemoryKiB || p.o.Time > maxArgonTime {
-		return nil, fmt.Errorf("%w: argon2id parameters t=%d m=%d KiB exceed the bounds t<=%d m<=%d KiB", ErrInvalidOptions, p.o.Time, p.o.MemoryKiB, maxArgonTime, maxArgonMemoryKiB)
+	if !argonBounded(p.o.Time, p.o.MemoryKiB, p.o.Threads) {
+		return nil, fmt.Errorf("%w: argon2id parameters t=%d m=%d KiB p=%d exceed the bounds t<=%d m<=%d KiB p<=%d, m×t<=%d KiB", ErrInvalidOptions,
+			p.o.Time, p.o.MemoryKiB, p.o.Threads, maxArgonTime, maxArgonMemoryKiB, maxArgonThreads, maxArgonWork)
 	}
 	w := wrappedPassphrase{KDF: "argon2id", Time: p.o.Time, Memory: p.o.MemoryKiB, Threads: p.o.Threads, Salt: make([]byte, 16)}
 	_, _ = rand.Read(w.Salt)

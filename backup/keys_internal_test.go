@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 )
@@ -24,7 +25,7 @@ func FuzzParseWrappedKey(f *testing.F) {
 			}
 			return
 		}
-		if w.Memory > maxArgonMemoryKiB || w.Time > maxArgonTime || w.Threads == 0 {
+		if !argonBounded(w.Time, w.Memory, w.Threads) {
 			t.Fatalf("accepted unbounded parameters %+v", w)
 		}
 	})
@@ -57,6 +58,8 @@ func TestWrappedKeyParameters(t *testing.T) {
 
 	_, err = PassphraseWithOptions("x", PassphraseOptions{MemoryKiB: 2 << 20}).Wrap(ctx, "acme", dk)
 	require.ErrorIs(t, err, ErrInvalidOptions)
+	_, err = PassphraseWithOptions("x", PassphraseOptions{MemoryKiB: 128 << 10, Time: 16}).Wrap(ctx, "acme", dk)
+	require.ErrorIs(t, err, ErrInvalidOptions, "memory × passes over 1 GiB is refused when wrapping too")
 	w.Memory = 8 << 20
 	bad, _ := json.Marshal(w)
 	_, err = p.Unwrap(ctx, "acme", bad)
@@ -70,7 +73,7 @@ func TestDefaultPassphraseParameters(t *testing.T) {
 	p := Passphrase("x").(*passphraseKeys)
 	require.Equal(t, PassphraseOptions{Time: 6, MemoryKiB: 32 << 10, Threads: 2}, p.o)
 	for _, c := range []struct{ memMiB, passes uint32 }{
-		{16, 12}, {24, 8}, {32, 6}, {48, 4}, {64, 3}, {100, 3}, {1024, 3}, {1, 64},
+		{16, 12}, {24, 8}, {32, 6}, {48, 4}, {64, 3}, {100, 3}, {256, 3}, {1, 64},
 	} {
 		p := PassphraseWithOptions("x", PassphraseOptions{MemoryKiB: c.memMiB << 10}).(*passphraseKeys)
 		require.Equal(t, c.passes, p.o.Time, "%d MiB", c.memMiB)
@@ -80,4 +83,34 @@ func TestDefaultPassphraseParameters(t *testing.T) {
 	require.Equal(t, uint32(5), PassphraseWithOptions("x", PassphraseOptions{MemoryKiB: 40 << 10}).(*passphraseKeys).o.Time)
 	// An explicit Time is kept as given.
 	require.Equal(t, uint32(1), PassphraseWithOptions("x", PassphraseOptions{Time: 1, MemoryKiB: 64}).(*passphraseKeys).o.Time)
+}
+
+// TestCraftedArgonParametersAreRefusedQuickly plays a store writer who
+// rewrites a wrapped key's parameters to make every unwrap cost minutes
+// and gigabytes: each is refused before any derivation.
+func TestCraftedArgonParametersAreRefusedQuickly(t *testing.T) {
+	ctx := context.Background()
+	p := PassphraseWithOptions("secret", PassphraseOptions{Time: 1, MemoryKiB: 64, Threads: 1})
+	b, err := p.Wrap(ctx, "acme", make([]byte, 32))
+	require.NoError(t, err)
+	for _, c := range []struct {
+		name    string
+		t, m    uint32
+		threads uint8
+	}{
+		{"1 GiB", 1, 1 << 20, 1},
+		{"64 passes of 256 MiB", 64, 256 << 10, 1},
+		{"255 lanes", 1, 64, 255},
+		{"65 passes", 65, 64, 1},
+		{"zero passes", 0, 64, 1},
+	} {
+		var w wrappedPassphrase
+		require.NoError(t, json.Unmarshal(b, &w))
+		w.Time, w.Memory, w.Threads = c.t, c.m, c.threads
+		bad, _ := json.Marshal(w)
+		start := time.Now()
+		_, err := p.Unwrap(ctx, "acme", bad)
+		require.ErrorIs(t, err, ErrCorrupt, c.name)
+		require.Less(t, time.Since(start), time.Second, "%s is refused before deriving", c.name)
+	}
 }

@@ -71,10 +71,10 @@ func newRoot() *cobra.Command {
 // Bounds of --kdf-memory-mib: below 16 MiB the passes the library adds to
 // keep memory × passes at 64 MiB × 3 make the derivation slow for little
 // gain (memory is argon2id's defence against GPUs); the library refuses
-// more than 1 GiB.
+// more than 256 MiB.
 const (
 	minKDFMemoryMiB = 16
-	maxKDFMemoryMiB = 1024
+	maxKDFMemoryMiB = 256
 )
 
 // defaultStoreURL is the store used when neither --store nor
