@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/google/uuid"
+
 	"github.com/iluxsys/steward/internal/repo"
 	"github.com/iluxsys/steward/storage"
 
@@ -13,12 +15,37 @@ import (
 	"github.com/iluxsys/steward/audit"
 )
 
-// Forget deletes the named snapshots' manifests. Their data stays until
-// Prune removes what no remaining snapshot references. Every ID is checked
-// to exist before the first deletion.
+// Forget deletes the named snapshots' manifests, refusing corrupt ones:
+// ForgetWithOptions with nil options.
 func (e *Engine) Forget(ctx context.Context, tenant string, ids ...string) error {
+	return e.ForgetWithOptions(ctx, tenant, ids, nil)
+}
+
+// ForgetOptions change a forget. A nil *ForgetOptions means defaults.
+type ForgetOptions struct {
+	// Force deletes snapshots whose manifest fails to decode or verify.
+	// Without it such a snapshot is refused with ErrCorrupt: a manifest
+	// that does not open cannot show it is the snapshot the caller meant.
+	Force bool
+}
+
+// ForgetWithOptions deletes the named snapshots' manifests. Their data
+// stays until Prune removes what no remaining snapshot references. Every
+// ID must be a snapshot ID as Backup writes them (a UUID in canonical
+// form), each named once, or ErrInvalidOptions is returned before any
+// I/O. Every snapshot is then checked to exist (ErrNotFound) and, unless
+// opts.Force, to have a manifest that opens (ErrCorrupt) before the
+// first deletion.
+func (e *Engine) ForgetWithOptions(ctx context.Context, tenant string, ids []string, opts *ForgetOptions) error {
 	if _, err := scopePrefix(tenant); err != nil {
 		return err
+	}
+	if err := checkSnapshotIDs(ids); err != nil {
+		return err
+	}
+	var o ForgetOptions
+	if opts != nil {
+		o = *opts
 	}
 	if err := audit.Authorize(ctx, e.cfg.Authorizer, e.cfg.Auditor, steward.ActionBackupDelete, tenant); err != nil {
 		return err
@@ -27,19 +54,57 @@ func (e *Engine) Forget(ctx context.Context, tenant string, ids ...string) error
 	if err != nil {
 		return err
 	}
-	for _, id := range ids {
-		if _, err := e.loadManifest(ctx, r, id); err != nil && !errors.Is(err, ErrCorrupt) {
-			return err
-		}
+	corrupt, err := e.checkForget(ctx, r, ids, o.Force)
+	if err != nil {
+		return err
 	}
 	for _, id := range ids {
 		err := r.DeleteSnapshot(ctx, id)
-		e.record(ctx, tenant, audit.TypeBackupForgotten, err, fmt.Sprintf("snapshot %s of %q forgotten", id, tenant), map[string]any{audit.DataSnapshotID: id})
+		data := map[string]any{audit.DataSnapshotID: id}
+		if corrupt[id] {
+			data["forced_corrupt"] = true
+		}
+		e.record(ctx, tenant, audit.TypeBackupForgotten, err, fmt.Sprintf("snapshot %s of %q forgotten", id, tenant), data)
 		if err != nil {
 			return fmt.Errorf("backup: forget %s: %w", id, err)
 		}
 	}
 	return nil
+}
+
+// checkSnapshotIDs refuses an ID Backup could not have written (it makes
+// them with uuid.NewV7().String()) and an ID named twice.
+func checkSnapshotIDs(ids []string) error {
+	seen := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		if u, err := uuid.Parse(id); err != nil || u.String() != id {
+			return fmt.Errorf("%w: snapshot ID %q is not one Backup writes (a lowercase UUID such as 0193b8a2-7c4e-7d1a-9f00-5e6b2c3d4e5f)", ErrInvalidOptions, id)
+		}
+		if seen[id] {
+			return fmt.Errorf("%w: snapshot ID %q is named twice", ErrInvalidOptions, id)
+		}
+		seen[id] = true
+	}
+	return nil
+}
+
+// checkForget loads every manifest to forget: a missing one fails, a
+// corrupt one fails unless force. It returns the corrupt IDs it let pass.
+func (e *Engine) checkForget(ctx context.Context, r *repo.Repo, ids []string, force bool) (map[string]bool, error) {
+	corrupt := map[string]bool{}
+	for _, id := range ids {
+		_, err := e.loadManifest(ctx, r, id)
+		switch {
+		case err == nil:
+		case errors.Is(err, ErrCorrupt) && force:
+			corrupt[id] = true
+		case errors.Is(err, ErrCorrupt):
+			return nil, fmt.Errorf("%w; nothing was forgotten: forget snapshot %s with Force to delete it anyway", err, id)
+		default:
+			return nil, err
+		}
+	}
+	return corrupt, nil
 }
 
 // PruneOptions change a prune. A nil *PruneOptions means defaults.

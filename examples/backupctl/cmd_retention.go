@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -14,23 +15,26 @@ import (
 
 func (a *app) retentionCmds() []*cobra.Command {
 	var tenant string
-	var dry bool
+	var dry, force bool
 	forget := &cobra.Command{
-		Use:   "forget --tenant T [--dry-run] | forget --tenant T --id ID...",
+		Use:   "forget --tenant T [--dry-run] | forget --tenant T --id ID... [--force]",
 		Short: "Apply the tenant's retention policy (forget + prune), or forget given snapshots",
 		RunE: func(cmd *cobra.Command, args []string) error {
+			ids, _ := cmd.Flags().GetStringSlice("id")
+			if force && len(ids) == 0 {
+				return errors.New("--force applies to snapshots named with --id, never to the retention policy")
+			}
 			ctx := a.ctx(cmd)
 			e, err := a.open(ctx)
 			if err != nil {
 				return err
 			}
-			ids, _ := cmd.Flags().GetStringSlice("id")
 			if len(ids) > 0 {
 				if dry {
 					fmt.Fprintf(a.out, "would forget %s\n", strings.Join(ids, ", "))
 					return nil
 				}
-				return e.Forget(ctx, tenant, ids...)
+				return e.ForgetWithOptions(ctx, tenant, ids, &backup.ForgetOptions{Force: force})
 			}
 			p, err := retention.NewPolicies(a.store, &retention.Config{Auditor: a.auditor()}).Get(ctx, tenant)
 			if err != nil {
@@ -57,6 +61,7 @@ func (a *app) retentionCmds() []*cobra.Command {
 	forget.Flags().StringVar(&tenant, "tenant", "", "tenant ID")
 	forget.Flags().BoolVar(&dry, "dry-run", false, "report, change nothing")
 	forget.Flags().StringSlice("id", nil, "snapshot IDs to forget instead of applying the policy")
+	forget.Flags().BoolVar(&force, "force", false, "with --id: delete snapshots whose manifest is corrupt too (refused without it)")
 
 	var pTenant string
 	var pDry bool
