@@ -3,7 +3,9 @@
 // (missing files restored, newer files in the target kept) restores into a
 // Target — a directory confined by os.Root, or memory — plus validation
 // drills that restore into a scratch target and report checksum, integrity,
-// schema and completeness verdicts.
+// schema and completeness verdicts. A drill streams: each chunk and file is
+// verified as it is read, then dropped, so a drill needs the restore's chunk
+// buffers (Config.BufferBytes), not memory for the snapshot.
 //
 // Every chunk restored is verified against its ID (by its AES-GCM tag in an
 // encrypted scope, by hashing it in a plain one) and every file against its
