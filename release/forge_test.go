@@ -192,7 +192,7 @@ type logRecord struct {
 	Sum        string    `json:"sum"`
 }
 
-func countLog(t *testing.T, s storage.Store) int {
+func countLog(t testing.TB, s storage.Store) int {
 	n := 0
 	for _, err := range s.List(context.Background(), "releases/log/") {
 		require.NoError(t, err)
@@ -295,4 +295,111 @@ func TestShortRecordKeyIsRefused(t *testing.T) {
 	_, err = release.NewManager(storage.NewMemory(), &release.Config{Engine: e, RecordKey: []byte("short")})
 	require.ErrorIs(t, err, release.ErrInvalidSpec)
 	require.Contains(t, err.Error(), "at least")
+}
+
+func TestReplantedArtifactIsRefused(t *testing.T) {
+	ev := newSpiedEnv(t, recordKey)
+	r1, r2 := ev.create(t, 0), ev.create(t, 1)
+	_, err := ev.m.Deploy(master(), r1.ID, nil)
+	require.NoError(t, err)
+	// Another snapshot's manifest (an evil artifact backed up through the
+	// engine) put where r2's artifact snapshot lives: the definition is
+	// genuine, the artifact it names is not.
+	evil := fstest.MapFS{"static/app.js": {Data: []byte("steal()"), Mode: 0o644}}
+	snap, err := ev.e.Backup(master(), backup.Releases, backup.FSSource(evil), &backup.Options{Type: backup.Full})
+	require.NoError(t, err)
+	b, err := storage.ReadAll(master(), ev.store, "releases/artifacts/snapshots/"+snap.ID)
+	require.NoError(t, err)
+	require.NoError(t, storage.PutBytes(master(), ev.store, "releases/artifacts/snapshots/"+r2.ArtifactSnapshot, b, nil))
+	ev.resetSpies()
+	_, err = ev.m.Deploy(master(), r2.ID, nil)
+	require.ErrorIs(t, err, release.ErrArtifactTampered)
+	require.Zero(t, ev.mig.calls)
+	require.Zero(t, ev.dep.calls)
+	require.Equal(t, want("1.0.0"), deployedFiles(t, ev.dir))
+}
+
+// logState is what a replayed log shows.
+type logState struct {
+	Active      string
+	History     []string
+	Deployments []string
+}
+
+func stateOf(ctx context.Context, m *release.Manager) (logState, error) {
+	var s logState
+	a, err := m.Active(ctx, "prod")
+	if err != nil {
+		return s, err
+	}
+	s.Active = a.ID
+	h, err := m.History(ctx, "prod")
+	if err != nil {
+		return s, err
+	}
+	for _, r := range h {
+		s.History = append(s.History, r.ID)
+	}
+	ds, err := m.Deployments(ctx, 0)
+	for _, d := range ds {
+		s.Deployments = append(s.Deployments, d.Kind+" "+d.ReleaseID+" "+d.Status)
+	}
+	return s, err
+}
+
+// FuzzReplayLog writes a short genuine log with a RecordKey, then stores
+// the fuzzed bytes as an extra record (even slot) or in place of one (odd
+// slot): replay by a fresh Manager either fails or shows exactly the
+// genuine state.
+func FuzzReplayLog(f *testing.F) {
+	ctx := master()
+	store := storage.NewMemory()
+	e, err := backup.New(store, nil)
+	require.NoError(f, err)
+	cfg := &release.Config{Engine: e, RecordKey: recordKey}
+	m, err := release.NewManager(store, cfg)
+	require.NoError(f, err)
+	for _, v := range []string{"1.0.0", "1.1.0"} {
+		r, err := m.Create(ctx, release.Spec{Channel: "prod", Version: v, Artifact: backup.FSSource(files(v))})
+		require.NoError(f, err)
+		_, err = m.Deploy(ctx, r.ID, nil)
+		require.NoError(f, err)
+	}
+	_, err = m.Rollback(ctx, "prod-1.0.0", nil)
+	require.NoError(f, err)
+	genuine, err := stateOf(ctx, m)
+	require.NoError(f, err)
+	fresh, err := release.NewManager(store, cfg)
+	require.NoError(f, err)
+	got, err := stateOf(ctx, fresh)
+	require.NoError(f, err)
+	require.Equal(f, genuine, got, "a fresh Manager replays the log to the state its writer saw")
+
+	n := countLog(f, store)
+	orig := map[int][]byte{}
+	for i := 1; i <= n; i++ {
+		orig[i], err = storage.ReadAll(ctx, store, logKey(i))
+		require.NoError(f, err)
+	}
+	f.Add(uint8(0), orig[n])
+	f.Add(uint8(1), orig[1])
+	f.Add(uint8(3), orig[3])
+	f.Add(uint8(0), []byte(`{"seq":`+fmt.Sprint(n+1)+`,"type":"deployed","channel":"prod","release_id":"prod-1.1.0","sum":"hmac-sha256:00"}`))
+	f.Add(uint8(0), []byte(`{"seq":`+fmt.Sprint(n+1)+`,"type":"resigned","covers":"","sum":""}`))
+	f.Fuzz(func(t *testing.T, slot uint8, b []byte) {
+		for i, v := range orig {
+			require.NoError(t, storage.PutBytes(ctx, store, logKey(i), v, nil))
+		}
+		_ = store.Delete(ctx, logKey(n+1))
+		target := n + 1
+		if slot%2 == 1 {
+			target = int(slot/2)%n + 1
+		}
+		require.NoError(t, storage.PutBytes(ctx, store, logKey(target), b, nil))
+		got, err := stateOf(ctx, fresh)
+		if err != nil {
+			return
+		}
+		require.Equal(t, genuine, got, "a changed log replayed to another state")
+	})
 }
