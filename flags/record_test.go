@@ -38,6 +38,15 @@ func objectKey(name string, version uint64) string {
 // a Set without a record key would accept it).
 func forge(t testing.TB, store storage.Store, f flags.Flag) {
 	t.Helper()
+	b := forged(t, f)
+	key := objectKey(f.Name, f.Version)
+	_, err := flags.DecodeFlag(key, b, nil)
+	require.NoError(t, err, "the forgery passes the unkeyed checksum")
+	require.NoError(t, storage.PutBytes(context.Background(), store, key, b, nil))
+}
+
+// forged is f as stored with a correct unkeyed checksum.
+func forged(t testing.TB, f flags.Flag) []byte {
 	f.Sum = ""
 	b, err := json.Marshal(f)
 	require.NoError(t, err)
@@ -45,10 +54,7 @@ func forge(t testing.TB, store storage.Store, f flags.Flag) {
 	f.Sum = hex.EncodeToString(h[:])
 	b, err = json.Marshal(f)
 	require.NoError(t, err)
-	key := objectKey(f.Name, f.Version)
-	_, err = flags.DecodeFlag(key, b, nil)
-	require.NoError(t, err, "the forgery passes the unkeyed checksum")
-	require.NoError(t, storage.PutBytes(context.Background(), store, key, b, nil))
+	return b
 }
 
 // copyObject copies a stored object as a store writer can.
@@ -232,4 +238,78 @@ func TestResignNeedsKeyAndIntactVersions(t *testing.T) {
 	require.Zero(t, n)
 	_, err = storage.ReadAll(ctx, store, objectKey("alpha", 2))
 	require.ErrorIs(t, err, storage.ErrNotFound, "a damaged version means nothing is written")
+}
+
+// genuineStore writes flags with a keyed Set (gamma at pct, if valid) and
+// returns the Store, the writer and every genuine version by object key,
+// decoded and as stored.
+func genuineStore(t testing.TB, pct float64) (storage.Store, *flags.Set, map[string]flags.Flag, map[string][]byte) {
+	store := storage.NewMemory()
+	w := keyed(t, store)
+	ctx := master()
+	require.NoError(t, w.Set(ctx, "alpha", true, flags.Options{RolloutPercentage: 100}))
+	require.NoError(t, w.Set(ctx, "alpha", false, flags.Options{}))
+	require.NoError(t, w.Set(ctx, "beta", true, flags.Options{TargetTenants: []string{"acme"}}))
+	require.NoError(t, w.Set(ctx, "gone", true, flags.Options{}))
+	require.NoError(t, w.Delete(ctx, "gone"))
+	_ = w.Set(ctx, "gamma", true, flags.Options{RolloutPercentage: pct})
+	decoded, raw := map[string]flags.Flag{}, map[string][]byte{}
+	for oi, err := range store.List(ctx, "") {
+		require.NoError(t, err)
+		b, err := storage.ReadAll(ctx, store, oi.Key)
+		require.NoError(t, err)
+		f, err := flags.DecodeFlag(oi.Key, b, testKey)
+		require.NoError(t, err, "a genuine version decodes")
+		decoded[oi.Key], raw[oi.Key] = f, b
+	}
+	return store, w, decoded, raw
+}
+
+// requireGenuine fails unless every flag s installed is a genuine version.
+func requireGenuine(t *testing.T, s *flags.Set, genuine map[string]flags.Flag) {
+	t.Helper()
+	for _, f := range s.List() {
+		want, ok := genuine[objectKey(f.Name, f.Version)]
+		require.True(t, ok, "installed %+v, which no genuine Set wrote", f)
+		require.Equal(t, want, f)
+	}
+}
+
+// FuzzRefresh stores arbitrary bytes as a flag version next to genuine
+// ones and refreshes: only genuine versions are ever installed.
+func FuzzRefresh(f *testing.F) {
+	_, _, _, raw := genuineStore(f, 50)
+	beta := forged(f, flags.Flag{Name: "beta", Enabled: true, Options: flags.Options{RolloutPercentage: 100}, Version: 2})
+	evil := forged(f, flags.Flag{Name: "evil", Enabled: true, Options: flags.Options{RolloutPercentage: 100}, Version: 1})
+	f.Add("alpha", uint64(3), raw[objectKey("alpha", 1)], 50.0) // replay
+	f.Add("beta", uint64(2), raw[objectKey("alpha", 2)], 50.0)  // moved
+	f.Add("alpha", uint64(2), raw[objectKey("alpha", 2)], 50.0) // the genuine record itself
+	f.Add("beta", uint64(2), beta, 50.0)
+	f.Add("evil", uint64(1), evil, 12.5)
+	f.Add("gamma", uint64(2), []byte("{"), 101.0)
+	f.Fuzz(func(t *testing.T, name string, version uint64, b []byte, pct float64) {
+		store, w, genuine, raw := genuineStore(t, pct)
+		ctx := master()
+		r := keyed(t, store)
+		require.Equal(t, w.List(), r.List(), "Set then New gives back the same flags")
+		if flags.ValidateName(name) != nil {
+			name = "alpha"
+		}
+		key := objectKey(name, version)
+		require.NoError(t, storage.PutBytes(ctx, store, key, b, nil))
+		err := r.Refresh(ctx)
+		if g, ok := raw[key]; ok && string(g) == string(b) {
+			require.NoError(t, err, "the genuine record, stored again")
+		}
+		if err != nil {
+			require.ErrorIs(t, err, flags.ErrInvalid)
+		}
+		requireGenuine(t, r, genuine)
+		fresh, err := flags.New(ctx, store, &flags.Config{RecordKey: testKey})
+		if err != nil {
+			require.ErrorIs(t, err, flags.ErrInvalid)
+			return
+		}
+		requireGenuine(t, fresh, genuine)
+	})
 }
