@@ -30,3 +30,26 @@ func ExampleLog() {
 	// globex disk full
 	// 2 1
 }
+
+// The host keeps each signed checkpoint outside the store; VerifyFrom then
+// detects a tail cut together with the checkpoints above it.
+func ExampleLog_VerifyFrom() {
+	ctx := context.Background()
+	var anchor audit.Checkpoint // in practice: another bucket, a database row
+	log, err := audit.NewLog(ctx, storage.NewMemory(), &audit.LogConfig{
+		RecordKey:       []byte("a host secret of at least 16 bytes"),
+		CheckpointEvery: 2,
+		OnCheckpoint:    func(_ context.Context, cp audit.Checkpoint) { anchor = cp },
+	})
+	if err != nil {
+		panic(err)
+	}
+	for range 5 {
+		_ = log.Record(ctx, audit.Event{Type: audit.TypeBackupCreated, Tenant: "acme"})
+	}
+	reader := steward.WithPrincipal(ctx, steward.Principal{ID: "auditor", Roles: []string{steward.RoleMaster}})
+	rep, err := log.VerifyFrom(reader, anchor)
+	fmt.Println(anchor.Seq, rep.Events, rep.Checkpoints, err)
+	// Output:
+	// 4 5 2 <nil>
+}
