@@ -30,4 +30,21 @@
 // of different flags never touch the same object, so neither loses an
 // update. Delete writes a tombstone version. Other processes see changes on
 // Refresh, which Watch calls every Config.RefreshInterval.
+//
+// # Authentication
+//
+// Someone who can write the Store could otherwise write a new version
+// (turn a flag on for every tenant, say) that every host installs on its
+// next Refresh. With Config.RecordKey, a secret the host holds, each
+// version carries an HMAC-SHA-256 over its JSON and its object key, so a
+// version written without the key, or a genuine one copied to another
+// flag, version number or prefix, is refused with an error matching
+// steward.ErrForged. A refused version never takes effect: Refresh keeps
+// the flag's last good state, refreshes every other flag and names the
+// refused version in its error; New, which has no earlier state, fails.
+// A Set or Delete writes a genuine version above a refused one.
+//
+// Without a key a version carries a plain SHA-256: damage is caught,
+// forgery is not. To adopt a key on such a Store, run Resign once; from
+// then on every Set that opens the Store needs the key.
 package flags
