@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"os"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -15,11 +16,12 @@ func (a *app) flagSet(cmd *cobra.Command) (*flags.Set, error) {
 	if _, err := a.open(ctx); err != nil {
 		return nil, err
 	}
-	return flags.New(ctx, a.store, &flags.Config{Auditor: a.auditor()})
+	// STEWARD_FLAGS_KEY authenticates flag versions (flags.Config.RecordKey).
+	return flags.New(ctx, a.store, &flags.Config{Auditor: a.auditor(), RecordKey: []byte(os.Getenv("STEWARD_FLAGS_KEY"))})
 }
 
 func (a *app) flagsCmd() *cobra.Command {
-	cmd := &cobra.Command{Use: "flags", Short: "Feature flags: set, get, list, delete, check"}
+	cmd := &cobra.Command{Use: "flags", Short: "Feature flags: set, get, list, delete, check (STEWARD_FLAGS_KEY authenticates them)"}
 	var desc, targets string
 	var pct float64
 	var off bool
