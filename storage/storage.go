@@ -66,6 +66,9 @@ var (
 	ErrInvalidKey = errors.New("invalid object key")
 	// ErrClosed: the Store was closed.
 	ErrClosed = errors.New("store is closed")
+	// ErrTooLarge: ReadAllLimit met an object larger than its limit; at
+	// most the limit plus one byte was read.
+	ErrTooLarge = errors.New("object larger than its kind allows")
 )
 
 // Error is the error a Store returns: the operation, the key and the cause.
@@ -109,16 +112,31 @@ func ValidateKey(key string) error {
 }
 
 // ReadAll reads the whole object key. It is meant for small objects
-// (manifests, configs, log records); stream large ones with Get.
+// (manifests, configs, log records); stream large ones with Get. Objects
+// whose size a store writer could inflate are read with ReadAllLimit.
 func ReadAll(ctx context.Context, s Store, key string) ([]byte, error) {
+	return ReadAllLimit(ctx, s, key, -1)
+}
+
+// ReadAllLimit is ReadAll refusing an object of more than limit bytes
+// (limit < 0: no limit) with an *Error matching ErrTooLarge, without
+// reading or holding more than limit+1 bytes of it.
+func ReadAllLimit(ctx context.Context, s Store, key string, limit int64) ([]byte, error) {
 	rc, err := s.Get(ctx, key)
 	if err != nil {
 		return nil, err
 	}
 	defer rc.Close()
-	b, err := io.ReadAll(rc)
+	var r io.Reader = rc
+	if limit >= 0 {
+		r = io.LimitReader(rc, limit+1)
+	}
+	b, err := io.ReadAll(r)
 	if err != nil {
 		return nil, &Error{Op: "get", Key: key, Err: err}
+	}
+	if limit >= 0 && int64(len(b)) > limit {
+		return nil, &Error{Op: "get", Key: key, Err: fmt.Errorf("%w: more than %d bytes", ErrTooLarge, limit)}
 	}
 	return b, nil
 }

@@ -8,8 +8,6 @@ import (
 	"io"
 	"strings"
 	"sync"
-
-	"github.com/iluxsys/steward/storage"
 )
 
 const indexMagic = "STWI1"
@@ -136,11 +134,11 @@ func (r *Repo) LoadIndex(ctx context.Context) error {
 }
 
 func (r *Repo) readIndex(ctx context.Context, key string) ([]IndexPack, error) {
-	b, err := storage.ReadAll(ctx, r.store, key)
+	b, err := readObject(ctx, r.store, key, maxIndexObject)
 	if err != nil {
 		return nil, err
 	}
-	plain, err := r.openMeta(key, b, "index")
+	plain, err := r.openMeta(key, b, metaAD("index", strings.TrimPrefix(key, r.prefix)), "index")
 	if err != nil {
 		return nil, err
 	}

@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"io"
 	"sync"
-
-	"github.com/iluxsys/steward/storage"
 )
 
 func (r *Repo) codec() *codec {
@@ -27,6 +25,9 @@ func (r *Repo) LoadChunk(ctx context.Context, id ID, dst []byte) ([]byte, error)
 	loc, packKey, ok := r.Lookup(id)
 	if !ok {
 		return nil, fmt.Errorf("chunk %s is not in the index of %q: %w", id, r.prefix, ErrNotFound)
+	}
+	if loc.Length > maxStoredChunk {
+		return nil, &CorruptError{Key: packKey, Detail: fmt.Sprintf("chunk %s: stored length %d exceeds the maximum %d", id, loc.Length, maxStoredChunk)}
 	}
 	rawp := rawPool.Get().(*[]byte)
 	defer rawPool.Put(rawp)
@@ -107,7 +108,7 @@ func (r *Repo) ReadPackChunks(ctx context.Context, key string, fn func(PackEntry
 	if err != nil {
 		return err
 	}
-	body, err := storage.ReadAll(ctx, r.store, key)
+	body, err := readObject(ctx, r.store, key, maxPackSize)
 	if err != nil {
 		return err
 	}

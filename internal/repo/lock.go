@@ -61,7 +61,7 @@ func (r *Repo) Lock(ctx context.Context, exclusive bool, owner string, now func(
 		if oi.Key == l.key {
 			continue
 		}
-		ob, err := storage.ReadAll(ctx, r.store, oi.Key)
+		ob, err := readObject(ctx, r.store, oi.Key, maxSmallObject)
 		if errors.Is(err, storage.ErrNotFound) {
 			continue // released meanwhile
 		}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"sync"
 
 	"github.com/klauspost/compress/zstd"
@@ -179,14 +180,14 @@ func (r *Repo) ReadPackHeader(ctx context.Context, key string) ([]PackEntry, err
 		return nil, &CorruptError{Key: key, Detail: "bad pack magic"}
 	}
 	hl := int64(binary.LittleEndian.Uint32(trailer[:4]))
-	if hl > info.Size-tl {
+	if hl > info.Size-tl || hl > maxPackHeader {
 		return nil, &CorruptError{Key: key, Detail: "pack header length out of range"}
 	}
 	sealed, err := readRange(ctx, r.store, key, info.Size-tl-hl, hl)
 	if err != nil {
 		return nil, err
 	}
-	plain, err := r.openMeta(key, sealed, "pack-header")
+	plain, err := r.openMeta(key, sealed, metaAD("pack-header", strings.TrimPrefix(key, r.prefix)), "pack-header")
 	if err != nil {
 		return nil, err
 	}

@@ -156,11 +156,8 @@ func (r *Repo) Prune(ctx context.Context, used map[ID]bool, threshold float64, d
 	for _, ip := range byPack {
 		keep = append(keep, *ip)
 	}
-	if len(keep) > 0 {
-		key := r.prefix + "index/" + randomHex(16)
-		if err := storage.PutBytes(ctx, r.store, key, r.sealMeta(EncodeIndex(keep), "index"), &storage.PutOptions{IfNotExist: true}); err != nil {
-			return nil, fmt.Errorf("write index: %w", err)
-		}
+	if _, _, err := r.writeIndex(ctx, keep); err != nil {
+		return nil, err
 	}
 	// 3. Old index objects go, then the obsolete packs.
 	for _, key := range oldIndexes {

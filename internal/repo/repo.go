@@ -34,7 +34,11 @@ var (
 type CorruptError struct {
 	Key    string // object key in the Store
 	Detail string
+	Err    error // the cause, when there is one (storage.ErrTooLarge)
 }
+
+// Unwrap returns the cause.
+func (e *CorruptError) Unwrap() error { return e.Err }
 
 // Error names the object and what failed.
 func (e *CorruptError) Error() string {
@@ -148,7 +152,7 @@ type Repo struct {
 // Open opens the repository at prefix (which ends in "/").
 func Open(ctx context.Context, store storage.Store, prefix string, opts Options) (*Repo, error) {
 	r := &Repo{store: store, prefix: prefix, index: map[ID]Location{}, packIdx: map[string]int{}, loadedIdx: map[string]bool{}, serial: repoSerial.Add(1)}
-	b, err := storage.ReadAll(ctx, store, prefix+"config")
+	b, err := readObject(ctx, store, prefix+"config", maxSmallObject)
 	switch {
 	case errors.Is(err, storage.ErrNotFound) && opts.Create:
 		if err := r.create(ctx, opts); err != nil {
@@ -228,7 +232,7 @@ func (r *Repo) create(ctx context.Context, opts Options) error {
 // which names it).
 func (r *Repo) adopt(ctx context.Context, opts Options) error {
 	for attempt := 0; ; attempt++ {
-		b, err := storage.ReadAll(ctx, r.store, r.prefix+"config")
+		b, err := readObject(ctx, r.store, r.prefix+"config", maxSmallObject)
 		if err == nil {
 			if r.cfg, err = decodeConfig(r.prefix+"config", b); err != nil {
 				return err
@@ -247,7 +251,7 @@ func (r *Repo) adopt(ctx context.Context, opts Options) error {
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
-	kb, err := storage.ReadAll(ctx, r.store, r.prefix+"key")
+	kb, err := readObject(ctx, r.store, r.prefix+"key", maxSmallObject)
 	if err != nil {
 		return err
 	}
@@ -268,7 +272,7 @@ func (r *Repo) adopt(ctx context.Context, opts Options) error {
 }
 
 func (r *Repo) loadKey(ctx context.Context, opts Options) error {
-	b, err := storage.ReadAll(ctx, r.store, r.prefix+"key")
+	b, err := readObject(ctx, r.store, r.prefix+"key", maxSmallObject)
 	if errors.Is(err, storage.ErrNotFound) {
 		return fmt.Errorf("repository %q: %w", r.prefix, ErrKeyDestroyed)
 	}
@@ -314,7 +318,7 @@ func Rekey(ctx context.Context, store storage.Store, prefix, scope string, oldKe
 	if !r.cfg.Encrypted {
 		return fmt.Errorf("repository %q is not encrypted; there is no key to change", prefix)
 	}
-	b, err := storage.ReadAll(ctx, store, prefix+"key")
+	b, err := readObject(ctx, store, prefix+"key", maxSmallObject)
 	if err != nil {
 		return err
 	}
@@ -372,7 +376,7 @@ func (r *Repo) ChunkID(plain []byte) ID { return r.k.id(plain) }
 func (r *Repo) Gear() *Gear { return r.k.gear }
 
 // sealMeta encrypts a metadata object (manifest, index, pack header) in
-// encrypted repositories; ad binds it to its role.
+// encrypted repositories; ad binds it to its role and name (metaAD).
 func (r *Repo) sealMeta(plain []byte, ad string) []byte {
 	if !r.cfg.Encrypted {
 		return plain
@@ -380,11 +384,26 @@ func (r *Repo) sealMeta(plain []byte, ad string) []byte {
 	return r.k.seal(nil, plain, []byte(ad))
 }
 
-func (r *Repo) openMeta(key string, data []byte, ad string) ([]byte, error) {
+// metaAD is the additional data that binds a metadata object to its role
+// and its name within the repository, so a sealed object moved or copied
+// to another name fails to open.
+func metaAD(role, name string) string { return role + ":" + name }
+
+// openMeta opens a metadata object sealed with ad. Index objects and pack
+// headers written before names were bound carry their role alone
+// (legacyAD): they still open, and only such old objects can be moved.
+func (r *Repo) openMeta(key string, data []byte, ad, legacyAD string) ([]byte, error) {
 	if !r.cfg.Encrypted {
 		return data, nil
 	}
+	sealed := data
+	if legacyAD != "" {
+		sealed = append([]byte(nil), data...) // open decrypts in place
+	}
 	out, err := r.k.open(data, []byte(ad))
+	if err != nil && legacyAD != "" {
+		out, err = r.k.open(sealed, []byte(legacyAD))
+	}
 	if err != nil {
 		return nil, &CorruptError{Key: key, Detail: "decryption failed: " + err.Error()}
 	}

@@ -7,10 +7,9 @@ import (
 	"io"
 	"math/bits"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
-
-	"github.com/iluxsys/steward/storage"
 )
 
 // Saver writes new chunks into packs for one backup. Save may be called from
@@ -239,7 +238,8 @@ func (s *Saver) upload(p *openPack) {
 
 func (s *Saver) writePack(p *openPack) error {
 	defer p.discard()
-	hdr := s.r.sealMeta(encodeHeader(p.entries), "pack-header")
+	key := s.r.PackKey(p.name)
+	hdr := s.r.sealMeta(encodeHeader(p.entries), metaAD("pack-header", strings.TrimPrefix(key, s.r.prefix)))
 	trailer := make([]byte, 0, len(hdr)+4+len(packMagic))
 	trailer = append(trailer, hdr...)
 	trailer = binary.LittleEndian.AppendUint32(trailer, uint32(len(hdr)))
@@ -250,7 +250,6 @@ func (s *Saver) writePack(p *openPack) error {
 	if _, err := p.f.Seek(0, io.SeekStart); err != nil {
 		return fmt.Errorf("rewind temporary pack file: %w", err)
 	}
-	key := s.r.PackKey(p.name)
 	// The reader is limited to the pack's length, and is a Seeker so that
 	// a retrying Store can replay it.
 	if err := s.r.store.Put(s.ctx, key, io.NewSectionReader(p.f, 0, p.size+int64(len(trailer))), nil); err != nil {
@@ -285,12 +284,11 @@ func (s *Saver) Flush() error {
 	if len(s.done) == 0 {
 		return nil
 	}
-	key := s.r.prefix + "index/" + randomHex(16)
-	body := s.r.sealMeta(EncodeIndex(s.done), "index")
-	if err := storage.PutBytes(s.ctx, s.r.store, key, body, &storage.PutOptions{IfNotExist: true}); err != nil {
-		return fmt.Errorf("write index: %w", err)
+	keys, n, err := s.r.writeIndex(s.ctx, s.done)
+	s.storedBytes.Add(n)
+	if err != nil {
+		return err
 	}
-	s.storedBytes.Add(int64(len(body)))
 	if s.noInstall {
 		s.done = nil
 		return nil
@@ -299,7 +297,9 @@ func (s *Saver) Flush() error {
 	for _, ip := range s.done {
 		s.r.addPackLocked(ip)
 	}
-	s.r.loadedIdx[key] = true
+	for _, key := range keys {
+		s.r.loadedIdx[key] = true
+	}
 	s.r.mu.Unlock()
 	s.done = nil
 	return nil

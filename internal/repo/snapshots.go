@@ -23,14 +23,14 @@ func (r *Repo) SaveSnapshot(ctx context.Context, id string, manifest []byte) err
 // LoadSnapshot reads and opens snapshot id's manifest.
 func (r *Repo) LoadSnapshot(ctx context.Context, id string) ([]byte, error) {
 	key := r.SnapshotKey(id)
-	b, err := storage.ReadAll(ctx, r.store, key)
+	b, err := readObject(ctx, r.store, key, maxManifest)
 	if errors.Is(err, storage.ErrNotFound) {
 		return nil, fmt.Errorf("snapshot %q in %q: %w", id, r.prefix, ErrNotFound)
 	}
 	if err != nil {
 		return nil, err
 	}
-	return r.openMeta(key, b, "snapshot:"+id)
+	return r.openMeta(key, b, "snapshot:"+id, "")
 }
 
 // DeleteSnapshot removes snapshot id's manifest (forget).
