@@ -80,7 +80,8 @@ type Config struct {
 	// an error matching steward.ErrForged. Nil means versions carry a
 	// checksum only: it catches damage, but anyone who can write the
 	// Store can forge a version (turn a flag on for every tenant, say).
-	// To adopt a key on a Store written without one, see Resign.
+	// To adopt a key on a Store written without one, see Resign; once
+	// adopted, every Set that opens the Store needs the key.
 	RecordKey []byte
 }
 
@@ -227,7 +228,8 @@ func (s *Set) Evaluate(name, tenant string) (bool, Reason) {
 	return false, ReasonOutside
 }
 
-// Get returns flag name.
+// Get returns flag name as of the last Refresh or write: only versions
+// that passed their check (see Refresh) are ever returned.
 func (s *Set) Get(name string) (Flag, bool) {
 	c := s.snap.Load().flags[name]
 	if c == nil || c.flag.Deleted {
@@ -236,7 +238,7 @@ func (s *Set) Get(name string) (Flag, bool) {
 	return c.flag, true
 }
 
-// List returns every flag, sorted by name.
+// List returns every flag, sorted by name, as Get would.
 func (s *Set) List() []Flag {
 	m := s.snap.Load().flags
 	out := make([]Flag, 0, len(m))

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"math"
 	"sync"
 	"testing"
 	"time"
@@ -312,4 +313,19 @@ func FuzzRefresh(f *testing.F) {
 		}
 		requireGenuine(t, fresh, genuine)
 	})
+}
+
+func TestForgedLastVersionNumber(t *testing.T) {
+	store := storage.NewMemory()
+	s := keyed(t, store)
+	ctx := master()
+	require.NoError(t, s.Set(ctx, "beta", false, flags.Options{}))
+	forge(t, store, flags.Flag{Name: "beta", Enabled: true, Options: flags.Options{RolloutPercentage: 100}, Version: math.MaxUint64})
+	require.ErrorIs(t, s.Refresh(ctx), steward.ErrForged)
+	err := s.Set(ctx, "beta", true, flags.Options{})
+	require.ErrorContains(t, err, "no version number left")
+	f, _ := s.Get("beta")
+	require.Equal(t, uint64(1), f.Version)
+	_, err = storage.ReadAll(ctx, store, objectKey("beta", 0))
+	require.ErrorIs(t, err, storage.ErrNotFound, "the version number did not wrap")
 }
