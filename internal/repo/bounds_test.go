@@ -187,3 +187,46 @@ func TestIndexIsSplitBelowItsLimit(t *testing.T) {
 	require.Equal(t, len(packs), n, "every pack is in one group")
 	require.Len(t, splitIndex(nil), 0)
 }
+
+// TestConfigMACCatchesEdits plays a store writer who edits an encrypted
+// repository's config and recomputes its unkeyed checksum: the MAC, keyed
+// by the data key, refuses it. Flipping encrypted to false is refused too.
+func TestConfigMACCatchesEdits(t *testing.T) {
+	ctx := context.Background()
+	for _, edit := range []func(*Config){
+		func(c *Config) { c.Chunker.Avg *= 2 },
+		func(c *Config) { c.Compression = "none" },
+		func(c *Config) { c.Encrypted, c.Cipher = false, "" },
+	} {
+		store := storage.NewMemory()
+		_, opts, _ := encryptedRepo(t, store, []byte("chunk"))
+		b, err := storage.ReadAll(ctx, store, "tenants/t/config")
+		require.NoError(t, err)
+		c, err := decodeConfig("config", b)
+		require.NoError(t, err)
+		require.NotEmpty(t, c.MAC, "a new config carries its MAC")
+		edit(&c)
+		require.NoError(t, storage.PutBytes(ctx, store, "tenants/t/config", encodeConfig(c), nil))
+		_, err = Open(ctx, store, "tenants/t/", opts)
+		require.ErrorIs(t, err, ErrCorrupt)
+	}
+}
+
+// TestConfigWithoutMACStillOpens: configs written before the MAC existed
+// open as before.
+func TestConfigWithoutMACStillOpens(t *testing.T) {
+	ctx := context.Background()
+	store := storage.NewMemory()
+	_, opts, ids := encryptedRepo(t, store, []byte("old chunk"))
+	b, err := storage.ReadAll(ctx, store, "tenants/t/config")
+	require.NoError(t, err)
+	c, err := decodeConfig("config", b)
+	require.NoError(t, err)
+	c.MAC = ""
+	require.NoError(t, storage.PutBytes(ctx, store, "tenants/t/config", encodeConfig(c), nil))
+	r, err := Open(ctx, store, "tenants/t/", opts)
+	require.NoError(t, err)
+	got, err := r.LoadChunk(ctx, ids[0], nil)
+	require.NoError(t, err)
+	require.Equal(t, []byte("old chunk"), got)
+}

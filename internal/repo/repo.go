@@ -2,14 +2,13 @@ package repo
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
 	"time"
 
+	"github.com/iluxsys/steward/internal/record"
 	"github.com/iluxsys/steward/storage"
 )
 
@@ -72,35 +71,62 @@ type Config struct {
 	// StoreConditionalCreate records the capability probe's answer for the
 	// store the repository was created on (nil: not probed).
 	StoreConditionalCreate *bool `json:"store_conditional_create,omitempty"`
+	// MAC is an HMAC-SHA-256 of the config (Checksum and MAC empty) under
+	// a key derived from the repository's data key: only a holder of the
+	// data key could have written the config, so a store writer cannot
+	// flip its fields (encrypted, chunker, cipher) unnoticed. Empty in
+	// configs written before it existed, which are accepted as they are.
+	MAC string `json:"mac,omitempty"`
 	// Checksum is the SHA-256 (hex) of the config's JSON with Checksum
 	// empty: a damaged config is noticed rather than half-believed.
 	Checksum string `json:"checksum"`
 }
 
-func (c Config) sum() string {
-	c.Checksum = ""
-	b, _ := json.Marshal(c)
-	h := sha256.Sum256(b)
-	return hex.EncodeToString(h[:])
-}
+// configName is the name a config's MAC is bound to.
+const configName = "config"
 
 // encodeConfig stamps the checksum and serialises the config.
 func encodeConfig(c Config) []byte {
-	c.Checksum = c.sum()
+	record.Stamp(record.Key{}, configName, &c, &c.Checksum)
 	b, _ := json.MarshalIndent(c, "", "  ")
 	return b
 }
 
-// decodeConfig parses and verifies a stored config.
+// decodeConfig parses and checksums a stored config (its MAC is checked
+// once the data key is unwrapped, by checkMAC).
 func decodeConfig(key string, b []byte) (Config, error) {
 	var c Config
 	if err := json.Unmarshal(b, &c); err != nil {
 		return c, &CorruptError{Key: key, Detail: err.Error()}
 	}
-	if c.Checksum != c.sum() {
+	if err := record.Verify(record.Key{}, configName, &c, &c.Checksum); err != nil {
 		return c, &CorruptError{Key: key, Detail: "config does not match its checksum"}
 	}
 	return c, nil
+}
+
+// configMACKey derives the key of a config's MAC from the data key.
+func configMACKey(dataKey []byte) record.Key {
+	k, _ := record.New(dataKey, "repository config")
+	return k
+}
+
+// stampMAC sets c.MAC under dataKey (c.Checksum is stamped later).
+func (c *Config) stampMAC(dataKey []byte) {
+	c.Checksum = ""
+	record.Stamp(configMACKey(dataKey), configName, c, &c.MAC)
+}
+
+// checkMAC verifies c.MAC under dataKey; a config without one predates it.
+func (c Config) checkMAC(key string, dataKey []byte) error {
+	if c.MAC == "" {
+		return nil
+	}
+	c.Checksum = ""
+	if err := record.Verify(configMACKey(dataKey), configName, &c, &c.MAC); err != nil {
+		return &CorruptError{Key: key, Detail: "config does not match its MAC (changed by someone without the data key)", Err: err}
+	}
+	return nil
 }
 
 // keyObject is the stored form of the data key.
@@ -190,6 +216,7 @@ func (r *Repo) create(ctx context.Context, opts Options) error {
 	}
 	cfg.StoreConditionalCreate = opts.ConditionalCreate
 	dataKey := newDataKey()
+	cfg.stampMAC(dataKey)
 	ko := keyObject{ConfigID: cfg.ID}
 	if opts.Encrypt {
 		w, err := opts.Keys.Wrap(ctx, opts.Scope, dataKey)
@@ -219,8 +246,9 @@ func (r *Repo) create(ctx context.Context, opts Options) error {
 	if err != nil {
 		return err
 	}
-	r.cfg = cfg
-	r.cfg.Checksum = cfg.sum()
+	if r.cfg, err = decodeConfig(r.prefix+"config", cb); err != nil {
+		return err
+	}
 	r.keyID = ko.KeyID
 	k, err := deriveKeys(dataKey, cfg.Encrypted)
 	r.k = k
@@ -303,6 +331,9 @@ func (r *Repo) loadKey(ctx context.Context, opts Options) error {
 	k, err := deriveKeys(dataKey, r.cfg.Encrypted)
 	if err != nil {
 		return &CorruptError{Key: r.prefix + "key", Detail: err.Error()}
+	}
+	if err := r.cfg.checkMAC(r.prefix+"config", dataKey); err != nil {
+		return err
 	}
 	r.k = k
 	return nil
