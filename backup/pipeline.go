@@ -400,7 +400,7 @@ func (f *freeList) put(b []byte) {
 // readFile chunks and saves one file, adding the bytes it saves to read
 // as it goes.
 func (e *Engine) readFile(ctx context.Context, r *repo.Repo, s *repo.Saver, src Source, f *File, compress bool, pool *freeList, read *atomic.Int64) error {
-	rc, err := src.Open(ctx, f.Path)
+	rc, err := openEntry(ctx, src, f.Entry)
 	if err != nil {
 		return err
 	}

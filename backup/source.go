@@ -2,6 +2,7 @@ package backup
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -11,55 +12,81 @@ import (
 	"strings"
 )
 
+// ErrSourceChanged reports that an entry changed between the walk and the
+// read: a file or directory was swapped for a symbolic link, or replaced
+// by another file or directory. The link was not followed and nothing of
+// the new object was read; the error names the path. Backing up again
+// once the tree is quiet succeeds.
+var ErrSourceChanged = errors.New("backup: source entry changed")
+
 // DirSource reads the directory tree at root. It yields regular files and
 // directories in lexical path order; symbolic links, devices, sockets and
 // pipes are skipped (a tenant's data is files; a link could point outside
 // the tree). Paths are relative and slash-separated.
-func DirSource(root string) Source { return &fsSource{fsys: os.DirFS(root), root: root} }
+//
+// Links are never followed, neither when a file is opened nor when a
+// directory is entered, so nothing outside root is read even if the tree
+// changes during the backup. Each walk opens root once (os.OpenRoot) and
+// reads through that handle; every directory entered and every file opened
+// must be the one the walk saw (same type, device and inode). An entry
+// swapped in the meantime, for a symbolic link or for another file or
+// directory, fails with an error matching ErrSourceChanged that names it.
+// A DirSource may be walked and opened concurrently.
+func DirSource(root string) Source { return &dirSource{root: root} }
 
 // FSSource reads an fs.FS (embed.FS, fstest.MapFS, os.DirFS, ...) with the
-// same rules as DirSource.
+// same rules as DirSource for which entries it yields. An fs.FS opens by
+// name and may follow links (os.DirFS does): use DirSource for a
+// directory someone else can change during a backup.
 func FSSource(fsys fs.FS) Source { return &fsSource{fsys: fsys} }
+
+// walkItem is one entry of a directory listing.
+type walkItem struct {
+	p    string      // path from the source's root
+	d    fs.DirEntry // set by fsSource
+	info fs.FileInfo // set by dirSource: the walk's Lstat
+	dir  bool
+}
+
+// sortItems puts siblings in lexical order of their full paths. A
+// directory's contents follow it directly and sort after it: it sorts as
+// "path/". (fs.WalkDir's per-directory order is not lexical path order,
+// since '/' does not sort before every name byte: "a/b" vs "a-b".)
+func sortItems(items []walkItem) {
+	key := func(it walkItem) string {
+		if it.dir {
+			return it.p + "/"
+		}
+		return it.p
+	}
+	slices.SortFunc(items, func(a, b walkItem) int { return strings.Compare(key(a), key(b)) })
+}
+
+func joinPath(dir, name string) string {
+	if dir == "." {
+		return name
+	}
+	return dir + "/" + name
+}
 
 type fsSource struct {
 	fsys fs.FS
-	root string
 }
 
 func (s *fsSource) Walk(ctx context.Context, fn func(Entry) error) error {
-	// fs.WalkDir visits entries in lexical order within each directory,
-	// which is lexical order of the joined paths only when '/' sorts before
-	// every name byte: it does not ("a/b" vs "a-b"). Walk sorts siblings by
-	// full path instead, so the whole walk is in lexical path order.
 	return s.walkDir(ctx, ".", fn)
 }
 
 func (s *fsSource) walkDir(ctx context.Context, dir string, fn func(Entry) error) error {
 	entries, err := fs.ReadDir(s.fsys, dir)
 	if err != nil {
-		return fmt.Errorf("backup: read directory %q: %w", s.show(dir), err)
+		return fmt.Errorf("backup: read directory %q: %w", dir, err)
 	}
-	type item struct {
-		p string
-		d fs.DirEntry
-	}
-	items := make([]item, 0, len(entries))
+	items := make([]walkItem, 0, len(entries))
 	for _, d := range entries {
-		p := d.Name()
-		if dir != "." {
-			p = dir + "/" + p
-		}
-		items = append(items, item{p, d})
+		items = append(items, walkItem{p: joinPath(dir, d.Name()), d: d, dir: d.IsDir()})
 	}
-	// A directory's contents follow it directly and sort after it; sorting
-	// siblings by "path/" for directories keeps the whole walk lexical.
-	key := func(it item) string {
-		if it.d.IsDir() {
-			return it.p + "/"
-		}
-		return it.p
-	}
-	slices.SortFunc(items, func(a, b item) int { return strings.Compare(key(a), key(b)) })
+	sortItems(items)
 	for _, it := range items {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -70,13 +97,9 @@ func (s *fsSource) walkDir(ctx context.Context, dir string, fn func(Entry) error
 		}
 		info, err := it.d.Info()
 		if err != nil {
-			return fmt.Errorf("backup: stat %q: %w", s.show(it.p), err)
+			return fmt.Errorf("backup: stat %q: %w", it.p, err)
 		}
-		e := Entry{Path: it.p, Size: info.Size(), Mode: info.Mode(), ModTime: info.ModTime()}
-		if t.IsDir() {
-			e.Size = 0
-		}
-		if err := fn(e); err != nil {
+		if err := fn(entryOf(it.p, info, seen{})); err != nil {
 			return err
 		}
 		if t.IsDir() {
@@ -88,11 +111,12 @@ func (s *fsSource) walkDir(ctx context.Context, dir string, fn func(Entry) error
 	return nil
 }
 
-func (s *fsSource) show(p string) string {
-	if s.root == "" {
-		return p
+func entryOf(p string, info fs.FileInfo, sn seen) Entry {
+	e := Entry{Path: p, Size: info.Size(), Mode: info.Mode(), ModTime: info.ModTime(), seen: sn}
+	if info.IsDir() {
+		e.Size = 0
 	}
-	return path.Join(s.root, p)
+	return e
 }
 
 func (s *fsSource) Open(ctx context.Context, p string) (io.ReadCloser, error) {
@@ -104,9 +128,24 @@ func (s *fsSource) Open(ctx context.Context, p string) (io.ReadCloser, error) {
 	}
 	f, err := s.fsys.Open(p)
 	if err != nil {
-		return nil, fmt.Errorf("backup: open %q: %w", s.show(p), err)
+		return nil, fmt.Errorf("backup: open %q: %w", p, err)
 	}
 	return f, nil
+}
+
+// entryOpener is implemented by Sources that check an entry against what
+// their walk saw when it is opened (DirSource); Modules forwards it. The
+// backup pipeline opens files through it when the Source has it.
+type entryOpener interface {
+	openEntry(ctx context.Context, e Entry) (io.ReadCloser, error)
+}
+
+// openEntry opens a regular file the walk of src reported.
+func openEntry(ctx context.Context, src Source, e Entry) (io.ReadCloser, error) {
+	if o, ok := src.(entryOpener); ok {
+		return o.openEntry(ctx, e)
+	}
+	return src.Open(ctx, e.Path)
 }
 
 // Modules mounts each source under its module name: an entry "42.json" of
@@ -151,10 +190,232 @@ func (ms *modules) Walk(ctx context.Context, fn func(Entry) error) error {
 }
 
 func (ms *modules) Open(ctx context.Context, p string) (io.ReadCloser, error) {
+	src, rest, err := ms.lookup(p)
+	if err != nil {
+		return nil, err
+	}
+	return src.Open(ctx, rest)
+}
+
+func (ms *modules) openEntry(ctx context.Context, e Entry) (io.ReadCloser, error) {
+	src, rest, err := ms.lookup(e.Path)
+	if err != nil {
+		return nil, err
+	}
+	e.Path = rest
+	return openEntry(ctx, src, e)
+}
+
+// lookup returns the source of module path p and the path within it.
+func (ms *modules) lookup(p string) (Source, string, error) {
 	name, rest, ok := strings.Cut(p, "/")
 	src, found := ms.m[name]
 	if !ok || !found {
-		return nil, fmt.Errorf("backup: open %q: no such module: %w", p, fs.ErrNotExist)
+		return nil, "", fmt.Errorf("backup: open %q: no such module: %w", p, fs.ErrNotExist)
 	}
-	return src.Open(ctx, rest)
+	return src, rest, nil
+}
+
+// seen is what DirSource's walk saw of an entry: the walk's handles on
+// the root and on the entry's directory, through which the entry is
+// opened, and the entry's Lstat, which the opened handle must match.
+type seen struct {
+	root *os.Root
+	dir  *os.Root // closed once the walk has left the directory
+	info fs.FileInfo
+}
+
+type dirSource struct {
+	root string
+}
+
+// dirWalk is one walk of a dirSource.
+type dirWalk struct {
+	s    *dirSource
+	root *os.Root
+}
+
+func (s *dirSource) Walk(ctx context.Context, fn func(Entry) error) error {
+	// The entries carry root: the pipeline opens files while the walk
+	// moves on and after it returns. It is one handle per walk, closed by
+	// os.Root's finalizer once no entry refers to it. The directories
+	// entered below it are closed once walked: an entry opens through its
+	// directory while the walk is still there (one openat), and through
+	// root by its whole path after.
+	root, err := os.OpenRoot(s.root)
+	if err != nil {
+		return fmt.Errorf("backup: open %q: %w", s.root, err)
+	}
+	w := &dirWalk{s: s, root: root}
+	return w.walkDir(ctx, root, ".", nil, fn)
+}
+
+// walkDir walks the directory dir, open as d; want is the walk's Lstat of
+// it (nil for the root).
+func (w *dirWalk) walkDir(ctx context.Context, d *os.Root, dir string, want fs.FileInfo, fn func(Entry) error) error {
+	items, err := w.list(d, dir, want)
+	if err != nil {
+		return err
+	}
+	for _, it := range items {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if err := fn(entryOf(it.p, it.info, seen{w.root, d, it.info})); err != nil {
+			return err
+		}
+		if it.dir {
+			if err := w.enter(ctx, d, it, fn); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// enter walks the subdirectory it of d, opened without following a link
+// and checked to be the directory the walk saw.
+func (w *dirWalk) enter(ctx context.Context, d *os.Root, it walkItem, fn func(Entry) error) error {
+	name := path.Base(it.p)
+	sub, err := d.OpenRoot(name)
+	if err != nil {
+		return w.s.openFailed(d, name, it.p, it.info, err)
+	}
+	defer sub.Close()
+	return w.walkDir(ctx, sub, it.p, it.info, fn)
+}
+
+// list reads the directory d (dir from the root) in walk order, checking
+// first that it is the directory the walk saw (want, unless nil). Each
+// entry is stat'ed relative to d, never through a link.
+func (w *dirWalk) list(d *os.Root, dir string, want fs.FileInfo) ([]walkItem, error) {
+	f, err := d.Open(".")
+	if err != nil {
+		return nil, fmt.Errorf("backup: read directory %q: %w", w.s.show(dir), err)
+	}
+	defer f.Close()
+	if err := w.s.check(f, dir, want); err != nil {
+		return nil, err
+	}
+	entries, err := f.ReadDir(-1)
+	if err != nil {
+		return nil, fmt.Errorf("backup: read directory %q: %w", w.s.show(dir), err)
+	}
+	items := make([]walkItem, 0, len(entries))
+	for _, de := range entries {
+		if t := de.Type(); !t.IsDir() && !t.IsRegular() {
+			continue
+		}
+		p := joinPath(dir, de.Name())
+		info, err := d.Lstat(de.Name())
+		if err != nil {
+			return nil, fmt.Errorf("backup: stat %q: %w", w.s.show(p), err)
+		}
+		if m := info.Mode(); m.IsDir() || m.IsRegular() {
+			items = append(items, walkItem{p: p, info: info, dir: m.IsDir()})
+		}
+	}
+	sortItems(items)
+	return items, nil
+}
+
+// check fails with ErrSourceChanged unless the open f is the file or
+// directory the walk saw (want; nil skips the check).
+func (s *dirSource) check(f *os.File, p string, want fs.FileInfo) error {
+	if want == nil {
+		return nil
+	}
+	got, err := f.Stat()
+	if err != nil {
+		return fmt.Errorf("backup: stat %q: %w", s.show(p), err)
+	}
+	if got.Mode().Type() != want.Mode().Type() || !os.SameFile(got, want) {
+		return s.changed(p)
+	}
+	return nil
+}
+
+func (s *dirSource) changed(p string) error {
+	return fmt.Errorf("%w: %q changed between the walk and the read (swapped for a symbolic link or another file); it was not followed", ErrSourceChanged, s.show(p))
+}
+
+// openFailed explains a failed open of rel (p from the source's root)
+// in r: if rel or a directory on its way is now a link, or another file
+// than want, the entry changed; otherwise the open's own error stands.
+func (s *dirSource) openFailed(r *os.Root, rel, p string, want fs.FileInfo, err error) error {
+	for i := 0; i <= len(rel); i++ {
+		if i < len(rel) && rel[i] != '/' {
+			continue
+		}
+		fi, lerr := r.Lstat(rel[:i])
+		if lerr != nil {
+			break
+		}
+		if fi.Mode()&fs.ModeSymlink != 0 || (i == len(rel) && want != nil && !os.SameFile(fi, want)) {
+			return s.changed(p)
+		}
+	}
+	return fmt.Errorf("backup: open %q: %w", s.show(p), err)
+}
+
+func (s *dirSource) show(p string) string { return path.Join(s.root, p) }
+
+func (s *dirSource) openEntry(ctx context.Context, e Entry) (io.ReadCloser, error) {
+	if e.seen.root == nil {
+		return s.Open(ctx, e.Path)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if !fs.ValidPath(e.Path) {
+		return nil, fmt.Errorf("backup: open %q: invalid path", e.Path)
+	}
+	if d := e.seen.dir; d != nil {
+		rc, err := s.openIn(d, path.Base(e.Path), e.Path, e.seen.info)
+		if !errors.Is(err, os.ErrClosed) {
+			return rc, err
+		}
+	}
+	return s.openIn(e.seen.root, e.Path, e.Path, e.seen.info)
+}
+
+// openIn opens the regular file rel (p from the source's root) through
+// r, checked against want.
+func (s *dirSource) openIn(r *os.Root, rel, p string, want fs.FileInfo) (io.ReadCloser, error) {
+	f, err := r.OpenFile(rel, os.O_RDONLY, 0)
+	if errors.Is(err, os.ErrClosed) {
+		return nil, err
+	}
+	if err != nil {
+		return nil, s.openFailed(r, rel, p, want, err)
+	}
+	if err := s.check(f, p, want); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
+}
+
+// Open opens p without a walk's record of it: it must be a regular file
+// now, reached without following a link.
+func (s *dirSource) Open(ctx context.Context, p string) (io.ReadCloser, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if !fs.ValidPath(p) {
+		return nil, fmt.Errorf("backup: open %q: invalid path", p)
+	}
+	r, err := os.OpenRoot(s.root)
+	if err != nil {
+		return nil, fmt.Errorf("backup: open %q: %w", s.root, err)
+	}
+	defer r.Close() // files opened through r stay open
+	want, err := r.Lstat(p)
+	if err != nil {
+		return nil, s.openFailed(r, p, p, nil, err)
+	}
+	if !want.Mode().IsRegular() {
+		return nil, s.changed(p)
+	}
+	return s.openIn(r, p, p, want)
 }
