@@ -23,7 +23,9 @@ func (a *app) releaseManager(cmd *cobra.Command, dbPath, deployDir string) (*rel
 	if err != nil {
 		return nil, nil, err
 	}
-	cfg := &release.Config{Engine: e, Auditor: a.auditor()}
+	// STEWARD_RELEASE_KEY authenticates release definitions and the log
+	// (release.Config.RecordKey); `release resign` adopts it.
+	cfg := &release.Config{Engine: e, Auditor: a.auditor(), RecordKey: []byte(os.Getenv("STEWARD_RELEASE_KEY"))}
 	closeFn := func() {}
 	if dbPath != "" {
 		db, err := sql.Open("sqlite", dbPath)
@@ -160,7 +162,19 @@ func (a *app) releaseCmd() *cobra.Command {
 		},
 	}
 	list.Flags().StringVar(&listChannel, "channel", "prod", "channel")
-	cmd.AddCommand(create, deploy, rollback, list)
+	resign := &cobra.Command{
+		Use:   "resign",
+		Short: "Sign releases written before STEWARD_RELEASE_KEY was set with it (check `release list` first)",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			m, done, err := a.releaseManager(cmd, db, deployDir)
+			if err != nil {
+				return err
+			}
+			defer done()
+			return m.Resign(a.ctx(cmd))
+		},
+	}
+	cmd.AddCommand(create, deploy, rollback, list, resign)
 	return cmd
 }
 
