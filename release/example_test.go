@@ -23,7 +23,10 @@ func ExampleManager() {
 
 	store := storage.NewMemory()
 	engine, _ := backup.New(store, nil)
-	m, _ := release.NewManager(store, &release.Config{Engine: engine, Migrator: &release.SQLMigrator{DB: db}})
+	// RecordKey is a secret the host holds (here a fixed one; use random
+	// bytes from a vault): definitions and the log are then authenticated.
+	m, _ := release.NewManager(store, &release.Config{Engine: engine, Migrator: &release.SQLMigrator{DB: db},
+		RecordKey: []byte("example-release-record-key-32byt")})
 
 	v1, _ := m.Create(ctx, release.Spec{Channel: "prod", Version: "1.0.0",
 		Artifact: backup.FSSource(fstest.MapFS{"app.js": {Data: []byte("v1")}}),
