@@ -35,6 +35,8 @@ type LogConfig struct {
 	// and cut its tail unnoticed: the hash chain then only catches damage.
 	RecordKey []byte
 	// CheckpointEvery is how many events separate checkpoints (default 100).
+	// Keep it fixed for a log's life: Verify requires a checkpoint at every
+	// multiple of it.
 	CheckpointEvery uint64
 	// OnCheckpoint, when set, is handed each signed checkpoint after it is
 	// stored, so the host can keep it outside the Store (another bucket, a
