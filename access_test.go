@@ -136,7 +136,7 @@ func TestNonMasterIsDeniedEverywhere(t *testing.T) {
 			// own readers refuse without writing to the log they guard.
 			if op.name[:6] != "audit." {
 				require.Equal(t, countBefore+1, len(snapshotStore(t, auditStore)), "the denial is recorded")
-				denials, err := log.Query(master, audit.Filter{Types: []string{audit.TypeAccessDenied}, UserID: "mallory"})
+				denials, err := log.Query(master, audit.Filter{Types: []audit.EventType{audit.TypeAccessDenied}, UserID: "mallory"})
 				require.NoError(t, err)
 				require.NotEmpty(t, denials)
 			}

@@ -12,9 +12,6 @@ import (
 	"sync"
 
 	"github.com/google/uuid"
-	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/metric"
-	"go.opentelemetry.io/otel/metric/noop"
 
 	"github.com/iluxsys/steward"
 	"github.com/iluxsys/steward/internal/record"
@@ -53,10 +50,6 @@ type LogConfig struct {
 	// it, NewLog refuses a store that ignores conditional create (two
 	// writers could fork the chain there).
 	SingleWriter bool
-	// Meter, when set, receives OpenTelemetry instruments: the counter
-	// steward.audit.events (attributes type, level, tenant) and the
-	// histograms steward.backup.duration and steward.restore.ttr in ms.
-	Meter metric.Meter
 }
 
 // Log is an append-only, hash-chained audit trail in a Store. Each event is
@@ -91,10 +84,6 @@ type Log struct {
 	seq  uint64      // last known sequence number
 	hash string      // hash of record seq
 	due  *Checkpoint // a checkpoint whose write failed, retried by Record
-
-	events   metric.Int64Counter
-	backupMS metric.Float64Histogram
-	ttrMS    metric.Float64Histogram
 }
 
 // Errors of the audit log.
@@ -158,9 +147,6 @@ func NewLog(ctx context.Context, store storage.Store, cfg *LogConfig) (*Log, err
 	if err := storage.RequireConditionalCreate(ctx, store, nil, l.cfg.SingleWriter, "audit log"); err != nil {
 		return nil, fmt.Errorf("audit: %w", err)
 	}
-	if err := l.instruments(); err != nil {
-		return nil, err
-	}
 	if err := l.openTail(ctx); err != nil {
 		return nil, err
 	}
@@ -170,22 +156,6 @@ func NewLog(ctx context.Context, store storage.Store, cfg *LogConfig) (*Log, err
 	}
 	l.anchor(ctx, cp)
 	return l, nil
-}
-
-func (l *Log) instruments() error {
-	meter := l.cfg.Meter
-	if meter == nil {
-		meter = noop.NewMeterProvider().Meter("steward")
-	}
-	var err error
-	if l.events, err = meter.Int64Counter("steward.audit.events", metric.WithDescription("audit events recorded")); err != nil {
-		return err
-	}
-	if l.backupMS, err = meter.Float64Histogram("steward.backup.duration", metric.WithUnit("ms")); err != nil {
-		return err
-	}
-	l.ttrMS, err = meter.Float64Histogram("steward.restore.ttr", metric.WithUnit("ms"))
-	return err
 }
 
 // openTail finds the newest record and checks it.
@@ -280,7 +250,7 @@ func (l *Log) Record(ctx context.Context, e Event) error {
 	if err != nil {
 		return err
 	}
-	cps, err := l.append(ctx, body, &e)
+	cps, err := l.append(ctx, body)
 	for _, cp := range cps {
 		l.anchor(ctx, &cp)
 	}
@@ -311,7 +281,7 @@ func (l *Log) encode(e *Event) ([]byte, error) {
 
 // append stores body as the next record, then the checkpoint due at its
 // sequence number, if any; it returns the checkpoints it stored.
-func (l *Log) append(ctx context.Context, body []byte, e *Event) ([]Checkpoint, error) {
+func (l *Log) append(ctx context.Context, body []byte) ([]Checkpoint, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	var cps []Checkpoint
@@ -336,7 +306,6 @@ func (l *Log) append(ctx context.Context, body []byte, e *Event) ([]Checkpoint, 
 			return cps, fmt.Errorf("audit: append event %d: %w", seq, err)
 		}
 		l.seq, l.hash = seq, rec.Hash
-		l.measure(ctx, e)
 		if l.key.Keyed() && seq%l.cfg.CheckpointEvery == 0 {
 			l.due = &Checkpoint{Seq: seq, Hash: rec.Hash}
 		}
@@ -404,21 +373,6 @@ func (l *Log) writeCheckpoint(ctx context.Context, seq uint64, hash string) (*Ch
 func (l *Log) anchor(ctx context.Context, cp *Checkpoint) {
 	if cp != nil && l.cfg.OnCheckpoint != nil {
 		l.cfg.OnCheckpoint(ctx, *cp)
-	}
-}
-
-func (l *Log) measure(ctx context.Context, e *Event) {
-	attrs := metric.WithAttributes(attribute.String("type", e.Type), attribute.String("level", string(e.Level)), attribute.String("tenant", e.Tenant))
-	l.events.Add(ctx, 1, attrs)
-	switch e.Type {
-	case TypeBackupCreated:
-		if v, ok := num(e.Data[DataDurationMS]); ok {
-			l.backupMS.Record(ctx, v, attrs)
-		}
-	case TypeRestoreCompleted:
-		if v, ok := num(e.Data[DataTTRMS]); ok {
-			l.ttrMS.Record(ctx, v, attrs)
-		}
 	}
 }
 

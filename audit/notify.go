@@ -18,38 +18,57 @@ import (
 )
 
 // Notifier tells someone about an event (a failure, an RPO breach).
+// Notify returns an error when the event could not be delivered.
 type Notifier interface {
 	Notify(ctx context.Context, e Event) error
 }
 
-// NotifyFilter decides which events notify. DefaultNotifyFilter sends
-// error-level events and RPO breaches.
+// NotifyFilter decides which events notify. It must not modify the event.
 type NotifyFilter func(e *Event) bool
 
-// DefaultNotifyFilter selects events of level error and rpo.breach events.
-func DefaultNotifyFilter(e *Event) bool { return e.Level == LevelError || e.Type == TypeRPOBreach }
+// DefaultNotifyFilter selects failures (Event.Failed: LevelError, or a
+// DataError, whatever the type, so an access denial counts) and
+// rpo.breach events.
+func DefaultNotifyFilter(e *Event) bool { return e.Failed() || e.Type == TypeRPOBreach }
 
-// Notifying returns an Auditor that records every event on inner and then
-// passes those selected by filter (DefaultNotifyFilter when nil) to each
-// notifier. A notifier's failure is reported through onError (when set)
-// and never fails the recording.
-func Notifying(inner Auditor, filter NotifyFilter, onError func(Notifier, error), notifiers ...Notifier) Auditor {
+// NotifyingAuditor records each event on an inner Auditor and passes those
+// its filter selects to its notifiers. Create one with Notifying; the zero
+// value is not usable. It is safe for concurrent use when the inner
+// Auditor, the filter and the notifiers are.
+type NotifyingAuditor struct {
+	inner     Auditor
+	filter    NotifyFilter
+	onError   func(Notifier, error)
+	notifiers []Notifier
+}
+
+// Notifying returns an Auditor that records every event on inner (Nop when
+// nil) and then passes those selected by filter (DefaultNotifyFilter when
+// nil) to each notifier in turn, synchronously. A notifier's failure is
+// reported through onError (when set) and never fails the recording.
+func Notifying(inner Auditor, filter NotifyFilter, onError func(Notifier, error), notifiers ...Notifier) *NotifyingAuditor {
 	if filter == nil {
 		filter = DefaultNotifyFilter
 	}
-	inner = OrNop(inner)
-	return AuditorFunc(func(ctx context.Context, e Event) error {
-		err := inner.Record(ctx, e)
-		if filter(&e) {
-			for _, n := range notifiers {
-				if nerr := n.Notify(ctx, e); nerr != nil && onError != nil {
-					onError(n, nerr)
-				}
+	return &NotifyingAuditor{inner: OrNop(inner), filter: filter, onError: onError, notifiers: notifiers}
+}
+
+// Record records e on the inner Auditor, notifies when the filter selects
+// e, and returns the inner Auditor's error.
+func (n *NotifyingAuditor) Record(ctx context.Context, e Event) error {
+	err := n.inner.Record(ctx, e)
+	if n.filter(&e) {
+		for _, nt := range n.notifiers {
+			if nerr := nt.Notify(ctx, e); nerr != nil && n.onError != nil {
+				n.onError(nt, nerr)
 			}
 		}
-		return err
-	})
+	}
+	return err
 }
+
+// Unwrap returns the inner Auditor.
+func (n *NotifyingAuditor) Unwrap() Auditor { return n.inner }
 
 // SignatureHeader carries the webhook body's HMAC-SHA-256, as
 // "sha256=<hex>".
@@ -217,13 +236,19 @@ type SMTP struct {
 	To   []string
 }
 
-// Notify mails e.
+// Notify mails e. Its subject reads "[steward] LEVEL type tenant", with
+// ERROR as the level of every failure (Event.Failed), whatever the level
+// recorded, so that mail filters on ERROR catch them all.
 func (s *SMTP) Notify(ctx context.Context, e Event) error {
 	if len(s.To) == 0 {
 		return errors.New("audit: smtp: no recipients")
 	}
 	body, _ := json.MarshalIndent(e, "", "  ")
-	subject := fmt.Sprintf("[steward] %s %s %s", strings.ToUpper(string(e.Level)), e.Type, e.Tenant)
+	head := strings.ToUpper(string(e.Level))
+	if e.Failed() {
+		head = strings.ToUpper(string(LevelError))
+	}
+	subject := fmt.Sprintf("[steward] %s %s %s", head, e.Type, e.Tenant)
 	var msg bytes.Buffer
 	fmt.Fprintf(&msg, "From: %s\r\nTo: %s\r\nSubject: %s\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n%s\r\n\r\n%s\r\n",
 		s.From, strings.Join(s.To, ", "), oneLine(subject), e.Message, body)
@@ -245,19 +270,20 @@ func oneLine(s string) string { return strings.NewReplacer("\r", " ", "\n", " ")
 // Slog logs each event on a log/slog Logger.
 type Slog struct{ Logger *slog.Logger }
 
-// Notify logs e at a level matching its own.
+// Notify logs e at a level matching its own, at error level for a failure
+// (Event.Failed) whatever its level, with its outcome as an attribute.
 func (s Slog) Notify(ctx context.Context, e Event) error {
 	lg := s.Logger
 	if lg == nil {
 		lg = slog.Default()
 	}
 	lvl := slog.LevelInfo
-	switch e.Level {
-	case LevelWarning:
-		lvl = slog.LevelWarn
-	case LevelError:
+	switch {
+	case e.Failed():
 		lvl = slog.LevelError
+	case e.Level == LevelWarning:
+		lvl = slog.LevelWarn
 	}
-	lg.Log(ctx, lvl, e.Message, "type", e.Type, "tenant", e.Tenant, "user_id", e.UserID, "id", e.ID, "data", e.Data)
+	lg.Log(ctx, lvl, e.Message, "type", string(e.Type), "outcome", e.outcome(), "tenant", e.Tenant, "user_id", e.UserID, "id", e.ID, "data", e.Data)
 	return nil
 }

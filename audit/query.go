@@ -18,12 +18,21 @@ import (
 
 // Filter selects events. Zero fields match everything.
 type Filter struct {
-	Types  []string
+	// Types keeps events of these types.
+	Types []EventType
+	// Levels keeps events of these levels.
 	Levels []Level
+	// FailuresOnly keeps the events that record a failure (Event.Failed),
+	// whatever their type and level.
+	FailuresOnly bool
+	// Tenant keeps the events of this tenant.
 	Tenant string
+	// UserID keeps the events of this principal.
 	UserID string
-	From   time.Time // inclusive
-	To     time.Time // exclusive
+	// From keeps events at or after it.
+	From time.Time
+	// To keeps events before it.
+	To time.Time
 	// Limit keeps the newest Limit matches (0: all).
 	Limit int
 }
@@ -34,6 +43,9 @@ func (f *Filter) Match(e *Event) bool {
 		return false
 	}
 	if len(f.Levels) > 0 && !slices.Contains(f.Levels, e.Level) {
+		return false
+	}
+	if f.FailuresOnly && !e.Failed() {
 		return false
 	}
 	if f.Tenant != "" && e.Tenant != f.Tenant {
@@ -155,11 +167,23 @@ func ParseFormat(s string) (Format, error) {
 	return "", fmt.Errorf("audit: export format %q: use json, jsonl or csv", s)
 }
 
-// CSVHeader is the header row of CSV exports.
-var CSVHeader = []string{"id", "timestamp", "type", "level", "message", "user_id", "tenant", "data"}
+// CSVHeader is the header row of CSV exports. The last column, outcome, is
+// "failure" for an event that records one (Event.Failed) and "success"
+// otherwise; it comes last so that readers of the columns before it are
+// not disturbed.
+var CSVHeader = []string{"id", "timestamp", "type", "level", "message", "user_id", "tenant", "data", "outcome"}
+
+// exported is an event as exports write it: its stored fields and its
+// outcome, so that a reader of the export need not know the rule.
+type exported struct {
+	Event
+	Outcome string `json:"outcome"`
+}
 
 // Export writes the events matching f to w in format, streaming: the log
-// is never held in memory. CSV cells that a spreadsheet would run as a
+// is never held in memory. Every exported event carries its outcome,
+// "failure" or "success" (Event.Failed): JSON and JSONL objects in an
+// "outcome" key after the event's own, CSV rows in the last column. CSV cells that a spreadsheet would run as a
 // formula (starting with =, +, -, @, tab or carriage return) are prefixed
 // with a single quote.
 func (l *Log) Export(ctx context.Context, w io.Writer, format Format, f Filter) error {
@@ -185,7 +209,7 @@ func (l *Log) Export(ctx context.Context, w io.Writer, format Format, f Filter) 
 		}
 		switch format {
 		case JSON, JSONL:
-			b, err := json.Marshal(e)
+			b, err := json.Marshal(exported{Event: e, Outcome: e.outcome()})
 			if err != nil {
 				return err
 			}
@@ -208,7 +232,7 @@ func (l *Log) Export(ctx context.Context, w io.Writer, format Format, f Filter) 
 				b, _ := json.Marshal(e.Data)
 				data = string(b)
 			}
-			row := []string{e.ID, e.Timestamp.UTC().Format(time.RFC3339Nano), e.Type, string(e.Level), e.Message, e.UserID, e.Tenant, data}
+			row := []string{e.ID, e.Timestamp.UTC().Format(time.RFC3339Nano), string(e.Type), string(e.Level), e.Message, e.UserID, e.Tenant, data, e.outcome()}
 			for i := range row {
 				row[i] = SafeCSVCell(row[i])
 			}

@@ -399,7 +399,7 @@ func (e *Engine) DestroyKey(ctx context.Context, tenant string) error {
 
 // record writes an audit event; failures of the auditor are not the
 // operation's failures.
-func (e *Engine) record(ctx context.Context, tenant, typ string, opErr error, msg string, data map[string]any) {
+func (e *Engine) record(ctx context.Context, tenant string, typ audit.EventType, opErr error, msg string, data map[string]any) {
 	ev := audit.Event{Type: typ, Level: audit.LevelInfo, Message: msg, UserID: steward.PrincipalID(ctx), Tenant: tenant, Data: data}
 	if opErr != nil {
 		ev.Level = audit.LevelError

@@ -61,7 +61,7 @@ func TestInitThenEncryptedBackup(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, []string{"acme"}, ts)
 	require.Len(t, aud.events, 1)
-	require.Equal(t, "repo.initialized", aud.events[0].Type)
+	require.Equal(t, audit.TypeRepoInitialized, aud.events[0].Type)
 	require.Equal(t, audit.LevelInfo, aud.events[0].Level)
 	require.Equal(t, "ops", aud.events[0].UserID)
 	require.Equal(t, "acme", aud.events[0].Tenant)

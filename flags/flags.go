@@ -313,7 +313,7 @@ func (s *Set) Delete(ctx context.Context, name string) error {
 	return s.write(ctx, Flag{Name: name, Deleted: true}, audit.TypeFlagDeleted)
 }
 
-func (s *Set) write(ctx context.Context, f Flag, typ string) error {
+func (s *Set) write(ctx context.Context, f Flag, typ audit.EventType) error {
 	if err := audit.Authorize(ctx, s.cfg.Authorizer, s.cfg.Auditor, steward.ActionFlagWrite, ""); err != nil {
 		return err
 	}
@@ -328,7 +328,7 @@ func (s *Set) write(ctx context.Context, f Flag, typ string) error {
 // writeLocked writes f as the version after the newest one seen (a
 // refused one included, so a genuine write replaces a forgery), audits it
 // as "flag NAME <verb> <summary>" and installs it.
-func (s *Set) writeLocked(ctx context.Context, f Flag, typ, verb string) error {
+func (s *Set) writeLocked(ctx context.Context, f Flag, typ audit.EventType, verb string) error {
 	var old Flag
 	had := false
 	f.Version = s.seen[f.Name]

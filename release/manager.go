@@ -332,7 +332,7 @@ func (m *Manager) hashFile(ctx context.Context, f backup.File) (string, int64, e
 	return hex.EncodeToString(h.Sum(nil)), n, err
 }
 
-func (m *Manager) record(ctx context.Context, typ string, err error, msg string, data map[string]any) {
+func (m *Manager) record(ctx context.Context, typ audit.EventType, err error, msg string, data map[string]any) {
 	ev := audit.Event{Type: typ, Level: audit.LevelInfo, Message: msg, UserID: steward.PrincipalID(ctx), Data: data}
 	if err != nil {
 		ev.Level = audit.LevelError

@@ -21,7 +21,7 @@ import (
 // eventLog collects audit events of one type.
 type eventLog struct {
 	mu     sync.Mutex
-	typ    string
+	typ    audit.EventType
 	events []audit.Event
 }
 
