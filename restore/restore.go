@@ -9,14 +9,8 @@ import (
 	"io"
 	"runtime"
 	"slices"
-	"sort"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
-
-	"golang.org/x/sync/errgroup"
-	"golang.org/x/sync/semaphore"
 
 	"github.com/iluxsys/steward"
 	"github.com/iluxsys/steward/audit"
@@ -35,17 +29,32 @@ const (
 	// rest of the target is untouched.
 	Selective Mode = "selective"
 	// Merge restores files missing from the target, keeps files that are
-	// newer in the target, restores those that are older, removes nothing.
+	// newer in the target, restores those that are older, removes nothing,
+	// and never replaces an entry of another type: where the target holds a
+	// file and the snapshot a directory, or the other way round, the
+	// target's side is kept and reported as a conflict.
 	Merge Mode = "merge"
 )
 
-// Actions recorded in a Report's decisions.
+// Actions of a Decision, in a Plan (to do) and in a Report (done).
 const (
-	ActionRestored   = "restored"
-	ActionUnchanged  = "unchanged"
-	ActionKeptNewer  = "kept-newer"
-	ActionRemoved    = "removed"
+	// ActionRestored: a file written from the snapshot.
+	ActionRestored = "restored"
+	// ActionUnchanged: a file the target already holds with the snapshot's
+	// size, mtime and content; left as it is.
+	ActionUnchanged = "unchanged"
+	// ActionKeptNewer: a merge keeps the target's file, newer than the
+	// snapshot's.
+	ActionKeptNewer = "kept-newer"
+	// ActionRemoved: an entry of the target the snapshot lacks, removed by
+	// a full or selective restore with everything under it.
+	ActionRemoved = "removed"
+	// ActionDirCreated: a directory created from the snapshot.
 	ActionDirCreated = "dir"
+	// ActionConflict: a merge found an entry of another type in the target
+	// (at the path or above it) and kept the target's side; the snapshot's
+	// is not restored.
+	ActionConflict = "conflict"
 )
 
 // ErrInvalidOptions: the restore's options cannot be used; nothing was written.
@@ -74,6 +83,15 @@ type Options struct {
 	Validate bool
 	// SafetyBackup snapshots the target first (tag "pre-restore").
 	SafetyBackup bool
+	// DryRun plans the restore and carries out nothing: Restore reads the
+	// snapshot's entry list and the target (walking it, and hashing the
+	// files whose size and mtime equal the snapshot's) and returns a Report
+	// whose Plan holds every decision and its counts, while the Report's
+	// own counts and Decisions stay empty. No file or directory is created
+	// or removed, no safety backup is taken, Validate is ignored, and no
+	// restore is recorded in the audit log. The plan is the one a restore
+	// with the same options would carry out on the same target.
+	DryRun bool
 	// Progress, when set, is called as files complete and every
 	// backup.ProgressInterval in between (from one goroutine at a time,
 	// never after Restore returns). BytesDone counts the bytes written so
@@ -138,30 +156,41 @@ func New(e *backup.Engine, cfg *Config) *Restorer {
 	return r
 }
 
-// Decision is what the restore did with one path.
+// Decision is what a restore does (in a Plan) or did (in a Report) with
+// one path.
 type Decision struct {
-	Path   string `json:"path"`
+	Path string `json:"path"`
+	// Action is one of the Action constants.
 	Action string `json:"action"`
 	Reason string `json:"reason,omitempty"`
+	// Size is the snapshot's size of a file (restored, unchanged, kept or
+	// in conflict), or the bytes of the files a removal deletes; 0 for a
+	// directory created.
+	Size int64 `json:"size,omitempty"`
 }
 
-// Report describes a finished restore.
+// Report describes a finished restore: its counts and Decisions are what
+// was carried out, in path order. A restore that fails returns the Report
+// of what it did before failing.
 type Report struct {
-	Tenant           string        `json:"tenant"`
-	SnapshotID       string        `json:"snapshot_id"`
-	Mode             Mode          `json:"mode"`
-	Modules          []string      `json:"modules,omitempty"`
-	FilesRestored    int           `json:"files_restored"`
-	FilesUnchanged   int           `json:"files_unchanged"`
-	FilesKept        int           `json:"files_kept"`
-	EntriesRemoved   int           `json:"entries_removed"`
-	BytesRestored    int64         `json:"bytes_restored"`
+	Tenant     string   `json:"tenant"`
+	SnapshotID string   `json:"snapshot_id"`
+	Mode       Mode     `json:"mode"`
+	Modules    []string `json:"modules,omitempty"`
+	// Counts tallies Decisions.
+	Counts
 	Duration         time.Duration `json:"duration_ns"`
 	SafetySnapshotID string        `json:"safety_snapshot_id,omitempty"`
 	// Validated is true when Options.Validate checked every file and module.
 	Validated bool `json:"validated"`
-	// Decisions lists every path, in path order.
+	// Decisions lists every decision carried out, in path order.
 	Decisions []Decision `json:"decisions"`
+	// DryRun is true when Options.DryRun planned the restore without
+	// carrying it out: Plan holds the decisions, counts and Decisions are
+	// empty.
+	DryRun bool `json:"dry_run,omitempty"`
+	// Plan is the restore's plan, set by a dry run only.
+	Plan *Plan `json:"plan,omitempty"`
 }
 
 // Restore restores snapshotID ("latest" for the newest) of tenant into dst.
@@ -175,15 +204,16 @@ type Report struct {
 // is published. A file that fails is never published. Files already equal in
 // the target (same size and mtime, and the same SHA-256) are skipped, so
 // running a restore again after an interruption finishes the job.
+//
+// A restore plans first (see NewPlan) and then carries out exactly that
+// plan: removals, then directories, then files. With Options.DryRun it
+// returns the plan in Report.Plan and writes nothing.
 func (r *Restorer) Restore(ctx context.Context, tenant, snapshotID string, dst Target, opts *Options) (*Report, error) {
-	o := Options{Mode: Full}
-	if opts != nil {
-		o = *opts
+	o := withDefaults(opts)
+	if dst == nil {
+		return nil, errNoTarget
 	}
-	if o.Mode == "" {
-		o.Mode = Full
-	}
-	if err := checkOptions(&o, dst); err != nil {
+	if err := checkOptions(&o); err != nil {
 		return nil, err
 	}
 	if err := audit.Authorize(ctx, r.cfg.Authorizer, r.cfg.Auditor, steward.ActionRestore, tenant); err != nil {
@@ -192,6 +222,12 @@ func (r *Restorer) Restore(ctx context.Context, tenant, snapshotID string, dst T
 	start := r.cfg.Clock.Now()
 	rep, err := r.restore(ctx, tenant, snapshotID, dst, &o)
 	ttr := r.cfg.Clock.Now().Sub(start)
+	if o.DryRun {
+		if err == nil {
+			rep.Duration = ttr
+		}
+		return rep, err
+	}
 	data := map[string]any{audit.DataMode: string(o.Mode), audit.DataTTRMS: ttr.Milliseconds(), audit.DataSnapshotID: snapshotID}
 	if err != nil {
 		data[audit.DataError] = err.Error()
@@ -209,10 +245,25 @@ func (r *Restorer) Restore(ctx context.Context, tenant, snapshotID string, dst T
 	return rep, nil
 }
 
-func checkOptions(o *Options, dst Target) error {
-	if dst == nil {
-		return errNoTarget
+// withDefaults returns *opts, or a Full restore's options when opts is nil,
+// with the zero Mode read as Full.
+func withDefaults(opts *Options) Options {
+	var o Options
+	if opts != nil {
+		o = *opts
 	}
+	if o.Mode == "" {
+		o.Mode = Full
+	}
+	return o
+}
+
+// selected tells whether the restore covers path p.
+func (o *Options) selected(p string) bool {
+	return o.Mode != Selective || slices.Contains(o.Modules, backup.ModuleOf(p))
+}
+
+func checkOptions(o *Options) error {
 	switch o.Mode {
 	case Full, Merge:
 		if len(o.Modules) > 0 {
@@ -233,177 +284,40 @@ func checkOptions(o *Options, dst Target) error {
 	return nil
 }
 
-type work struct {
-	f      backup.File
-	reason string
-}
-
+// restore plans the restore of snapshotID into dst and, unless o.DryRun,
+// carries out the plan and validates the result.
 func (r *Restorer) restore(ctx context.Context, tenant, snapshotID string, dst Target, o *Options) (*Report, error) {
-	snap, err := r.e.Snapshot(ctx, tenant, snapshotID)
+	snap, files, err := r.entries(ctx, tenant, snapshotID, o)
 	if err != nil {
 		return nil, err
 	}
-	rep := &Report{Tenant: tenant, SnapshotID: snap.ID, Mode: o.Mode, Modules: o.Modules}
-	selected := func(p string) bool {
-		return o.Mode != Selective || slices.Contains(o.Modules, backup.ModuleOf(p))
-	}
-
-	// The whole entry list is read and checked before anything is written.
-	var files []backup.File
-	inSnap := map[string]bool{}
-	for f, err := range r.e.Files(ctx, tenant, snap.ID) {
-		if err != nil {
-			return nil, err
-		}
-		if err := backup.ValidatePath(f.Path); err != nil {
-			return nil, fmt.Errorf("restore: snapshot %s: %w", snap.ID, err)
-		}
-		if !selected(f.Path) {
-			continue
-		}
-		inSnap[f.Path] = true
-		files = append(files, f)
-	}
-	if o.Mode == Selective {
-		for _, m := range o.Modules {
-			if _, ok := snap.Checksums[m]; !ok && !inSnap[m] {
-				return nil, fmt.Errorf("%w: snapshot %s has no module %q", ErrInvalidOptions, snap.ID, m)
-			}
-		}
-	}
-
-	existing := map[string]backup.Entry{}
-	err = dst.Walk(ctx, func(e backup.Entry) error {
-		existing[e.Path] = e
-		return nil
-	})
+	rep := &Report{Tenant: tenant, SnapshotID: snap.ID, Mode: o.Mode, Modules: o.Modules, DryRun: o.DryRun}
+	target, err := walkTarget(ctx, dst)
 	if err != nil {
-		return nil, fmt.Errorf("restore: read target: %w", err)
+		return nil, err
+	}
+	hashCandidates(ctx, dst, files, target)
+	plan, err := NewPlan(files, target, o)
+	if err != nil {
+		return nil, fmt.Errorf("restore: snapshot %s: %w", snap.ID, err)
+	}
+	if o.DryRun {
+		rep.Plan = plan
+		return rep, nil
 	}
 
-	if o.SafetyBackup && len(existing) > 0 {
+	if o.SafetyBackup && len(target) > 0 {
 		s, err := r.e.Backup(ctx, tenant, dst, &backup.Options{Type: backup.Incremental, Compress: true, Encrypt: snap.Metadata.Encrypted, Tags: []string{"pre-restore"}})
 		if err != nil {
 			return nil, fmt.Errorf("restore: safety backup of the target: %w", err)
 		}
 		rep.SafetySnapshotID = s.ID
 	}
-
-	var decisions []Decision
-	// Removals first (deepest paths first), so a file can replace a
-	// directory and the other way round.
-	if o.Mode != Merge {
-		var remove []string
-		for p := range existing {
-			if !selected(p) || inSnap[p] {
-				continue
-			}
-			remove = append(remove, p)
-		}
-		sort.Sort(sort.Reverse(sort.StringSlice(remove)))
-		for _, p := range remove {
-			if parentRemoved(p, remove) {
-				continue
-			}
-			if err := dst.Remove(ctx, p); err != nil {
-				return rep, err
-			}
-			decisions = append(decisions, Decision{Path: p, Action: ActionRemoved, Reason: "not in the snapshot"})
-			rep.EntriesRemoved++
-		}
-	}
-
-	var todo []work
-	var unchanged []backup.File
-	for _, f := range files {
-		t, has := existing[f.Path]
-		if f.Mode.IsDir() {
-			if has && t.Mode.IsDir() {
-				continue
-			}
-			if has {
-				if err := dst.Remove(ctx, f.Path); err != nil {
-					return rep, err
-				}
-			}
-			if _, err := dst.Create(ctx, f.Entry); err != nil {
-				return rep, err
-			}
-			decisions = append(decisions, Decision{Path: f.Path, Action: ActionDirCreated})
-			continue
-		}
-		switch {
-		case !has:
-			todo = append(todo, work{f, "missing from the target"})
-		case !t.Mode.IsRegular():
-			if err := dst.Remove(ctx, f.Path); err != nil {
-				return rep, err
-			}
-			todo = append(todo, work{f, "target held a directory"})
-		case t.Size == f.Size && t.ModTime.Equal(f.ModTime) && sameContent(ctx, dst, f):
-			// Size and mtime alone are not proof: two files written in one
-			// clock tick share an mtime. The content hash decides.
-			unchanged = append(unchanged, f)
-			decisions = append(decisions, Decision{Path: f.Path, Action: ActionUnchanged, Reason: "same content"})
-			rep.FilesUnchanged++
-		case o.Mode == Merge && t.ModTime.After(f.ModTime):
-			decisions = append(decisions, Decision{Path: f.Path, Action: ActionKeptNewer,
-				Reason: fmt.Sprintf("target modified %s, snapshot %s", t.ModTime.UTC().Format(time.RFC3339), f.ModTime.UTC().Format(time.RFC3339))})
-			rep.FilesKept++
-		default:
-			todo = append(todo, work{f, "differs from the snapshot"})
-		}
-	}
-
-	var mu sync.Mutex
-	var total backup.Progress
-	for _, w := range todo {
-		total.FilesTotal++
-		total.BytesTotal += w.f.Size
-	}
-	var written atomic.Int64
-	stopTicks := tickProgress(o, &mu, &total, &written)
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(r.cfg.Parallelism)
-	budget := semaphore.NewWeighted(r.cfg.BufferBytes)
-	var stopped error
-	for _, w := range todo {
-		cost := bufferCost(w.f, r.cfg.BufferBytes)
-		if stopped = budget.Acquire(gctx, cost); stopped != nil {
-			break // ctx ended, or a file failed (g.Wait returns why)
-		}
-		g.Go(func() error {
-			defer budget.Release(cost)
-			if err := r.restoreFile(gctx, tenant, dst, w.f, o.Validate, &written); err != nil {
-				return err
-			}
-			mu.Lock()
-			defer mu.Unlock()
-			decisions = append(decisions, Decision{Path: w.f.Path, Action: ActionRestored, Reason: w.reason})
-			rep.FilesRestored++
-			rep.BytesRestored += w.f.Size
-			if o.Progress != nil {
-				total.FilesDone++
-				total.BytesDone = written.Load()
-				total.Path = w.f.Path
-				o.Progress(total)
-			}
-			return nil
-		})
-	}
-	err = g.Wait()
-	stopTicks()
-	if err == nil {
-		err = stopped
-	}
-	sort.Slice(decisions, func(i, j int) bool { return decisions[i].Path < decisions[j].Path })
-	rep.Decisions = decisions
-	if err != nil {
+	if err := r.execute(ctx, tenant, dst, plan, o, rep); err != nil {
 		return rep, err
 	}
-
 	if o.Validate {
-		if err := r.validateTarget(ctx, snap, files, unchanged, dst, o.Mode == Merge); err != nil {
+		if err := r.validateTarget(ctx, snap, files, plan.unchanged(), dst, o.Mode == Merge); err != nil {
 			return rep, err
 		}
 		rep.Validated = true
@@ -411,93 +325,69 @@ func (r *Restorer) restore(ctx context.Context, tenant, snapshotID string, dst T
 	return rep, nil
 }
 
-func parentRemoved(p string, removed []string) bool {
-	for dir := p; ; {
-		i := strings.LastIndexByte(dir, '/')
-		if i < 0 {
-			return false
-		}
-		dir = dir[:i]
-		if slices.Contains(removed, dir) {
-			return true
-		}
-	}
-}
-
-// restoreFile copies one file from the repository into dst. The engine
-// verifies every chunk, the size and (with hash) the file's SHA-256 before
-// EOF, so a corrupt file fails before Close and is aborted, never published.
-func (r *Restorer) restoreFile(ctx context.Context, tenant string, dst Target, f backup.File, hash bool, written *atomic.Int64) error {
-	rc, err := r.e.OpenFileWith(ctx, tenant, f, &backup.ReadOptions{SkipFileHash: !hash})
+// entries reads snapshotID's manifest and its whole entry list, checking
+// every path, and returns the entries the restore selects.
+func (r *Restorer) entries(ctx context.Context, tenant, snapshotID string, o *Options) (*backup.Snapshot, []backup.File, error) {
+	snap, err := r.e.Snapshot(ctx, tenant, snapshotID)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
-	defer rc.Close()
-	w, err := dst.Create(ctx, f.Entry)
-	if err != nil {
-		return err
+	var files []backup.File
+	for f, err := range r.e.Files(ctx, tenant, snap.ID) {
+		if err != nil {
+			return nil, nil, err
+		}
+		if err := backup.ValidatePath(f.Path); err != nil {
+			return nil, nil, fmt.Errorf("restore: snapshot %s: %w", snap.ID, err)
+		}
+		if o.selected(f.Path) {
+			files = append(files, f)
+		}
 	}
-	// The engine's reader writes its decoded chunks straight to w
-	// (io.WriterTo): no copy buffer per file in flight.
-	if _, err := io.Copy(countingWriter{w, written}, rc); err != nil {
-		abort(w)
-		return fmt.Errorf("restore: %q: %w", f.Path, err)
-	}
-	if err := w.Close(); err != nil {
-		return fmt.Errorf("restore: %q: %w", f.Path, err)
-	}
-	return nil
-}
-
-// countingWriter adds what it writes to n.
-type countingWriter struct {
-	w io.Writer
-	n *atomic.Int64
-}
-
-func (c countingWriter) Write(p []byte) (int, error) {
-	n, err := c.w.Write(p)
-	c.n.Add(int64(n))
-	return n, err
-}
-
-// tickProgress reports total, with the bytes written so far, every
-// backup.ProgressInterval under mu until the returned stop is called; stop
-// returns once no report is running.
-func tickProgress(o *Options, mu *sync.Mutex, total *backup.Progress, written *atomic.Int64) (stop func()) {
-	if o.Progress == nil {
-		return func() {}
-	}
-	done := make(chan struct{})
-	exited := make(chan struct{})
-	go func() {
-		defer close(exited)
-		t := time.NewTicker(backup.ProgressInterval)
-		defer t.Stop()
-		for {
-			select {
-			case <-done:
-				return
-			case <-t.C:
-				mu.Lock()
-				total.BytesDone = written.Load()
-				o.Progress(*total)
-				mu.Unlock()
+	if o.Mode == Selective {
+		for _, m := range o.Modules {
+			if _, ok := snap.Checksums[m]; !ok && !slices.ContainsFunc(files, func(f backup.File) bool { return f.Path == m }) {
+				return nil, nil, fmt.Errorf("%w: snapshot %s has no module %q", ErrInvalidOptions, snap.ID, m)
 			}
 		}
-	}()
-	return func() {
-		close(done)
-		<-exited
 	}
+	return snap, files, nil
 }
 
-func abort(w io.WriteCloser) {
-	if a, ok := w.(Aborter); ok {
-		_ = a.Abort()
+// walkTarget returns the entries dst holds, as it walks them.
+func walkTarget(ctx context.Context, dst Target) ([]backup.File, error) {
+	var target []backup.File
+	err := dst.Walk(ctx, func(e backup.Entry) error {
+		target = append(target, backup.File{Entry: e})
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("restore: read target: %w", err)
+	}
+	return target, nil
+}
+
+// hashCandidates sets the SHA256 of the target's regular files whose size
+// and mtime equal those of the snapshot's file at the same path, so that a
+// plan can tell them unchanged. A file that cannot be read keeps no hash
+// (and is restored).
+func hashCandidates(ctx context.Context, dst Target, files, target []backup.File) {
+	if len(target) == 0 {
 		return
 	}
-	_ = w.Close()
+	at := make(map[string]*backup.File, len(target))
+	for i := range target {
+		at[target[i].Path] = &target[i]
+	}
+	for _, f := range files {
+		t, ok := at[f.Path]
+		if !ok || !f.Mode.IsRegular() || !t.Mode.IsRegular() || t.Size != f.Size || !t.ModTime.Equal(f.ModTime) {
+			continue
+		}
+		if sum, err := hashTarget(ctx, dst, f.Path); err == nil {
+			t.SHA256 = sum
+		}
+	}
 }
 
 // validateTarget re-reads files skipped as unchanged and checks each
@@ -539,10 +429,4 @@ func hashTarget(ctx context.Context, dst Target, p string) (string, error) {
 		return "", fmt.Errorf("restore: validation: read %q: %w", p, err)
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
-}
-
-// sameContent reports whether the target's file hashes to f's SHA-256.
-func sameContent(ctx context.Context, dst Target, f backup.File) bool {
-	sum, err := hashTarget(ctx, dst, f.Path)
-	return err == nil && sum == f.SHA256
 }

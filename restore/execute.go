@@ -1,0 +1,203 @@
+package restore
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+	"golang.org/x/sync/semaphore"
+
+	"github.com/iluxsys/steward/backup"
+)
+
+// execute carries out p in dst: its removals, then its directories (in
+// path order, so parents first), then its files, in parallel. Each decision
+// goes into rep once carried out (decisions that change nothing at once),
+// so on failure rep tells what was done.
+func (r *Restorer) execute(ctx context.Context, tenant string, dst Target, p *Plan, o *Options, rep *Report) error {
+	err := applyEntries(ctx, dst, p, rep)
+	if err == nil {
+		err = r.restoreFiles(ctx, tenant, dst, p, o, rep)
+	}
+	slices.SortFunc(rep.Decisions, func(a, b Decision) int { return strings.Compare(a.Path, b.Path) })
+	return err
+}
+
+// record adds d, carried out, to rep.
+func (rep *Report) record(d Decision) {
+	rep.Decisions = append(rep.Decisions, d)
+	rep.Counts.add(d)
+}
+
+// applyEntries carries out p's removals and directories and records the
+// decisions that change nothing (unchanged, kept, conflict).
+func applyEntries(ctx context.Context, dst Target, p *Plan, rep *Report) error {
+	for i, d := range p.Decisions {
+		if d.Action != ActionRemoved {
+			continue
+		}
+		if err := dst.Remove(ctx, d.Path); err != nil {
+			return err
+		}
+		rep.record(p.Decisions[i])
+	}
+	for i, d := range p.Decisions {
+		switch d.Action {
+		case ActionDirCreated:
+			if p.steps[i].clear {
+				if err := dst.Remove(ctx, d.Path); err != nil {
+					return err
+				}
+			}
+			if _, err := dst.Create(ctx, p.snapshot[p.steps[i].file].Entry); err != nil {
+				return err
+			}
+			rep.record(d)
+		case ActionUnchanged, ActionKeptNewer, ActionConflict:
+			rep.record(d)
+		}
+	}
+	return nil
+}
+
+// restoreFiles writes p's restored files into dst, as many at once as
+// Config.Parallelism and Config.BufferBytes allow, and reports progress.
+func (r *Restorer) restoreFiles(ctx context.Context, tenant string, dst Target, p *Plan, o *Options, rep *Report) error {
+	var mu sync.Mutex // guards rep and total
+	total := backup.Progress{FilesTotal: int64(p.FilesRestored), BytesTotal: p.BytesRestored}
+	var written atomic.Int64
+	stopTicks := tickProgress(o, &mu, &total, &written)
+	defer stopTicks()
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(r.cfg.Parallelism)
+	budget := semaphore.NewWeighted(r.cfg.BufferBytes)
+	var stopped error
+	for i, d := range p.Decisions {
+		if d.Action != ActionRestored {
+			continue
+		}
+		f, clear := p.snapshot[p.steps[i].file], p.steps[i].clear
+		cost := bufferCost(f, r.cfg.BufferBytes)
+		if stopped = budget.Acquire(gctx, cost); stopped != nil {
+			break // ctx ended, or a file failed (g.Wait returns why)
+		}
+		g.Go(func() error {
+			defer budget.Release(cost)
+			if clear {
+				if err := dst.Remove(gctx, f.Path); err != nil {
+					return err
+				}
+			}
+			if err := r.restoreFile(gctx, tenant, dst, f, o.Validate, &written); err != nil {
+				return err
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			rep.record(d)
+			if o.Progress != nil {
+				total.FilesDone++
+				total.BytesDone = written.Load()
+				total.Path = f.Path
+				o.Progress(total)
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	return stopped
+}
+
+// unchanged returns the snapshot's files p leaves in place as unchanged.
+func (p *Plan) unchanged() []backup.File {
+	var out []backup.File
+	for i, d := range p.Decisions {
+		if d.Action == ActionUnchanged {
+			out = append(out, p.snapshot[p.steps[i].file])
+		}
+	}
+	return out
+}
+
+// restoreFile copies one file from the repository into dst. The engine
+// verifies every chunk, the size and (with hash) the file's SHA-256 before
+// EOF, so a corrupt file fails before Close and is aborted, never published.
+func (r *Restorer) restoreFile(ctx context.Context, tenant string, dst Target, f backup.File, hash bool, written *atomic.Int64) error {
+	rc, err := r.e.OpenFileWith(ctx, tenant, f, &backup.ReadOptions{SkipFileHash: !hash})
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	w, err := dst.Create(ctx, f.Entry)
+	if err != nil {
+		return err
+	}
+	// The engine's reader writes its decoded chunks straight to w
+	// (io.WriterTo): no copy buffer per file in flight.
+	if _, err := io.Copy(countingWriter{w, written}, rc); err != nil {
+		abort(w)
+		return fmt.Errorf("restore: %q: %w", f.Path, err)
+	}
+	if err := w.Close(); err != nil {
+		return fmt.Errorf("restore: %q: %w", f.Path, err)
+	}
+	return nil
+}
+
+// countingWriter adds what it writes to n.
+type countingWriter struct {
+	w io.Writer
+	n *atomic.Int64
+}
+
+func (c countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n.Add(int64(n))
+	return n, err
+}
+
+// tickProgress reports total, with the bytes written so far, every
+// backup.ProgressInterval under mu until the returned stop is called; stop
+// returns once no report is running.
+func tickProgress(o *Options, mu *sync.Mutex, total *backup.Progress, written *atomic.Int64) (stop func()) {
+	if o.Progress == nil {
+		return func() {}
+	}
+	done := make(chan struct{})
+	exited := make(chan struct{})
+	go func() {
+		defer close(exited)
+		t := time.NewTicker(backup.ProgressInterval)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				mu.Lock()
+				total.BytesDone = written.Load()
+				o.Progress(*total)
+				mu.Unlock()
+			}
+		}
+	}()
+	return func() {
+		close(done)
+		<-exited
+	}
+}
+
+func abort(w io.WriteCloser) {
+	if a, ok := w.(Aborter); ok {
+		_ = a.Abort()
+		return
+	}
+	_ = w.Close()
+}
