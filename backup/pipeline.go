@@ -257,6 +257,7 @@ func (e *Engine) backup(ctx context.Context, tenant string, src Source, o *Optio
 		}
 		var pending *File // parent entry read ahead
 		prevKey := ""
+		var below belowFiles
 		return src.Walk(gctx, func(en Entry) error {
 			if err := ValidatePath(en.Path); err != nil {
 				return fmt.Errorf("backup: source entry: %w", err)
@@ -269,6 +270,9 @@ func (e *Engine) backup(ctx context.Context, tenant string, src Source, o *Optio
 				return fmt.Errorf("backup: source walked %q after %q: entries must come in lexical path order", en.Path, prevKey)
 			}
 			prevKey = key
+			if err := below.check(en); err != nil {
+				return fmt.Errorf("backup: source entry: %w", err)
+			}
 			j := &job{file: File{Entry: en}, done: make(chan struct{})}
 			if en.Mode.IsDir() {
 				j.file.Size = 0

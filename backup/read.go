@@ -92,6 +92,8 @@ func filesIn(ctx context.Context, r *repo.Repo, m *manifest, ids []string) iter.
 	return func(yield func(File, error) bool) {
 		cr := &chunkReader{ctx: ctx, r: r, chunks: unsized(ids), path: "entry list of snapshot " + m.ID}
 		dec := json.NewDecoder(cr)
+		var prev string
+		var below belowFiles
 		for {
 			var l fileLine
 			err := dec.Decode(&l)
@@ -110,7 +112,8 @@ func filesIn(ctx context.Context, r *repo.Repo, m *manifest, ids []string) iter.
 			}
 			f, err := l.file()
 			if err == nil {
-				err = ValidatePath(f.Path)
+				err = checkListed(f.Entry, prev, &below)
+				prev = sortKey(f.Path, f.Mode)
 			}
 			if err != nil {
 				yield(File{}, fmt.Errorf("backup: %w", &repo.CorruptError{Key: r.SnapshotKey(m.ID), Detail: "entry list: " + err.Error()}))
@@ -121,6 +124,19 @@ func filesIn(ctx context.Context, r *repo.Repo, m *manifest, ids []string) iter.
 			}
 		}
 	}
+}
+
+// checkListed checks one entry of a stored entry list: a valid path, after
+// the previous entry (sort key prev) in walk order, not below a file. A
+// list a store writer reordered, repeated or nested never reaches a restore.
+func checkListed(e Entry, prev string, below *belowFiles) error {
+	if err := ValidatePath(e.Path); err != nil {
+		return err
+	}
+	if key := sortKey(e.Path, e.Mode); key <= prev {
+		return fmt.Errorf("entry %q is out of order or repeated (after %q)", e.Path, prev)
+	}
+	return below.check(e)
 }
 
 // OpenFile streams a file's content from tenant's repository, verifying

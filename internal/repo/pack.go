@@ -195,6 +195,12 @@ func (r *Repo) ReadPackHeader(ctx context.Context, key string) ([]PackEntry, err
 	if err != nil {
 		return nil, &CorruptError{Key: key, Detail: err.Error()}
 	}
+	body := uint64(info.Size - tl - hl)
+	for _, e := range entries {
+		if uint64(e.Offset)+uint64(e.Length) > body {
+			return nil, &CorruptError{Key: key, Detail: fmt.Sprintf("chunk %s lies outside the pack's %d bytes of data", e.ID, body)}
+		}
+	}
 	return entries, nil
 }
 
