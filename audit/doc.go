@@ -1,7 +1,38 @@
 // Package audit records what the SDK does: an Auditor interface every package
 // reports to, and Log, a hash-chained, append-only trail kept in a Store with
-// query, export (JSON, JSONL, CSV), verification, a metrics Dashboard and
-// notifiers that fire on failures.
+// query, export (JSON, JSONL, CSV), verification and a Dashboard of figures.
+//
+// # Events and failures
+//
+// An Event has an EventType (the Type constants for the SDK's own events,
+// stored as the plain string), a Level and Data. Most operations record
+// their failures under the same type as their successes
+// ("repo.initialized", "retention.applied", "flag.changed", ...), with
+// LevelError and Data[DataError]. Event.Failed is the one rule that says
+// whether an event records a failure (LevelError, a DataError, or a type
+// only failures have), and every consumer applies it: the Dashboard (its
+// Events section counts failures of every type), exports (an "outcome"
+// field and CSV column, Filter.FailuresOnly), DefaultNotifyFilter, the Slog
+// and SMTP notifiers, and Metered.
+//
+// # Wrappers
+//
+// Behaviour added to an Auditor is a wrapper with Unwrap, so it works over
+// any Auditor, a host's own included:
+//
+//   - Notifying passes the events a filter selects (failures and RPO
+//     breaches by default) to Notifiers: Webhook, SMTP, Slog.
+//   - Metered measures events in OpenTelemetry instruments: the counter
+//     steward.audit.events (attributes type, level and outcome, with
+//     bounded cardinality and no tenant) and the histograms
+//     steward.backup.duration and steward.restore.ttr of successful
+//     backups and restores, in ms.
+//
+// A host builds the chain once and hands it to every package, e.g.
+//
+//	log, _ := audit.NewLog(ctx, store, cfg)
+//	metered, _ := audit.Metered(log, meterProvider.Meter("steward"))
+//	var aud audit.Auditor = audit.Notifying(metered, nil, nil, audit.Slog{})
 //
 // # What the log guarantees
 //

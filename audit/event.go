@@ -10,9 +10,13 @@ type Level string
 
 // Levels.
 const (
-	LevelInfo    Level = "info"
+	// LevelInfo: something happened as it should (the default).
+	LevelInfo Level = "info"
+	// LevelWarning: something needs attention (an access denial, an RPO
+	// breach the host rates as a warning).
 	LevelWarning Level = "warning"
-	LevelError   Level = "error"
+	// LevelError: an operation failed (see Event.Failed).
+	LevelError Level = "error"
 )
 
 // Event is one entry of the audit trail.

@@ -3,6 +3,11 @@ package audit_test
 import (
 	"context"
 	"fmt"
+	"slices"
+	"strings"
+
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
 	"github.com/iluxsys/steward"
 	"github.com/iluxsys/steward/audit"
@@ -52,4 +57,40 @@ func ExampleLog_VerifyFrom() {
 	fmt.Println(anchor.Seq, rep.Events, rep.Checkpoints, err)
 	// Output:
 	// 4 5 2 <nil>
+}
+
+// Metered wraps any Auditor (here a Log) and counts its events by type,
+// level and outcome; a failure recorded under a success type counts as
+// one.
+func ExampleMetered() {
+	ctx := context.Background()
+	log, err := audit.NewLog(ctx, storage.NewMemory(), nil)
+	if err != nil {
+		panic(err)
+	}
+	reader := sdkmetric.NewManualReader()
+	provider := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+	aud, err := audit.Metered(log, provider.Meter("steward"))
+	if err != nil {
+		panic(err)
+	}
+	_ = aud.Record(ctx, audit.Event{Type: audit.TypeRepoInitialized, Tenant: "acme"})
+	_ = aud.Record(ctx, audit.Event{Type: audit.TypeRepoInitialized, Level: audit.LevelError, Tenant: "acme",
+		Data: map[string]any{audit.DataError: "already exists"}})
+
+	var rm metricdata.ResourceMetrics
+	_ = reader.Collect(ctx, &rm)
+	var lines []string
+	for _, dp := range rm.ScopeMetrics[0].Metrics[0].Data.(metricdata.Sum[int64]).DataPoints {
+		var attrs []string
+		for _, kv := range dp.Attributes.ToSlice() {
+			attrs = append(attrs, string(kv.Key)+"="+kv.Value.Emit())
+		}
+		lines = append(lines, fmt.Sprintf("%s %d", strings.Join(attrs, " "), dp.Value))
+	}
+	slices.Sort(lines)
+	fmt.Println(strings.Join(lines, "\n"))
+	// Output:
+	// level=error outcome=failure type=repo.initialized 1
+	// level=info outcome=success type=repo.initialized 1
 }

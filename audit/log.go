@@ -74,7 +74,8 @@ type LogConfig struct {
 // Without a key the chain only detects damage: a store writer can rewrite
 // it consistently or cut its tail.
 //
-// Log implements Auditor and is safe for concurrent use.
+// Log implements Auditor and is safe for concurrent use. It measures
+// nothing itself: wrap it with Metered for OpenTelemetry metrics.
 type Log struct {
 	store storage.Store
 	cfg   LogConfig
@@ -100,8 +101,8 @@ var (
 type TamperError struct {
 	Seq    uint64 // the event or checkpoint's sequence number
 	Key    string // its object key
-	Reason string
-	Err    error // the cause, or nil
+	Reason string // what is wrong, in words
+	Err    error  // the cause, or nil
 }
 
 // Error says which event or checkpoint is wrong and why.

@@ -79,10 +79,13 @@ const SignatureHeader = "X-Steward-Signature"
 // URL often carries a token (in its path, query or user information): the
 // errors Notify returns and String name it by scheme and host only.
 type Webhook struct {
-	URL    string
+	// URL receives the POSTs.
+	URL string
+	// Secret keys the signature in SignatureHeader; see Sign.
 	Secret []byte
-	// Client defaults to an http.Client with Timeout (default 10s).
-	Client  *http.Client
+	// Client defaults to an http.Client with Timeout.
+	Client *http.Client
+	// Timeout bounds each attempt of the default Client (default 10s).
 	Timeout time.Duration
 	// Retries after the first attempt (default 3).
 	Retries int
@@ -230,10 +233,14 @@ func (e *redactedError) Unwrap() error { return e.err }
 // SMTP mails each event. Addr is host:port; Auth may be nil for servers
 // that need none (tests, local relays).
 type SMTP struct {
+	// Addr is the server's host:port.
 	Addr string
+	// Auth authenticates to the server; nil for none.
 	Auth smtp.Auth
+	// From is the sender's address.
 	From string
-	To   []string
+	// To are the recipients; Notify fails when there are none.
+	To []string
 }
 
 // Notify mails e. Its subject reads "[steward] LEVEL type tenant", with
@@ -268,7 +275,10 @@ func (s *SMTP) Notify(ctx context.Context, e Event) error {
 func oneLine(s string) string { return strings.NewReplacer("\r", " ", "\n", " ").Replace(s) }
 
 // Slog logs each event on a log/slog Logger.
-type Slog struct{ Logger *slog.Logger }
+type Slog struct {
+	// Logger receives the events; nil means slog.Default().
+	Logger *slog.Logger
+}
 
 // Notify logs e at a level matching its own, at error level for a failure
 // (Event.Failed) whatever its level, with its outcome as an attribute.

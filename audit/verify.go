@@ -20,16 +20,23 @@ import (
 // The Log stores one every CheckpointEvery events and hands it to
 // LogConfig.OnCheckpoint; VerifyFrom takes one back.
 type Checkpoint struct {
-	Seq  uint64 `json:"seq"`
+	// Seq is the sequence number of the event it pins.
+	Seq uint64 `json:"seq"`
+	// Hash is that event's chain hash.
 	Hash string `json:"hash"`
-	MAC  string `json:"mac"`
+	// MAC authenticates Seq and Hash; empty in a checkpoint the host made
+	// from Head, which VerifyFrom then trusts as the host's own.
+	MAC string `json:"mac"`
 }
 
 // VerifyReport is what Verify found.
 type VerifyReport struct {
-	Events      uint64        `json:"events"`
-	Checkpoints int           `json:"checkpoints"`
-	Duration    time.Duration `json:"duration_ns"`
+	// Events is the number of events checked.
+	Events uint64 `json:"events"`
+	// Checkpoints is the number of stored checkpoints checked.
+	Checkpoints int `json:"checkpoints"`
+	// Duration is how long the verification took.
+	Duration time.Duration `json:"duration_ns"`
 }
 
 // Verify walks the whole log, streaming, and reports the first problem as

@@ -1,5 +1,6 @@
 // Package audittest is the conformance suite for audit.Auditor
-// implementations: audit.Log and audit.Nop pass it.
+// implementations: audit.Log, audit.Nop and the wrappers audit.Metered and
+// audit.Notifying pass it.
 package audittest
 
 import (
