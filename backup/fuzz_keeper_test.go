@@ -54,6 +54,12 @@ func FuzzKeeperUnwrap(f *testing.F) {
 		}
 		// A genuine wrap for a: its own scope only, this keeper only.
 		w, err := kp.Wrap(ctx, a, key)
+		if len(key) != 32 {
+			if !errors.Is(err, ErrInvalidOptions) {
+				t.Fatalf("Wrap of a %d-byte key: got %v, want ErrInvalidOptions", len(key), err)
+			}
+			return
+		}
 		if err != nil {
 			t.Fatalf("Wrap(%q): %v", a, err)
 		}

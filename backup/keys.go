@@ -196,6 +196,9 @@ var pageSize = os.Getpagesize()
 // to its scope: a key wrapped for one tenant does not open another's.
 func Keeper(k *secrets.Keeper, keyID string) KeyProvider { return &keeperKeys{k: k, id: keyID} }
 
+// dataKeyBytes is the length of every data key a provider wraps.
+const dataKeyBytes = 32
+
 type keeperKeys struct {
 	k  *secrets.Keeper
 	id string
@@ -204,6 +207,9 @@ type keeperKeys struct {
 func (k *keeperKeys) KeyID() string { return k.id }
 
 func (k *keeperKeys) Wrap(ctx context.Context, scope string, dataKey []byte) ([]byte, error) {
+	if len(dataKey) != dataKeyBytes {
+		return nil, fmt.Errorf("%w: keeper %q: a data key has %d bytes, not %d", ErrInvalidOptions, k.id, dataKeyBytes, len(dataKey))
+	}
 	plain := append([]byte(scope+"\x00"), dataKey...)
 	out, err := k.k.Encrypt(ctx, plain)
 	if err != nil {
@@ -221,7 +227,7 @@ func (k *keeperKeys) Unwrap(ctx context.Context, scope string, wrapped []byte) (
 		return nil, fmt.Errorf("keeper %q cannot unwrap the key of %q: %v: %w", k.id, scope, err, ErrWrongKey)
 	}
 	p := []byte(scope + "\x00")
-	if !bytes.HasPrefix(plain, p) {
+	if !bytes.HasPrefix(plain, p) || len(plain)-len(p) != dataKeyBytes {
 		return nil, fmt.Errorf("the key unwrapped by keeper %q belongs to another scope: %w", k.id, ErrWrongKey)
 	}
 	return plain[len(p):], nil

@@ -4,8 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"strings"
 	"testing"
 	"time"
+
+	"gocloud.dev/secrets/localsecrets"
 
 	"github.com/stretchr/testify/require"
 )
@@ -113,4 +116,25 @@ func TestCraftedArgonParametersAreRefusedQuickly(t *testing.T) {
 		require.ErrorIs(t, err, ErrCorrupt, c.name)
 		require.Less(t, time.Since(start), time.Second, "%s is refused before deriving", c.name)
 	}
+}
+
+// TestKeeperRefusesWrongLength: a Keeper's plaintext must be exactly the
+// scope, a NUL and a 32-byte data key, so a scope that is a prefix of
+// another's (possible only with a NUL in it) cannot borrow its key.
+func TestKeeperRefusesWrongLength(t *testing.T) {
+	ctx := context.Background()
+	var sk [32]byte
+	keeper := localsecrets.NewKeeper(sk)
+	defer keeper.Close()
+	for _, plain := range []string{"acme\x00short", "acme\x00" + strings.Repeat("k", 33)} {
+		w, err := keeper.Encrypt(ctx, []byte(plain))
+		require.NoError(t, err)
+		_, err = Keeper(keeper, "local").Unwrap(ctx, "acme", w)
+		require.ErrorIs(t, err, ErrWrongKey)
+	}
+	w, err := Keeper(keeper, "local").Wrap(ctx, "acme", make([]byte, 32))
+	require.NoError(t, err)
+	dk, err := Keeper(keeper, "local").Unwrap(ctx, "acme", w)
+	require.NoError(t, err)
+	require.Len(t, dk, 32)
 }

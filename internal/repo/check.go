@@ -49,8 +49,11 @@ func (s Subset) Includes(name string) bool {
 	if err != nil {
 		return true
 	}
-	if s.percent > 0 {
+	switch {
+	case s.percent > 0:
 		return float64(v%10000) < s.percent*100
+	case s.t == 0:
+		return true // the zero Subset: every pack
 	}
 	return v%s.t == s.n-1
 }

@@ -77,3 +77,14 @@ func FuzzParseSubset(f *testing.F) {
 		}
 	})
 }
+
+// TestZeroSubsetIncludesEverything: the zero Subset (not made by
+// ParseSubset) selects every pack instead of dividing by zero.
+func TestZeroSubsetIncludesEverything(t *testing.T) {
+	all, err := ParseSubset("")
+	require.NoError(t, err)
+	for _, name := range []string{"00000000aa", "ffffffff00", "1234abcd99"} {
+		require.True(t, Subset{}.Includes(name))
+		require.Equal(t, all.Includes(name), Subset{}.Includes(name))
+	}
+}
