@@ -39,7 +39,8 @@ type Aborter interface {
 	Abort() error
 }
 
-// DirTarget restores into the directory root (created if missing). Every
+// DirTarget restores into the directory root (created by the first write if
+// missing; Walk and Open create nothing). Every
 // operation goes through an os.Root, so no path — not "..", not an absolute
 // path, not a symbolic link planted in the tree — can reach outside root.
 // Files are written to a temporary name in their directory and renamed into
@@ -186,7 +187,12 @@ func (d *dirTarget) open() (*os.Root, error) {
 	return d.r, d.err
 }
 
+// Walk yields nothing for a root that does not exist yet, and creates
+// nothing: a dry run reads the target without writing.
 func (d *dirTarget) Walk(ctx context.Context, fn func(backup.Entry) error) error {
+	if d.missing() {
+		return nil
+	}
 	r, err := d.open()
 	if err != nil {
 		return err
@@ -199,7 +205,17 @@ func (d *dirTarget) Walk(ctx context.Context, fn func(backup.Entry) error) error
 	})
 }
 
+// missing tells whether the root does not exist: Walk and Open then
+// create nothing.
+func (d *dirTarget) missing() bool {
+	_, err := os.Lstat(d.root)
+	return errors.Is(err, fs.ErrNotExist)
+}
+
 func (d *dirTarget) Open(ctx context.Context, p string) (io.ReadCloser, error) {
+	if d.missing() {
+		return nil, fmt.Errorf("restore: open %q: %w", p, fs.ErrNotExist)
+	}
 	r, err := d.open()
 	if err != nil {
 		return nil, err
