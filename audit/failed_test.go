@@ -7,7 +7,10 @@ import (
 	"encoding/csv"
 	"encoding/hex"
 	"encoding/json"
+	"io"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -207,4 +210,37 @@ func TestNotifyFailuresWhateverTheType(t *testing.T) {
 	require.Contains(t, buf.String(), `"level":"ERROR"`)
 	require.Contains(t, buf.String(), `"outcome":"failure"`)
 	require.Contains(t, buf.String(), `"type":"flag.changed"`)
+}
+
+// Webhook and SMTP bodies carry the outcome; the SMTP subject says ERROR
+// for a failure recorded at a lower level.
+func TestNotifiersCarryOutcome(t *testing.T) {
+	bodies := make(chan []byte, 4)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		bodies <- b
+	}))
+	defer srv.Close()
+	a := audit.Notifying(audit.Nop(), nil, func(_ audit.Notifier, err error) { t.Error(err) }, &audit.Webhook{URL: srv.URL})
+	require.NoError(t, a.Record(context.Background(), audit.Event{Type: audit.TypeFlagChanged, Message: "set"}))
+	require.NoError(t, a.Record(context.Background(), audit.Event{Type: audit.TypeFlagChanged, Message: "not set", Data: map[string]any{audit.DataError: "conflict"}}))
+	require.Len(t, bodies, 1, "only the failure notifies")
+	var got struct {
+		Type    string `json:"type"`
+		Message string `json:"message"`
+		Outcome string `json:"outcome"`
+	}
+	require.NoError(t, json.Unmarshal(<-bodies, &got))
+	require.Equal(t, "flag.changed not set failure", got.Type+" "+got.Message+" "+got.Outcome)
+
+	addr, msgs := smtpServer(t)
+	n := &audit.SMTP{Addr: addr, From: "steward@example.test", To: []string{"ops@example.test"}}
+	require.NoError(t, n.Notify(context.Background(), audit.Event{Type: audit.TypeAccessDenied, Level: audit.LevelWarning, Tenant: "acme", Data: map[string]any{audit.DataError: "forbidden"}}))
+	select {
+	case m := <-msgs:
+		require.Contains(t, m, "Subject: [steward] ERROR access.denied acme")
+		require.Contains(t, m, `"outcome": "failure"`)
+	case <-time.After(5 * time.Second):
+		t.Fatal("no mail received")
+	}
 }

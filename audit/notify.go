@@ -74,8 +74,10 @@ func (n *NotifyingAuditor) Unwrap() Auditor { return n.inner }
 // "sha256=<hex>".
 const SignatureHeader = "X-Steward-Signature"
 
-// Webhook POSTs each event as JSON to URL, signed with Secret in
-// SignatureHeader, retrying 5xx answers and transport errors with backoff.
+// Webhook POSTs each event as JSON to URL (the event's fields and its
+// "outcome", "failure" or "success", as exports write it), signed with
+// Secret in SignatureHeader, retrying 5xx answers and transport errors
+// with backoff.
 // URL often carries a token (in its path, query or user information): the
 // errors Notify returns and String name it by scheme and host only.
 type Webhook struct {
@@ -104,7 +106,7 @@ func Sign(secret, body []byte) string {
 // the last attempt's cause (a *url.Error whose URL is shown the same way,
 // or a non-2xx status), or is the context's error.
 func (w *Webhook) Notify(ctx context.Context, e Event) error {
-	body, err := json.Marshal(e)
+	body, err := json.Marshal(exported{Event: e, Outcome: e.outcome()})
 	if err != nil {
 		return err
 	}
@@ -243,14 +245,15 @@ type SMTP struct {
 	To []string
 }
 
-// Notify mails e. Its subject reads "[steward] LEVEL type tenant", with
-// ERROR as the level of every failure (Event.Failed), whatever the level
-// recorded, so that mail filters on ERROR catch them all.
+// Notify mails e, as JSON with its "outcome" as exports write it. The
+// subject reads "[steward] LEVEL type tenant", with ERROR as the level of
+// every failure (Event.Failed), whatever the level recorded, so that mail
+// filters on ERROR catch them all.
 func (s *SMTP) Notify(ctx context.Context, e Event) error {
 	if len(s.To) == 0 {
 		return errors.New("audit: smtp: no recipients")
 	}
-	body, _ := json.MarshalIndent(e, "", "  ")
+	body, _ := json.MarshalIndent(exported{Event: e, Outcome: e.outcome()}, "", "  ")
 	head := strings.ToUpper(string(e.Level))
 	if e.Failed() {
 		head = strings.ToUpper(string(LevelError))
