@@ -109,27 +109,29 @@ func (e *Engine) checkForget(ctx context.Context, r *repo.Repo, ids []string, fo
 
 // PruneOptions change a prune. A nil *PruneOptions means defaults.
 type PruneOptions struct {
-	// DryRun reports what would be deleted and deletes nothing.
+	// DryRun plans the prune and reports what it would do, changing
+	// nothing and taking no lock (see Prune).
 	DryRun bool
 	// RepackThreshold: packs whose unused share exceeds it are rewritten
 	// (default 0.5).
 	RepackThreshold float64
 }
 
-// PruneReport says what a prune did (or would do, in a dry run).
-type PruneReport struct {
-	PacksDeleted, PacksRepacked, OrphanPacks int
-	BytesFreed                               int64
-	ChunksKept, ChunksDeleted                int
-}
-
-// Prune removes data no snapshot of tenant references, under the
-// repository's exclusive lock (it fails with ErrLocked while a backup or
-// another prune runs). Chunks referenced by any snapshot — entry lists
-// included — are kept; packs holding only unreferenced chunks are deleted;
-// packs more than RepackThreshold unused are rewritten; packs left by
-// crashed backups are deleted; the index is rewritten. Every remaining
-// snapshot stays restorable at every step.
+// Prune removes data no snapshot of tenant references. Chunks referenced
+// by any snapshot — entry lists included — are kept; packs holding only
+// unreferenced chunks are deleted; packs more than RepackThreshold unused
+// are rewritten; packs no index lists (left by crashed backups) are
+// deleted; the index is rewritten. Every remaining snapshot stays
+// restorable at every step.
+//
+// A prune plans, then executes the plan, both under the repository's
+// exclusive lock: it fails with ErrLocked while a backup or another prune
+// runs. A dry run only plans, and takes no lock at all: it writes
+// nothing, so it works on a read-only store and beside a running backup.
+// A shared lock would add a write only to keep out a concurrent prune,
+// whose deletions can at worst make the dry run fail with an error to
+// retry. A dry run may count a running backup's packs as orphans; the
+// real prune plans again under the exclusive lock.
 func (e *Engine) Prune(ctx context.Context, tenant string, opts *PruneOptions) (*PruneReport, error) {
 	if _, err := scopePrefix(tenant); err != nil {
 		return nil, err
@@ -172,22 +174,37 @@ func (e *Engine) prune(ctx context.Context, tenant string, o *PruneOptions) (*Pr
 	if err != nil {
 		return nil, err
 	}
+	if o.DryRun {
+		plan, err := e.planPrune(ctx, r, o.RepackThreshold)
+		if err != nil {
+			return nil, fmt.Errorf("backup: prune %q (dry run): %w", tenant, err)
+		}
+		return pruneReport(plan, &plan.Stats, true), nil
+	}
 	lock, err := r.Lock(ctx, true, "prune by "+steward.PrincipalID(ctx), e.cfg.Clock.Now)
 	if err != nil {
 		return nil, fmt.Errorf("backup: prune %q: %w", tenant, err)
 	}
 	defer lock.Unlock(ctx)
-	used, err := e.usedChunks(ctx, r)
+	plan, err := e.planPrune(ctx, r, o.RepackThreshold)
 	if err != nil {
 		return nil, fmt.Errorf("backup: prune %q: %w", tenant, err)
 	}
-	st, err := r.Prune(ctx, used, o.RepackThreshold, o.DryRun)
+	st, err := r.ExecutePrune(ctx, plan)
 	e.forgetRepo(tenant)
 	if err != nil {
 		return nil, fmt.Errorf("backup: prune %q: %w", tenant, err)
 	}
-	return &PruneReport{PacksDeleted: st.PacksDeleted + 0, PacksRepacked: st.PacksRepacked, BytesFreed: st.BytesFreed,
-		ChunksKept: st.ChunksKept, ChunksDeleted: st.ChunksDeleted, OrphanPacks: st.OrphanPacks}, nil
+	return pruneReport(plan, st, false), nil
+}
+
+// planPrune plans a prune of r against every live snapshot.
+func (e *Engine) planPrune(ctx context.Context, r *repo.Repo, threshold float64) (*repo.PrunePlan, error) {
+	used, err := e.usedChunks(ctx, r)
+	if err != nil {
+		return nil, err
+	}
+	return r.PlanPrune(ctx, used, threshold)
 }
 
 // usedChunks marks every chunk any snapshot references: true for the
@@ -244,6 +261,12 @@ type CheckReport struct {
 	Snapshots, Packs, Chunks int
 	PacksRead, ChunksRead    int
 	Problems                 []string
+	// UnreferencedPacks counts the packs in the store that no index
+	// lists, UnreferencedBytes their size: information, not a problem.
+	// A backup that crashed (or one running now) leaves them; Prune
+	// deletes them when no backup runs.
+	UnreferencedPacks int
+	UnreferencedBytes int64
 }
 
 // OK reports whether the check found no problem.
@@ -252,11 +275,12 @@ func (r *CheckReport) OK() bool { return len(r.Problems) == 0 }
 // Check verifies tenant's repository: every manifest decodes and matches
 // its checksum, every chunk a snapshot references is in the index, every
 // indexed pack exists and its header agrees; with ReadData, every chunk of
-// the chosen packs is decrypted and verified against its ID. Problems are
-// reported (naming objects), not returned as errors; the error is for a
-// check that could not run: a store that refuses or fails a read stops the
-// check with that error (errors.Is reaches it) and is never reported as
-// damage to the repository.
+// the chosen packs is decrypted and verified against its ID. Packs no
+// index lists are counted (UnreferencedPacks), not reported as problems.
+// Problems are reported (naming objects), not returned as errors; the
+// error is for a check that could not run: a store that refuses or fails
+// a read stops the check with that error (errors.Is reaches it) and is
+// never reported as damage to the repository.
 func (e *Engine) Check(ctx context.Context, tenant string, opts *CheckOptions) (*CheckReport, error) {
 	if _, err := scopePrefix(tenant); err != nil {
 		return nil, err
@@ -292,6 +316,14 @@ func (e *Engine) Check(ctx context.Context, tenant string, opts *CheckOptions) (
 	}
 	rep.Packs, rep.Chunks, rep.PacksRead, rep.ChunksRead = pc.Packs, pc.Chunks, pc.PacksRead, pc.ChunksRead
 	rep.Problems = append(rep.Problems, pc.Problems...)
+	orphans, err := r.UnreferencedPacks(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range orphans {
+		rep.UnreferencedPacks++
+		rep.UnreferencedBytes += p.Size
+	}
 	for _, id := range ids {
 		m, err := e.loadManifest(ctx, r, id)
 		if err != nil {

@@ -53,7 +53,7 @@ func (a *app) retentionCmds() []*cobra.Command {
 					fmt.Fprintf(a.out, "%s %s %-11s %s  %s\n", verdict, d.Snapshot.ID, d.Snapshot.Type, d.Snapshot.Timestamp.Format("2006-01-02 15:04"), strings.Join(d.Reasons, ","))
 				}
 				if rep.Prune != nil {
-					fmt.Fprintf(a.out, "prune: %d packs deleted, %d repacked, %d bytes freed\n", rep.Prune.PacksDeleted, rep.Prune.PacksRepacked, rep.Prune.BytesFreed)
+					fmt.Fprintf(a.out, "prune: %s\n", pruneSummary(rep.Prune))
 				}
 			})
 		},
@@ -78,10 +78,7 @@ func (a *app) retentionCmds() []*cobra.Command {
 			if err != nil {
 				return err
 			}
-			return a.print(rep, func() {
-				fmt.Fprintf(a.out, "%d packs deleted, %d repacked, %d orphan packs, %d bytes freed; %d chunks kept, %d dropped\n",
-					rep.PacksDeleted, rep.PacksRepacked, rep.OrphanPacks, rep.BytesFreed, rep.ChunksKept, rep.ChunksDeleted)
-			})
+			return a.print(rep, func() { fmt.Fprintln(a.out, pruneSummary(rep)) })
 		},
 	}
 	prune.Flags().StringVar(&pTenant, "tenant", "", "tenant ID")
@@ -104,6 +101,9 @@ func (a *app) retentionCmds() []*cobra.Command {
 			}
 			if err := a.print(rep, func() {
 				fmt.Fprintf(a.out, "%d snapshots, %d packs, %d chunks; read %d packs (%d chunks)\n", rep.Snapshots, rep.Packs, rep.Chunks, rep.PacksRead, rep.ChunksRead)
+				if rep.UnreferencedPacks > 0 {
+					fmt.Fprintf(a.out, "%d unreferenced packs (%d bytes) that no index lists: left by a crashed or running backup; prune deletes them\n", rep.UnreferencedPacks, rep.UnreferencedBytes)
+				}
 				for _, p := range rep.Problems {
 					fmt.Fprintln(a.out, "problem:", p)
 				}
@@ -155,4 +155,15 @@ func (a *app) retentionCmds() []*cobra.Command {
 	policy.Flags().StringVar(&polTenant, "tenant", "", "tenant ID (or _general)")
 	policy.Flags().StringVar(&polFile, "set", "", "JSON policy file to store")
 	return []*cobra.Command{forget, prune, check, policy}
+}
+
+// pruneSummary is one line on a prune: what it did or, in a dry run,
+// what it would do.
+func pruneSummary(rep *backup.PruneReport) string {
+	verb, freed := "", "freed"
+	if rep.DryRun {
+		verb, freed = "would be ", "would be freed"
+	}
+	return fmt.Sprintf("%d packs %sdeleted (%d orphan), %d %srepacked, %d bytes %s; %d chunks kept, %d %sdropped, %d unreferenced left in packs under the repack threshold",
+		rep.PacksDeleted, verb, rep.OrphanPacks, rep.PacksRepacked, verb, rep.BytesFreed, freed, rep.ChunksKept, rep.ChunksDeleted, verb, rep.ChunksUnusedKept)
 }

@@ -1,0 +1,175 @@
+package repo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/iluxsys/steward/storage"
+)
+
+// ExecutePrune carries out plan, which PlanPrune made on this Repo under
+// the exclusive lock the caller still holds: it refuses with ErrStalePlan a
+// plan whose index objects are no longer those in the store. It returns
+// what it did: the plan's counts, with the bytes repacking actually wrote.
+//
+// Order keeps every step crash-safe: the repacked chunks go to new packs,
+// then one index (split as its size requires) lists the new packs and
+// every kept one; only then are the old index objects deleted, and the
+// obsolete packs last. A crash leaves at worst duplicate index entries or
+// unreferenced packs, which the next prune removes. An empty plan changes
+// nothing.
+func (r *Repo) ExecutePrune(ctx context.Context, plan *PrunePlan) (*PruneStats, error) {
+	st := plan.Stats
+	if plan.Empty() {
+		return &st, nil
+	}
+	if err := r.checkFresh(ctx, plan); err != nil {
+		return nil, err
+	}
+	newPacks, written, err := r.repack(ctx, plan.Repack)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.writePrunedIndex(ctx, plan, newPacks); err != nil {
+		return nil, err
+	}
+	if err := r.deleteAll(ctx, plan.Indexes, "old index"); err != nil {
+		return nil, err
+	}
+	var obsolete []string
+	for _, p := range slices.Concat(plan.Delete, plan.Repack) {
+		obsolete = append(obsolete, p.Key)
+	}
+	if err := r.deleteAll(ctx, obsolete, "pack"); err != nil {
+		return nil, err
+	}
+	if err := r.ReloadIndex(ctx); err != nil {
+		return nil, err
+	}
+	st.PackBytesWritten = written
+	st.BytesFreed = st.PackBytesDeleted - written
+	return &st, nil
+}
+
+// checkFresh refuses a plan made from other index objects than the store
+// holds now.
+func (r *Repo) checkFresh(ctx context.Context, plan *PrunePlan) error {
+	var now []string
+	for oi, err := range r.store.List(ctx, r.prefix+"index/") {
+		if err != nil {
+			return err
+		}
+		now = append(now, oi.Key)
+	}
+	slices.Sort(now)
+	if !slices.Equal(now, plan.loaded) {
+		return fmt.Errorf("%w (%d index objects planned, %d now)", ErrStalePlan, len(plan.loaded), len(now))
+	}
+	return nil
+}
+
+// repack copies the live chunks of packs into new packs, which no index
+// lists yet, and returns them with the bytes written.
+func (r *Repo) repack(ctx context.Context, packs []PrunePack) ([]IndexPack, int64, error) {
+	if len(packs) == 0 {
+		return nil, 0, nil
+	}
+	saver := r.NewSaver(ctx, 1)
+	saver.force = true
+	var buf []byte
+	for _, p := range packs {
+		for _, c := range p.live {
+			loc, _, _ := r.Lookup(c.id)
+			data, err := r.LoadChunk(ctx, c.id, buf)
+			if err != nil {
+				saver.Abort()
+				return nil, 0, fmt.Errorf("repack %q: %w", p.Key, err)
+			}
+			save := saver.Save
+			if c.meta {
+				save = saver.SaveMeta
+			}
+			if _, err := save(c.id, data, loc.Flags&FlagCompressed != 0); err != nil {
+				saver.Abort()
+				return nil, 0, fmt.Errorf("repack %q: %w", p.Key, err)
+			}
+			buf = data
+		}
+	}
+	done, err := saver.flushPacks()
+	if err != nil {
+		return nil, 0, fmt.Errorf("repack: %w", err)
+	}
+	return done, saver.StoredBytes(), nil
+}
+
+// flushPacks uploads the open packs and waits for every upload, as Flush
+// does, but writes no index: the caller lists the packs it returns in an
+// index of its own. StoredBytes then counts the packs alone.
+func (s *Saver) flushPacks() ([]IndexPack, error) {
+	s.mu.Lock()
+	open := s.cur
+	s.cur = [2]*openPack{}
+	s.mu.Unlock()
+	for _, p := range open {
+		if p != nil && len(p.entries) > 0 {
+			s.slots <- struct{}{}
+			s.upload(p)
+		} else if p != nil {
+			p.discard()
+		}
+	}
+	s.uploads.Wait()
+	s.resMu.Lock()
+	defer s.resMu.Unlock()
+	done := s.done
+	s.done = nil
+	return done, s.err
+}
+
+// writePrunedIndex writes the index of everything the plan keeps: the
+// loaded entries of the packs it neither deletes nor repacks, and the new
+// packs.
+func (r *Repo) writePrunedIndex(ctx context.Context, plan *PrunePlan, newPacks []IndexPack) error {
+	gone := map[string]bool{}
+	for _, p := range slices.Concat(plan.Delete, plan.Repack) {
+		gone[p.Key] = true
+	}
+	byPack := map[string]*IndexPack{}
+	r.mu.RLock()
+	for id, loc := range r.index {
+		key := r.packNames[loc.Pack]
+		if gone[key] {
+			continue
+		}
+		ip := byPack[key]
+		if ip == nil {
+			ip = &IndexPack{Name: key[strings.LastIndexByte(key, '/')+1:]}
+			byPack[key] = ip
+		}
+		ip.Entries = append(ip.Entries, PackEntry{ID: id, Flags: loc.Flags, Offset: loc.Offset, Length: loc.Length, RawLength: loc.RawLength})
+	}
+	r.mu.RUnlock()
+	keep := newPacks
+	for _, ip := range byPack {
+		keep = append(keep, *ip)
+	}
+	if len(keep) == 0 {
+		return nil
+	}
+	_, _, err := r.writeIndex(ctx, keep)
+	return err
+}
+
+// deleteAll deletes keys; one already gone is not an error.
+func (r *Repo) deleteAll(ctx context.Context, keys []string, what string) error {
+	for _, key := range keys {
+		if err := r.store.Delete(ctx, key); err != nil && !errors.Is(err, storage.ErrNotFound) {
+			return fmt.Errorf("delete %s: %w", what, err)
+		}
+	}
+	return nil
+}
