@@ -287,7 +287,8 @@ func (w *dirWalk) enter(ctx context.Context, d *os.Root, it walkItem, fn func(En
 
 // list reads the directory d (dir from the root) in walk order, checking
 // first that it is the directory the walk saw (want, unless nil). Each
-// entry is stat'ed relative to d, never through a link.
+// entry is stat'ed relative to d, never through a link (ReadDir of a
+// file opened in an os.Root lstats each name at the directory's handle).
 func (w *dirWalk) list(d *os.Root, dir string, want fs.FileInfo) ([]walkItem, error) {
 	f, err := d.Open(".")
 	if err != nil {
@@ -307,7 +308,7 @@ func (w *dirWalk) list(d *os.Root, dir string, want fs.FileInfo) ([]walkItem, er
 			continue
 		}
 		p := joinPath(dir, de.Name())
-		info, err := d.Lstat(de.Name())
+		info, err := de.Info()
 		if err != nil {
 			return nil, fmt.Errorf("backup: stat %q: %w", w.s.show(p), err)
 		}
@@ -336,7 +337,7 @@ func (s *dirSource) check(f *os.File, p string, want fs.FileInfo) error {
 }
 
 func (s *dirSource) changed(p string) error {
-	return fmt.Errorf("%w: %q changed between the walk and the read (swapped for a symbolic link or another file); it was not followed", ErrSourceChanged, s.show(p))
+	return fmt.Errorf("%w: %q is no longer what the walk saw (it was swapped for a symbolic link or another file or directory) and was not followed; back up again once the tree stops changing", ErrSourceChanged, s.show(p))
 }
 
 // openFailed explains a failed open of rel (p from the source's root)
