@@ -316,13 +316,8 @@ func (e *Engine) Check(ctx context.Context, tenant string, opts *CheckOptions) (
 	}
 	rep.Packs, rep.Chunks, rep.PacksRead, rep.ChunksRead = pc.Packs, pc.Chunks, pc.PacksRead, pc.ChunksRead
 	rep.Problems = append(rep.Problems, pc.Problems...)
-	orphans, err := r.UnreferencedPacks(ctx)
-	if err != nil {
+	if rep.UnreferencedPacks, rep.UnreferencedBytes, err = unreferencedPacks(ctx, r); err != nil {
 		return nil, err
-	}
-	for _, p := range orphans {
-		rep.UnreferencedPacks++
-		rep.UnreferencedBytes += p.Size
 	}
 	for _, id := range ids {
 		m, err := e.loadManifest(ctx, r, id)
@@ -377,4 +372,14 @@ func (e *Engine) Check(ctx context.Context, tenant string, opts *CheckOptions) (
 		}
 	}
 	return rep, nil
+}
+
+// unreferencedPacks counts the packs of r no index lists, and their bytes.
+func unreferencedPacks(ctx context.Context, r *repo.Repo) (int, int64, error) {
+	orphans, err := r.UnreferencedPacks(ctx)
+	var size int64
+	for _, p := range orphans {
+		size += p.Size
+	}
+	return len(orphans), size, err
 }
