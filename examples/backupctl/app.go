@@ -347,10 +347,10 @@ func (a *app) tenantsCmd() *cobra.Command {
 
 func (a *app) restoreCmd() *cobra.Command {
 	var tenant, id, target, mode, modules string
-	var validate, safety bool
+	var validate, safety, dryRun bool
 	var parallel int
 	cmd := &cobra.Command{
-		Use:   "restore --tenant T --snapshot ID|latest --target DIR [--mode full|selective|merge] [--modules a,b]",
+		Use:   "restore --tenant T --snapshot ID|latest --target DIR [--mode full|selective|merge] [--modules a,b] [--dry-run]",
 		Short: "Restore a snapshot into a directory",
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := a.ctx(cmd)
@@ -358,7 +358,7 @@ func (a *app) restoreCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			opts := &restore.Options{Mode: restore.Mode(mode), Validate: validate, SafetyBackup: safety}
+			opts := &restore.Options{Mode: restore.Mode(mode), Validate: validate, SafetyBackup: safety, DryRun: dryRun}
 			if modules != "" {
 				opts.Modules = strings.Split(modules, ",")
 			}
@@ -370,8 +370,16 @@ func (a *app) restoreCmd() *cobra.Command {
 				return err
 			}
 			return a.print(rep, func() {
-				fmt.Fprintf(a.out, "restored %s: %d files (%d bytes), %d unchanged, %d kept newer, %d removed in %s\n", rep.SnapshotID,
-					rep.FilesRestored, rep.BytesRestored, rep.FilesUnchanged, rep.FilesKept, rep.EntriesRemoved, rep.Duration.Round(time.Millisecond))
+				if p := rep.Plan; p != nil {
+					for _, d := range p.Decisions {
+						fmt.Fprintf(a.out, "%-10s %s  %s\n", d.Action, d.Path, d.Reason)
+					}
+					fmt.Fprintf(a.out, "dry run of %s: would restore %d files (%d bytes), create %d directories, remove %d entries; %d unchanged, %d kept newer, %d conflicts\n",
+						rep.SnapshotID, p.FilesRestored, p.BytesRestored, p.DirsCreated, p.EntriesRemoved, p.FilesUnchanged, p.FilesKept, p.Conflicts)
+					return
+				}
+				fmt.Fprintf(a.out, "restored %s: %d files (%d bytes), %d unchanged, %d kept newer, %d removed, %d conflicts in %s\n", rep.SnapshotID,
+					rep.FilesRestored, rep.BytesRestored, rep.FilesUnchanged, rep.FilesKept, rep.EntriesRemoved, rep.Conflicts, rep.Duration.Round(time.Millisecond))
 				if rep.SafetySnapshotID != "" {
 					fmt.Fprintf(a.out, "safety backup: %s\n", rep.SafetySnapshotID)
 				}
@@ -387,6 +395,7 @@ func (a *app) restoreCmd() *cobra.Command {
 	f.BoolVar(&validate, "validate", false, "check each file's SHA-256 as it is written and every module checksum (one more SHA-256 pass; every chunk is verified either way)")
 	f.BoolVar(&safety, "safety-backup", false, "snapshot the target first (tag pre-restore)")
 	f.IntVar(&parallel, "parallel", 0, "files restored at once (default 4×CPUs)")
+	f.BoolVar(&dryRun, "dry-run", false, "print what the restore would do, path by path, and write nothing")
 	_ = cmd.MarkFlagRequired("target")
 	return cmd
 }
