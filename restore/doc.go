@@ -12,4 +12,12 @@
 // SHA-256 before it is published under its final name; a
 // restore that fails leaves no half-written file behind, and running it
 // again skips what is already in place.
+//
+// A restore plans, then executes. NewPlan is a pure function of the
+// snapshot's entries, the target's entries and the options: it returns a
+// Plan with one Decision per path (restore, keep as unchanged or newer,
+// remove, or — in a merge, where the target holds an entry of another type —
+// conflict, keeping the target's side), and the restore then carries out
+// exactly that plan. Options.DryRun returns the plan in Report.Plan and
+// writes nothing.
 package restore
