@@ -18,9 +18,10 @@ import (
 	"log"
 	"math/rand/v2"
 	"os"
+	"os/exec"
 	"path/filepath"
-	"runtime"
 	"sort"
+	"strings"
 )
 
 func main() {
@@ -43,7 +44,11 @@ func main() {
 }
 
 func generate(out string, total int64) error {
-	srcBytes, err := copyTree(filepath.Join(runtime.GOROOT(), "src"), filepath.Join(out, "src"))
+	goroot, err := goRoot()
+	if err != nil {
+		return err
+	}
+	srcBytes, err := copyTree(filepath.Join(goroot, "src"), filepath.Join(out, "src"))
 	if err != nil {
 		return err
 	}
@@ -57,6 +62,21 @@ func generate(out string, total int64) error {
 		return err
 	}
 	return writeFiles(filepath.Join(out, "blobs"), rest*45/100, rng, writeRandom)
+}
+
+// goRoot returns the GOROOT of the go command on PATH, whose src tree is the
+// dataset's source files. runtime.GOROOT is deprecated: it names the root the
+// binary was built with, which need not exist where it runs.
+func goRoot() (string, error) {
+	out, err := exec.Command("go", "env", "GOROOT").Output()
+	if err != nil {
+		return "", fmt.Errorf("gendata: go env GOROOT: %w (is the go command on PATH?)", err)
+	}
+	root := strings.TrimSpace(string(out))
+	if root == "" {
+		return "", fmt.Errorf("gendata: go env GOROOT printed nothing")
+	}
+	return root, nil
 }
 
 // writeFiles writes files of mixed sizes (4 KiB to 64 MiB) until budget is spent.
