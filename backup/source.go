@@ -383,7 +383,7 @@ func (s *dirSource) openEntry(ctx context.Context, e Entry) (io.ReadCloser, erro
 // openIn opens the regular file rel (p from the source's root) through
 // r, checked against want.
 func (s *dirSource) openIn(r *os.Root, rel, p string, want fs.FileInfo) (io.ReadCloser, error) {
-	f, err := r.OpenFile(rel, os.O_RDONLY, 0)
+	f, err := r.OpenFile(rel, openFlags, 0)
 	if errors.Is(err, os.ErrClosed) {
 		return nil, err
 	}
