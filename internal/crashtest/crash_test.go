@@ -80,10 +80,6 @@ type offsetClock struct{ d time.Duration }
 
 func (c offsetClock) Now() time.Time { return time.Now().Add(c.d).UTC() }
 
-func engine(t testing.TB, dir string) (*backup.Engine, storage.Store) {
-	return engineAt(t, dir, 0)
-}
-
 func engineAt(t testing.TB, dir string, generation int) (*backup.Engine, storage.Store) {
 	s, err := storage.OpenDir(dir)
 	require.NoError(t, err)
