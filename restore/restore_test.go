@@ -371,10 +371,9 @@ func TestDirTargetDirectoryRemovedBehindItsBack(t *testing.T) {
 // countingTarget records how many files are being written at once.
 type countingTarget struct {
 	restore.Target
-	mu       sync.Mutex
-	open     int
-	maxOpen  int
-	creating int
+	mu      sync.Mutex
+	open    int
+	maxOpen int
 }
 
 func (c *countingTarget) Create(ctx context.Context, e backup.Entry) (io.WriteCloser, error) {
