@@ -7,9 +7,27 @@ import (
 	"github.com/iluxsys/steward/internal/repo"
 )
 
-// Buffers for decoded chunks are recycled across files. A restore of
-// 11,556 files otherwise allocated a fresh buffer for nearly every file and
-// chunk: about 700 MB/s of garbage and a collection every 30 ms.
+// Buffer pools. A backup or restore recycles its large buffers, so memory
+// stays flat whatever the size of files or of the dataset. There are three
+// pools, all in this file:
+//
+//   - Engine.bufs (a freeList) holds the chunker buffers of files of
+//     smallFile bytes or more and of each backup's entry list, 2×MaxChunk
+//     bytes each (the chunker needs room for a whole chunk past the one it
+//     cuts). A backup holds one per read worker plus one for its entry
+//     list; at most 2×Parallelism+1 idle ones are kept per Engine, and
+//     past that a returned buffer is left to the collector.
+//   - smallBufs (a sync.Pool) holds the chunker buffers of files under
+//     smallFile bytes, smallFile+1 bytes each: such a file is one chunk and
+//     the chunker sees its end in the first read, so it needs no full-size
+//     buffer. A backup holds at most one per read worker; idle ones go at
+//     the next collection.
+//   - getBuf and putBuf recycle the buffers restores and other reads
+//     decode chunks into, by size class: at most poolBytes of idle ones.
+//
+// The decoded-chunk pool exists because a restore of 11,556 files
+// otherwise allocated a fresh buffer for nearly every file and chunk:
+// about 700 MB/s of garbage and a collection every 30 ms.
 //
 // Sizes come in classes a quarter of a power of two apart (4 KiB, 5 KiB,
 // 6 KiB, 7 KiB, 8 KiB, 10 KiB, ... up to repo.MaxChunk), so a buffer wastes
@@ -90,4 +108,65 @@ func putBuf(b []byte) {
 	}
 	bufs.free[c] = append(bufs.free[c], b[:0])
 	bufs.bytes += size
+}
+
+// smallFile is the size under which a file is chunked with a buffer from
+// smallBufs rather than Engine.bufs.
+const smallFile = 1 << 20
+
+// smallBufs holds *[]byte of smallFile+1 bytes.
+var smallBufs = &sync.Pool{New: func() any { b := make([]byte, smallFile+1); return &b }}
+
+// freeList hands out equal buffers, keeping at most a known number of idle
+// ones for reuse. It is safe for concurrent use.
+type freeList struct {
+	c    chan []byte
+	size int
+}
+
+// newFreeList returns a freeList of size-byte buffers keeping at most n
+// idle ones.
+func newFreeList(n, size int) *freeList { return &freeList{c: make(chan []byte, n), size: size} }
+
+// get returns an idle buffer or a new one.
+func (f *freeList) get() []byte {
+	select {
+	case b := <-f.c:
+		return b
+	default:
+		return make([]byte, f.size)
+	}
+}
+
+// put keeps b for reuse unless n buffers are idle already.
+func (f *freeList) put(b []byte) {
+	select {
+	case f.c <- b:
+	default:
+	}
+}
+
+// chunkerBuf is a chunker buffer and the pool it goes back to.
+type chunkerBuf struct {
+	b     []byte
+	small *[]byte // from smallBufs, else from Engine.bufs
+}
+
+// getChunkerBuf returns a buffer for chunking a file of size bytes; give
+// it back with putChunkerBuf.
+func (e *Engine) getChunkerBuf(size int64) chunkerBuf {
+	if size < smallFile {
+		p := smallBufs.Get().(*[]byte)
+		return chunkerBuf{b: *p, small: p}
+	}
+	return chunkerBuf{b: e.bufs.get()}
+}
+
+// putChunkerBuf recycles a buffer from getChunkerBuf.
+func (e *Engine) putChunkerBuf(c chunkerBuf) {
+	if c.small != nil {
+		smallBufs.Put(c.small)
+		return
+	}
+	e.bufs.put(c.b)
 }

@@ -1,0 +1,86 @@
+package backup
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/iluxsys/steward"
+	"github.com/iluxsys/steward/internal/repo"
+)
+
+// saveEntryList chunks the segment IDs collect writes to the pipe (the
+// segment list, format 2, see segments.go) and saves the chunks like file
+// content; their IDs become the manifest's Tree. On an error it closes the
+// pipe with it, so collect stops too.
+func (a *archiver) saveEntryList() error {
+	err := a.chunkEntryList()
+	if err != nil {
+		a.pr.CloseWithError(err)
+	}
+	return err
+}
+
+func (a *archiver) chunkEntryList() error {
+	buf := a.e.bufs.get()
+	defer a.e.bufs.put(buf)
+	c := repo.NewChunker(a.r.Gear(), a.pr, buf)
+	for {
+		chunk, err := c.Next()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		id := a.r.ChunkID(chunk)
+		if _, err := a.saver.SaveMeta(id, chunk, true); err != nil {
+			return err
+		}
+		a.tree = append(a.tree, id.String())
+	}
+}
+
+// commit writes the manifest of the backup a ran, once its packs and index
+// are flushed: the manifest, written only if no object has its key, is the
+// commit point. A backup that fails before leaves no manifest.
+func (e *Engine) commit(ctx context.Context, tenant string, a *archiver, start time.Time) (*Snapshot, error) {
+	id, err := uuid.NewV7()
+	if err != nil {
+		return nil, err
+	}
+	o, r := a.o, a.r
+	m := &manifest{Format: 2, Tree: a.tree}
+	m.Snapshot = Snapshot{
+		ID: id.String(), Tenant: tenant, Type: o.Type, Timestamp: start.UTC(),
+		CreatedBy: steward.PrincipalID(ctx), Tags: o.Tags, Components: o.Components,
+		Checksums: a.sums.Sums(),
+		Metadata: Metadata{
+			TenantName: o.TenantName, BackupVersion: BackupVersion, PlatformVersion: o.PlatformVersion,
+			SchemaVersion: o.SchemaVersion, SizeBytes: a.size, StoredBytes: a.saver.StoredBytes(),
+			Compressed: o.Compress, Encrypted: r.Encrypted(), FileCount: a.files,
+		},
+	}
+	if a.parent != nil {
+		m.Parent = a.parent.ID
+	}
+	if r.Encrypted() {
+		m.Metadata.EncryptionAlgorithm = "AES-256-GCM"
+		m.Metadata.KeyID = r.KeyID()
+	}
+	m.Metadata.DurationMS = e.cfg.Clock.Now().Sub(start).Milliseconds()
+	m.Checksums["manifest"] = manifestChecksum(m)
+	body, err := json.Marshal(m)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.SaveSnapshot(ctx, m.ID, body); err != nil {
+		return nil, fmt.Errorf("backup: commit snapshot: %w", err)
+	}
+	s := m.Snapshot
+	return &s, nil
+}

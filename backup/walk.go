@@ -1,0 +1,103 @@
+package backup
+
+import (
+	"context"
+	"fmt"
+)
+
+// walk is the pipeline's first stage: it reads the Source in walk order,
+// checks each entry (walkOrder), and sends every kept entry to collect
+// and each file that must be read to the read workers. Files the parent
+// snapshot holds unchanged take its chunk list unread (parentCursor).
+//
+// When it returns it closes jobs, waits for the read workers, and closes
+// order, so collect sees every job the workers will finish.
+func (a *archiver) walk(ctx context.Context) error {
+	defer close(a.order)
+	defer func() { close(a.jobs); a.workers.Wait() }()
+	var parent *parentCursor
+	if a.parent != nil {
+		parent = newParentCursor(a.e.files(ctx, a.r, a.parent))
+		defer parent.close()
+	}
+	var check walkOrder
+	return a.src.Walk(ctx, func(en Entry) error {
+		keep, err := check.accept(en)
+		if err != nil || !keep {
+			return err
+		}
+		j, err := plan(en, parent)
+		if err != nil {
+			return err
+		}
+		return a.send(ctx, j)
+	})
+}
+
+// walkOrder checks the entries of a walk, in the order the Source gives
+// them: a valid path, strictly after the previous entry in walk order
+// (sortKey), not below a file (belowFiles).
+type walkOrder struct {
+	prevKey string
+	below   belowFiles
+}
+
+// accept checks en and reports whether the backup keeps it: directories
+// and regular files are kept, other entries (symlinks, devices) skipped.
+func (w *walkOrder) accept(en Entry) (bool, error) {
+	if err := ValidatePath(en.Path); err != nil {
+		return false, fmt.Errorf("backup: source entry: %w", err)
+	}
+	if !en.Mode.IsDir() && !en.Mode.IsRegular() {
+		return false, nil
+	}
+	key := sortKey(en.Path, en.Mode)
+	if key <= w.prevKey {
+		return false, fmt.Errorf("backup: source walked %q after %q: entries must come in lexical path order", en.Path, w.prevKey)
+	}
+	w.prevKey = key
+	if err := w.below.check(en); err != nil {
+		return false, fmt.Errorf("backup: source entry: %w", err)
+	}
+	return true, nil
+}
+
+// plan makes en's job: a directory or a file unchanged since the parent
+// (nil for none) is complete at once; any other file must be read.
+func plan(en Entry, parent *parentCursor) (*job, error) {
+	j := &job{file: File{Entry: en}, done: make(chan struct{})}
+	if en.Mode.IsDir() {
+		j.file.Size = 0
+		close(j.done)
+		return j, nil
+	}
+	prev, ok, err := parent.match(en)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		j.read = true
+		return j, nil
+	}
+	j.file.SHA256, j.file.Chunks = prev.SHA256, prev.Chunks
+	j.file.ModTime = prev.ModTime
+	close(j.done)
+	return j, nil
+}
+
+// send hands j to collect and, when it must be read, to the read workers.
+func (a *archiver) send(ctx context.Context, j *job) error {
+	select {
+	case a.order <- j:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	if j.read {
+		select {
+		case a.jobs <- j:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return nil
+}
