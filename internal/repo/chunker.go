@@ -80,14 +80,6 @@ func NewChunker(g *Gear, r io.Reader, buf []byte) *Chunker {
 	return &Chunker{gear: g, r: r, buf: buf}
 }
 
-// Reset makes c read r from the start, keeping its buffer.
-func (c *Chunker) Reset(r io.Reader) {
-	c.r, c.start, c.end, c.eof, c.err = r, 0, 0, false, nil
-}
-
-// Buffer returns the chunker's buffer so the caller can pool it.
-func (c *Chunker) Buffer() []byte { return c.buf }
-
 // Next returns the next chunk, or io.EOF after the last one. The slice is
 // only valid until the next call.
 func (c *Chunker) Next() ([]byte, error) {
