@@ -21,6 +21,16 @@ const (
 	Releases = "_releases"
 )
 
+// Latest is the snapshot ID that names a scope's newest snapshot that is
+// not a safety backup tagged TagPreRestore; safety backups are still
+// listed and can be named by their IDs.
+const Latest = "latest"
+
+// TagPreRestore tags the safety backup a restore takes of its target
+// before changing it: a snapshot of the target's old content, which
+// Latest passes over.
+const TagPreRestore = "pre-restore"
+
 // Entry is one file or directory of a Source. Path is slash-separated and
 // relative ("users/42.json"); its first element is the module.
 type Entry struct {

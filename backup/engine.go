@@ -299,7 +299,8 @@ func (e *Engine) loadManifest(ctx context.Context, r *repo.Repo, id string) (*ma
 }
 
 // Snapshot returns one snapshot; ErrNotFound when it does not exist. The
-// ID "latest" names the newest snapshot.
+// ID Latest names the newest snapshot that is not a pre-restore safety
+// backup.
 func (e *Engine) Snapshot(ctx context.Context, tenant, id string) (*Snapshot, error) {
 	if _, err := scopePrefix(tenant); err != nil {
 		return nil, err
@@ -323,18 +324,30 @@ func (e *Engine) manifest(ctx context.Context, tenant, id string) (*manifest, *r
 	if err != nil {
 		return nil, nil, err
 	}
-	if id == "latest" {
-		ms, err := e.manifests(ctx, r)
-		if err != nil {
-			return nil, nil, err
-		}
-		if len(ms) == 0 {
-			return nil, nil, fmt.Errorf("backup: tenant %q has no snapshots: %w", tenant, ErrNotFound)
-		}
-		return ms[0], r, nil
+	if id == Latest {
+		m, err := e.latest(ctx, r, tenant)
+		return m, r, err
 	}
 	m, err := e.loadManifest(ctx, r, id)
 	return m, r, err
+}
+
+// latest is the newest snapshot of r that is not a pre-restore safety
+// backup (a snapshot of a restore target's old content, not of the tenant).
+func (e *Engine) latest(ctx context.Context, r *repo.Repo, tenant string) (*manifest, error) {
+	ms, err := e.manifests(ctx, r)
+	if err != nil {
+		return nil, err
+	}
+	for _, m := range ms {
+		if !slices.Contains(m.Tags, TagPreRestore) {
+			return m, nil
+		}
+	}
+	if len(ms) > 0 {
+		return nil, fmt.Errorf("backup: tenant %q has only safety backups (tag %s); name one by its ID: %w", tenant, TagPreRestore, ErrNotFound)
+	}
+	return nil, fmt.Errorf("backup: tenant %q has no snapshots: %w", tenant, ErrNotFound)
 }
 
 // Tenants lists the tenants that have a repository (not General or

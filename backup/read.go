@@ -18,8 +18,9 @@ import (
 )
 
 // Files streams the snapshot's entry list in the order it was walked
-// (lexical path order). The ID "latest" names the newest snapshot. Errors
-// (not found, corrupt, forbidden) are yielded and end the sequence.
+// (lexical path order). The ID Latest names the newest snapshot that is
+// not a safety backup. Errors (not found, corrupt, forbidden) are yielded
+// and end the sequence.
 func (e *Engine) Files(ctx context.Context, tenant, snapshotID string) iter.Seq2[File, error] {
 	return func(yield func(File, error) bool) {
 		if _, err := scopePrefix(tenant); err != nil {
