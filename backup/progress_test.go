@@ -102,3 +102,40 @@ func TestProgressWithinAFile(t *testing.T) {
 		require.LessOrEqual(t, all[i].BytesDone, total)
 	}
 }
+
+func TestProgressReachesTotals(t *testing.T) {
+	fsys := sampleFS(30, 1)
+	fsys["big/x.bin"] = &fstest.MapFile{Data: randBytes(9, 6<<20), Mode: 0o644}
+	var wantBytes int64
+	for _, f := range fsys {
+		wantBytes += int64(len(f.Data))
+	}
+	e, err := backup.New(storage.NewMemory(), nil)
+	require.NoError(t, err)
+	var got []backup.Progress
+	_, err = e.Backup(master(), "acme", backup.FSSource(fsys), &backup.Options{Type: backup.Full, Progress: func(p backup.Progress) { got = append(got, p) }})
+	require.NoError(t, err)
+	// One report per file, plus a report every ProgressInterval while a
+	// file is read (a slow machine or -race can take that long over the
+	// 6 MiB file): those leave FilesDone as it was.
+	perFile := 0
+	var prev backup.Progress
+	for _, p := range got {
+		require.Equal(t, int64(len(fsys)), p.FilesTotal)
+		require.Equal(t, wantBytes, p.BytesTotal)
+		require.GreaterOrEqual(t, p.BytesDone, prev.BytesDone, "bytes done never go back")
+		switch p.FilesDone {
+		case prev.FilesDone + 1:
+			perFile++
+		case prev.FilesDone:
+			require.Empty(t, p.Path, "a report within a file names no finished file")
+		default:
+			t.Fatalf("files done went from %d to %d", prev.FilesDone, p.FilesDone)
+		}
+		prev = p
+	}
+	require.Equal(t, len(fsys), perFile, "one report per file")
+	last := got[len(got)-1]
+	require.Equal(t, last.BytesTotal, last.BytesDone)
+	require.Equal(t, last.FilesTotal, last.FilesDone)
+}

@@ -3,7 +3,6 @@ package backup_test
 import (
 	"context"
 	"crypto/sha256"
-	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -15,7 +14,6 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/iluxsys/steward/audit"
 	"github.com/iluxsys/steward/backup"
 	"github.com/iluxsys/steward/internal/fakeclock"
 	"github.com/iluxsys/steward/storage"
@@ -27,91 +25,6 @@ func sampleFS(n int, seed uint64) fstest.MapFS {
 		fsys[fmt.Sprintf("m%d/f%03d.bin", i%3, i)] = &fstest.MapFile{Data: randBytes(seed+uint64(i), 1000+i*37), Mode: 0o644, ModTime: time.Unix(1e9, 0)}
 	}
 	return fsys
-}
-
-func TestProgressReachesTotals(t *testing.T) {
-	fsys := sampleFS(30, 1)
-	fsys["big/x.bin"] = &fstest.MapFile{Data: randBytes(9, 6<<20), Mode: 0o644}
-	var wantBytes int64
-	for _, f := range fsys {
-		wantBytes += int64(len(f.Data))
-	}
-	e, err := backup.New(storage.NewMemory(), nil)
-	require.NoError(t, err)
-	var got []backup.Progress
-	_, err = e.Backup(master(), "acme", backup.FSSource(fsys), &backup.Options{Type: backup.Full, Progress: func(p backup.Progress) { got = append(got, p) }})
-	require.NoError(t, err)
-	// One report per file, plus a report every ProgressInterval while a
-	// file is read (a slow machine or -race can take that long over the
-	// 6 MiB file): those leave FilesDone as it was.
-	perFile := 0
-	var prev backup.Progress
-	for _, p := range got {
-		require.Equal(t, int64(len(fsys)), p.FilesTotal)
-		require.Equal(t, wantBytes, p.BytesTotal)
-		require.GreaterOrEqual(t, p.BytesDone, prev.BytesDone, "bytes done never go back")
-		switch p.FilesDone {
-		case prev.FilesDone + 1:
-			perFile++
-		case prev.FilesDone:
-			require.Empty(t, p.Path, "a report within a file names no finished file")
-		default:
-			t.Fatalf("files done went from %d to %d", prev.FilesDone, p.FilesDone)
-		}
-		prev = p
-	}
-	require.Equal(t, len(fsys), perFile, "one report per file")
-	last := got[len(got)-1]
-	require.Equal(t, last.BytesTotal, last.BytesDone)
-	require.Equal(t, last.FilesTotal, last.FilesDone)
-}
-
-// failOpen fails to open one path.
-type failOpen struct {
-	backup.Source
-	path string
-}
-
-func (f failOpen) Open(ctx context.Context, p string) (io.ReadCloser, error) {
-	if p == f.path {
-		return nil, errors.New("disk on fire")
-	}
-	return f.Source.Open(ctx, p)
-}
-
-func TestAuditEventsOnSuccessAndFailure(t *testing.T) {
-	var mu sync.Mutex
-	var events []audit.Event
-	aud := audit.AuditorFunc(func(_ context.Context, ev audit.Event) error {
-		mu.Lock()
-		events = append(events, ev)
-		mu.Unlock()
-		return nil
-	})
-	store := storage.NewMemory()
-	e, err := backup.New(store, &backup.Config{Auditor: aud})
-	require.NoError(t, err)
-	fsys := sampleFS(5, 2)
-	snap, err := e.Backup(master(), "acme", backup.FSSource(fsys), &backup.Options{Type: backup.Full})
-	require.NoError(t, err)
-	_, err = e.Backup(master(), "acme", failOpen{backup.FSSource(fsys), "m1/f001.bin"}, &backup.Options{Type: backup.Full})
-	require.ErrorContains(t, err, "disk on fire")
-
-	require.Len(t, events, 2)
-	ok, failed := events[0], events[1]
-	require.Equal(t, audit.TypeBackupCreated, ok.Type)
-	require.Equal(t, "ops", ok.UserID)
-	require.Equal(t, "acme", ok.Tenant)
-	require.Equal(t, snap.ID, ok.Data[audit.DataSnapshotID])
-	require.Equal(t, snap.Metadata.FileCount, ok.Data[audit.DataFileCount])
-	require.Equal(t, audit.TypeBackupFailed, failed.Type)
-	require.Equal(t, audit.LevelError, failed.Level)
-	require.Equal(t, "ops", failed.UserID)
-	require.Contains(t, failed.Data[audit.DataError], "disk on fire")
-
-	cat, err := e.Catalog(master(), "acme")
-	require.NoError(t, err)
-	require.Len(t, cat, 1, "the failed backup left no snapshot")
 }
 
 func TestIncrementalSinceChoosesParent(t *testing.T) {
