@@ -7,6 +7,7 @@ import (
 	"io"
 	"iter"
 	"net/url"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -17,10 +18,17 @@ import (
 	"gocloud.dev/gcerrors"
 )
 
-// Open opens the Store named by a gocloud.dev/blob URL: file:///path,
+// Open opens the Store named by a gocloud.dev/blob URL: a directory,
 // mem://, and s3://, gs:// or azblob:// when the host imports the drivers
-// (see package storage/cloud). For file:// URLs, conditional create is made
+// (see package storage/cloud). For directories, conditional create is made
 // atomic across processes (see OpenDir).
+//
+// A directory is named by file:///abs/path (or file://localhost/abs/path),
+// by a path relative to the working directory as file://./rel/path,
+// file://../rel/path or file:rel/path, or by a plain path with no scheme
+// ("/var/lib/steward", "./data", "data"). Any other host in a file URL
+// ("file://data/x") is refused: it would otherwise name a path from the
+// file-system root.
 func Open(ctx context.Context, urlstr string) (Store, error) {
 	u, err := url.Parse(urlstr)
 	if err != nil {
@@ -29,7 +37,10 @@ func Open(ctx context.Context, urlstr string) (Store, error) {
 		return nil, &redactedError{msg: "storage: open: the store URL does not parse (not repeated here: it may hold credentials)", err: err}
 	}
 	if u.Scheme == "" {
-		return nil, fmt.Errorf("storage: open: the store URL has no scheme (use file://, mem://, s3://, gs:// or azblob://)")
+		if urlstr == "" {
+			return nil, fmt.Errorf("storage: open: the store URL is empty (use a directory path, file://, mem://, s3://, gs:// or azblob://)")
+		}
+		return OpenDir(urlstr)
 	}
 	if u.Scheme == "file" {
 		return openFileURL(ctx, u)
@@ -356,11 +367,44 @@ func (e *causeError) Unwrap() []error { return []error{e.sentinel, e.cause} }
 
 // openFileURL opens a file:// URL with cross-process conditional create.
 func openFileURL(ctx context.Context, u *url.URL) (Store, error) {
-	dir := u.Path
-	if dir == "" {
-		return nil, fmt.Errorf("storage: open %q: file URL has no path", redact(u))
+	dir, err := FileURLDir(u.String())
+	if err != nil {
+		return nil, err
 	}
 	return OpenDir(dir)
+}
+
+// FileURLDir returns the directory a file URL names (see Open for the
+// forms), made absolute against the working directory, or an error that
+// says which forms are meant.
+func FileURLDir(urlstr string) (string, error) {
+	u, err := url.Parse(urlstr)
+	if err != nil || u.Scheme != "file" {
+		return "", fmt.Errorf("storage: %q is not a file URL", redactString(urlstr))
+	}
+	var p string
+	switch {
+	case u.Opaque != "":
+		p, err = url.PathUnescape(u.Opaque) // file:rel/path
+	case u.Host == "" || u.Host == "localhost":
+		p = u.Path
+	case u.Host == "." || u.Host == "..":
+		p = u.Host + u.Path
+	default:
+		return "", fmt.Errorf("storage: file URL %q names host %q: use file:///absolute/path, file://./relative/path or a plain path", redact(u), u.Host)
+	}
+	if err != nil || p == "" || p == "/" {
+		return "", fmt.Errorf("storage: file URL %q names no directory", redact(u))
+	}
+	return filepath.Abs(filepath.FromSlash(p))
+}
+
+// redactString is redact for a URL that may not parse.
+func redactString(s string) string {
+	if u, err := url.Parse(s); err == nil {
+		return redact(u)
+	}
+	return "(a URL that does not parse)"
 }
 
 // OpenDir opens a directory as a Store (creating it if needed). Conditional
