@@ -180,32 +180,103 @@ func TestWatchSeesOtherWriters(t *testing.T) {
 	require.Eventually(t, func() bool { return reader.Enabled("live", "acme") }, 5*time.Second, 5*time.Millisecond)
 }
 
+// TestConcurrentReadersAndWriter: readers running while a writer changes a
+// flag only ever see a state that was written, whole (enabled, rollout and
+// description from the same write), never going back to an older one, and
+// Enabled answers as that state says.
 func TestConcurrentReadersAndWriter(t *testing.T) {
+	const name, tenant = "f", "tenant-1"
+	type write struct {
+		enabled bool
+		opts    flags.Options
+		on      bool // what Enabled(name, tenant) must answer under this write
+	}
+	// Each write has its own description, so a read says which write it
+	// saw; the rollout climbs from 0 to 100 % and every fifth write turns
+	// the flag off, so Enabled's answer for tenant changes along the way.
+	writes := make([]write, 51)
+	seen := map[bool]bool{}
+	for i := range writes {
+		pct := float64(2 * i)
+		w := write{enabled: i%5 != 4, opts: flags.Options{Description: fmt.Sprintf("write %d", i), RolloutPercentage: pct}}
+		w.on = w.enabled && flags.Bucket(name, tenant) < uint32(math.Round(pct*100))
+		seen[w.on] = true
+		writes[i] = w
+	}
+	require.Len(t, seen, 2, "the writes should make Enabled answer both true and false for %s", tenant)
+	// which returns the index of the write f is, or -1 after reporting
+	// that f is no write at all.
+	which := func(f flags.Flag) int {
+		var i int
+		if _, err := fmt.Sscanf(f.Description, "write %d", &i); err != nil || i < 0 || i >= len(writes) {
+			t.Errorf("read a flag no write made: %+v", f)
+			return -1
+		}
+		w := writes[i]
+		if f.Enabled != w.enabled || f.RolloutPercentage != w.opts.RolloutPercentage {
+			t.Errorf("read a torn flag: got enabled %v rollout %v, want write %d's enabled %v rollout %v", f.Enabled, f.RolloutPercentage, i, w.enabled, w.opts.RolloutPercentage)
+			return -1
+		}
+		return i
+	}
+
 	s := open(t, storage.NewMemory())
 	ctx := master()
-	require.NoError(t, s.Set(ctx, "f", true, flags.Options{RolloutPercentage: 50}))
-	var wg sync.WaitGroup
+	require.NoError(t, s.Set(ctx, name, writes[0].enabled, writes[0].opts))
+	// Each reader reads once before the writes start (ready), so reads and
+	// writes overlap; a reader that fails stops, releasing ready.
+	var wg, ready sync.WaitGroup
 	stop := make(chan struct{})
 	for range 4 {
 		wg.Add(1)
+		ready.Add(1)
 		go func() {
 			defer wg.Done()
-			for {
+			readied := sync.OnceFunc(ready.Done)
+			defer readied()
+			last := 0
+			for n := 0; ; n++ {
+				if n == 1 {
+					readied()
+				}
 				select {
 				case <-stop:
 					return
 				default:
-					_ = s.Enabled("f", "tenant-1")
-					_ = s.List()
 				}
+				before, ok := s.Get(name)
+				on := s.Enabled(name, tenant)
+				list := s.List()
+				after, ok2 := s.Get(name)
+				if !ok || !ok2 || len(list) != 1 {
+					t.Errorf("flag %q vanished: Get ok %v then %v, List has %d flags, want 1", name, ok, ok2, len(list))
+					return
+				}
+				b, l, a := which(before), which(list[0]), which(after)
+				if b < 0 || l < 0 || a < 0 {
+					return
+				}
+				if b < last || l < b || a < l {
+					t.Errorf("reads went back: write %d, then %d, %d, %d", last, b, l, a)
+					return
+				}
+				if b == a && on != writes[b].on {
+					t.Errorf("Enabled(%q, %q) = %v under write %d, want %v", name, tenant, on, b, writes[b].on)
+					return
+				}
+				last = a
 			}
 		}()
 	}
-	for p := range 50 {
-		require.NoError(t, s.Set(ctx, "f", true, flags.Options{RolloutPercentage: float64(p)}))
+	ready.Wait()
+	for _, w := range writes[1:] {
+		require.NoError(t, s.Set(ctx, name, w.enabled, w.opts))
 	}
 	close(stop)
 	wg.Wait()
+	got, ok := s.Get(name)
+	require.True(t, ok)
+	require.Equal(t, len(writes)-1, which(got), "the last write is what remains")
 }
 
 func TestAuditedAndAuthorized(t *testing.T) {
