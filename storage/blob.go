@@ -7,6 +7,7 @@ import (
 	"io"
 	"iter"
 	"net/url"
+	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -366,6 +367,43 @@ func (e *causeError) Error() string   { return e.sentinel.Error() + ": " + e.cau
 func (e *causeError) Unwrap() []error { return []error{e.sentinel, e.cause} }
 
 // openFileURL opens a file:// URL with cross-process conditional create.
+// OpenExisting opens the Store named by urlstr, as Open does, for reading:
+// nothing is created (a directory that does not exist is an error matching
+// ErrNotFound, naming it), and every write through the result fails with
+// ErrPermission (see ReadOnly). Read-only tools use it so that a mistyped
+// store path is reported instead of made.
+func OpenExisting(ctx context.Context, urlstr string) (Store, error) {
+	if dir, ok := localDir(urlstr); ok {
+		fi, err := os.Stat(dir)
+		if err != nil || !fi.IsDir() {
+			return nil, fmt.Errorf("storage: store directory %q does not exist: %w", dir, ErrNotFound)
+		}
+	}
+	s, err := Open(ctx, urlstr)
+	if err != nil {
+		return nil, err
+	}
+	return ReadOnly(s), nil
+}
+
+// localDir returns the directory urlstr names when it names one (a plain
+// path or a file URL of a form Open accepts).
+func localDir(urlstr string) (string, bool) {
+	u, err := url.Parse(urlstr)
+	if err != nil || urlstr == "" {
+		return "", false
+	}
+	switch u.Scheme {
+	case "":
+		dir, err := filepath.Abs(urlstr)
+		return dir, err == nil
+	case "file":
+		dir, err := FileURLDir(urlstr)
+		return dir, err == nil
+	}
+	return "", false
+}
+
 func openFileURL(ctx context.Context, u *url.URL) (Store, error) {
 	dir, err := FileURLDir(u.String())
 	if err != nil {

@@ -61,3 +61,30 @@ func TestOpenRelativeStores(t *testing.T) {
 	_, err = storage.Open(ctx, "")
 	require.ErrorContains(t, err, "empty")
 }
+
+// TestOpenExistingCreatesNothing: a read-only open of a missing directory
+// is ErrNotFound and leaves no directory behind; of an existing one, reads
+// work and writes are refused.
+func TestOpenExistingCreatesNothing(t *testing.T) {
+	ctx := context.Background()
+	wd := t.TempDir()
+	t.Chdir(wd)
+	for _, u := range []string{"file://./missing", "missing", "file://" + filepath.ToSlash(filepath.Join(wd, "missing"))} {
+		_, err := storage.OpenExisting(ctx, u)
+		require.ErrorIs(t, err, storage.ErrNotFound, u)
+		require.ErrorContains(t, err, "missing")
+		require.NoDirExists(t, filepath.Join(wd, "missing"))
+	}
+	rw, err := storage.Open(ctx, "file://./there")
+	require.NoError(t, err)
+	require.NoError(t, storage.PutBytes(ctx, rw, "k", []byte("v"), nil))
+	ro, err := storage.OpenExisting(ctx, "file://./there")
+	require.NoError(t, err)
+	b, err := storage.ReadAll(ctx, ro, "k")
+	require.NoError(t, err)
+	require.Equal(t, "v", string(b))
+	require.ErrorIs(t, storage.PutBytes(ctx, ro, "k2", []byte("v"), nil), storage.ErrPermission)
+	mem, err := storage.OpenExisting(ctx, "mem://")
+	require.NoError(t, err)
+	require.ErrorIs(t, mem.Delete(ctx, "k"), storage.ErrPermission)
+}
