@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"testing/fstest"
 	"time"
@@ -211,4 +212,85 @@ func TestSchedulerIsolatesTenantFailures(t *testing.T) {
 		tenantsFailed[ev.Tenant] = true
 	}
 	require.Equal(t, map[string]bool{"bad": true, "broken": true}, tenantsFailed)
+}
+
+// TestSchedulerRun: Run calls RunDue on every tick until ctx ends. A
+// tenant is backed up once per slot of its schedule (ticks between slots
+// do nothing), a run that cannot start goes to onError, and Run returns
+// when ctx is cancelled.
+func TestSchedulerRun(t *testing.T) {
+	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	clock := fakeclock.New(start)
+	store := storage.NewMemory()
+	e, err := backup.New(store, &backup.Config{Clock: clock})
+	require.NoError(t, err)
+	errList := errors.New("tenant directory unreachable")
+	var failList atomic.Bool
+	s, err := retention.NewScheduler(retention.SchedulerConfig{
+		Engine: e, Policies: retention.NewPolicies(store, nil), Clock: clock,
+		Tenants: func(context.Context) ([]string, error) {
+			if failList.Load() {
+				return nil, errList
+			}
+			return []string{"acme"}, nil
+		},
+		Source: func(_ context.Context, tenant string) (backup.Source, error) {
+			return backup.FSSource(fstest.MapFS{"users/a": {Data: []byte(clock.Now().String()), Mode: 0o644}}), nil
+		},
+	})
+	require.NoError(t, err)
+
+	ctx, cancel := context.WithCancel(master())
+	defer cancel()
+	errs := make(chan error, 1)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		s.Run(ctx, time.Millisecond, func(err error) {
+			select {
+			case errs <- err:
+			default:
+			}
+		})
+	}()
+	// snapshots lists acme's snapshot types, newest first (t.Error, not
+	// require: Eventually calls it from another goroutine).
+	snapshots := func() []backup.Type {
+		cat, err := e.Catalog(master(), "acme")
+		if err != nil {
+			t.Error(err)
+			return nil
+		}
+		var types []backup.Type
+		for _, snap := range cat {
+			types = append(types, snap.Type)
+		}
+		return types
+	}
+
+	// The default policy backs up nightly at 02:00, a full first.
+	clock.Set(start.Add(3 * time.Hour))
+	require.Eventually(t, func() bool { return len(snapshots()) == 1 }, 5*time.Second, time.Millisecond)
+	time.Sleep(20 * time.Millisecond) // about twenty more ticks, no new slot
+	require.Equal(t, []backup.Type{backup.Full}, snapshots(), "ticks between slots back up nothing")
+
+	clock.Set(start.Add(27 * time.Hour)) // past the next night's slot
+	require.Eventually(t, func() bool { return len(snapshots()) == 2 }, 5*time.Second, time.Millisecond)
+	require.Equal(t, []backup.Type{backup.Incremental, backup.Full}, snapshots(), "newest first")
+
+	failList.Store(true)
+	select {
+	case err := <-errs:
+		require.ErrorIs(t, err, errList)
+	case <-time.After(5 * time.Second):
+		t.Fatal("a run that could not list tenants never reached onError")
+	}
+
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Run did not return after its context was cancelled")
+	}
+	require.Len(t, snapshots(), 2)
 }
