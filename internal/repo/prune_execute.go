@@ -106,30 +106,6 @@ func (r *Repo) repack(ctx context.Context, packs []PrunePack) ([]IndexPack, int6
 	return done, saver.StoredBytes(), nil
 }
 
-// flushPacks uploads the open packs and waits for every upload, as Flush
-// does, but writes no index: the caller lists the packs it returns in an
-// index of its own. StoredBytes then counts the packs alone.
-func (s *Saver) flushPacks() ([]IndexPack, error) {
-	s.mu.Lock()
-	open := s.cur
-	s.cur = [2]*openPack{}
-	s.mu.Unlock()
-	for _, p := range open {
-		if p != nil && len(p.entries) > 0 {
-			s.slots <- struct{}{}
-			s.upload(p)
-		} else if p != nil {
-			p.discard()
-		}
-	}
-	s.uploads.Wait()
-	s.resMu.Lock()
-	defer s.resMu.Unlock()
-	done := s.done
-	s.done = nil
-	return done, s.err
-}
-
 // writePrunedIndex writes the index of everything the plan keeps: the
 // loaded entries of the packs it neither deletes nor repacks, and the new
 // packs.

@@ -263,6 +263,30 @@ func (s *Saver) writePack(p *openPack) error {
 // index object for the session's chunks. After Flush the chunks are
 // visible to Lookup and to other processes that reload the index.
 func (s *Saver) Flush() error {
+	done, err := s.flushPacks()
+	if err != nil || len(done) == 0 {
+		return err
+	}
+	keys, n, err := s.r.writeIndex(s.ctx, done)
+	s.storedBytes.Add(n)
+	if err != nil || s.noInstall {
+		return err
+	}
+	s.r.mu.Lock()
+	for _, ip := range done {
+		s.r.addPackLocked(ip)
+	}
+	for _, key := range keys {
+		s.r.loadedIdx[key] = true
+	}
+	s.r.mu.Unlock()
+	return nil
+}
+
+// flushPacks uploads the open packs and waits for every upload, as Flush
+// does, but writes no index: the caller lists the packs it returns in an
+// index of its own. StoredBytes then counts the packs alone.
+func (s *Saver) flushPacks() ([]IndexPack, error) {
 	s.mu.Lock()
 	open := s.cur
 	s.cur = [2]*openPack{}
@@ -278,31 +302,9 @@ func (s *Saver) Flush() error {
 	s.uploads.Wait()
 	s.resMu.Lock()
 	defer s.resMu.Unlock()
-	if s.err != nil {
-		return s.err
-	}
-	if len(s.done) == 0 {
-		return nil
-	}
-	keys, n, err := s.r.writeIndex(s.ctx, s.done)
-	s.storedBytes.Add(n)
-	if err != nil {
-		return err
-	}
-	if s.noInstall {
-		s.done = nil
-		return nil
-	}
-	s.r.mu.Lock()
-	for _, ip := range s.done {
-		s.r.addPackLocked(ip)
-	}
-	for _, key := range keys {
-		s.r.loadedIdx[key] = true
-	}
-	s.r.mu.Unlock()
+	done := s.done
 	s.done = nil
-	return nil
+	return done, s.err
 }
 
 // Abort waits for uploads in flight and writes no index: the session's
