@@ -2,6 +2,8 @@ package steward_test
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -62,4 +64,61 @@ func TestPrincipalFrom(t *testing.T) {
 	require.True(t, ok)
 	require.Equal(t, "x", p.ID)
 	require.Equal(t, "x", steward.PrincipalID(ctx))
+}
+
+// TestAuthorizerFunc: an AuthorizerFunc is an Authorizer that hands the
+// context, action and tenant to the function unchanged and returns its error
+// as is, so a host's decision (here: only alice, and no deletes) reaches the
+// caller with its sentinel.
+func TestAuthorizerFunc(t *testing.T) {
+	type call struct {
+		principal string
+		action    steward.Action
+		tenant    string
+	}
+	var calls []call
+	var a steward.Authorizer = steward.AuthorizerFunc(func(ctx context.Context, action steward.Action, tenant string) error {
+		p, ok := steward.PrincipalFrom(ctx)
+		if !ok {
+			return steward.ErrUnauthenticated
+		}
+		calls = append(calls, call{p.ID, action, tenant})
+		if p.ID != "alice" || action == steward.ActionBackupDelete {
+			return fmt.Errorf("%w: %q may not %s on %q", steward.ErrForbidden, p.ID, action, tenant)
+		}
+		return nil
+	})
+	bg := context.Background()
+	alice := steward.WithPrincipal(bg, steward.Principal{ID: "alice"})
+	bob := steward.WithPrincipal(bg, steward.Principal{ID: "bob"})
+	cases := []struct {
+		name    string
+		ctx     context.Context
+		action  steward.Action
+		tenant  string
+		wantErr error
+		want    []call
+	}{
+		{"allowed", alice, steward.ActionBackupCreate, "acme", nil, []call{{"alice", steward.ActionBackupCreate, "acme"}}},
+		{"no tenant", alice, steward.ActionAuditRead, "", nil, []call{{"alice", steward.ActionAuditRead, ""}}},
+		{"forbidden action", alice, steward.ActionBackupDelete, "acme", steward.ErrForbidden, []call{{"alice", steward.ActionBackupDelete, "acme"}}},
+		{"forbidden principal", bob, steward.ActionBackupList, "globex", steward.ErrForbidden, []call{{"bob", steward.ActionBackupList, "globex"}}},
+		{"no principal", bg, steward.ActionBackupList, "acme", steward.ErrUnauthenticated, nil},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			calls = nil
+			err := a.Authorize(tc.ctx, tc.action, tc.tenant)
+			if tc.wantErr == nil {
+				require.NoError(t, err)
+			} else {
+				require.ErrorIs(t, err, tc.wantErr)
+			}
+			require.Equal(t, tc.want, calls, "what the function was called with")
+		})
+	}
+	// The error is the function's own, not a copy or a wrapper.
+	sentinel := errors.New("policy service down")
+	err := steward.AuthorizerFunc(func(context.Context, steward.Action, string) error { return sentinel }).Authorize(bg, steward.ActionRestore, "acme")
+	require.Same(t, sentinel, err)
 }
