@@ -21,6 +21,7 @@ import (
 // goes into rep once carried out (decisions that change nothing at once),
 // so on failure rep tells what was done.
 func (r *Restorer) execute(ctx context.Context, tenant string, dst Target, p *Plan, o *Options, rep *Report) error {
+	rep.Decisions = make([]Decision, 0, len(p.Decisions))
 	err := applyEntries(ctx, dst, p, rep)
 	if err == nil {
 		err = r.restoreFiles(ctx, tenant, dst, p, o, rep)

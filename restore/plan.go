@@ -93,7 +93,10 @@ func NewPlan(snapshot, target []backup.File, opts *Options) (*Plan, error) {
 	if err := checkOptions(&o); err != nil {
 		return nil, err
 	}
-	pl := &planner{o: &o, target: make(map[string]*backup.File, len(target)), inSnap: map[string]bool{}}
+	pl := &planner{o: &o, target: make(map[string]*backup.File, len(target)), out: make([]planned, 0, len(snapshot))}
+	if o.Mode != Merge {
+		pl.inSnap = make(map[string]bool, len(snapshot))
+	}
 	for i := range target {
 		pl.target[target[i].Path] = &target[i]
 	}
@@ -249,7 +252,10 @@ func (pl *planner) removals(target []backup.File) {
 
 // plan sorts the decisions by path and returns them as a Plan.
 func (pl *planner) plan(snapshot []backup.File) *Plan {
-	slices.SortFunc(pl.out, func(a, b planned) int { return strings.Compare(a.d.Path, b.d.Path) })
+	byPath := func(a, b planned) int { return strings.Compare(a.d.Path, b.d.Path) }
+	if !slices.IsSortedFunc(pl.out, byPath) { // walk order mostly is
+		slices.SortFunc(pl.out, byPath)
+	}
 	p := &Plan{Mode: pl.o.Mode, Modules: pl.o.Modules, snapshot: snapshot,
 		Decisions: make([]Decision, len(pl.out)), steps: make([]step, len(pl.out))}
 	for i, x := range pl.out {

@@ -299,9 +299,9 @@ func (r *Restorer) restore(ctx context.Context, tenant, snapshotID string, dst T
 		return nil, err
 	}
 	hashCandidates(ctx, dst, files, target)
-	plan, err := NewPlan(files, target, o)
+	plan, err := NewPlan(files, target, o) // options and paths are checked: no error expected
 	if err != nil {
-		return nil, fmt.Errorf("restore: snapshot %s: %w", snap.ID, err)
+		return nil, err
 	}
 	if o.DryRun {
 		rep.Plan = plan
