@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"slices"
 	"testing"
 	"testing/fstest"
 	"time"
@@ -68,23 +67,6 @@ func newSpiedEnv(t *testing.T, key []byte) *spied {
 
 func (s *spied) resetSpies() { s.mig.calls, s.dep.calls = 0, 0 }
 
-// artifactHash is how a release hashes its artifact's module checksums:
-// an attacker can compute it.
-func artifactHash(sums map[string]string) string {
-	var mods []string
-	for k := range sums {
-		if k != "manifest" {
-			mods = append(mods, k)
-		}
-	}
-	slices.Sort(mods)
-	h := sha256.New()
-	for _, k := range mods {
-		fmt.Fprintf(h, "%s=%s\n", k, sums[k])
-	}
-	return hex.EncodeToString(h.Sum(nil))
-}
-
 func defKey(id string) string { return "releases/defs/" + id + ".json" }
 
 func logKey(seq int) string { return fmt.Sprintf("releases/log/%020d.json", seq) }
@@ -104,7 +86,7 @@ func forgeDefinition(t *testing.T, ev *env, id string) {
 	require.NoError(t, err)
 	var r release.Release
 	require.NoError(t, json.Unmarshal(b, &r))
-	r.ArtifactSnapshot, r.ArtifactHash = snap.ID, artifactHash(snap.Checksums)
+	r.ArtifactSnapshot, r.ArtifactHash = snap.ID, release.ArtifactHash(snap.Checksums)
 	r.Forward = []release.Migration{{ID: "666_evil", SQL: "CREATE TABLE pwned (x INTEGER)", Release: id}}
 	r.Backward = []release.Migration{{ID: "666_evil", SQL: "DROP TABLE pwned", Release: id}}
 	r.Sum = ""
