@@ -423,15 +423,7 @@ func (m *memTarget) Create(ctx context.Context, e backup.Entry) (io.WriteCloser,
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	// Parents appear as directories, as on a file system.
-	for dir := path.Dir(e.Path); dir != "."; dir = path.Dir(dir) {
-		if f, ok := m.files[dir]; !ok || !f.e.Mode.IsDir() {
-			if ok {
-				delete(m.files, dir) // a file where a directory must be
-			}
-			m.files[dir] = &memFile{e: backup.Entry{Path: dir, Mode: fs.ModeDir | 0o755, ModTime: time.Time{}}}
-		}
-	}
+	m.parentsLocked(e.Path)
 	if e.Mode.IsDir() {
 		if f, ok := m.files[e.Path]; ok && f.e.Mode.IsDir() {
 			f.e.Mode, f.e.ModTime = e.Mode, e.ModTime
@@ -442,6 +434,18 @@ func (m *memTarget) Create(ctx context.Context, e backup.Entry) (io.WriteCloser,
 		return nil, nil
 	}
 	return &memWriter{m: m, e: e}, nil
+}
+
+// parentsLocked makes the parents of p directories, as on a file system.
+func (m *memTarget) parentsLocked(p string) {
+	for dir := path.Dir(p); dir != "."; dir = path.Dir(dir) {
+		if f, ok := m.files[dir]; !ok || !f.e.Mode.IsDir() {
+			if ok {
+				delete(m.files, dir) // a file where a directory must be
+			}
+			m.files[dir] = &memFile{e: backup.Entry{Path: dir, Mode: fs.ModeDir | 0o755, ModTime: time.Time{}}}
+		}
+	}
 }
 
 type memWriter struct {
@@ -455,6 +459,7 @@ func (w *memWriter) Write(p []byte) (int, error) { return w.buf.Write(p) }
 func (w *memWriter) Close() error {
 	w.m.mu.Lock()
 	defer w.m.mu.Unlock()
+	w.m.parentsLocked(w.e.Path) // again: one may have been removed since Create
 	w.m.removeLocked(w.e.Path)
 	e := w.e
 	e.Size = int64(w.buf.Len())
@@ -477,8 +482,15 @@ func (m *memTarget) Remove(ctx context.Context, p string) error {
 	return nil
 }
 
+// removeLocked removes p and, when p is a directory, everything under it
+// (only a directory has entries under it: every entry's parents are
+// directories, made by Create and Close).
 func (m *memTarget) removeLocked(p string) {
+	f, ok := m.files[p]
 	delete(m.files, p)
+	if !ok || !f.e.Mode.IsDir() {
+		return
+	}
 	prefix := p + "/"
 	for k := range m.files {
 		if strings.HasPrefix(k, prefix) {
