@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"os"
@@ -11,26 +12,33 @@ import (
 	"github.com/iluxsys/steward/flags"
 )
 
-func (a *app) flagSet(cmd *cobra.Command) (*flags.Set, error) {
-	ctx := a.ctx(cmd)
-	if _, err := a.open(ctx); err != nil {
-		return nil, err
+// flagSet opens the store's feature flags for a command.
+func (a *app) flagSet(cmd *cobra.Command) (context.Context, *flags.Set, error) {
+	ctx, _, err := a.begin(cmd)
+	if err != nil {
+		return nil, nil, err
 	}
 	// STEWARD_FLAGS_KEY authenticates flag versions (flags.Config.RecordKey).
-	return flags.New(ctx, a.store, &flags.Config{Auditor: a.auditor(), RecordKey: []byte(os.Getenv("STEWARD_FLAGS_KEY"))})
+	s, err := flags.New(ctx, a.store, &flags.Config{Auditor: a.auditor(), RecordKey: []byte(os.Getenv("STEWARD_FLAGS_KEY"))})
+	return ctx, s, err
 }
 
 func (a *app) flagsCmd() *cobra.Command {
-	cmd := &cobra.Command{Use: "flags", Short: "Feature flags: set, get, list, delete, check (STEWARD_FLAGS_KEY authenticates them)"}
+	cmd := &cobra.Command{Use: "flags", Short: "Feature flags: set, get, list, delete (STEWARD_FLAGS_KEY authenticates them)"}
+	cmd.AddCommand(a.flagsSetCmd(), a.flagsGetCmd(), a.flagsListCmd(), a.flagsDeleteCmd())
+	return cmd
+}
+
+func (a *app) flagsSetCmd() *cobra.Command {
 	var desc, targets string
 	var pct float64
 	var off bool
-	set := &cobra.Command{
+	cmd := &cobra.Command{
 		Use:   "set NAME [--off] [--percentage P] [--targets a,b] [--description D]",
 		Short: "Create or change a flag",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			s, err := a.flagSet(cmd)
+			ctx, s, err := a.flagSet(cmd)
 			if err != nil {
 				return err
 			}
@@ -38,23 +46,27 @@ func (a *app) flagsCmd() *cobra.Command {
 			if targets != "" {
 				o.TargetTenants = strings.Split(targets, ",")
 			}
-			if err := s.Set(a.ctx(cmd), args[0], !off, o); err != nil {
+			if err := s.Set(ctx, args[0], !off, o); err != nil {
 				return err
 			}
 			f, _ := s.Get(args[0])
 			return a.print(f, func() { printFlag(a.out, f) })
 		},
 	}
-	set.Flags().StringVar(&desc, "description", "", "what the flag does")
-	set.Flags().Float64Var(&pct, "percentage", 0, "share of tenants enabled by the sticky rollout (0-100)")
-	set.Flags().StringVar(&targets, "targets", "", "tenants always enabled, comma-separated")
-	set.Flags().BoolVar(&off, "off", false, "disable the flag")
-	get := &cobra.Command{
+	cmd.Flags().StringVar(&desc, "description", "", "what the flag does")
+	cmd.Flags().Float64Var(&pct, "percentage", 0, "share of tenants enabled by the sticky rollout (0-100)")
+	cmd.Flags().StringVar(&targets, "targets", "", "tenants always enabled, comma-separated")
+	cmd.Flags().BoolVar(&off, "off", false, "disable the flag")
+	return cmd
+}
+
+func (a *app) flagsGetCmd() *cobra.Command {
+	return &cobra.Command{
 		Use:   "get NAME [TENANT]",
 		Short: "Show a flag, or whether it is on for a tenant",
 		Args:  cobra.RangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			s, err := a.flagSet(cmd)
+			_, s, err := a.flagSet(cmd)
 			if err != nil {
 				return err
 			}
@@ -70,11 +82,14 @@ func (a *app) flagsCmd() *cobra.Command {
 			return a.print(f, func() { printFlag(a.out, f) })
 		},
 	}
-	list := &cobra.Command{
+}
+
+func (a *app) flagsListCmd() *cobra.Command {
+	return &cobra.Command{
 		Use:   "list",
 		Short: "List every flag",
 		RunE: func(cmd *cobra.Command, args []string) error {
-			s, err := a.flagSet(cmd)
+			_, s, err := a.flagSet(cmd)
 			if err != nil {
 				return err
 			}
@@ -86,20 +101,21 @@ func (a *app) flagsCmd() *cobra.Command {
 			})
 		},
 	}
-	del := &cobra.Command{
+}
+
+func (a *app) flagsDeleteCmd() *cobra.Command {
+	return &cobra.Command{
 		Use:   "delete NAME",
 		Short: "Delete a flag",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			s, err := a.flagSet(cmd)
+			ctx, s, err := a.flagSet(cmd)
 			if err != nil {
 				return err
 			}
-			return s.Delete(a.ctx(cmd), args[0])
+			return s.Delete(ctx, args[0])
 		},
 	}
-	cmd.AddCommand(set, get, list, del)
-	return cmd
 }
 
 func printFlag(w io.Writer, f flags.Flag) {

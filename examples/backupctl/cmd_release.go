@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"database/sql"
 	"encoding/json"
 	"fmt"
@@ -15,31 +16,39 @@ import (
 	"github.com/iluxsys/steward/release"
 )
 
+// releaseFlags are the flags every release command takes.
+type releaseFlags struct {
+	db, deployDir string
+}
+
 // releaseManager wires a Manager: SQL migrations on the SQLite file --db,
 // files deployed into --deploy-dir.
-func (a *app) releaseManager(cmd *cobra.Command, dbPath, deployDir string) (*release.Manager, func(), error) {
-	ctx := a.ctx(cmd)
-	e, err := a.open(ctx)
+func (a *app) releaseManager(cmd *cobra.Command, rf *releaseFlags) (context.Context, *release.Manager, func(), error) {
+	ctx, e, err := a.begin(cmd)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	// STEWARD_RELEASE_KEY authenticates release definitions and the log
 	// (release.Config.RecordKey); `release resign` adopts it.
 	cfg := &release.Config{Engine: e, Auditor: a.auditor(), RecordKey: []byte(os.Getenv("STEWARD_RELEASE_KEY"))}
 	closeFn := func() {}
-	if dbPath != "" {
-		db, err := sql.Open("sqlite", dbPath)
+	if rf.db != "" {
+		db, err := sql.Open("sqlite", rf.db)
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		cfg.Migrator = &release.SQLMigrator{DB: db}
 		closeFn = func() { db.Close() }
 	}
-	if deployDir != "" {
-		cfg.Deployer = release.DirDeployer(a.restorer(), deployDir)
+	if rf.deployDir != "" {
+		cfg.Deployer = release.DirDeployer(a.restorer(0), rf.deployDir)
 	}
 	m, err := release.NewManager(a.store, cfg)
-	return m, closeFn, err
+	if err != nil {
+		closeFn()
+		return nil, nil, nil, err
+	}
+	return ctx, m, closeFn, nil
 }
 
 // migrationsFile is the JSON file `release create --migrations` reads.
@@ -51,20 +60,19 @@ type migrationsFile struct {
 
 func (a *app) releaseCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "release", Short: "Create, deploy, roll back and list releases"}
-	var db, deployDir string
-	cmd.PersistentFlags().StringVar(&db, "db", "", "SQLite database the migrations run on")
-	cmd.PersistentFlags().StringVar(&deployDir, "deploy-dir", "", "directory the release files are deployed into")
+	rf := &releaseFlags{}
+	cmd.PersistentFlags().StringVar(&rf.db, "db", "", "SQLite database the migrations run on")
+	cmd.PersistentFlags().StringVar(&rf.deployDir, "deploy-dir", "", "directory the release files are deployed into")
+	cmd.AddCommand(a.releaseCreateCmd(rf), a.releaseDeployCmd(rf, false), a.releaseDeployCmd(rf, true), a.releaseListCmd(rf), a.releaseResignCmd(rf))
+	return cmd
+}
 
+func (a *app) releaseCreateCmd(rf *releaseFlags) *cobra.Command {
 	var channel, version, dir, migrations, name, changelog, commit string
-	create := &cobra.Command{
+	cmd := &cobra.Command{
 		Use:   "create --channel C --version V --dir DIR [--migrations FILE.json]",
 		Short: "Create an immutable release from a directory of files",
 		RunE: func(cmd *cobra.Command, args []string) error {
-			m, done, err := a.releaseManager(cmd, db, deployDir)
-			if err != nil {
-				return err
-			}
-			defer done()
 			spec := release.Spec{Channel: channel, Version: version, Name: name, Changelog: changelog, CommitSHA: commit, Artifact: backup.DirSource(dir)}
 			if migrations != "" {
 				b, err := os.ReadFile(migrations)
@@ -77,7 +85,12 @@ func (a *app) releaseCmd() *cobra.Command {
 				}
 				spec.Forward, spec.Backward, spec.Components = mf.Forward, mf.Backward, mf.Components
 			}
-			r, err := m.Create(a.ctx(cmd), spec)
+			ctx, m, done, err := a.releaseManager(cmd, rf)
+			if err != nil {
+				return err
+			}
+			defer done()
+			r, err := m.Create(ctx, spec)
 			if err != nil {
 				return err
 			}
@@ -86,7 +99,7 @@ func (a *app) releaseCmd() *cobra.Command {
 			})
 		},
 	}
-	f := create.Flags()
+	f := cmd.Flags()
 	f.StringVar(&channel, "channel", "prod", "channel: dev, staging, prod, ...")
 	f.StringVar(&version, "version", "", "strict semantic version")
 	f.StringVar(&dir, "dir", "", "directory holding the release's files")
@@ -94,56 +107,58 @@ func (a *app) releaseCmd() *cobra.Command {
 	f.StringVar(&name, "name", "", "release name")
 	f.StringVar(&changelog, "changelog", "", "changelog text")
 	f.StringVar(&commit, "commit", "", "commit SHA")
+	return cmd
+}
 
+// releaseDeployCmd is `release deploy` or, with rollback, `release
+// rollback`: one body, the Manager method and its option differing.
+func (a *app) releaseDeployCmd(rf *releaseFlags, rollback bool) *cobra.Command {
 	var force, maintenance bool
-	deploy := &cobra.Command{
+	cmd := &cobra.Command{
 		Use:   "deploy RELEASE-ID [--force]",
 		Short: "Deploy a release (checks, migrations, files; rolls back on a failed post-check)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			m, done, err := a.releaseManager(cmd, db, deployDir)
+			ctx, m, done, err := a.releaseManager(cmd, rf)
 			if err != nil {
 				return err
 			}
 			defer done()
-			d, err := m.Deploy(a.ctx(cmd), args[0], &release.DeployOptions{Force: force})
-			printDeployment(a.out, d)
-			return err
-		},
-	}
-	deploy.Flags().BoolVar(&force, "force", false, "deploy even if not newer than the active release")
-	rollback := &cobra.Command{
-		Use:   "rollback RELEASE-ID [--maintenance]",
-		Short: "Roll the channel back to an earlier release",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			m, done, err := a.releaseManager(cmd, db, deployDir)
-			if err != nil {
-				return err
+			var d *release.Deployment
+			if rollback {
+				d, err = m.Rollback(ctx, args[0], &release.RollbackOptions{Maintenance: maintenance})
+			} else {
+				d, err = m.Deploy(ctx, args[0], &release.DeployOptions{Force: force})
 			}
-			defer done()
-			d, err := m.Rollback(a.ctx(cmd), args[0], &release.RollbackOptions{Maintenance: maintenance})
 			printDeployment(a.out, d)
 			return err
 		},
 	}
-	rollback.Flags().BoolVar(&maintenance, "maintenance", false, "enter maintenance mode during the rollback")
-	var listChannel string
-	list := &cobra.Command{
+	if rollback {
+		cmd.Use, cmd.Short = "rollback RELEASE-ID [--maintenance]", "Roll the channel back to an earlier release"
+		cmd.Flags().BoolVar(&maintenance, "maintenance", false, "enter maintenance mode during the rollback")
+	} else {
+		cmd.Flags().BoolVar(&force, "force", false, "deploy even if not newer than the active release")
+	}
+	return cmd
+}
+
+func (a *app) releaseListCmd(rf *releaseFlags) *cobra.Command {
+	var channel string
+	cmd := &cobra.Command{
 		Use:   "list [--channel C]",
 		Short: "List releases, the active one and recent deployments",
 		RunE: func(cmd *cobra.Command, args []string) error {
-			m, done, err := a.releaseManager(cmd, db, deployDir)
+			ctx, m, done, err := a.releaseManager(cmd, rf)
 			if err != nil {
 				return err
 			}
 			defer done()
-			ctx := a.ctx(cmd)
-			hist, err := m.History(ctx, listChannel)
+			hist, err := m.History(ctx, channel)
 			if err != nil {
 				return err
 			}
-			active, _ := m.Active(ctx, listChannel)
+			active, _ := m.Active(ctx, channel)
 			for _, r := range hist {
 				mark := " "
 				if active != nil && active.ID == r.ID {
@@ -161,21 +176,23 @@ func (a *app) releaseCmd() *cobra.Command {
 			return nil
 		},
 	}
-	list.Flags().StringVar(&listChannel, "channel", "prod", "channel")
-	resign := &cobra.Command{
+	cmd.Flags().StringVar(&channel, "channel", "prod", "channel")
+	return cmd
+}
+
+func (a *app) releaseResignCmd(rf *releaseFlags) *cobra.Command {
+	return &cobra.Command{
 		Use:   "resign",
 		Short: "Sign releases written before STEWARD_RELEASE_KEY was set with it (check `release list` first)",
 		RunE: func(cmd *cobra.Command, args []string) error {
-			m, done, err := a.releaseManager(cmd, db, deployDir)
+			ctx, m, done, err := a.releaseManager(cmd, rf)
 			if err != nil {
 				return err
 			}
 			defer done()
-			return m.Resign(a.ctx(cmd))
+			return m.Resign(ctx)
 		},
 	}
-	cmd.AddCommand(create, deploy, rollback, list, resign)
-	return cmd
 }
 
 func printDeployment(w io.Writer, d *release.Deployment) {

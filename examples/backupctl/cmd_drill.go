@@ -1,0 +1,48 @@
+package main
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/iluxsys/steward/restore"
+)
+
+func (a *app) drillCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "drill",
+		Short: "Validate the newest snapshot of every tenant (disaster-recovery drill)",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx, e, err := a.begin(cmd)
+			if err != nil {
+				return err
+			}
+			ts, err := e.Tenants(ctx)
+			if err != nil {
+				return err
+			}
+			vs, err := a.restorer(0).Drill(ctx, ts)
+			if err != nil {
+				return err
+			}
+			failed := 0
+			for _, v := range vs {
+				if v.Status != restore.StatusPassed {
+					failed++
+				}
+			}
+			if err := a.print(vs, func() {
+				for _, v := range vs {
+					fmt.Fprintf(a.out, "%-20s %s %s %s\n", v.Tenant, v.SnapshotID, v.Status, v.Duration.Round(time.Millisecond))
+				}
+			}); err != nil {
+				return err
+			}
+			if failed > 0 {
+				return fmt.Errorf("%d of %d tenants failed validation", failed, len(vs))
+			}
+			return nil
+		},
+	}
+}

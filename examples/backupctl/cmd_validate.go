@@ -1,0 +1,40 @@
+package main
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/iluxsys/steward/restore"
+)
+
+func (a *app) validateCmd() *cobra.Command {
+	var tenant, id string
+	cmd := &cobra.Command{
+		Use:   "validate --tenant T [--snapshot ID|latest]",
+		Short: "Restore a snapshot into scratch memory and report its checks",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx, _, err := a.begin(cmd)
+			if err != nil {
+				return err
+			}
+			v, err := a.restorer(0).Validate(ctx, tenant, id)
+			if err != nil {
+				return err
+			}
+			if err := a.print(v, func() {
+				fmt.Fprintf(a.out, "%s %s: %s in %s\n%s\n", v.Tenant, v.SnapshotID, v.Status, v.Duration.Round(time.Millisecond), v.Report)
+			}); err != nil {
+				return err
+			}
+			if v.Status != restore.StatusPassed {
+				return fmt.Errorf("validation failed")
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&tenant, "tenant", "", "tenant ID")
+	cmd.Flags().StringVar(&id, "snapshot", "latest", "snapshot ID or latest")
+	return cmd
+}
