@@ -84,7 +84,7 @@ func ExampleMetered() {
 	for _, dp := range rm.ScopeMetrics[0].Metrics[0].Data.(metricdata.Sum[int64]).DataPoints {
 		var attrs []string
 		for _, kv := range dp.Attributes.ToSlice() {
-			attrs = append(attrs, string(kv.Key)+"="+kv.Value.Emit())
+			attrs = append(attrs, string(kv.Key)+"="+kv.Value.String())
 		}
 		lines = append(lines, fmt.Sprintf("%s %d", strings.Join(attrs, " "), dp.Value))
 	}
