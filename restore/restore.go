@@ -81,7 +81,7 @@ type Options struct {
 	// already wrong when it was encrypted. Restorer.Validate (the DR drill)
 	// always sets it.
 	Validate bool
-	// SafetyBackup snapshots the target first (tag "pre-restore").
+	// SafetyBackup snapshots the target first (tag backup.TagPreRestore), which backup.Latest passes over.
 	SafetyBackup bool
 	// DryRun plans the restore and carries out nothing: Restore reads the
 	// snapshot's entry list and the target (walking it, and hashing the
@@ -309,7 +309,7 @@ func (r *Restorer) restore(ctx context.Context, tenant, snapshotID string, dst T
 	}
 
 	if o.SafetyBackup && len(target) > 0 {
-		s, err := r.e.Backup(ctx, tenant, dst, &backup.Options{Type: backup.Incremental, Compress: true, Encrypt: snap.Metadata.Encrypted, Tags: []string{"pre-restore"}})
+		s, err := r.e.Backup(ctx, tenant, dst, &backup.Options{Type: backup.Incremental, Compress: true, Encrypt: snap.Metadata.Encrypted, Tags: []string{backup.TagPreRestore}})
 		if err != nil {
 			return nil, fmt.Errorf("restore: safety backup of the target: %w", err)
 		}
