@@ -14,9 +14,9 @@ import (
 //   - Engine.bufs (a freeList) holds the chunker buffers of files of
 //     smallFile bytes or more and of each backup's entry list, 2×MaxChunk
 //     bytes each (the chunker needs room for a whole chunk past the one it
-//     cuts). A backup holds one per read worker plus one for its entry
-//     list; at most 2×Parallelism+1 idle ones are kept per Engine, and
-//     past that a returned buffer is left to the collector.
+//     cuts). A backup holds one per read worker reading such a file plus
+//     one for its entry list; at most 2×Parallelism+1 idle ones are kept
+//     per Engine, and past that a returned buffer is left to the collector.
 //   - smallBufs (a sync.Pool) holds the chunker buffers of files under
 //     smallFile bytes, smallFile+1 bytes each: such a file is one chunk and
 //     the chunker sees its end in the first read, so it needs no full-size
@@ -28,8 +28,8 @@ import (
 // The decoded-chunk pool exists because a restore of 11,556 files
 // otherwise allocated a fresh buffer for nearly every file and chunk:
 // about 700 MB/s of garbage and a collection every 30 ms.
-//
-// Sizes come in classes a quarter of a power of two apart (4 KiB, 5 KiB,
+
+// Decoded-chunk buffers: sizes come in classes a quarter of a power of two apart (4 KiB, 5 KiB,
 // 6 KiB, 7 KiB, 8 KiB, 10 KiB, ... up to repo.MaxChunk), so a buffer wastes
 // at most a fifth of itself, and the pool keeps at most poolBytes of idle
 // buffers: past that, a returned buffer is left to the collector. Memory
