@@ -447,7 +447,7 @@ func (e *Engine) capabilities(ctx context.Context) (storage.Capabilities, error)
 		if lg == nil {
 			lg = slog.Default()
 		}
-		lg.Info("steward: store capabilities", "conditional_create", caps.ConditionalCreate, "single_writer", e.cfg.SingleWriter)
+		lg.Debug("steward: store capabilities", "conditional_create", caps.ConditionalCreate, "single_writer", e.cfg.SingleWriter)
 	})
 	return caps, nil
 }

@@ -258,15 +258,18 @@ type CheckOptions struct {
 
 // CheckReport lists every problem a check found; OK when there are none.
 type CheckReport struct {
-	Snapshots, Packs, Chunks int
-	PacksRead, ChunksRead    int
-	Problems                 []string
+	Snapshots  int      `json:"snapshots"`
+	Packs      int      `json:"packs"`
+	Chunks     int      `json:"chunks"`
+	PacksRead  int      `json:"packs_read"`
+	ChunksRead int      `json:"chunks_read"`
+	Problems   []string `json:"problems"`
 	// UnreferencedPacks counts the packs in the store that no index
 	// lists, UnreferencedBytes their size: information, not a problem.
 	// A backup that crashed (or one running now) leaves them; Prune
 	// deletes them when no backup runs.
-	UnreferencedPacks int
-	UnreferencedBytes int64
+	UnreferencedPacks int   `json:"unreferenced_packs"`
+	UnreferencedBytes int64 `json:"unreferenced_bytes"`
 }
 
 // OK reports whether the check found no problem.
