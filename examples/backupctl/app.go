@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 
 	"github.com/spf13/cobra"
@@ -30,9 +29,13 @@ type app struct {
 	out          io.Writer // the command's output (cmd.OutOrStdout)
 	bar          *progress // the progress bar of backup or restore, if drawn
 
-	store  storage.Store
-	engine *backup.Engine
-	log    *audit.Log
+	singleWriter   bool // --single-writer: this process is the store's only writer
+	allowPlaintext bool // --allow-plaintext: open unencrypted scopes though a passphrase is set
+
+	store    storage.Store
+	readOnly bool // the store was opened by a read-only command (see beginRead)
+	engine   *backup.Engine
+	log      *audit.Log
 
 	cpuProfile, memProfile string
 	stopProfiles           func()
@@ -76,37 +79,6 @@ func (a *app) needPassphrase(encrypt bool) error {
 	return nil
 }
 
-func (a *app) open(ctx context.Context) (*backup.Engine, error) {
-	if a.engine != nil {
-		return a.engine, nil
-	}
-	s, err := storage.Open(ctx, a.storeURLOrEnv())
-	if err != nil {
-		return nil, err
-	}
-	a.store = storage.WithRetry(s, nil)
-	// Every operation is recorded in the store's hash-chained audit log;
-	// failures are also logged on stderr.
-	a.log, err = audit.NewLog(ctx, a.store, &audit.LogConfig{RecordKey: []byte(os.Getenv("STEWARD_AUDIT_KEY"))})
-	if err != nil {
-		return nil, err
-	}
-	a.engine, err = backup.New(a.store, &backup.Config{Keys: a.keys(), Auditor: a.auditor()})
-	return a.engine, err
-}
-
-// begin is every command's preamble: the context carrying the CLI's
-// principal, and the engine over the store (opened on first use).
-func (a *app) begin(cmd *cobra.Command) (context.Context, *backup.Engine, error) {
-	ctx := a.ctx(cmd)
-	e, err := a.open(ctx)
-	return ctx, e, err
-}
-
-func (a *app) auditor() audit.Auditor {
-	return audit.Notifying(a.log, nil, nil, audit.Slog{Logger: slog.New(slog.NewTextHandler(stderrLog{a}, nil))})
-}
-
 // restorer returns a Restorer over the app's engine (open it first with
 // begin) that records on the app's auditor; parallel is
 // restore.Config.Parallelism (0: the default).
@@ -124,6 +96,7 @@ func (a *app) close() error {
 	return nil
 }
 
+// print prints v as JSON with --json, else runs text.
 func (a *app) print(v any, text func()) error {
 	if a.jsonOut {
 		enc := json.NewEncoder(a.out)
@@ -138,22 +111,14 @@ func (a *app) register(root *cobra.Command) {
 	root.AddCommand(a.initCmd(), a.backupCmd(), a.catalogCmd(), a.snapshotCmd(), a.tenantsCmd(), a.restoreCmd(), a.validateCmd(), a.drillCmd(), a.filesCmd(),
 		a.auditCmd(), a.dashboardCmd(), a.keyCmd(), a.flagsCmd(),
 		a.forgetCmd(), a.pruneCmd(), a.checkCmd(), a.policyCmd(), a.releaseCmd())
-	a.hintAll(root)
+	a.cliErrors(root)
 }
 
-// hintAll makes every command's error name the passphrase variable when an
-// encrypted scope was opened without a passphrase.
-func (a *app) hintAll(c *cobra.Command) {
-	if run := c.RunE; run != nil {
-		c.RunE = func(cmd *cobra.Command, args []string) error {
-			err := run(cmd, args)
-			if errors.Is(err, backup.ErrWrongKey) && a.passphrase() == "" {
-				return fmt.Errorf("%w (no passphrase: environment variable %s is empty or unset; set it, or name another with --password-env)", err, a.passwordEnv)
-			}
-			return err
-		}
+// nonNil returns s, or an empty slice when s is nil, so that JSON prints
+// an empty list as [] and not null.
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
 	}
-	for _, sub := range c.Commands() {
-		a.hintAll(sub)
-	}
+	return s
 }

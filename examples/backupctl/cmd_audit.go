@@ -33,7 +33,7 @@ func (a *app) auditExportCmd() *cobra.Command {
 				}
 				filter.From = time.Now().Add(-d)
 			}
-			ctx, _, err := a.begin(cmd)
+			ctx, _, err := a.beginRead(cmd)
 			if err != nil {
 				return err
 			}
@@ -52,7 +52,7 @@ func (a *app) auditVerifyCmd() *cobra.Command {
 		Use:   "verify",
 		Short: "Check the hash chain and the signed checkpoints (STEWARD_AUDIT_KEY)",
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx, _, err := a.begin(cmd)
+			ctx, _, err := a.beginRead(cmd)
 			if err != nil {
 				return err
 			}
@@ -60,8 +60,9 @@ func (a *app) auditVerifyCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(a.out, "audit log intact: %d events, %d signed checkpoints, verified in %s\n", rep.Events, rep.Checkpoints, rep.Duration.Round(time.Millisecond))
-			return nil
+			return a.print(rep, func() {
+				fmt.Fprintf(a.out, "audit log intact: %d events, %d signed checkpoints, verified in %s\n", rep.Events, rep.Checkpoints, rep.Duration.Round(time.Millisecond))
+			})
 		},
 	}
 }

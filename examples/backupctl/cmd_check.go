@@ -15,7 +15,7 @@ func (a *app) checkCmd() *cobra.Command {
 		Use:   "check --tenant T [--read-data] [--read-data-subset n/t|p%]",
 		Short: "Verify a tenant's repository",
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx, e, err := a.begin(cmd)
+			ctx, e, err := a.beginTenant(cmd, tenant)
 			if err != nil {
 				return err
 			}
@@ -23,6 +23,7 @@ func (a *app) checkCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			rep.Problems = nonNil(rep.Problems)
 			if err := a.print(rep, func() { a.printCheck(rep) }); err != nil {
 				return err
 			}

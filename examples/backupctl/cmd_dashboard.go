@@ -1,17 +1,21 @@
 package main
 
 import (
-	"encoding/json"
+	"fmt"
+	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/iluxsys/steward/audit"
 )
 
 func (a *app) dashboardCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:   "dashboard",
 		Short: "Backup, restore and release metrics derived from the audit trail",
+		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx, _, err := a.begin(cmd)
+			ctx, _, err := a.beginRead(cmd)
 			if err != nil {
 				return err
 			}
@@ -19,9 +23,37 @@ func (a *app) dashboardCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			enc := json.NewEncoder(a.out)
-			enc.SetIndent("", "  ")
-			return enc.Encode(d)
+			return a.print(d, func() { a.printDashboard(d) })
 		},
 	}
+}
+
+func (a *app) printDashboard(d *audit.Dashboard) {
+	b, r, rel, ev := d.TenantBackups, d.Restores, d.Releases, d.Events
+	fmt.Fprintf(a.out, "as of %s\n", d.GeneratedAt.Format(time.RFC3339))
+	fmt.Fprintf(a.out, "backups:  %d (%d in 24h), %d failed, success %.1f%%, avg %s, avg %.0f bytes, last success %s\n",
+		b.TotalCount, b.Last24h, b.FailedCount, 100*b.SuccessRate, time.Duration(b.AvgDurationMS*float64(time.Millisecond)).Round(time.Millisecond), b.AvgSizeBytes, when(b.LastSuccess))
+	fmt.Fprintf(a.out, "restores: %d, %d failed, success %.1f%%, time to restore avg %s p95 %s, last %s\n",
+		r.TotalCount, r.FailedCount, 100*r.SuccessRate, ms(r.AvgTTRMS), ms(r.P95TTRMS), when(r.LastRestore))
+	fmt.Fprintf(a.out, "releases: %d, active %s, %d rollbacks, %d failed, last deploy %s\n",
+		rel.TotalCount, orNone(rel.ActiveVersion), rel.RollbackCount, rel.FailedCount, when(rel.LastDeploy))
+	fmt.Fprintf(a.out, "events:   %d, %d failed, last failure %s\n", ev.TotalCount, ev.FailedCount, when(ev.LastFailure))
+}
+
+func ms(v float64) time.Duration {
+	return time.Duration(v * float64(time.Millisecond)).Round(time.Millisecond)
+}
+
+func when(t *time.Time) string {
+	if t == nil {
+		return "never"
+	}
+	return t.Format(time.RFC3339)
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "none"
+	}
+	return s
 }

@@ -14,7 +14,7 @@ func (a *app) drillCmd() *cobra.Command {
 		Use:   "drill",
 		Short: "Validate the newest snapshot of every tenant (disaster-recovery drill)",
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx, e, err := a.begin(cmd)
+			ctx, e, err := a.beginRead(cmd)
 			if err != nil {
 				return err
 			}
@@ -26,6 +26,7 @@ func (a *app) drillCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			vs = nonNil(vs)
 			failed := 0
 			for _, v := range vs {
 				if v.Status != restore.StatusPassed {

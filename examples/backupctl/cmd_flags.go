@@ -12,14 +12,19 @@ import (
 	"github.com/iluxsys/steward/flags"
 )
 
-// flagSet opens the store's feature flags for a command.
-func (a *app) flagSet(cmd *cobra.Command) (context.Context, *flags.Set, error) {
-	ctx, _, err := a.begin(cmd)
+// flagSet opens the store's feature flags for a command; readOnly as
+// beginRead.
+func (a *app) flagSet(cmd *cobra.Command, readOnly bool) (context.Context, *flags.Set, error) {
+	begin := a.begin
+	if readOnly {
+		begin = a.beginRead
+	}
+	ctx, _, err := begin(cmd)
 	if err != nil {
 		return nil, nil, err
 	}
 	// STEWARD_FLAGS_KEY authenticates flag versions (flags.Config.RecordKey).
-	s, err := flags.New(ctx, a.store, &flags.Config{Auditor: a.auditor(), RecordKey: []byte(os.Getenv("STEWARD_FLAGS_KEY"))})
+	s, err := flags.New(ctx, a.store, &flags.Config{Auditor: a.auditor(), RecordKey: []byte(os.Getenv("STEWARD_FLAGS_KEY")), SingleWriter: a.singleWriter})
 	return ctx, s, err
 }
 
@@ -38,7 +43,7 @@ func (a *app) flagsSetCmd() *cobra.Command {
 		Short: "Create or change a flag",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx, s, err := a.flagSet(cmd)
+			ctx, s, err := a.flagSet(cmd, false)
 			if err != nil {
 				return err
 			}
@@ -66,7 +71,7 @@ func (a *app) flagsGetCmd() *cobra.Command {
 		Short: "Show a flag, or whether it is on for a tenant",
 		Args:  cobra.RangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			_, s, err := a.flagSet(cmd)
+			_, s, err := a.flagSet(cmd, true)
 			if err != nil {
 				return err
 			}
@@ -76,8 +81,10 @@ func (a *app) flagsGetCmd() *cobra.Command {
 			}
 			if len(args) == 2 {
 				on, why := s.Evaluate(args[0], args[1])
-				fmt.Fprintf(a.out, "%s for %s: %v (%s, bucket %d)\n", args[0], args[1], on, why, flags.Bucket(args[0], args[1]))
-				return nil
+				ev := flagEvaluation{Flag: args[0], Tenant: args[1], Enabled: on, Reason: fmt.Sprint(why), Bucket: flags.Bucket(args[0], args[1])}
+				return a.print(ev, func() {
+					fmt.Fprintf(a.out, "%s for %s: %v (%s, bucket %d)\n", ev.Flag, ev.Tenant, ev.Enabled, ev.Reason, ev.Bucket)
+				})
 			}
 			return a.print(f, func() { printFlag(a.out, f) })
 		},
@@ -89,11 +96,11 @@ func (a *app) flagsListCmd() *cobra.Command {
 		Use:   "list",
 		Short: "List every flag",
 		RunE: func(cmd *cobra.Command, args []string) error {
-			_, s, err := a.flagSet(cmd)
+			_, s, err := a.flagSet(cmd, true)
 			if err != nil {
 				return err
 			}
-			fs := s.List()
+			fs := nonNil(s.List())
 			return a.print(fs, func() {
 				for _, f := range fs {
 					printFlag(a.out, f)
@@ -109,13 +116,29 @@ func (a *app) flagsDeleteCmd() *cobra.Command {
 		Short: "Delete a flag",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx, s, err := a.flagSet(cmd)
+			ctx, s, err := a.flagSet(cmd, false)
 			if err != nil {
 				return err
 			}
-			return s.Delete(ctx, args[0])
+			if err := s.Delete(ctx, args[0]); err != nil {
+				return err
+			}
+			res := struct {
+				Name    string `json:"name"`
+				Deleted bool   `json:"deleted"`
+			}{args[0], true}
+			return a.print(res, func() { fmt.Fprintf(a.out, "flag %s deleted\n", args[0]) })
 		},
 	}
+}
+
+// flagEvaluation is what `flags get NAME TENANT` prints.
+type flagEvaluation struct {
+	Flag    string `json:"flag"`
+	Tenant  string `json:"tenant"`
+	Enabled bool   `json:"enabled"`
+	Reason  string `json:"reason"`
+	Bucket  uint32 `json:"bucket"`
 }
 
 func printFlag(w io.Writer, f flags.Flag) {

@@ -16,6 +16,12 @@ func (a *app) keyCmd() *cobra.Command {
 	return cmd
 }
 
+// keyResult is what the key commands print.
+type keyResult struct {
+	Tenant string `json:"tenant"`
+	Key    string `json:"key"` // changed or destroyed
+}
+
 func (a *app) keyChangeCmd() *cobra.Command {
 	var tenant string
 	cmd := &cobra.Command{
@@ -33,8 +39,9 @@ func (a *app) keyChangeCmd() *cobra.Command {
 			if err := e.Rekey(ctx, tenant, backup.Passphrase(np)); err != nil {
 				return err
 			}
-			fmt.Fprintf(a.out, "key of %q changed; use the new passphrase from now on\n", tenant)
-			return nil
+			return a.print(keyResult{tenant, "changed"}, func() {
+				fmt.Fprintf(a.out, "key of %q changed; use the new passphrase from now on\n", tenant)
+			})
 		},
 	}
 	cmd.Flags().StringVar(&tenant, "tenant", "", "tenant ID")
@@ -58,8 +65,7 @@ func (a *app) keyDestroyCmd() *cobra.Command {
 			if err := e.DestroyKey(ctx, tenant); err != nil {
 				return err
 			}
-			fmt.Fprintf(a.out, "key of %q destroyed\n", tenant)
-			return nil
+			return a.print(keyResult{tenant, "destroyed"}, func() { fmt.Fprintf(a.out, "key of %q destroyed\n", tenant) })
 		},
 	}
 	cmd.Flags().StringVar(&tenant, "tenant", "", "tenant ID")

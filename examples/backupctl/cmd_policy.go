@@ -15,7 +15,11 @@ func (a *app) policyCmd() *cobra.Command {
 		Use:   "policy --tenant T [--set FILE.json]",
 		Short: "Show or set a tenant's retention and schedule policy",
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx, _, err := a.begin(cmd)
+			begin := a.beginRead // showing a policy writes nothing
+			if file != "" {
+				begin = a.begin
+			}
+			ctx, _, err := begin(cmd)
 			if err != nil {
 				return err
 			}
@@ -37,6 +41,8 @@ func (a *app) policyCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			// A policy is a JSON document (--set reads one): the text form
+			// prints it as --set takes it.
 			enc := json.NewEncoder(a.out)
 			enc.SetIndent("", "  ")
 			return enc.Encode(p)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -23,14 +24,19 @@ type releaseFlags struct {
 
 // releaseManager wires a Manager: SQL migrations on the SQLite file --db,
 // files deployed into --deploy-dir.
-func (a *app) releaseManager(cmd *cobra.Command, rf *releaseFlags) (context.Context, *release.Manager, func(), error) {
-	ctx, e, err := a.begin(cmd)
+// readOnly as beginRead.
+func (a *app) releaseManager(cmd *cobra.Command, rf *releaseFlags, readOnly bool) (context.Context, *release.Manager, func(), error) {
+	begin := a.begin
+	if readOnly {
+		begin = a.beginRead
+	}
+	ctx, e, err := begin(cmd)
 	if err != nil {
 		return nil, nil, nil, err
 	}
 	// STEWARD_RELEASE_KEY authenticates release definitions and the log
 	// (release.Config.RecordKey); `release resign` adopts it.
-	cfg := &release.Config{Engine: e, Auditor: a.auditor(), RecordKey: []byte(os.Getenv("STEWARD_RELEASE_KEY"))}
+	cfg := &release.Config{Engine: e, Auditor: a.auditor(), RecordKey: []byte(os.Getenv("STEWARD_RELEASE_KEY")), SingleWriter: a.singleWriter}
 	closeFn := func() {}
 	if rf.db != "" {
 		db, err := sql.Open("sqlite", rf.db)
@@ -73,6 +79,9 @@ func (a *app) releaseCreateCmd(rf *releaseFlags) *cobra.Command {
 		Use:   "create --channel C --version V --dir DIR [--migrations FILE.json]",
 		Short: "Create an immutable release from a directory of files",
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if dir == "" {
+				return errors.New("release create needs --dir, the directory holding the release's files")
+			}
 			spec := release.Spec{Channel: channel, Version: version, Name: name, Changelog: changelog, CommitSHA: commit, Artifact: backup.DirSource(dir)}
 			if migrations != "" {
 				b, err := os.ReadFile(migrations)
@@ -85,7 +94,7 @@ func (a *app) releaseCreateCmd(rf *releaseFlags) *cobra.Command {
 				}
 				spec.Forward, spec.Backward, spec.Components = mf.Forward, mf.Backward, mf.Components
 			}
-			ctx, m, done, err := a.releaseManager(cmd, rf)
+			ctx, m, done, err := a.releaseManager(cmd, rf, false)
 			if err != nil {
 				return err
 			}
@@ -119,7 +128,7 @@ func (a *app) releaseDeployCmd(rf *releaseFlags, rollback bool) *cobra.Command {
 		Short: "Deploy a release (checks, migrations, files; rolls back on a failed post-check)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx, m, done, err := a.releaseManager(cmd, rf)
+			ctx, m, done, err := a.releaseManager(cmd, rf, false)
 			if err != nil {
 				return err
 			}
@@ -130,7 +139,11 @@ func (a *app) releaseDeployCmd(rf *releaseFlags, rollback bool) *cobra.Command {
 			} else {
 				d, err = m.Deploy(ctx, args[0], &release.DeployOptions{Force: force})
 			}
-			printDeployment(a.out, d)
+			if d != nil {
+				if perr := a.print(d, func() { printDeployment(a.out, d) }); perr != nil && err == nil {
+					err = perr
+				}
+			}
 			return err
 		},
 	}
@@ -149,31 +162,16 @@ func (a *app) releaseListCmd(rf *releaseFlags) *cobra.Command {
 		Use:   "list [--channel C]",
 		Short: "List releases, the active one and recent deployments",
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx, m, done, err := a.releaseManager(cmd, rf)
+			ctx, m, done, err := a.releaseManager(cmd, rf, true)
 			if err != nil {
 				return err
 			}
 			defer done()
-			hist, err := m.History(ctx, channel)
+			l, err := listReleases(ctx, m, channel)
 			if err != nil {
 				return err
 			}
-			active, _ := m.Active(ctx, channel)
-			for _, r := range hist {
-				mark := " "
-				if active != nil && active.ID == r.ID {
-					mark = "*"
-				}
-				fmt.Fprintf(a.out, "%s %-24s %-10s %s  %d migrations\n", mark, r.ID, r.Version, r.CreatedAt.Format(time.RFC3339), len(r.Forward))
-			}
-			deps, err := m.Deployments(ctx, 10)
-			if err != nil {
-				return err
-			}
-			for _, d := range deps {
-				printDeployment(a.out, &d)
-			}
-			return nil
+			return a.print(l, func() { a.printReleases(l) })
 		},
 	}
 	cmd.Flags().StringVar(&channel, "channel", "prod", "channel")
@@ -185,13 +183,57 @@ func (a *app) releaseResignCmd(rf *releaseFlags) *cobra.Command {
 		Use:   "resign",
 		Short: "Sign releases written before STEWARD_RELEASE_KEY was set with it (check `release list` first)",
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx, m, done, err := a.releaseManager(cmd, rf)
+			ctx, m, done, err := a.releaseManager(cmd, rf, false)
 			if err != nil {
 				return err
 			}
 			defer done()
-			return m.Resign(ctx)
+			if err := m.Resign(ctx); err != nil {
+				return err
+			}
+			res := struct {
+				Resigned bool `json:"resigned"`
+			}{true}
+			return a.print(res, func() { fmt.Fprintln(a.out, "releases re-signed with STEWARD_RELEASE_KEY") })
 		},
+	}
+}
+
+// releaseList is what `release list` prints.
+type releaseList struct {
+	Channel     string               `json:"channel"`
+	Active      string               `json:"active"` // the active release's ID, "" when none
+	Releases    []release.Release    `json:"releases"`
+	Deployments []release.Deployment `json:"deployments"`
+}
+
+func listReleases(ctx context.Context, m *release.Manager, channel string) (*releaseList, error) {
+	hist, err := m.History(ctx, channel)
+	if err != nil {
+		return nil, err
+	}
+	l := &releaseList{Channel: channel, Releases: nonNil(hist)}
+	if active, err := m.Active(ctx, channel); err == nil && active != nil {
+		l.Active = active.ID
+	}
+	deps, err := m.Deployments(ctx, 10)
+	if err != nil {
+		return nil, err
+	}
+	l.Deployments = nonNil(deps)
+	return l, nil
+}
+
+func (a *app) printReleases(l *releaseList) {
+	for _, r := range l.Releases {
+		mark := " "
+		if l.Active == r.ID {
+			mark = "*"
+		}
+		fmt.Fprintf(a.out, "%s %-24s %-10s %s  %d migrations\n", mark, r.ID, r.Version, r.CreatedAt.Format(time.RFC3339), len(r.Forward))
+	}
+	for _, d := range l.Deployments {
+		printDeployment(a.out, &d)
 	}
 }
 

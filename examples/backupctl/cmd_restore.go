@@ -15,10 +15,14 @@ func (a *app) restoreCmd() *cobra.Command {
 	var validate, safety, dryRun bool
 	var parallel int
 	cmd := &cobra.Command{
-		Use:   "restore --tenant T --snapshot ID|latest --target DIR [--mode full|selective|merge] [--modules a,b] [--dry-run]",
+		Use:   "restore --tenant T --snapshot ID|prefix|latest --target DIR [--mode full|selective|merge] [--modules a,b] [--dry-run]",
 		Short: "Restore a snapshot into a directory",
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx, _, err := a.begin(cmd)
+			ctx, e, err := a.begin(cmd)
+			if err != nil {
+				return err
+			}
+			id, err = resolveSnapshot(ctx, e, tenant, id)
 			if err != nil {
 				return err
 			}
@@ -52,7 +56,7 @@ func (a *app) restoreCmd() *cobra.Command {
 	}
 	f := cmd.Flags()
 	f.StringVar(&tenant, "tenant", "", "tenant ID")
-	f.StringVar(&id, "snapshot", "latest", "snapshot ID or latest")
+	snapshotFlag(cmd, &id)
 	f.StringVar(&target, "target", "", "directory to restore into")
 	f.StringVar(&mode, "mode", "full", "full, selective or merge")
 	f.StringVar(&modules, "modules", "", "modules of a selective restore, comma-separated")

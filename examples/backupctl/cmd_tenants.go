@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"strings"
 
 	"github.com/spf13/cobra"
 )
@@ -10,9 +9,10 @@ import (
 func (a *app) tenantsCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:   "tenants",
-		Short: "List the tenants that have backups",
+		Short: "List the tenants that have a repository",
+		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx, e, err := a.begin(cmd)
+			ctx, e, err := a.beginRead(cmd)
 			if err != nil {
 				return err
 			}
@@ -20,7 +20,12 @@ func (a *app) tenantsCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return a.print(ts, func() { fmt.Fprintln(a.out, strings.Join(ts, "\n")) })
+			ts = nonNil(ts)
+			return a.print(ts, func() {
+				for _, t := range ts {
+					fmt.Fprintln(a.out, t)
+				}
+			})
 		},
 	}
 }

@@ -12,10 +12,10 @@ import (
 func (a *app) validateCmd() *cobra.Command {
 	var tenant, id string
 	cmd := &cobra.Command{
-		Use:   "validate --tenant T [--snapshot ID|latest]",
+		Use:   "validate --tenant T [--snapshot ID|prefix|latest]",
 		Short: "Restore a snapshot into scratch memory and report its checks",
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx, _, err := a.begin(cmd)
+			ctx, _, err := a.beginSnapshot(cmd, tenant, &id)
 			if err != nil {
 				return err
 			}
@@ -35,6 +35,6 @@ func (a *app) validateCmd() *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&tenant, "tenant", "", "tenant ID")
-	cmd.Flags().StringVar(&id, "snapshot", "latest", "snapshot ID or latest")
+	snapshotFlag(cmd, &id)
 	return cmd
 }

@@ -34,7 +34,7 @@ func TestForgetCorruptNeedsForce(t *testing.T) {
 	_, err = run(t, "--store", store, "forget", "--tenant", "acme", "--id", "../x")
 	require.ErrorIs(t, err, backup.ErrInvalidOptions)
 	_, err = run(t, "--store", store, "forget", "--tenant", "acme", "--force")
-	require.ErrorContains(t, err, "--force applies to snapshots named with --id")
+	require.ErrorContains(t, err, "--force applies to snapshots named with --snapshot")
 	_, err = run(t, "--store", store, "forget", "--tenant", "acme", "--id", snap.ID)
 	require.ErrorIs(t, err, backup.ErrCorrupt)
 	require.FileExists(t, manifest, "forget without --force deleted a corrupt manifest")

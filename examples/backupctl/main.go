@@ -20,6 +20,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strconv"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -55,12 +56,17 @@ func newRoot() *cobra.Command {
 	pf.BoolVar(&a.noProgress, "no-progress", false, "never draw the progress bar of backup and restore (drawn on stderr only when it is a terminal and --json is not set)")
 	pf.StringVar(&a.passwordEnv, "password-env", "STEWARD_PASSPHRASE", "name of the environment variable holding the passphrase of encrypted scopes")
 	pf.UintVar(&a.kdfMemoryMiB, "kdf-memory-mib", 32, "argon2id memory in MiB for passphrase keys wrapped from now on (new scopes, rekeys), with passes raised so memory × passes is at least 64 MiB × 3; existing keys keep theirs")
+	pf.BoolVar(&a.singleWriter, "single-writer", false, "declare this process the store's only writer, for stores that ignore conditional create (also: STEWARD_SINGLE_WRITER=1)")
+	pf.BoolVar(&a.allowPlaintext, "allow-plaintext", false, "open scopes stored unencrypted though a passphrase is set (refused without it)")
 	pf.StringVar(&a.cpuProfile, "cpuprofile", "", "write a CPU profile to this file")
 	pf.StringVar(&a.memProfile, "memprofile", "", "write a heap profile (in use at the peak sample) to this file")
 	root.PersistentPreRunE = func(cmd *cobra.Command, args []string) error {
 		a.out = cmd.OutOrStdout()
 		if a.kdfMemoryMiB < minKDFMemoryMiB || a.kdfMemoryMiB > maxKDFMemoryMiB {
 			return fmt.Errorf("--kdf-memory-mib %d: want %d to %d", a.kdfMemoryMiB, minKDFMemoryMiB, maxKDFMemoryMiB)
+		}
+		if err := a.singleWriterFromEnv(); err != nil {
+			return err
 		}
 		return a.startProfiles()
 	}
@@ -88,6 +94,21 @@ func (a *app) storeURLOrEnv() string {
 		return a.storeURL
 	}
 	return envOr("STEWARD_STORE", defaultStoreURL)
+}
+
+// singleWriterFromEnv sets --single-writer from $STEWARD_SINGLE_WRITER
+// when the flag is not given.
+func (a *app) singleWriterFromEnv() error {
+	v := os.Getenv("STEWARD_SINGLE_WRITER")
+	if a.singleWriter || v == "" {
+		return nil
+	}
+	on, err := strconv.ParseBool(v)
+	if err != nil {
+		return fmt.Errorf("STEWARD_SINGLE_WRITER=%q: want 1 or 0 (or true/false)", v)
+	}
+	a.singleWriter = on
+	return nil
 }
 
 func envOr(k, def string) string {
