@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -133,20 +134,23 @@ func (r *Repo) LoadIndex(ctx context.Context) error {
 	return nil
 }
 
+// readIndex reads the index object at key. One that fails to open or
+// decode is a *CorruptError whose message ends in IndexRepairHint.
 func (r *Repo) readIndex(ctx context.Context, key string) ([]IndexPack, error) {
 	b, err := readObject(ctx, r.store, key, maxIndexObject)
-	if err != nil {
-		return nil, err
+	if err == nil {
+		b, err = r.openMeta(key, b, metaAD("index", strings.TrimPrefix(key, r.prefix)), "index")
 	}
-	plain, err := r.openMeta(key, b, metaAD("index", strings.TrimPrefix(key, r.prefix)), "index")
-	if err != nil {
-		return nil, err
+	var packs []IndexPack
+	if err == nil {
+		if packs, err = DecodeIndex(b); err != nil {
+			err = &CorruptError{Key: key, Detail: err.Error()}
+		}
 	}
-	packs, err := DecodeIndex(plain)
-	if err != nil {
-		return nil, &CorruptError{Key: key, Detail: err.Error()}
+	if ce, ok := errors.AsType[*CorruptError](err); ok {
+		ce.Detail += "; " + IndexRepairHint
 	}
-	return packs, nil
+	return packs, err
 }
 
 func (r *Repo) addPackLocked(p IndexPack) {
