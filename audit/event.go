@@ -168,6 +168,12 @@ const (
 	TypeKeyChanged EventType = "key.changed"
 	// TypePolicyChanged: a tenant's retention policy was set, or failed to be.
 	TypePolicyChanged EventType = "retention.policy_set"
+	// TypeIndexRepaired: backup.Engine.RepairIndex rebuilt a scope's index
+	// from its packs, or failed to.
+	TypeIndexRepaired EventType = "repo.index_repaired"
+	// TypeLocksRemoved: backup.Engine.Unlock removed a scope's stale (or,
+	// forced, live) locks, or failed to; Data["forced"] says which.
+	TypeLocksRemoved EventType = "repo.locks_removed"
 )
 
 // Keys of Event.Data used across the SDK. Numbers read back from a stored
