@@ -20,4 +20,14 @@
 // conflict, keeping the target's side), and the restore then carries out
 // exactly that plan. Options.DryRun returns the plan in Report.Plan and
 // writes nothing.
+//
+// A Full restore deletes only what the caller allowed: it removes the
+// entries its snapshot lacks from a target that was empty, that a previous
+// restore of the same tenant created (marked by MarkerDir at the target's
+// root), or when Options.AllowDelete is set; otherwise it fails with
+// ErrWouldDelete before writing anything, and a dry run shows the removals
+// (Report.WouldRefuse). Options.ContinueOnError salvages a damaged
+// snapshot: every intact file is restored, each file that cannot be read
+// whole is skipped and listed in Report.Damaged with the object at fault,
+// and the restore returns an error matching ErrDamaged.
 package restore

@@ -121,6 +121,7 @@ func TestDryRunWritesNothingAndMatchesRestore(t *testing.T) {
 			require.Zero(t, rep.Counts, "a dry run carries out nothing")
 			require.Empty(t, rep.Decisions)
 			require.Empty(t, rep.SafetySnapshotID)
+			require.Equal(t, opts.Mode == restore.Full, rep.WouldRefuse, "only a full restore removes the target's own data, and it needs AllowDelete")
 			require.Equal(t, before, listing(t, dst, true), "a dry run writes nothing")
 			after, err := e.Catalog(master(), "acme")
 			require.NoError(t, err)
@@ -128,7 +129,7 @@ func TestDryRunWritesNothingAndMatchesRestore(t *testing.T) {
 			require.Empty(t, events.types, "a dry run records no restore")
 
 			real := opts
-			real.SafetyBackup = true
+			real.SafetyBackup, real.AllowDelete = true, true
 			done, err := r.Restore(master(), "acme", id, restore.DirTarget(dst), &real)
 			require.NoError(t, err)
 			require.NotEmpty(t, done.SafetySnapshotID)

@@ -69,6 +69,8 @@ func applyEntries(ctx context.Context, dst Target, p *Plan, rep *Report) error {
 
 // restoreFiles writes p's restored files into dst, as many at once as
 // Config.Parallelism and Config.BufferBytes allow, and reports progress.
+// With o.ContinueOnError a damaged file goes into rep.Damaged and the
+// others go on.
 func (r *Restorer) restoreFiles(ctx context.Context, tenant string, dst Target, p *Plan, o *Options, rep *Report) error {
 	var mu sync.Mutex // guards rep and total
 	total := backup.Progress{FilesTotal: int64(p.FilesRestored), BytesTotal: p.BytesRestored}
@@ -95,11 +97,17 @@ func (r *Restorer) restoreFiles(ctx context.Context, tenant string, dst Target, 
 					return err
 				}
 			}
-			if err := r.restoreFile(gctx, tenant, dst, f, o.Validate, &written); err != nil {
-				return err
-			}
+			err := r.restoreFile(gctx, tenant, dst, f, o.Validate, &written)
 			mu.Lock()
 			defer mu.Unlock()
+			switch {
+			case err != nil && o.ContinueOnError && damaged(err) && gctx.Err() == nil:
+				// Aborted by restoreFile: nothing under its final name.
+				rep.Damaged = append(rep.Damaged, damage(f.Path, err))
+				return nil
+			case err != nil:
+				return err
+			}
 			rep.record(d)
 			if o.Progress != nil {
 				total.FilesDone++

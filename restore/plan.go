@@ -76,8 +76,10 @@ func (c *Counts) add(d Decision) {
 // the target holds the entries target (as its Walk yields them). A target
 // file counts as unchanged only when its SHA256 is set and equals the
 // snapshot's, besides its size and mtime; Restore sets it for the files
-// whose size and mtime match. opts.DryRun, Validate, SafetyBackup and
-// Progress do not change the plan; nil opts means a Full restore.
+// whose size and mtime match. opts.DryRun, Validate, SafetyBackup,
+// AllowDelete, ContinueOnError and Progress do not change the plan; nil
+// opts means a Full restore. The marker directory (MarkerDir) is ignored in
+// both lists: the plan never restores, removes or counts it.
 //
 // Full and Selective decide: restored (missing, different, or replacing an
 // entry of another type), unchanged, removed (in the target only), dir
@@ -97,6 +99,7 @@ func NewPlan(snapshot, target []backup.File, opts *Options) (*Plan, error) {
 	if o.Mode != Merge {
 		pl.inSnap = make(map[string]bool, len(snapshot))
 	}
+	target, _ = withoutMarker(target)
 	for i := range target {
 		pl.target[target[i].Path] = &target[i]
 	}
@@ -104,7 +107,7 @@ func NewPlan(snapshot, target []backup.File, opts *Options) (*Plan, error) {
 		if err := backup.ValidatePath(f.Path); err != nil {
 			return nil, fmt.Errorf("restore: %w", err)
 		}
-		if o.selected(f.Path) {
+		if o.selected(f.Path) && !inMarker(f.Path) {
 			pl.decide(i, f)
 		}
 	}

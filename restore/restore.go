@@ -92,6 +92,21 @@ type Options struct {
 	// restore is recorded in the audit log. The plan is the one a restore
 	// with the same options would carry out on the same target.
 	DryRun bool
+	// AllowDelete lets a Full restore remove the entries the snapshot
+	// lacks from a target that holds other data. Without it a Full restore
+	// removes them only from a target a restore of the same tenant created
+	// (see MarkerDir), and otherwise fails with ErrWouldDelete before
+	// writing anything. Selective and Merge restores ignore it.
+	AllowDelete bool
+	// ContinueOnError salvages what it can: a file whose content cannot be
+	// read whole (a chunk that fails verification, backup.ErrCorrupt, or
+	// an object that is missing, backup.ErrNotFound) is skipped — never
+	// published, not even in part — and listed in Report.Damaged with the
+	// object at fault, and every other file is restored. The restore then
+	// returns its Report and an error matching ErrDamaged. Any other error
+	// (the target's, ctx's) still stops the restore. Without it the first
+	// damaged file stops the restore.
+	ContinueOnError bool
 	// Progress, when set, is called as files complete and every
 	// backup.ProgressInterval in between (from one goroutine at a time,
 	// never after Restore returns). BytesDone counts the bytes written so
@@ -181,7 +196,8 @@ type Report struct {
 	Counts
 	Duration         time.Duration `json:"duration_ns"`
 	SafetySnapshotID string        `json:"safety_snapshot_id,omitempty"`
-	// Validated is true when Options.Validate checked every file and module.
+	// Validated is true when Options.Validate checked every file and
+	// module (never when files were damaged).
 	Validated bool `json:"validated"`
 	// Decisions lists every decision carried out, in path order.
 	Decisions []Decision `json:"decisions"`
@@ -191,6 +207,13 @@ type Report struct {
 	DryRun bool `json:"dry_run,omitempty"`
 	// Plan is the restore's plan, set by a dry run only.
 	Plan *Plan `json:"plan,omitempty"`
+	// WouldRefuse is set by a dry run whose restore, carried out, would
+	// fail with ErrWouldDelete: the plan removes entries from a target the
+	// restore did not create, and Options.AllowDelete is not set.
+	WouldRefuse bool `json:"would_refuse,omitempty"`
+	// Damaged lists, in path order, the files Options.ContinueOnError
+	// skipped because their content could not be read whole.
+	Damaged []Damage `json:"damaged,omitempty"`
 }
 
 // Restore restores snapshotID ("latest" for the newest) of tenant into dst.
@@ -210,6 +233,12 @@ type Report struct {
 // returns the plan in Report.Plan and writes nothing; a dry run is
 // authorized as a restore is, and records no event in the audit log
 // (beyond a denial).
+//
+// A Full restore removes what the snapshot lacks only from a target that
+// was empty, that a restore of the same tenant created (MarkerDir), or
+// with Options.AllowDelete; otherwise it fails with ErrWouldDelete, having
+// written nothing. With Options.ContinueOnError, damaged files are skipped
+// and the restore ends with its Report and an error matching ErrDamaged.
 func (r *Restorer) Restore(ctx context.Context, tenant, snapshotID string, dst Target, opts *Options) (*Report, error) {
 	o := withDefaults(opts)
 	if dst == nil {
@@ -294,7 +323,7 @@ func (r *Restorer) restore(ctx context.Context, tenant, snapshotID string, dst T
 		return nil, err
 	}
 	rep := &Report{Tenant: tenant, SnapshotID: snap.ID, Mode: o.Mode, Modules: o.Modules, DryRun: o.DryRun}
-	target, err := walkTarget(ctx, dst)
+	target, st, err := walkTarget(ctx, dst)
 	if err != nil {
 		return nil, err
 	}
@@ -303,17 +332,23 @@ func (r *Restorer) restore(ctx context.Context, tenant, snapshotID string, dst T
 	if err != nil {
 		return nil, err
 	}
+	refused := refusal(plan, st, tenant, o)
 	if o.DryRun {
-		rep.Plan = plan
+		rep.Plan, rep.WouldRefuse = plan, refused != nil
 		return rep, nil
 	}
-
-	if o.SafetyBackup && len(target) > 0 {
-		s, err := r.e.Backup(ctx, tenant, dst, &backup.Options{Type: backup.Incremental, Compress: true, Encrypt: snap.Metadata.Encrypted, Tags: []string{backup.TagPreRestore}})
+	if refused != nil {
+		return nil, refused
+	}
+	if o.SafetyBackup && !st.empty {
+		s, err := r.e.Backup(ctx, tenant, unmarked{dst}, &backup.Options{Type: backup.Incremental, Compress: true, Encrypt: snap.Metadata.Encrypted, Tags: []string{backup.TagPreRestore}})
 		if err != nil {
 			return nil, fmt.Errorf("restore: safety backup of the target: %w", err)
 		}
 		rep.SafetySnapshotID = s.ID
+	}
+	if err := mark(ctx, dst, st, tenant); err != nil {
+		return rep, err
 	}
 	if err := r.execute(ctx, tenant, dst, plan, o, rep); err != nil {
 		return rep, err
@@ -322,7 +357,10 @@ func (r *Restorer) restore(ctx context.Context, tenant, snapshotID string, dst T
 		if err := r.validateTarget(ctx, snap, files, plan.unchanged(), dst, o.Mode == Merge); err != nil {
 			return rep, err
 		}
-		rep.Validated = true
+		rep.Validated = len(rep.Damaged) == 0
+	}
+	if len(rep.Damaged) > 0 {
+		return rep, damagedError(rep)
 	}
 	return rep, nil
 }
@@ -356,17 +394,19 @@ func (r *Restorer) entries(ctx context.Context, tenant, snapshotID string, o *Op
 	return snap, files, nil
 }
 
-// walkTarget returns the entries dst holds, as it walks them.
-func walkTarget(ctx context.Context, dst Target) ([]backup.File, error) {
+// walkTarget returns the entries dst holds, as it walks them, without its
+// marker, and what the restore knows of the target from them.
+func walkTarget(ctx context.Context, dst Target) ([]backup.File, targetState, error) {
 	var target []backup.File
 	err := dst.Walk(ctx, func(e backup.Entry) error {
 		target = append(target, backup.File{Entry: e})
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("restore: read target: %w", err)
+		return nil, targetState{}, fmt.Errorf("restore: read target: %w", err)
 	}
-	return target, nil
+	target, marks := withoutMarker(target)
+	return target, targetState{empty: len(target) == 0, marks: marks}, nil
 }
 
 // hashCandidates sets the SHA256 of the target's regular files whose size

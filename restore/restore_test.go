@@ -90,7 +90,8 @@ func TestFullRestore(t *testing.T) {
 		"users/extra.json": {"extra", t1},
 		"other/x":          {"x", t1},
 	})
-	rep, err := r.Restore(master(), "acme", id, restore.DirTarget(dst), &restore.Options{Mode: restore.Full, Validate: true})
+	// The target holds data no restore created: removing it needs AllowDelete.
+	rep, err := r.Restore(master(), "acme", id, restore.DirTarget(dst), &restore.Options{Mode: restore.Full, Validate: true, AllowDelete: true})
 	require.NoError(t, err)
 	require.Equal(t, map[string]file{
 		"users/1.json":        {"ana", t0},
