@@ -31,6 +31,11 @@ const Latest = "latest"
 // Latest passes over.
 const TagPreRestore = "pre-restore"
 
+// TagProtected marks a snapshot that something outside the engine still
+// needs (a release's artifact, say): Forget refuses it with ErrProtected
+// unless forced, and retention plans keep it whatever the policy.
+const TagProtected = "protected"
+
 // Entry is one file or directory of a Source. Path is slash-separated and
 // relative ("users/42.json"); its first element is the module.
 type Entry struct {
@@ -192,4 +197,12 @@ type Config struct {
 	// Logger receives the one-time report of the store's capabilities
 	// (default slog.Default()).
 	Logger *slog.Logger
+	// Protect, when set, reports whether a snapshot must not be forgotten
+	// though it does not carry TagProtected: one written before the tag
+	// existed (a manifest cannot be retagged). Forget refuses a snapshot
+	// it protects as one tagged TagProtected. It is called once per
+	// snapshot named to Forget, from the calling goroutine, and should
+	// answer true when it cannot tell. Nil: only the tag protects.
+	// release.Manager.Protects is one.
+	Protect func(ctx context.Context, scope, snapshotID string) bool
 }

@@ -21,11 +21,18 @@ func (e *Engine) Forget(ctx context.Context, tenant string, ids ...string) error
 	return e.ForgetWithOptions(ctx, tenant, ids, nil)
 }
 
+// ErrProtected: Forget was asked for a snapshot tagged TagProtected, or
+// one Config.Protect protects, without ForgetOptions.Force; nothing was
+// forgotten. The message names the snapshot.
+var ErrProtected = errors.New("backup: snapshot is protected")
+
 // ForgetOptions change a forget. A nil *ForgetOptions means defaults.
 type ForgetOptions struct {
-	// Force deletes snapshots whose manifest fails to decode or verify.
-	// Without it such a snapshot is refused with ErrCorrupt: a manifest
-	// that does not open cannot show it is the snapshot the caller meant.
+	// Force deletes snapshots whose manifest fails to decode or verify,
+	// and protected snapshots (TagProtected, Config.Protect). Without it
+	// the first are refused with ErrCorrupt (a manifest that does not
+	// open cannot show it is the snapshot the caller meant) and the
+	// second with ErrProtected (a release, say, still needs them).
 	Force bool
 }
 
@@ -34,8 +41,8 @@ type ForgetOptions struct {
 // ID must be a snapshot ID as Backup writes them (a UUID in canonical
 // form), each named once, or ErrInvalidOptions is returned before any
 // I/O. Every snapshot is then checked to exist (ErrNotFound) and, unless
-// opts.Force, to have a manifest that opens (ErrCorrupt) before the
-// first deletion.
+// opts.Force, to have a manifest that opens (ErrCorrupt) and to be
+// unprotected (ErrProtected) before the first deletion.
 func (e *Engine) ForgetWithOptions(ctx context.Context, tenant string, ids []string, opts *ForgetOptions) error {
 	if _, err := scopePrefix(tenant); err != nil {
 		return err
@@ -54,15 +61,15 @@ func (e *Engine) ForgetWithOptions(ctx context.Context, tenant string, ids []str
 	if err != nil {
 		return err
 	}
-	corrupt, err := e.checkForget(ctx, r, ids, o.Force)
+	forced, err := e.checkForget(ctx, r, tenant, ids, o.Force)
 	if err != nil {
 		return err
 	}
 	for _, id := range ids {
 		err := r.DeleteSnapshot(ctx, id)
 		data := map[string]any{audit.DataSnapshotID: id}
-		if corrupt[id] {
-			data["forced_corrupt"] = true
+		if why := forced[id]; why != "" {
+			data[why] = true
 		}
 		e.record(ctx, tenant, audit.TypeBackupForgotten, err, fmt.Sprintf("snapshot %s of %q forgotten", id, tenant), data)
 		if err != nil {
@@ -89,22 +96,33 @@ func checkSnapshotIDs(ids []string) error {
 }
 
 // checkForget loads every manifest to forget: a missing one fails, a
-// corrupt one fails unless force. It returns the corrupt IDs it let pass.
-func (e *Engine) checkForget(ctx context.Context, r *repo.Repo, ids []string, force bool) (map[string]bool, error) {
-	corrupt := map[string]bool{}
+// corrupt or protected one fails unless force. It returns why each
+// snapshot it let pass only by force was refused otherwise, for the audit
+// trail ("forced_corrupt", "forced_protected").
+func (e *Engine) checkForget(ctx context.Context, r *repo.Repo, tenant string, ids []string, force bool) (map[string]string, error) {
+	forced := map[string]string{}
 	for _, id := range ids {
-		_, err := e.loadManifest(ctx, r, id)
+		m, err := e.loadManifest(ctx, r, id)
 		switch {
 		case err == nil:
 		case errors.Is(err, ErrCorrupt) && force:
-			corrupt[id] = true
+			forced[id] = "forced_corrupt"
+			continue
 		case errors.Is(err, ErrCorrupt):
 			return nil, fmt.Errorf("%w; nothing was forgotten: forget snapshot %s with Force to delete it anyway", err, id)
 		default:
 			return nil, err
 		}
+		if !slices.Contains(m.Tags, TagProtected) && (e.cfg.Protect == nil || !e.cfg.Protect(ctx, tenant, id)) {
+			continue
+		}
+		if !force {
+			return nil, fmt.Errorf("%w: snapshot %s of %q is still needed (a release's artifact, say); nothing was forgotten: forget it with Force to delete it anyway",
+				ErrProtected, id, tenant)
+		}
+		forced[id] = "forced_protected"
 	}
-	return corrupt, nil
+	return forced, nil
 }
 
 // PruneOptions change a prune. A nil *PruneOptions means defaults.
@@ -279,7 +297,9 @@ func (r *CheckReport) OK() bool { return len(r.Problems) == 0 }
 // its checksum, every chunk a snapshot references is in the index, every
 // indexed pack exists and its header agrees; with ReadData, every chunk of
 // the chosen packs is decrypted and verified against its ID. Packs no
-// index lists are counted (UnreferencedPacks), not reported as problems.
+// index lists are counted (UnreferencedPacks), not reported as problems;
+// a repository with no snapshot is one (nothing of the tenant can be
+// restored).
 // Problems are reported (naming objects), not returned as errors; the
 // error is for a check that could not run: a store that refuses or fails
 // a read stops the check with that error (errors.Is reaches it) and is
@@ -313,6 +333,9 @@ func (e *Engine) Check(ctx context.Context, tenant string, opts *CheckOptions) (
 		ids = append(ids, id)
 	}
 	rep.Snapshots = len(ids)
+	if len(ids) == 0 {
+		rep.Problems = append(rep.Problems, fmt.Sprintf("%q has no snapshot: nothing of it can be restored (its manifests were forgotten or deleted, or its first backup never finished); take a backup", tenant))
+	}
 	pc, err := r.CheckPacks(ctx, o.ReadData || o.ReadDataSubset != "", subset)
 	if err != nil {
 		return nil, err

@@ -25,7 +25,10 @@ import (
 //     of the last N weeks / months that have one ("weekly-full-2");
 //   - pre_deploy_days N keeps snapshots tagged "pre-deploy" younger than N days;
 //   - monthly_count N keeps the newest snapshot of the last N months;
-//   - major_releases_immutable keeps every snapshot tagged "major-release".
+//   - a snapshot tagged backup.TagProtected (a release's artifact) is
+//     always kept ("protected"), whatever the policy: Forget would refuse it;
+//   - major_releases_immutable keeps every snapshot tagged "major-release"
+//     the same way, when the policy asks for it.
 //
 // A policy with no keep rule is refused with ErrEmptyPolicy.
 func Plan(snaps []backup.Snapshot, p Policy, now time.Time) ([]Decision, error) {
@@ -102,8 +105,18 @@ func Plan(snaps []backup.Snapshot, p Policy, now time.Time) ([]Decision, error) 
 	bucketRule(p.MonthlyFullCount, "monthly-full", month, full)
 	bucketRule(p.MonthlyCount, "monthly", month, nil)
 
+	// Tags that keep a snapshot whatever its age, and the reason given.
+	immutable := [][2]string{{backup.TagProtected, "protected"}}
+	if p.MajorReleasesImmutable {
+		immutable = append(immutable, [2]string{TagMajorRelease, "major-release"})
+	}
 	days := func(n int) time.Duration { return time.Duration(n) * 24 * time.Hour }
 	for i, s := range sorted {
+		for _, im := range immutable {
+			if slices.Contains(s.Tags, im[0]) {
+				keep(i, im[1])
+			}
+		}
 		if p.KeepWithin > 0 && !s.Timestamp.Before(newest.Add(-time.Duration(p.KeepWithin))) {
 			keep(i, "within")
 		}
@@ -112,9 +125,6 @@ func Plan(snaps []backup.Snapshot, p Policy, now time.Time) ([]Decision, error) 
 		}
 		if p.PreDeployDays > 0 && slices.Contains(s.Tags, TagPreDeploy) && now.Sub(s.Timestamp) < days(p.PreDeployDays) {
 			keep(i, "pre-deploy")
-		}
-		if p.MajorReleasesImmutable && slices.Contains(s.Tags, TagMajorRelease) {
-			keep(i, "major-release")
 		}
 		for _, t := range p.KeepTags {
 			if slices.Contains(s.Tags, t) {
