@@ -145,22 +145,36 @@ func conclude(v *Validation, problems []string, restored int64) {
 }
 
 // Drill validates the newest snapshot of each tenant (a disaster-recovery
-// drill) and returns one Validation per tenant that has snapshots. Tenants
-// are validated one after the other, each streamed as Validate does, so its
-// memory is that of one Validate whatever the number or size of snapshots.
+// drill) and returns one Validation per tenant. A tenant with no snapshot
+// to restore (none taken, or every manifest forgotten or deleted) gets a
+// failed Validation with no SnapshotID whose Report says so: a drill
+// reports it as the failure it is. Tenants are validated one after the
+// other, each streamed as Validate does, so its memory is that of one
+// Validate whatever the number or size of snapshots.
 func (r *Restorer) Drill(ctx context.Context, tenants []string) ([]*Validation, error) {
 	var out []*Validation
 	for _, t := range tenants {
 		v, err := r.Validate(ctx, t, "latest")
 		if errors.Is(err, backup.ErrNotFound) {
-			continue
-		}
-		if err != nil {
+			v = r.unrestorable(ctx, t, err)
+		} else if err != nil {
 			return out, fmt.Errorf("restore: drill of %q: %w", t, err)
 		}
 		out = append(out, v)
 	}
 	return out, nil
+}
+
+// unrestorable is the failed Validation of a tenant Validate found no
+// snapshot of (err), audited as Validate audits a failure.
+func (r *Restorer) unrestorable(ctx context.Context, tenant string, err error) *Validation {
+	id, _ := uuid.NewV7()
+	v := &Validation{ID: id.String(), Tenant: tenant, Timestamp: r.cfg.Clock.Now().UTC(), Status: StatusFailed,
+		Report: fmt.Sprintf("tenant %q has no snapshot to restore: %v", tenant, err)}
+	_ = r.cfg.Auditor.Record(context.WithoutCancel(ctx), audit.Event{Type: audit.TypeValidation, Level: audit.LevelError,
+		Message: fmt.Sprintf("validation of %q: %s: no snapshot to restore", tenant, v.Status), UserID: steward.PrincipalID(ctx), Tenant: tenant,
+		Data: map[string]any{"status": v.Status, audit.DataError: err.Error()}})
+	return v
 }
 
 type allowAll struct{}

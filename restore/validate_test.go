@@ -216,19 +216,21 @@ func TestValidationMismatchIsErrValidation(t *testing.T) {
 	require.False(t, rep.Validated)
 }
 
-// TestDrill: one Validation per tenant with snapshots, in the order given;
-// a tenant without any is skipped.
+// TestDrill: one Validation per tenant, in the order given; a tenant
+// without any snapshot fails.
 func TestDrill(t *testing.T) {
 	e, r, _, _ := setup(t)
 	beta, err := e.Backup(master(), "beta", genSource{n: 2, size: 100_000}, &backup.Options{Type: backup.Full})
 	require.NoError(t, err)
 	vs, err := r.Drill(master(), []string{"beta", "ghost", "acme"})
 	require.NoError(t, err)
-	require.Len(t, vs, 2)
+	require.Len(t, vs, 3)
 	require.Equal(t, "beta", vs[0].Tenant)
 	require.Equal(t, beta.ID, vs[0].SnapshotID)
-	require.Equal(t, "acme", vs[1].Tenant)
-	for _, v := range vs {
+	require.Equal(t, "ghost", vs[1].Tenant)
+	require.Equal(t, restore.StatusFailed, vs[1].Status, "a tenant with no snapshot: got %s", vs[1].Status)
+	require.Equal(t, "acme", vs[2].Tenant)
+	for _, v := range []*restore.Validation{vs[0], vs[2]} {
 		require.Equal(t, restore.StatusPassed, v.Status, "%s: %s", v.Tenant, v.Report)
 	}
 	require.Contains(t, vs[0].Report, "2 files verified")
