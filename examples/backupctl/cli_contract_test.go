@@ -82,9 +82,9 @@ func TestCommandTree(t *testing.T) {
 	sort.Strings(got)
 	want := []string{"audit", "audit export", "audit verify", "backup", "catalog", "check", "dashboard", "drill", "files", "flags", "flags delete",
 		"flags get", "flags list", "flags set", "forget", "init", "key", "key change", "key destroy", "policy", "prune", "release", "release create",
-		"release deploy", "release list", "release resign", "release rollback", "restore", "snapshot", "tenants", "validate"}
+		"release deploy", "release list", "release resign", "release rollback", "repair", "repair index", "restore", "snapshot", "tenants", "unlock", "validate"}
 	require.Equal(t, want, got)
-	for _, top := range []string{"backup", "restore", "snapshot", "files", "forget", "check", "validate", "drill", "dashboard", "flags", "release", "audit", "key", "prune", "tenants", "init", "policy"} {
+	for _, top := range []string{"backup", "restore", "snapshot", "files", "forget", "check", "validate", "drill", "dashboard", "flags", "release", "audit", "key", "prune", "tenants", "init", "policy", "repair", "unlock"} {
 		require.FileExists(t, "cmd_"+top+".go", "command %s has no file of its own", top)
 	}
 	out, err := run(t, "flags", "--help")

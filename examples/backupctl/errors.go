@@ -28,6 +28,8 @@ var flagNames = []struct {
 	{backup.ErrPlaintextScope, "set Config.AllowPlaintext", "pass --allow-plaintext",
 		"pass --allow-plaintext to open it anyway"},
 	{backup.ErrCorrupt, "with Force", "with --force", ""},
+	{backup.ErrCorrupt, "Engine.RepairIndex (backupctl repair index)", "backupctl repair index --tenant T", ""},
+	{backup.ErrLocked, "Engine.Unlock (backupctl unlock)", "backupctl unlock --tenant T", ""},
 	{release.ErrVersionNotNewer, "use Force to redeploy or go back; Rollback to return", "use --force to redeploy or go back; release rollback to return",
 		"use --force to redeploy"},
 }
@@ -47,12 +49,22 @@ func (e *cliError) Unwrap() error { return e.err }
 func (a *app) cliErrors(c *cobra.Command) {
 	if run := c.RunE; run != nil {
 		c.RunE = func(cmd *cobra.Command, args []string) error {
-			return a.cliError(run(cmd, args))
+			return withTenant(cmd, a.cliError(run(cmd, args)))
 		}
 	}
 	for _, sub := range c.Commands() {
 		a.cliErrors(sub)
 	}
+}
+
+// withTenant puts the command's --tenant into the commands an error
+// suggests ("backupctl unlock --tenant T").
+func withTenant(cmd *cobra.Command, err error) error {
+	f := cmd.Flags().Lookup("tenant")
+	if err == nil || f == nil || f.Value.String() == "" || !strings.Contains(err.Error(), "--tenant T") {
+		return err
+	}
+	return &cliError{strings.ReplaceAll(err.Error(), "--tenant T", "--tenant "+f.Value.String()), err}
 }
 
 func (a *app) cliError(err error) error {
