@@ -16,7 +16,7 @@ import (
 // other file was restored. The message counts them and names the first; the
 // error also matches the first file's cause (backup.ErrCorrupt or
 // backup.ErrNotFound).
-var ErrDamaged = errors.New("restore: damaged files were not restored")
+var ErrDamaged = errors.New("restore: damaged files skipped")
 
 // Damage is a file a restore with Options.ContinueOnError skipped.
 type Damage struct {
@@ -68,6 +68,6 @@ func damagedError(rep *Report) error {
 	if n := len(rep.Damaged) - len(names); n > 0 {
 		more = fmt.Sprintf(" and %d more", n)
 	}
-	return fmt.Errorf("%w: %d files of snapshot %s are damaged and were skipped: %s%s; %d files were restored; the first failed with: %w",
+	return fmt.Errorf("%w: %d files of snapshot %s could not be read whole and were not restored: %s%s; %d files were restored. The first: %w",
 		ErrDamaged, len(rep.Damaged), rep.SnapshotID, strings.Join(names, ", "), more, rep.FilesRestored, rep.Damaged[0].cause)
 }
