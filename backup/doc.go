@@ -63,9 +63,16 @@
 //
 // An Engine is safe for concurrent use. A backup holds a shared lock on its
 // scope (an object under locks/ written with IfNotExist, refreshed, stale
-// after repo.StaleAfter, removed at the end); Prune takes the exclusive
-// lock, so backups and prune exclude each other across processes
-// (ErrLocked).
+// after LockStaleAfter, removed at the end); Prune and RepairIndex take the
+// exclusive lock, so backups and prune exclude each other across processes
+// (ErrLocked, as a *LockedError naming the holder and when its lock goes
+// stale). Engine.Unlock removes the locks of killed processes.
+//
+// # Repair
+//
+// An index object that fails to open or decode makes every operation on
+// its scope fail with ErrCorrupt, naming it and suggesting
+// Engine.RepairIndex, which rebuilds the index from the packs' headers.
 //
 // # Authorization and audit
 //
