@@ -74,7 +74,8 @@ func NewManager(store storage.Store, cfg *Config) (*Manager, error) {
 func (m *Manager) defKey(id string) string { return m.prefix + "defs/" + id + ".json" }
 
 // Create validates spec, stores its artifact and SBOM and records the
-// release. Bad input (not strict semver, a version the channel already
+// release. The artifact snapshot is tagged backup.TagProtected: Forget
+// refuses it unless forced, and retention keeps it. Bad input (not strict semver, a version the channel already
 // has, a forward migration without its backward twin, duplicate IDs, no
 // artifact) is refused with a typed error before anything is written.
 func (m *Manager) Create(ctx context.Context, spec Spec) (*Release, error) {
@@ -106,7 +107,7 @@ func (m *Manager) Create(ctx context.Context, spec Spec) (*Release, error) {
 	if err != nil {
 		return nil, err
 	}
-	snap, err := m.cfg.Engine.Backup(ctx, backup.Releases, spec.Artifact, &backup.Options{Type: backup.Full, Compress: true, Tags: []string{"release:" + id}, PlatformVersion: spec.Version})
+	snap, err := m.cfg.Engine.Backup(ctx, backup.Releases, spec.Artifact, &backup.Options{Type: backup.Full, Compress: true, Tags: []string{"release:" + id, backup.TagProtected}, PlatformVersion: spec.Version})
 	if err != nil {
 		return nil, fmt.Errorf("release: store artifact: %w", err)
 	}
@@ -290,24 +291,26 @@ func (m *Manager) Deployments(ctx context.Context, limit int) ([]Deployment, err
 // recorded at creation; the snapshot's own checksums must match it too. It
 // does not trust the snapshot's recorded file hashes: a snapshot whose
 // content differs from what the release recorded fails with
-// ErrArtifactTampered. r must come from the Manager (Get, Active, History),
-// whose definitions are authenticated with Config.RecordKey.
+// ErrArtifactTampered; one that is gone (forgotten, or its data pruned)
+// with ErrArtifactMissing, naming the snapshot. r must come from the
+// Manager (Get, Active, History), whose definitions are authenticated
+// with Config.RecordKey.
 func (m *Manager) VerifyArtifact(ctx context.Context, r *Release) error {
 	snap, err := m.cfg.Engine.Snapshot(ctx, backup.Releases, r.ArtifactSnapshot)
 	if err != nil {
-		return fmt.Errorf("%w: %s: %v", ErrArtifactTampered, r.ID, err)
+		return artifactErr(r, "", err)
 	}
 	c := backup.NewChecksummer()
 	for f, err := range m.cfg.Engine.Files(ctx, backup.Releases, r.ArtifactSnapshot) {
 		if err != nil {
-			return fmt.Errorf("%w: %s: %v", ErrArtifactTampered, r.ID, err)
+			return artifactErr(r, "", err)
 		}
 		if !f.Mode.IsRegular() {
 			continue
 		}
 		sum, n, err := m.hashFile(ctx, f)
 		if err != nil {
-			return fmt.Errorf("%w: %s: %q: %v", ErrArtifactTampered, r.ID, f.Path, err)
+			return artifactErr(r, f.Path, err)
 		}
 		c.Add(f.Path, f.Mode, n, sum)
 	}
@@ -315,6 +318,57 @@ func (m *Manager) VerifyArtifact(ctx context.Context, r *Release) error {
 		return fmt.Errorf("%w: %s", ErrArtifactTampered, r.ID)
 	}
 	return nil
+}
+
+// artifactErr classifies err, met reading r's artifact (file path, if
+// any): what is gone is missing, anything else that fails to read back
+// is tampered with; ctx's errors pass through.
+func artifactErr(r *Release, path string, err error) error {
+	where := fmt.Sprintf("snapshot %s of scope %s", r.ArtifactSnapshot, backup.Releases)
+	if path != "" {
+		where += fmt.Sprintf(", file %q", path)
+	}
+	switch {
+	case errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded):
+		return fmt.Errorf("release: verify artifact of %s: %w", r.ID, err)
+	case errors.Is(err, backup.ErrNotFound):
+		return fmt.Errorf("%w: the artifact of %s (%s) is gone: it was forgotten or deleted; nothing was changed (%v)", ErrArtifactMissing, r.ID, where, err)
+	}
+	return fmt.Errorf("%w: %s (%s): %v", ErrArtifactTampered, r.ID, where, err)
+}
+
+// Protects reports whether snapshotID of scope is the artifact of a
+// release recorded in m's log: a backup.Config.Protect for the engine
+// that stores the artifacts, which covers those created before Create
+// tagged them backup.TagProtected. When the log or a definition cannot
+// be read, or m is nil, it answers true for the Releases scope: it
+// cannot tell. The Engine is made before the Manager, so wire it with a
+// closure over a variable set afterwards:
+//
+//	var m *release.Manager
+//	protect := func(ctx context.Context, scope, id string) bool { return m.Protects(ctx, scope, id) }
+//	e, _ := backup.New(store, &backup.Config{Protect: protect})
+//	m, _ = release.NewManager(store, &release.Config{Engine: e})
+func (m *Manager) Protects(ctx context.Context, scope, snapshotID string) bool {
+	if scope != backup.Releases {
+		return false
+	}
+	if m == nil {
+		return true
+	}
+	st, err := m.load(ctx)
+	if err != nil {
+		return true
+	}
+	for _, ids := range st.releases {
+		for _, id := range ids {
+			r, err := m.get(ctx, id)
+			if err != nil || r.ArtifactSnapshot == snapshotID {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // hashFile restores f from the Releases scope and returns the SHA-256 (hex)

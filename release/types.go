@@ -186,9 +186,15 @@ var (
 	ErrConflict         = errors.New("release: another operation is in progress")
 	ErrVersionNotNewer  = errors.New("release: version is not newer than the active one")
 	ErrArtifactTampered = errors.New("release: artifact does not match its recorded hash")
-	ErrCheckFailed      = errors.New("release: check failed")
-	ErrMigrationFailed  = errors.New("release: migration failed")
-	ErrInvalidTarget    = errors.New("release: invalid rollback target")
+	// ErrArtifactMissing: the release's artifact snapshot (or data it
+	// needs) is gone, forgotten or deleted; the message names it.
+	ErrArtifactMissing = errors.New("release: artifact is missing")
+	// ErrNoMigrator: the release, or one a rollback goes back over, has
+	// migrations and no Config.Migrator runs them; nothing was changed.
+	ErrNoMigrator      = errors.New("release: migrations need a migrator")
+	ErrCheckFailed     = errors.New("release: check failed")
+	ErrMigrationFailed = errors.New("release: migration failed")
+	ErrInvalidTarget   = errors.New("release: invalid rollback target")
 )
 
 // MigrationError names the migration that failed. It matches ErrMigrationFailed.
