@@ -261,6 +261,9 @@ func (r *Restorer) Restore(ctx context.Context, tenant, snapshotID string, dst T
 	}
 	data := map[string]any{audit.DataMode: string(o.Mode), audit.DataTTRMS: ttr.Milliseconds(), audit.DataSnapshotID: snapshotID}
 	if err != nil {
+		if rep != nil {
+			rep.Duration = ttr
+		}
 		data[audit.DataError] = err.Error()
 		_ = r.cfg.Auditor.Record(context.WithoutCancel(ctx), audit.Event{Type: audit.TypeRestoreFailed, Level: audit.LevelError,
 			Message: fmt.Sprintf("%s restore of %q snapshot %s failed: %v", o.Mode, tenant, snapshotID, err), UserID: steward.PrincipalID(ctx), Tenant: tenant, Data: data})

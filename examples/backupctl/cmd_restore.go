@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -12,10 +13,10 @@ import (
 
 func (a *app) restoreCmd() *cobra.Command {
 	var tenant, id, target, mode, modules string
-	var validate, safety, dryRun bool
+	var opts restore.Options
 	var parallel int
 	cmd := &cobra.Command{
-		Use:   "restore --tenant T --snapshot ID|prefix|latest --target DIR [--mode full|selective|merge] [--modules a,b] [--dry-run]",
+		Use:   "restore --tenant T --snapshot ID|prefix|latest --target DIR [--mode full|selective|merge] [--modules a,b] [--dry-run] [--delete] [--continue-on-error]",
 		Short: "Restore a snapshot into a directory",
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx, e, err := a.begin(cmd)
@@ -26,32 +27,27 @@ func (a *app) restoreCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			opts := &restore.Options{Mode: restore.Mode(mode), Validate: validate, SafetyBackup: safety, DryRun: dryRun}
+			opts.Mode = restore.Mode(mode)
 			if modules != "" {
 				opts.Modules = strings.Split(modules, ",")
 			}
 			bar := a.progress(cmd.ErrOrStderr(), "restore")
 			opts.Progress = bar.callback()
-			rep, err := a.restorer(parallel).Restore(ctx, tenant, id, restore.DirTarget(target), opts)
+			rep, err := a.restorer(parallel).Restore(ctx, tenant, id, restore.DirTarget(target), &opts)
 			bar.finish()
-			if err != nil {
+			switch {
+			case errors.Is(err, restore.ErrDamaged) && rep != nil:
+				// The intact files are restored: say what was, then fail.
+				if perr := a.print(rep, func() { a.printRestore(rep) }); perr != nil {
+					return perr
+				}
+				return fmt.Errorf("%d damaged files not restored: %w", len(rep.Damaged), err)
+			case errors.Is(err, restore.ErrWouldDelete):
+				return &cliError{strings.ReplaceAll(err.Error(), "set Options.AllowDelete", "pass --delete"), err}
+			case err != nil:
 				return err
 			}
-			return a.print(rep, func() {
-				if p := rep.Plan; p != nil {
-					for _, d := range p.Decisions {
-						fmt.Fprintf(a.out, "%-10s %s  %s\n", d.Action, d.Path, d.Reason)
-					}
-					fmt.Fprintf(a.out, "dry run of %s: would restore %d files (%d bytes), create %d directories, remove %d entries; %d unchanged, %d kept newer, %d conflicts\n",
-						rep.SnapshotID, p.FilesRestored, p.BytesRestored, p.DirsCreated, p.EntriesRemoved, p.FilesUnchanged, p.FilesKept, p.Conflicts)
-					return
-				}
-				fmt.Fprintf(a.out, "restored %s: %d files (%d bytes), %d unchanged, %d kept newer, %d removed, %d conflicts in %s\n", rep.SnapshotID,
-					rep.FilesRestored, rep.BytesRestored, rep.FilesUnchanged, rep.FilesKept, rep.EntriesRemoved, rep.Conflicts, rep.Duration.Round(time.Millisecond))
-				if rep.SafetySnapshotID != "" {
-					fmt.Fprintf(a.out, "safety backup: %s\n", rep.SafetySnapshotID)
-				}
-			})
+			return a.print(rep, func() { a.printRestore(rep) })
 		},
 	}
 	f := cmd.Flags()
@@ -60,10 +56,36 @@ func (a *app) restoreCmd() *cobra.Command {
 	f.StringVar(&target, "target", "", "directory to restore into")
 	f.StringVar(&mode, "mode", "full", "full, selective or merge")
 	f.StringVar(&modules, "modules", "", "modules of a selective restore, comma-separated")
-	f.BoolVar(&validate, "validate", false, "check each file's SHA-256 as it is written and every module checksum (one more SHA-256 pass; every chunk is verified either way)")
-	f.BoolVar(&safety, "safety-backup", false, "snapshot the target first (tag pre-restore)")
+	f.BoolVar(&opts.Validate, "validate", false, "check each file's SHA-256 as it is written and every module checksum (one more SHA-256 pass; every chunk is verified either way)")
+	f.BoolVar(&opts.SafetyBackup, "safety-backup", false, "snapshot the target first (tag pre-restore)")
 	f.IntVar(&parallel, "parallel", 0, "files restored at once (default 4×CPUs)")
-	f.BoolVar(&dryRun, "dry-run", false, "print what the restore would do, path by path, and write nothing")
+	f.BoolVar(&opts.DryRun, "dry-run", false, "print what the restore would do, path by path, and write nothing")
+	f.BoolVar(&opts.AllowDelete, "delete", false, "let a full restore remove what the snapshot lacks from a target holding other data (without it, only from an empty target or one a restore of the tenant created)")
+	f.BoolVar(&opts.ContinueOnError, "continue-on-error", false, "restore every intact file, skip and list damaged ones, and exit non-zero at the end")
 	_ = cmd.MarkFlagRequired("target")
 	return cmd
+}
+
+// printRestore prints a restore's report as text: a dry run's plan, or
+// what was done and the damaged files skipped.
+func (a *app) printRestore(rep *restore.Report) {
+	if p := rep.Plan; p != nil {
+		for _, d := range p.Decisions {
+			fmt.Fprintf(a.out, "%-10s %s  %s\n", d.Action, d.Path, d.Reason)
+		}
+		fmt.Fprintf(a.out, "dry run of %s: would restore %d files (%d bytes), create %d directories, remove %d entries; %d unchanged, %d kept newer, %d conflicts\n",
+			rep.SnapshotID, p.FilesRestored, p.BytesRestored, p.DirsCreated, p.EntriesRemoved, p.FilesUnchanged, p.FilesKept, p.Conflicts)
+		if rep.WouldRefuse {
+			fmt.Fprintf(a.out, "the restore would be refused: the target holds data no restore of %q created; pass --delete to remove the %d entries above\n", rep.Tenant, p.EntriesRemoved)
+		}
+		return
+	}
+	for _, d := range rep.Damaged {
+		fmt.Fprintf(a.out, "%-10s %s  %s: %s\n", "damaged", d.Path, d.Object, d.Err)
+	}
+	fmt.Fprintf(a.out, "restored %s: %d files (%d bytes), %d unchanged, %d kept newer, %d removed, %d conflicts, %d damaged in %s\n", rep.SnapshotID,
+		rep.FilesRestored, rep.BytesRestored, rep.FilesUnchanged, rep.FilesKept, rep.EntriesRemoved, rep.Conflicts, len(rep.Damaged), rep.Duration.Round(time.Millisecond))
+	if rep.SafetySnapshotID != "" {
+		fmt.Fprintf(a.out, "safety backup: %s\n", rep.SafetySnapshotID)
+	}
 }
