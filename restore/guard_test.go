@@ -153,6 +153,29 @@ func TestMarkerLetsTheSameTenantRemove(t *testing.T) {
 	}
 }
 
+// TestMarkerOfAnotherTenantInAnEmptyTarget: a target holding nothing but
+// another tenant's marker is empty; the restore replaces the marker, so
+// the other tenant no longer owns the target.
+func TestMarkerOfAnotherTenantInAnEmptyTarget(t *testing.T) {
+	e, r, _, id := setup(t)
+	src := t.TempDir()
+	writeFiles(t, src, map[string]file{"g/1.txt": {"globex", t1}})
+	other, err := e.Backup(master(), "globex", backup.DirSource(src), &backup.Options{Type: backup.Full})
+	require.NoError(t, err)
+	dst := restore.MemoryTarget()
+	_, err = r.Restore(master(), "globex", other.ID, dst, nil)
+	require.NoError(t, err)
+	require.NoError(t, dst.Remove(context.Background(), "g"))
+	require.Equal(t, []string{restore.MarkerDir, restore.MarkerDir + "/globex"}, walkPaths(t, dst))
+
+	_, err = r.Restore(master(), "acme", id, dst, nil)
+	require.NoError(t, err)
+	require.Contains(t, walkPaths(t, dst), restore.MarkerDir+"/acme")
+	require.NotContains(t, walkPaths(t, dst), restore.MarkerDir+"/globex")
+	_, err = r.Restore(master(), "globex", other.ID, dst, nil)
+	require.ErrorIs(t, err, restore.ErrWouldDelete, "globex's marker is gone")
+}
+
 // removals returns the paths of the removals among ds.
 func removals(ds []restore.Decision) []string {
 	var out []string

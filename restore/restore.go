@@ -101,7 +101,8 @@ type Options struct {
 	// ContinueOnError salvages what it can: a file whose content cannot be
 	// read whole (a chunk that fails verification, backup.ErrCorrupt, or
 	// an object that is missing, backup.ErrNotFound) is skipped — never
-	// published, not even in part — and listed in Report.Damaged with the
+	// published, not even in part: the target keeps the file it held at
+	// that path, if any — and listed in Report.Damaged with the
 	// object at fault, and every other file is restored. The restore then
 	// returns its Report and an error matching ErrDamaged. Any other error
 	// (the target's, ctx's) still stops the restore. Without it the first
