@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -35,7 +36,14 @@ func (a *app) drillCmd() *cobra.Command {
 			}
 			if err := a.print(vs, func() {
 				for _, v := range vs {
-					fmt.Fprintf(a.out, "%-20s %s %s %s\n", v.Tenant, v.SnapshotID, v.Status, v.Duration.Round(time.Millisecond))
+					snap := v.SnapshotID
+					if snap == "" {
+						snap = "-"
+					}
+					fmt.Fprintf(a.out, "%-20s %s %s %s\n", v.Tenant, snap, v.Status, v.Duration.Round(time.Millisecond))
+					if v.Status != restore.StatusPassed {
+						fmt.Fprintf(a.out, "    %s\n", strings.ReplaceAll(v.Report, "\n", "\n    "))
+					}
 				}
 			}); err != nil {
 				return err

@@ -48,7 +48,7 @@ func (a *app) forgetCmd() *cobra.Command {
 	cmd.Flags().BoolVar(&dry, "dry-run", false, "report, change nothing")
 	cmd.Flags().StringSliceVar(&snaps, "snapshot", nil, "snapshot IDs (or unique prefixes) to forget instead of applying the policy")
 	cmd.Flags().StringSliceVar(&ids, "id", nil, "alias of --snapshot")
-	cmd.Flags().BoolVar(&force, "force", false, "with --snapshot: delete snapshots whose manifest is corrupt too (refused without it)")
+	cmd.Flags().BoolVar(&force, "force", false, "with --snapshot: delete snapshots whose manifest is corrupt, and protected ones (a release's artifact), too (refused without it)")
 	return cmd
 }
 
@@ -71,7 +71,11 @@ func (a *app) forgetSnapshots(ctx context.Context, e *backup.Engine, tenant stri
 		res.Forgotten[i] = full
 	}
 	if !dry {
-		if err := e.ForgetWithOptions(ctx, tenant, res.Forgotten, &backup.ForgetOptions{Force: force}); err != nil {
+		err := e.ForgetWithOptions(ctx, tenant, res.Forgotten, &backup.ForgetOptions{Force: force})
+		if errors.Is(err, backup.ErrProtected) {
+			return &cliError{strings.ReplaceAll(err.Error(), "with Force", "with --force"), err}
+		}
+		if err != nil {
 			return err
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -122,9 +123,9 @@ func (a *app) releaseCreateCmd(rf *releaseFlags) *cobra.Command {
 // releaseDeployCmd is `release deploy` or, with rollback, `release
 // rollback`: one body, the Manager method and its option differing.
 func (a *app) releaseDeployCmd(rf *releaseFlags, rollback bool) *cobra.Command {
-	var force, maintenance bool
+	var force, maintenance, skipMigrations bool
 	cmd := &cobra.Command{
-		Use:   "deploy RELEASE-ID [--force]",
+		Use:   "deploy RELEASE-ID [--force] [--skip-migrations]",
 		Short: "Deploy a release (checks, migrations, files; rolls back on a failed post-check)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -135,11 +136,18 @@ func (a *app) releaseDeployCmd(rf *releaseFlags, rollback bool) *cobra.Command {
 			defer done()
 			var d *release.Deployment
 			if rollback {
-				d, err = m.Rollback(ctx, args[0], &release.RollbackOptions{Maintenance: maintenance})
+				d, err = m.Rollback(ctx, args[0], &release.RollbackOptions{Maintenance: maintenance, SkipMigrations: skipMigrations})
 			} else {
-				d, err = m.Deploy(ctx, args[0], &release.DeployOptions{Force: force})
+				d, err = m.Deploy(ctx, args[0], &release.DeployOptions{Force: force, SkipMigrations: skipMigrations})
+			}
+			if errors.Is(err, release.ErrNoMigrator) {
+				err = &cliError{releaseFlagNames.Replace(err.Error()), err}
 			}
 			if d != nil {
+				d.Reason = releaseFlagNames.Replace(d.Reason)
+				for i := range d.Steps {
+					d.Steps[i].Detail = releaseFlagNames.Replace(d.Steps[i].Detail)
+				}
 				if perr := a.print(d, func() { printDeployment(a.out, d) }); perr != nil && err == nil {
 					err = perr
 				}
@@ -148,13 +156,23 @@ func (a *app) releaseDeployCmd(rf *releaseFlags, rollback bool) *cobra.Command {
 		},
 	}
 	if rollback {
-		cmd.Use, cmd.Short = "rollback RELEASE-ID [--maintenance]", "Roll the channel back to an earlier release"
+		cmd.Use, cmd.Short = "rollback RELEASE-ID [--maintenance] [--skip-migrations]", "Roll the channel back to an earlier release"
 		cmd.Flags().BoolVar(&maintenance, "maintenance", false, "enter maintenance mode during the rollback")
+		cmd.Flags().BoolVar(&skipMigrations, "skip-migrations", false, "DANGEROUS: do not run the backward migrations (the files then run on the newer schema)")
 	} else {
 		cmd.Flags().BoolVar(&force, "force", false, "deploy even if not newer than the active release")
+		cmd.Flags().BoolVar(&skipMigrations, "skip-migrations", false, "DANGEROUS: do not run the release's migrations (the database is not migrated)")
 	}
 	return cmd
 }
+
+// releaseFlagNames rewrites the Go fields the release package's messages
+// name into the flags that set them here.
+var releaseFlagNames = strings.NewReplacer(
+	"configure Config.Migrator", "pass --db (the SQLite database the migrations run on)",
+	"set SkipMigrations", "pass --skip-migrations",
+	"use Force", "use --force",
+	"Rollback to return", "release rollback to return")
 
 func (a *app) releaseListCmd(rf *releaseFlags) *cobra.Command {
 	var channel string
