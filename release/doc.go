@@ -14,6 +14,17 @@
 // migrations of every release above the target, newest first, the target's
 // files again, optional maintenance mode that is always exited.
 //
+// Both check everything they will need before the first change: the
+// artifact present and intact, the backward migrations of every release
+// rolled back over, and a Migrator when there are migrations to run
+// (ErrNoMigrator; DeployOptions.SkipMigrations and
+// RollbackOptions.SkipMigrations override it, dangerously). A failure
+// after a change is compensated (migrations reverted or applied again,
+// the previous files deployed again) and recorded in the log and the
+// audit trail. Artifact snapshots are tagged backup.TagProtected, so the
+// engine refuses to forget them unless forced; Manager.Protects extends
+// that to artifacts created before the tag (backup.Config.Protect).
+//
 // Release state is an append-only log in the Store, each record created
 // with IfNotExist at the next sequence number. A deploy or rollback first
 // appends a "pending" record holding a lease; a second operation on the
