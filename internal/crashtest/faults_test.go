@@ -447,7 +447,7 @@ func restoreCase(t *testing.T, gens [2]fstest.MapFS, base storage.Store, snaps [
 
 	fsx := faultstore.New(mem, seed)
 	inject(fsx)
-	_, err := faultEngineRestorer(t, retrying(fsx)).Restore(master(), "acme", snaps[1], restore.DirTarget(dir), nil)
+	_, err := faultEngineRestorer(t, retrying(fsx)).Restore(master(), "acme", snaps[1], restore.DirTarget(dir), &restore.Options{AllowDelete: true})
 	injected := fsx.Injected()
 	target := want(gens[1])
 	got, temps := readDir(t, dir)
@@ -468,7 +468,7 @@ func restoreCase(t *testing.T, gens [2]fstest.MapFS, base storage.Store, snaps [
 		t.Errorf("after the failed restore %s holds %d bytes that are neither its old nor its snapshot content", p, len(b))
 	}
 	// Running it again without faults finishes the job.
-	_, rerr := faultEngineRestorer(t, mem).Restore(master(), "acme", snaps[1], restore.DirTarget(dir), nil)
+	_, rerr := faultEngineRestorer(t, mem).Restore(master(), "acme", snaps[1], restore.DirTarget(dir), &restore.Options{AllowDelete: true})
 	require.NoError(t, rerr, "the restore run again without faults")
 	got, temps = readDir(t, dir)
 	require.Empty(t, temps)
