@@ -9,6 +9,7 @@ import (
 
 	"github.com/iluxsys/steward/audit"
 	"github.com/iluxsys/steward/backup"
+	"github.com/iluxsys/steward/release"
 	"github.com/iluxsys/steward/storage"
 )
 
@@ -69,8 +70,24 @@ func (a *app) open(ctx context.Context, readOnly bool) (*backup.Engine, error) {
 		Auditor:        a.auditor(),
 		SingleWriter:   a.singleWriter,
 		AllowPlaintext: a.allowPlaintext,
+		Protect:        a.protects,
 	})
 	return a.engine, err
+}
+
+// protects is the engine's backup.Config.Protect: a release's artifact
+// snapshot cannot be forgotten without --force, including artifacts
+// created before releases tagged them. Only the Releases scope asks the
+// release log; when it cannot be read the answer is "protected".
+func (a *app) protects(ctx context.Context, scope, id string) bool {
+	if scope != backup.Releases {
+		return false
+	}
+	m, err := release.NewManager(a.store, &release.Config{Engine: a.engine, RecordKey: []byte(os.Getenv("STEWARD_RELEASE_KEY")), SingleWriter: true})
+	if err != nil {
+		return true
+	}
+	return m.Protects(ctx, scope, id)
 }
 
 // auditor is the Auditor every package is given.
