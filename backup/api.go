@@ -115,6 +115,11 @@ type Options struct {
 	// after each file and every ProgressInterval in between. BytesDone
 	// counts the bytes read so far, a file's before it is done.
 	Progress func(Progress)
+	// FailFast makes a backup fail on the first entry the Source cannot
+	// read (or that changes while it is read), committing nothing. Unset,
+	// such entries are skipped and listed in a partial snapshot, which
+	// Backup returns with an error matching ErrPartial.
+	FailFast bool
 }
 
 // Metadata is the manifest's metadata block.
@@ -131,6 +136,10 @@ type Metadata struct {
 	EncryptionAlgorithm string `json:"encryption_algorithm,omitempty"`
 	KeyID               string `json:"key_id,omitempty"`
 	FileCount           int64  `json:"file_count"`
+	// Partial is set when the snapshot leaves out entries the Source could
+	// not read (Snapshot.Skipped). Omitted when false, so manifests written
+	// before it existed keep their checksum.
+	Partial bool `json:"partial,omitempty"`
 }
 
 // Snapshot is a committed backup as the catalog shows it. Its entry list is
@@ -148,6 +157,10 @@ type Snapshot struct {
 	// name, and of the manifest itself under "manifest".
 	Checksums  map[string]string `json:"checksums"`
 	Components []Component       `json:"components,omitempty"`
+	// Skipped lists, by path, the entries a partial snapshot left out and
+	// why (nil for a complete snapshot, and in manifests written before
+	// partial snapshots existed).
+	Skipped []Skipped `json:"skipped,omitempty"`
 }
 
 // File is one entry of a snapshot's entry list.

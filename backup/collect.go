@@ -35,6 +35,10 @@ func (a *archiver) collectEntries(ctx context.Context) error {
 		if err := a.wait(ctx, j, tick); err != nil {
 			return err
 		}
+		if j.skip != nil {
+			a.skipped.add(j.file.Path, j.skip)
+			continue
+		}
 		a.count(j)
 		line := lineOf(&j.file)
 		if err := seg.add(&line); err != nil {

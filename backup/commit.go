@@ -65,6 +65,9 @@ func (e *Engine) commit(ctx context.Context, tenant string, a *archiver, start t
 			Compressed: o.Compress, Encrypted: r.Encrypted(), FileCount: a.files,
 		},
 	}
+	if m.Skipped = a.skipped.sorted(); len(m.Skipped) > 0 {
+		m.Metadata.Partial = true
+	}
 	if a.parent != nil {
 		m.Parent = a.parent.ID
 	}

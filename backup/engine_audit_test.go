@@ -42,7 +42,7 @@ func TestAuditEventsOnSuccessAndFailure(t *testing.T) {
 	fsys := sampleFS(5, 2)
 	snap, err := e.Backup(master(), "acme", backup.FSSource(fsys), &backup.Options{Type: backup.Full})
 	require.NoError(t, err)
-	_, err = e.Backup(master(), "acme", failOpen{backup.FSSource(fsys), "m1/f001.bin"}, &backup.Options{Type: backup.Full})
+	_, err = e.Backup(master(), "acme", failOpen{backup.FSSource(fsys), "m1/f001.bin"}, &backup.Options{Type: backup.Full, FailFast: true})
 	require.ErrorContains(t, err, "disk on fire")
 
 	require.Len(t, events, 2)

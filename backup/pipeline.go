@@ -28,6 +28,16 @@ import (
 // Incremental backups compare each file's size, mtime and mode with the
 // newest snapshot (or the newest at or before Options.Since) and reuse the
 // chunk list of unchanged files without opening them.
+//
+// An entry the Source cannot read (a file that cannot be opened or read,
+// a directory that cannot be listed) or a file that changes while it is
+// read (re-read once, never stored torn) is skipped: the snapshot commits
+// marked partial (Metadata.Partial, Snapshot.Skipped lists each entry
+// with its reason) and Backup returns it together with an error matching
+// ErrPartial. With Options.FailFast such an entry fails the backup
+// instead. Errors of the store, the context or the repository, and a
+// Source that breaks its contract (entries out of order, or below a
+// file) always fail it.
 func (e *Engine) Backup(ctx context.Context, tenant string, src Source, opts *Options) (*Snapshot, error) {
 	if _, err := scopePrefix(tenant); err != nil {
 		return nil, err
@@ -58,11 +68,17 @@ func (e *Engine) Backup(ctx context.Context, tenant string, src Source, opts *Op
 			map[string]any{audit.DataType: string(o.Type), audit.DataDurationMS: e.cfg.Clock.Now().Sub(start).Milliseconds()})
 		return nil, err
 	}
-	e.record(ctx, tenant, audit.TypeBackupCreated, nil, fmt.Sprintf("%s backup %s of %q", o.Type, snap.ID, tenant), map[string]any{
+	var partial error
+	what := fmt.Sprintf("%s backup %s of %q", o.Type, snap.ID, tenant)
+	if snap.Metadata.Partial {
+		partial = partialError(snap)
+		what += fmt.Sprintf(" (partial: %d %s skipped)", len(snap.Skipped), plural(len(snap.Skipped), "entry", "entries"))
+	}
+	e.record(ctx, tenant, audit.TypeBackupCreated, nil, what, map[string]any{
 		audit.DataSnapshotID: snap.ID, audit.DataType: string(snap.Type), audit.DataDurationMS: snap.Metadata.DurationMS,
 		audit.DataSizeBytes: snap.Metadata.SizeBytes, audit.DataStoredBytes: snap.Metadata.StoredBytes, audit.DataFileCount: snap.Metadata.FileCount,
 	})
-	return snap, nil
+	return snap, partial
 }
 
 // backup runs one backup: it takes the scope's shared lock, finds the
@@ -140,6 +156,13 @@ func scanTotals(ctx context.Context, src Source, o *Options) (Progress, error) {
 	if o.Progress == nil {
 		return totals, nil
 	}
+	// Entries the Source skips are counted by the backup's own walk.
+	ctx = withSkip(ctx, func(_ string, err error) error {
+		if o.FailFast {
+			return err
+		}
+		return nil
+	})
 	err := src.Walk(ctx, func(en Entry) error {
 		if en.Mode.IsRegular() {
 			totals.FilesTotal++
@@ -189,6 +212,7 @@ type archiver struct {
 	pw      *io.PipeWriter
 
 	readBytes atomic.Int64 // content the read workers saved so far
+	skipped   skips        // entries left out (walk and collect add them)
 
 	// Written by collect, read after run returns.
 	sums        *Checksummer
@@ -204,8 +228,9 @@ type archiver struct {
 type job struct {
 	file File
 	read bool          // content must be read
-	done chan struct{} // closed when file is complete (or err set)
+	done chan struct{} // closed when file is complete (or err or skip set)
 	err  error
+	skip error // why the file is left out (partial snapshot), when it is
 }
 
 func (e *Engine) newArchiver(r *repo.Repo, saver *repo.Saver, src Source, o *Options, parent *manifest, totals Progress) *archiver {

@@ -80,7 +80,11 @@ func (s *fsSource) Walk(ctx context.Context, fn func(Entry) error) error {
 func (s *fsSource) walkDir(ctx context.Context, dir string, fn func(Entry) error) error {
 	entries, err := fs.ReadDir(s.fsys, dir)
 	if err != nil {
-		return fmt.Errorf("backup: read directory %q: %w", dir, err)
+		err = fmt.Errorf("backup: read directory %q: %w", dir, err)
+		if dir == "." {
+			return err
+		}
+		return Skip(ctx, dir, err) // its subtree is left out
 	}
 	items := make([]walkItem, 0, len(entries))
 	for _, d := range entries {
@@ -97,7 +101,10 @@ func (s *fsSource) walkDir(ctx context.Context, dir string, fn func(Entry) error
 		}
 		info, err := it.d.Info()
 		if err != nil {
-			return fmt.Errorf("backup: stat %q: %w", it.p, err)
+			if err := Skip(ctx, it.p, fmt.Errorf("backup: stat %q: %w", it.p, err)); err != nil {
+				return err
+			}
+			continue
 		}
 		if err := fn(entryOf(it.p, info, seen{})); err != nil {
 			return err
@@ -253,7 +260,10 @@ func (s *dirSource) Walk(ctx context.Context, fn func(Entry) error) error {
 // walkDir walks the directory dir, open as d; want is the walk's Lstat of
 // it (nil for the root).
 func (w *dirWalk) walkDir(ctx context.Context, d *os.Root, dir string, want fs.FileInfo, fn func(Entry) error) error {
-	items, err := w.list(d, dir, want)
+	items, err := w.list(ctx, d, dir, want)
+	if err != nil && want != nil {
+		return Skip(ctx, dir, err) // its subtree is left out
+	}
 	if err != nil {
 		return err
 	}
@@ -279,7 +289,7 @@ func (w *dirWalk) enter(ctx context.Context, d *os.Root, it walkItem, fn func(En
 	name := path.Base(it.p)
 	sub, err := d.OpenRoot(name)
 	if err != nil {
-		return w.s.openFailed(d, name, it.p, it.info, err)
+		return Skip(ctx, it.p, w.s.openFailed(d, name, it.p, it.info, err))
 	}
 	defer sub.Close()
 	return w.walkDir(ctx, sub, it.p, it.info, fn)
@@ -289,7 +299,7 @@ func (w *dirWalk) enter(ctx context.Context, d *os.Root, it walkItem, fn func(En
 // first that it is the directory the walk saw (want, unless nil). Each
 // entry is stat'ed relative to d, never through a link (ReadDir of a
 // file opened in an os.Root lstats each name at the directory's handle).
-func (w *dirWalk) list(d *os.Root, dir string, want fs.FileInfo) ([]walkItem, error) {
+func (w *dirWalk) list(ctx context.Context, d *os.Root, dir string, want fs.FileInfo) ([]walkItem, error) {
 	f, err := d.Open(".")
 	if err != nil {
 		return nil, fmt.Errorf("backup: read directory %q: %w", w.s.show(dir), err)
@@ -310,7 +320,10 @@ func (w *dirWalk) list(d *os.Root, dir string, want fs.FileInfo) ([]walkItem, er
 		p := joinPath(dir, de.Name())
 		info, err := de.Info()
 		if err != nil {
-			return nil, fmt.Errorf("backup: stat %q: %w", w.s.show(p), err)
+			if err := Skip(ctx, p, fmt.Errorf("backup: stat %q: %w", w.s.show(p), err)); err != nil {
+				return nil, err
+			}
+			continue
 		}
 		if m := info.Mode(); m.IsDir() || m.IsRegular() {
 			items = append(items, walkItem{p: p, info: info, dir: m.IsDir()})

@@ -21,6 +21,7 @@ func (a *archiver) walk(ctx context.Context) error {
 		defer parent.close()
 	}
 	var check walkOrder
+	ctx = withSkip(ctx, a.skipEntry)
 	return a.src.Walk(ctx, func(en Entry) error {
 		keep, err := check.accept(en)
 		if err != nil || !keep {
@@ -32,6 +33,16 @@ func (a *archiver) walk(ctx context.Context) error {
 		}
 		return a.send(ctx, j)
 	})
+}
+
+// skipEntry is what Skip does during the walk: it records an entry the
+// Source could not read, or returns err when the backup is fail-fast.
+func (a *archiver) skipEntry(path string, err error) error {
+	if a.o.FailFast {
+		return err
+	}
+	a.skipped.add(path, err)
+	return nil
 }
 
 // walkOrder checks the entries of a walk, in the order the Source gives
