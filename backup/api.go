@@ -36,13 +36,24 @@ const TagPreRestore = "pre-restore"
 // unless forced, and retention plans keep it whatever the policy.
 const TagProtected = "protected"
 
-// Entry is one file or directory of a Source. Path is slash-separated and
-// relative ("users/42.json"); its first element is the module.
+// Entry is one file, directory or symbolic link of a Source. Path is
+// slash-separated and relative ("users/42.json"); its first element is the
+// module. Path may hold any bytes a file name may (not valid UTF-8 too),
+// except what ValidatePath refuses.
+//
+// A symbolic link has Mode with fs.ModeSymlink, Size 0 and its target in
+// LinkTarget, verbatim (relative, absolute or dangling): backups store the
+// target and never follow it; restores create the link and never write
+// through it. A Source may also yield named pipes, sockets and devices
+// (Mode with their type bits, Size 0) so that backups can count them:
+// they are not stored (Metadata.SpecialSkipped).
 type Entry struct {
 	Path    string
 	Size    int64
 	Mode    fs.FileMode
 	ModTime time.Time
+	// LinkTarget is a symbolic link's target; "" for other entries.
+	LinkTarget string
 
 	// seen is what DirSource's walk saw of the entry, checked when the
 	// entry is opened; zero for other Sources.
@@ -136,6 +147,12 @@ type Metadata struct {
 	EncryptionAlgorithm string `json:"encryption_algorithm,omitempty"`
 	KeyID               string `json:"key_id,omitempty"`
 	FileCount           int64  `json:"file_count"`
+	// SpecialSkipped counts the named pipes, sockets and devices the
+	// Source held: a snapshot stores none of them (their content is not
+	// data, and recreating a device is not a tenant's business), so they
+	// are counted instead of vanishing silently. Omitted when zero, so
+	// manifests written before it existed keep their checksum.
+	SpecialSkipped int64 `json:"special_skipped,omitempty"`
 	// Partial is set when the snapshot leaves out entries the Source could
 	// not read (Snapshot.Skipped). Omitted when false, so manifests written
 	// before it existed keep their checksum.
@@ -163,10 +180,14 @@ type Snapshot struct {
 	Skipped []Skipped `json:"skipped,omitempty"`
 }
 
-// File is one entry of a snapshot's entry list.
+// File is one entry of a snapshot's entry list: a regular file, a
+// directory (with its mode and mtime) or a symbolic link (with its target).
+// Hard links are stored as the separate files they are, so a restore
+// writes each as a copy.
 type File struct {
 	Entry
-	// SHA256 is the hex SHA-256 of the file's content ("" for directories).
+	// SHA256 is the hex SHA-256 of the file's content ("" for directories
+	// and symbolic links).
 	SHA256 string
 	// Chunks lists the content's chunk IDs in order.
 	Chunks []ChunkRef

@@ -63,6 +63,7 @@ func (e *Engine) commit(ctx context.Context, tenant string, a *archiver, start t
 			TenantName: o.TenantName, BackupVersion: BackupVersion, PlatformVersion: o.PlatformVersion,
 			SchemaVersion: o.SchemaVersion, SizeBytes: a.size, StoredBytes: a.saver.StoredBytes(),
 			Compressed: o.Compress, Encrypted: r.Encrypted(), FileCount: a.files,
+			SpecialSkipped: a.special,
 		},
 	}
 	if m.Skipped = a.skipped.sorted(); len(m.Skipped) > 0 {

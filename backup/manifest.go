@@ -10,6 +10,7 @@ import (
 	"math"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // BackupVersion is recorded in every manifest as metadata.backup_version.
@@ -102,34 +103,74 @@ func (c *Checksummer) Sums() map[string]string {
 }
 
 // fileLine is one line of the stored entry list.
+//
+// Paths and link targets are Go strings, which may hold any bytes; JSON
+// strings hold only UTF-8 (encoding/json replaces invalid bytes with
+// U+FFFD), so a path or target that is not valid UTF-8 is stored in base64
+// instead: PB replaces P (which is then empty, so a reader from before PB
+// refuses the entry rather than restoring it under a mangled name) and LB
+// replaces L. Every field added since the first format is omitted when
+// empty: entry lists written before decode unchanged.
 type fileLine struct {
-	P string   `json:"p"`
-	S int64    `json:"s"`
-	M uint32   `json:"m"`
-	T int64    `json:"t"` // mtime, Unix nanoseconds
-	H string   `json:"h,omitempty"`
-	C []string `json:"c,omitempty"` // chunk IDs
-	Z []int64  `json:"z,omitempty"` // chunk sizes
+	P  string   `json:"p"`
+	PB []byte   `json:"pb,omitempty"` // path, when not valid UTF-8
+	S  int64    `json:"s"`
+	M  uint32   `json:"m"`
+	T  int64    `json:"t"` // mtime, Unix nanoseconds
+	H  string   `json:"h,omitempty"`
+	C  []string `json:"c,omitempty"`  // chunk IDs
+	Z  []int64  `json:"z,omitempty"`  // chunk sizes
+	L  string   `json:"l,omitempty"`  // symbolic link target
+	LB []byte   `json:"lb,omitempty"` // link target, when not valid UTF-8
+}
+
+// path returns the entry's path, decoded from PB when it is set.
+func (l *fileLine) path() string {
+	if l.PB != nil {
+		return string(l.PB)
+	}
+	return l.P
 }
 
 func (l *fileLine) file() (File, error) {
+	p := l.path()
 	if len(l.C) != len(l.Z) {
-		return File{}, fmt.Errorf("entry %q: %d chunk IDs but %d sizes", l.P, len(l.C), len(l.Z))
+		return File{}, fmt.Errorf("entry %q: %d chunk IDs but %d sizes", p, len(l.C), len(l.Z))
 	}
-	f := File{Entry: Entry{Path: l.P, Size: l.S, Mode: fs.FileMode(l.M), ModTime: mtimeOf(l.T)}, SHA256: l.H}
+	f := File{Entry: Entry{Path: p, Size: l.S, Mode: fs.FileMode(l.M), ModTime: mtimeOf(l.T)}, SHA256: l.H}
+	f.LinkTarget = l.L
+	if l.LB != nil {
+		f.LinkTarget = string(l.LB)
+	}
+	if f.Mode&fs.ModeSymlink != 0 {
+		if f.LinkTarget == "" || strings.IndexByte(f.LinkTarget, 0) >= 0 {
+			return File{}, fmt.Errorf("entry %q: a symbolic link needs a target without NUL, has %q", p, f.LinkTarget)
+		}
+		if f.Size != 0 || len(l.C) > 0 {
+			return File{}, fmt.Errorf("entry %q: a symbolic link holds no content, has %d bytes", p, f.Size)
+		}
+	} else if f.LinkTarget != "" {
+		return File{}, fmt.Errorf("entry %q: has a link target but mode %v", p, f.Mode)
+	}
 	var total int64
 	for i, id := range l.C {
 		f.Chunks = append(f.Chunks, ChunkRef{ID: id, Size: l.Z[i]})
 		total += l.Z[i]
 	}
 	if f.Mode.IsRegular() && total != f.Size {
-		return File{}, fmt.Errorf("entry %q: chunks hold %d bytes, size says %d", l.P, total, l.S)
+		return File{}, fmt.Errorf("entry %q: chunks hold %d bytes, size says %d", p, total, l.S)
 	}
 	return f, nil
 }
 
 func lineOf(f *File) fileLine {
-	l := fileLine{P: f.Path, S: f.Size, M: uint32(f.Mode), T: mtimeNanos(f.ModTime), H: f.SHA256}
+	l := fileLine{P: f.Path, S: f.Size, M: uint32(f.Mode), T: mtimeNanos(f.ModTime), H: f.SHA256, L: f.LinkTarget}
+	if !utf8.ValidString(l.P) {
+		l.P, l.PB = "", []byte(f.Path)
+	}
+	if !utf8.ValidString(l.L) {
+		l.L, l.LB = "", []byte(f.LinkTarget)
+	}
 	for _, c := range f.Chunks {
 		l.C = append(l.C, c.ID)
 		l.Z = append(l.Z, c.Size)
@@ -171,7 +212,9 @@ func mtimeOf(n int64) time.Time {
 
 // ValidatePath checks an entry path: relative, slash-separated, no empty,
 // "." or ".." elements, no backslash or NUL. Backups refuse sources that
-// yield such paths and restores refuse manifests that hold them.
+// yield such paths and restores refuse manifests that hold them. Any
+// other bytes are allowed: a name that is not valid UTF-8 is stored
+// losslessly.
 func ValidatePath(p string) error {
 	if p == "" {
 		return fmt.Errorf("path is empty")

@@ -222,6 +222,9 @@ type archiver struct {
 
 	// Written by saveEntryList, read after run returns.
 	tree []string // the entry list's chunk IDs (the manifest's Tree)
+
+	// Written by walk, read after run returns.
+	special int64 // named pipes, sockets and devices: counted, not stored
 }
 
 // job is one entry of the walk on its way to the entry list.

@@ -60,7 +60,7 @@ func (s *segmenter) add(l *fileLine) error {
 		return err
 	}
 	s.n++
-	if s.buf.Len() >= segmentMaxBytes || (s.n >= segmentMin && cutAfter(s.seed, l.P)) {
+	if s.buf.Len() >= segmentMaxBytes || (s.n >= segmentMin && cutAfter(s.seed, l.path())) {
 		return s.flush()
 	}
 	return nil

@@ -19,14 +19,18 @@ import (
 // once the tree is quiet succeeds.
 var ErrSourceChanged = errors.New("backup: source entry changed")
 
-// DirSource reads the directory tree at root. It yields regular files and
-// directories in lexical path order; symbolic links, devices, sockets and
-// pipes are skipped (a tenant's data is files; a link could point outside
-// the tree). Paths are relative and slash-separated.
+// DirSource reads the directory tree at root. It yields regular files,
+// directories and symbolic links in lexical path order, and named pipes,
+// sockets and devices as entries of their type (Size 0), which backups
+// count and do not store. A symbolic link's entry carries its target, read
+// from the link itself (Entry.LinkTarget). Paths are relative and
+// slash-separated, and may be any name the file system allows (not only
+// UTF-8). Hard links are yielded as the separate files they are.
 //
 // Links are never followed, neither when a file is opened nor when a
-// directory is entered, so nothing outside root is read even if the tree
-// changes during the backup. Each walk opens root once (os.OpenRoot) and
+// directory is entered nor when a link's target is read, so nothing
+// outside root is read even if the tree changes during the backup. Each
+// walk opens root once (os.OpenRoot) and
 // reads through that handle; every directory entered and every file opened
 // must be the one the walk saw (same type, device and inode). An entry
 // swapped in the meantime, for a symbolic link or for another file or
@@ -35,7 +39,9 @@ var ErrSourceChanged = errors.New("backup: source entry changed")
 func DirSource(root string) Source { return &dirSource{root: root} }
 
 // FSSource reads an fs.FS (embed.FS, fstest.MapFS, os.DirFS, ...) with the
-// same rules as DirSource for which entries it yields. An fs.FS opens by
+// same rules as DirSource for which entries it yields; a symbolic link's
+// target is read with fs.ReadLink, and links are skipped in an fs.FS that
+// cannot read them (one without fs.ReadLinkFS). An fs.FS opens by
 // name and may follow links (os.DirFS does): use DirSource for a
 // directory someone else can change during a backup.
 func FSSource(fsys fs.FS) Source { return &fsSource{fsys: fsys} }
@@ -46,6 +52,7 @@ type walkItem struct {
 	d    fs.DirEntry // set by fsSource
 	info fs.FileInfo // set by dirSource: the walk's Lstat
 	dir  bool
+	link string // a symbolic link's target
 }
 
 // sortItems puts siblings in lexical order of their full paths. A
@@ -96,9 +103,6 @@ func (s *fsSource) walkDir(ctx context.Context, dir string, fn func(Entry) error
 			return err
 		}
 		t := it.d.Type()
-		if !t.IsDir() && !t.IsRegular() {
-			continue
-		}
 		info, err := it.d.Info()
 		if err != nil {
 			if err := Skip(ctx, it.p, fmt.Errorf("backup: stat %q: %w", it.p, err)); err != nil {
@@ -106,7 +110,16 @@ func (s *fsSource) walkDir(ctx context.Context, dir string, fn func(Entry) error
 			}
 			continue
 		}
-		if err := fn(entryOf(it.p, info, seen{})); err != nil {
+		e := entryOf(it.p, info, seen{})
+		if t&fs.ModeSymlink != 0 {
+			if _, ok := s.fsys.(fs.ReadLinkFS); !ok {
+				continue
+			}
+			if e.LinkTarget, err = fs.ReadLink(s.fsys, it.p); err != nil {
+				return fmt.Errorf("backup: read link %q: %w", it.p, err)
+			}
+		}
+		if err := fn(e); err != nil {
 			return err
 		}
 		if t.IsDir() {
@@ -120,8 +133,8 @@ func (s *fsSource) walkDir(ctx context.Context, dir string, fn func(Entry) error
 
 func entryOf(p string, info fs.FileInfo, sn seen) Entry {
 	e := Entry{Path: p, Size: info.Size(), Mode: info.Mode(), ModTime: info.ModTime(), seen: sn}
-	if info.IsDir() {
-		e.Size = 0
+	if !info.Mode().IsRegular() {
+		e.Size = 0 // a directory's, link's or device's size is not content
 	}
 	return e
 }
@@ -271,7 +284,9 @@ func (w *dirWalk) walkDir(ctx context.Context, d *os.Root, dir string, want fs.F
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		if err := fn(entryOf(it.p, it.info, seen{w.root, d, it.info})); err != nil {
+		e := entryOf(it.p, it.info, seen{w.root, d, it.info})
+		e.LinkTarget = it.link
+		if err := fn(e); err != nil {
 			return err
 		}
 		if it.dir {
@@ -298,7 +313,8 @@ func (w *dirWalk) enter(ctx context.Context, d *os.Root, it walkItem, fn func(En
 // list reads the directory d (dir from the root) in walk order, checking
 // first that it is the directory the walk saw (want, unless nil). Each
 // entry is stat'ed relative to d, never through a link (ReadDir of a
-// file opened in an os.Root lstats each name at the directory's handle).
+// file opened in an os.Root lstats each name at the directory's handle),
+// and a link's target is read from the link at d (readlinkat).
 func (w *dirWalk) list(ctx context.Context, d *os.Root, dir string, want fs.FileInfo) ([]walkItem, error) {
 	f, err := d.Open(".")
 	if err != nil {
@@ -314,9 +330,6 @@ func (w *dirWalk) list(ctx context.Context, d *os.Root, dir string, want fs.File
 	}
 	items := make([]walkItem, 0, len(entries))
 	for _, de := range entries {
-		if t := de.Type(); !t.IsDir() && !t.IsRegular() {
-			continue
-		}
 		p := joinPath(dir, de.Name())
 		info, err := de.Info()
 		if err != nil {
@@ -325,9 +338,13 @@ func (w *dirWalk) list(ctx context.Context, d *os.Root, dir string, want fs.File
 			}
 			continue
 		}
-		if m := info.Mode(); m.IsDir() || m.IsRegular() {
-			items = append(items, walkItem{p: p, info: info, dir: m.IsDir()})
+		it := walkItem{p: p, info: info, dir: info.IsDir()}
+		if info.Mode()&fs.ModeSymlink != 0 {
+			if it.link, err = d.Readlink(de.Name()); err != nil {
+				return nil, fmt.Errorf("backup: read link %q: %w", w.s.show(p), err)
+			}
 		}
+		items = append(items, it)
 	}
 	sortItems(items)
 	return items, nil
@@ -381,8 +398,8 @@ func (s *dirSource) openEntry(ctx context.Context, e Entry) (io.ReadCloser, erro
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	if !fs.ValidPath(e.Path) {
-		return nil, fmt.Errorf("backup: open %q: invalid path", e.Path)
+	if err := ValidatePath(e.Path); err != nil {
+		return nil, fmt.Errorf("backup: open: %w", err)
 	}
 	if d := e.seen.dir; d != nil {
 		rc, err := s.openIn(d, path.Base(e.Path), e.Path, e.seen.info)
@@ -416,8 +433,8 @@ func (s *dirSource) Open(ctx context.Context, p string) (io.ReadCloser, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	if !fs.ValidPath(p) {
-		return nil, fmt.Errorf("backup: open %q: invalid path", p)
+	if err := ValidatePath(p); err != nil {
+		return nil, fmt.Errorf("backup: open: %w", err)
 	}
 	r, err := os.OpenRoot(s.root)
 	if err != nil {

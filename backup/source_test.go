@@ -1,6 +1,7 @@
 package backup_test
 
 import (
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -60,16 +61,28 @@ func TestSourceConformance(t *testing.T) {
 	})
 }
 
-func TestDirSourceSkipsSymlinks(t *testing.T) {
+// TestDirSourceYieldsSymlinksUnfollowed: links come as entries with their
+// targets, read from the links themselves; nothing outside the tree is
+// read, and nothing below a link to a directory is walked.
+func TestDirSourceYieldsSymlinksUnfollowed(t *testing.T) {
 	dir := t.TempDir()
 	outside := t.TempDir()
 	require.NoError(t, sourcetest.Tree{"m/real.txt": []byte("real")}.WriteDir(dir))
 	require.NoError(t, sourcetest.Tree{"secret.txt": []byte("outside the tree")}.WriteDir(outside))
 	require.NoError(t, os.Symlink(filepath.Join(outside, "secret.txt"), filepath.Join(dir, "m", "link.txt")))
 	require.NoError(t, os.Symlink(outside, filepath.Join(dir, "m", "linkdir")))
+	got := map[string]string{}
 	var paths []string
 	for _, e := range sourcetest.Walk(t, backup.DirSource(dir)) {
 		paths = append(paths, e.Path)
+		if e.Mode&fs.ModeSymlink != 0 {
+			require.Zero(t, e.Size, "a link's size is not content: %q", e.Path)
+			got[e.Path] = e.LinkTarget
+		}
 	}
-	require.Equal(t, []string{"m", "m/real.txt"}, paths, "symbolic links are skipped, so nothing outside the tree is read")
+	require.Equal(t, []string{"m", "m/link.txt", "m/linkdir", "m/real.txt"}, paths, "links are entries; the linked directory is not entered")
+	require.Equal(t, map[string]string{
+		"m/link.txt": filepath.Join(outside, "secret.txt"),
+		"m/linkdir":  outside,
+	}, got, "each link carries its target verbatim")
 }

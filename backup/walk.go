@@ -3,6 +3,7 @@ package backup
 import (
 	"context"
 	"fmt"
+	"io/fs"
 )
 
 // walk is the pipeline's first stage: it reads the Source in walk order,
@@ -25,6 +26,9 @@ func (a *archiver) walk(ctx context.Context) error {
 	return a.src.Walk(ctx, func(en Entry) error {
 		keep, err := check.accept(en)
 		if err != nil || !keep {
+			if err == nil {
+				a.special++ // a pipe, socket or device: counted, not stored
+			}
 			return err
 		}
 		j, err := plan(en, parent)
@@ -53,13 +57,14 @@ type walkOrder struct {
 	below   belowFiles
 }
 
-// accept checks en and reports whether the backup keeps it: directories
-// and regular files are kept, other entries (symlinks, devices) skipped.
+// accept checks en and reports whether the backup keeps it: directories,
+// regular files and symbolic links are kept, other entries (named pipes,
+// sockets, devices) skipped.
 func (w *walkOrder) accept(en Entry) (bool, error) {
 	if err := ValidatePath(en.Path); err != nil {
 		return false, fmt.Errorf("backup: source entry: %w", err)
 	}
-	if !en.Mode.IsDir() && !en.Mode.IsRegular() {
+	if !en.Mode.IsDir() && !en.Mode.IsRegular() && en.Mode&fs.ModeSymlink == 0 {
 		return false, nil
 	}
 	key := sortKey(en.Path, en.Mode)
@@ -73,11 +78,15 @@ func (w *walkOrder) accept(en Entry) (bool, error) {
 	return true, nil
 }
 
-// plan makes en's job: a directory or a file unchanged since the parent
-// (nil for none) is complete at once; any other file must be read.
+// plan makes en's job: a directory, a symbolic link (its target is all
+// it holds) or a file unchanged since the parent (nil for none) is
+// complete at once; any other file must be read.
 func plan(en Entry, parent *parentCursor) (*job, error) {
 	j := &job{file: File{Entry: en}, done: make(chan struct{})}
-	if en.Mode.IsDir() {
+	if en.Mode&fs.ModeSymlink == 0 {
+		j.file.LinkTarget = "" // only a link has a target
+	}
+	if en.Mode.IsDir() || en.Mode&fs.ModeSymlink != 0 {
 		j.file.Size = 0
 		close(j.done)
 		return j, nil

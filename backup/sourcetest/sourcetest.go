@@ -1,8 +1,9 @@
 // Package sourcetest is the conformance suite every backup.Source passes:
 // the entries come in lexical path order (a directory directly before its
 // contents), paths are valid relative slash-separated paths, Open of every
-// regular file yields exactly Size bytes (the bytes the fixture holds), and
-// a cancelled context stops Walk and Open with the context's error.
+// regular file yields exactly Size bytes (the bytes the fixture holds),
+// symbolic links carry a target and other entries no content, and a
+// cancelled context stops Walk and Open with the context's error.
 //
 // A Source implementation's test calls Run with a constructor that builds
 // the Source over a fixture tree:
@@ -26,6 +27,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"maps"
 	"os"
 	"path/filepath"
@@ -170,8 +172,8 @@ func check(ctx context.Context, src backup.Source) (map[string][32]byte, error) 
 		if err := backup.ValidatePath(e.Path); err != nil {
 			return nil, fmt.Errorf("entry %d: %w", i, err)
 		}
-		if !e.Mode.IsDir() && !e.Mode.IsRegular() {
-			return nil, fmt.Errorf("entry %q has mode %v: only regular files and directories", e.Path, e.Mode)
+		if e.LinkTarget != "" && e.Mode&fs.ModeSymlink == 0 {
+			return nil, fmt.Errorf("entry %q has link target %q but mode %v", e.Path, e.LinkTarget, e.Mode)
 		}
 		k := sortKey(e)
 		if k <= prev {
@@ -183,6 +185,17 @@ func check(ctx context.Context, src backup.Source) (map[string][32]byte, error) 
 		}
 		if e.Mode.IsDir() {
 			seenDirs[e.Path] = true
+			continue
+		}
+		if !e.Mode.IsRegular() {
+			// A symbolic link (its target is all it holds), or a pipe,
+			// socket or device, which backups count and do not read.
+			if e.Mode&fs.ModeSymlink != 0 && e.LinkTarget == "" {
+				return nil, fmt.Errorf("entry %q is a symbolic link without a target", e.Path)
+			}
+			if e.Size != 0 {
+				return nil, fmt.Errorf("entry %q has mode %v and size %d: only regular files have content", e.Path, e.Mode, e.Size)
+			}
 			continue
 		}
 		if e.Size < 0 {

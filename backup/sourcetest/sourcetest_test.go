@@ -58,7 +58,10 @@ func TestCheckCatchesBrokenSources(t *testing.T) {
 		{"duplicate", listSource{entries: []backup.Entry{file("a", 1), file("a", 1)}}, "lexical path order"},
 		{"file before its directory", listSource{entries: []backup.Entry{file("m/x", 1)}}, "its directory"},
 		{"short content", listSource{entries: []backup.Entry{file("a", 5)}, short: "a"}, "yielded 4 bytes"},
-		{"symlink", listSource{entries: []backup.Entry{{Path: "l", Mode: fs.ModeSymlink}}}, "only regular files"},
+		{"symlink", listSource{entries: []backup.Entry{{Path: "l", Mode: fs.ModeSymlink | 0o777, LinkTarget: "../x"}}}, ""},
+		{"symlink without a target", listSource{entries: []backup.Entry{{Path: "l", Mode: fs.ModeSymlink}}}, "without a target"},
+		{"target on a file", listSource{entries: []backup.Entry{{Path: "l", Mode: 0o644, LinkTarget: "x"}}}, "link target"},
+		{"pipe with a size", listSource{entries: []backup.Entry{{Path: "p", Mode: fs.ModeNamedPipe | 0o644, Size: 3}}}, "only regular files have content"},
 		{"traversal", listSource{entries: []backup.Entry{file("../x", 1)}}, "'..'"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
