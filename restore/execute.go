@@ -26,6 +26,9 @@ func (r *Restorer) execute(ctx context.Context, tenant string, dst Target, p *Pl
 	if err == nil {
 		err = r.restoreFiles(ctx, tenant, dst, p, o, rep)
 	}
+	if err == nil {
+		err = finishDirs(ctx, dst, p, o) // directory modes and mtimes, last
+	}
 	slices.SortFunc(rep.Decisions, func(a, b Decision) int { return strings.Compare(a.Path, b.Path) })
 	return err
 }
@@ -139,6 +142,9 @@ func (p *Plan) unchanged() []backup.File {
 // verifies every chunk, the size and (with hash) the file's SHA-256 before
 // EOF, so a corrupt file fails before Close and is aborted, never published.
 func (r *Restorer) restoreFile(ctx context.Context, tenant string, dst Target, f backup.File, hash bool, written *atomic.Int64) error {
+	if isLink(f.Mode) {
+		return restoreLink(ctx, dst, f)
+	}
 	rc, err := r.e.OpenFileWith(ctx, tenant, f, &backup.ReadOptions{SkipFileHash: !hash})
 	if err != nil {
 		return err

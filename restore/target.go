@@ -26,8 +26,11 @@ import (
 // Create makes at once). The file must appear under its final name only
 // when Close succeeds, with e's mode and mtime; a writer that also
 // implements Aborter is aborted instead of closed when the restore fails, and
-// must then leave nothing under the final name. Remove deletes a file or a
-// directory with everything under it. Paths are those of backup.Entry.
+// must then leave nothing under the final name. A symbolic link
+// (e.Mode with fs.ModeSymlink) is created the same way, with no bytes
+// written: its writer's Close creates the link to e.LinkTarget, verbatim.
+// Remove deletes a file or a directory with everything under it. Paths are
+// those of backup.Entry.
 type Target interface {
 	backup.Source
 	Create(ctx context.Context, e backup.Entry) (io.WriteCloser, error)
@@ -45,6 +48,16 @@ type Aborter interface {
 // path, not a symbolic link planted in the tree — can reach outside root.
 // Files are written to a temporary name in their directory and renamed into
 // place on Close.
+//
+// Symbolic links are restored as links, their targets verbatim, even a
+// target outside root: the link is created, never followed. Nothing is
+// written below a link either: creating an entry whose path passes
+// through a symbolic link (one restored earlier, or one the target held)
+// fails instead of writing where the link points, inside root or not.
+// Directories get their modes and mtimes after everything below them is
+// written (the restore's last pass, deepest first). Hard links come back
+// as separate copies; a link's own mtime is not restored. Walk reports
+// links as links, with their targets, and never enters them.
 func DirTarget(root string) Target { return &dirTarget{root: root} }
 
 type dirTarget struct {
@@ -96,6 +109,9 @@ func (d *dirTarget) acquire(r *os.Root, dir string) (*dirRoot, error) {
 		return dr, nil
 	}
 	d.mu.Unlock()
+	if err := noLinkOnPath(r, dir, true); err != nil {
+		return nil, err
+	}
 	if err := r.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("restore: create directory %q: %w", dir, err)
 	}
@@ -193,11 +209,12 @@ func (d *dirTarget) Walk(ctx context.Context, fn func(backup.Entry) error) error
 	if d.missing() {
 		return nil
 	}
-	r, err := d.open()
-	if err != nil {
+	if _, err := d.open(); err != nil {
 		return err
 	}
-	return backup.FSSource(r.FS()).Walk(ctx, func(e backup.Entry) error {
+	// DirSource walks without following links and reports them (and any
+	// name the file system holds, UTF-8 or not) as they are.
+	return backup.DirSource(d.root).Walk(ctx, func(e backup.Entry) error {
 		if strings.HasPrefix(path.Base(e.Path), tmpPrefix) {
 			return nil // a temporary file of an interrupted restore
 		}
@@ -228,6 +245,36 @@ func (d *dirTarget) Open(ctx context.Context, p string) (io.ReadCloser, error) {
 
 const tmpPrefix = ".steward-restore-"
 
+// noLinkOnPath fails when dir (with self, dir itself too) or a directory
+// above it is a symbolic link in r: an os.Root follows links that stay
+// inside it, and a restore writes nothing through a link, not even one
+// that leads to another place in the target. Names that do not exist yet
+// end the check: MkdirAll makes them as directories.
+func noLinkOnPath(r *os.Root, dir string, self bool) error {
+	if dir == "." {
+		return nil
+	}
+	for i := 0; i <= len(dir); i++ {
+		if i < len(dir) && dir[i] != '/' {
+			continue
+		}
+		if i == len(dir) && !self {
+			break
+		}
+		fi, err := r.Lstat(dir[:i])
+		if err != nil {
+			return nil
+		}
+		if fi.Mode()&fs.ModeSymlink != 0 {
+			return fmt.Errorf("restore: %q lies below the symbolic link %q, which a restore does not write through: %w", dir, dir[:i], errBelowLink)
+		}
+	}
+	return nil
+}
+
+// errBelowLink is the cause of a refusal to write below a symbolic link.
+var errBelowLink = errors.New("path passes through a symbolic link")
+
 func (d *dirTarget) Create(ctx context.Context, e backup.Entry) (io.WriteCloser, error) {
 	r, err := d.open()
 	if err != nil {
@@ -240,6 +287,9 @@ func (d *dirTarget) Create(ctx context.Context, e backup.Entry) (io.WriteCloser,
 		return nil, err
 	}
 	if e.Mode.IsDir() {
+		if err := noLinkOnPath(r, path.Dir(e.Path), true); err != nil {
+			return nil, err
+		}
 		if err := r.MkdirAll(e.Path, 0o755); err != nil {
 			return nil, fmt.Errorf("restore: create directory %q: %w", e.Path, err)
 		}
@@ -248,8 +298,12 @@ func (d *dirTarget) Create(ctx context.Context, e backup.Entry) (io.WriteCloser,
 		}
 		return nil, nil
 	}
-	if !e.Mode.IsRegular() {
+	link := e.Mode&fs.ModeSymlink != 0
+	if !e.Mode.IsRegular() && !link {
 		return nil, fmt.Errorf("restore: %q has unsupported mode %v", e.Path, e.Mode)
+	}
+	if link && (e.LinkTarget == "" || strings.IndexByte(e.LinkTarget, 0) >= 0) {
+		return nil, fmt.Errorf("restore: symbolic link %q has an invalid target %q", e.Path, e.LinkTarget)
 	}
 	dir, base := path.Dir(e.Path), path.Base(e.Path)
 	dr, err := d.acquire(r, dir)
@@ -259,6 +313,10 @@ func (d *dirTarget) Create(ctx context.Context, e backup.Entry) (io.WriteCloser,
 	var rnd [8]byte
 	_, _ = rand.Read(rnd[:])
 	tmp := tmpPrefix + hex.EncodeToString(rnd[:])
+	if link {
+		// Created by Close, under the temporary name, then renamed.
+		return &dirWriter{d: d, dr: dr, tmp: tmp, base: base, e: e}, nil
+	}
 	create := func(dr *dirRoot) (*os.File, error) {
 		dr.mu.Lock()
 		defer dr.mu.Unlock()
@@ -281,17 +339,26 @@ func (d *dirTarget) Create(ctx context.Context, e backup.Entry) (io.WriteCloser,
 	return &dirWriter{d: d, dr: dr, f: f, tmp: tmp, base: base, e: e}, nil
 }
 
-// dirWriter writes one file to a temporary name in its directory.
+// dirWriter writes one file to a temporary name in its directory, or
+// (f nil) creates one symbolic link there on Close.
 type dirWriter struct {
 	d         *dirTarget
 	dr        *dirRoot
-	f         *os.File
-	tmp, base string // names in dr
+	f         *os.File // nil for a symbolic link
+	tmp, base string   // names in dr
 	e         backup.Entry
 	done      bool
 }
 
-func (w *dirWriter) Write(p []byte) (int, error) { return w.f.Write(p) }
+func (w *dirWriter) Write(p []byte) (int, error) {
+	if w.f == nil {
+		if len(p) == 0 {
+			return 0, nil
+		}
+		return 0, fmt.Errorf("restore: %q is a symbolic link: it holds no content", w.e.Path)
+	}
+	return w.f.Write(p)
+}
 
 // Close publishes the file under its final name with its mode and mtime.
 func (w *dirWriter) Close() error {
@@ -301,6 +368,9 @@ func (w *dirWriter) Close() error {
 	w.done = true
 	defer w.d.release(w.dr)
 	r := w.dr.r
+	if w.f == nil {
+		return w.closeLink()
+	}
 	perm := w.e.Mode.Perm()
 	if perm == 0 {
 		perm = 0o644
@@ -319,9 +389,28 @@ func (w *dirWriter) Close() error {
 		_ = r.Remove(w.tmp)
 		return fmt.Errorf("restore: set mtime of %q: %w", w.e.Path, err)
 	}
+	return w.publish()
+}
+
+// closeLink creates the link under the temporary name and publishes it.
+func (w *dirWriter) closeLink() error {
+	w.dr.mu.Lock()
+	err := w.dr.r.Symlink(w.e.LinkTarget, w.tmp)
+	w.dr.mu.Unlock()
+	if err != nil {
+		return fmt.Errorf("restore: create symbolic link %q: %w", w.e.Path, err)
+	}
+	return w.publish()
+}
+
+// publish renames the temporary name to the final one, replacing what is
+// there (a file or link is replaced by the rename itself; a directory is
+// removed first, as a full restore must).
+func (w *dirWriter) publish() error {
+	r := w.dr.r
 	w.dr.mu.Lock()
 	defer w.dr.mu.Unlock()
-	err = r.Rename(w.tmp, w.base)
+	err := r.Rename(w.tmp, w.base)
 	if err != nil {
 		// A directory where the file goes: replace it, as a full restore
 		// must. (Checked only on failure: one lookup less per file.)
@@ -346,6 +435,9 @@ func (w *dirWriter) Abort() error {
 	}
 	w.done = true
 	defer w.d.release(w.dr)
+	if w.f == nil {
+		return nil // a link is created by Close only
+	}
 	w.f.Close()
 	return w.dr.r.Remove(w.tmp)
 }
@@ -500,3 +592,31 @@ func (m *memTarget) removeLocked(p string) {
 }
 
 var errNoTarget = errors.New("restore: target is nil")
+
+// finishDir gives the directory e.Path its mode and mtime, once
+// everything below it is written (see dirFinisher). A path that is no
+// longer a directory (a link put there meanwhile) is left alone.
+func (d *dirTarget) finishDir(ctx context.Context, e backup.Entry) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	r, err := d.open()
+	if err != nil {
+		return err
+	}
+	fi, err := r.Lstat(e.Path)
+	if err != nil || !fi.IsDir() {
+		return nil
+	}
+	if perm := e.Mode.Perm(); perm != 0 {
+		if err := r.Chmod(e.Path, perm); err != nil {
+			return fmt.Errorf("restore: set mode of %q: %w", e.Path, err)
+		}
+	}
+	if !e.ModTime.IsZero() {
+		if err := r.Chtimes(e.Path, e.ModTime, e.ModTime); err != nil {
+			return fmt.Errorf("restore: set mtime of %q: %w", e.Path, err)
+		}
+	}
+	return nil
+}

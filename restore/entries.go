@@ -1,0 +1,73 @@
+package restore
+
+import (
+	"context"
+	"io/fs"
+	"slices"
+
+	"github.com/iluxsys/steward/backup"
+)
+
+// isLink reports whether m is a symbolic link's mode.
+func isLink(m fs.FileMode) bool { return m&fs.ModeSymlink != 0 }
+
+// restoreLink creates the symbolic link f in dst: Create and Close with
+// no bytes written. There is nothing to read from the repository, and
+// nothing is written through the link.
+func restoreLink(ctx context.Context, dst Target, f backup.File) error {
+	w, err := dst.Create(ctx, f.Entry)
+	if err != nil {
+		return err
+	}
+	return w.Close()
+}
+
+// dirFinisher is implemented by Targets whose directories' modes and
+// mtimes change as entries are written into them (DirTarget: a new entry
+// moves its directory's mtime, and a read-only mode would stop the
+// writes). The restore calls finishDir for each directory it restored
+// once everything is written, deepest first.
+type dirFinisher interface {
+	finishDir(ctx context.Context, e backup.Entry) error
+}
+
+// finishDirs applies the modes and mtimes of the snapshot's directories p
+// restored, deepest first, after every file is written. In a full or
+// selective restore that is every selected directory of the snapshot,
+// the ones the target already held too (the tree is made equal to the
+// snapshot); in a merge, only the directories the restore created
+// (a local directory keeps its own).
+func finishDirs(ctx context.Context, dst Target, p *Plan, o *Options) error {
+	fin, ok := dst.(dirFinisher)
+	if !ok {
+		return nil
+	}
+	skip := map[string]bool{} // directories another decision keeps as they are
+	created := map[string]bool{}
+	for _, d := range p.Decisions {
+		switch d.Action {
+		case ActionDirCreated:
+			created[d.Path] = true
+		case ActionConflict, ActionKeptNewer:
+			skip[d.Path] = true
+		}
+	}
+	var dirs []backup.Entry
+	for _, f := range p.snapshot {
+		if !f.Mode.IsDir() || skip[f.Path] || inMarker(f.Path) || !o.selected(f.Path) {
+			continue
+		}
+		if created[f.Path] || o.Mode != Merge {
+			dirs = append(dirs, f.Entry)
+		}
+	}
+	// Walk order puts a directory before everything below it: reversed,
+	// every directory comes after its contents.
+	slices.Reverse(dirs)
+	for _, e := range dirs {
+		if err := fin.finishDir(ctx, e); err != nil {
+			return err
+		}
+	}
+	return nil
+}
