@@ -112,6 +112,14 @@ const registryPrefix = "registry/tenants/"
 // repo opens (and caches) the repository of scope. With create it is
 // created when missing, encrypted when encrypt is set.
 func (e *Engine) repo(ctx context.Context, scope string, create, encrypt bool) (*repo.Repo, error) {
+	return e.openRepo(ctx, scope, create, false, encrypt)
+}
+
+// openRepo is repo; with deferred, a missing repository is built in
+// memory only (repo.Options.Deferred): nothing is written, not even the
+// capability probe, and the Repo is neither cached nor registered until
+// commitRepo.
+func (e *Engine) openRepo(ctx context.Context, scope string, create, deferred, encrypt bool) (*repo.Repo, error) {
 	prefix, err := scopePrefix(scope)
 	if err != nil {
 		return nil, err
@@ -131,7 +139,7 @@ func (e *Engine) repo(ctx context.Context, scope string, create, encrypt bool) (
 		keys = e.cfg.Keys
 	}
 	var conditional *bool
-	if create {
+	if create && !deferred {
 		// Recorded in a new repository's config; a store that cannot
 		// even answer the probe will not hold a backup either.
 		caps, err := e.capabilities(ctx)
@@ -140,7 +148,7 @@ func (e *Engine) repo(ctx context.Context, scope string, create, encrypt bool) (
 		}
 		conditional = &caps.ConditionalCreate
 	}
-	r, err = repo.Open(ctx, e.store, prefix, repo.Options{Create: create, Encrypt: encrypt, Keys: keys, Scope: scope, Now: e.cfg.Clock.Now(), ConditionalCreate: conditional})
+	r, err = repo.Open(ctx, e.store, prefix, repo.Options{Create: create, Deferred: deferred, Encrypt: encrypt, Keys: keys, Scope: scope, Now: e.cfg.Clock.Now(), ConditionalCreate: conditional})
 	if err != nil {
 		if errors.Is(err, repo.ErrNotFound) {
 			return nil, fmt.Errorf("backup: scope %q has no backups: %w", scope, ErrNotFound)
@@ -150,19 +158,63 @@ func (e *Engine) repo(ctx context.Context, scope string, create, encrypt bool) (
 	if err := e.checkPlaintext(r, scope); err != nil {
 		return nil, err
 	}
-	if create && scope != General && scope != Releases {
-		err := storage.PutBytes(ctx, e.store, registryPrefix+scope, []byte(prefix), &storage.PutOptions{IfNotExist: true})
-		if err != nil && !errors.Is(err, storage.ErrExists) {
-			return nil, fmt.Errorf("backup: register tenant %q: %w", scope, err)
+	if r.Pending() {
+		return r, nil
+	}
+	if create {
+		if err := e.register(ctx, scope); err != nil {
+			return nil, err
 		}
 	}
+	return e.cache(scope, r), nil
+}
+
+// register writes scope's registry entry, unless it has one (General and
+// Releases have none).
+func (e *Engine) register(ctx context.Context, scope string) error {
+	prefix, err := scopePrefix(scope)
+	if err != nil || scope == General || scope == Releases {
+		return err
+	}
+	err = storage.PutBytes(ctx, e.store, registryPrefix+scope, []byte(prefix), &storage.PutOptions{IfNotExist: true})
+	if err != nil && !errors.Is(err, storage.ErrExists) {
+		return fmt.Errorf("backup: register tenant %q: %w", scope, err)
+	}
+	return nil
+}
+
+// commitRepo writes the key and config of r, a repository of scope built
+// in memory (openRepo with deferred), registers the scope and caches r.
+// When another process created the scope meanwhile it fails with an
+// error matching ErrExists.
+func (e *Engine) commitRepo(ctx context.Context, scope string, r *repo.Repo) error {
+	caps, err := e.capabilities(ctx)
+	if err != nil {
+		return fmt.Errorf("backup: probe the store: %w", err)
+	}
+	if err := r.Commit(ctx, &caps.ConditionalCreate); err != nil {
+		if errors.Is(err, repo.ErrCreatedMeanwhile) {
+			return fmt.Errorf("backup: scope %q was created by another backup or Init while this first backup ran; nothing of this backup was kept: back up again: %w (%w)", scope, ErrExists, err)
+		}
+		return fmt.Errorf("backup: create %q: %w", scope, err)
+	}
+	if err := e.register(ctx, scope); err != nil {
+		return err
+	}
+	e.cache(scope, r)
+	return nil
+}
+
+// cache caches r as scope's repository, unless one is cached already:
+// that one is returned.
+func (e *Engine) cache(scope string, r *repo.Repo) *repo.Repo {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if cached := e.repos[scope]; cached != nil {
-		return cached, nil
+		return cached
 	}
 	e.repos[scope] = r
-	return r, nil
+	return r
 }
 
 // encrypts reports whether a scope created now is encrypted: always when

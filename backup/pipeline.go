@@ -2,6 +2,7 @@ package backup
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"sync"
@@ -62,7 +63,15 @@ func (e *Engine) Backup(ctx context.Context, tenant string, src Source, opts *Op
 		return nil, err
 	}
 	start := e.cfg.Clock.Now()
+	retry := o
 	snap, err := e.backup(ctx, tenant, src, &o, start)
+	if errors.Is(err, repo.ErrCreatedMeanwhile) {
+		// Another backup created the scope while this first one ran;
+		// this one's packs were under a key the scope does not have and
+		// are deleted. Once more, into the scope that now exists.
+		o = retry
+		snap, err = e.backup(ctx, tenant, src, &o, start)
+	}
 	if err != nil {
 		e.record(ctx, tenant, audit.TypeBackupFailed, err, fmt.Sprintf("%s backup of %q failed", o.Type, tenant),
 			map[string]any{audit.DataType: string(o.Type), audit.DataDurationMS: e.cfg.Clock.Now().Sub(start).Milliseconds()})
@@ -83,25 +92,35 @@ func (e *Engine) Backup(ctx context.Context, tenant string, src Source, opts *Op
 
 // backup runs one backup: it takes the scope's shared lock, finds the
 // parent snapshot, runs the archiver's stages and commits the manifest.
+//
+// The first backup of a scope creates it only once it has read its
+// Source: the repository is built in memory (openRepo, deferred), packs
+// are uploaded under its data key, and its key, config and registry entry
+// are written (createScope) just before the index and the manifest. A
+// first backup that fails before deletes the packs it uploaded: the store
+// is left as it was. One that fails after (writing the index or the
+// manifest) leaves the scope created and empty, as Init would: another
+// process may be using it by then.
 func (e *Engine) backup(ctx context.Context, tenant string, src Source, o *Options, start time.Time) (*Snapshot, error) {
-	r, err := e.repo(ctx, tenant, true, o.Encrypt)
+	r, err := e.openRepo(ctx, tenant, true, true, o.Encrypt)
 	if err != nil {
 		return nil, err
 	}
 	if o.Encrypt && !r.Encrypted() {
 		return nil, fmt.Errorf("%w: scope %q was created unencrypted; its backups stay unencrypted (back up to a new scope to encrypt)", ErrInvalidOptions, tenant)
 	}
-	// A shared lock keeps prune out until the manifest is written; the
-	// index is reloaded under it, since a prune that ran before may have
-	// rewritten it (deduplicating against a stale index could reference
-	// chunks prune deleted).
-	lock, err := r.Lock(ctx, false, "backup by "+steward.PrincipalID(ctx), e.cfg.Clock.Now)
-	if err != nil {
-		return nil, fmt.Errorf("backup: %w", err)
-	}
-	defer lock.Unlock(ctx)
-	if err := r.RefreshIndex(ctx); err != nil {
-		return nil, fmt.Errorf("backup: %w", err)
+	fresh := r.Pending()
+	if !fresh {
+		// A shared lock keeps prune out until the manifest is written;
+		// the index is reloaded under it, since a prune that ran before
+		// may have rewritten it (deduplicating against a stale index
+		// could reference chunks prune deleted). A scope not created yet
+		// has nothing to prune: createScope locks it before creating it.
+		lock, err := e.lockScope(ctx, r)
+		if err != nil {
+			return nil, err
+		}
+		defer lock.Unlock(ctx)
 	}
 
 	parent, err := e.parentFor(ctx, r, o)
@@ -122,12 +141,61 @@ func (e *Engine) backup(ctx context.Context, tenant string, src Source, o *Optio
 	if err := a.run(sctx); err != nil {
 		cancelSaves()
 		a.saver.Abort()
+		if fresh {
+			err = errors.Join(err, a.saver.Discard(ctx))
+		}
 		return nil, fmt.Errorf("backup: %w", err)
+	}
+	if fresh {
+		lock, err := e.createScope(ctx, tenant, a.saver)
+		if err != nil {
+			return nil, err
+		}
+		defer lock.Unlock(ctx)
 	}
 	if err := a.saver.Flush(); err != nil {
 		return nil, fmt.Errorf("backup: %w", err)
 	}
 	return e.commit(ctx, tenant, a, start)
+}
+
+// lockScope takes r's shared lock for a backup and brings r's index up
+// to date under it.
+func (e *Engine) lockScope(ctx context.Context, r *repo.Repo) (*repo.Lock, error) {
+	lock, err := r.Lock(ctx, false, "backup by "+steward.PrincipalID(ctx), e.cfg.Clock.Now)
+	if err != nil {
+		return nil, fmt.Errorf("backup: %w", err)
+	}
+	if err := r.RefreshIndex(ctx); err != nil {
+		lock.Unlock(ctx)
+		return nil, fmt.Errorf("backup: %w", err)
+	}
+	return lock, nil
+}
+
+// createScope creates the scope of a first backup whose stages have run
+// (saver's repository is built in memory): it uploads the open packs,
+// takes the shared lock (before the config exists, so a prune that opens
+// the new scope sees it), writes key, config and registry entry
+// (commitRepo). On failure it deletes the packs the backup uploaded and
+// releases the lock: nothing of the backup is left.
+func (e *Engine) createScope(ctx context.Context, tenant string, saver *repo.Saver) (*repo.Lock, error) {
+	fail := func(err error) (*repo.Lock, error) {
+		return nil, errors.Join(err, saver.Discard(ctx))
+	}
+	if err := saver.Upload(); err != nil {
+		return fail(fmt.Errorf("backup: %w", err))
+	}
+	r := saver.Repo()
+	lock, err := r.Lock(ctx, false, "backup by "+steward.PrincipalID(ctx), e.cfg.Clock.Now)
+	if err != nil {
+		return fail(fmt.Errorf("backup: %w", err))
+	}
+	if err := e.commitRepo(ctx, tenant, r); err != nil {
+		lock.Unlock(ctx)
+		return fail(err)
+	}
+	return lock, nil
 }
 
 // parentFor returns the snapshot an incremental backup compares against:

@@ -153,6 +153,21 @@ type Options struct {
 	Now time.Time
 	// ConditionalCreate, when known, is recorded in a new repository's config.
 	ConditionalCreate *bool
+	// Deferred makes Create build a missing repository in memory only (data
+	// key, config, derived keys) and write nothing: Pending reports it, and
+	// Commit writes its key and config. Chunks can be saved to it before
+	// (packs do not depend on the config object), so a first backup that
+	// fails leaves no repository behind. A key without a config (a create
+	// interrupted before) is adopted as without Deferred.
+	Deferred bool
+}
+
+// pendingCreate is what Commit writes for a repository Open built in
+// memory (Options.Deferred).
+type pendingCreate struct {
+	cfg     Config // without MAC and ConditionalCreate, stamped by Commit
+	key     []byte // the key object's JSON
+	dataKey []byte
 }
 
 // Repo is an open repository. It is safe for concurrent use.
@@ -173,6 +188,8 @@ type Repo struct {
 	cdc       *codec
 
 	serial uint64 // identifies this Repo's windows (window.go)
+
+	pending *pendingCreate // set until Commit writes a deferred create
 }
 
 // Open opens the repository at prefix (which ends in "/").
@@ -180,6 +197,10 @@ func Open(ctx context.Context, store storage.Store, prefix string, opts Options)
 	r := &Repo{store: store, prefix: prefix, index: map[ID]Location{}, packIdx: map[string]int{}, loadedIdx: map[string]bool{}, serial: repoSerial.Add(1)}
 	b, err := readObject(ctx, store, prefix+"config", maxSmallObject)
 	switch {
+	case errors.Is(err, storage.ErrNotFound) && opts.Create && opts.Deferred:
+		if err := r.createDeferred(ctx, opts); err != nil {
+			return nil, err
+		}
 	case errors.Is(err, storage.ErrNotFound) && opts.Create:
 		if err := r.create(ctx, opts); err != nil {
 			return nil, err
@@ -205,9 +226,11 @@ func Open(ctx context.Context, store storage.Store, prefix string, opts Options)
 	return r, nil
 }
 
-func (r *Repo) create(ctx context.Context, opts Options) error {
+// newRepo makes a new repository's config (MAC stamped), key object and
+// data key, in memory.
+func newRepo(ctx context.Context, opts Options) (Config, keyObject, []byte, error) {
 	if opts.Encrypt && opts.Keys == nil {
-		return errors.New("an encrypted repository needs a key provider")
+		return Config{}, keyObject{}, nil, errors.New("an encrypted repository needs a key provider")
 	}
 	cfg := Config{Version: FormatVersion, ID: randomHex(16), Created: opts.Now.UTC(), Encrypted: opts.Encrypt, Compression: "zstd"}
 	cfg.Chunker.Algorithm, cfg.Chunker.Min, cfg.Chunker.Avg, cfg.Chunker.Max = "fastcdc-gear-v1", MinChunk, AvgChunk, MaxChunk
@@ -221,17 +244,25 @@ func (r *Repo) create(ctx context.Context, opts Options) error {
 	if opts.Encrypt {
 		w, err := opts.Keys.Wrap(ctx, opts.Scope, dataKey)
 		if err != nil {
-			return fmt.Errorf("wrap data key: %w", err)
+			return Config{}, keyObject{}, nil, fmt.Errorf("wrap data key: %w", err)
 		}
 		ko.KeyID, ko.Wrapped = opts.Keys.KeyID(), w
 	} else {
 		ko.Plain = dataKey
 	}
+	return cfg, ko, dataKey, nil
+}
+
+func (r *Repo) create(ctx context.Context, opts Options) error {
+	cfg, ko, dataKey, err := newRepo(ctx, opts)
+	if err != nil {
+		return err
+	}
 	kb, _ := json.Marshal(ko)
 	// The key is created first, with IfNotExist: of several processes
 	// creating the same repository one wins, and the others adopt its key
 	// and config instead of overwriting the key someone already uses.
-	err := storage.PutBytes(ctx, r.store, r.prefix+"key", kb, &storage.PutOptions{IfNotExist: true})
+	err = storage.PutBytes(ctx, r.store, r.prefix+"key", kb, &storage.PutOptions{IfNotExist: true})
 	if errors.Is(err, storage.ErrExists) {
 		return r.adopt(ctx, opts)
 	}

@@ -3,6 +3,7 @@ package repo
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"math/bits"
@@ -10,6 +11,8 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+
+	"github.com/iluxsys/steward/storage"
 )
 
 // Saver writes new chunks into packs for one backup. Save may be called from
@@ -29,9 +32,10 @@ type Saver struct {
 	cur     [2]*openPack    // by packKind
 	pending map[ID]struct{} // saved in this session
 
-	resMu sync.Mutex  // guards done and err (uploaders never take mu)
-	done  []IndexPack // uploaded packs, for the index object
-	err   error
+	resMu   sync.Mutex  // guards done, started and err (uploaders never take mu)
+	done    []IndexPack // uploaded packs, for the index object
+	err     error
+	started []string // keys of every pack whose upload started (Discard)
 
 	uploads sync.WaitGroup
 	slots   chan struct{}
@@ -51,6 +55,9 @@ type Saver struct {
 	force     bool // save even chunks the index has (repacking)
 	noInstall bool // Flush does not add the new entries to the loaded index
 }
+
+// Repo returns the repository the session saves to.
+func (s *Saver) Repo() *Repo { return s.r }
 
 // NewChunks returns how many chunks the session stored.
 func (s *Saver) NewChunks() int64 { return s.newChunks.Load() }
@@ -221,6 +228,9 @@ func (s *Saver) save(id ID, plain []byte, compress bool, kind packKind) (bool, e
 // upload starts uploading p; the caller holds a slot.
 func (s *Saver) upload(p *openPack) {
 	s.uploads.Add(1)
+	s.resMu.Lock()
+	s.started = append(s.started, s.r.PackKey(p.name))
+	s.resMu.Unlock()
 	go func() {
 		defer func() { <-s.slots; s.uploads.Done() }()
 		err := s.writePack(p)
@@ -319,4 +329,36 @@ func (s *Saver) Abort() {
 	}
 	s.cur = [2]*openPack{}
 	s.mu.Unlock()
+}
+
+// Upload uploads the open packs and waits for every upload, as Flush
+// does, but writes no index yet: the Flush that follows writes it. A
+// backup of a repository not committed yet (Options.Deferred) uploads
+// first, commits the repository, then flushes.
+func (s *Saver) Upload() error {
+	done, err := s.flushPacks()
+	s.resMu.Lock()
+	s.done = append(done, s.done...)
+	s.resMu.Unlock()
+	return err
+}
+
+// Discard aborts the session (as Abort) and deletes every pack it
+// uploaded or began to: for a session no one else can reference, the
+// first backup of a repository that was never committed. It returns the
+// deletes' errors; a pack it could not delete stays unreferenced.
+func (s *Saver) Discard(ctx context.Context) error {
+	s.Abort()
+	s.resMu.Lock()
+	keys := s.started
+	s.started, s.done = nil, nil
+	s.resMu.Unlock()
+	var errs []error
+	for _, key := range keys {
+		err := s.r.store.Delete(context.WithoutCancel(ctx), key)
+		if err != nil && !errors.Is(err, storage.ErrNotFound) {
+			errs = append(errs, fmt.Errorf("delete pack %s: %w", key, err))
+		}
+	}
+	return errors.Join(errs...)
 }
