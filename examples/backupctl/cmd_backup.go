@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -38,13 +39,28 @@ func (a *app) backupCmd() *cobra.Command {
 			opts.Progress = bar.callback()
 			s, err := e.Backup(ctx, tenant, backup.DirSource(source), opts)
 			bar.finish()
-			if err != nil {
+			if err != nil && !errors.Is(err, backup.ErrPartial) {
 				return err
 			}
-			return a.print(s, func() {
+			// A partial snapshot is printed with what it left out, then
+			// its error makes the exit status 3 (see exitCode).
+			if perr := a.print(s, func() {
 				fmt.Fprintf(a.out, "snapshot %s (%s): %d files, %d bytes, %d stored, %s\n", s.ID, s.Type, s.Metadata.FileCount,
 					s.Metadata.SizeBytes, s.Metadata.StoredBytes, time.Duration(s.Metadata.DurationMS)*time.Millisecond)
-			})
+				if len(s.Skipped) > 0 {
+					what := "entries"
+					if len(s.Skipped) == 1 {
+						what = "entry"
+					}
+					fmt.Fprintf(a.out, "partial: %d %s skipped\n", len(s.Skipped), what)
+					for _, sk := range s.Skipped {
+						fmt.Fprintf(a.out, "  skipped %s: %s\n", sk.Path, sk.Reason)
+					}
+				}
+			}); perr != nil {
+				return perr
+			}
+			return err
 		},
 	}
 	f := cmd.Flags()

@@ -17,6 +17,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/signal"
@@ -24,6 +25,8 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
+
+	"github.com/iluxsys/steward/backup"
 )
 
 func main() {
@@ -31,8 +34,18 @@ func main() {
 	defer stop()
 	if err := newRoot().ExecuteContext(ctx); err != nil {
 		fmt.Fprintln(os.Stderr, "backupctl:", err)
-		os.Exit(1)
+		os.Exit(exitCode(err))
 	}
+}
+
+// exitCode is backupctl's exit status for err: 3 for a backup that
+// committed a partial snapshot (restic's convention), 1 for any other
+// failure.
+func exitCode(err error) int {
+	if errors.Is(err, backup.ErrPartial) {
+		return 3
+	}
+	return 1
 }
 
 func newRoot() *cobra.Command {
