@@ -50,10 +50,10 @@ func TestS3EndToEnd(t *testing.T) {
 		"assets/big.bin":  {Data: randomBytes(3 << 20), Mode: 0o644, ModTime: time.Unix(1e9, 0)},
 		"config/app.yaml": {Data: []byte("locale: pt\n"), Mode: 0o644, ModTime: time.Unix(1e9, 0)},
 	}
-	full, err := e.Backup(ctx, "acme", backup.FSSource(data), &backup.Options{Type: backup.Full, Compress: true, Encrypt: true})
+	full, err := e.Backup(ctx, "acme", backup.FSSource(data), &backup.Options{Type: backup.Full, Encrypt: true})
 	require.NoError(t, err)
 	data["users/2.json"] = &fstest.MapFile{Data: []byte(`{"name":"bruno"}`), Mode: 0o644, ModTime: time.Unix(2e9, 0)}
-	incr, err := e.Backup(ctx, "acme", backup.FSSource(data), &backup.Options{Type: backup.Incremental, Compress: true, Encrypt: true})
+	incr, err := e.Backup(ctx, "acme", backup.FSSource(data), &backup.Options{Type: backup.Incremental, Encrypt: true})
 	require.NoError(t, err)
 	require.Equal(t, full.ID, incr.Parent)
 

@@ -100,12 +100,14 @@ type Progress struct {
 	Path string
 }
 
-// Options change one backup. A nil *Options means an incremental,
-// compressed backup, encrypted when the scope is.
+// Options change one backup. The zero value, like a nil *Options, means
+// an incremental, compressed backup, encrypted when the scope is.
 type Options struct {
+	// Type is Full or Incremental (the default).
 	Type Type
-	// Compress enables zstd on chunks (skipped per chunk when it does not shrink).
-	Compress bool
+	// DisableCompression stores chunks as they are. By default each chunk
+	// is zstd-compressed, and stored as it is when that does not shrink it.
+	DisableCompression bool
 	// Encrypt asks for an encrypted scope (Config.Keys is then required).
 	// With Config.Keys every new scope is encrypted anyway, unless
 	// Config.AllowPlaintext is set; the first backup of a scope fixes

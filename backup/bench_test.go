@@ -36,7 +36,7 @@ func BenchmarkBackup(b *testing.B) {
 	b.SetBytes(total)
 	for b.Loop() {
 		e, _ := backup.New(storage.NewMemory(), &backup.Config{Keys: cheapKeys("p")})
-		if _, err := e.Backup(ctx, "acme", backup.FSSource(fsys), &backup.Options{Type: backup.Full, Compress: true, Encrypt: true}); err != nil {
+		if _, err := e.Backup(ctx, "acme", backup.FSSource(fsys), &backup.Options{Type: backup.Full, Encrypt: true}); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -48,7 +48,7 @@ func BenchmarkOpenFile(b *testing.B) {
 	fsys, _ := benchFS()
 	ctx := master()
 	e, _ := backup.New(storage.NewMemory(), &backup.Config{Keys: cheapKeys("p")})
-	snap, err := e.Backup(ctx, "acme", backup.FSSource(fsys), &backup.Options{Type: backup.Full, Compress: true, Encrypt: true})
+	snap, err := e.Backup(ctx, "acme", backup.FSSource(fsys), &backup.Options{Type: backup.Full, Encrypt: true})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -87,7 +87,7 @@ func BenchmarkBackupPipeline(b *testing.B) {
 			b.SetBytes(total)
 			for b.Loop() {
 				e, _ := backup.New(&packSink{Store: storage.NewMemory()}, &backup.Config{Keys: cheapKeys("p"), Parallelism: par})
-				if _, err := e.Backup(ctx, "acme", backup.FSSource(fsys), &backup.Options{Type: backup.Full, Compress: true, Encrypt: true}); err != nil {
+				if _, err := e.Backup(ctx, "acme", backup.FSSource(fsys), &backup.Options{Type: backup.Full, Encrypt: true}); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -102,13 +102,13 @@ func BenchmarkBackupIncrementalUnchanged(b *testing.B) {
 	fsys, total := benchFS()
 	ctx := master()
 	e, _ := backup.New(storage.NewMemory(), &backup.Config{Keys: cheapKeys("p")})
-	if _, err := e.Backup(ctx, "acme", backup.FSSource(fsys), &backup.Options{Type: backup.Full, Compress: true, Encrypt: true}); err != nil {
+	if _, err := e.Backup(ctx, "acme", backup.FSSource(fsys), &backup.Options{Type: backup.Full, Encrypt: true}); err != nil {
 		b.Fatal(err)
 	}
 	b.ReportAllocs()
 	b.SetBytes(total)
 	for b.Loop() {
-		if _, err := e.Backup(ctx, "acme", backup.FSSource(fsys), &backup.Options{Type: backup.Incremental, Compress: true, Encrypt: true}); err != nil {
+		if _, err := e.Backup(ctx, "acme", backup.FSSource(fsys), &backup.Options{Type: backup.Incremental, Encrypt: true}); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -62,7 +62,7 @@ func (e *Engine) commit(ctx context.Context, tenant string, a *archiver, start t
 		Metadata: Metadata{
 			TenantName: o.TenantName, BackupVersion: BackupVersion, PlatformVersion: o.PlatformVersion,
 			SchemaVersion: o.SchemaVersion, SizeBytes: a.size, StoredBytes: a.saver.StoredBytes(),
-			Compressed: o.Compress, Encrypted: r.Encrypted(), FileCount: a.files,
+			Compressed: !o.DisableCompression, Encrypted: r.Encrypted(), FileCount: a.files,
 			SpecialSkipped: a.special,
 		},
 	}

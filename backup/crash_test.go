@@ -88,7 +88,7 @@ func requireConsistent(t *testing.T, store storage.Store, fsys fstest.MapFS, wan
 	for _, s := range cat {
 		require.Equal(t, want, readBack(t, e, "acme", s.ID), "visible snapshot %s restores in full", s.ID)
 	}
-	s, err := e.Backup(master(), "acme", backup.FSSource(fsys), &backup.Options{Type: backup.Full, Encrypt: true, Compress: true})
+	s, err := e.Backup(master(), "acme", backup.FSSource(fsys), &backup.Options{Type: backup.Full, Encrypt: true})
 	require.NoError(t, err, "a backup after the crash succeeds")
 	require.Equal(t, want, readBack(t, e, "acme", s.ID))
 	return len(cat)
@@ -100,7 +100,7 @@ func TestCrashConsistencyNthWriteFails(t *testing.T) {
 	clean := faultstore.New(storage.NewMemory(), 1)
 	e, err := backup.New(clean, &backup.Config{Keys: cheapKeys("p"), Parallelism: 2})
 	require.NoError(t, err)
-	_, err = e.Backup(master(), "acme", backup.FSSource(fsys), &backup.Options{Type: backup.Full, Encrypt: true, Compress: true})
+	_, err = e.Backup(master(), "acme", backup.FSSource(fsys), &backup.Options{Type: backup.Full, Encrypt: true})
 	require.NoError(t, err)
 	puts := clean.Calls(faultstore.OpPut)
 	require.Greater(t, puts, int64(5), "the backup spans several writes")
@@ -115,7 +115,7 @@ func TestCrashConsistencyNthWriteFails(t *testing.T) {
 			fs.AddRule(&faultstore.Rule{Op: faultstore.OpPut, Nth: n, Permanent: true})
 			e, err := backup.New(fs, &backup.Config{Keys: cheapKeys("p"), Parallelism: 2})
 			require.NoError(t, err)
-			_, err = e.Backup(master(), "acme", backup.FSSource(fsys), &backup.Options{Type: backup.Full, Encrypt: true, Compress: true})
+			_, err = e.Backup(master(), "acme", backup.FSSource(fsys), &backup.Options{Type: backup.Full, Encrypt: true})
 			if fs.Injected() == 0 {
 				require.NoError(t, err, "no write failed")
 				require.Less(t, fs.Calls(faultstore.OpPut), n, "the rule fires at the n-th write")
@@ -135,7 +135,7 @@ func TestCrashConsistencyCancelAtEveryOperation(t *testing.T) {
 	count := &cancellingStore{Store: storage.NewMemory(), cancel: func() {}}
 	e, err := backup.New(count, &backup.Config{Keys: cheapKeys("p"), Parallelism: 2})
 	require.NoError(t, err)
-	_, err = e.Backup(master(), "acme", backup.FSSource(fsys), &backup.Options{Type: backup.Full, Encrypt: true, Compress: true})
+	_, err = e.Backup(master(), "acme", backup.FSSource(fsys), &backup.Options{Type: backup.Full, Encrypt: true})
 	require.NoError(t, err)
 	ops := count.ops.Load()
 	step := int64(1)
@@ -151,7 +151,7 @@ func TestCrashConsistencyCancelAtEveryOperation(t *testing.T) {
 			cs.k.Store(k)
 			e, err := backup.New(cs, &backup.Config{Keys: cheapKeys("p"), Parallelism: 2})
 			require.NoError(t, err)
-			_, err = e.Backup(ctx, "acme", backup.FSSource(fsys), &backup.Options{Type: backup.Full, Encrypt: true, Compress: true})
+			_, err = e.Backup(ctx, "acme", backup.FSSource(fsys), &backup.Options{Type: backup.Full, Encrypt: true})
 			if err != nil {
 				require.ErrorIs(t, err, context.Canceled)
 			}
@@ -176,7 +176,7 @@ func TestCrashConsistencyRandomFaults(t *testing.T) {
 			fs.AddRule(&faultstore.Rule{Probability: 0.05 + rand.New(rand.NewPCG(uint64(seed), 0)).Float64()*0.1, Permanent: true})
 			e, err := backup.New(fs, &backup.Config{Keys: cheapKeys("p"), Parallelism: 2})
 			require.NoError(t, err)
-			_, err = e.Backup(master(), "acme", backup.FSSource(fsys), &backup.Options{Type: backup.Full, Encrypt: true, Compress: true})
+			_, err = e.Backup(master(), "acme", backup.FSSource(fsys), &backup.Options{Type: backup.Full, Encrypt: true})
 			visible := requireConsistent(t, mem, fsys, want)
 			if err != nil {
 				require.Zero(t, visible, "a failed backup left no snapshot")

@@ -45,7 +45,7 @@ func BenchmarkBackupPipelineDir(b *testing.B) {
 			b.SetBytes(bc.size)
 			for b.Loop() {
 				e, _ := backup.New(&packSink{Store: storage.NewMemory()}, &backup.Config{Keys: cheapKeys("p"), Parallelism: 2})
-				if _, err := e.Backup(ctx, "acme", backup.DirSource(bc.dir), &backup.Options{Type: backup.Full, Compress: true, Encrypt: true}); err != nil {
+				if _, err := e.Backup(ctx, "acme", backup.DirSource(bc.dir), &backup.Options{Type: backup.Full, Encrypt: true}); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -95,7 +95,7 @@ func TestRoundTrip(t *testing.T) {
 			}
 			e, err := backup.New(store, cfg)
 			require.NoError(t, err)
-			snap, err := e.Backup(ctx, "acme", backup.DirSource(dir), &backup.Options{Type: backup.Full, Compress: true, Encrypt: enc, Tags: []string{"t1"}})
+			snap, err := e.Backup(ctx, "acme", backup.DirSource(dir), &backup.Options{Type: backup.Full, Encrypt: enc, Tags: []string{"t1"}})
 			require.NoError(t, err)
 			require.Equal(t, int64(len(files)), snap.Metadata.FileCount)
 			require.Equal(t, enc, snap.Metadata.Encrypted)
@@ -138,7 +138,7 @@ func TestLargeFileRoundTrip(t *testing.T) {
 	fsys := fstest.MapFS{"big/file.bin": {Data: data, Mode: 0o644, ModTime: time.Unix(1e9, 0)}}
 	e, err := backup.New(storage.NewMemory(), &backup.Config{Keys: cheapKeys("p")})
 	require.NoError(t, err)
-	snap, err := e.Backup(ctx, "acme", backup.FSSource(fsys), &backup.Options{Type: backup.Full, Compress: true, Encrypt: true})
+	snap, err := e.Backup(ctx, "acme", backup.FSSource(fsys), &backup.Options{Type: backup.Full, Encrypt: true})
 	require.NoError(t, err)
 	got := readBack(t, e, "acme", snap.ID)
 	require.Equal(t, sha256.Sum256(data), sha256.Sum256(got["big/file.bin"]))
@@ -155,10 +155,10 @@ func TestDedupSecondFullBackup(t *testing.T) {
 	store := storage.NewMemory()
 	e, err := backup.New(store, nil)
 	require.NoError(t, err)
-	_, err = e.Backup(ctx, "acme", backup.DirSource(dir), &backup.Options{Type: backup.Full, Compress: true})
+	_, err = e.Backup(ctx, "acme", backup.DirSource(dir), &backup.Options{Type: backup.Full})
 	require.NoError(t, err)
 	before := backup.StoredBytes(t, store)
-	_, err = e.Backup(ctx, "acme", backup.DirSource(dir), &backup.Options{Type: backup.Full, Compress: true})
+	_, err = e.Backup(ctx, "acme", backup.DirSource(dir), &backup.Options{Type: backup.Full})
 	require.NoError(t, err)
 	growth := backup.StoredBytes(t, store) - before
 	require.Less(t, growth, int64(20<<20)/100, "a second full backup of unchanged data adds < 1%% (grew %d bytes)", growth)
@@ -191,7 +191,7 @@ func TestIncremental(t *testing.T) {
 	store := storage.NewMemory()
 	e, err := backup.New(store, &backup.Config{Keys: cheapKeys("p")})
 	require.NoError(t, err)
-	first, err := e.Backup(ctx, "acme", backup.DirSource(dir), &backup.Options{Type: backup.Full, Compress: true, Encrypt: true})
+	first, err := e.Backup(ctx, "acme", backup.DirSource(dir), &backup.Options{Type: backup.Full, Encrypt: true})
 	require.NoError(t, err)
 	before := backup.StoredBytes(t, store)
 
@@ -203,7 +203,7 @@ func TestIncremental(t *testing.T) {
 	writeTree(t, dir, map[string][]byte{"data/big.bin": changedBig, "data/small/042.txt": files["data/small/042.txt"]})
 
 	src := &countingSource{Source: backup.DirSource(dir)}
-	second, err := e.Backup(ctx, "acme", src, &backup.Options{Type: backup.Incremental, Compress: true, Encrypt: true})
+	second, err := e.Backup(ctx, "acme", src, &backup.Options{Type: backup.Incremental, Encrypt: true})
 	require.NoError(t, err)
 	require.Equal(t, first.ID, second.Parent)
 	require.Equal(t, int64(2), src.opens.Load(), "only the two changed files are opened")
@@ -252,7 +252,7 @@ func TestEncryptedMarkerNeverStored(t *testing.T) {
 	store := storage.NewMemory()
 	e, err := backup.New(store, &backup.Config{Keys: cheapKeys("p")})
 	require.NoError(t, err)
-	_, err = e.Backup(ctx, "acme", backup.FSSource(fsys), &backup.Options{Type: backup.Full, Compress: false, Encrypt: true, TenantName: "Acme"})
+	_, err = e.Backup(ctx, "acme", backup.FSSource(fsys), &backup.Options{Type: backup.Full, DisableCompression: true, Encrypt: true, TenantName: "Acme"})
 	require.NoError(t, err)
 	for oi, err := range store.List(context.Background(), "") {
 		require.NoError(t, err)
@@ -420,7 +420,7 @@ func TestOpenFileWithChecks(t *testing.T) {
 			require.NoError(t, err)
 			content := randBytes(8, 3<<20)
 			fsys := fstest.MapFS{"data/x.bin": {Data: content, Mode: 0o644}}
-			snap, err := e.Backup(ctx, "acme", backup.FSSource(fsys), &backup.Options{Type: backup.Full, Compress: true, Encrypt: encrypt})
+			snap, err := e.Backup(ctx, "acme", backup.FSSource(fsys), &backup.Options{Type: backup.Full, Encrypt: encrypt})
 			require.NoError(t, err)
 			var f backup.File
 			for g, err := range e.Files(ctx, "acme", snap.ID) {

@@ -28,7 +28,7 @@ func ExampleEngine_Backup() {
 		"reservations/7.json":  {Data: []byte(`{"room":12}`), ModTime: time.Unix(1e9, 0)},
 		"config/settings.yaml": {Data: []byte("theme: dark\n"), ModTime: time.Unix(1e9, 0)},
 	}
-	snap, err := e.Backup(ctx, "acme", backup.FSSource(data), &backup.Options{Type: backup.Full, Compress: true, Encrypt: true})
+	snap, err := e.Backup(ctx, "acme", backup.FSSource(data), &backup.Options{Type: backup.Full, Encrypt: true})
 	if err != nil {
 		panic(err)
 	}

@@ -127,7 +127,7 @@ func (a *archiver) chunkFile(ctx context.Context, rc io.Reader, f *File) (int64,
 		}
 		h.Write(chunk)
 		id := a.r.ChunkID(chunk)
-		if _, err := a.saver.Save(id, chunk, a.o.Compress); err != nil {
+		if _, err := a.saver.Save(id, chunk, !a.o.DisableCompression); err != nil {
 			return n, err
 		}
 		f.Chunks = append(f.Chunks, ChunkRef{ID: id.String(), Size: int64(len(chunk))})

@@ -31,7 +31,7 @@ func TestFlippedByteInEachPackIsNamed(t *testing.T) {
 	for i := range 4 {
 		fsys[fmt.Sprintf("data/%d.bin", i)] = &fstest.MapFile{Data: randBytes(uint64(70+i), 5<<20), Mode: 0o644}
 	}
-	snap, err := e.Backup(ctx, "acme", backup.FSSource(fsys), &backup.Options{Type: backup.Full, Encrypt: true, Compress: true})
+	snap, err := e.Backup(ctx, "acme", backup.FSSource(fsys), &backup.Options{Type: backup.Full, Encrypt: true})
 	require.NoError(t, err)
 	var packs []string
 	for oi, err := range store.List(context.Background(), "tenants/acme/packs/") {
@@ -175,7 +175,7 @@ func TestMemoryIsBoundedByConfig(t *testing.T) {
 			}
 		}
 	}()
-	snap, err := e.Backup(master(), "acme", src, &backup.Options{Type: backup.Full, Encrypt: true, Compress: true})
+	snap, err := e.Backup(master(), "acme", src, &backup.Options{Type: backup.Full, Encrypt: true})
 	close(stop)
 	<-done
 	require.NoError(t, err)

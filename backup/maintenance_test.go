@@ -54,7 +54,7 @@ func pruneFaultCampaign(t *testing.T, encrypt bool) {
 	gens := generations(6)
 	var ids []string
 	for _, g := range gens {
-		s, err := e.Backup(ctx, "acme", backup.FSSource(g), &backup.Options{Type: backup.Full, Encrypt: encrypt, Compress: true})
+		s, err := e.Backup(ctx, "acme", backup.FSSource(g), &backup.Options{Type: backup.Full, Encrypt: encrypt})
 		require.NoError(t, err)
 		ids = append(ids, s.ID)
 	}

@@ -43,7 +43,7 @@ func (e *Engine) Backup(ctx context.Context, tenant string, src Source, opts *Op
 	if _, err := scopePrefix(tenant); err != nil {
 		return nil, err
 	}
-	o := Options{Type: Incremental, Compress: true}
+	o := Options{Type: Incremental}
 	if opts != nil {
 		o = *opts
 	}

@@ -80,7 +80,7 @@ func TestProgressWithinAFile(t *testing.T) {
 	var log progressLog
 	done := make(chan error, 1)
 	go func() {
-		_, err := e.Backup(ctx, "acme", src, &backup.Options{Type: backup.Full, Compress: true, Progress: log.add})
+		_, err := e.Backup(ctx, "acme", src, &backup.Options{Type: backup.Full, Progress: log.add})
 		done <- err
 	}()
 	require.Eventually(t, func() bool {

@@ -51,7 +51,7 @@ func TestForgetNinetyPercentAndPrune(t *testing.T) {
 	gens := generations(20)
 	var ids []string
 	for _, g := range gens {
-		s, err := e.Backup(ctx, "acme", backup.FSSource(g), &backup.Options{Type: backup.Full, Compress: true, Encrypt: true})
+		s, err := e.Backup(ctx, "acme", backup.FSSource(g), &backup.Options{Type: backup.Full, Encrypt: true})
 		require.NoError(t, err)
 		ids = append(ids, s.ID)
 	}

@@ -65,7 +65,7 @@ func TestRepairIndexAfterTruncatedAndDeletedIndex(t *testing.T) {
 	require.NoError(t, err)
 	want := map[string]fstest.MapFS{}
 	for _, g := range generations(4) {
-		s, err := e.Backup(ctx, "acme", backup.FSSource(g), &backup.Options{Type: backup.Full, Compress: true, Encrypt: true})
+		s, err := e.Backup(ctx, "acme", backup.FSSource(g), &backup.Options{Type: backup.Full, Encrypt: true})
 		require.NoError(t, err)
 		want[s.ID] = g
 	}

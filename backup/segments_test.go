@@ -42,7 +42,7 @@ func TestScatteredChangesRewriteFewSegments(t *testing.T) {
 	e, err := New(store, &Config{Keys: PassphraseWithOptions("p", PassphraseOptions{Time: 1, MemoryKiB: 64})})
 	require.NoError(t, err)
 	const n = 4000
-	first, err := e.Backup(ctx, "acme", FSSource(manyFiles(n, nil)), &Options{Type: Full, Compress: true, Encrypt: true})
+	first, err := e.Backup(ctx, "acme", FSSource(manyFiles(n, nil)), &Options{Type: Full, Encrypt: true})
 	require.NoError(t, err)
 	m, r, err := e.manifest(ctx, "acme", first.ID)
 	require.NoError(t, err)
@@ -70,7 +70,7 @@ func TestScatteredChangesRewriteFewSegments(t *testing.T) {
 	}
 
 	before := StoredBytes(t, store)
-	second, err := e.Backup(ctx, "acme", FSSource(manyFiles(n, func(i int) bool { return i%100 == 7 })), &Options{Compress: true, Encrypt: true})
+	second, err := e.Backup(ctx, "acme", FSSource(manyFiles(n, func(i int) bool { return i%100 == 7 })), &Options{Encrypt: true})
 	require.NoError(t, err)
 	growth := StoredBytes(t, store) - before
 	t.Logf("entry list %d bytes stored in %d segments; 40 scattered changes grew the store by %d bytes", listBytes, len(segs), growth)
@@ -98,7 +98,7 @@ func TestFormat1ManifestsStillRead(t *testing.T) {
 	store := storage.NewMemory()
 	e, err := New(store, nil)
 	require.NoError(t, err)
-	snap, err := e.Backup(ctx, "acme", FSSource(manyFiles(300, nil)), &Options{Type: Full, Compress: true})
+	snap, err := e.Backup(ctx, "acme", FSSource(manyFiles(300, nil)), &Options{Type: Full})
 	require.NoError(t, err)
 	m, r, err := e.manifest(ctx, "acme", snap.ID)
 	require.NoError(t, err)
@@ -211,9 +211,9 @@ func TestEntryListsInPacksOfTheirOwn(t *testing.T) {
 	store := storage.NewMemory()
 	e, err := New(store, nil)
 	require.NoError(t, err)
-	first, err := e.Backup(ctx, "acme", FSSource(manyFiles(500, nil)), &Options{Type: Full, Compress: true})
+	first, err := e.Backup(ctx, "acme", FSSource(manyFiles(500, nil)), &Options{Type: Full})
 	require.NoError(t, err)
-	second, err := e.Backup(ctx, "acme", FSSource(manyFiles(500, func(i int) bool { return i%100 == 0 })), &Options{Compress: true})
+	second, err := e.Backup(ctx, "acme", FSSource(manyFiles(500, func(i int) bool { return i%100 == 0 })), &Options{})
 	require.NoError(t, err)
 
 	separate := func(e *Engine, id string) {

@@ -40,7 +40,7 @@ func SafetyBackupAll(e *backup.Engine, sources func(ctx context.Context) (map[st
 		}
 		var ids []string
 		for tenant, src := range srcs {
-			s, err := e.Backup(ctx, tenant, src, &backup.Options{Type: backup.Incremental, Compress: true, Tags: []string{"pre-deploy", "release:" + rel.ID}})
+			s, err := e.Backup(ctx, tenant, src, &backup.Options{Type: backup.Incremental, Tags: []string{"pre-deploy", "release:" + rel.ID}})
 			if err != nil {
 				return ids, fmt.Errorf("safety backup of %q: %w", tenant, err)
 			}

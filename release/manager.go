@@ -107,7 +107,7 @@ func (m *Manager) Create(ctx context.Context, spec Spec) (*Release, error) {
 	if err != nil {
 		return nil, err
 	}
-	snap, err := m.cfg.Engine.Backup(ctx, backup.Releases, spec.Artifact, &backup.Options{Type: backup.Full, Compress: true, Tags: []string{"release:" + id, backup.TagProtected}, PlatformVersion: spec.Version})
+	snap, err := m.cfg.Engine.Backup(ctx, backup.Releases, spec.Artifact, &backup.Options{Type: backup.Full, Tags: []string{"release:" + id, backup.TagProtected}, PlatformVersion: spec.Version})
 	if err != nil {
 		return nil, fmt.Errorf("release: store artifact: %w", err)
 	}

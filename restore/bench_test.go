@@ -57,7 +57,7 @@ func BenchmarkRestore(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			snap, err := e.Backup(master(), "acme", backup.FSSource(bc.fsys), &backup.Options{Type: backup.Full, Encrypt: true, Compress: true})
+			snap, err := e.Backup(master(), "acme", backup.FSSource(bc.fsys), &backup.Options{Type: backup.Full, Encrypt: true})
 			if err != nil {
 				b.Fatal(err)
 			}

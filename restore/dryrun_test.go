@@ -35,7 +35,7 @@ func typeFixture(t *testing.T) (*backup.Engine, string, map[string]file) {
 		"assets/logo.png":     {"PNG", t0},
 	}
 	writeFiles(t, src, files)
-	snap, err := e.Backup(master(), "acme", backup.DirSource(src), &backup.Options{Type: backup.Full, Compress: true})
+	snap, err := e.Backup(master(), "acme", backup.DirSource(src), &backup.Options{Type: backup.Full})
 	require.NoError(t, err)
 	return e, snap.ID, files
 }

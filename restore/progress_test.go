@@ -57,7 +57,7 @@ func TestProgressWithinAFile(t *testing.T) {
 	_, _ = rand.Read(big)
 	// One file only: no other file's completion can report its bytes.
 	fsys := fstest.MapFS{"data/big.bin": {Data: big, Mode: 0o644}}
-	snap, err := e.Backup(master(), "acme", backup.FSSource(fsys), &backup.Options{Type: backup.Full, Compress: true})
+	snap, err := e.Backup(master(), "acme", backup.FSSource(fsys), &backup.Options{Type: backup.Full})
 	require.NoError(t, err)
 	total := int64(len(big))
 

@@ -345,7 +345,7 @@ func (r *Restorer) restore(ctx context.Context, tenant, snapshotID string, dst T
 		return nil, refused
 	}
 	if o.SafetyBackup && !st.empty {
-		s, err := r.e.Backup(ctx, tenant, unmarked{dst}, &backup.Options{Type: backup.Incremental, Compress: true, Encrypt: snap.Metadata.Encrypted, Tags: []string{backup.TagPreRestore}})
+		s, err := r.e.Backup(ctx, tenant, unmarked{dst}, &backup.Options{Type: backup.Incremental, Encrypt: snap.Metadata.Encrypted, Tags: []string{backup.TagPreRestore}})
 		if err != nil {
 			return nil, fmt.Errorf("restore: safety backup of the target: %w", err)
 		}

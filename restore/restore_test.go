@@ -77,7 +77,7 @@ func setup(t *testing.T) (*backup.Engine, *restore.Restorer, storage.Store, stri
 		"reservations/r1.txt": {"r1", t0},
 		"assets/logo.png":     {"PNG", t0},
 	})
-	snap, err := e.Backup(master(), "acme", backup.DirSource(src), &backup.Options{Type: backup.Full, Compress: true})
+	snap, err := e.Backup(master(), "acme", backup.DirSource(src), &backup.Options{Type: backup.Full})
 	require.NoError(t, err)
 	return e, restore.New(e, nil), store, snap.ID
 }

@@ -39,7 +39,7 @@ func salvageFixture(t *testing.T) (storage.Store, string, map[string]file) {
 		for p, f := range gen {
 			all[p] = f
 		}
-		snap, err := e.Backup(master(), "acme", backup.DirSource(src), &backup.Options{Type: backup.Incremental, Compress: true})
+		snap, err := e.Backup(master(), "acme", backup.DirSource(src), &backup.Options{Type: backup.Incremental})
 		require.NoError(t, err)
 		id = snap.ID
 	}

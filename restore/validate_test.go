@@ -67,7 +67,7 @@ func backupGen(t *testing.T, src genSource) (storage.Store, string) {
 	store := storage.NewMemory()
 	e, err := backup.New(store, &backup.Config{Keys: cheapKeys()})
 	require.NoError(t, err)
-	snap, err := e.Backup(master(), "acme", src, &backup.Options{Type: backup.Full, Encrypt: true, Compress: true})
+	snap, err := e.Backup(master(), "acme", src, &backup.Options{Type: backup.Full, Encrypt: true})
 	require.NoError(t, err)
 	require.Equal(t, int64(src.n)*src.size, snap.Metadata.SizeBytes)
 	return store, snap.ID

@@ -28,7 +28,7 @@ func (a *app) backupCmd() *cobra.Command {
 			if general {
 				tenant = backup.General
 			}
-			opts := &backup.Options{Type: backup.Incremental, Compress: !noCompress, Encrypt: encrypt, PlatformVersion: platform, SchemaVersion: schema}
+			opts := &backup.Options{Type: backup.Incremental, DisableCompression: noCompress, Encrypt: encrypt, PlatformVersion: platform, SchemaVersion: schema}
 			if full {
 				opts.Type = backup.Full
 			}

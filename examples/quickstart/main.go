@@ -66,7 +66,7 @@ func run() error {
 	}
 
 	full, err := engine.Backup(ctx, "acme", backup.DirSource(data), &backup.Options{
-		Type: backup.Full, Compress: true, Encrypt: true, TenantName: "Acme Hotels",
+		Type: backup.Full, Encrypt: true, TenantName: "Acme Hotels",
 		PlatformVersion: "4.2.0", SchemaVersion: "2026.1",
 	})
 	if err != nil {
@@ -83,7 +83,7 @@ func run() error {
 			return err
 		}
 	}
-	incr, err := engine.Backup(ctx, "acme", backup.DirSource(data), &backup.Options{Type: backup.Incremental, Compress: true, Encrypt: true})
+	incr, err := engine.Backup(ctx, "acme", backup.DirSource(data), &backup.Options{Type: backup.Incremental, Encrypt: true})
 	if err != nil {
 		return err
 	}

@@ -100,7 +100,7 @@ func TestCorruptionMatrix(t *testing.T) {
 				require.NoError(t, err)
 				for g := range 2 {
 					for _, tn := range []string{"acme", "globex"} {
-						_, err := e.Backup(ctx, tn, backup.FSSource(dataset(g)), &backup.Options{Type: backup.Full, Compress: true, Encrypt: true})
+						_, err := e.Backup(ctx, tn, backup.FSSource(dataset(g)), &backup.Options{Type: backup.Full, Encrypt: true})
 						require.NoError(t, err)
 					}
 				}

@@ -100,13 +100,13 @@ func TestChild(t *testing.T) {
 	switch os.Getenv(envOp) {
 	case "backup":
 		for g := seed; ; g++ {
-			if _, err := e.Backup(ctx, "acme", backup.FSSource(dataset(g)), &backup.Options{Type: backup.Incremental, Compress: true, Encrypt: true}); err != nil {
+			if _, err := e.Backup(ctx, "acme", backup.FSSource(dataset(g)), &backup.Options{Type: backup.Incremental, Encrypt: true}); err != nil {
 				t.Fatal(err)
 			}
 		}
 	case "prune":
 		for {
-			_, err := e.Backup(ctx, "acme", backup.FSSource(dataset(seed)), &backup.Options{Type: backup.Incremental, Compress: true, Encrypt: true})
+			_, err := e.Backup(ctx, "acme", backup.FSSource(dataset(seed)), &backup.Options{Type: backup.Incremental, Encrypt: true})
 			if err != nil && !errors.Is(err, backup.ErrLocked) {
 				t.Fatal(err)
 			}
@@ -213,7 +213,7 @@ func verify(t *testing.T, dir, op string, generation int) {
 	// The next backup and prune succeed: a lock left by the killed
 	// process goes stale instead of wedging the repository.
 	if op != "deploy" {
-		_, err := e.Backup(ctx, "acme", backup.FSSource(dataset(generation*10+5)), &backup.Options{Type: backup.Incremental, Compress: true, Encrypt: true})
+		_, err := e.Backup(ctx, "acme", backup.FSSource(dataset(generation*10+5)), &backup.Options{Type: backup.Incremental, Encrypt: true})
 		require.NoError(t, err, "the next backup")
 		_, err = e.Prune(ctx, "acme", nil)
 		require.NoError(t, err, "the next prune")

@@ -298,7 +298,7 @@ func runBackups(s storage.Store, gens [2]fstest.MapFS) ([2]string, error) {
 	var ids [2]string
 	var first error
 	for g, typ := range []backup.Type{backup.Full, backup.Incremental} {
-		snap, err := e.Backup(master(), "acme", backup.FSSource(gens[g]), &backup.Options{Type: typ, Compress: true, Encrypt: true})
+		snap, err := e.Backup(master(), "acme", backup.FSSource(gens[g]), &backup.Options{Type: typ, Encrypt: true})
 		if err != nil {
 			if first == nil {
 				first = err
@@ -368,7 +368,7 @@ func backupCase(t *testing.T, gens [2]fstest.MapFS, seed uint64, inject func(*fa
 	if err != nil {
 		// The failure blocks nothing: the next backup, without faults,
 		// succeeds and reads back.
-		snap, nerr := e.Backup(ctx, "acme", backup.FSSource(gens[1]), &backup.Options{Type: backup.Incremental, Compress: true, Encrypt: true})
+		snap, nerr := e.Backup(ctx, "acme", backup.FSSource(gens[1]), &backup.Options{Type: backup.Incremental, Encrypt: true})
 		require.NoError(t, nerr, "a backup after the failed one")
 		requireRestores(t, e, snap.ID, gens[1])
 	}
