@@ -282,10 +282,13 @@ func (o *Options) Validate() error {
 	return nil
 }
 
-// Set creates or changes flag name. It fails with ErrConflict when another
-// writer changed the flag since this Set last loaded it (the Set is then
-// refreshed, so calling again applies the change on top of theirs), and
-// with ErrInvalid, writing nothing, when the input is not acceptable.
+// Set creates or replaces flag name: every field takes the value given,
+// so an Options left zero turns the rollout to 0 % and clears the targets
+// (use Update to change some fields only). It fails with ErrConflict when
+// another writer changed the flag since this Set last loaded it (the Set
+// is then refreshed, so calling again applies the change on top of
+// theirs), and with ErrInvalid, writing nothing, when the input is not
+// acceptable.
 func (s *Set) Set(ctx context.Context, name string, enabled bool, opts Options) error {
 	if err := ValidateName(name); err != nil {
 		return err
@@ -293,9 +296,61 @@ func (s *Set) Set(ctx context.Context, name string, enabled bool, opts Options) 
 	if err := opts.Validate(); err != nil {
 		return err
 	}
-	opts.TargetTenants = slices.Compact(slices.Sorted(slices.Values(opts.TargetTenants)))
-	opts.RolloutPercentage = math.Round(opts.RolloutPercentage*100) / 100
-	return s.write(ctx, Flag{Name: name, Enabled: enabled, Options: opts}, audit.TypeFlagChanged)
+	return s.write(ctx, normalize(Flag{Name: name, Enabled: enabled, Options: opts}), audit.TypeFlagChanged)
+}
+
+// Patch changes some fields of a flag; a nil field keeps the flag's value.
+type Patch struct {
+	Enabled           *bool
+	Description       *string
+	RolloutPercentage *float64
+	// TargetTenants replaces the list of targeted tenants when not nil.
+	TargetTenants *[]string
+}
+
+// Update changes the fields of flag name that patch sets and keeps the
+// others, applied to the newest version this Set has loaded, under the
+// same conflict detection as Set. A flag that does not exist yet starts
+// from the zero Flag (off, 0 %, no targets). Errors are Set's.
+func (s *Set) Update(ctx context.Context, name string, patch Patch) error {
+	if err := ValidateName(name); err != nil {
+		return err
+	}
+	return s.writeWith(ctx, audit.TypeFlagChanged, func() (Flag, error) {
+		f := Flag{Name: name}
+		if c := s.snap.Load().flags[name]; c != nil && !c.flag.Deleted {
+			f = Flag{Name: name, Enabled: c.flag.Enabled, Options: c.flag.Options}
+			f.TargetTenants = slices.Clone(f.TargetTenants)
+		}
+		patch.apply(&f)
+		if err := f.Options.Validate(); err != nil {
+			return Flag{}, err
+		}
+		return normalize(f), nil
+	})
+}
+
+func (p Patch) apply(f *Flag) {
+	if p.Enabled != nil {
+		f.Enabled = *p.Enabled
+	}
+	if p.Description != nil {
+		f.Description = *p.Description
+	}
+	if p.RolloutPercentage != nil {
+		f.RolloutPercentage = *p.RolloutPercentage
+	}
+	if p.TargetTenants != nil {
+		f.TargetTenants = slices.Clone(*p.TargetTenants)
+	}
+}
+
+// normalize sorts and dedups the targets and rounds the percentage to
+// hundredths, as every stored version has them.
+func normalize(f Flag) Flag {
+	f.TargetTenants = slices.Compact(slices.Sorted(slices.Values(f.TargetTenants)))
+	f.RolloutPercentage = math.Round(f.RolloutPercentage*100) / 100
+	return f
 }
 
 // Delete removes flag name (a tombstone version); ErrNotFound when there is
@@ -314,6 +369,12 @@ func (s *Set) Delete(ctx context.Context, name string) error {
 }
 
 func (s *Set) write(ctx context.Context, f Flag, typ audit.EventType) error {
+	return s.writeWith(ctx, typ, func() (Flag, error) { return f, nil })
+}
+
+// writeWith authorizes, then builds the flag under the writers' lock (so
+// a patch applies to the newest version) and writes it.
+func (s *Set) writeWith(ctx context.Context, typ audit.EventType, build func() (Flag, error)) error {
 	if err := audit.Authorize(ctx, s.cfg.Authorizer, s.cfg.Auditor, steward.ActionFlagWrite, ""); err != nil {
 		return err
 	}
@@ -322,6 +383,10 @@ func (s *Set) write(ctx context.Context, f Flag, typ audit.EventType) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	f, err := build()
+	if err != nil {
+		return err
+	}
 	return s.writeLocked(ctx, f, typ, "set to")
 }
 

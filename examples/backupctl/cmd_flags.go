@@ -37,21 +37,23 @@ func (a *app) flagsCmd() *cobra.Command {
 func (a *app) flagsSetCmd() *cobra.Command {
 	var desc, targets string
 	var pct float64
-	var off bool
+	var on, off bool
 	cmd := &cobra.Command{
-		Use:   "set NAME [--off] [--percentage P] [--targets a,b] [--description D]",
-		Short: "Create or change a flag",
-		Args:  cobra.ExactArgs(1),
+		Use:   "set NAME [--on|--off] [--percentage P] [--targets a,b] [--description D]",
+		Short: "Create a flag, or change the fields given (the others keep their values)",
+		Long: "Create a flag (on unless --off), or change an existing one: only the options given change; " +
+			"--targets \"\" clears the targets.",
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if on && off {
+				return fmt.Errorf("--on and --off: give one")
+			}
 			ctx, s, err := a.flagSet(cmd, false)
 			if err != nil {
 				return err
 			}
-			o := flags.Options{Description: desc, RolloutPercentage: pct}
-			if targets != "" {
-				o.TargetTenants = strings.Split(targets, ",")
-			}
-			if err := s.Set(ctx, args[0], !off, o); err != nil {
+			p := flagsPatch(cmd, s, args[0], desc, targets, pct, off)
+			if err := s.Update(ctx, args[0], p); err != nil {
 				return err
 			}
 			f, _ := s.Get(args[0])
@@ -60,9 +62,35 @@ func (a *app) flagsSetCmd() *cobra.Command {
 	}
 	cmd.Flags().StringVar(&desc, "description", "", "what the flag does")
 	cmd.Flags().Float64Var(&pct, "percentage", 0, "share of tenants enabled by the sticky rollout (0-100)")
-	cmd.Flags().StringVar(&targets, "targets", "", "tenants always enabled, comma-separated")
+	cmd.Flags().StringVar(&targets, "targets", "", "tenants always enabled, comma-separated (\"\" clears them)")
+	cmd.Flags().BoolVar(&on, "on", false, "enable the flag")
 	cmd.Flags().BoolVar(&off, "off", false, "disable the flag")
 	return cmd
+}
+
+// flagsPatch is the change `flags set` asks for: the options given on the
+// command line; a flag that does not exist yet is enabled unless --off.
+func flagsPatch(cmd *cobra.Command, s *flags.Set, name, desc, targets string, pct float64, off bool) flags.Patch {
+	var p flags.Patch
+	fl := cmd.Flags()
+	if _, exists := s.Get(name); !exists || fl.Changed("on") || fl.Changed("off") {
+		enabled := !off
+		p.Enabled = &enabled
+	}
+	if fl.Changed("description") {
+		p.Description = &desc
+	}
+	if fl.Changed("percentage") {
+		p.RolloutPercentage = &pct
+	}
+	if fl.Changed("targets") {
+		list := []string{}
+		if targets != "" {
+			list = strings.Split(targets, ",")
+		}
+		p.TargetTenants = &list
+	}
+	return p
 }
 
 func (a *app) flagsGetCmd() *cobra.Command {
