@@ -158,7 +158,7 @@ func buildSBOM(spec Spec, now time.Time) (json.RawMessage, error) {
 	bom.SerialNumber = "urn:uuid:" + uuid.NewString()
 	bom.Metadata = &cdx.Metadata{Timestamp: now.UTC().Format(time.RFC3339),
 		Component: &cdx.Component{Type: cdx.ComponentTypeApplication, Name: firstNonEmpty(spec.Name, spec.Channel), Version: spec.Version, BOMRef: "release"}}
-	var comps []cdx.Component
+	comps := []cdx.Component{} // "components": [], never null: CycloneDX consumers refuse null
 	for _, c := range spec.Components {
 		if c.Name == "" {
 			return nil, fmt.Errorf("%w: an SBOM component has no name", ErrInvalidSpec)
