@@ -1,0 +1,58 @@
+// Package op authorizes and audits one operation of the SDK: Start asks
+// the Authorizer (auditing a denial) before any I/O, and Finish records the
+// operation's outcome as one audit event. Every public operation of
+// backup, restore, release, flags and retention goes through it, so the
+// shape of their audit events is decided here once.
+package op
+
+import (
+	"context"
+
+	"github.com/iluxsys/steward"
+	"github.com/iluxsys/steward/audit"
+)
+
+// Op is an authorized operation on one tenant ("" for operations that
+// are not a tenant's). Its zero value records nothing. An Op holds no
+// context and is safe to copy; Finish may be called more than once, each
+// call recording one event (ForgetWithOptions records one per snapshot).
+type Op struct {
+	aud    audit.Auditor
+	tenant string
+}
+
+// Start asks authz (steward.MasterOnly when nil) whether the principal in
+// ctx may perform action on tenant. A denial is recorded on aud (nothing
+// when nil) as an audit.TypeAccessDenied event and returned, matching
+// steward.ErrForbidden or steward.ErrUnauthenticated: the caller must then
+// stop before any I/O.
+func Start(ctx context.Context, authz steward.Authorizer, aud audit.Auditor, action steward.Action, tenant string) (Op, error) {
+	if err := audit.Authorize(ctx, authz, aud, action, tenant); err != nil {
+		return Op{}, err
+	}
+	return Op{aud: audit.OrNop(aud), tenant: tenant}, nil
+}
+
+// Finish records the operation's outcome as one event of type typ, with
+// the principal's ID in ctx, the Op's tenant, msg and data. Without an
+// error the event is at audit.LevelInfo; with one it is at
+// audit.LevelError, its message is msg followed by ": " and the error,
+// and data (created when nil) holds the error text under audit.DataError,
+// so the event's Failed method reports it. The event is recorded even
+// when ctx has ended; the Auditor's own failure is not the operation's and
+// is dropped.
+func (o Op) Finish(ctx context.Context, err error, typ audit.EventType, msg string, data map[string]any) {
+	if o.aud == nil {
+		return
+	}
+	ev := audit.Event{Type: typ, Level: audit.LevelInfo, Message: msg, UserID: steward.PrincipalID(ctx), Tenant: o.tenant, Data: data}
+	if err != nil {
+		ev.Level = audit.LevelError
+		ev.Message = msg + ": " + err.Error()
+		if ev.Data == nil {
+			ev.Data = map[string]any{}
+		}
+		ev.Data[audit.DataError] = err.Error()
+	}
+	_ = o.aud.Record(context.WithoutCancel(ctx), ev)
+}
