@@ -27,6 +27,7 @@ type app struct {
 	passwordEnv  string    // names the environment variable holding the passphrase
 	kdfMemoryMiB uint      // argon2id memory for keys wrapped by this run
 	out          io.Writer // the command's output (cmd.OutOrStdout)
+	errOut       io.Writer // where notes go (cmd.ErrOrStderr)
 	bar          *progress // the progress bar of backup or restore, if drawn
 
 	singleWriter   bool // --single-writer: this process is the store's only writer

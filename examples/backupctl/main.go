@@ -74,7 +74,7 @@ func newRoot() *cobra.Command {
 	pf.StringVar(&a.cpuProfile, "cpuprofile", "", "write a CPU profile to this file")
 	pf.StringVar(&a.memProfile, "memprofile", "", "write a heap profile (in use at the peak sample) to this file")
 	root.PersistentPreRunE = func(cmd *cobra.Command, args []string) error {
-		a.out = cmd.OutOrStdout()
+		a.out, a.errOut = cmd.OutOrStdout(), cmd.ErrOrStderr()
 		if a.kdfMemoryMiB < minKDFMemoryMiB || a.kdfMemoryMiB > maxKDFMemoryMiB {
 			return fmt.Errorf("--kdf-memory-mib %d: want %d to %d", a.kdfMemoryMiB, minKDFMemoryMiB, maxKDFMemoryMiB)
 		}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"os"
 
@@ -42,6 +43,7 @@ func (a *app) open(ctx context.Context, readOnly bool) (*backup.Engine, error) {
 		return a.engine, nil
 	}
 	url := a.storeURLOrEnv()
+	a.noteDefaultStore(url)
 	var s storage.Store
 	var err error
 	if readOnly {
@@ -109,4 +111,17 @@ func (a *app) auditor() audit.Auditor {
 	}
 	rpoOnly := func(e *audit.Event) bool { return e.Type == audit.TypeRPOBreach }
 	return audit.Notifying(a.log, rpoOnly, nil, audit.Slog{Logger: slog.New(slog.NewTextHandler(stderrLog{a}, nil))})
+}
+
+// noteDefaultStore names the store on stderr when neither --store nor
+// $STEWARD_STORE chose it, so an operator sees where the default put it.
+func (a *app) noteDefaultStore(url string) {
+	if a.storeURL != "" || os.Getenv("STEWARD_STORE") != "" || a.errOut == nil {
+		return
+	}
+	dir, err := storage.FileURLDir(url)
+	if err != nil {
+		return
+	}
+	fmt.Fprintf(a.errOut, "backupctl: store %s (the default; choose one with --store or $STEWARD_STORE)\n", dir)
 }
