@@ -13,6 +13,7 @@ import (
 
 	"github.com/iluxsys/steward"
 	"github.com/iluxsys/steward/audit"
+	"github.com/iluxsys/steward/internal/op"
 	"github.com/iluxsys/steward/internal/repo"
 	"github.com/iluxsys/steward/storage"
 )
@@ -247,7 +248,7 @@ func (e *Engine) Catalog(ctx context.Context, tenant string) ([]Snapshot, error)
 	if _, err := scopePrefix(tenant); err != nil {
 		return nil, err
 	}
-	if err := audit.Authorize(ctx, e.cfg.Authorizer, e.cfg.Auditor, steward.ActionBackupList, tenant); err != nil {
+	if _, err := op.Start(ctx, e.cfg.Authorizer, e.cfg.Auditor, steward.ActionBackupList, tenant); err != nil {
 		return nil, err
 	}
 	r, err := e.repo(ctx, tenant, false, false)
@@ -357,7 +358,7 @@ func (e *Engine) Snapshot(ctx context.Context, tenant, id string) (*Snapshot, er
 	if _, err := scopePrefix(tenant); err != nil {
 		return nil, err
 	}
-	if err := audit.Authorize(ctx, e.cfg.Authorizer, e.cfg.Auditor, steward.ActionBackupRead, tenant); err != nil {
+	if _, err := op.Start(ctx, e.cfg.Authorizer, e.cfg.Auditor, steward.ActionBackupRead, tenant); err != nil {
 		return nil, err
 	}
 	m, _, err := e.manifest(ctx, tenant, id)
@@ -405,7 +406,7 @@ func (e *Engine) latest(ctx context.Context, r *repo.Repo, tenant string) (*mani
 // Tenants lists the tenants that have a repository (not General or
 // Releases), sorted.
 func (e *Engine) Tenants(ctx context.Context) ([]string, error) {
-	if err := audit.Authorize(ctx, e.cfg.Authorizer, e.cfg.Auditor, steward.ActionBackupList, ""); err != nil {
+	if _, err := op.Start(ctx, e.cfg.Authorizer, e.cfg.Auditor, steward.ActionBackupList, ""); err != nil {
 		return nil, err
 	}
 	var out []string
@@ -427,14 +428,15 @@ func (e *Engine) Rekey(ctx context.Context, tenant string, newKeys KeyProvider) 
 	if err != nil {
 		return err
 	}
-	if err := audit.Authorize(ctx, e.cfg.Authorizer, e.cfg.Auditor, steward.ActionRepoKey, tenant); err != nil {
+	task, err := op.Start(ctx, e.cfg.Authorizer, e.cfg.Auditor, steward.ActionRepoKey, tenant)
+	if err != nil {
 		return err
 	}
 	if e.cfg.Keys == nil || newKeys == nil {
 		return fmt.Errorf("%w: rekey needs the current and the new key provider", ErrInvalidOptions)
 	}
 	err = repo.Rekey(ctx, e.store, prefix, tenant, e.cfg.Keys, newKeys)
-	e.record(ctx, tenant, audit.TypeKeyChanged, err, fmt.Sprintf("data key of %q rewrapped with key %q", tenant, newKeys.KeyID()), nil)
+	task.Finish(ctx, err, audit.TypeKeyChanged, fmt.Sprintf("data key of %q rewrapped with key %q", tenant, newKeys.KeyID()), nil)
 	if err != nil {
 		return fmt.Errorf("backup: rekey %q: %w", tenant, err)
 	}
@@ -450,31 +452,17 @@ func (e *Engine) DestroyKey(ctx context.Context, tenant string) error {
 	if err != nil {
 		return err
 	}
-	if err := audit.Authorize(ctx, e.cfg.Authorizer, e.cfg.Auditor, steward.ActionRepoKey, tenant); err != nil {
+	task, err := op.Start(ctx, e.cfg.Authorizer, e.cfg.Auditor, steward.ActionRepoKey, tenant)
+	if err != nil {
 		return err
 	}
 	err = repo.DestroyKey(ctx, e.store, prefix)
 	e.forgetRepo(tenant)
-	e.record(ctx, tenant, audit.TypeKeyChanged, err, fmt.Sprintf("data key of %q destroyed (crypto-erasure)", tenant), nil)
+	task.Finish(ctx, err, audit.TypeKeyChanged, fmt.Sprintf("data key of %q destroyed (crypto-erasure)", tenant), nil)
 	if err != nil {
 		return fmt.Errorf("backup: destroy key of %q: %w", tenant, err)
 	}
 	return nil
-}
-
-// record writes an audit event; failures of the auditor are not the
-// operation's failures.
-func (e *Engine) record(ctx context.Context, tenant string, typ audit.EventType, opErr error, msg string, data map[string]any) {
-	ev := audit.Event{Type: typ, Level: audit.LevelInfo, Message: msg, UserID: steward.PrincipalID(ctx), Tenant: tenant, Data: data}
-	if opErr != nil {
-		ev.Level = audit.LevelError
-		ev.Message = msg + ": " + opErr.Error()
-		if ev.Data == nil {
-			ev.Data = map[string]any{}
-		}
-		ev.Data[audit.DataError] = opErr.Error()
-	}
-	_ = e.cfg.Auditor.Record(context.WithoutCancel(ctx), ev)
 }
 
 // uploads is how many packs may be uploading at once while the next one

@@ -7,6 +7,7 @@ import (
 
 	"github.com/iluxsys/steward"
 	"github.com/iluxsys/steward/audit"
+	"github.com/iluxsys/steward/internal/op"
 	"github.com/iluxsys/steward/storage"
 )
 
@@ -43,7 +44,8 @@ func (e *Engine) Init(ctx context.Context, tenant string, encrypt bool) error {
 	if encrypt && e.cfg.Keys == nil {
 		return fmt.Errorf("%w: Init with encrypt needs Config.Keys (a passphrase or KMS key provider)", ErrInvalidOptions)
 	}
-	if err := audit.Authorize(ctx, e.cfg.Authorizer, e.cfg.Auditor, steward.ActionBackupCreate, tenant); err != nil {
+	task, err := op.Start(ctx, e.cfg.Authorizer, e.cfg.Auditor, steward.ActionBackupCreate, tenant)
+	if err != nil {
 		return err
 	}
 	kind := "unencrypted"
@@ -51,7 +53,7 @@ func (e *Engine) Init(ctx context.Context, tenant string, encrypt bool) error {
 		kind = "encrypted"
 	}
 	err = e.init(ctx, tenant, prefix, encrypt, kind)
-	e.record(ctx, tenant, audit.TypeRepoInitialized, err, fmt.Sprintf("%s repository of %q created", kind, tenant), nil)
+	task.Finish(ctx, err, audit.TypeRepoInitialized, fmt.Sprintf("%s repository of %q created", kind, tenant), nil)
 	return err
 }
 

@@ -8,6 +8,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/iluxsys/steward/internal/op"
 	"github.com/iluxsys/steward/internal/repo"
 	"github.com/iluxsys/steward/storage"
 
@@ -54,7 +55,8 @@ func (e *Engine) ForgetWithOptions(ctx context.Context, tenant string, ids []str
 	if opts != nil {
 		o = *opts
 	}
-	if err := audit.Authorize(ctx, e.cfg.Authorizer, e.cfg.Auditor, steward.ActionBackupDelete, tenant); err != nil {
+	task, err := op.Start(ctx, e.cfg.Authorizer, e.cfg.Auditor, steward.ActionBackupDelete, tenant)
+	if err != nil {
 		return err
 	}
 	r, err := e.repo(ctx, tenant, false, false)
@@ -71,7 +73,7 @@ func (e *Engine) ForgetWithOptions(ctx context.Context, tenant string, ids []str
 		if why := forced[id]; why != "" {
 			data[why] = true
 		}
-		e.record(ctx, tenant, audit.TypeBackupForgotten, err, fmt.Sprintf("snapshot %s of %q forgotten", id, tenant), data)
+		task.Finish(ctx, err, audit.TypeBackupForgotten, fmt.Sprintf("snapshot %s of %q forgotten", id, tenant), data)
 		if err != nil {
 			return fmt.Errorf("backup: forget %s: %w", id, err)
 		}
@@ -164,7 +166,8 @@ func (e *Engine) Prune(ctx context.Context, tenant string, opts *PruneOptions) (
 	if o.RepackThreshold < 0 || o.RepackThreshold > 1 {
 		return nil, fmt.Errorf("%w: RepackThreshold %v must be within [0, 1]", ErrInvalidOptions, o.RepackThreshold)
 	}
-	if err := audit.Authorize(ctx, e.cfg.Authorizer, e.cfg.Auditor, steward.ActionBackupDelete, tenant); err != nil {
+	task, err := op.Start(ctx, e.cfg.Authorizer, e.cfg.Auditor, steward.ActionBackupDelete, tenant)
+	if err != nil {
 		return nil, err
 	}
 	start := e.cfg.Clock.Now()
@@ -177,7 +180,7 @@ func (e *Engine) Prune(ctx context.Context, tenant string, opts *PruneOptions) (
 	if rep != nil {
 		data["packs_deleted"], data["packs_repacked"], data["bytes_freed"] = rep.PacksDeleted, rep.PacksRepacked, rep.BytesFreed
 	}
-	e.record(ctx, tenant, typ, err, fmt.Sprintf("prune of %q", tenant), data)
+	task.Finish(ctx, err, typ, fmt.Sprintf("prune of %q", tenant), data)
 	return rep, err
 }
 

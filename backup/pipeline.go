@@ -13,6 +13,7 @@ import (
 
 	"github.com/iluxsys/steward"
 	"github.com/iluxsys/steward/audit"
+	"github.com/iluxsys/steward/internal/op"
 	"github.com/iluxsys/steward/internal/repo"
 )
 
@@ -59,7 +60,8 @@ func (e *Engine) Backup(ctx context.Context, tenant string, src Source, opts *Op
 	if o.Encrypt && e.cfg.Keys == nil {
 		return nil, fmt.Errorf("%w: Encrypt needs Config.Keys (a passphrase or KMS key provider)", ErrInvalidOptions)
 	}
-	if err := audit.Authorize(ctx, e.cfg.Authorizer, e.cfg.Auditor, steward.ActionBackupCreate, tenant); err != nil {
+	task, err := op.Start(ctx, e.cfg.Authorizer, e.cfg.Auditor, steward.ActionBackupCreate, tenant)
+	if err != nil {
 		return nil, err
 	}
 	start := e.cfg.Clock.Now()
@@ -73,7 +75,7 @@ func (e *Engine) Backup(ctx context.Context, tenant string, src Source, opts *Op
 		snap, err = e.backup(ctx, tenant, src, &o, start)
 	}
 	if err != nil {
-		e.record(ctx, tenant, audit.TypeBackupFailed, err, fmt.Sprintf("%s backup of %q failed", o.Type, tenant),
+		task.Finish(ctx, err, audit.TypeBackupFailed, fmt.Sprintf("%s backup of %q failed", o.Type, tenant),
 			map[string]any{audit.DataType: string(o.Type), audit.DataDurationMS: e.cfg.Clock.Now().Sub(start).Milliseconds()})
 		return nil, err
 	}
@@ -83,7 +85,7 @@ func (e *Engine) Backup(ctx context.Context, tenant string, src Source, opts *Op
 		partial = partialError(snap)
 		what += fmt.Sprintf(" (partial: %d %s skipped)", len(snap.Skipped), plural(len(snap.Skipped), "entry", "entries"))
 	}
-	e.record(ctx, tenant, audit.TypeBackupCreated, nil, what, map[string]any{
+	task.Finish(ctx, nil, audit.TypeBackupCreated, what, map[string]any{
 		audit.DataSnapshotID: snap.ID, audit.DataType: string(snap.Type), audit.DataDurationMS: snap.Metadata.DurationMS,
 		audit.DataSizeBytes: snap.Metadata.SizeBytes, audit.DataStoredBytes: snap.Metadata.StoredBytes, audit.DataFileCount: snap.Metadata.FileCount,
 	})

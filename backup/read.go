@@ -12,7 +12,7 @@ import (
 	"iter"
 
 	"github.com/iluxsys/steward"
-	"github.com/iluxsys/steward/audit"
+	"github.com/iluxsys/steward/internal/op"
 	"github.com/iluxsys/steward/internal/repo"
 	"github.com/iluxsys/steward/storage"
 )
@@ -27,7 +27,7 @@ func (e *Engine) Files(ctx context.Context, tenant, snapshotID string) iter.Seq2
 			yield(File{}, err)
 			return
 		}
-		if err := audit.Authorize(ctx, e.cfg.Authorizer, e.cfg.Auditor, steward.ActionBackupRead, tenant); err != nil {
+		if _, err := op.Start(ctx, e.cfg.Authorizer, e.cfg.Auditor, steward.ActionBackupRead, tenant); err != nil {
 			yield(File{}, err)
 			return
 		}
@@ -170,7 +170,7 @@ func (e *Engine) OpenFileWith(ctx context.Context, tenant string, f File, o *Rea
 	if _, err := scopePrefix(tenant); err != nil {
 		return nil, err
 	}
-	if err := audit.Authorize(ctx, e.cfg.Authorizer, e.cfg.Auditor, steward.ActionBackupRead, tenant); err != nil {
+	if _, err := op.Start(ctx, e.cfg.Authorizer, e.cfg.Auditor, steward.ActionBackupRead, tenant); err != nil {
 		return nil, err
 	}
 	if !f.Mode.IsRegular() {

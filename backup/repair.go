@@ -7,6 +7,7 @@ import (
 
 	"github.com/iluxsys/steward"
 	"github.com/iluxsys/steward/audit"
+	"github.com/iluxsys/steward/internal/op"
 	"github.com/iluxsys/steward/internal/repo"
 	"github.com/iluxsys/steward/storage"
 )
@@ -58,7 +59,8 @@ func (e *Engine) RepairIndex(ctx context.Context, tenant string) (*RepairReport,
 	if _, err := scopePrefix(tenant); err != nil {
 		return nil, err
 	}
-	if err := audit.Authorize(ctx, e.cfg.Authorizer, e.cfg.Auditor, steward.ActionBackupDelete, tenant); err != nil {
+	task, err := op.Start(ctx, e.cfg.Authorizer, e.cfg.Auditor, steward.ActionBackupDelete, tenant)
+	if err != nil {
 		return nil, err
 	}
 	start := e.cfg.Clock.Now()
@@ -67,7 +69,7 @@ func (e *Engine) RepairIndex(ctx context.Context, tenant string) (*RepairReport,
 	if rep != nil {
 		data["packs_read"], data["packs_unreadable"], data["chunks_indexed"], data["indexes_removed"] = rep.PacksRead, len(rep.PacksUnreadable), rep.ChunksIndexed, rep.IndexesRemoved
 	}
-	e.record(ctx, tenant, audit.TypeIndexRepaired, err, fmt.Sprintf("index of %q repaired", tenant), data)
+	task.Finish(ctx, err, audit.TypeIndexRepaired, fmt.Sprintf("index of %q repaired", tenant), data)
 	return rep, err
 }
 

@@ -6,6 +6,7 @@ import (
 
 	"github.com/iluxsys/steward"
 	"github.com/iluxsys/steward/audit"
+	"github.com/iluxsys/steward/internal/op"
 	"github.com/iluxsys/steward/internal/repo"
 )
 
@@ -42,7 +43,8 @@ func (e *Engine) Unlock(ctx context.Context, tenant string, force bool) ([]LockI
 	if _, err := scopePrefix(tenant); err != nil {
 		return nil, err
 	}
-	if err := audit.Authorize(ctx, e.cfg.Authorizer, e.cfg.Auditor, steward.ActionBackupDelete, tenant); err != nil {
+	task, err := op.Start(ctx, e.cfg.Authorizer, e.cfg.Auditor, steward.ActionBackupDelete, tenant)
+	if err != nil {
 		return nil, err
 	}
 	removed, err := e.unlock(ctx, tenant, force)
@@ -51,7 +53,7 @@ func (e *Engine) Unlock(ctx context.Context, tenant string, force bool) ([]LockI
 		keys = append(keys, l.Key)
 	}
 	data := map[string]any{"forced": force, "locks_removed": keys}
-	e.record(ctx, tenant, audit.TypeLocksRemoved, err, fmt.Sprintf("%d locks of %q removed", len(removed), tenant), data)
+	task.Finish(ctx, err, audit.TypeLocksRemoved, fmt.Sprintf("%d locks of %q removed", len(removed), tenant), data)
 	return removed, err
 }
 
