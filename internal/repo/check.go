@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -64,10 +65,21 @@ type CheckReport struct {
 	Problems                             []string
 }
 
+// ReadProgress is how far the data reads of a check are: the packs (and
+// their stored bytes) done out of those chosen to be read. A pack is done
+// once read, or once found damaged and skipped, so PacksRead reaches
+// PacksTotal when the check ends.
+type ReadProgress struct {
+	PacksRead, PacksTotal int
+	BytesRead, BytesTotal int64
+}
+
 // CheckPacks verifies that every indexed pack exists and that its header
 // agrees with the index, and with readData decrypts and verifies every
-// chunk of the packs in subset.
-func (r *Repo) CheckPacks(ctx context.Context, readData bool, subset Subset) (*CheckReport, error) {
+// chunk of the packs in subset. progress, when not nil, is called from
+// the calling goroutine once the packs to read are known (when there are
+// any) and after each of them.
+func (r *Repo) CheckPacks(ctx context.Context, readData bool, subset Subset, progress func(ReadProgress)) (*CheckReport, error) {
 	if err := r.ReloadIndex(ctx); err != nil {
 		return nil, err
 	}
@@ -79,61 +91,89 @@ func (r *Repo) CheckPacks(ctx context.Context, readData bool, subset Subset) (*C
 		}
 		indexed[packKey][id] = loc
 	})
-	stored := map[string]bool{}
+	stored := map[string]int64{} // key -> size
 	for oi, err := range r.store.List(ctx, r.prefix+"packs/") {
 		if err != nil {
 			return nil, err
 		}
-		stored[oi.Key] = true
+		stored[oi.Key] = oi.Size
 	}
-	keys := make([]string, 0, len(indexed))
-	for k := range indexed {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
+	keys := slices.Sorted(maps.Keys(indexed))
 	rep.Packs = len(keys)
+	read := func(key string) bool {
+		_, ok := stored[key]
+		return readData && ok && subset.Includes(key[strings.LastIndexByte(key, '/')+1:])
+	}
+	var pr ReadProgress
+	for _, key := range keys {
+		if read(key) {
+			pr.PacksTotal++
+			pr.BytesTotal += stored[key]
+		}
+	}
+	if progress != nil && pr.PacksTotal > 0 {
+		progress(pr)
+	}
 	for _, key := range keys {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		if !stored[key] {
+		if _, ok := stored[key]; !ok {
 			rep.Problems = append(rep.Problems, fmt.Sprintf("pack %q is in the index but missing from the store (%d chunks lost)", key, len(indexed[key])))
 			continue
 		}
-		entries, err := r.ReadPackHeader(ctx, key)
-		if err != nil {
-			if !IsDamage(err) {
-				return nil, fmt.Errorf("check: pack %q: %w", key, err)
-			}
-			rep.Problems = append(rep.Problems, fmt.Sprintf("pack %q: header: %v", key, err))
-			continue
+		if err := r.checkPack(ctx, key, indexed[key], read(key), rep); err != nil {
+			return nil, err
 		}
-		inHeader := map[ID]bool{}
-		for _, e := range entries {
-			inHeader[e.ID] = true
-		}
-		for id := range indexed[key] {
-			if !inHeader[id] {
-				rep.Problems = append(rep.Problems, fmt.Sprintf("pack %q: header lacks chunk %s listed in the index", key, id))
-			}
-		}
-		if readData && subset.Includes(key[strings.LastIndexByte(key, '/')+1:]) {
-			rep.PacksRead++
-			err := r.ReadPackChunks(ctx, key, func(e PackEntry, err error) {
-				rep.ChunksRead++
-				if err != nil {
-					rep.Problems = append(rep.Problems, err.Error())
-				}
-			})
-			if err != nil {
-				if !IsDamage(err) {
-					return nil, fmt.Errorf("check: pack %q: %w", key, err)
-				}
-				rep.Problems = append(rep.Problems, fmt.Sprintf("pack %q: %v", key, err))
+		if read(key) {
+			pr.PacksRead++
+			pr.BytesRead += stored[key]
+			if progress != nil {
+				progress(pr)
 			}
 		}
 	}
 	return rep, nil
+}
+
+// checkPack checks the stored pack key against its index entries, and
+// with readData decrypts and verifies its chunks, adding what it finds to
+// rep. Its error is a failure to look (see IsDamage), never damage.
+func (r *Repo) checkPack(ctx context.Context, key string, indexed map[ID]Location, readData bool, rep *CheckReport) error {
+	entries, err := r.ReadPackHeader(ctx, key)
+	if err != nil {
+		if !IsDamage(err) {
+			return fmt.Errorf("check: pack %q: %w", key, err)
+		}
+		rep.Problems = append(rep.Problems, fmt.Sprintf("pack %q: header: %v", key, err))
+		return nil
+	}
+	inHeader := map[ID]bool{}
+	for _, e := range entries {
+		inHeader[e.ID] = true
+	}
+	for id := range indexed {
+		if !inHeader[id] {
+			rep.Problems = append(rep.Problems, fmt.Sprintf("pack %q: header lacks chunk %s listed in the index", key, id))
+		}
+	}
+	if !readData {
+		return nil
+	}
+	rep.PacksRead++
+	err = r.ReadPackChunks(ctx, key, func(e PackEntry, err error) {
+		rep.ChunksRead++
+		if err != nil {
+			rep.Problems = append(rep.Problems, err.Error())
+		}
+	})
+	if err != nil {
+		if !IsDamage(err) {
+			return fmt.Errorf("check: pack %q: %w", key, err)
+		}
+		rep.Problems = append(rep.Problems, fmt.Sprintf("pack %q: %v", key, err))
+	}
+	return nil
 }
 
 // IsDamage tells a finding about the repository (an object that fails
