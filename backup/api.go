@@ -92,10 +92,14 @@ type Component struct {
 // done: a large file moves the count as it goes.
 const ProgressInterval = 250 * time.Millisecond
 
-// Progress reports how far a backup or restore is.
+// Progress reports how far a backup, a restore or a check's data reads
+// are. A check counts packs instead of files (PacksRead of PacksTotal,
+// FilesDone and FilesTotal stay zero) and its BytesDone and BytesTotal
+// are the stored bytes of those packs.
 type Progress struct {
 	FilesDone, FilesTotal int64
 	BytesDone, BytesTotal int64
+	PacksRead, PacksTotal int64
 	// Path is the file being processed, if any.
 	Path string
 }

@@ -275,6 +275,13 @@ type CheckOptions struct {
 	// subset: "n/t" (the n-th of t parts) or a percentage ("10%").
 	ReadData       bool
 	ReadDataSubset string
+	// Progress, when set, is called from one goroutine while the chosen
+	// packs are read (ReadData or ReadDataSubset): once their totals are
+	// known, then after a pack is read, at most once every
+	// ProgressInterval of the Engine's Clock, and always after the last,
+	// so a check that ends reports PacksRead == PacksTotal. It is never
+	// called after Check returns, nor by a check that reads no data.
+	Progress func(Progress)
 }
 
 // CheckReport lists every problem a check found; OK when there are none.
@@ -339,7 +346,7 @@ func (e *Engine) Check(ctx context.Context, tenant string, opts *CheckOptions) (
 	if len(ids) == 0 {
 		rep.Problems = append(rep.Problems, fmt.Sprintf("%q has no snapshot: nothing of it can be restored (its manifests were forgotten or deleted, or its first backup never finished); take a backup", tenant))
 	}
-	pc, err := r.CheckPacks(ctx, o.ReadData || o.ReadDataSubset != "", subset)
+	pc, err := r.CheckPacks(ctx, o.ReadData || o.ReadDataSubset != "", subset, e.checkProgress(o.Progress))
 	if err != nil {
 		return nil, err
 	}
@@ -401,6 +408,24 @@ func (e *Engine) Check(ctx context.Context, tenant string, opts *CheckOptions) (
 		}
 	}
 	return rep, nil
+}
+
+// checkProgress adapts fn (nil for none) to the pack reads of a check:
+// the first and the last reports pass, the others when ProgressInterval
+// has passed on the Engine's Clock since the last one passed.
+func (e *Engine) checkProgress(fn func(Progress)) func(repo.ReadProgress) {
+	if fn == nil {
+		return nil
+	}
+	last := e.cfg.Clock.Now() // the first report passes anyway
+	return func(rp repo.ReadProgress) {
+		now := e.cfg.Clock.Now()
+		if rp.PacksRead > 0 && rp.PacksRead < rp.PacksTotal && now.Sub(last) < ProgressInterval {
+			return
+		}
+		last = now
+		fn(Progress{PacksRead: int64(rp.PacksRead), PacksTotal: int64(rp.PacksTotal), BytesDone: rp.BytesRead, BytesTotal: rp.BytesTotal})
+	}
 }
 
 // unreferencedPacks counts the packs of r no index lists, and their bytes.
