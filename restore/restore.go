@@ -15,6 +15,7 @@ import (
 	"github.com/iluxsys/steward"
 	"github.com/iluxsys/steward/audit"
 	"github.com/iluxsys/steward/backup"
+	"github.com/iluxsys/steward/internal/op"
 )
 
 // Mode is how a restore treats what the target already holds.
@@ -248,7 +249,8 @@ func (r *Restorer) Restore(ctx context.Context, tenant, snapshotID string, dst T
 	if err := checkOptions(&o); err != nil {
 		return nil, err
 	}
-	if err := audit.Authorize(ctx, r.cfg.Authorizer, r.cfg.Auditor, steward.ActionRestore, tenant); err != nil {
+	task, err := op.Start(ctx, r.cfg.Authorizer, r.cfg.Auditor, steward.ActionRestore, tenant)
+	if err != nil {
 		return nil, err
 	}
 	start := r.cfg.Clock.Now()
@@ -265,18 +267,15 @@ func (r *Restorer) Restore(ctx context.Context, tenant, snapshotID string, dst T
 		if rep != nil {
 			rep.Duration = ttr
 		}
-		data[audit.DataError] = err.Error()
-		_ = r.cfg.Auditor.Record(context.WithoutCancel(ctx), audit.Event{Type: audit.TypeRestoreFailed, Level: audit.LevelError,
-			Message: fmt.Sprintf("%s restore of %q snapshot %s failed: %v", o.Mode, tenant, snapshotID, err), UserID: steward.PrincipalID(ctx), Tenant: tenant, Data: data})
+		task.Finish(ctx, err, audit.TypeRestoreFailed, fmt.Sprintf("%s restore of %q snapshot %s failed", o.Mode, tenant, snapshotID), data)
 		return rep, err
 	}
 	rep.Duration = ttr
 	data[audit.DataSnapshotID] = rep.SnapshotID
 	data[audit.DataSizeBytes] = rep.BytesRestored
 	data[audit.DataFileCount] = rep.FilesRestored
-	_ = r.cfg.Auditor.Record(context.WithoutCancel(ctx), audit.Event{Type: audit.TypeRestoreCompleted, Level: audit.LevelInfo,
-		Message: fmt.Sprintf("%s restore of %q snapshot %s: %d files, %d bytes in %s", o.Mode, tenant, rep.SnapshotID, rep.FilesRestored, rep.BytesRestored, ttr.Round(time.Millisecond)),
-		UserID:  steward.PrincipalID(ctx), Tenant: tenant, Data: data})
+	task.Finish(ctx, nil, audit.TypeRestoreCompleted,
+		fmt.Sprintf("%s restore of %q snapshot %s: %d files, %d bytes in %s", o.Mode, tenant, rep.SnapshotID, rep.FilesRestored, rep.BytesRestored, ttr.Round(time.Millisecond)), data)
 	return rep, nil
 }
 

@@ -15,6 +15,7 @@ import (
 	"github.com/iluxsys/steward"
 	"github.com/iluxsys/steward/audit"
 	"github.com/iluxsys/steward/backup"
+	"github.com/iluxsys/steward/internal/op"
 )
 
 // Validation statuses.
@@ -62,7 +63,7 @@ type Validation struct {
 // is the restore's chunk buffers (Config.BufferBytes) and the snapshot's
 // entry list, whatever the size of the content.
 func (r *Restorer) Validate(ctx context.Context, tenant, snapshotID string) (*Validation, error) {
-	if err := audit.Authorize(ctx, r.cfg.Authorizer, r.cfg.Auditor, steward.ActionRestoreValidate, tenant); err != nil {
+	if _, err := op.Start(ctx, r.cfg.Authorizer, r.cfg.Auditor, steward.ActionRestoreValidate, tenant); err != nil {
 		return nil, err
 	}
 	start := r.cfg.Clock.Now()
