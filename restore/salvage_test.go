@@ -47,14 +47,18 @@ func salvageFixture(t *testing.T) (storage.Store, string, map[string]file) {
 }
 
 // unreadable returns the files of snapshot id that the engine over store
-// cannot read whole: those stored (in part) in the damaged object.
+// cannot read whole: those stored (in part) in the damaged object. It
+// returns nil when the entry list itself cannot be read (the object held
+// entry-list chunks too): no file can be salvaged then.
 func unreadable(t *testing.T, store storage.Store, id string) []string {
 	t.Helper()
 	e, err := backup.New(store, nil)
 	require.NoError(t, err)
 	var out []string
 	for f, err := range e.Files(master(), "acme", id) {
-		require.NoError(t, err)
+		if err != nil {
+			return nil
+		}
 		if !f.Mode.IsRegular() {
 			continue
 		}
