@@ -134,6 +134,10 @@ type Config struct {
 	// SchemaCompatible tells whether the host can read data of a snapshot's
 	// schema version (used by Validate); nil accepts every version.
 	SchemaCompatible func(schemaVersion string) error
+	// Progress, when set, is the Options.Progress of the scratch restores
+	// of Validate and Drill (one per tenant, one after the other: each
+	// starts again from zero with its own totals).
+	Progress func(backup.Progress)
 }
 
 // DefaultBufferBytes is Config.BufferBytes when unset.
