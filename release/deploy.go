@@ -11,6 +11,7 @@ import (
 
 	"github.com/iluxsys/steward"
 	"github.com/iluxsys/steward/audit"
+	audited "github.com/iluxsys/steward/internal/op"
 )
 
 // DeployOptions change a deploy. A nil *DeployOptions means defaults.
@@ -48,12 +49,13 @@ type op struct {
 	m     *Manager
 	d     *Deployment
 	start time.Time
+	task  audited.Op // records the outcome in the audit trail
 }
 
 // newOp starts the Deployment of a deploy or rollback (kind) of rel, from
-// the channel's active release.
-func (m *Manager) newOp(ctx context.Context, kind string, rel *Release, st *state) *op {
-	return &op{m: m, start: m.clock.Now(), d: &Deployment{ID: uuid.NewString(), Kind: kind, Channel: rel.Channel, ReleaseID: rel.ID,
+// the channel's active release, under the authorized task.
+func (m *Manager) newOp(ctx context.Context, task audited.Op, kind string, rel *Release, st *state) *op {
+	return &op{m: m, task: task, start: m.clock.Now(), d: &Deployment{ID: uuid.NewString(), Kind: kind, Channel: rel.Channel, ReleaseID: rel.ID,
 		FromReleaseID: st.active[rel.Channel], StartedAt: m.clock.Now().UTC(), By: steward.PrincipalID(ctx)}}
 }
 
@@ -110,7 +112,8 @@ func (m *Manager) Deploy(ctx context.Context, releaseID string, opts *DeployOpti
 	if opts != nil {
 		o = *opts
 	}
-	if err := audit.Authorize(ctx, m.cfg.Authorizer, m.cfg.Auditor, steward.ActionReleaseDeploy, ""); err != nil {
+	task, err := audited.Start(ctx, m.cfg.Authorizer, m.cfg.Auditor, steward.ActionReleaseDeploy, "")
+	if err != nil {
 		return nil, err
 	}
 	if err := m.writable(ctx, "deploy"); err != nil {
@@ -124,7 +127,7 @@ func (m *Manager) Deploy(ctx context.Context, releaseID string, opts *DeployOpti
 	if err != nil {
 		return nil, err
 	}
-	run := m.newOp(ctx, "deploy", rel, st)
+	run := m.newOp(ctx, task, "deploy", rel, st)
 	if err := run.step("pre-checks", func() (string, error) { return m.deployChecks(ctx, rel, st, o) }); err != nil {
 		return m.done(ctx, run, err, "")
 	}
@@ -164,7 +167,7 @@ func (m *Manager) Deploy(ctx context.Context, releaseID string, opts *DeployOpti
 	run.finish()
 	_, aerr := m.append(ctx, record{Type: recDeployed, Channel: rel.Channel, ReleaseID: rel.ID, Version: rel.Version, Owner: owner,
 		At: m.clock.Now().UTC(), By: run.d.By, Deployment: run.d})
-	m.record(ctx, audit.TypeReleaseDeployed, aerr, fmt.Sprintf("release %s deployed to %s", rel.ID, rel.Channel),
+	task.Finish(ctx, aerr, audit.TypeReleaseDeployed, fmt.Sprintf("release %s deployed to %s", rel.ID, rel.Channel),
 		map[string]any{audit.DataReleaseID: rel.ID, audit.DataVersion: rel.Version, audit.DataDurationMS: run.d.Duration.Milliseconds()})
 	return run.d, aerr
 }
@@ -242,7 +245,7 @@ func (m *Manager) rolledBack(ctx context.Context, run *op, rel *Release, applied
 		At: m.clock.Now().UTC(), By: run.d.By, Deployment: run.d}); aerr != nil {
 		return run.d, errors.Join(err, aerr)
 	}
-	m.record(ctx, audit.TypeReleaseDeployFail, err, fmt.Sprintf("release %s rolled back automatically", rel.ID),
+	run.task.Finish(ctx, err, audit.TypeReleaseDeployFail, fmt.Sprintf("release %s rolled back automatically", rel.ID),
 		map[string]any{audit.DataReleaseID: rel.ID, audit.DataVersion: rel.Version, audit.DataDurationMS: run.d.Duration.Milliseconds()})
 	return run.d, err
 }
@@ -253,7 +256,7 @@ func (m *Manager) done(ctx context.Context, run *op, err error, owner string) (*
 	run.d.Status, run.d.Reason = StatusFailed, err.Error()
 	run.finish()
 	if errors.Is(err, ErrConflict) {
-		m.record(ctx, audit.TypeReleaseDeployFail, err, fmt.Sprintf("%s of %s refused", run.d.Kind, run.d.ReleaseID), map[string]any{audit.DataReleaseID: run.d.ReleaseID})
+		run.task.Finish(ctx, err, audit.TypeReleaseDeployFail, fmt.Sprintf("%s of %s refused", run.d.Kind, run.d.ReleaseID), map[string]any{audit.DataReleaseID: run.d.ReleaseID})
 		return run.d, err
 	}
 	if owner != "" {
@@ -266,7 +269,7 @@ func (m *Manager) done(ctx context.Context, run *op, err error, owner string) (*
 	if run.d.Kind == "rollback" {
 		typ = audit.TypeReleaseRollbackErr
 	}
-	m.record(ctx, typ, err, fmt.Sprintf("%s of %s failed", run.d.Kind, run.d.ReleaseID), map[string]any{audit.DataReleaseID: run.d.ReleaseID})
+	run.task.Finish(ctx, err, typ, fmt.Sprintf("%s of %s failed", run.d.Kind, run.d.ReleaseID), map[string]any{audit.DataReleaseID: run.d.ReleaseID})
 	return run.d, err
 }
 
@@ -393,7 +396,8 @@ func (m *Manager) Rollback(ctx context.Context, targetReleaseID string, opts *Ro
 	if opts != nil {
 		o = *opts
 	}
-	if err := audit.Authorize(ctx, m.cfg.Authorizer, m.cfg.Auditor, steward.ActionReleaseRollback, ""); err != nil {
+	task, err := audited.Start(ctx, m.cfg.Authorizer, m.cfg.Auditor, steward.ActionReleaseRollback, "")
+	if err != nil {
 		return nil, err
 	}
 	if err := m.writable(ctx, "rollback"); err != nil {
@@ -407,7 +411,7 @@ func (m *Manager) Rollback(ctx context.Context, targetReleaseID string, opts *Ro
 	if err != nil {
 		return nil, err
 	}
-	run := m.newOp(ctx, "rollback", target, st)
+	run := m.newOp(ctx, task, "rollback", target, st)
 	var above []*Release
 	if err := run.step("pre-checks", func() (string, error) {
 		var err error
@@ -463,7 +467,7 @@ func (m *Manager) Rollback(ctx context.Context, targetReleaseID string, opts *Ro
 	_, aerr := m.append(ctx, record{Type: recRolledBack, Channel: target.Channel, ReleaseID: target.ID, Version: target.Version, Owner: owner,
 		At: m.clock.Now().UTC(), By: run.d.By, Deployment: run.d})
 	err = errors.Join(herr, aerr)
-	m.record(ctx, audit.TypeReleaseRolledBack, err, fmt.Sprintf("%s rolled back to %s", target.Channel, target.ID),
+	task.Finish(ctx, err, audit.TypeReleaseRolledBack, fmt.Sprintf("%s rolled back to %s", target.Channel, target.ID),
 		map[string]any{audit.DataReleaseID: target.ID, audit.DataVersion: target.Version, audit.DataDurationMS: run.d.Duration.Milliseconds(), "within_slo": run.d.WithinSLO})
 	return run.d, err
 }
@@ -542,7 +546,7 @@ func reapply(reverted []Migration) []Migration {
 // does not undo what the dead operation may have applied: check the
 // Deployment steps it recorded and roll back or redeploy as needed.
 func (m *Manager) Recover(ctx context.Context, channel string) (bool, error) {
-	if err := audit.Authorize(ctx, m.cfg.Authorizer, m.cfg.Auditor, steward.ActionReleaseDeploy, ""); err != nil {
+	if _, err := audited.Start(ctx, m.cfg.Authorizer, m.cfg.Auditor, steward.ActionReleaseDeploy, ""); err != nil {
 		return false, err
 	}
 	if err := m.writable(ctx, "recover"); err != nil {

@@ -19,6 +19,7 @@ import (
 	"github.com/iluxsys/steward"
 	"github.com/iluxsys/steward/audit"
 	"github.com/iluxsys/steward/backup"
+	audited "github.com/iluxsys/steward/internal/op"
 	recordtag "github.com/iluxsys/steward/internal/record"
 	"github.com/iluxsys/steward/storage"
 )
@@ -91,7 +92,8 @@ func (m *Manager) Create(ctx context.Context, spec Spec) (*Release, error) {
 	if spec.Artifact == nil {
 		return nil, fmt.Errorf("%w: a release needs an artifact (its files)", ErrInvalidSpec)
 	}
-	if err := audit.Authorize(ctx, m.cfg.Authorizer, m.cfg.Auditor, steward.ActionReleaseCreate, ""); err != nil {
+	task, err := audited.Start(ctx, m.cfg.Authorizer, m.cfg.Auditor, steward.ActionReleaseCreate, "")
+	if err != nil {
 		return nil, err
 	}
 	if err := m.writable(ctx, "create"); err != nil {
@@ -132,7 +134,7 @@ func (m *Manager) Create(ctx context.Context, spec Spec) (*Release, error) {
 	if _, err := m.append(ctx, record{Type: recCreated, Channel: r.Channel, ReleaseID: id, Version: r.Version, At: r.CreatedAt, By: r.CreatedBy}); err != nil {
 		return nil, err
 	}
-	m.record(ctx, audit.TypeReleaseCreated, nil, fmt.Sprintf("release %s created", id), map[string]any{audit.DataReleaseID: id, audit.DataVersion: r.Version})
+	task.Finish(ctx, nil, audit.TypeReleaseCreated, fmt.Sprintf("release %s created", id), map[string]any{audit.DataReleaseID: id, audit.DataVersion: r.Version})
 	return r, nil
 }
 
@@ -190,7 +192,7 @@ func firstNonEmpty(a, b string) string {
 
 // Get returns release id; ErrNotFound when there is none.
 func (m *Manager) Get(ctx context.Context, id string) (*Release, error) {
-	if err := audit.Authorize(ctx, m.cfg.Authorizer, m.cfg.Auditor, steward.ActionReleaseRead, ""); err != nil {
+	if _, err := audited.Start(ctx, m.cfg.Authorizer, m.cfg.Auditor, steward.ActionReleaseRead, ""); err != nil {
 		return nil, err
 	}
 	return m.get(ctx, id)
@@ -234,7 +236,7 @@ func (m *Manager) checkDef(k recordtag.Key, r *Release, id string) error {
 
 // Active returns the channel's active release; ErrNotFound when none was deployed.
 func (m *Manager) Active(ctx context.Context, channel string) (*Release, error) {
-	if err := audit.Authorize(ctx, m.cfg.Authorizer, m.cfg.Auditor, steward.ActionReleaseRead, ""); err != nil {
+	if _, err := audited.Start(ctx, m.cfg.Authorizer, m.cfg.Auditor, steward.ActionReleaseRead, ""); err != nil {
 		return nil, err
 	}
 	st, err := m.load(ctx)
@@ -250,7 +252,7 @@ func (m *Manager) Active(ctx context.Context, channel string) (*Release, error) 
 
 // History returns the channel's releases, oldest first.
 func (m *Manager) History(ctx context.Context, channel string) ([]Release, error) {
-	if err := audit.Authorize(ctx, m.cfg.Authorizer, m.cfg.Auditor, steward.ActionReleaseRead, ""); err != nil {
+	if _, err := audited.Start(ctx, m.cfg.Authorizer, m.cfg.Auditor, steward.ActionReleaseRead, ""); err != nil {
 		return nil, err
 	}
 	st, err := m.load(ctx)
@@ -271,7 +273,7 @@ func (m *Manager) History(ctx context.Context, channel string) ([]Release, error
 // Deployments returns the newest limit deployments and rollbacks (all
 // channels), newest first; limit <= 0 means all.
 func (m *Manager) Deployments(ctx context.Context, limit int) ([]Deployment, error) {
-	if err := audit.Authorize(ctx, m.cfg.Authorizer, m.cfg.Auditor, steward.ActionReleaseRead, ""); err != nil {
+	if _, err := audited.Start(ctx, m.cfg.Authorizer, m.cfg.Auditor, steward.ActionReleaseRead, ""); err != nil {
 		return nil, err
 	}
 	st, err := m.load(ctx)
@@ -384,14 +386,4 @@ func (m *Manager) hashFile(ctx context.Context, f backup.File) (string, int64, e
 		err = cerr
 	}
 	return hex.EncodeToString(h.Sum(nil)), n, err
-}
-
-func (m *Manager) record(ctx context.Context, typ audit.EventType, err error, msg string, data map[string]any) {
-	ev := audit.Event{Type: typ, Level: audit.LevelInfo, Message: msg, UserID: steward.PrincipalID(ctx), Data: data}
-	if err != nil {
-		ev.Level = audit.LevelError
-		ev.Message += ": " + err.Error()
-		data[audit.DataError] = err.Error()
-	}
-	_ = m.cfg.Auditor.Record(context.WithoutCancel(ctx), ev)
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/iluxsys/steward"
 	"github.com/iluxsys/steward/audit"
+	audited "github.com/iluxsys/steward/internal/op"
 	recordtag "github.com/iluxsys/steward/internal/record"
 	"github.com/iluxsys/steward/storage"
 )
@@ -37,8 +38,10 @@ func (m *Manager) Resign(ctx context.Context) error {
 	if !m.key.Keyed() {
 		return fmt.Errorf("%w: Resign needs Config.RecordKey", ErrInvalidSpec)
 	}
+	var task audited.Op
 	for _, az := range []steward.Authorizer{m.cfg.Authorizer, steward.MasterOnly()} {
-		if err := audit.Authorize(ctx, az, m.cfg.Auditor, steward.ActionReleaseCreate, ""); err != nil {
+		var err error
+		if task, err = audited.Start(ctx, az, m.cfg.Auditor, steward.ActionReleaseCreate, ""); err != nil {
 			return err
 		}
 	}
@@ -57,7 +60,7 @@ func (m *Manager) Resign(ctx context.Context) error {
 	if err == nil {
 		covered, err = m.coverLog(ctx)
 	}
-	m.record(ctx, audit.TypeKeyChanged, err, "release records signed with the record key",
+	task.Finish(ctx, err, audit.TypeKeyChanged, "release records signed with the record key",
 		map[string]any{"definitions": len(defs), "log_records": covered})
 	return err
 }
