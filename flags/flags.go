@@ -14,6 +14,7 @@ import (
 
 	"github.com/iluxsys/steward"
 	"github.com/iluxsys/steward/audit"
+	"github.com/iluxsys/steward/internal/op"
 	"github.com/iluxsys/steward/internal/record"
 	"github.com/iluxsys/steward/storage"
 )
@@ -360,7 +361,7 @@ func (s *Set) Delete(ctx context.Context, name string) error {
 		return err
 	}
 	if _, ok := s.Get(name); !ok {
-		if err := audit.Authorize(ctx, s.cfg.Authorizer, s.cfg.Auditor, steward.ActionFlagWrite, ""); err != nil {
+		if _, err := op.Start(ctx, s.cfg.Authorizer, s.cfg.Auditor, steward.ActionFlagWrite, ""); err != nil {
 			return err
 		}
 		return fmt.Errorf("%w: %q", ErrNotFound, name)
@@ -375,7 +376,8 @@ func (s *Set) write(ctx context.Context, f Flag, typ audit.EventType) error {
 // writeWith authorizes, then builds the flag under the writers' lock (so
 // a patch applies to the newest version) and writes it.
 func (s *Set) writeWith(ctx context.Context, typ audit.EventType, build func() (Flag, error)) error {
-	if err := audit.Authorize(ctx, s.cfg.Authorizer, s.cfg.Auditor, steward.ActionFlagWrite, ""); err != nil {
+	task, err := op.Start(ctx, s.cfg.Authorizer, s.cfg.Auditor, steward.ActionFlagWrite, "")
+	if err != nil {
 		return err
 	}
 	if err := storage.RequireConditionalCreate(ctx, s.store, &s.caps, s.cfg.SingleWriter, "flag update"); err != nil {
@@ -387,13 +389,13 @@ func (s *Set) writeWith(ctx context.Context, typ audit.EventType, build func() (
 	if err != nil {
 		return err
 	}
-	return s.writeLocked(ctx, f, typ, "set to")
+	return s.writeLocked(ctx, task, f, typ, "set to")
 }
 
 // writeLocked writes f as the version after the newest one seen (a
 // refused one included, so a genuine write replaces a forgery), audits it
-// as "flag NAME <verb> <summary>" and installs it.
-func (s *Set) writeLocked(ctx context.Context, f Flag, typ audit.EventType, verb string) error {
+// on task as "flag NAME <verb> <summary>" and installs it.
+func (s *Set) writeLocked(ctx context.Context, task op.Op, f Flag, typ audit.EventType, verb string) error {
 	var old Flag
 	had := false
 	f.Version = s.seen[f.Name]
@@ -409,14 +411,14 @@ func (s *Set) writeLocked(ctx context.Context, f Flag, typ audit.EventType, verb
 	if had {
 		data["old"] = flagSummary(old)
 	}
-	ev := audit.Event{Type: typ, Level: audit.LevelInfo, UserID: f.UpdatedBy, Data: data,
-		Message: fmt.Sprintf("flag %q %s %s", f.Name, verb, flagSummary(f))}
+	msg := fmt.Sprintf("flag %q %s %s", f.Name, verb, flagSummary(f))
 	if err != nil {
-		ev.Level, ev.Message, data[audit.DataError] = audit.LevelError, fmt.Sprintf("flag %q not changed: %v", f.Name, err), err.Error()
-		_ = s.cfg.Auditor.Record(context.WithoutCancel(ctx), ev)
+		msg = fmt.Sprintf("flag %q not changed", f.Name)
+	}
+	task.Finish(ctx, err, typ, msg, data)
+	if err != nil {
 		return err
 	}
-	_ = s.cfg.Auditor.Record(context.WithoutCancel(ctx), ev)
 	s.installLocked(f)
 	return nil
 }

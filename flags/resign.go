@@ -9,6 +9,7 @@ import (
 
 	"github.com/iluxsys/steward"
 	"github.com/iluxsys/steward/audit"
+	"github.com/iluxsys/steward/internal/op"
 	"github.com/iluxsys/steward/internal/record"
 	"github.com/iluxsys/steward/storage"
 )
@@ -45,7 +46,8 @@ func Resign(ctx context.Context, store storage.Store, cfg *Config) (int, error) 
 	if !s.rk.Keyed() {
 		return 0, errors.New("flags: Resign needs Config.RecordKey, the key to adopt")
 	}
-	if err := audit.Authorize(ctx, s.cfg.Authorizer, s.cfg.Auditor, steward.ActionFlagWrite, ""); err != nil {
+	task, err := op.Start(ctx, s.cfg.Authorizer, s.cfg.Auditor, steward.ActionFlagWrite, "")
+	if err != nil {
 		return 0, err
 	}
 	if err := storage.RequireConditionalCreate(ctx, s.store, &s.caps, s.cfg.SingleWriter, "flag re-signing"); err != nil {
@@ -63,7 +65,7 @@ func Resign(ctx context.Context, store storage.Store, cfg *Config) (int, error) 
 			typ = audit.TypeFlagDeleted
 		}
 		again := Flag{Name: f.Name, Enabled: f.Enabled, Options: f.Options, Deleted: f.Deleted}
-		if err := s.writeLocked(ctx, again, typ, "re-signed with the record key as"); err != nil {
+		if err := s.writeLocked(ctx, task, again, typ, "re-signed with the record key as"); err != nil {
 			return i, err
 		}
 	}
