@@ -54,6 +54,14 @@ type Entry struct {
 	ModTime time.Time
 	// LinkTarget is a symbolic link's target; "" for other entries.
 	LinkTarget string
+	// HardLinkTo is, for a regular file, the path of an earlier entry of
+	// the same walk that is the same file (a hard link: DirSource sets it
+	// on the second and later paths of a file, naming the first); ""
+	// otherwise. The entry still has its own content: a backup reads and
+	// stores it (its chunks are the first path's, so this costs no
+	// space), and a restore that does not restore the first path writes
+	// it as a copy.
+	HardLinkTo string
 
 	// seen is what DirSource's walk saw of the entry, checked when the
 	// entry is opened; zero for other Sources.
@@ -188,8 +196,9 @@ type Snapshot struct {
 
 // File is one entry of a snapshot's entry list: a regular file, a
 // directory (with its mode and mtime) or a symbolic link (with its target).
-// Hard links are stored as the separate files they are, so a restore
-// writes each as a copy.
+// A hard link's second and later paths are stored with their content and
+// with the first path (Entry.HardLinkTo): a restore that restores both
+// paths links them, and otherwise writes a copy.
 type File struct {
 	Entry
 	// SHA256 is the hex SHA-256 of the file's content ("" for directories

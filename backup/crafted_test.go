@@ -86,6 +86,10 @@ func FuzzDecodeManifest(f *testing.F) {
 func FuzzEntryLine(f *testing.F) {
 	f.Add([]byte(`{"p":"users/1","s":3,"m":420,"t":0,"h":"ab","c":["x"],"z":[3]}`))
 	f.Add([]byte(`{"p":"../x","s":0,"m":2147484141}`))
+	f.Add([]byte(`{"p":"m/b","s":1,"m":420,"t":5,"h":"ab","c":["x"],"z":[1],"hl":"m/a"}`))
+	f.Add([]byte(`{"p":"m/z","s":0,"m":420,"t":5,"hlb":"bS9j6Q=="}`))
+	f.Add([]byte(`{"p":"m/a","s":0,"m":420,"t":5,"hl":"m/b"}`))
+	f.Add([]byte(`{"p":"m/l","s":0,"m":134218239,"l":"a","hl":"m/a"}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var l fileLine
 		if json.Unmarshal(b, &l) != nil {
@@ -104,6 +108,18 @@ func FuzzEntryLine(f *testing.F) {
 				t.Fatalf("accepted an entry whose chunks hold %d bytes for size %d", total, file.Size)
 			}
 		}
+		if file.HardLinkTo != "" && (!file.Mode.IsRegular() || file.HardLinkTo >= file.Path) {
+			t.Fatalf("accepted %q (mode %v) as a hard link to %q", file.Path, file.Mode, file.HardLinkTo)
+		}
+		// Round trip: what decodes encodes to a line that decodes to the
+		// same entry (path, link target and hard link byte for byte).
+		enc, err := json.Marshal(lineOf(&file))
+		require.NoError(t, err)
+		var l2 fileLine
+		require.NoError(t, json.Unmarshal(enc, &l2))
+		file2, err := l2.file()
+		require.NoError(t, err, "re-encoded entry %s does not decode", enc)
+		require.Equal(t, file, file2, "entry after a round trip (got, want)")
 	})
 }
 

@@ -109,19 +109,25 @@ func (c *Checksummer) Sums() map[string]string {
 // U+FFFD), so a path or target that is not valid UTF-8 is stored in base64
 // instead: PB replaces P (which is then empty, so a reader from before PB
 // refuses the entry rather than restoring it under a mangled name) and LB
-// replaces L. Every field added since the first format is omitted when
-// empty: entry lists written before decode unchanged.
+// replaces L. HL names the first path of a hard-linked regular file on
+// its second and later paths (Entry.HardLinkTo), HLB replacing it when it
+// is not valid UTF-8; such an entry keeps its own chunks, so a reader
+// from before HL restores it as a copy. Every field added since the first
+// format is omitted when empty: entry lists written before decode
+// unchanged.
 type fileLine struct {
-	P  string   `json:"p"`
-	PB []byte   `json:"pb,omitempty"` // path, when not valid UTF-8
-	S  int64    `json:"s"`
-	M  uint32   `json:"m"`
-	T  int64    `json:"t"` // mtime, Unix nanoseconds
-	H  string   `json:"h,omitempty"`
-	C  []string `json:"c,omitempty"`  // chunk IDs
-	Z  []int64  `json:"z,omitempty"`  // chunk sizes
-	L  string   `json:"l,omitempty"`  // symbolic link target
-	LB []byte   `json:"lb,omitempty"` // link target, when not valid UTF-8
+	P   string   `json:"p"`
+	PB  []byte   `json:"pb,omitempty"` // path, when not valid UTF-8
+	S   int64    `json:"s"`
+	M   uint32   `json:"m"`
+	T   int64    `json:"t"` // mtime, Unix nanoseconds
+	H   string   `json:"h,omitempty"`
+	C   []string `json:"c,omitempty"`   // chunk IDs
+	Z   []int64  `json:"z,omitempty"`   // chunk sizes
+	L   string   `json:"l,omitempty"`   // symbolic link target
+	LB  []byte   `json:"lb,omitempty"`  // link target, when not valid UTF-8
+	HL  string   `json:"hl,omitempty"`  // hard link: the file's first path
+	HLB []byte   `json:"hlb,omitempty"` // first path, when not valid UTF-8
 }
 
 // path returns the entry's path, decoded from PB when it is set.
@@ -152,6 +158,15 @@ func (l *fileLine) file() (File, error) {
 	} else if f.LinkTarget != "" {
 		return File{}, fmt.Errorf("entry %q: has a link target but mode %v", p, f.Mode)
 	}
+	if f.HardLinkTo = l.HL; l.HLB != nil {
+		f.HardLinkTo = string(l.HLB)
+	}
+	if f.HardLinkTo != "" && !f.Mode.IsRegular() {
+		return File{}, fmt.Errorf("entry %q: only a regular file is a hard link, has mode %v", p, f.Mode)
+	}
+	if err := checkHardLink(f.Entry); err != nil {
+		return File{}, fmt.Errorf("entry %w", err)
+	}
 	var total int64
 	for i, id := range l.C {
 		f.Chunks = append(f.Chunks, ChunkRef{ID: id, Size: l.Z[i]})
@@ -170,6 +185,9 @@ func lineOf(f *File) fileLine {
 	}
 	if !utf8.ValidString(l.L) {
 		l.L, l.LB = "", []byte(f.LinkTarget)
+	}
+	if l.HL = f.HardLinkTo; !utf8.ValidString(l.HL) {
+		l.HL, l.HLB = "", []byte(f.HardLinkTo)
 	}
 	for _, c := range f.Chunks {
 		l.C = append(l.C, c.ID)

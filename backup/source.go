@@ -25,7 +25,17 @@ var ErrSourceChanged = errors.New("backup: source entry changed")
 // count and do not store. A symbolic link's entry carries its target, read
 // from the link itself (Entry.LinkTarget). Paths are relative and
 // slash-separated, and may be any name the file system allows (not only
-// UTF-8). Hard links are yielded as the separate files they are.
+// UTF-8).
+//
+// A regular file with more than one link (a hard link) is yielded at each
+// of its paths, each with its own content to read; the second and later
+// paths of the same file (device and inode) within one walk carry the
+// first one in Entry.HardLinkTo, so that a restore can link them again.
+// To know them, a walk keeps the first path of each file that has more
+// than one link, and nothing for other files: its memory grows with the
+// hard-linked files of the tree, not with the tree. Links are found on
+// unix systems only (elsewhere every path is a separate file), and only
+// within one DirSource: Modules does not link across its sources.
 //
 // Links are never followed, neither when a file is opened nor when a
 // directory is entered nor when a link's target is read, so nothing
@@ -41,7 +51,8 @@ func DirSource(root string) Source { return &dirSource{root: root} }
 // FSSource reads an fs.FS (embed.FS, fstest.MapFS, os.DirFS, ...) with the
 // same rules as DirSource for which entries it yields; a symbolic link's
 // target is read with fs.ReadLink, and links are skipped in an fs.FS that
-// cannot read them (one without fs.ReadLinkFS). An fs.FS opens by
+// cannot read them (one without fs.ReadLinkFS). Hard links are yielded
+// as separate files (no Entry.HardLinkTo). An fs.FS opens by
 // name and may follow links (os.DirFS does): use DirSource for a
 // directory someone else can change during a backup.
 func FSSource(fsys fs.FS) Source { return &fsSource{fsys: fsys} }
@@ -200,6 +211,9 @@ func (ms *modules) Walk(ctx context.Context, fn func(Entry) error) error {
 		}
 		err := ms.m[name].Walk(ctx, func(e Entry) error {
 			e.Path = name + "/" + e.Path
+			if e.HardLinkTo != "" {
+				e.HardLinkTo = name + "/" + e.HardLinkTo
+			}
 			return fn(e)
 		})
 		if err != nil {
@@ -253,6 +267,33 @@ type dirSource struct {
 type dirWalk struct {
 	s    *dirSource
 	root *os.Root
+	// links maps each regular file seen with more than one link to the
+	// first path it was seen at: one entry per hard-linked file.
+	links map[fileKey]string
+}
+
+// fileKey names a file on its system: its device and inode.
+type fileKey struct{ dev, ino uint64 }
+
+// hardLinkTo returns the first path of this walk at which the regular
+// file it (one with more than one link) was seen, or "" when it is seen
+// for the first time (then recorded) or has one link.
+func (w *dirWalk) hardLinkTo(it walkItem) string {
+	if !it.info.Mode().IsRegular() {
+		return ""
+	}
+	k, ok := hardLinkKey(it.info)
+	if !ok {
+		return ""
+	}
+	if first, ok := w.links[k]; ok {
+		return first
+	}
+	if w.links == nil {
+		w.links = map[fileKey]string{}
+	}
+	w.links[k] = it.p
+	return ""
 }
 
 func (s *dirSource) Walk(ctx context.Context, fn func(Entry) error) error {
@@ -286,6 +327,7 @@ func (w *dirWalk) walkDir(ctx context.Context, d *os.Root, dir string, want fs.F
 		}
 		e := entryOf(it.p, it.info, seen{w.root, d, it.info})
 		e.LinkTarget = it.link
+		e.HardLinkTo = w.hardLinkTo(it)
 		if err := fn(e); err != nil {
 			return err
 		}

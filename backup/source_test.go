@@ -1,6 +1,7 @@
 package backup_test
 
 import (
+	"context"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/iluxsys/steward/backup"
 	"github.com/iluxsys/steward/backup/sourcetest"
+	"github.com/iluxsys/steward/storage"
 )
 
 func mapFS(tree sourcetest.Tree) fstest.MapFS {
@@ -85,4 +87,53 @@ func TestDirSourceYieldsSymlinksUnfollowed(t *testing.T) {
 		"m/link.txt": filepath.Join(outside, "secret.txt"),
 		"m/linkdir":  outside,
 	}, got, "each link carries its target verbatim")
+}
+
+// hardLinkSource yields src's entries with HardLinkTo set as links says.
+type hardLinkSource struct {
+	backup.Source
+	links map[string]string
+}
+
+func (s hardLinkSource) Walk(ctx context.Context, fn func(backup.Entry) error) error {
+	return s.Source.Walk(ctx, func(e backup.Entry) error {
+		e.HardLinkTo = s.links[e.Path]
+		return fn(e)
+	})
+}
+
+// TestBackupChecksHardLinks: a Source's HardLinkTo must name an earlier,
+// valid path; on another entry than a regular file it is dropped.
+func TestBackupChecksHardLinks(t *testing.T) {
+	fsys := fstest.MapFS{"m/a": {Data: []byte("a")}, "m/b": {Data: []byte("a")}, "m/d": {Mode: fs.ModeDir | 0o755}}
+	for _, tc := range []struct {
+		name  string
+		links map[string]string
+		err   string
+	}{
+		{"earlier", map[string]string{"m/b": "m/a"}, ""},
+		{"later", map[string]string{"m/a": "m/b"}, "not an earlier path"},
+		{"itself", map[string]string{"m/a": "m/a"}, "not an earlier path"},
+		{"invalid", map[string]string{"m/b": "../a"}, "not an earlier path"},
+		{"directory", map[string]string{"m/d": "m/a"}, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e, err := backup.New(storage.NewMemory(), nil)
+			require.NoError(t, err)
+			snap, err := e.Backup(master(), "acme", hardLinkSource{backup.FSSource(fsys), tc.links}, nil)
+			if tc.err != "" {
+				require.ErrorContains(t, err, tc.err)
+				return
+			}
+			require.NoError(t, err)
+			for f, err := range e.Files(master(), "acme", snap.ID) {
+				require.NoError(t, err)
+				want := tc.links[f.Path]
+				if !f.Mode.IsRegular() {
+					want = ""
+				}
+				require.Equal(t, want, f.HardLinkTo, "%q", f.Path)
+			}
+		})
+	}
 }

@@ -59,7 +59,8 @@ type walkOrder struct {
 
 // accept checks en and reports whether the backup keeps it: directories,
 // regular files and symbolic links are kept, other entries (named pipes,
-// sockets, devices) skipped.
+// sockets, devices) skipped. A hard link's first path must come first
+// (checkHardLink).
 func (w *walkOrder) accept(en Entry) (bool, error) {
 	if err := ValidatePath(en.Path); err != nil {
 		return false, fmt.Errorf("backup: source entry: %w", err)
@@ -71,11 +72,28 @@ func (w *walkOrder) accept(en Entry) (bool, error) {
 	if key <= w.prevKey {
 		return false, fmt.Errorf("backup: source walked %q after %q: entries must come in lexical path order", en.Path, w.prevKey)
 	}
+	if err := checkHardLink(en); err != nil {
+		return false, fmt.Errorf("backup: source entry: %w", err)
+	}
 	w.prevKey = key
 	if err := w.below.check(en); err != nil {
 		return false, fmt.Errorf("backup: source entry: %w", err)
 	}
 	return true, nil
+}
+
+// checkHardLink checks a regular file's HardLinkTo, when set: a valid
+// path that comes before the file in walk order, as the first path of a
+// hard-linked file does. Other entries' HardLinkTo is ignored (plan
+// clears it).
+func checkHardLink(en Entry) error {
+	if en.HardLinkTo == "" || !en.Mode.IsRegular() {
+		return nil
+	}
+	if err := ValidatePath(en.HardLinkTo); err != nil || en.HardLinkTo >= en.Path {
+		return fmt.Errorf("%q is a hard link to %q, which is not an earlier path of the walk", en.Path, en.HardLinkTo)
+	}
+	return nil
 }
 
 // plan makes en's job: a directory, a symbolic link (its target is all
@@ -85,6 +103,9 @@ func plan(en Entry, parent *parentCursor) (*job, error) {
 	j := &job{file: File{Entry: en}, done: make(chan struct{})}
 	if en.Mode&fs.ModeSymlink == 0 {
 		j.file.LinkTarget = "" // only a link has a target
+	}
+	if !en.Mode.IsRegular() {
+		j.file.HardLinkTo = "" // only a regular file is hard-linked
 	}
 	if en.Mode.IsDir() || en.Mode&fs.ModeSymlink != 0 {
 		j.file.Size = 0
