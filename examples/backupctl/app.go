@@ -87,6 +87,12 @@ func (a *app) restorer(parallel int) *restore.Restorer {
 	return restore.New(a.engine, &restore.Config{Parallelism: parallel, Auditor: a.auditor()})
 }
 
+// validator is the restorer of validate and drill, whose scratch restores
+// report to bar (a nil bar draws nothing).
+func (a *app) validator(bar *progress) *restore.Restorer {
+	return restore.New(a.engine, &restore.Config{Auditor: a.auditor(), Progress: bar.callback()})
+}
+
 func (a *app) close() error {
 	if a.stopProfiles != nil {
 		a.stopProfiles()

@@ -19,7 +19,14 @@ func (a *app) checkCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			rep, err := e.Check(ctx, tenant, &backup.CheckOptions{ReadData: readData, ReadDataSubset: subset})
+			opts := &backup.CheckOptions{ReadData: readData, ReadDataSubset: subset}
+			var bar *progress // a structural check reads no data: no bar
+			if readData || subset != "" {
+				bar = a.progress(cmd.ErrOrStderr(), "check")
+				opts.Progress = bar.callback()
+			}
+			rep, err := e.Check(ctx, tenant, opts)
+			bar.finish()
 			if err != nil {
 				return err
 			}

@@ -23,7 +23,9 @@ func (a *app) drillCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			vs, err := a.restorer(0).Drill(ctx, ts)
+			bar := a.progress(cmd.ErrOrStderr(), "drill")
+			vs, err := a.validator(bar).Drill(ctx, ts)
+			bar.finish()
 			if err != nil {
 				return err
 			}

@@ -19,7 +19,9 @@ func (a *app) validateCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			v, err := a.restorer(0).Validate(ctx, tenant, id)
+			bar := a.progress(cmd.ErrOrStderr(), "validate")
+			v, err := a.validator(bar).Validate(ctx, tenant, id)
+			bar.finish()
 			if err != nil {
 				return err
 			}

@@ -23,10 +23,12 @@ var isTerminal = func(w io.Writer) bool {
 // full one excepted), so a command that takes less draws nothing.
 var redrawEvery = 100 * time.Millisecond
 
-// progress draws how many bytes of a backup or restore are done, out of how
-// many, with the throughput and the time left, as one line on its writer
-// that it redraws at most every redrawEvery. Its callback is the Progress of
-// backup.Options and restore.Options; finish clears the line, and is called
+// progress draws how many bytes of a backup, a restore or a check's data
+// reads are done, out of how many, with the throughput and the time left,
+// as one line on its writer that it redraws at most every redrawEvery. Its
+// callback is the Progress of backup.Options, backup.CheckOptions,
+// restore.Options and restore.Config (validate, drill); finish clears the
+// line, and is called
 // before the command prints its result. A nil *progress draws nothing.
 //
 // A progress serves one command. Its methods are safe for concurrent use;
