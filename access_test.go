@@ -113,7 +113,7 @@ func TestNonMasterIsDeniedEverywhere(t *testing.T) {
 		{"release.History", func(ctx context.Context) error { _, err := rm.History(ctx, "prod"); return err }},
 		{"release.Deployments", func(ctx context.Context) error { _, err := rm.Deployments(ctx, 5); return err }},
 		{"retention.Apply", func(ctx context.Context) error {
-			_, err := retention.Apply(ctx, e, "acme", retention.Policy{KeepLast: 1}, false)
+			_, err := retention.Apply(ctx, e, "acme", retention.Policy{KeepLast: 1}, false, &retention.Config{Auditor: log})
 			return err
 		}},
 		{"retention.Policies.Set", func(ctx context.Context) error { return policies.Set(ctx, "acme", retention.Policy{KeepLast: 1}) }},

@@ -90,9 +90,6 @@ func New(store storage.Store, cfg *Config) (*Engine, error) {
 // Store returns the Store the engine writes to.
 func (e *Engine) Store() storage.Store { return e.store }
 
-// Config returns the engine's configuration with defaults filled in.
-func (e *Engine) Config() Config { return e.cfg }
-
 // scopePrefix maps a tenant (or General/Releases) to its repository prefix,
 // validating the tenant ID before any I/O.
 func scopePrefix(scope string) (string, error) {

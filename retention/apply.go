@@ -5,19 +5,29 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/iluxsys/steward"
 	"github.com/iluxsys/steward/audit"
 	"github.com/iluxsys/steward/backup"
+	"github.com/iluxsys/steward/internal/op"
 	"github.com/iluxsys/steward/storage"
 )
 
 // Config is shared by Policies and Apply. A nil *Config means defaults.
+// The host passes the same Clock, Auditor and Authorizer as to its Engine:
+// retention does not borrow the Engine's.
 type Config struct {
-	Clock      steward.Clock
-	Auditor    audit.Auditor
+	// Clock gives Apply's "now" (default steward.SystemClock).
+	Clock steward.Clock
+	// Auditor receives policy changes, retention runs and access denials
+	// (default: none recorded).
+	Auditor audit.Auditor
+	// Authorizer decides who may read, write and apply policies (default
+	// steward.MasterOnly).
 	Authorizer steward.Authorizer
-	// Prefix is where policies live in the Store (default "policies/").
+	// Prefix is where policies live in the Store (default "policies/");
+	// Apply does not use it.
 	Prefix string
 }
 
@@ -59,7 +69,7 @@ func (ps *Policies) Get(ctx context.Context, tenant string) (Policy, error) {
 	if err := validScope(tenant); err != nil {
 		return Policy{}, err
 	}
-	if err := audit.Authorize(ctx, ps.cfg.Authorizer, ps.cfg.Auditor, steward.ActionRetentionRead, tenant); err != nil {
+	if _, err := op.Start(ctx, ps.cfg.Authorizer, ps.cfg.Auditor, steward.ActionRetentionRead, tenant); err != nil {
 		return Policy{}, err
 	}
 	return ps.get(ctx, tenant)
@@ -92,18 +102,18 @@ func (ps *Policies) Set(ctx context.Context, tenant string, p Policy) error {
 	if err := p.Validate(); err != nil {
 		return err
 	}
-	if err := audit.Authorize(ctx, ps.cfg.Authorizer, ps.cfg.Auditor, steward.ActionRetentionWrite, tenant); err != nil {
+	task, err := op.Start(ctx, ps.cfg.Authorizer, ps.cfg.Auditor, steward.ActionRetentionWrite, tenant)
+	if err != nil {
 		return err
 	}
 	b, _ := json.MarshalIndent(p, "", "  ")
-	ev := audit.Event{Type: audit.TypePolicyChanged, Level: audit.LevelInfo, Message: fmt.Sprintf("retention policy of %q changed", tenant),
-		UserID: steward.PrincipalID(ctx), Tenant: tenant, Data: map[string]any{"policy": string(b)}}
-	err := storage.PutBytes(ctx, ps.store, ps.cfg.Prefix+tenant+".json", b, nil)
+	msg := fmt.Sprintf("retention policy of %q changed", tenant)
+	err = storage.PutBytes(ctx, ps.store, ps.cfg.Prefix+tenant+".json", b, nil)
 	if err != nil {
 		err = fmt.Errorf("retention: store policy of %q: %w", tenant, err)
-		ev.Level, ev.Message, ev.Data[audit.DataError] = audit.LevelError, fmt.Sprintf("retention policy of %q not changed", tenant), err.Error()
+		msg = fmt.Sprintf("retention policy of %q not changed", tenant)
 	}
-	_ = ps.cfg.Auditor.Record(context.WithoutCancel(ctx), ev)
+	task.Finish(ctx, err, audit.TypePolicyChanged, msg, map[string]any{"policy": string(b)})
 	return err
 }
 
@@ -118,43 +128,44 @@ type ApplyReport struct {
 
 // Apply plans tenant's snapshots against p, forgets those the plan drops
 // and prunes what no snapshot needs any more. With dryRun nothing changes
-// and the report says what would. Authorization: retention.apply, then
-// the engine's own checks for forget and prune.
-func Apply(ctx context.Context, e *backup.Engine, tenant string, p Policy, dryRun bool) (*ApplyReport, error) {
+// and the report says what would. Authorization: retention.apply under
+// cfg's Authorizer, then the engine's own checks for forget and prune. The
+// run (not a dry run) is audited on cfg's Auditor; cfg's Clock is the plan's
+// "now". A nil cfg means defaults (see Config).
+func Apply(ctx context.Context, e *backup.Engine, tenant string, p Policy, dryRun bool, cfg *Config) (*ApplyReport, error) {
 	if err := validScope(tenant); err != nil {
 		return nil, err
 	}
 	if err := p.Validate(); err != nil {
 		return nil, err
 	}
-	cfg := e.Config()
-	if err := audit.Authorize(ctx, cfg.Authorizer, cfg.Auditor, steward.ActionRetentionApply, tenant); err != nil {
+	c := cfg.withDefaults()
+	task, err := op.Start(ctx, c.Authorizer, c.Auditor, steward.ActionRetentionApply, tenant)
+	if err != nil {
 		return nil, err
 	}
-	rep, err := apply(ctx, e, tenant, p, dryRun)
+	rep, err := apply(ctx, e, tenant, p, dryRun, c.Clock.Now())
 	if dryRun && err == nil {
 		return rep, nil
 	}
-	ev := audit.Event{Type: audit.TypeRetentionApplied, Level: audit.LevelInfo, UserID: steward.PrincipalID(ctx), Tenant: tenant, Data: map[string]any{}}
+	msg, data := fmt.Sprintf("retention of %q failed", tenant), map[string]any{}
 	if rep != nil {
 		kept := len(rep.Decisions) - len(rep.Forgotten)
-		ev.Message = fmt.Sprintf("retention of %q: %d kept, %d forgotten", tenant, kept, len(rep.Forgotten))
-		ev.Data["forgotten"], ev.Data["kept"], ev.Data["dry_run"] = len(rep.Forgotten), kept, dryRun
+		if err == nil {
+			msg = fmt.Sprintf("retention of %q: %d kept, %d forgotten", tenant, kept, len(rep.Forgotten))
+		}
+		data["forgotten"], data["kept"], data["dry_run"] = len(rep.Forgotten), kept, dryRun
 	}
-	if err != nil {
-		ev.Level, ev.Message, ev.Data[audit.DataError] = audit.LevelError, fmt.Sprintf("retention of %q failed: %v", tenant, err), err.Error()
-	}
-	_ = cfg.Auditor.Record(context.WithoutCancel(ctx), ev)
+	task.Finish(ctx, err, audit.TypeRetentionApplied, msg, data)
 	return rep, err
 }
 
-func apply(ctx context.Context, e *backup.Engine, tenant string, p Policy, dryRun bool) (*ApplyReport, error) {
-	cfg := e.Config()
+func apply(ctx context.Context, e *backup.Engine, tenant string, p Policy, dryRun bool, now time.Time) (*ApplyReport, error) {
 	snaps, err := e.Catalog(ctx, tenant)
 	if err != nil {
 		return nil, err
 	}
-	plan, err := Plan(snaps, p, cfg.Clock.Now())
+	plan, err := Plan(snaps, p, now)
 	if err != nil {
 		return nil, err
 	}

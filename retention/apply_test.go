@@ -50,6 +50,7 @@ func TestApplyAuditsSuccessAndFailure(t *testing.T) {
 	log := &eventLog{typ: audit.TypeRetentionApplied}
 	e, err := backup.New(fs, &backup.Config{Clock: clock, Auditor: log})
 	require.NoError(t, err)
+	rc := &retention.Config{Clock: clock, Auditor: log}
 	ctx := master()
 	for d := range 6 {
 		clock.Set(time.Date(2026, 3, 1+d, 2, 0, 0, 0, time.UTC))
@@ -58,7 +59,7 @@ func TestApplyAuditsSuccessAndFailure(t *testing.T) {
 	}
 
 	fs.AddRule(&faultstore.Rule{Op: faultstore.OpDelete, KeyPrefix: "tenants/acme/snapshots/", FromNth: 1, Permanent: true})
-	_, err = retention.Apply(ctx, e, "acme", retention.Policy{KeepLast: 2}, false)
+	_, err = retention.Apply(ctx, e, "acme", retention.Policy{KeepLast: 2}, false, rc)
 	require.ErrorIs(t, err, storage.ErrPermission)
 	cat, err := e.Catalog(ctx, "acme")
 	require.NoError(t, err)
@@ -70,7 +71,7 @@ func TestApplyAuditsSuccessAndFailure(t *testing.T) {
 	require.Contains(t, evs[0].Data[audit.DataError], "permission")
 
 	fs.ClearRules()
-	rep, err := retention.Apply(ctx, e, "acme", retention.Policy{KeepLast: 2}, false)
+	rep, err := retention.Apply(ctx, e, "acme", retention.Policy{KeepLast: 2}, false, rc)
 	require.NoError(t, err)
 	require.Len(t, rep.Forgotten, 4)
 	evs = log.all()
@@ -80,7 +81,7 @@ func TestApplyAuditsSuccessAndFailure(t *testing.T) {
 	require.Equal(t, 2, evs[1].Data["kept"])
 
 	// A dry run records nothing and changes nothing.
-	_, err = retention.Apply(ctx, e, "acme", retention.Policy{KeepLast: 1}, true)
+	_, err = retention.Apply(ctx, e, "acme", retention.Policy{KeepLast: 1}, true, rc)
 	require.NoError(t, err)
 	require.Len(t, log.all(), 2)
 	cat, _ = e.Catalog(ctx, "acme")

@@ -66,13 +66,13 @@ func ExampleApply() {
 		}
 	}
 	policy := retention.Policy{KeepLast: 2}
-	dry, err := retention.Apply(ctx, e, "acme", policy, true)
+	dry, err := retention.Apply(ctx, e, "acme", policy, true, &retention.Config{Clock: clock})
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
 	fmt.Println("dry run would forget", len(dry.Forgotten))
-	rep, err := retention.Apply(ctx, e, "acme", policy, false)
+	rep, err := retention.Apply(ctx, e, "acme", policy, false, &retention.Config{Clock: clock})
 	if err != nil {
 		fmt.Println(err)
 		return

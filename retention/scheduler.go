@@ -45,9 +45,12 @@ type SchedulerConfig struct {
 	// only after it recovered and breached anew). An audit event of type
 	// rpo.breach is recorded either way.
 	Alert func(ctx context.Context, a Alert)
-	// Clock drives the schedule (default: the engine's clock).
+	// Clock drives the schedule and is retention's "now" (default: the
+	// Policies' Clock).
 	Clock steward.Clock
-	// Auditor receives rpo.breach events (default: the engine's).
+	// Auditor receives rpo.breach events, scheduled runs that failed and
+	// retention runs (default: the Policies' Auditor). Retention runs are
+	// authorized by the Policies' Authorizer.
 	Auditor audit.Auditor
 }
 
@@ -71,12 +74,11 @@ func NewScheduler(cfg SchedulerConfig) (*Scheduler, error) {
 	if cfg.Engine == nil || cfg.Policies == nil || cfg.Source == nil {
 		return nil, errors.New("retention: scheduler needs Engine, Policies and Source")
 	}
-	ec := cfg.Engine.Config()
 	if cfg.Clock == nil {
-		cfg.Clock = ec.Clock
+		cfg.Clock = cfg.Policies.cfg.Clock
 	}
 	if cfg.Auditor == nil {
-		cfg.Auditor = ec.Auditor
+		cfg.Auditor = cfg.Policies.cfg.Auditor
 	}
 	if cfg.Parallelism <= 0 {
 		cfg.Parallelism = 4
@@ -243,7 +245,7 @@ func (s *Scheduler) runTenant(ctx context.Context, t string, p Policy, now time.
 	}
 	s.mu.Unlock()
 	if err := p.Validate(); err == nil {
-		if _, err := Apply(ctx, s.cfg.Engine, t, p, false); err != nil {
+		if _, err := Apply(ctx, s.cfg.Engine, t, p, false, &Config{Clock: s.cfg.Clock, Auditor: s.cfg.Auditor, Authorizer: s.cfg.Policies.cfg.Authorizer}); err != nil {
 			return snap.Type, fmt.Errorf("retention after backup: %w", err)
 		}
 	}

@@ -134,21 +134,22 @@ func TestApplyDryRunAndReal(t *testing.T) {
 		require.NoError(t, err)
 	}
 	p := retention.Policy{KeepLast: 3}
-	rep, err := retention.Apply(ctx, e, "acme", p, true)
+	rc := &retention.Config{Clock: clock}
+	rep, err := retention.Apply(ctx, e, "acme", p, true, rc)
 	require.NoError(t, err)
 	require.Len(t, rep.Forgotten, 7)
 	cat, _ := e.Catalog(ctx, "acme")
 	require.Len(t, cat, 10, "a dry run forgets nothing")
-	rep, err = retention.Apply(ctx, e, "acme", p, false)
+	rep, err = retention.Apply(ctx, e, "acme", p, false, rc)
 	require.NoError(t, err)
 	require.NotNil(t, rep.Prune)
 	cat, _ = e.Catalog(ctx, "acme")
 	require.Len(t, cat, 3)
-	_, err = retention.Apply(ctx, e, "acme", retention.Policy{}, false)
+	_, err = retention.Apply(ctx, e, "acme", retention.Policy{}, false, rc)
 	require.ErrorIs(t, err, retention.ErrEmptyPolicy)
 
 	viewer := steward.WithPrincipal(context.Background(), steward.Principal{ID: "v"})
-	_, err = retention.Apply(viewer, e, "acme", p, false)
+	_, err = retention.Apply(viewer, e, "acme", p, false, rc)
 	require.ErrorIs(t, err, steward.ErrForbidden)
 }
 
@@ -186,7 +187,7 @@ func TestSchedulerIsolatesTenantFailures(t *testing.T) {
 	policies := retention.NewPolicies(store, nil)
 	require.NoError(t, storage.PutBytes(context.Background(), store, "policies/bad.json", []byte(`{"keep_last":1,"schedule":"TZ=0"}`), nil))
 	s, err := retention.NewScheduler(retention.SchedulerConfig{
-		Engine: e, Policies: policies, Clock: clock,
+		Engine: e, Policies: policies, Clock: clock, Auditor: failures,
 		Tenants: func(context.Context) ([]string, error) { return []string{"bad", "broken", "good"}, nil },
 		Source: func(_ context.Context, tenant string) (backup.Source, error) {
 			if tenant == "broken" {

@@ -32,11 +32,12 @@ func (a *app) forgetCmd() *cobra.Command {
 			if len(named) > 0 {
 				return a.forgetSnapshots(ctx, e, tenant, named, dry, force)
 			}
-			p, err := retention.NewPolicies(a.store, &retention.Config{Auditor: a.auditor()}).Get(ctx, tenant)
+			rc := &retention.Config{Auditor: a.auditor()}
+			p, err := retention.NewPolicies(a.store, rc).Get(ctx, tenant)
 			if err != nil {
 				return err
 			}
-			rep, err := retention.Apply(ctx, e, tenant, p, dry)
+			rep, err := retention.Apply(ctx, e, tenant, p, dry, rc)
 			if err != nil {
 				return err
 			}
