@@ -5,6 +5,7 @@ package s3test
 
 import (
 	"context"
+	"net/http"
 	"net/http/httptest"
 	"testing"
 
@@ -29,9 +30,34 @@ type Server struct {
 // Start starts a server; it is closed when the test ends.
 func Start(t testing.TB) *Server {
 	t.Helper()
+	return start(t, func(h http.Handler) http.Handler { return h })
+}
+
+// StartIgnoringConditionalCreate starts a server that ignores conditional
+// create, as some S3-compatible servers do: a front drops If-None-Match
+// from every PUT before gofakes3 sees it, so a create-if-absent of an
+// existing key overwrites it and succeeds. storage.Probe reports
+// ConditionalCreate false on it. It is closed when the test ends.
+func StartIgnoringConditionalCreate(t testing.TB) *Server {
+	t.Helper()
+	return start(t, ignoreConditionalCreate)
+}
+
+// ignoreConditionalCreate serves h with If-None-Match removed from PUTs.
+func ignoreConditionalCreate(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPut {
+			r.Header.Del("If-None-Match")
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+// start starts gofakes3 behind front.
+func start(t testing.TB, front func(http.Handler) http.Handler) *Server {
 	backend := s3mem.New()
 	faker := gofakes3.New(backend, gofakes3.WithLogger(gofakes3.DiscardLog()), gofakes3.WithAutoBucket(true))
-	srv := httptest.NewServer(faker.Server())
+	srv := httptest.NewServer(front(faker.Server()))
 	t.Cleanup(srv.Close)
 	client := s3.New(s3.Options{
 		Region:       "us-east-1",
