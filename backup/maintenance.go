@@ -326,7 +326,7 @@ func (e *Engine) Check(ctx context.Context, tenant string, opts *CheckOptions) (
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalidOptions, err)
 	}
-	if err := audit.Authorize(ctx, e.cfg.Authorizer, e.cfg.Auditor, steward.ActionRepoCheck, tenant); err != nil {
+	if _, err := op.Start(ctx, e.cfg.Authorizer, e.cfg.Auditor, steward.ActionRepoCheck, tenant); err != nil {
 		return nil, err
 	}
 	e.forgetRepo(tenant)
