@@ -161,7 +161,8 @@ const (
 	TypeFlagChanged EventType = "flag.changed"
 	// TypeFlagDeleted: a feature flag was deleted, or failed to be.
 	TypeFlagDeleted EventType = "flag.deleted"
-	// TypeAccessDenied: an Authorizer refused an action (see Authorize).
+	// TypeAccessDenied: an Authorizer refused an action; the event names it
+	// (DataAction) and the refusal (DataError).
 	TypeAccessDenied EventType = "access.denied"
 	// TypeKeyChanged: a data key or record key was rewrapped, destroyed or
 	// adopted, or failed to be.

@@ -7,6 +7,7 @@ package op
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/iluxsys/steward"
 	"github.com/iluxsys/steward/audit"
@@ -23,14 +24,24 @@ type Op struct {
 
 // Start asks authz (steward.MasterOnly when nil) whether the principal in
 // ctx may perform action on tenant. A denial is recorded on aud (nothing
-// when nil) as an audit.TypeAccessDenied event and returned, matching
+// when nil) as an audit.TypeAccessDenied event at audit.LevelWarning, with
+// the principal's ID, the action and the error, and returned, matching
 // steward.ErrForbidden or steward.ErrUnauthenticated: the caller must then
 // stop before any I/O.
 func Start(ctx context.Context, authz steward.Authorizer, aud audit.Auditor, action steward.Action, tenant string) (Op, error) {
-	if err := audit.Authorize(ctx, authz, aud, action, tenant); err != nil {
+	aud = audit.OrNop(aud)
+	if err := steward.AuthorizerOrDefault(authz).Authorize(ctx, action, tenant); err != nil {
+		_ = aud.Record(ctx, audit.Event{
+			Type:    audit.TypeAccessDenied,
+			Level:   audit.LevelWarning,
+			Message: fmt.Sprintf("%s denied: %v", action, err),
+			UserID:  steward.PrincipalID(ctx),
+			Tenant:  tenant,
+			Data:    map[string]any{audit.DataAction: string(action), audit.DataError: err.Error()},
+		})
 		return Op{}, err
 	}
-	return Op{aud: audit.OrNop(aud), tenant: tenant}, nil
+	return Op{aud: aud, tenant: tenant}, nil
 }
 
 // Finish records the operation's outcome as one event of type typ, with
