@@ -30,4 +30,15 @@
 // snapshot: every intact file is restored, each file that cannot be read
 // whole is skipped and listed in Report.Damaged with the object at fault,
 // and the restore returns an error matching ErrDamaged.
+//
+// Hard links are restored as links when the restore writes both paths: a
+// file whose entry names an earlier path of the same file
+// (backup.Entry.HardLinkTo, set by backup.DirSource) is linked to that
+// path once it is complete, inside the target (DirTarget, with
+// os.Root.Link), when the restore writes that path too and the two
+// entries agree on mode, size, content and mtime. Otherwise — the first
+// path is outside a Selective restore's modules or left in place by a
+// Merge or a rerun, the link fails, or the Target cannot link
+// (MemoryTarget, a host's own) — the file is written as a copy from its
+// own content, which every such entry keeps.
 package restore

@@ -71,3 +71,55 @@ func finishDirs(ctx context.Context, dst Target, p *Plan, o *Options) error {
 	}
 	return nil
 }
+
+// linker is implemented by Targets that can make hard links (DirTarget).
+// link creates e.Path as a hard link to first, a regular file this
+// restore wrote with e's content, mode and mtime, replacing what e.Path
+// holds; when it fails, nothing new is left at e.Path and the restore
+// writes a copy instead.
+type linker interface {
+	link(ctx context.Context, e backup.Entry, first string) error
+}
+
+// hardLinks returns, by decision index, the files p restores that dst
+// links to their first path (backup.Entry.HardLinkTo) once the other
+// files are written: those whose first path p restores too, as a file
+// that is no hard link itself and agrees with them on mode, size, content
+// and mtime (two paths of one file do; they may not if it changed during
+// the backup). It returns nil when dst cannot link.
+func hardLinks(dst Target, p *Plan) map[int]string {
+	if _, ok := dst.(linker); !ok {
+		return nil
+	}
+	firsts := map[string]*backup.File{}
+	for i, d := range p.Decisions {
+		if d.Action != ActionRestored { // a removal has no file
+			continue
+		}
+		if f := &p.snapshot[p.steps[i].file]; f.Mode.IsRegular() && f.HardLinkTo == "" {
+			firsts[f.Path] = f
+		}
+	}
+	var links map[int]string
+	for i, d := range p.Decisions {
+		if d.Action != ActionRestored {
+			continue
+		}
+		f := &p.snapshot[p.steps[i].file]
+		first, ok := firsts[f.HardLinkTo]
+		if !ok || !sameFile(first, f) {
+			continue
+		}
+		if links == nil {
+			links = map[int]string{}
+		}
+		links[i] = first.Path
+	}
+	return links
+}
+
+// sameFile tells whether a and b, regular files, hold what one file
+// seen at two paths holds.
+func sameFile(a, b *backup.File) bool {
+	return a.Mode == b.Mode && a.Size == b.Size && a.SHA256 != "" && a.SHA256 == b.SHA256 && a.ModTime.Equal(b.ModTime)
+}

@@ -73,58 +73,112 @@ func applyEntries(ctx context.Context, dst Target, p *Plan, rep *Report) error {
 // restoreFiles writes p's restored files into dst, as many at once as
 // Config.Parallelism and Config.BufferBytes allow, and reports progress.
 // With o.ContinueOnError a damaged file goes into rep.Damaged and the
-// others go on.
+// others go on. Files dst links to a file restored with them (see
+// hardLinks) come in a second pass, once their first paths are written.
 func (r *Restorer) restoreFiles(ctx context.Context, tenant string, dst Target, p *Plan, o *Options, rep *Report) error {
-	var mu sync.Mutex // guards rep and total
-	total := backup.Progress{FilesTotal: int64(p.FilesRestored), BytesTotal: p.BytesRestored}
-	var written atomic.Int64
-	stopTicks := tickProgress(o, &mu, &total, &written)
+	run := &fileRun{r: r, tenant: tenant, dst: dst, p: p, o: o, rep: rep, links: hardLinks(dst, p),
+		total:  backup.Progress{FilesTotal: int64(p.FilesRestored), BytesTotal: p.BytesRestored},
+		budget: semaphore.NewWeighted(r.cfg.BufferBytes)}
+	run.firsts = make(map[string]bool, len(run.links))
+	for _, first := range run.links {
+		run.firsts[first] = false
+	}
+	stopTicks := tickProgress(o, &run.mu, &run.total, &run.written)
 	defer stopTicks()
+	if err := run.pass(ctx, false); err != nil || len(run.links) == 0 {
+		return err
+	}
+	return run.pass(ctx, true)
+}
+
+// fileRun is what the workers writing one restore's files share.
+type fileRun struct {
+	r      *Restorer
+	tenant string
+	dst    Target
+	p      *Plan
+	o      *Options
+	rep    *Report
+	links  map[int]string // decision index -> first path it links to
+	budget *semaphore.Weighted
+
+	mu      sync.Mutex // guards rep, total and firsts
+	total   backup.Progress
+	firsts  map[string]bool // the first paths of links: true once written
+	written atomic.Int64
+}
+
+// pass writes the restored files that are hard links to restored files
+// (linked true) or the others (false).
+func (run *fileRun) pass(ctx context.Context, linked bool) error {
 	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(r.cfg.Parallelism)
-	budget := semaphore.NewWeighted(r.cfg.BufferBytes)
+	g.SetLimit(run.r.cfg.Parallelism)
 	var stopped error
-	for i, d := range p.Decisions {
-		if d.Action != ActionRestored {
+	for i, d := range run.p.Decisions {
+		if _, ok := run.links[i]; d.Action != ActionRestored || ok != linked {
 			continue
 		}
-		f, clear := p.snapshot[p.steps[i].file], p.steps[i].clear
-		cost := bufferCost(f, r.cfg.BufferBytes)
-		if stopped = budget.Acquire(gctx, cost); stopped != nil {
+		f := run.p.snapshot[run.p.steps[i].file]
+		cost := bufferCost(f, run.r.cfg.BufferBytes)
+		if stopped = run.budget.Acquire(gctx, cost); stopped != nil {
 			break // ctx ended, or a file failed (g.Wait returns why)
 		}
 		g.Go(func() error {
-			defer budget.Release(cost)
-			if clear {
-				if err := dst.Remove(gctx, f.Path); err != nil {
-					return err
-				}
-			}
-			err := r.restoreFile(gctx, tenant, dst, f, o.Validate, &written)
-			mu.Lock()
-			defer mu.Unlock()
-			switch {
-			case err != nil && o.ContinueOnError && damaged(err) && gctx.Err() == nil:
-				// Aborted by restoreFile: nothing under its final name.
-				rep.Damaged = append(rep.Damaged, damage(f.Path, err))
-				return nil
-			case err != nil:
-				return err
-			}
-			rep.record(d)
-			if o.Progress != nil {
-				total.FilesDone++
-				total.BytesDone = written.Load()
-				total.Path = f.Path
-				o.Progress(total)
-			}
-			return nil
+			defer run.budget.Release(cost)
+			return run.restore(gctx, i, f)
 		})
 	}
 	if err := g.Wait(); err != nil {
 		return err
 	}
 	return stopped
+}
+
+// restore carries out decision i, restoring f, and records it.
+func (run *fileRun) restore(ctx context.Context, i int, f backup.File) error {
+	if run.p.steps[i].clear {
+		if err := run.dst.Remove(ctx, f.Path); err != nil {
+			return err
+		}
+	}
+	err := run.write(ctx, i, f)
+	run.mu.Lock()
+	defer run.mu.Unlock()
+	switch {
+	case err != nil && run.o.ContinueOnError && damaged(err) && ctx.Err() == nil:
+		// Aborted by restoreFile: nothing under its final name.
+		run.rep.Damaged = append(run.rep.Damaged, damage(f.Path, err))
+		return nil
+	case err != nil:
+		return err
+	}
+	if _, ok := run.firsts[f.Path]; ok {
+		run.firsts[f.Path] = true
+	}
+	run.rep.record(run.p.Decisions[i])
+	if run.o.Progress != nil {
+		run.total.FilesDone++
+		run.total.BytesDone = run.written.Load()
+		run.total.Path = f.Path
+		run.o.Progress(run.total)
+	}
+	return nil
+}
+
+// write puts f in place: as a hard link to its first path when decision
+// i links it and the first path was written, else (or when the link
+// fails) as a copy from its own chunks.
+func (run *fileRun) write(ctx context.Context, i int, f backup.File) error {
+	if first, ok := run.links[i]; ok {
+		run.mu.Lock()
+		written := run.firsts[first]
+		run.mu.Unlock()
+		if written && run.dst.(linker).link(ctx, f.Entry, first) == nil {
+			run.written.Add(f.Size) // its bytes are in place
+			return nil
+		}
+	}
+	return run.r.restoreFile(ctx, run.tenant, run.dst, f, run.o.Validate, &run.written)
 }
 
 // unchanged returns the snapshot's files p leaves in place as unchanged.

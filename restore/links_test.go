@@ -26,10 +26,12 @@ type node struct {
 	mtime  time.Time   // not for links (a link's own mtime is not restored)
 	target string      // links
 	data   string      // regular files
+	nlink  uint64      // regular files: how many paths the file has
 }
 
 // lstatTree reads the tree at root with Lstat (no link followed): each
-// entry's type, link target, mode, size, mtime and bytes, by slash path.
+// entry's type, link target, mode, size, mtime, bytes and (for a regular
+// file) link count, by slash path.
 // The restore marker directory is left out.
 func lstatTree(t *testing.T, root string) map[string]node {
 	t.Helper()
@@ -59,6 +61,7 @@ func lstatTree(t *testing.T, root string) map[string]node {
 				b, err := os.ReadFile(p)
 				require.NoError(t, err)
 				n.data = string(b)
+				n.nlink = uint64(fi.Sys().(*syscall.Stat_t).Nlink)
 			}
 		}
 		out[filepath.ToSlash(rel)] = n
@@ -136,8 +139,10 @@ func linkTree(t *testing.T, base string) (src, outside string) {
 // DirSource and restored with DirTarget, comes back equal by type, link
 // target, mode, size, mtime and bytes, except for the named pipe, which
 // the snapshot counts instead of storing; the hard link comes back as a
-// copy. Nothing is written outside the target through the links that
-// point there. A second restore over the result changes nothing.
+// link (the same file at both paths, so the link counts compare equal
+// too), not a copy. Nothing is written outside the target through the
+// links that point there. A second restore over the result changes
+// nothing.
 func TestLinksAndMetadataRoundTrip(t *testing.T) {
 	base := t.TempDir()
 	src, outside := linkTree(t, base)
@@ -160,6 +165,7 @@ func TestLinksAndMetadataRoundTrip(t *testing.T) {
 	delete(want, "m/pipe") // the one expected difference
 	require.Equal(t, want, lstatTree(t, dst), "restored tree equals the source (got, want)")
 	require.Equal(t, outsideBefore, lstatTree(t, outside), "nothing written outside the target")
+	requireSameFile(t, dst, "m/file.txt", "m/hard.txt")
 
 	// Again, over the restored tree: links are recreated in place, and
 	// directory modes and mtimes end up as stored.
@@ -167,10 +173,21 @@ func TestLinksAndMetadataRoundTrip(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, want, lstatTree(t, dst), "a second restore keeps the tree equal")
 	require.Equal(t, outsideBefore, lstatTree(t, outside))
+	requireSameFile(t, dst, "m/file.txt", "m/hard.txt")
 
 	v, err := r.Validate(master(), "acme", snap.ID)
 	require.NoError(t, err)
 	require.Equal(t, restore.StatusPassed, v.Status, "validation of a snapshot with links: %s", v.Report)
+}
+
+// requireSameFile checks that root/a and root/b are one file (hard links).
+func requireSameFile(t *testing.T, root, a, b string) {
+	t.Helper()
+	fa, err := os.Lstat(filepath.Join(root, filepath.FromSlash(a)))
+	require.NoError(t, err)
+	fb, err := os.Lstat(filepath.Join(root, filepath.FromSlash(b)))
+	require.NoError(t, err)
+	require.True(t, os.SameFile(fa, fb), "%q and %q: got two files, want one file linked at both", a, b)
 }
 
 // TestDirTargetWritesNothingThroughLinks: once a link is in the target

@@ -30,7 +30,9 @@ import (
 // (e.Mode with fs.ModeSymlink) is created the same way, with no bytes
 // written: its writer's Close creates the link to e.LinkTarget, verbatim.
 // Remove deletes a file or a directory with everything under it. Paths are
-// those of backup.Entry.
+// those of backup.Entry. Create writes every file it is given, a hard
+// link's later path (e.HardLinkTo set) too, as a copy: a Target that can
+// link them is one the restore knows (DirTarget), and others get copies.
 type Target interface {
 	backup.Source
 	Create(ctx context.Context, e backup.Entry) (io.WriteCloser, error)
@@ -55,9 +57,17 @@ type Aborter interface {
 // through a symbolic link (one restored earlier, or one the target held)
 // fails instead of writing where the link points, inside root or not.
 // Directories get their modes and mtimes after everything below them is
-// written (the restore's last pass, deepest first). Hard links come back
-// as separate copies; a link's own mtime is not restored. Walk reports
-// links as links, with their targets, and never enters them.
+// written (the restore's last pass, deepest first). A symbolic link's own
+// mtime is not restored. Walk reports links as links, with their targets,
+// and never enters them.
+//
+// Hard links come back as links when the restore writes both paths: a
+// file whose backup.Entry.HardLinkTo names a file the same restore
+// writes is linked to it (os.Root.Link, inside root) once that file is
+// complete. When the first path is not restored (a selective restore
+// without its module, a merge or a rerun that leaves it in place) or the
+// link fails (a file system without hard links), the file is written as a
+// copy from its own content.
 func DirTarget(root string) Target { return &dirTarget{root: root} }
 
 type dirTarget struct {
@@ -245,6 +255,13 @@ func (d *dirTarget) Open(ctx context.Context, p string) (io.ReadCloser, error) {
 
 const tmpPrefix = ".steward-restore-"
 
+// tmpName returns a new temporary name for an entry being written.
+func tmpName() string {
+	var rnd [8]byte
+	_, _ = rand.Read(rnd[:])
+	return tmpPrefix + hex.EncodeToString(rnd[:])
+}
+
 // noLinkOnPath fails when dir (with self, dir itself too) or a directory
 // above it is a symbolic link in r: an os.Root follows links that stay
 // inside it, and a restore writes nothing through a link, not even one
@@ -310,9 +327,7 @@ func (d *dirTarget) Create(ctx context.Context, e backup.Entry) (io.WriteCloser,
 	if err != nil {
 		return nil, err
 	}
-	var rnd [8]byte
-	_, _ = rand.Read(rnd[:])
-	tmp := tmpPrefix + hex.EncodeToString(rnd[:])
+	tmp := tmpName()
 	if link {
 		// Created by Close, under the temporary name, then renamed.
 		return &dirWriter{d: d, dr: dr, tmp: tmp, base: base, e: e}, nil
@@ -428,6 +443,51 @@ func (w *dirWriter) publish() error {
 	return nil
 }
 
+// link creates e.Path as a hard link to first (see linker): under a
+// temporary name in e's directory, checked to be first's file, then
+// renamed into place. Neither path may pass through a symbolic link, and
+// first must be a regular file: nothing is linked through a link.
+func (d *dirTarget) link(ctx context.Context, e backup.Entry, first string) error {
+	r, err := d.open()
+	if err != nil {
+		return err
+	}
+	if err := errors.Join(backup.ValidatePath(e.Path), backup.ValidatePath(first)); err != nil {
+		return fmt.Errorf("restore: %w", err)
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	dir := path.Dir(e.Path)
+	if err := errors.Join(noLinkOnPath(r, path.Dir(first), true), noLinkOnPath(r, dir, true)); err != nil {
+		return err
+	}
+	want, err := r.Lstat(first)
+	if err != nil {
+		return fmt.Errorf("restore: hard link %q: %w", e.Path, err)
+	}
+	if !want.Mode().IsRegular() {
+		return fmt.Errorf("restore: hard link %q to %q: that is a %s, not a file", e.Path, first, kind(want.Mode()))
+	}
+	dr, err := d.acquire(r, dir)
+	if err != nil {
+		return err
+	}
+	defer d.release(dr)
+	w := &dirWriter{d: d, dr: dr, tmp: tmpName(), base: path.Base(e.Path), e: e, done: true}
+	dr.mu.Lock()
+	err = r.Link(first, path.Join(dir, w.tmp))
+	dr.mu.Unlock()
+	if err != nil {
+		return fmt.Errorf("restore: hard link %q to %q: %w", e.Path, first, err)
+	}
+	if got, err := dr.r.Lstat(w.tmp); err != nil || !os.SameFile(got, want) || got.Size() != e.Size {
+		_ = dr.r.Remove(w.tmp)
+		return fmt.Errorf("restore: hard link %q to %q: %q changed while it was linked", e.Path, first, first)
+	}
+	return w.publish()
+}
+
 // Abort removes the temporary file; the final name is untouched.
 func (w *dirWriter) Abort() error {
 	if w.done {
@@ -458,7 +518,8 @@ func (d *dirTarget) Remove(ctx context.Context, p string) error {
 }
 
 // MemoryTarget returns an empty in-memory Target (used by validations and
-// tests). It is safe for concurrent use.
+// tests). It is safe for concurrent use. Each path of a hard-linked file
+// is a copy of its own.
 func MemoryTarget() Target { return &memTarget{files: map[string]*memFile{}} }
 
 type memFile struct {
