@@ -3,6 +3,7 @@ package restore
 import (
 	"context"
 	"io/fs"
+	"iter"
 	"slices"
 
 	"github.com/iluxsys/steward/backup"
@@ -86,36 +87,46 @@ type linker interface {
 // files are written: those whose first path p restores too, as a file
 // that is no hard link itself and agrees with them on mode, size, content
 // and mtime (two paths of one file do; they may not if it changed during
-// the backup). It returns nil when dst cannot link.
+// the backup). It returns nil when dst cannot link. Its memory grows with
+// the hard links restored, not with the snapshot.
 func hardLinks(dst Target, p *Plan) map[int]string {
 	if _, ok := dst.(linker); !ok {
 		return nil
 	}
-	firsts := map[string]*backup.File{}
-	for i, d := range p.Decisions {
-		if d.Action != ActionRestored { // a removal has no file
-			continue
+	firsts := map[string]*backup.File{} // first paths named, then found
+	for i := range p.restored() {
+		if f := &p.snapshot[p.steps[i].file]; f.HardLinkTo != "" {
+			firsts[f.HardLinkTo] = nil
 		}
-		if f := &p.snapshot[p.steps[i].file]; f.Mode.IsRegular() && f.HardLinkTo == "" {
+	}
+	if len(firsts) == 0 {
+		return nil
+	}
+	for i := range p.restored() {
+		f := &p.snapshot[p.steps[i].file]
+		if _, ok := firsts[f.Path]; ok && f.Mode.IsRegular() && f.HardLinkTo == "" {
 			firsts[f.Path] = f
 		}
 	}
-	var links map[int]string
-	for i, d := range p.Decisions {
-		if d.Action != ActionRestored {
-			continue
-		}
+	links := map[int]string{}
+	for i := range p.restored() {
 		f := &p.snapshot[p.steps[i].file]
-		first, ok := firsts[f.HardLinkTo]
-		if !ok || !sameFile(first, f) {
-			continue
+		if first := firsts[f.HardLinkTo]; first != nil && sameFile(first, f) {
+			links[i] = first.Path
 		}
-		if links == nil {
-			links = map[int]string{}
-		}
-		links[i] = first.Path
 	}
 	return links
+}
+
+// restored yields the indexes of p's restored decisions.
+func (p *Plan) restored() iter.Seq[int] {
+	return func(yield func(int) bool) {
+		for i, d := range p.Decisions {
+			if d.Action == ActionRestored && !yield(i) {
+				return
+			}
+		}
+	}
 }
 
 // sameFile tells whether a and b, regular files, hold what one file
