@@ -3,6 +3,7 @@ package retention
 import (
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/iluxsys/steward/backup"
@@ -35,19 +36,7 @@ func Plan(snaps []backup.Snapshot, p Policy, now time.Time) ([]Decision, error) 
 	if err := p.Validate(); err != nil {
 		return nil, err
 	}
-	sorted := slices.Clone(snaps)
-	slices.SortStableFunc(sorted, func(a, b backup.Snapshot) int {
-		if c := b.Timestamp.Compare(a.Timestamp); c != 0 {
-			return c
-		}
-		switch {
-		case a.ID > b.ID:
-			return -1
-		case a.ID < b.ID:
-			return 1
-		}
-		return 0
-	})
+	sorted := newestFirst(snaps)
 	out := make([]Decision, len(sorted))
 	for i := range sorted {
 		out[i].Snapshot = sorted[i]
@@ -59,7 +48,6 @@ func Plan(snaps []backup.Snapshot, p Policy, now time.Time) ([]Decision, error) 
 	if len(sorted) == 0 {
 		return out, nil
 	}
-	newest := sorted[0].Timestamp
 	keep(0, "newest")
 	for i, s := range sorted {
 		if s.Timestamp.After(now) {
@@ -69,13 +57,34 @@ func Plan(snaps []backup.Snapshot, p Policy, now time.Time) ([]Decision, error) 
 	for i := 0; i < p.KeepLast && i < len(sorted); i++ {
 		keep(i, fmt.Sprintf("last-%d", i+1))
 	}
-	bucketRule := func(n int, name string, period func(time.Time) string, only func(*backup.Snapshot) bool) {
-		if n <= 0 {
-			return
+	keepBuckets(sorted, p, keep)
+	for i, s := range sorted {
+		for _, reason := range keepReasons(s, p, sorted[0].Timestamp, now) {
+			keep(i, reason)
 		}
+	}
+	return out, nil
+}
+
+// newestFirst sorts a copy of snaps by time, newest first (ID breaks ties).
+func newestFirst(snaps []backup.Snapshot) []backup.Snapshot {
+	sorted := slices.Clone(snaps)
+	slices.SortStableFunc(sorted, func(a, b backup.Snapshot) int {
+		if c := b.Timestamp.Compare(a.Timestamp); c != 0 {
+			return c
+		}
+		return strings.Compare(b.ID, a.ID)
+	})
+	return sorted
+}
+
+// keepBuckets applies the rules that keep the newest snapshot of each of
+// the last N periods (hourly ... yearly, weekly/monthly fulls).
+func keepBuckets(sorted []backup.Snapshot, p Policy, keep func(int, string)) {
+	rule := func(n int, name string, period func(time.Time) string, only func(*backup.Snapshot) bool) {
 		last, count := "", 0
 		for i := range sorted {
-			if count == n {
+			if count >= n {
 				return
 			}
 			s := &sorted[i]
@@ -96,41 +105,44 @@ func Plan(snaps []backup.Snapshot, p Policy, now time.Time) ([]Decision, error) 
 	year := func(t time.Time) string { return t.Format("2006") }
 	full := func(s *backup.Snapshot) bool { return s.Type == backup.Full }
 
-	bucketRule(p.KeepHourly, "hourly", hour, nil)
-	bucketRule(p.KeepDaily, "daily", day, nil)
-	bucketRule(p.KeepWeekly, "weekly", week, nil)
-	bucketRule(p.KeepMonthly, "monthly", month, nil)
-	bucketRule(p.KeepYearly, "yearly", year, nil)
-	bucketRule(p.WeeklyFullCount, "weekly-full", week, full)
-	bucketRule(p.MonthlyFullCount, "monthly-full", month, full)
-	bucketRule(p.MonthlyCount, "monthly", month, nil)
+	rule(p.KeepHourly, "hourly", hour, nil)
+	rule(p.KeepDaily, "daily", day, nil)
+	rule(p.KeepWeekly, "weekly", week, nil)
+	rule(p.KeepMonthly, "monthly", month, nil)
+	rule(p.KeepYearly, "yearly", year, nil)
+	rule(p.WeeklyFullCount, "weekly-full", week, full)
+	rule(p.MonthlyFullCount, "monthly-full", month, full)
+	rule(p.MonthlyCount, "monthly", month, nil)
+}
 
+// keepReasons are the reasons of the rules that look at one snapshot alone:
+// its tags and its age.
+func keepReasons(s backup.Snapshot, p Policy, newest, now time.Time) []string {
+	var reasons []string
 	// Tags that keep a snapshot whatever its age, and the reason given.
 	immutable := [][2]string{{backup.TagProtected, "protected"}}
 	if p.MajorReleasesImmutable {
 		immutable = append(immutable, [2]string{TagMajorRelease, "major-release"})
 	}
-	days := func(n int) time.Duration { return time.Duration(n) * 24 * time.Hour }
-	for i, s := range sorted {
-		for _, im := range immutable {
-			if slices.Contains(s.Tags, im[0]) {
-				keep(i, im[1])
-			}
-		}
-		if p.KeepWithin > 0 && !s.Timestamp.Before(newest.Add(-time.Duration(p.KeepWithin))) {
-			keep(i, "within")
-		}
-		if p.IncrementalDays > 0 && now.Sub(s.Timestamp) < days(p.IncrementalDays) {
-			keep(i, "incremental-days")
-		}
-		if p.PreDeployDays > 0 && slices.Contains(s.Tags, TagPreDeploy) && now.Sub(s.Timestamp) < days(p.PreDeployDays) {
-			keep(i, "pre-deploy")
-		}
-		for _, t := range p.KeepTags {
-			if slices.Contains(s.Tags, t) {
-				keep(i, "tag:"+t)
-			}
+	for _, im := range immutable {
+		if slices.Contains(s.Tags, im[0]) {
+			reasons = append(reasons, im[1])
 		}
 	}
-	return out, nil
+	days := func(n int) time.Duration { return time.Duration(n) * 24 * time.Hour }
+	if p.KeepWithin > 0 && !s.Timestamp.Before(newest.Add(-time.Duration(p.KeepWithin))) {
+		reasons = append(reasons, "within")
+	}
+	if p.IncrementalDays > 0 && now.Sub(s.Timestamp) < days(p.IncrementalDays) {
+		reasons = append(reasons, "incremental-days")
+	}
+	if p.PreDeployDays > 0 && slices.Contains(s.Tags, TagPreDeploy) && now.Sub(s.Timestamp) < days(p.PreDeployDays) {
+		reasons = append(reasons, "pre-deploy")
+	}
+	for _, t := range p.KeepTags {
+		if slices.Contains(s.Tags, t) {
+			reasons = append(reasons, "tag:"+t)
+		}
+	}
+	return reasons
 }
