@@ -14,19 +14,6 @@ import (
 	"github.com/iluxsys/steward/storage"
 )
 
-// listing is every object of s with its content.
-func listing(t *testing.T, s storage.Store) map[string]string {
-	t.Helper()
-	out := map[string]string{}
-	for oi, err := range s.List(context.Background(), "") {
-		require.NoError(t, err)
-		b, err := storage.ReadAll(context.Background(), s, oi.Key)
-		require.NoError(t, err)
-		out[oi.Key] = string(b)
-	}
-	return out
-}
-
 // failAfterPacks fails its walk after the entry "m/big", once the store
 // holds a pack of the scope: the backup has uploaded data by then.
 type failAfterPacks struct {
@@ -70,20 +57,20 @@ func TestFailedFirstBackupLeavesStoreAsItWas(t *testing.T) {
 	require.NoError(t, err)
 	_, err = e.Backup(master(), "globex", backup.FSSource(fstest.MapFS{"m/a": {Data: []byte("other tenant")}}), nil)
 	require.NoError(t, err)
-	before := listing(t, mem)
+	before := objects(t, mem)
 	puts, deletes := counted.Calls(faultstore.OpPut), counted.Calls(faultstore.OpDelete)
 
 	_, err = e.Backup(master(), "acme", backup.DirSource(t.TempDir()+"/mistyped"), nil)
 	require.Error(t, err)
 	require.Equal(t, puts, counted.Calls(faultstore.OpPut), "a source that fails at once made a store write")
 	require.Equal(t, deletes, counted.Calls(faultstore.OpDelete), "a source that fails at once made a store delete")
-	require.Equal(t, before, listing(t, mem))
+	require.Equal(t, before, objects(t, mem))
 
 	big := randBytes(11, 17<<20) // more than a pack
 	fsys := fstest.MapFS{"m/big": {Data: big}, "m/zz": {Data: []byte("z")}}
 	_, err = e.Backup(master(), "acme", failAfterPacks{backup.FSSource(fsys), mem}, nil)
 	require.ErrorContains(t, err, "walk broke midway")
-	require.Equal(t, before, listing(t, mem), "the failed first backup changed the store")
+	require.Equal(t, before, objects(t, mem), "the failed first backup changed the store")
 	tenants, err := e.Tenants(master())
 	require.NoError(t, err)
 	require.Equal(t, []string{"globex"}, tenants)

@@ -1,7 +1,6 @@
 package backup_test
 
 import (
-	"context"
 	"slices"
 	"strings"
 	"testing"
@@ -15,19 +14,6 @@ import (
 )
 
 const packsPrefix = "tenants/acme/packs/"
-
-// contents is every object of s, key to content.
-func contents(t *testing.T, s storage.Store) map[string]string {
-	t.Helper()
-	out := map[string]string{}
-	for oi, err := range s.List(context.Background(), "") {
-		require.NoError(t, err)
-		b, err := storage.ReadAll(context.Background(), s, oi.Key)
-		require.NoError(t, err)
-		out[oi.Key] = string(b)
-	}
-	return out
-}
 
 // packsOnlyIn returns the packs of a missing from b, sorted, and their size.
 func packsOnlyIn(a, b map[string]string) ([]string, int64) {
@@ -89,10 +75,10 @@ func TestPruneStatsMatchWhatWasRemoved(t *testing.T) {
 			ctx := master()
 			e, store, id, want := leftoverFixture(t)
 			chunksBefore := indexedChunks(t, e)
-			before := contents(t, store)
+			before := objects(t, store)
 			rep, err := e.Prune(ctx, "acme", &backup.PruneOptions{RepackThreshold: tc.threshold})
 			require.NoError(t, err)
-			after := contents(t, store)
+			after := objects(t, store)
 
 			removed, removedBytes := packsOnlyIn(before, after)
 			_, writtenBytes := packsOnlyIn(after, before)
@@ -116,7 +102,7 @@ func TestPruneStatsMatchWhatWasRemoved(t *testing.T) {
 			require.Zero(t, again.ChunksDeleted, "a second prune drops nothing: %+v", again)
 			require.Zero(t, again.BytesFreed+again.PackBytesDeleted, "a second prune frees nothing: %+v", again)
 			require.Equal(t, 1-tc.repacked, again.ChunksUnusedKept, "the small file's chunk stays unless repacked")
-			require.Equal(t, after, contents(t, store), "a prune with nothing to do changes nothing")
+			require.Equal(t, after, objects(t, store), "a prune with nothing to do changes nothing")
 		})
 	}
 }
@@ -130,10 +116,10 @@ func TestPruneDryRunChangesNothing(t *testing.T) {
 	counter := faultstore.New(base, 1)
 	e, err := backup.New(counter, nil)
 	require.NoError(t, err)
-	before := contents(t, base)
+	before := objects(t, base)
 	dry, err := e.Prune(ctx, "acme", &backup.PruneOptions{DryRun: true})
 	require.NoError(t, err)
-	require.Equal(t, before, contents(t, base), "a dry run changed the store")
+	require.Equal(t, before, objects(t, base), "a dry run changed the store")
 	require.Zero(t, counter.Calls(faultstore.OpPut), "a dry run wrote")
 	require.Zero(t, counter.Calls(faultstore.OpDelete), "a dry run deleted")
 	require.True(t, dry.DryRun)
@@ -174,7 +160,7 @@ func TestCheckReportsUnreferencedPack(t *testing.T) {
 	ctx := master()
 	e, store, _, _ := leftoverFixture(t)
 	var some string
-	for k, v := range contents(t, store) {
+	for k, v := range objects(t, store) {
 		if strings.HasPrefix(k, packsPrefix) {
 			some = v
 			break
