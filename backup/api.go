@@ -100,10 +100,12 @@ type Component struct {
 // done: a large file moves the count as it goes.
 const ProgressInterval = 250 * time.Millisecond
 
-// Progress reports how far a backup, a restore or a check's data reads
-// are. A check counts packs instead of files (PacksRead of PacksTotal,
-// FilesDone and FilesTotal stay zero) and its BytesDone and BytesTotal
-// are the stored bytes of those packs.
+// Progress reports how far a backup, a restore, a check's data reads or a
+// prune are. A check counts packs instead of files (PacksRead of
+// PacksTotal, FilesDone and FilesTotal stay zero) and its BytesDone and
+// BytesTotal are the stored bytes of those packs; a prune counts the packs
+// it deleted (PacksRead) and the live bytes it copied out of repacked
+// packs (BytesDone).
 type Progress struct {
 	FilesDone, FilesTotal int64
 	BytesDone, BytesTotal int64

@@ -135,6 +135,11 @@ type PruneOptions struct {
 	// RepackThreshold: packs whose unused share exceeds it are rewritten
 	// (default 0.5).
 	RepackThreshold float64
+	// Progress, when set, is called from the pruning goroutine as a real
+	// prune executes: after each repacked pack's live chunks are copied
+	// (BytesDone of BytesTotal live bytes) and after each obsolete pack is
+	// deleted (PacksRead of PacksTotal). A dry run reports nothing.
+	Progress func(Progress)
 }
 
 // Prune removes data no snapshot of tenant references. Chunks referenced
@@ -211,12 +216,22 @@ func (e *Engine) prune(ctx context.Context, tenant string, o *PruneOptions) (*Pr
 	if err != nil {
 		return nil, fmt.Errorf("backup: prune %q: %w", tenant, err)
 	}
-	st, err := r.ExecutePrune(ctx, plan)
+	st, err := r.ExecutePrune(ctx, plan, pruneProgress(o.Progress))
 	e.forgetRepo(tenant)
 	if err != nil {
 		return nil, fmt.Errorf("backup: prune %q: %w", tenant, err)
 	}
 	return pruneReport(plan, st, false), nil
+}
+
+// pruneProgress adapts fn to the repository's prune progress (nil: none).
+func pruneProgress(fn func(Progress)) func(repo.PruneProgress) {
+	if fn == nil {
+		return nil
+	}
+	return func(p repo.PruneProgress) {
+		fn(Progress{PacksRead: int64(p.PacksDone), PacksTotal: int64(p.PacksTotal), BytesDone: p.BytesDone, BytesTotal: p.BytesTotal})
+	}
 }
 
 // planPrune plans a prune of r against every live snapshot.

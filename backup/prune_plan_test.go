@@ -184,3 +184,32 @@ func TestCheckReportsUnreferencedPack(t *testing.T) {
 	require.Zero(t, chk.UnreferencedPacks)
 	require.Zero(t, chk.UnreferencedBytes)
 }
+
+// TestPruneProgress: a real prune reports after each repacked pack and
+// each deleted one, never going back, and ends on its totals: every pack
+// it removed and every live byte it copied. A dry run reports nothing.
+func TestPruneProgress(t *testing.T) {
+	ctx := master()
+	e, store, _, _ := leftoverFixture(t)
+	var seen []backup.Progress
+	progress := func(p backup.Progress) { seen = append(seen, p) }
+	_, err := e.Prune(ctx, "acme", &backup.PruneOptions{DryRun: true, RepackThreshold: 0.01, Progress: progress})
+	require.NoError(t, err)
+	require.Empty(t, seen, "a dry run reports no progress")
+
+	before := objects(t, store)
+	rep, err := e.Prune(ctx, "acme", &backup.PruneOptions{RepackThreshold: 0.01, Progress: progress})
+	require.NoError(t, err)
+	removed, _ := packsOnlyIn(before, objects(t, store))
+	require.NotEmpty(t, seen)
+	require.Equal(t, 1, rep.PacksRepacked, "the fixture repacks one pack")
+	for i := 1; i < len(seen); i++ {
+		require.GreaterOrEqual(t, seen[i].PacksRead, seen[i-1].PacksRead)
+		require.GreaterOrEqual(t, seen[i].BytesDone, seen[i-1].BytesDone)
+	}
+	last := seen[len(seen)-1]
+	require.Equal(t, int64(len(removed)), last.PacksTotal, "packs to remove")
+	require.Equal(t, last.PacksTotal, last.PacksRead, "every pack removed was reported")
+	require.Positive(t, last.BytesTotal, "the repacked pack held live bytes")
+	require.Equal(t, last.BytesTotal, last.BytesDone, "every live byte copied was reported")
+}

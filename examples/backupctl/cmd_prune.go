@@ -19,7 +19,14 @@ func (a *app) pruneCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			rep, err := e.Prune(ctx, tenant, &backup.PruneOptions{DryRun: dry})
+			opts := &backup.PruneOptions{DryRun: dry}
+			var bar *progress // a dry run only plans: no bar
+			if !dry {
+				bar = a.progress(cmd.ErrOrStderr(), "prune")
+				opts.Progress = bar.callback()
+			}
+			rep, err := e.Prune(ctx, tenant, opts)
+			bar.finish()
 			if err != nil {
 				return err
 			}

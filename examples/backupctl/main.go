@@ -10,10 +10,10 @@
 // The store URL is any gocloud.dev/blob URL (file://, mem://, s3://, gs://,
 // azblob://). Encrypted scopes take their passphrase from the environment
 // variable named by --password-env (default STEWARD_PASSPHRASE), never from
-// the command line. The backup, restore, check --read-data, validate and
-// drill commands draw a progress bar on stderr when it is a terminal,
-// unless --json or --no-progress is given (prune has none: the SDK's Prune
-// reports no progress).
+// the command line. The backup, restore, check --read-data, validate,
+// drill and prune commands draw a progress bar on stderr when it is a
+// terminal, unless --json or --no-progress is given (a prune's bar follows
+// the live bytes it repacks).
 // The CLI acts as a principal with the master role named by --user.
 package main
 
@@ -68,7 +68,7 @@ func newRoot() *cobra.Command {
 	pf.StringVar(&a.storeURL, "store", "", "store URL (default $STEWARD_STORE, or "+defaultStoreURL+" when that is unset)")
 	pf.StringVar(&a.user, "user", envOr("USER", "operator"), "principal ID recorded in the audit trail")
 	pf.BoolVar(&a.jsonOut, "json", false, "print JSON instead of text")
-	pf.BoolVar(&a.noProgress, "no-progress", false, "never draw the progress bar of long commands: backup, restore, validate, drill, --read-data (drawn on stderr only when it is a terminal and --json is not set)")
+	pf.BoolVar(&a.noProgress, "no-progress", false, "never draw the progress bar of long commands: backup, restore, validate, drill, --read-data, prune (drawn on stderr only when it is a terminal and --json is not set)")
 	pf.StringVar(&a.passwordEnv, "password-env", "STEWARD_PASSPHRASE", "name of the environment variable holding the passphrase of encrypted scopes")
 	pf.UintVar(&a.kdfMemoryMiB, "kdf-memory-mib", 32, "argon2id memory in MiB for passphrase keys wrapped from now on (new scopes, rekeys), with passes raised so memory × passes is at least 64 MiB × 3; existing keys keep theirs")
 	pf.BoolVar(&a.singleWriter, "single-writer", false, "declare this process the store's only writer, for stores that ignore conditional create (also: STEWARD_SINGLE_WRITER=1)")

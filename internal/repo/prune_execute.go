@@ -20,8 +20,9 @@ import (
 // every kept one; only then are the old index objects deleted, and the
 // obsolete packs last. A crash leaves at worst duplicate index entries or
 // unreferenced packs, which the next prune removes. An empty plan changes
-// nothing.
-func (r *Repo) ExecutePrune(ctx context.Context, plan *PrunePlan) (*PruneStats, error) {
+// nothing. progress, when not nil, is called after each pack repacked or
+// deleted.
+func (r *Repo) ExecutePrune(ctx context.Context, plan *PrunePlan, progress func(PruneProgress)) (*PruneStats, error) {
 	st := plan.Stats
 	if plan.Empty() {
 		return &st, nil
@@ -29,21 +30,22 @@ func (r *Repo) ExecutePrune(ctx context.Context, plan *PrunePlan) (*PruneStats, 
 	if err := r.checkFresh(ctx, plan); err != nil {
 		return nil, err
 	}
-	newPacks, written, err := r.repack(ctx, plan.Repack)
+	pr := newPruneTicker(plan, progress)
+	newPacks, written, err := r.repack(ctx, plan.Repack, pr)
 	if err != nil {
 		return nil, err
 	}
 	if err := r.writePrunedIndex(ctx, plan, newPacks); err != nil {
 		return nil, err
 	}
-	if err := r.deleteAll(ctx, plan.Indexes, "old index"); err != nil {
+	if err := r.deleteAll(ctx, plan.Indexes, "old index", nil); err != nil {
 		return nil, err
 	}
 	var obsolete []string
 	for _, p := range slices.Concat(plan.Delete, plan.Repack) {
 		obsolete = append(obsolete, p.Key)
 	}
-	if err := r.deleteAll(ctx, obsolete, "pack"); err != nil {
+	if err := r.deleteAll(ctx, obsolete, "pack", pr.packDone); err != nil {
 		return nil, err
 	}
 	if err := r.ReloadIndex(ctx); err != nil {
@@ -73,7 +75,7 @@ func (r *Repo) checkFresh(ctx context.Context, plan *PrunePlan) error {
 
 // repack copies the live chunks of packs into new packs, which no index
 // lists yet, and returns them with the bytes written.
-func (r *Repo) repack(ctx context.Context, packs []PrunePack) ([]IndexPack, int64, error) {
+func (r *Repo) repack(ctx context.Context, packs []PrunePack, pr *pruneTicker) ([]IndexPack, int64, error) {
 	if len(packs) == 0 {
 		return nil, 0, nil
 	}
@@ -97,7 +99,9 @@ func (r *Repo) repack(ctx context.Context, packs []PrunePack) ([]IndexPack, int6
 				return nil, 0, fmt.Errorf("repack %q: %w", p.Key, err)
 			}
 			buf = data
+			pr.bytes(int64(loc.Length))
 		}
+		pr.report()
 	}
 	done, err := saver.flushPacks()
 	if err != nil {
@@ -141,11 +145,52 @@ func (r *Repo) writePrunedIndex(ctx context.Context, plan *PrunePlan, newPacks [
 }
 
 // deleteAll deletes keys; one already gone is not an error.
-func (r *Repo) deleteAll(ctx context.Context, keys []string, what string) error {
+func (r *Repo) deleteAll(ctx context.Context, keys []string, what string, done func()) error {
 	for _, key := range keys {
 		if err := r.store.Delete(ctx, key); err != nil && !errors.Is(err, storage.ErrNotFound) {
 			return fmt.Errorf("delete %s: %w", what, err)
 		}
+		if done != nil {
+			done()
+		}
 	}
 	return nil
+}
+
+// PruneProgress is how far ExecutePrune is: the packs repacked or deleted
+// of those the plan names, and the live bytes copied out of repacked packs.
+type PruneProgress struct {
+	PacksDone, PacksTotal int
+	BytesDone, BytesTotal int64
+}
+
+// pruneTicker counts ExecutePrune's progress and reports it.
+type pruneTicker struct {
+	p  PruneProgress
+	fn func(PruneProgress)
+}
+
+func newPruneTicker(plan *PrunePlan, fn func(PruneProgress)) *pruneTicker {
+	t := &pruneTicker{fn: fn}
+	t.p.PacksTotal = len(plan.Delete) + len(plan.Repack)
+	for _, p := range plan.Repack {
+		t.p.BytesTotal += p.LiveBytes
+	}
+	return t
+}
+
+// bytes counts n live bytes copied.
+func (t *pruneTicker) bytes(n int64) { t.p.BytesDone += n }
+
+// packDone counts one obsolete pack deleted (a repacked one too: its live
+// chunks were copied before) and reports.
+func (t *pruneTicker) packDone() {
+	t.p.PacksDone++
+	t.report()
+}
+
+func (t *pruneTicker) report() {
+	if t.fn != nil {
+		t.fn(t.p)
+	}
 }

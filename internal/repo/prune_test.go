@@ -149,7 +149,7 @@ func TestExecutePruneDoesExactlyThePlan(t *testing.T) {
 		require.NoError(t, err)
 		before := storeContents(t, f.store)
 
-		st, err := f.r.ExecutePrune(ctx, plan)
+		st, err := f.r.ExecutePrune(ctx, plan, nil)
 		require.NoError(t, err)
 		after := storeContents(t, f.store)
 
@@ -201,7 +201,7 @@ func TestExecutePruneRefusesStalePlan(t *testing.T) {
 	require.NoError(t, err)
 	f.session(t, 5, 1_000) // a backup's index lands after the plan
 	before := storeContents(t, f.store)
-	_, err = f.r.ExecutePrune(ctx, plan)
+	_, err = f.r.ExecutePrune(ctx, plan, nil)
 	require.ErrorIs(t, err, ErrStalePlan)
 	require.Equal(t, before, storeContents(t, f.store), "a refused plan changes nothing")
 }
