@@ -35,6 +35,10 @@ type ForgetOptions struct {
 	// open cannot show it is the snapshot the caller meant) and the
 	// second with ErrProtected (a release, say, still needs them).
 	Force bool
+	// DryRun makes every check a real Forget makes (IDs, manifests,
+	// protection) and deletes nothing: the error is the one the Forget
+	// would return.
+	DryRun bool
 }
 
 // ForgetWithOptions deletes the named snapshots' manifests. Their data
@@ -64,7 +68,7 @@ func (e *Engine) ForgetWithOptions(ctx context.Context, tenant string, ids []str
 		return err
 	}
 	forced, err := e.checkForget(ctx, r, tenant, ids, o.Force)
-	if err != nil {
+	if err != nil || o.DryRun {
 		return err
 	}
 	for _, id := range ids {

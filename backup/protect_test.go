@@ -49,6 +49,10 @@ func TestForgetRefusesProtectedUnlessForced(t *testing.T) {
 			require.ErrorIs(t, err, backup.ErrProtected, "Forget of a protected snapshot: got %v", err)
 			require.Contains(t, err.Error(), keep.ID, "the error names the snapshot")
 			require.Equal(t, before, objects(t, store), "a refused Forget deleted something")
+			err = e.ForgetWithOptions(master(), backup.Releases, []string{keep.ID}, &backup.ForgetOptions{DryRun: true})
+			require.ErrorIs(t, err, backup.ErrProtected, "a dry run says what the Forget would")
+			require.NoError(t, e.ForgetWithOptions(master(), backup.Releases, []string{other.ID}, &backup.ForgetOptions{DryRun: true}))
+			require.Equal(t, before, objects(t, store), "a dry run deleted something")
 			if tc.hook {
 				require.Contains(t, asked, backup.Releases+"/"+keep.ID, "Protect was not asked about the snapshot")
 			}

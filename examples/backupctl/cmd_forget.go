@@ -71,14 +71,12 @@ func (a *app) forgetSnapshots(ctx context.Context, e *backup.Engine, tenant stri
 		}
 		res.Forgotten[i] = full
 	}
-	if !dry {
-		err := e.ForgetWithOptions(ctx, tenant, res.Forgotten, &backup.ForgetOptions{Force: force})
-		if errors.Is(err, backup.ErrProtected) {
-			return &cliError{strings.ReplaceAll(err.Error(), "with Force", "with --force"), err}
-		}
-		if err != nil {
-			return err
-		}
+	err := e.ForgetWithOptions(ctx, tenant, res.Forgotten, &backup.ForgetOptions{Force: force, DryRun: dry})
+	if errors.Is(err, backup.ErrProtected) {
+		return &cliError{strings.ReplaceAll(err.Error(), "with Force", "with --force"), err}
+	}
+	if err != nil {
+		return err
 	}
 	return a.print(res, func() {
 		verb := "forgot"

@@ -103,7 +103,10 @@ func TestForgetOfReleaseArtifactAndRollback(t *testing.T) {
 	}
 	require.Equal(t, []string{"id", "name", "email"}, f.columns(t))
 
-	out, err := run(t, "--store", f.store, "forget", "--tenant", backup.Releases, "--snapshot", f.r1.ArtifactSnapshot)
+	out, err := run(t, "--store", f.store, "forget", "--tenant", backup.Releases, "--snapshot", f.r1.ArtifactSnapshot, "--dry-run")
+	require.ErrorIs(t, err, backup.ErrProtected, "a dry run says what forget would: printed %q", out)
+	require.NotContains(t, out, "would forget")
+	out, err = run(t, "--store", f.store, "forget", "--tenant", backup.Releases, "--snapshot", f.r1.ArtifactSnapshot)
 	require.ErrorIs(t, err, backup.ErrProtected, "forget of a release's artifact: printed %q", out)
 	require.ErrorContains(t, err, f.r1.ArtifactSnapshot)
 	require.ErrorContains(t, err, "with --force")
