@@ -270,6 +270,8 @@ type dirWalk struct {
 	// links maps each regular file seen with more than one link to the
 	// first path it was seen at: one entry per hard-linked file.
 	links map[fileKey]string
+	// recent are the handles of the last directories left (see retire).
+	recent []*os.Root
 }
 
 // fileKey names a file on its system: its device and inode.
@@ -300,14 +302,15 @@ func (s *dirSource) Walk(ctx context.Context, fn func(Entry) error) error {
 	// The entries carry root: the pipeline opens files while the walk
 	// moves on and after it returns. It is one handle per walk, closed by
 	// os.Root's finalizer once no entry refers to it. The directories
-	// entered below it are closed once walked: an entry opens through its
-	// directory while the walk is still there (one openat), and through
-	// root by its whole path after.
+	// entered below it are closed soon after they are walked (retire): an
+	// entry opens through its directory while that handle is open (one
+	// openat), and through root by its whole path after.
 	root, err := os.OpenRoot(s.root)
 	if err != nil {
 		return fmt.Errorf("backup: open %q: %w", s.root, err)
 	}
 	w := &dirWalk{s: s, root: root}
+	defer w.closeRecent()
 	return w.walkDir(ctx, root, ".", nil, fn)
 }
 
@@ -348,8 +351,33 @@ func (w *dirWalk) enter(ctx context.Context, d *os.Root, it walkItem, fn func(En
 	if err != nil {
 		return Skip(ctx, it.p, w.s.openFailed(d, name, it.p, it.info, err))
 	}
-	defer sub.Close()
+	defer w.retire(sub)
 	return w.walkDir(ctx, sub, it.p, it.info, fn)
+}
+
+// recentDirs is how many directory handles a walk keeps open after
+// leaving them: the pipeline's readers trail the walk by a few files, so
+// a directory's last files are opened just after the walk moved on, and
+// through a kept handle that is one openat instead of one per path
+// element.
+const recentDirs = 8
+
+// retire keeps d open among the last recentDirs directories walked and
+// closes the oldest beyond them.
+func (w *dirWalk) retire(d *os.Root) {
+	w.recent = append(w.recent, d)
+	if len(w.recent) > recentDirs {
+		w.recent[0].Close()
+		w.recent = w.recent[1:]
+	}
+}
+
+// closeRecent closes the directory handles the walk still keeps.
+func (w *dirWalk) closeRecent() {
+	for _, d := range w.recent {
+		d.Close()
+	}
+	w.recent = nil
 }
 
 // list reads the directory d (dir from the root) in walk order, checking
@@ -444,8 +472,11 @@ func (s *dirSource) openEntry(ctx context.Context, e Entry) (io.ReadCloser, erro
 		return nil, fmt.Errorf("backup: open: %w", err)
 	}
 	if d := e.seen.dir; d != nil {
+		// Any failure but a detected swap is tried again through the
+		// root: the directory's handle may close meanwhile (the walk
+		// retires it), and the root's whole path says why.
 		rc, err := s.openIn(d, path.Base(e.Path), e.Path, e.seen.info)
-		if !errors.Is(err, os.ErrClosed) {
+		if err == nil || errors.Is(err, ErrSourceChanged) {
 			return rc, err
 		}
 	}
