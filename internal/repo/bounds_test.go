@@ -230,3 +230,23 @@ func TestConfigWithoutMACStillOpens(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, []byte("old chunk"), got)
 }
+
+// TestReplantedManifestUnderAnotherIDFails: a manifest is sealed bound to
+// its snapshot ID, so an old manifest planted under another snapshot's
+// name (to make an old state look like a new snapshot) fails to open.
+// Planting it back under its own name after a Forget is not detectable
+// from the store alone (SECURITY.md).
+func TestReplantedManifestUnderAnotherIDFails(t *testing.T) {
+	ctx := context.Background()
+	store := storage.NewMemory()
+	r, _, _ := encryptedRepo(t, store, []byte("chunk"))
+	require.NoError(t, r.SaveSnapshot(ctx, "old", []byte(`{"id":"old"}`)))
+	b, err := storage.ReadAll(ctx, store, r.SnapshotKey("old"))
+	require.NoError(t, err)
+	require.NoError(t, storage.PutBytes(ctx, store, r.SnapshotKey("new"), b, nil))
+	_, err = r.LoadSnapshot(ctx, "new")
+	require.ErrorIs(t, err, ErrCorrupt)
+	got, err := r.LoadSnapshot(ctx, "old")
+	require.NoError(t, err)
+	require.Equal(t, `{"id":"old"}`, string(got))
+}
