@@ -1,31 +1,19 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
 
 	"github.com/stretchr/testify/require"
-
-	"github.com/iluxsys/steward/backup"
 )
 
 // prune --dry-run says "would" and changes nothing; the real prune then
 // deletes the forgotten snapshot's packs and the orphan that check
 // counted as unreferenced (not as a problem).
 func TestPruneDryRunSaysWould(t *testing.T) {
-	dir := t.TempDir()
-	store := "file://" + filepath.ToSlash(filepath.Join(dir, "store"))
-	src := filepath.Join(dir, "src")
-	require.NoError(t, os.MkdirAll(src, 0o755))
-	require.NoError(t, os.WriteFile(filepath.Join(src, "a.txt"), []byte("alpha"), 0o644))
-	unsetenv(t, "STEWARD_PASSPHRASE")
-	out, err := run(t, "--store", store, "backup", "--tenant", "acme", "--source", src, "--json")
-	require.NoError(t, err)
-	var snap backup.Snapshot
-	require.NoError(t, json.Unmarshal([]byte(out), &snap), "backup --json printed %q", out)
+	dir, store, snap := oneBackup(t)
 	packs, err := filepath.Glob(filepath.Join(dir, "store", "tenants", "acme", "packs", "*", "*"))
 	require.NoError(t, err)
 	require.NotEmpty(t, packs)
@@ -34,7 +22,7 @@ func TestPruneDryRunSaysWould(t *testing.T) {
 	orphan := filepath.Join(dir, "store", "tenants", "acme", "packs", "ff", "ff0123456789abcdef0123456789abcd")
 	require.NoError(t, os.MkdirAll(filepath.Dir(orphan), 0o755))
 	require.NoError(t, os.WriteFile(orphan, b, 0o644))
-	out, err = run(t, "--store", store, "check", "--tenant", "acme")
+	out, err := run(t, "--store", store, "check", "--tenant", "acme")
 	require.NoError(t, err, "an unreferenced pack is no problem: %s", out)
 	require.Contains(t, out, fmt.Sprintf("1 unreferenced packs (%d bytes)", len(b)))
 	packs = append(packs, orphan)
