@@ -47,6 +47,11 @@ const TagProtected = "protected"
 // through it. A Source may also yield named pipes, sockets and devices
 // (Mode with their type bits, Size 0) so that backups can count them:
 // they are not stored (Metadata.SpecialSkipped).
+//
+// A regular file whose size is not known until it is read (a table a
+// database streams) has Size SizeUnknown: a backup always reads it (it is
+// never taken unread from the parent snapshot) and records the size it
+// read.
 type Entry struct {
 	Path    string
 	Size    int64
@@ -67,6 +72,10 @@ type Entry struct {
 	// entry is opened; zero for other Sources.
 	seen seen
 }
+
+// SizeUnknown is the Size of a regular file whose size a Source knows only
+// once the file is read.
+const SizeUnknown int64 = -1
 
 // Source is what a backup reads. Walk calls fn for every entry in lexical
 // path order (directories before their contents); Open opens a regular file.

@@ -155,7 +155,7 @@ type chunkerBuf struct {
 // getChunkerBuf returns a buffer for chunking a file of size bytes; give
 // it back with putChunkerBuf.
 func (e *Engine) getChunkerBuf(size int64) chunkerBuf {
-	if size < smallFile {
+	if size >= 0 && size < smallFile {
 		p := smallBufs.Get().(*[]byte)
 		return chunkerBuf{b: *p, small: p}
 	}

@@ -60,7 +60,7 @@ func (a *archiver) saveFile(ctx context.Context, j *job) error {
 // readFile reads one file, hands its chunks to the Saver, and fills f's
 // SHA-256 and chunk list, adding the bytes it saves to a.readBytes as it
 // goes; it returns how many it added. The file must yield the size the
-// walk reported, and when its reader has a Stat method (fs.File), still
+// walk reported (any size when that was SizeUnknown), and when its reader has a Stat method (fs.File), still
 // have the walk's size and mtime once read; on a re-read (again) the open
 // file's size and mtime are expected instead, and recorded. A file that
 // cannot be opened or read, or that changed, is a *sourceError.
@@ -76,9 +76,15 @@ func (a *archiver) readFile(ctx context.Context, f *File, again bool) (int64, er
 	if fi := statOf(rc); again && fi != nil {
 		f.Size, f.ModTime = fi.Size(), fi.ModTime()
 	}
+	unknown := f.Size < 0
 	n, err := a.chunkFile(ctx, rc, f)
 	if err != nil {
 		return n, err
+	}
+	if unknown {
+		f.Size = n
+		f.ModTime = f.ModTime.UTC().Truncate(0)
+		return n, nil
 	}
 	if n != f.Size {
 		return n, &sourceError{fmt.Errorf("file %q %w: expected %d bytes, read %d", f.Path, errChanged, f.Size, n)}

@@ -236,7 +236,7 @@ func scanTotals(ctx context.Context, src Source, o *Options) (Progress, error) {
 	err := src.Walk(ctx, func(en Entry) error {
 		if en.Mode.IsRegular() {
 			totals.FilesTotal++
-			totals.BytesTotal += en.Size
+			totals.BytesTotal += max(en.Size, 0)
 		}
 		return nil
 	})

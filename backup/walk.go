@@ -116,7 +116,7 @@ func plan(en Entry, parent *parentCursor) (*job, error) {
 	if err != nil {
 		return nil, err
 	}
-	if !ok {
+	if !ok || en.Size < 0 {
 		j.read = true
 		return j, nil
 	}
