@@ -85,6 +85,7 @@ type Log struct {
 	seq  uint64      // last known sequence number
 	hash string      // hash of record seq
 	due  *Checkpoint // a checkpoint whose write failed, retried by Record
+	obs  observers   // see Observe
 }
 
 // Errors of the audit log.
@@ -251,7 +252,7 @@ func (l *Log) Record(ctx context.Context, e Event) error {
 	if err != nil {
 		return err
 	}
-	cps, err := l.append(ctx, body)
+	cps, err := l.append(ctx, &e, body)
 	for _, cp := range cps {
 		l.anchor(ctx, &cp)
 	}
@@ -280,9 +281,10 @@ func (l *Log) encode(e *Event) ([]byte, error) {
 	return body, nil
 }
 
-// append stores body as the next record, then the checkpoint due at its
-// sequence number, if any; it returns the checkpoints it stored.
-func (l *Log) append(ctx context.Context, body []byte) ([]Checkpoint, error) {
+// append stores body, the encoding of e, as the next record, tells the
+// observers, then stores the checkpoint due at its sequence number, if
+// any; it returns the checkpoints it stored.
+func (l *Log) append(ctx context.Context, e *Event, body []byte) ([]Checkpoint, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	var cps []Checkpoint
@@ -307,6 +309,7 @@ func (l *Log) append(ctx context.Context, body []byte) ([]Checkpoint, error) {
 			return cps, fmt.Errorf("audit: append event %d: %w", seq, err)
 		}
 		l.seq, l.hash = seq, rec.Hash
+		l.notify(rec, e)
 		if l.key.Keyed() && seq%l.cfg.CheckpointEvery == 0 {
 			l.due = &Checkpoint{Seq: seq, Hash: rec.Hash}
 		}
