@@ -1,0 +1,192 @@
+package sqltenant
+
+import (
+	"context"
+	"strconv"
+	"strings"
+)
+
+// dialect is the engine-specific part of the package: how one SQL engine
+// (SQLite through database/sql, PostgreSQL through pgx) lists its tables,
+// reads a tenant's rows inside one consistent snapshot, and applies a
+// restore inside one transaction. Everything else — layouts and tenant
+// filters, the row encoding (value, encoder, decoder), the metadata
+// module (Schema), table order, schema-compatibility checks, merge
+// decisions' reports — is shared and written once, in front of it.
+//
+// A dialect is made by an exported constructor returning *DB (SQLite,
+// and later Postgres) and is safe for concurrent use: each Source and
+// Target opens its own readTx or writeTx.
+//
+// SQL the shared code builds quotes every identifier with quoteIdent
+// (standard SQL double quotes, valid on both engines) after checkName
+// accepted it, and binds every tenant value as a parameter written
+// with param; a dialect does the same in the SQL it builds itself.
+type dialect interface {
+	// name is the engine's name as the metadata module records it:
+	// "sqlite" or "postgres".
+	name() string
+	// param returns the n-th (1-based) bind parameter of a statement:
+	// "?1" on SQLite, "$1" on PostgreSQL. The same n may appear more
+	// than once in one statement and binds the same argument.
+	param(n int) string
+	// compatible returns "" when a column backed up with declared type
+	// from (as tables reported it on the source) can be restored into a
+	// column of declared type to (as tables reports it on the target),
+	// else a short reason ("INTEGER cannot hold TEXT"). Types are the
+	// engine's own names; both come from the same engine.
+	compatible(from, to string) string
+	// read begins a read-only transaction that sees one consistent
+	// snapshot of the whole database (SQLite: a deferred transaction
+	// started by a first read; PostgreSQL: REPEATABLE READ READ ONLY
+	// with a lock timeout). Every call of the readTx sees that snapshot.
+	read(ctx context.Context) (readTx, error)
+	// write begins the one transaction a restore makes all its changes
+	// in, with foreign keys enforced (checked no later than commit).
+	write(ctx context.Context) (writeTx, error)
+}
+
+// catalog is what a read and a write transaction both answer.
+type catalog interface {
+	// engineVersion returns the engine's version ("3.49.1", "16.4").
+	engineVersion(ctx context.Context) (string, error)
+	// tables returns every user table the transaction sees (SQLite: of
+	// the main database, without sqlite_* tables; PostgreSQL: of the
+	// DB's schema), sorted by name, each with its Columns (in
+	// declaration order, Type as the engine declares it), PrimaryKey (in
+	// key order; nil when there is none) and ForeignKeys. Rows, SHA256
+	// and the other backup-time fields are left zero.
+	tables(ctx context.Context) ([]Table, error)
+	// query runs q (a SELECT the shared code built, with args bound to
+	// param(1), param(2), ...) and calls fn with each row in the order
+	// the engine returns them; fn's slice is reused between calls.
+	// It returns fn's first error.
+	query(ctx context.Context, q string, args []any, fn func(row []value) error) error
+}
+
+// readTx is one consistent snapshot a backup reads.
+type readTx interface {
+	catalog
+	// scan calls fn with every row s selects, in primary-key order,
+	// each value as the engine stores it (see value for what each kind
+	// holds). fn's slice is reused between calls. scan may be called
+	// from several goroutines at once (a backup reads tables in
+	// parallel); an engine that cannot run queries of one transaction
+	// in parallel serializes them, and one that can share its snapshot
+	// with other connections (PostgreSQL's exported snapshots) may.
+	scan(ctx context.Context, s *scanSpec, fn func(row []value) error) error
+	// close ends the snapshot. It is called once, after every scan
+	// returned.
+	close() error
+}
+
+// writeTx is the transaction a restore runs in.
+type writeTx interface {
+	catalog
+	// exec runs q (a DELETE the shared code built, with args bound to
+	// param(1), ...) and returns the rows it affected.
+	exec(ctx context.Context, q string, args []any) (int64, error)
+	// load writes the rows of l.next into l.Table as l.Mode says and
+	// returns what it did. On error the transaction is rolled back by
+	// the caller.
+	load(ctx context.Context, l *loadSpec) (loadCounts, error)
+	// checkForeignKeys fails with an error matching ErrForeignKey,
+	// naming the table, when a row of the transaction references a row
+	// that does not exist. It is called once, before commit.
+	checkForeignKeys(ctx context.Context) error
+	// commit commits; rollback discards everything. After either, the
+	// writeTx is not used again; rollback after commit does nothing.
+	commit(ctx context.Context) error
+	rollback() error
+}
+
+// scanSpec selects the rows of one table a backup stores.
+type scanSpec struct {
+	// Table is the table as the snapshot's catalog reported it.
+	Table *Table
+	// Columns are the columns to read, in the order rows are stored:
+	// the table's columns in declaration order.
+	Columns []string
+	// Where is a predicate the tenant's rows match ("" for every row:
+	// a database per tenant), its parameters written with param(n) and
+	// bound to Args in order.
+	Where string
+	Args  []any
+}
+
+// selectSQL returns the SELECT of s ordered by the primary key, each
+// column written by col (a dialect may wrap a column in an expression,
+// as SQLite does to get the value exactly as stored).
+func (s *scanSpec) selectSQL(col func(quoted string) string) string {
+	var b strings.Builder
+	b.WriteString("SELECT ")
+	for i, c := range s.Columns {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(col(quoteIdent(c)))
+	}
+	b.WriteString(" FROM ")
+	b.WriteString(quoteIdent(s.Table.Name))
+	if s.Where != "" {
+		b.WriteString(" WHERE ")
+		b.WriteString(s.Where)
+	}
+	b.WriteString(" ORDER BY ")
+	for i, c := range s.Table.PrimaryKey {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(quoteIdent(c))
+	}
+	return b.String()
+}
+
+// loadMode is how load treats a row whose primary key the table holds.
+type loadMode int
+
+const (
+	// loadInsert inserts every row: the tenant's rows were deleted
+	// first (a full or selective restore). A duplicate key is an error.
+	loadInsert loadMode = iota
+	// loadMissingOnly inserts rows whose key is missing and keeps the
+	// others as they are (counted kept).
+	loadMissingOnly
+	// loadOverwrite inserts missing rows and updates existing ones to
+	// the backup's values (counted updated).
+	loadOverwrite
+	// loadKeepNewer inserts missing rows and updates an existing one
+	// only when the backup's Timestamp column is strictly newer than the
+	// stored one (see newer); otherwise it is kept. A row whose either
+	// timestamp is NULL is kept.
+	loadKeepNewer
+)
+
+// loadSpec is one table's rows to load.
+type loadSpec struct {
+	// Table is the table as the backup's metadata describes it.
+	Table *Table
+	// Columns are the backup's columns, in the order of each row's
+	// values; the target may have more (nullable or defaulted).
+	Columns []string
+	Mode    loadMode
+	// Timestamp is the column loadKeepNewer compares; "" otherwise.
+	Timestamp string
+	// next returns the next row (its slice reused between calls), or
+	// io.EOF after the last.
+	next func() ([]value, error)
+}
+
+// loadCounts is what load did with a table's rows.
+type loadCounts struct {
+	Inserted, Updated, Kept int64
+}
+
+// quoteIdent quotes an identifier for SQL (both engines): in double
+// quotes, a double quote doubled. Names reach it only after checkName.
+func quoteIdent(name string) string {
+	return `"` + strings.ReplaceAll(name, `"`, `""`) + `"`
+}
+
+// numbered returns param as "<prefix><n>", the form both engines use.
+func numbered(prefix string, n int) string { return prefix + strconv.Itoa(n) }

@@ -1,0 +1,66 @@
+// Package sqltenant backs up a tenant's rows in a SQL database and
+// restores them: a Source that implements backup.Source and a Target that
+// implements restore.Target (and restore.Committer), so that incremental
+// backups, deduplication, encryption, the catalog, retention, validation
+// and drills work on database tenants as they do on directories.
+//
+// # Engines
+//
+// A DB wraps one engine behind a small unexported interface (dialect.go):
+// SQLite through modernc.org/sqlite and database/sql (SQLite), and the
+// place where a PostgreSQL dialect (pgx, COPY) plugs in. Everything else
+// — layouts, the row encoding, the metadata module, table order,
+// schema-compatibility checks, merge reports — is shared.
+//
+// # Layouts
+//
+// Options.TenantColumn set: shared tables, every table discovered from
+// the catalog holding the tenant's rows in that column, except tables
+// Options.Exclude names (reference tables) and tables reaching the tenant
+// through a join, whose rows Options.Filters selects. Unset: a database
+// per tenant (with SQLite, a file per tenant), every table the tenant's.
+// Tenant IDs are always bound as parameters; table and column names are
+// checked (letters, digits, '_', '$', '-') and quoted.
+//
+// # What a snapshot holds
+//
+// One module per table, "<table>/rows", holding the table's rows in
+// primary-key order in the row encoding (value.go): a header naming the
+// columns, then each row's values tagged NULL, integer, float (bit for
+// bit), text or blob, then an end with the row count. The encoding is
+// deterministic and exact — NULL is not ”, a blob is not text, a
+// float's bits and a text's bytes (unicode, JSON, numerics and
+// timestamps with their zones, as the engine stores them) come back
+// unchanged — so an unchanged table stores the same bytes and
+// deduplicates between backups. Table files have backup.SizeUnknown: a
+// backup always reads them.
+//
+// And the metadata module, SchemaModule ("~schema/schema.json"), always:
+// a Schema with the engine and its version, the layout, the migration
+// version (from the release migrator's table, when present), and per
+// table its columns and types, primary key, foreign keys, row count,
+// SHA-256 of its rows file, and greatest updated-at, tables in parent
+// first order. It sorts after every table so that a backup reads it
+// last, when the counts and sums are known.
+//
+// A Source reads every table in one read transaction: the snapshot is
+// consistent across tables. Close it when the backup is done (it also
+// ends once every file it listed has been read).
+//
+// # Restores
+//
+// A Target spools what a restore writes (to temporary files: memory stays
+// bounded) and applies it in Commit, in one transaction: the schema
+// checked first (every backed-up column present with a compatible type,
+// extra target columns nullable or defaulted, no backup at a migration
+// the target lacks: ErrMissingTable, ErrMissingColumn,
+// ErrIncompatibleType, ErrRequiredColumn, ErrNewerMigrations); then a
+// full or selective restore deletes the tenant's rows of the restored
+// tables, children first, and loads the backup's, parents first; a merge
+// inserts missing rows and, by Target.Merge, keeps newer rows by the
+// table's timestamp column, keeps every existing row, or overwrites.
+// Foreign keys are checked before the commit; any error rolls back and
+// the database is as it was. Other tenants' rows are never touched. The
+// counts of rows inserted, updated, kept and deleted per table come back
+// as the restore's Report.Outcomes.
+package sqltenant
