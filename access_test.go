@@ -83,7 +83,7 @@ func TestNonMasterIsDeniedEverywhere(t *testing.T) {
 			return nil
 		}},
 		{"backup.OpenFile", func(ctx context.Context) error {
-			rc, err := e.OpenFile(ctx, "acme", file)
+			rc, err := e.OpenFile(ctx, "acme", file, nil)
 			if err == nil {
 				_, _ = io.Copy(io.Discard, rc)
 				rc.Close()

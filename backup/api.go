@@ -104,11 +104,6 @@ type Component struct {
 	Dependencies []string `json:"dependencies,omitempty"`
 }
 
-// ProgressInterval is how often a backup or restore in progress reports
-// the bytes done so far while it waits on a file, besides once per file
-// done: a large file moves the count as it goes.
-const ProgressInterval = 250 * time.Millisecond
-
 // Progress reports how far a backup, a restore, a check's data reads or a
 // prune are. A check counts packs instead of files (PacksRead of
 // PacksTotal, FilesDone and FilesTotal stay zero) and its BytesDone and
@@ -148,7 +143,7 @@ type Options struct {
 	// Components records the general structure's inventory.
 	Components []Component
 	// Progress, when set, is called from one goroutine as work advances:
-	// after each file and every ProgressInterval in between. BytesDone
+	// after each file and every 250 ms in between. BytesDone
 	// counts the bytes read so far, a file's before it is done.
 	Progress func(Progress)
 	// FailFast makes a backup fail on the first entry the Source cannot

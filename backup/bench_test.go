@@ -64,7 +64,7 @@ func BenchmarkOpenFile(b *testing.B) {
 	b.ReportAllocs()
 	b.SetBytes(f.Size)
 	for b.Loop() {
-		rc, err := e.OpenFile(ctx, "acme", f)
+		rc, err := e.OpenFile(ctx, "acme", f, nil)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/iluxsys/steward/backup"
 	"github.com/iluxsys/steward/internal/fakeclock"
+	"github.com/iluxsys/steward/internal/op"
 	"github.com/iluxsys/steward/storage"
 )
 
@@ -56,7 +57,7 @@ func TestCheckProgress(t *testing.T) {
 			tc.opts.Progress = func(p backup.Progress) {
 				got = append(got, p)
 				if tc.advance {
-					clock.Advance(backup.ProgressInterval)
+					clock.Advance(op.ProgressInterval)
 				}
 			}
 			chk, err := e.Check(ctx, "acme", &tc.opts)

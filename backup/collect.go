@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/iluxsys/steward/internal/op"
 	"github.com/iluxsys/steward/internal/repo"
 )
 
@@ -18,12 +19,12 @@ func (a *archiver) collect(ctx context.Context) error {
 }
 
 func (a *archiver) collectEntries(ctx context.Context) error {
-	// Progress comes after each file, and every ProgressInterval while
+	// Progress comes after each file, and every op.ProgressInterval while
 	// collect waits, with the bytes read so far (a large file moves the
 	// count as its chunks are saved, not only when it is done).
 	var tick <-chan time.Time
 	if a.o.Progress != nil {
-		t := time.NewTicker(ProgressInterval)
+		t := time.NewTicker(op.ProgressInterval)
 		defer t.Stop()
 		tick = t.C
 	}

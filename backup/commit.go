@@ -26,9 +26,9 @@ func (a *archiver) saveEntryList() error {
 }
 
 func (a *archiver) chunkEntryList() error {
-	buf := a.e.bufs.get()
-	defer a.e.bufs.put(buf)
-	c := repo.NewChunker(a.r.Gear(), a.pr, buf)
+	buf := a.e.bufs.Get(SizeUnknown)
+	defer a.e.bufs.Put(buf)
+	c := repo.NewChunker(a.r.Gear(), a.pr, buf.B)
 	for {
 		chunk, err := c.Next()
 		if err == io.EOF {

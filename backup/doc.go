@@ -44,7 +44,7 @@
 // File.SHA256 is the SHA-256 of a file's content. A module (the first path
 // element) has checksum SHA-256 over one line per regular file,
 // "<sha256 hex>  <size>  <path>\n", in entry-list (lexical) order; restores
-// recompute it with NewChecksummer. The manifest checksum
+// recompute it from what they wrote. The manifest checksum
 // (Checksums["manifest"]) is the SHA-256 of the manifest's JSON with that
 // field empty; every manifest read is verified against it.
 //

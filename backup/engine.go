@@ -58,7 +58,7 @@ type Engine struct {
 	mu     sync.Mutex
 	repos  map[string]*repo.Repo
 	mcache map[string]map[string]*manifest // repository prefix -> snapshot ID -> manifest
-	bufs   *freeList                       // chunker buffers (2×MaxChunk), shared by backups
+	bufs   *repo.ChunkerBufs               // chunker buffers, shared by backups
 	caps   storage.CapabilityCache
 
 	logOnce sync.Once
@@ -80,7 +80,7 @@ func New(store storage.Store, cfg *Config) (*Engine, error) {
 	if e.cfg.Parallelism == 0 {
 		e.cfg.Parallelism = runtime.GOMAXPROCS(0)
 	}
-	e.bufs = newFreeList(2*e.cfg.Parallelism+1, 2*repo.MaxChunk)
+	e.bufs = repo.NewChunkerBufs(2*e.cfg.Parallelism + 1)
 	e.cfg.Clock = steward.ClockOrSystem(e.cfg.Clock)
 	e.cfg.Auditor = audit.OrNop(e.cfg.Auditor)
 	e.cfg.Authorizer = steward.AuthorizerOrDefault(e.cfg.Authorizer)

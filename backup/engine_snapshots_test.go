@@ -16,6 +16,7 @@ import (
 
 	"github.com/iluxsys/steward/backup"
 	"github.com/iluxsys/steward/internal/fakeclock"
+	"github.com/iluxsys/steward/internal/snapshot"
 	"github.com/iluxsys/steward/storage"
 )
 
@@ -102,7 +103,7 @@ func TestChecksumsAreRecomputable(t *testing.T) {
 	fsys := sampleFS(12, 4)
 	snap, err := e.Backup(master(), "acme", backup.FSSource(fsys), &backup.Options{Type: backup.Full})
 	require.NoError(t, err)
-	c := backup.NewChecksummer()
+	c := snapshot.NewChecksummer()
 	for f, err := range e.Files(master(), "acme", snap.ID) {
 		require.NoError(t, err)
 		if f.Mode.IsRegular() {

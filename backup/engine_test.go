@@ -61,7 +61,7 @@ func readBack(t *testing.T, e *backup.Engine, tenant, id string) map[string][]by
 		if !f.Mode.IsRegular() {
 			continue
 		}
-		rc, err := e.OpenFile(ctx, tenant, f)
+		rc, err := e.OpenFile(ctx, tenant, f, nil)
 		require.NoError(t, err)
 		b, err := io.ReadAll(rc)
 		require.NoError(t, err, f.Path)
@@ -292,7 +292,7 @@ func TestCorruptPackIsDetected(t *testing.T) {
 		if !f.Mode.IsRegular() {
 			continue
 		}
-		rc, err := e.OpenFile(ctx, "acme", f)
+		rc, err := e.OpenFile(ctx, "acme", f, nil)
 		require.NoError(t, err)
 		_, sawErr = io.ReadAll(rc)
 		rc.Close()
@@ -408,10 +408,10 @@ func (badSource) Open(ctx context.Context, p string) (io.ReadCloser, error) {
 	return nil, fs.ErrNotExist
 }
 
-// TestOpenFileWithChecks pins down what each read check catches: the
+// TestOpenFileChecks pins down what each read check catches: the
 // whole-file SHA-256 (skippable), the size and every chunk's own check
 // (never skipped).
-func TestOpenFileWithChecks(t *testing.T) {
+func TestOpenFileChecks(t *testing.T) {
 	ctx := master()
 	for _, encrypt := range []bool{true, false} {
 		t.Run(fmt.Sprintf("encrypt=%v", encrypt), func(t *testing.T) {
@@ -431,7 +431,7 @@ func TestOpenFileWithChecks(t *testing.T) {
 			}
 			require.Greater(t, len(f.Chunks), 1)
 			read := func(f backup.File, o *backup.ReadOptions) ([]byte, error) {
-				rc, err := e.OpenFileWith(ctx, "acme", f, o)
+				rc, err := e.OpenFile(ctx, "acme", f, o)
 				require.NoError(t, err)
 				defer rc.Close()
 				return io.ReadAll(rc)

@@ -112,10 +112,10 @@ func statOf(rc io.Reader) fs.FileInfo {
 // chunkFile reads rc to its end, chunking, hashing and saving it into f,
 // and returns the bytes read. A read error is a *sourceError.
 func (a *archiver) chunkFile(ctx context.Context, rc io.Reader, f *File) (int64, error) {
-	buf := a.e.getChunkerBuf(f.Size)
-	defer a.e.putChunkerBuf(buf)
+	buf := a.e.bufs.Get(f.Size)
+	defer a.e.bufs.Put(buf)
 	h := sha256.New()
-	c := repo.NewChunker(a.r.Gear(), rc, buf.b)
+	c := repo.NewChunker(a.r.Gear(), rc, buf.B)
 	var n int64
 	for {
 		chunk, err := c.Next()

@@ -13,6 +13,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/iluxsys/steward/internal/repo"
+	"github.com/iluxsys/steward/internal/snapshot"
 	"github.com/iluxsys/steward/storage"
 )
 
@@ -190,10 +191,10 @@ func FuzzSegmentChain(f *testing.F) {
 			t.Fatalf("Files: got error %v, want one matching ErrCorrupt or ErrNotFound", ferr)
 		}
 		for i, file := range got {
-			if err := ValidatePath(file.Path); err != nil {
+			if err := snapshot.ValidatePath(file.Path); err != nil {
 				t.Fatalf("entry %d: %v", i, err)
 			}
-			if i > 0 && sortKey(got[i-1].Path, got[i-1].Mode) >= sortKey(file.Path, file.Mode) {
+			if i > 0 && snapshot.SortKey(got[i-1].Path, got[i-1].Mode) >= snapshot.SortKey(file.Path, file.Mode) {
 				t.Fatalf("entry %d %q follows %q: entries out of walk order or repeated (list %q, twice %v)", i, file.Path, got[i-1].Path, list, twice)
 			}
 			w, ok := byPath[file.Path]

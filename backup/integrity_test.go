@@ -61,7 +61,7 @@ func TestFlippedByteInEachPackIsNamed(t *testing.T) {
 				if !f.Mode.IsRegular() {
 					continue
 				}
-				rc, err := fresh.OpenFile(ctx, "acme", f)
+				rc, err := fresh.OpenFile(ctx, "acme", f, nil)
 				require.NoError(t, err)
 				b, err := io.ReadAll(rc)
 				rc.Close()

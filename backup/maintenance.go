@@ -297,7 +297,7 @@ type CheckOptions struct {
 	// Progress, when set, is called from one goroutine while the chosen
 	// packs are read (ReadData or ReadDataSubset): once their totals are
 	// known, then after a pack is read, at most once every
-	// ProgressInterval of the Engine's Clock, and always after the last,
+	// op.ProgressInterval of the Engine's Clock, and always after the last,
 	// so a check that ends reports PacksRead == PacksTotal. It is never
 	// called after Check returns, nor by a check that reads no data.
 	Progress func(Progress)
@@ -430,7 +430,7 @@ func (e *Engine) Check(ctx context.Context, tenant string, opts *CheckOptions) (
 }
 
 // checkProgress adapts fn (nil for none) to the pack reads of a check:
-// the first and the last reports pass, the others when ProgressInterval
+// the first and the last reports pass, the others when op.ProgressInterval
 // has passed on the Engine's Clock since the last one passed.
 func (e *Engine) checkProgress(fn func(Progress)) func(repo.ReadProgress) {
 	if fn == nil {
@@ -439,7 +439,7 @@ func (e *Engine) checkProgress(fn func(Progress)) func(repo.ReadProgress) {
 	last := e.cfg.Clock.Now() // the first report passes anyway
 	return func(rp repo.ReadProgress) {
 		now := e.cfg.Clock.Now()
-		if rp.PacksRead > 0 && rp.PacksRead < rp.PacksTotal && now.Sub(last) < ProgressInterval {
+		if rp.PacksRead > 0 && rp.PacksRead < rp.PacksTotal && now.Sub(last) < op.ProgressInterval {
 			return
 		}
 		last = now

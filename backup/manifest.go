@@ -5,7 +5,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"hash"
 	"io/fs"
 	"math"
 	"strings"
@@ -58,48 +57,6 @@ func manifestChecksum(m *manifest) string {
 	b, _ := json.Marshal(&c)
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:])
-}
-
-// ModuleOf returns the module of a path: its first element.
-func ModuleOf(p string) string {
-	m, _, _ := strings.Cut(p, "/")
-	return m
-}
-
-// Checksummer computes per-module checksums from a snapshot's files in
-// entry-list order. A module's checksum is the SHA-256 (hex) of one line
-// per regular file, "<sha256 hex>  <size>  <path>\n", in entry-list order —
-// the format of sha256sum with the size added. Restores recompute it from
-// what they wrote to prove the module came back whole.
-type Checksummer struct {
-	h map[string]hash.Hash
-}
-
-// NewChecksummer returns an empty Checksummer.
-func NewChecksummer() *Checksummer { return &Checksummer{h: map[string]hash.Hash{}} }
-
-// Add accounts for one file; directories are ignored. sha is the file's
-// content SHA-256 in hex.
-func (c *Checksummer) Add(path string, mode fs.FileMode, size int64, sha string) {
-	if !mode.IsRegular() {
-		return
-	}
-	m := ModuleOf(path)
-	h, ok := c.h[m]
-	if !ok {
-		h = sha256.New()
-		c.h[m] = h
-	}
-	fmt.Fprintf(h, "%s  %d  %s\n", sha, size, path)
-}
-
-// Sums returns the checksum of every module seen.
-func (c *Checksummer) Sums() map[string]string {
-	out := make(map[string]string, len(c.h))
-	for m, h := range c.h {
-		out[m] = hex.EncodeToString(h.Sum(nil))
-	}
-	return out
 }
 
 // fileLine is one line of the stored entry list.
@@ -226,36 +183,4 @@ func mtimeOf(n int64) time.Time {
 		return time.Time{}
 	}
 	return time.Unix(0, n).UTC()
-}
-
-// ValidatePath checks an entry path: relative, slash-separated, no empty,
-// "." or ".." elements, no backslash or NUL. Backups refuse sources that
-// yield such paths and restores refuse manifests that hold them. Any
-// other bytes are allowed: a name that is not valid UTF-8 is stored
-// losslessly.
-func ValidatePath(p string) error {
-	if p == "" {
-		return fmt.Errorf("path is empty")
-	}
-	if strings.ContainsAny(p, "\\\x00") {
-		return fmt.Errorf("path %q contains a backslash or NUL", p)
-	}
-	if strings.HasPrefix(p, "/") {
-		return fmt.Errorf("path %q is absolute", p)
-	}
-	for el := range strings.SplitSeq(p, "/") {
-		if el == "" || el == "." || el == ".." {
-			return fmt.Errorf("path %q has an empty, '.' or '..' element", p)
-		}
-	}
-	return nil
-}
-
-// sortKey orders entries as Sources walk them: by path, a directory
-// sorting as its path followed by '/'.
-func sortKey(p string, mode fs.FileMode) string {
-	if mode.IsDir() {
-		return p + "/"
-	}
-	return p
 }

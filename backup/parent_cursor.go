@@ -1,6 +1,10 @@
 package backup
 
-import "iter"
+import (
+	"iter"
+
+	"github.com/iluxsys/steward/internal/snapshot"
+)
 
 // parentCursor merges a walk with the parent snapshot's entry list, both
 // in walk order (sortKey): for each walked file it answers whether the
@@ -33,7 +37,7 @@ func (c *parentCursor) match(en Entry) (*File, bool, error) {
 	if c == nil {
 		return nil, false, nil
 	}
-	key := sortKey(en.Path, en.Mode)
+	key := snapshot.SortKey(en.Path, en.Mode)
 	for c.next != nil {
 		if !c.havePending {
 			pf, err, ok := c.next()
@@ -47,7 +51,7 @@ func (c *parentCursor) match(en Entry) (*File, bool, error) {
 			c.pending, c.havePending = pf, true
 		}
 		p := &c.pending
-		pk := sortKey(p.Path, p.Mode)
+		pk := snapshot.SortKey(p.Path, p.Mode)
 		if pk < key {
 			c.havePending = false // gone from the walk
 			continue

@@ -154,7 +154,7 @@ func TestPartialSnapshot(t *testing.T) {
 		if !f.Mode.IsRegular() {
 			continue
 		}
-		rc, err := e2.OpenFile(master(), "acme", f)
+		rc, err := e2.OpenFile(master(), "acme", f, nil)
 		require.NoError(t, err)
 		b, err := io.ReadAll(rc)
 		rc.Close()

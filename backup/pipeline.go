@@ -15,6 +15,7 @@ import (
 	"github.com/iluxsys/steward/audit"
 	"github.com/iluxsys/steward/internal/op"
 	"github.com/iluxsys/steward/internal/repo"
+	"github.com/iluxsys/steward/internal/snapshot"
 )
 
 // Backup takes a snapshot of src for tenant (or General, or Releases).
@@ -285,7 +286,7 @@ type archiver struct {
 	skipped   skips        // entries left out (walk and collect add them)
 
 	// Written by collect, read after run returns.
-	sums        *Checksummer
+	sums        *snapshot.Checksummer
 	size, files int64    // regular files: bytes and count
 	progress    Progress // the last report
 	reusedBytes int64    // unchanged files, taken from the parent unread
@@ -313,7 +314,7 @@ func (e *Engine) newArchiver(r *repo.Repo, saver *repo.Saver, src Source, o *Opt
 		jobs:  make(chan *job, e.cfg.Parallelism),
 		order: make(chan *job, 256),
 		pr:    pr, pw: pw,
-		sums:     NewChecksummer(),
+		sums:     snapshot.NewChecksummer(),
 		progress: totals,
 	}
 }

@@ -182,7 +182,7 @@ func TestPruneAndBackupExcludeEachOther(t *testing.T) {
 		for f, err := range e.Files(ctx, "acme", s.ID) {
 			require.NoError(t, err)
 			if f.Mode.IsRegular() {
-				rc, err := e.OpenFile(ctx, "acme", f)
+				rc, err := e.OpenFile(ctx, "acme", f, nil)
 				require.NoError(t, err)
 				_, err = io.Copy(io.Discard, rc)
 				require.NoError(t, err, "snapshot %s file %s", s.ID, f.Path)

@@ -42,7 +42,7 @@ func requireRestores(t *testing.T, e *backup.Engine, want map[string]fstest.MapF
 			if !f.Mode.IsRegular() {
 				continue
 			}
-			rc, err := e.OpenFile(ctx, "acme", f)
+			rc, err := e.OpenFile(ctx, "acme", f, nil)
 			require.NoError(t, err, "snapshot %s: %s", id, f.Path)
 			got, err := io.ReadAll(rc)
 			require.NoError(t, rc.Close())

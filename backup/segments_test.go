@@ -129,7 +129,7 @@ func TestFormat1ManifestsStillRead(t *testing.T) {
 	for f, err := range fresh.Files(ctx, "acme", old.ID) {
 		require.NoError(t, err)
 		if f.Mode.IsRegular() {
-			rc, err := fresh.OpenFile(ctx, "acme", f)
+			rc, err := fresh.OpenFile(ctx, "acme", f, nil)
 			require.NoError(t, err)
 			body, err := io.ReadAll(rc)
 			rc.Close()
@@ -254,7 +254,7 @@ func TestEntryListsInPacksOfTheirOwn(t *testing.T) {
 		if !f.Mode.IsRegular() {
 			continue
 		}
-		rc, err := fresh.OpenFile(ctx, "acme", f)
+		rc, err := fresh.OpenFile(ctx, "acme", f, nil)
 		require.NoError(t, err)
 		_, err = io.ReadAll(rc)
 		rc.Close()

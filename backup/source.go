@@ -10,6 +10,8 @@ import (
 	"path"
 	"slices"
 	"strings"
+
+	"github.com/iluxsys/steward/internal/snapshot"
 )
 
 // ErrSourceChanged reports that an entry changed between the walk and the
@@ -468,7 +470,7 @@ func (s *dirSource) openEntry(ctx context.Context, e Entry) (io.ReadCloser, erro
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	if err := ValidatePath(e.Path); err != nil {
+	if err := snapshot.ValidatePath(e.Path); err != nil {
 		return nil, fmt.Errorf("backup: open: %w", err)
 	}
 	if d := e.seen.dir; d != nil {
@@ -506,7 +508,7 @@ func (s *dirSource) Open(ctx context.Context, p string) (io.ReadCloser, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	if err := ValidatePath(p); err != nil {
+	if err := snapshot.ValidatePath(p); err != nil {
 		return nil, fmt.Errorf("backup: open: %w", err)
 	}
 	r, err := os.OpenRoot(s.root)

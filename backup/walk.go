@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"io/fs"
+
+	"github.com/iluxsys/steward/internal/snapshot"
 )
 
 // walk is the pipeline's first stage: it reads the Source in walk order,
@@ -62,13 +64,13 @@ type walkOrder struct {
 // sockets, devices) skipped. A hard link's first path must come first
 // (checkHardLink).
 func (w *walkOrder) accept(en Entry) (bool, error) {
-	if err := ValidatePath(en.Path); err != nil {
+	if err := snapshot.ValidatePath(en.Path); err != nil {
 		return false, fmt.Errorf("backup: source entry: %w", err)
 	}
 	if !en.Mode.IsDir() && !en.Mode.IsRegular() && en.Mode&fs.ModeSymlink == 0 {
 		return false, nil
 	}
-	key := sortKey(en.Path, en.Mode)
+	key := snapshot.SortKey(en.Path, en.Mode)
 	if key <= w.prevKey {
 		return false, fmt.Errorf("backup: source walked %q after %q: entries must come in lexical path order", en.Path, w.prevKey)
 	}
@@ -90,7 +92,7 @@ func checkHardLink(en Entry) error {
 	if en.HardLinkTo == "" || !en.Mode.IsRegular() {
 		return nil
 	}
-	if err := ValidatePath(en.HardLinkTo); err != nil || en.HardLinkTo >= en.Path {
+	if err := snapshot.ValidatePath(en.HardLinkTo); err != nil || en.HardLinkTo >= en.Path {
 		return fmt.Errorf("%q is a hard link to %q, which is not an earlier path of the walk", en.Path, en.HardLinkTo)
 	}
 	return nil

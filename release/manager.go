@@ -21,6 +21,7 @@ import (
 	"github.com/iluxsys/steward/backup"
 	audited "github.com/iluxsys/steward/internal/op"
 	recordtag "github.com/iluxsys/steward/internal/record"
+	"github.com/iluxsys/steward/internal/snapshot"
 	"github.com/iluxsys/steward/storage"
 )
 
@@ -302,7 +303,7 @@ func (m *Manager) VerifyArtifact(ctx context.Context, r *Release) error {
 	if err != nil {
 		return artifactErr(r, "", err)
 	}
-	c := backup.NewChecksummer()
+	c := snapshot.NewChecksummer()
 	for f, err := range m.cfg.Engine.Files(ctx, backup.Releases, r.ArtifactSnapshot) {
 		if err != nil {
 			return artifactErr(r, "", err)
@@ -376,7 +377,7 @@ func (m *Manager) Protects(ctx context.Context, scope, snapshotID string) bool {
 // hashFile restores f from the Releases scope and returns the SHA-256 (hex)
 // and length of the bytes read.
 func (m *Manager) hashFile(ctx context.Context, f backup.File) (string, int64, error) {
-	rc, err := m.cfg.Engine.OpenFile(ctx, backup.Releases, f)
+	rc, err := m.cfg.Engine.OpenFile(ctx, backup.Releases, f, nil)
 	if err != nil {
 		return "", 0, err
 	}

@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sync/semaphore"
 
 	"github.com/iluxsys/steward/backup"
+	"github.com/iluxsys/steward/internal/op"
 )
 
 // execute carries out p in dst: its removals, then its directories (in
@@ -199,7 +200,7 @@ func (r *Restorer) restoreFile(ctx context.Context, tenant string, dst Target, f
 	if isLink(f.Mode) {
 		return restoreLink(ctx, dst, f)
 	}
-	rc, err := r.e.OpenFileWith(ctx, tenant, f, &backup.ReadOptions{SkipFileHash: !hash})
+	rc, err := r.e.OpenFile(ctx, tenant, f, &backup.ReadOptions{SkipFileHash: !hash})
 	if err != nil {
 		return err
 	}
@@ -233,7 +234,7 @@ func (c countingWriter) Write(p []byte) (int, error) {
 }
 
 // tickProgress reports total, with the bytes written so far, every
-// backup.ProgressInterval under mu until the returned stop is called; stop
+// op.ProgressInterval under mu until the returned stop is called; stop
 // returns once no report is running.
 func tickProgress(o *Options, mu *sync.Mutex, total *backup.Progress, written *atomic.Int64) (stop func()) {
 	if o.Progress == nil {
@@ -243,7 +244,7 @@ func tickProgress(o *Options, mu *sync.Mutex, total *backup.Progress, written *a
 	exited := make(chan struct{})
 	go func() {
 		defer close(exited)
-		t := time.NewTicker(backup.ProgressInterval)
+		t := time.NewTicker(op.ProgressInterval)
 		defer t.Stop()
 		for {
 			select {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/iluxsys/steward/backup"
+	"github.com/iluxsys/steward/internal/snapshot"
 )
 
 // Plan is what a restore does with each path, decided before anything is
@@ -70,8 +71,8 @@ func (c *Counts) add(d Decision) {
 	}
 }
 
-// NewPlan decides, without any I/O, what a restore with opts does when the
-// snapshot holds the entries snapshot (in walk order, as backup.Engine.Files
+// NewPlan decides, without any I/O, what a restore with opts does when
+// stored holds the snapshot's entries (in walk order, as backup.Engine.Files
 // yields them; paths outside a Selective restore's modules are ignored) and
 // the target holds the entries target (as its Walk yields them). A target
 // file counts as unchanged only when its SHA256 is set and equals the
@@ -90,21 +91,21 @@ func (c *Counts) add(d Decision) {
 //
 // The error matches ErrInvalidOptions for bad options, and names the path
 // when the snapshot holds one that could leave the target ("..", absolute).
-func NewPlan(snapshot, target []backup.File, opts *Options) (*Plan, error) {
+func NewPlan(stored, target []backup.File, opts *Options) (*Plan, error) {
 	o := withDefaults(opts)
 	if err := checkOptions(&o); err != nil {
 		return nil, err
 	}
-	pl := &planner{o: &o, target: make(map[string]*backup.File, len(target)), out: make([]planned, 0, len(snapshot))}
+	pl := &planner{o: &o, target: make(map[string]*backup.File, len(target)), out: make([]planned, 0, len(stored))}
 	if o.Mode != Merge {
-		pl.inSnap = make(map[string]bool, len(snapshot))
+		pl.inSnap = make(map[string]bool, len(stored))
 	}
 	target, _ = withoutMarker(target)
 	for i := range target {
 		pl.target[target[i].Path] = &target[i]
 	}
-	for i, f := range snapshot {
-		if err := backup.ValidatePath(f.Path); err != nil {
+	for i, f := range stored {
+		if err := snapshot.ValidatePath(f.Path); err != nil {
 			return nil, fmt.Errorf("restore: %w", err)
 		}
 		if o.selected(f.Path) && !inMarker(f.Path) {
@@ -114,7 +115,7 @@ func NewPlan(snapshot, target []backup.File, opts *Options) (*Plan, error) {
 	if o.Mode != Merge {
 		pl.removals(target)
 	}
-	return pl.plan(snapshot), nil
+	return pl.plan(stored), nil
 }
 
 // planner accumulates a Plan's decisions.
@@ -254,12 +255,12 @@ func (pl *planner) removals(target []backup.File) {
 }
 
 // plan sorts the decisions by path and returns them as a Plan.
-func (pl *planner) plan(snapshot []backup.File) *Plan {
+func (pl *planner) plan(stored []backup.File) *Plan {
 	byPath := func(a, b planned) int { return strings.Compare(a.d.Path, b.d.Path) }
 	if !slices.IsSortedFunc(pl.out, byPath) { // walk order mostly is
 		slices.SortFunc(pl.out, byPath)
 	}
-	p := &Plan{Mode: pl.o.Mode, Modules: pl.o.Modules, snapshot: snapshot,
+	p := &Plan{Mode: pl.o.Mode, Modules: pl.o.Modules, snapshot: stored,
 		Decisions: make([]Decision, len(pl.out)), steps: make([]step, len(pl.out))}
 	for i, x := range pl.out {
 		p.Decisions[i], p.steps[i] = x.d, x.s

@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/iluxsys/steward/backup"
+	"github.com/iluxsys/steward/internal/op"
 	"github.com/iluxsys/steward/restore"
 	"github.com/iluxsys/steward/storage"
 )
@@ -94,7 +95,7 @@ func TestProgressWithinAFile(t *testing.T) {
 	}, 10*time.Second, 10*time.Millisecond, "a report with part of big.bin written")
 	close(dst.release)
 	require.NoError(t, <-done)
-	time.Sleep(2 * backup.ProgressInterval)
+	time.Sleep(2 * op.ProgressInterval)
 	require.False(t, late.Load(), "no report after Restore returned")
 
 	mu.Lock()

@@ -16,6 +16,7 @@ import (
 	"github.com/iluxsys/steward/audit"
 	"github.com/iluxsys/steward/backup"
 	"github.com/iluxsys/steward/internal/op"
+	"github.com/iluxsys/steward/internal/snapshot"
 )
 
 // Mode is how a restore treats what the target already holds.
@@ -110,7 +111,7 @@ type Options struct {
 	// damaged file stops the restore.
 	ContinueOnError bool
 	// Progress, when set, is called as files complete and every
-	// backup.ProgressInterval in between (from one goroutine at a time,
+	// op.ProgressInterval in between (from one goroutine at a time,
 	// never after Restore returns). BytesDone counts the bytes written so
 	// far, a file's before it is done.
 	Progress func(backup.Progress)
@@ -298,7 +299,7 @@ func withDefaults(opts *Options) Options {
 
 // selected tells whether the restore covers path p.
 func (o *Options) selected(p string) bool {
-	return o.Mode != Selective || slices.Contains(o.Modules, backup.ModuleOf(p))
+	return o.Mode != Selective || slices.Contains(o.Modules, snapshot.ModuleOf(p))
 }
 
 func checkOptions(o *Options) error {
@@ -384,7 +385,7 @@ func (r *Restorer) entries(ctx context.Context, tenant, snapshotID string, o *Op
 		if err != nil {
 			return nil, nil, err
 		}
-		if err := backup.ValidatePath(f.Path); err != nil {
+		if err := snapshot.ValidatePath(f.Path); err != nil {
 			return nil, nil, fmt.Errorf("restore: snapshot %s: %w", snap.ID, err)
 		}
 		if o.selected(f.Path) {
@@ -455,7 +456,7 @@ func (r *Restorer) validateTarget(ctx context.Context, snap *backup.Snapshot, fi
 	if merge {
 		return nil
 	}
-	c := backup.NewChecksummer()
+	c := snapshot.NewChecksummer()
 	for _, f := range files {
 		c.Add(f.Path, f.Mode, f.Size, f.SHA256)
 	}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/iluxsys/steward"
 	"github.com/iluxsys/steward/backup"
+	"github.com/iluxsys/steward/internal/snapshot"
 	"github.com/iluxsys/steward/restore"
 	"github.com/iluxsys/steward/restore/targettest"
 	"github.com/iluxsys/steward/storage"
@@ -269,7 +270,7 @@ func TestInterruptedRestoreResumes(t *testing.T) {
 	ctx, cancel := context.WithCancel(master())
 	_, err = r.Restore(ctx, "acme", snap.ID, restore.DirTarget(dst), &restore.Options{Progress: func(p backup.Progress) {
 		// Counted in files done, not in reports: reports within a file
-		// (every ProgressInterval) finish no file.
+		// (every op.ProgressInterval) finish no file.
 		if p.FilesDone == 10 {
 			cancel()
 		}
@@ -292,9 +293,9 @@ func TestPathTraversalManifestRefused(t *testing.T) {
 	require.Error(t, err)
 	// ...and a manifest crafted directly in the store is refused on restore
 	// with nothing written.
-	require.Error(t, backup.ValidatePath("../evil"))
-	require.Error(t, backup.ValidatePath("/etc/passwd"))
-	require.Error(t, backup.ValidatePath("a/../../b"))
+	require.Error(t, snapshot.ValidatePath("../evil"))
+	require.Error(t, snapshot.ValidatePath("/etc/passwd"))
+	require.Error(t, snapshot.ValidatePath("a/../../b"))
 }
 
 type evil struct{}

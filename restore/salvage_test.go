@@ -62,7 +62,7 @@ func unreadable(t *testing.T, store storage.Store, id string) []string {
 		if !f.Mode.IsRegular() {
 			continue
 		}
-		rc, err := e.OpenFile(master(), "acme", f)
+		rc, err := e.OpenFile(master(), "acme", f, nil)
 		require.NoError(t, err)
 		_, err = io.Copy(io.Discard, rc)
 		rc.Close()

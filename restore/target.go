@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/iluxsys/steward/backup"
+	"github.com/iluxsys/steward/internal/snapshot"
 )
 
 // Target is where a restore writes: a Source that can also create and
@@ -247,7 +248,7 @@ func (d *dirTarget) Open(ctx context.Context, p string) (io.ReadCloser, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := backup.ValidatePath(p); err != nil {
+	if err := snapshot.ValidatePath(p); err != nil {
 		return nil, fmt.Errorf("restore: %w", err)
 	}
 	return r.Open(p)
@@ -297,7 +298,7 @@ func (d *dirTarget) Create(ctx context.Context, e backup.Entry) (io.WriteCloser,
 	if err != nil {
 		return nil, err
 	}
-	if err := backup.ValidatePath(e.Path); err != nil {
+	if err := snapshot.ValidatePath(e.Path); err != nil {
 		return nil, fmt.Errorf("restore: %w", err)
 	}
 	if err := ctx.Err(); err != nil {
@@ -452,7 +453,7 @@ func (d *dirTarget) link(ctx context.Context, e backup.Entry, first string) erro
 	if err != nil {
 		return err
 	}
-	if err := errors.Join(backup.ValidatePath(e.Path), backup.ValidatePath(first)); err != nil {
+	if err := errors.Join(snapshot.ValidatePath(e.Path), snapshot.ValidatePath(first)); err != nil {
 		return fmt.Errorf("restore: %w", err)
 	}
 	if err := ctx.Err(); err != nil {
@@ -507,7 +508,7 @@ func (d *dirTarget) Remove(ctx context.Context, p string) error {
 	if err != nil {
 		return err
 	}
-	if err := backup.ValidatePath(p); err != nil {
+	if err := snapshot.ValidatePath(p); err != nil {
 		return fmt.Errorf("restore: %w", err)
 	}
 	d.forget(p)
@@ -568,7 +569,7 @@ func (m *memTarget) Open(ctx context.Context, p string) (io.ReadCloser, error) {
 }
 
 func (m *memTarget) Create(ctx context.Context, e backup.Entry) (io.WriteCloser, error) {
-	if err := backup.ValidatePath(e.Path); err != nil {
+	if err := snapshot.ValidatePath(e.Path); err != nil {
 		return nil, fmt.Errorf("restore: %w", err)
 	}
 	if err := ctx.Err(); err != nil {
@@ -623,7 +624,7 @@ func (w *memWriter) Close() error {
 func (w *memWriter) Abort() error { w.buf.Reset(); return nil }
 
 func (m *memTarget) Remove(ctx context.Context, p string) error {
-	if err := backup.ValidatePath(p); err != nil {
+	if err := snapshot.ValidatePath(p); err != nil {
 		return fmt.Errorf("restore: %w", err)
 	}
 	m.mu.Lock()

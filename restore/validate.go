@@ -16,6 +16,7 @@ import (
 	"github.com/iluxsys/steward/audit"
 	"github.com/iluxsys/steward/backup"
 	"github.com/iluxsys/steward/internal/op"
+	"github.com/iluxsys/steward/internal/snapshot"
 )
 
 // Validation statuses.
@@ -200,7 +201,7 @@ func (d *discardTarget) Open(_ context.Context, p string) (io.ReadCloser, error)
 }
 
 func (d *discardTarget) Create(ctx context.Context, e backup.Entry) (io.WriteCloser, error) {
-	if err := backup.ValidatePath(e.Path); err != nil {
+	if err := snapshot.ValidatePath(e.Path); err != nil {
 		return nil, fmt.Errorf("restore: %w", err)
 	}
 	if err := ctx.Err(); err != nil {

@@ -38,6 +38,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/iluxsys/steward/backup"
+	"github.com/iluxsys/steward/internal/snapshot"
 )
 
 // Tree is a fixture: slash-separated path -> content. A path ending in "/"
@@ -124,15 +125,6 @@ func Fixture() Tree {
 	}
 }
 
-// sortKey orders entries as Sources must walk them: a directory sorts as
-// its path followed by '/', so its contents come right after it.
-func sortKey(e backup.Entry) string {
-	if e.Mode.IsDir() {
-		return e.Path + "/"
-	}
-	return e.Path
-}
-
 // Walk collects the entries of src, failing the test on error.
 func Walk(t testing.TB, src backup.Source) []backup.Entry {
 	t.Helper()
@@ -169,13 +161,13 @@ func check(ctx context.Context, src backup.Source) (map[string][32]byte, error) 
 	seenDirs := map[string]bool{}
 	prev := ""
 	for i, e := range entries {
-		if err := backup.ValidatePath(e.Path); err != nil {
+		if err := snapshot.ValidatePath(e.Path); err != nil {
 			return nil, fmt.Errorf("entry %d: %w", i, err)
 		}
 		if e.LinkTarget != "" && e.Mode&fs.ModeSymlink == 0 {
 			return nil, fmt.Errorf("entry %q has link target %q but mode %v", e.Path, e.LinkTarget, e.Mode)
 		}
-		k := sortKey(e)
+		k := snapshot.SortKey(e.Path, e.Mode)
 		if k <= prev {
 			return nil, fmt.Errorf("entry %q came after %q: want lexical path order without duplicates", e.Path, prev)
 		}

@@ -69,7 +69,7 @@ func readAll(e *backup.Engine, scopes ...string) error {
 				if !f.Mode.IsRegular() {
 					continue
 				}
-				rc, err := e.OpenFile(ctx, sc, f)
+				rc, err := e.OpenFile(ctx, sc, f, nil)
 				if err != nil {
 					return err
 				}

@@ -194,7 +194,7 @@ func verify(t *testing.T, dir, op string, generation int) {
 			if !f.Mode.IsRegular() {
 				continue
 			}
-			rc, err := e.OpenFile(ctx, "acme", f)
+			rc, err := e.OpenFile(ctx, "acme", f, nil)
 			require.NoError(t, err)
 			b, err := io.ReadAll(rc)
 			rc.Close()

@@ -8,10 +8,16 @@ package op
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/iluxsys/steward"
 	"github.com/iluxsys/steward/audit"
 )
+
+// ProgressInterval is how often a backup, restore, check or prune in
+// progress reports between its per-item reports (the public docs say
+// "every 250 ms"): a large file moves the count as it goes.
+const ProgressInterval = 250 * time.Millisecond
 
 // Op is an authorized operation on one tenant ("" for operations that
 // are not a tenant's). Its zero value records nothing. An Op holds no

@@ -1,36 +1,41 @@
-package backup
+package repo
 
 import (
 	"math/bits"
 	"sync"
-
-	"github.com/iluxsys/steward/internal/repo"
 )
 
 // Buffer pools. A backup or restore recycles its large buffers, so memory
 // stays flat whatever the size of files or of the dataset. There are three
 // pools, all in this file:
 //
-//   - Engine.bufs (a freeList) holds the chunker buffers of files of
-//     smallFile bytes or more and of each backup's entry list, 2×MaxChunk
-//     bytes each (the chunker needs room for a whole chunk past the one it
-//     cuts). A backup holds one per read worker reading such a file plus
-//     one for its entry list; at most 2×Parallelism+1 idle ones are kept
-//     per Engine, and past that a returned buffer is left to the collector.
+//   - ChunkerBufs (one per backup.Engine) holds the chunker buffers of
+//     files of smallFile bytes or more, of files of unknown size and of
+//     each backup's entry list, 2×MaxChunk bytes each (the chunker needs
+//     room for a whole chunk past the one it cuts). A backup holds one per
+//     read worker reading such a file plus one for its entry list; at most
+//     the number of idle ones its owner chose are kept, and past that a
+//     returned buffer is left to the collector.
 //   - smallBufs (a sync.Pool) holds the chunker buffers of files under
 //     smallFile bytes, smallFile+1 bytes each: such a file is one chunk and
 //     the chunker sees its end in the first read, so it needs no full-size
 //     buffer. A backup holds at most one per read worker; idle ones go at
 //     the next collection.
-//   - getBuf and putBuf recycle the buffers restores and other reads
-//     decode chunks into, by size class: at most poolBytes of idle ones.
+//   - getBuf and putBuf recycle the buffers Reader (restores and other
+//     reads) decodes chunks into, by size class: at most poolBytes of idle
+//     ones.
+//
+// smallBufs and the decoded-chunk pool are process-wide on purpose, as
+// sync.Pool is: their buffers are plain memory, owned by no Repo or
+// Engine, and a process running many engines (one per tenant, say) should
+// not keep a set of idle buffers per engine.
 //
 // The decoded-chunk pool exists because a restore of 11,556 files
 // otherwise allocated a fresh buffer for nearly every file and chunk:
 // about 700 MB/s of garbage and a collection every 30 ms.
 
 // Decoded-chunk buffers: sizes come in classes a quarter of a power of two apart (4 KiB, 5 KiB,
-// 6 KiB, 7 KiB, 8 KiB, 10 KiB, ... up to repo.MaxChunk), so a buffer wastes
+// 6 KiB, 7 KiB, 8 KiB, 10 KiB, ... up to MaxChunk), so a buffer wastes
 // at most a fifth of itself, and the pool keeps at most poolBytes of idle
 // buffers: past that, a returned buffer is left to the collector. Memory
 // in use stays bounded by the restore's BufferBytes plus poolBytes. Idle
@@ -46,22 +51,22 @@ const (
 // A class is (e, m): buffers of m<<e bytes, m in 5..8 (4 KiB is e=9, m=8).
 const (
 	minBufExp = 9
-	maxBufExp = 19 // 8<<19 = 4 MiB = repo.MaxChunk
+	maxBufExp = 19 // 8<<19 = 4 MiB = MaxChunk
 	nClasses  = (maxBufExp-minBufExp)*4 + 4
 )
 
-// maxBufExp must match repo.MaxChunk: each of these fails to compile when
+// maxBufExp must match MaxChunk: each of these fails to compile when
 // one side is larger.
 const (
-	_ = uint(repo.MaxChunk - 8<<maxBufExp)
-	_ = uint(8<<maxBufExp - repo.MaxChunk)
+	_ = uint(MaxChunk - 8<<maxBufExp)
+	_ = uint(8<<maxBufExp - MaxChunk)
 )
 
 // bufClass is the smallest class holding n bytes and its size, or -1 when n
 // is larger than any class.
 func bufClass(n int) (class, size int) {
 	n = max(n, minBufSize)
-	if n > repo.MaxChunk {
+	if n > MaxChunk {
 		return -1, 0
 	}
 	e := bits.Len(uint(n-1)) - 3 // n-1 < 8<<e, n > 4<<e
@@ -146,27 +151,40 @@ func (f *freeList) put(b []byte) {
 	}
 }
 
-// chunkerBuf is a chunker buffer and the pool it goes back to.
-type chunkerBuf struct {
-	b     []byte
-	small *[]byte // from smallBufs, else from Engine.bufs
+// ChunkerBufs hands out chunker buffers: for a file under smallFile bytes
+// a buffer of smallFile+1 bytes from a process-wide pool (such a file is
+// one chunk, and the chunker sees its end in the first read), otherwise
+// one of 2×MaxChunk bytes from a free list of its own. It is safe for
+// concurrent use.
+type ChunkerBufs struct{ big *freeList }
+
+// NewChunkerBufs returns a ChunkerBufs keeping at most idle large buffers
+// for reuse.
+func NewChunkerBufs(idle int) *ChunkerBufs {
+	return &ChunkerBufs{big: newFreeList(idle, 2*MaxChunk)}
 }
 
-// getChunkerBuf returns a buffer for chunking a file of size bytes; give
-// it back with putChunkerBuf.
-func (e *Engine) getChunkerBuf(size int64) chunkerBuf {
+// ChunkerBuf is a buffer from ChunkerBufs; give it back with Put.
+type ChunkerBuf struct {
+	B     []byte
+	small *[]byte // from smallBufs, else from the free list
+}
+
+// Get returns a buffer for chunking a stream of size bytes (negative:
+// unknown, which gets a large buffer).
+func (p *ChunkerBufs) Get(size int64) ChunkerBuf {
 	if size >= 0 && size < smallFile {
-		p := smallBufs.Get().(*[]byte)
-		return chunkerBuf{b: *p, small: p}
+		b := smallBufs.Get().(*[]byte)
+		return ChunkerBuf{B: *b, small: b}
 	}
-	return chunkerBuf{b: e.bufs.get()}
+	return ChunkerBuf{B: p.big.get()}
 }
 
-// putChunkerBuf recycles a buffer from getChunkerBuf.
-func (e *Engine) putChunkerBuf(c chunkerBuf) {
+// Put recycles a buffer from Get.
+func (p *ChunkerBufs) Put(c ChunkerBuf) {
 	if c.small != nil {
 		smallBufs.Put(c.small)
 		return
 	}
-	e.bufs.put(c.b)
+	p.big.put(c.B)
 }
