@@ -91,9 +91,10 @@ type writeTx interface {
 	// the caller.
 	load(ctx context.Context, l *loadSpec) (loadCounts, error)
 	// checkForeignKeys fails with an error matching ErrForeignKey,
-	// naming the table, when a row of the transaction references a row
-	// that does not exist. It is called once, before commit.
-	checkForeignKeys(ctx context.Context) error
+	// naming the table, when a row of one of tables references a row
+	// that does not exist. It is called once, before commit, with the
+	// tables restored and those whose foreign keys reference them.
+	checkForeignKeys(ctx context.Context, tables []string) error
 	// commit commits; rollback discards everything. After either, the
 	// writeTx is not used again; rollback after commit does nothing.
 	commit(ctx context.Context) error
@@ -170,6 +171,12 @@ type loadSpec struct {
 	// values; the target may have more (nullable or defaulted).
 	Columns []string
 	Mode    loadMode
+	// Where and Args select the tenant's rows (as in scanSpec; "" for
+	// every row). A merge looks up and updates an existing row only
+	// among them: a row with the key that belongs to another tenant is
+	// never read or changed (inserting over it fails on the key).
+	Where string
+	Args  []any
 	// Timestamp is the column loadKeepNewer compares; "" otherwise.
 	Timestamp string
 	// next returns the next row (its slice reused between calls), or
