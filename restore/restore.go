@@ -221,6 +221,9 @@ type Report struct {
 	// Damaged lists, in path order, the files Options.ContinueOnError
 	// skipped because their content could not be read whole.
 	Damaged []Damage `json:"damaged,omitempty"`
+	// Outcomes lists what a Committer target did per module (rows a
+	// database inserted, updated, kept and deleted per table).
+	Outcomes []Outcome `json:"outcomes,omitempty"`
 }
 
 // Restore restores snapshotID ("latest" for the newest) of tenant into dst.
@@ -358,7 +361,7 @@ func (r *Restorer) restore(ctx context.Context, tenant, snapshotID string, dst T
 	if err := mark(ctx, dst, st, tenant); err != nil {
 		return rep, err
 	}
-	if err := r.execute(ctx, tenant, dst, plan, o, rep); err != nil {
+	if err := r.executeIn(ctx, tenant, dst, plan, o, rep); err != nil {
 		return rep, err
 	}
 	if o.Validate {

@@ -42,6 +42,12 @@ type Options struct {
 	// "steward_migrations", release.SQLMigrator's default). It is never
 	// backed up as data.
 	MigrationsTable string
+	// Merge is the rule of a restore.Merge restore into a Target
+	// (default MergeKeepNewer).
+	Merge MergeRule
+	// SpoolDir is where a Target keeps what a restore wrote until it
+	// commits (default os.TempDir()).
+	SpoolDir string
 }
 
 // tenantToken is what a filter writes where the tenant ID goes.

@@ -1,0 +1,311 @@
+package sqltenant
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+
+	"github.com/iluxsys/steward/restore"
+)
+
+// Commit applies what the restore wrote in one transaction and reports,
+// per table, the rows inserted, updated, kept and deleted. It fails,
+// changing nothing, when the metadata file was not written (ErrNoSchema),
+// the target's schema cannot take the backup (see checkCompat's
+// sentinels), a selective restore would cascade into other tables
+// (ErrCascade), a row breaks a constraint or a foreign key
+// (ErrForeignKey), or the rows loaded are not the metadata's
+// (ErrMismatch). The spooled files are removed either way.
+func (t *Target) Commit(ctx context.Context) ([]restore.Outcome, error) {
+	if err := t.endRead(); err != nil {
+		return nil, err
+	}
+	defer t.discard()
+	t.mu.Lock()
+	c := &commit{t: t, mode: t.mode, spools: t.spools, removed: t.removed}
+	t.mu.Unlock()
+	s, err := c.schema()
+	if err != nil {
+		return nil, err
+	}
+	tx, err := t.db.d.write(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out, err := c.run(ctx, tx, s)
+	if err != nil {
+		return nil, errors.Join(err, tx.rollback())
+	}
+	if err := tx.commit(ctx); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// commit is one Commit's work.
+type commit struct {
+	t       *Target
+	mode    restore.Mode
+	spools  map[string]*spool
+	removed map[string]bool
+	current map[string]*tenantTable // the target's tenant tables
+	order   []*tenantTable          // the same, parents first
+}
+
+// schema reads the spooled metadata file and checks it is one this
+// package and the target's engine read.
+func (c *commit) schema() (*Schema, error) {
+	sp := c.spools[SchemaPath]
+	if sp == nil {
+		return nil, fmt.Errorf("%w: a selective restore must name the module %q (see Select)", ErrNoSchema, SchemaModule)
+	}
+	b, err := os.ReadFile(sp.name)
+	if err != nil {
+		return nil, fmt.Errorf("sqltenant: read the spooled metadata: %w", err)
+	}
+	var s Schema
+	if err := json.Unmarshal(b, &s); err != nil {
+		return nil, fmt.Errorf("sqltenant: the metadata %s is not valid: %w", SchemaPath, err)
+	}
+	switch {
+	case s.Format > FormatVersion:
+		return nil, fmt.Errorf("sqltenant: the backup's format %d is newer than this version's (%d): upgrade steward", s.Format, FormatVersion)
+	case s.Engine != c.t.db.d.name():
+		return nil, fmt.Errorf("sqltenant: the backup is of a %s database, the target is %s", s.Engine, c.t.db.d.name())
+	case s.Layout != c.t.o.layout():
+		return nil, fmt.Errorf("sqltenant: the backup's layout is %q, the target's %q", s.Layout, c.t.o.layout())
+	case c.t.o.TenantColumn != "" && s.Tenant != c.t.tenant:
+		return nil, fmt.Errorf("sqltenant: the backup holds tenant %q's rows, not %q's: rows in shared tables keep their tenant", s.Tenant, c.t.tenant)
+	}
+	for p := range c.spools {
+		if name, _ := module(p); name != "" && schemaTable(&s, name) == nil {
+			return nil, fmt.Errorf("sqltenant: %q is not a table of the backup's metadata", p)
+		}
+	}
+	return &s, nil
+}
+
+// schemaTable returns s's table named name, or nil.
+func schemaTable(s *Schema, name string) *Table {
+	for i := range s.Tables {
+		if s.Tables[i].Name == name {
+			return &s.Tables[i]
+		}
+	}
+	return nil
+}
+
+// run checks and applies the restore inside tx.
+func (c *commit) run(ctx context.Context, tx writeTx, s *Schema) ([]restore.Outcome, error) {
+	d := c.t.db.d
+	tables, mig, err := tenantTables(ctx, d, tx, &c.t.o, c.t.tenant)
+	if err != nil {
+		return nil, err
+	}
+	c.current = map[string]*tenantTable{}
+	for i := range tables {
+		c.order = append(c.order, &tables[i])
+		c.current[tables[i].Name] = &tables[i]
+	}
+	var restoring []*Table
+	for i := range s.Tables {
+		if c.spools[s.Tables[i].Name+"/"+RowsFile] != nil {
+			restoring = append(restoring, &s.Tables[i])
+		}
+	}
+	if err := checkCompat(d, s, restoring, c.current, mig); err != nil {
+		return nil, err
+	}
+	if c.mode == restore.Merge {
+		return c.merge(ctx, tx, restoring)
+	}
+	return c.replace(ctx, tx, restoring)
+}
+
+// replace deletes the tenant's rows of the restored and removed tables,
+// children first, then loads the backup's, parents first.
+func (c *commit) replace(ctx context.Context, tx writeTx, restoring []*Table) ([]restore.Outcome, error) {
+	if err := c.checkCascade(restoring); err != nil {
+		return nil, err
+	}
+	outs := map[string]*restore.Outcome{}
+	var touched []string
+	for _, tt := range slices.Backward(c.order) {
+		_, restored := outs[tt.Name]
+		if !c.removed[tt.Name] && !slices.ContainsFunc(restoring, func(b *Table) bool { return b.Name == tt.Name }) || restored {
+			continue
+		}
+		n, err := tx.exec(ctx, deleteSQL(tt), tt.args)
+		if err != nil {
+			return nil, fmt.Errorf("sqltenant: delete the tenant's rows of %q: %w", tt.Name, err)
+		}
+		outs[tt.Name] = &restore.Outcome{Module: tt.Name, Action: "cleared", Deleted: n}
+		touched = append(touched, tt.Name)
+	}
+	for _, bt := range restoring {
+		n, err := c.loadTable(ctx, tx, bt, loadInsert, 0)
+		if err != nil {
+			return nil, err
+		}
+		o := outs[bt.Name]
+		o.Action, o.Inserted = "replaced", n.Inserted
+	}
+	if err := tx.checkForeignKeys(ctx, c.referencing(touched)); err != nil {
+		return nil, err
+	}
+	return outcomes(c.order, outs), nil
+}
+
+// merge loads the backup's rows of the restored tables, parents first,
+// by the Target's merge rule.
+func (c *commit) merge(ctx context.Context, tx writeTx, restoring []*Table) ([]restore.Outcome, error) {
+	outs := map[string]*restore.Outcome{}
+	var touched []string
+	for _, bt := range restoring {
+		mode := loadKeepNewer
+		switch c.t.o.Merge {
+		case MergeMissingOnly:
+			mode = loadMissingOnly
+		case MergeOverwrite:
+			mode = loadOverwrite
+		}
+		before, err := c.count(ctx, tx, c.current[bt.Name])
+		if err != nil {
+			return nil, err
+		}
+		n, err := c.loadTable(ctx, tx, bt, mode, before)
+		if err != nil {
+			return nil, err
+		}
+		outs[bt.Name] = &restore.Outcome{Module: bt.Name, Action: "merged", Inserted: n.Inserted, Updated: n.Updated, Kept: n.Kept}
+		touched = append(touched, bt.Name)
+	}
+	if err := tx.checkForeignKeys(ctx, c.referencing(touched)); err != nil {
+		return nil, err
+	}
+	return outcomes(c.order, outs), nil
+}
+
+// outcomes lists outs in the target's table order.
+func outcomes(order []*tenantTable, outs map[string]*restore.Outcome) []restore.Outcome {
+	var list []restore.Outcome
+	for _, t := range order {
+		if o := outs[t.Name]; o != nil {
+			list = append(list, *o)
+		}
+	}
+	return list
+}
+
+func deleteSQL(t *tenantTable) string {
+	q := "DELETE FROM " + quoteIdent(t.Name)
+	if t.where != "" {
+		q += " WHERE " + t.where
+	}
+	return q
+}
+
+// count returns the tenant's rows in t.
+func (c *commit) count(ctx context.Context, tx writeTx, t *tenantTable) (int64, error) {
+	q := "SELECT count(*) FROM " + quoteIdent(t.Name)
+	if t.where != "" {
+		q += " WHERE " + t.where
+	}
+	var n int64
+	err := tx.query(ctx, q, t.args, func(r []value) error { n = r[0].i; return nil })
+	if err != nil {
+		return 0, fmt.Errorf("sqltenant: count the tenant's rows of %q: %w", t.Name, err)
+	}
+	return n, nil
+}
+
+// referencing returns names and the tenant tables whose foreign keys
+// reference one of them: the tables whose references a change to names
+// may break.
+func (c *commit) referencing(names []string) []string {
+	out := slices.Clone(names)
+	for _, t := range c.order {
+		for _, fk := range t.ForeignKeys {
+			if slices.Contains(names, fk.RefTable) && !slices.Contains(out, t.Name) {
+				out = append(out, t.Name)
+			}
+		}
+	}
+	return out
+}
+
+// checkCascade refuses a restore that deletes rows of a table another
+// tenant table, not restored, references with an ON DELETE action: the
+// engine would delete or change that table's rows too.
+func (c *commit) checkCascade(restoring []*Table) error {
+	deleted := func(name string) bool {
+		return c.removed[name] || slices.ContainsFunc(restoring, func(b *Table) bool { return b.Name == name })
+	}
+	var errs []error
+	for _, t := range c.order {
+		if deleted(t.Name) {
+			continue
+		}
+		for _, fk := range t.ForeignKeys {
+			switch fk.OnDelete {
+			case "CASCADE", "SET NULL", "SET DEFAULT":
+				if deleted(fk.RefTable) {
+					errs = append(errs, fmt.Errorf("%w: deleting the rows of %q would %s rows of %q (ON DELETE %s): restore %q too", ErrCascade, fk.RefTable, onDeleteVerb(fk.OnDelete), t.Name, fk.OnDelete, t.Name))
+				}
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func onDeleteVerb(action string) string {
+	if action == "CASCADE" {
+		return "delete"
+	}
+	return "change"
+}
+
+// loadTable loads bt's spooled rows with mode, then checks them against
+// the metadata (count and SHA-256 of the file) and that the tenant now
+// holds before plus the rows inserted: no row landed outside the tenant.
+func (c *commit) loadTable(ctx context.Context, tx writeTx, bt *Table, mode loadMode, before int64) (loadCounts, error) {
+	sp := c.spools[bt.Name+"/"+RowsFile]
+	if sp.sum != bt.SHA256 {
+		return loadCounts{}, fmt.Errorf("%w: table %q: the rows file's SHA-256 is %s, the metadata's %s", ErrMismatch, bt.Name, sp.sum, bt.SHA256)
+	}
+	f, err := os.Open(sp.name)
+	if err != nil {
+		return loadCounts{}, fmt.Errorf("sqltenant: read the spooled rows of %q: %w", bt.Name, err)
+	}
+	defer f.Close()
+	dec, err := newDecoder(f)
+	if err != nil {
+		return loadCounts{}, fmt.Errorf("sqltenant: table %q: %w", bt.Name, err)
+	}
+	if !slices.Equal(dec.columns, bt.columnNames()) {
+		return loadCounts{}, fmt.Errorf("%w: table %q: the rows file's columns %q are not the metadata's %q", ErrMismatch, bt.Name, dec.columns, bt.columnNames())
+	}
+	tt := c.current[bt.Name]
+	l := &loadSpec{Table: bt, Columns: dec.columns, Mode: mode, Where: tt.where, Args: tt.args, next: dec.next}
+	if mode == loadKeepNewer {
+		l.Timestamp = c.t.o.timestamp(bt)
+	}
+	n, err := tx.load(ctx, l)
+	if err != nil {
+		return n, err
+	}
+	if dec.rows != bt.Rows {
+		return n, fmt.Errorf("%w: table %q: %d rows loaded, the metadata says %d", ErrMismatch, bt.Name, dec.rows, bt.Rows)
+	}
+	after, err := c.count(ctx, tx, tt)
+	if err != nil {
+		return n, err
+	}
+	if after != before+n.Inserted {
+		return n, fmt.Errorf("%w: table %q: the tenant holds %d rows after inserting %d to %d: %d rows belong to another tenant", ErrMismatch, bt.Name, after, n.Inserted, before, before+n.Inserted-after)
+	}
+	return n, nil
+}

@@ -1,0 +1,210 @@
+package sqltenant
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+)
+
+// sqliteLoad is one table's load: its prepared statements and the
+// positions of the key and other columns in a row.
+type sqliteLoad struct {
+	l              *loadSpec
+	insert, lookup *sql.Stmt
+	update         *sql.Stmt // nil when every column is in the key
+	key, rest      []int     // row indexes
+	ts             int       // row index of l.Timestamp, or -1
+	args           []any
+}
+
+func (t *sqliteTx) load(ctx context.Context, l *loadSpec) (loadCounts, error) {
+	ld, err := t.prepareLoad(ctx, l)
+	if err != nil {
+		return loadCounts{}, fmt.Errorf("sqltenant: sqlite: prepare the load of %q: %w", l.Table.Name, err)
+	}
+	defer ld.close()
+	var n loadCounts
+	for {
+		row, err := l.next()
+		if errors.Is(err, io.EOF) {
+			return n, nil
+		}
+		if err != nil {
+			return n, err
+		}
+		if err := ld.row(ctx, row, &n); err != nil {
+			return n, fmt.Errorf("sqltenant: load table %q, row %d: %w", l.Table.Name, n.Inserted+n.Updated+n.Kept+1, err)
+		}
+	}
+}
+
+func (t *sqliteTx) prepareLoad(ctx context.Context, l *loadSpec) (*sqliteLoad, error) {
+	ld := &sqliteLoad{l: l, ts: slices.Index(l.Columns, l.Timestamp)}
+	if l.Timestamp == "" {
+		ld.ts = -1
+	}
+	for i, c := range l.Columns {
+		if slices.Contains(l.Table.PrimaryKey, c) {
+			ld.key = append(ld.key, i)
+		} else {
+			ld.rest = append(ld.rest, i)
+		}
+	}
+	if len(ld.key) != len(l.Table.PrimaryKey) {
+		return nil, fmt.Errorf("%w: the backup's rows lack part of the primary key", ErrNoPrimaryKey)
+	}
+	stmts := sqliteLoadSQL(l, len(ld.key))
+	var err error
+	if ld.insert, err = t.c.PrepareContext(ctx, stmts.insert); err != nil {
+		return nil, err
+	}
+	if l.Mode == loadOverwrite || l.Mode == loadKeepNewer {
+		if ld.lookup, err = t.c.PrepareContext(ctx, stmts.lookup); err != nil {
+			ld.close()
+			return nil, err
+		}
+		if len(ld.rest) > 0 {
+			if ld.update, err = t.c.PrepareContext(ctx, stmts.update); err != nil {
+				ld.close()
+				return nil, err
+			}
+		}
+	}
+	ld.args = make([]any, 0, len(l.Args)+len(l.Columns))
+	return ld, nil
+}
+
+// sqliteLoadSQL builds the statements of a load: insert (the columns
+// ?1..?n in row order), lookup and update (the filter's arguments first,
+// then the key's values; update's new values after them).
+func sqliteLoadSQL(l *loadSpec, keys int) struct{ insert, lookup, update string } {
+	var s struct{ insert, lookup, update string }
+	cols := make([]string, len(l.Columns))
+	params := make([]string, len(l.Columns))
+	for i, c := range l.Columns {
+		cols[i], params[i] = quoteIdent(c), numbered("?", i+1)
+	}
+	table := quoteIdent(l.Table.Name)
+	s.insert = "INSERT INTO " + table + " (" + strings.Join(cols, ", ") + ") VALUES (" + strings.Join(params, ", ") + ")"
+	if l.Mode == loadMissingOnly {
+		pk := make([]string, len(l.Table.PrimaryKey))
+		for i, c := range l.Table.PrimaryKey {
+			pk[i] = quoteIdent(c)
+		}
+		s.insert += " ON CONFLICT (" + strings.Join(pk, ", ") + ") DO NOTHING"
+	}
+	n := len(l.Args)
+	var match []string
+	if l.Where != "" {
+		match = append(match, "("+l.Where+")")
+	}
+	for i, c := range l.Table.PrimaryKey {
+		match = append(match, quoteIdent(c)+" = "+numbered("?", n+i+1))
+	}
+	sel := "1"
+	if l.Timestamp != "" {
+		sel = "+" + quoteIdent(l.Timestamp)
+	}
+	s.lookup = "SELECT " + sel + " FROM " + table + " WHERE " + strings.Join(match, " AND ")
+	var set []string
+	for _, c := range l.Columns {
+		if !slices.Contains(l.Table.PrimaryKey, c) {
+			set = append(set, quoteIdent(c)+" = "+numbered("?", n+keys+len(set)+1))
+		}
+	}
+	s.update = "UPDATE " + table + " SET " + strings.Join(set, ", ") + " WHERE " + strings.Join(match, " AND ")
+	return s
+}
+
+func (ld *sqliteLoad) close() {
+	for _, s := range []*sql.Stmt{ld.insert, ld.lookup, ld.update} {
+		if s != nil {
+			s.Close()
+		}
+	}
+}
+
+// row loads one row and counts what it did.
+func (ld *sqliteLoad) row(ctx context.Context, row []value, n *loadCounts) error {
+	switch ld.l.Mode {
+	case loadInsert:
+		n.Inserted++
+		return ld.insertRow(ctx, row)
+	case loadMissingOnly:
+		res, err := ld.insert.ExecContext(ctx, ld.values(row)...)
+		if err != nil {
+			return err
+		}
+		if k, _ := res.RowsAffected(); k == 0 {
+			n.Kept++
+		} else {
+			n.Inserted++
+		}
+		return nil
+	}
+	stored, found, err := ld.find(ctx, row)
+	switch {
+	case err != nil:
+		return err
+	case !found:
+		n.Inserted++
+		return ld.insertRow(ctx, row)
+	case ld.update == nil, ld.l.Mode == loadKeepNewer && (ld.ts < 0 || !newer(row[ld.ts], stored)):
+		n.Kept++
+		return nil
+	}
+	n.Updated++
+	_, err = ld.update.ExecContext(ctx, ld.updateArgs(row)...)
+	return err
+}
+
+func (ld *sqliteLoad) insertRow(ctx context.Context, row []value) error {
+	_, err := ld.insert.ExecContext(ctx, ld.values(row)...)
+	return err
+}
+
+// values returns row as statement arguments, in row order.
+func (ld *sqliteLoad) values(row []value) []any {
+	ld.args = ld.args[:0]
+	for _, v := range row {
+		ld.args = append(ld.args, v.arg())
+	}
+	return ld.args
+}
+
+// find looks the row's key up among the tenant's rows and returns the
+// stored timestamp (NULL without one) and whether it is there.
+func (ld *sqliteLoad) find(ctx context.Context, row []value) (value, bool, error) {
+	ld.args = append(ld.args[:0], ld.l.Args...)
+	for _, i := range ld.key {
+		ld.args = append(ld.args, row[i].arg())
+	}
+	rows, err := ld.lookup.QueryContext(ctx, ld.args...)
+	if err != nil {
+		return value{}, false, err
+	}
+	defer rows.Close()
+	if !rows.Next() {
+		return value{}, false, rows.Err()
+	}
+	var x any
+	if err := rows.Scan(&x); err != nil {
+		return value{}, false, err
+	}
+	return fromDriver(x), true, rows.Err()
+}
+
+func (ld *sqliteLoad) updateArgs(row []value) []any {
+	ld.args = append(ld.args[:0], ld.l.Args...)
+	for _, i := range ld.key {
+		ld.args = append(ld.args, row[i].arg())
+	}
+	for _, i := range ld.rest {
+		ld.args = append(ld.args, row[i].arg())
+	}
+	return ld.args
+}
