@@ -10,6 +10,7 @@ import (
 	"sync"
 
 	"github.com/iluxsys/steward"
+	"github.com/iluxsys/steward/internal/errs"
 	"github.com/iluxsys/steward/internal/record"
 	"github.com/iluxsys/steward/storage"
 )
@@ -64,7 +65,7 @@ func (l *Log) decode(key string, b []byte) (*entry, error) {
 func (l *Log) readRecord(ctx context.Context, key string) (*entry, error) {
 	b, err := storage.ReadAll(ctx, l.store, key)
 	if err != nil {
-		return nil, fmt.Errorf("audit: %w", err)
+		return nil, errs.Errorf("audit", "%w", err)
 	}
 	return l.decode(key, b)
 }
@@ -141,7 +142,7 @@ func (l *Log) records(ctx context.Context) iter.Seq2[entry, error] {
 		keys := make([]string, 0, batch)
 		for oi, err := range l.store.List(ctx, l.eventsPrefix()) {
 			if err != nil {
-				yield(entry{}, fmt.Errorf("audit: list events: %w", err))
+				yield(entry{}, errs.Errorf("audit", "list events: %w", err))
 				return
 			}
 			if keys = append(keys, oi.Key); len(keys) < batch {

@@ -14,6 +14,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/iluxsys/steward"
+	"github.com/iluxsys/steward/internal/errs"
 	"github.com/iluxsys/steward/internal/record"
 	"github.com/iluxsys/steward/storage"
 )
@@ -144,10 +145,10 @@ func NewLog(ctx context.Context, store storage.Store, cfg *LogConfig) (*Log, err
 	}
 	var err error
 	if l.key, err = record.New(l.cfg.RecordKey, "audit"); err != nil {
-		return nil, fmt.Errorf("audit: %w", err)
+		return nil, errs.Errorf("audit", "%w", err)
 	}
 	if err := storage.RequireConditionalCreate(ctx, store, nil, l.cfg.SingleWriter, "audit log"); err != nil {
-		return nil, fmt.Errorf("audit: %w", err)
+		return nil, errs.Errorf("audit", "%w", err)
 	}
 	if err := l.openTail(ctx); err != nil {
 		return nil, err
@@ -165,7 +166,7 @@ func (l *Log) openTail(ctx context.Context) error {
 	var last string
 	for oi, err := range l.store.List(ctx, l.eventsPrefix()) {
 		if err != nil {
-			return fmt.Errorf("audit: open log: %w", err)
+			return errs.Errorf("audit", "open log: %w", err)
 		}
 		last = oi.Key
 	}
@@ -211,7 +212,7 @@ func (l *Log) repairCheckpoint(ctx context.Context) (*Checkpoint, error) {
 	_, err := l.store.Stat(ctx, l.checkpointKey(m))
 	if !errors.Is(err, storage.ErrNotFound) {
 		if err != nil {
-			return nil, fmt.Errorf("audit: checkpoint %d: %w", m, err)
+			return nil, errs.Errorf("audit", "checkpoint %d: %w", m, err)
 		}
 		return nil, nil
 	}
@@ -276,7 +277,7 @@ func (l *Log) encode(e *Event) ([]byte, error) {
 	}
 	body, err := json.Marshal(e)
 	if err != nil {
-		return nil, fmt.Errorf("audit: encode event: %w", err)
+		return nil, errs.Errorf("audit", "encode event: %w", err)
 	}
 	return body, nil
 }
@@ -306,7 +307,7 @@ func (l *Log) append(ctx context.Context, e *Event, body []byte) ([]Checkpoint, 
 			continue
 		}
 		if err != nil {
-			return cps, fmt.Errorf("audit: append event %d: %w", seq, err)
+			return cps, errs.Errorf("audit", "append event %d: %w", seq, err)
 		}
 		l.seq, l.hash = seq, rec.Hash
 		l.notify(rec, e)
@@ -368,7 +369,7 @@ func (l *Log) writeCheckpoint(ctx context.Context, seq uint64, hash string) (*Ch
 		return nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("audit: checkpoint %d: %w", seq, err)
+		return nil, errs.Errorf("audit", "checkpoint %d: %w", seq, err)
 	}
 	return cp, nil
 }

@@ -3,11 +3,12 @@ package audit
 import (
 	"context"
 	"errors"
-	"fmt"
 	"sync"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
+
+	"github.com/iluxsys/steward/internal/errs"
 )
 
 // Names of the instruments Metered creates.
@@ -73,13 +74,13 @@ func Metered(inner Auditor, meter metric.Meter) (*MeteredAuditor, error) {
 	m := &MeteredAuditor{inner: OrNop(inner), types: map[EventType]struct{}{}}
 	var err error
 	if m.events, err = meter.Int64Counter(MetricEvents, metric.WithDescription("audit events recorded"), metric.WithUnit("{event}")); err != nil {
-		return nil, fmt.Errorf("audit: metric %s: %w", MetricEvents, err)
+		return nil, errs.Errorf("audit", "metric %s: %w", MetricEvents, err)
 	}
 	if m.backupMS, err = meter.Float64Histogram(MetricBackupDuration, metric.WithDescription("duration of successful backups"), metric.WithUnit("ms")); err != nil {
-		return nil, fmt.Errorf("audit: metric %s: %w", MetricBackupDuration, err)
+		return nil, errs.Errorf("audit", "metric %s: %w", MetricBackupDuration, err)
 	}
 	if m.ttrMS, err = meter.Float64Histogram(MetricRestoreTTR, metric.WithDescription("time to recovery of successful restores"), metric.WithUnit("ms")); err != nil {
-		return nil, fmt.Errorf("audit: metric %s: %w", MetricRestoreTTR, err)
+		return nil, errs.Errorf("audit", "metric %s: %w", MetricRestoreTTR, err)
 	}
 	return m, nil
 }

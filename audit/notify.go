@@ -15,6 +15,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/iluxsys/steward/internal/errs"
 )
 
 // Notifier tells someone about an event (a failure, an RPO breach).
@@ -269,7 +271,7 @@ func (s *SMTP) Notify(ctx context.Context, e Event) error {
 		return ctx.Err()
 	case err := <-done:
 		if err != nil {
-			return fmt.Errorf("audit: smtp %s: %w", s.Addr, err)
+			return errs.Errorf("audit", "smtp %s: %w", s.Addr, err)
 		}
 		return nil
 	}

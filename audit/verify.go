@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/iluxsys/steward"
+	"github.com/iluxsys/steward/internal/errs"
 	"github.com/iluxsys/steward/internal/record"
 	"github.com/iluxsys/steward/storage"
 )
@@ -61,7 +62,7 @@ func (l *Log) Verify(ctx context.Context) (*VerifyReport, error) {
 func (l *Log) VerifyFrom(ctx context.Context, anchor Checkpoint) (*VerifyReport, error) {
 	if anchor.MAC != "" && l.key.Keyed() {
 		if err := record.Verify(l.key, l.checkpointKey(anchor.Seq), &anchor, &anchor.MAC); err != nil {
-			return nil, fmt.Errorf("audit: anchor checkpoint %d: %w", anchor.Seq, err)
+			return nil, errs.Errorf("audit", "anchor checkpoint %d: %w", anchor.Seq, err)
 		}
 	}
 	return l.verify(ctx, &anchor)
@@ -154,7 +155,7 @@ func (v *verifier) finish(ctx context.Context) error {
 	}
 	for oi, err := range v.l.store.List(ctx, v.l.checkpointsPrefix()) {
 		if err != nil {
-			return fmt.Errorf("audit: list checkpoints: %w", err)
+			return errs.Errorf("audit", "list checkpoints: %w", err)
 		}
 		seq, err := strconv.ParseUint(strings.TrimPrefix(oi.Key, v.l.checkpointsPrefix()), 10, 64)
 		if err != nil {
@@ -181,7 +182,7 @@ func (l *Log) readCheckpoint(ctx context.Context, key string) (*Checkpoint, erro
 	at, _ := strconv.ParseUint(strings.TrimPrefix(key, l.checkpointsPrefix()), 10, 64)
 	b, err := storage.ReadAll(ctx, l.store, key)
 	if err != nil {
-		return nil, fmt.Errorf("audit: %w", err)
+		return nil, errs.Errorf("audit", "%w", err)
 	}
 	var cp Checkpoint
 	if err := json.Unmarshal(b, &cp); err != nil {

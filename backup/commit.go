@@ -3,13 +3,13 @@ package backup
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"time"
 
 	"github.com/google/uuid"
 
 	"github.com/iluxsys/steward"
+	"github.com/iluxsys/steward/internal/errs"
 	"github.com/iluxsys/steward/internal/repo"
 )
 
@@ -83,7 +83,7 @@ func (e *Engine) commit(ctx context.Context, tenant string, a *archiver, start t
 		return nil, err
 	}
 	if err := r.SaveSnapshot(ctx, m.ID, body); err != nil {
-		return nil, fmt.Errorf("backup: commit snapshot: %w", err)
+		return nil, errs.Errorf("backup", "commit snapshot: %w", err)
 	}
 	s := m.Snapshot
 	return &s, nil

@@ -13,6 +13,7 @@ import (
 
 	"github.com/iluxsys/steward"
 	"github.com/iluxsys/steward/audit"
+	"github.com/iluxsys/steward/internal/errs"
 	"github.com/iluxsys/steward/internal/op"
 	"github.com/iluxsys/steward/internal/repo"
 	"github.com/iluxsys/steward/storage"
@@ -100,7 +101,7 @@ func scopePrefix(scope string) (string, error) {
 		return "releases/artifacts/", nil
 	}
 	if err := steward.ValidateTenant(scope); err != nil {
-		return "", fmt.Errorf("backup: %w", err)
+		return "", errs.Errorf("backup", "%w", err)
 	}
 	return "tenants/" + scope + "/", nil
 }
@@ -142,16 +143,16 @@ func (e *Engine) openRepo(ctx context.Context, scope string, create, deferred, e
 		// even answer the probe will not hold a backup either.
 		caps, err := e.capabilities(ctx)
 		if err != nil {
-			return nil, fmt.Errorf("backup: probe the store: %w", err)
+			return nil, errs.Errorf("backup", "probe the store: %w", err)
 		}
 		conditional = &caps.ConditionalCreate
 	}
 	r, err = repo.Open(ctx, e.store, prefix, repo.Options{Create: create, Deferred: deferred, Encrypt: encrypt, Keys: keys, Scope: scope, Now: e.cfg.Clock.Now(), ConditionalCreate: conditional})
 	if err != nil {
 		if errors.Is(err, repo.ErrNotFound) {
-			return nil, fmt.Errorf("backup: scope %q has no backups: %w", scope, ErrNotFound)
+			return nil, errs.Errorf("backup", "scope %q has no backups: %w", scope, ErrNotFound)
 		}
-		return nil, fmt.Errorf("backup: open %q: %w", scope, err)
+		return nil, errs.Errorf("backup", "open %q: %w", scope, err)
 	}
 	if err := e.checkPlaintext(r, scope); err != nil {
 		return nil, err
@@ -176,7 +177,7 @@ func (e *Engine) register(ctx context.Context, scope string) error {
 	}
 	err = storage.PutBytes(ctx, e.store, registryPrefix+scope, []byte(prefix), &storage.PutOptions{IfNotExist: true})
 	if err != nil && !errors.Is(err, storage.ErrExists) {
-		return fmt.Errorf("backup: register tenant %q: %w", scope, err)
+		return errs.Errorf("backup", "register tenant %q: %w", scope, err)
 	}
 	return nil
 }
@@ -188,13 +189,13 @@ func (e *Engine) register(ctx context.Context, scope string) error {
 func (e *Engine) commitRepo(ctx context.Context, scope string, r *repo.Repo) error {
 	caps, err := e.capabilities(ctx)
 	if err != nil {
-		return fmt.Errorf("backup: probe the store: %w", err)
+		return errs.Errorf("backup", "probe the store: %w", err)
 	}
 	if err := r.Commit(ctx, &caps.ConditionalCreate); err != nil {
 		if errors.Is(err, repo.ErrCreatedMeanwhile) {
-			return fmt.Errorf("backup: scope %q was created by another backup or Init while this first backup ran; nothing of this backup was kept: back up again: %w (%w)", scope, ErrExists, err)
+			return errs.Errorf("backup", "scope %q was created by another backup or Init while this first backup ran; nothing of this backup was kept: back up again: %w (%w)", scope, ErrExists, err)
 		}
-		return fmt.Errorf("backup: create %q: %w", scope, err)
+		return errs.Errorf("backup", "create %q: %w", scope, err)
 	}
 	if err := e.register(ctx, scope); err != nil {
 		return err
@@ -228,7 +229,7 @@ func (e *Engine) checkPlaintext(r *repo.Repo, scope string) error {
 	if r.Encrypted() || e.cfg.Keys == nil || e.cfg.AllowPlaintext {
 		return nil
 	}
-	return fmt.Errorf("backup: scope %q is stored unencrypted though the engine has keys (a scope made before encryption followed the keys, or a config a store writer downgraded); set Config.AllowPlaintext to use it: %w", scope, ErrPlaintextScope)
+	return errs.Errorf("backup", "scope %q is stored unencrypted though the engine has keys (a scope made before encryption followed the keys, or a config a store writer downgraded); set Config.AllowPlaintext to use it: %w", scope, ErrPlaintextScope)
 }
 
 func (e *Engine) forgetRepo(scope string) {
@@ -333,17 +334,17 @@ func (e *Engine) manifests(ctx context.Context, r *repo.Repo) ([]*manifest, erro
 func (e *Engine) loadManifest(ctx context.Context, r *repo.Repo, id string) (*manifest, error) {
 	b, err := r.LoadSnapshot(ctx, id)
 	if err != nil {
-		return nil, fmt.Errorf("backup: %w", err)
+		return nil, errs.Errorf("backup", "%w", err)
 	}
 	m, err := decodeManifest(b)
 	if err != nil {
-		return nil, fmt.Errorf("backup: %w", &repo.CorruptError{Key: r.SnapshotKey(id), Detail: err.Error()})
+		return nil, errs.Errorf("backup", "%w", &repo.CorruptError{Key: r.SnapshotKey(id), Detail: err.Error()})
 	}
 	if m.ID != id {
-		return nil, fmt.Errorf("backup: %w", &repo.CorruptError{Key: r.SnapshotKey(id), Detail: fmt.Sprintf("manifest says ID %q", m.ID)})
+		return nil, errs.Errorf("backup", "%w", &repo.CorruptError{Key: r.SnapshotKey(id), Detail: fmt.Sprintf("manifest says ID %q", m.ID)})
 	}
 	if want := m.Checksums["manifest"]; want != manifestChecksum(m) {
-		return nil, fmt.Errorf("backup: %w", &repo.CorruptError{Key: r.SnapshotKey(id), Detail: "manifest checksum mismatch"})
+		return nil, errs.Errorf("backup", "%w", &repo.CorruptError{Key: r.SnapshotKey(id), Detail: "manifest checksum mismatch"})
 	}
 	return m, nil
 }
@@ -368,7 +369,7 @@ func (e *Engine) Snapshot(ctx context.Context, tenant, id string) (*Snapshot, er
 
 func (e *Engine) manifest(ctx context.Context, tenant, id string) (*manifest, *repo.Repo, error) {
 	if id == "" || strings.ContainsAny(id, "/\\\x00") || id == "." || id == ".." {
-		return nil, nil, fmt.Errorf("backup: snapshot ID %q is invalid: %w", id, ErrNotFound)
+		return nil, nil, errs.Errorf("backup", "snapshot ID %q is invalid: %w", id, ErrNotFound)
 	}
 	r, err := e.repo(ctx, tenant, false, false)
 	if err != nil {
@@ -395,9 +396,9 @@ func (e *Engine) latest(ctx context.Context, r *repo.Repo, tenant string) (*mani
 		}
 	}
 	if len(ms) > 0 {
-		return nil, fmt.Errorf("backup: tenant %q has only safety backups (tag %s); name one by its ID: %w", tenant, TagPreRestore, ErrNotFound)
+		return nil, errs.Errorf("backup", "tenant %q has only safety backups (tag %s); name one by its ID: %w", tenant, TagPreRestore, ErrNotFound)
 	}
-	return nil, fmt.Errorf("backup: tenant %q has no snapshots: %w", tenant, ErrNotFound)
+	return nil, errs.Errorf("backup", "tenant %q has no snapshots: %w", tenant, ErrNotFound)
 }
 
 // Tenants lists the tenants that have a repository (not General or
@@ -409,7 +410,7 @@ func (e *Engine) Tenants(ctx context.Context) ([]string, error) {
 	var out []string
 	for oi, err := range e.store.List(ctx, registryPrefix) {
 		if err != nil {
-			return nil, fmt.Errorf("backup: list tenants: %w", err)
+			return nil, errs.Errorf("backup", "list tenants: %w", err)
 		}
 		out = append(out, strings.TrimPrefix(oi.Key, registryPrefix))
 	}
@@ -435,7 +436,7 @@ func (e *Engine) Rekey(ctx context.Context, tenant string, newKeys KeyProvider) 
 	err = repo.Rekey(ctx, e.store, prefix, tenant, e.cfg.Keys, newKeys)
 	task.Finish(ctx, err, audit.TypeKeyChanged, fmt.Sprintf("data key of %q rewrapped with key %q", tenant, newKeys.KeyID()), nil)
 	if err != nil {
-		return fmt.Errorf("backup: rekey %q: %w", tenant, err)
+		return errs.Errorf("backup", "rekey %q: %w", tenant, err)
 	}
 	e.forgetRepo(tenant)
 	return nil
@@ -457,7 +458,7 @@ func (e *Engine) DestroyKey(ctx context.Context, tenant string) error {
 	e.forgetRepo(tenant)
 	task.Finish(ctx, err, audit.TypeKeyChanged, fmt.Sprintf("data key of %q destroyed (crypto-erasure)", tenant), nil)
 	if err != nil {
-		return fmt.Errorf("backup: destroy key of %q: %w", tenant, err)
+		return errs.Errorf("backup", "destroy key of %q: %w", tenant, err)
 	}
 	return nil
 }

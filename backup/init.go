@@ -7,6 +7,7 @@ import (
 
 	"github.com/iluxsys/steward"
 	"github.com/iluxsys/steward/audit"
+	"github.com/iluxsys/steward/internal/errs"
 	"github.com/iluxsys/steward/internal/op"
 	"github.com/iluxsys/steward/storage"
 )
@@ -64,10 +65,10 @@ func (e *Engine) init(ctx context.Context, tenant, prefix string, encrypt bool, 
 	for _, obj := range []string{"config", "key"} {
 		_, err := e.store.Stat(ctx, prefix+obj)
 		if err == nil {
-			return fmt.Errorf("backup: scope %q already has a repository (%s); Init creates new scopes only, Backup adds to this one: %w", tenant, prefix+obj, ErrExists)
+			return errs.Errorf("backup", "scope %q already has a repository (%s); Init creates new scopes only, Backup adds to this one: %w", tenant, prefix+obj, ErrExists)
 		}
 		if !errors.Is(err, storage.ErrNotFound) {
-			return fmt.Errorf("backup: init %q: %w", tenant, err)
+			return errs.Errorf("backup", "init %q: %w", tenant, err)
 		}
 	}
 	// A repository cached before the check is stale: its objects are gone.
@@ -77,7 +78,7 @@ func (e *Engine) init(ctx context.Context, tenant, prefix string, encrypt bool, 
 		return err
 	}
 	if r.Encrypted() != e.encrypts(encrypt) {
-		return fmt.Errorf("backup: scope %q was created meanwhile by another process, not %s: %w", tenant, kind, ErrExists)
+		return errs.Errorf("backup", "scope %q was created meanwhile by another process, not %s: %w", tenant, kind, ErrExists)
 	}
 	return nil
 }

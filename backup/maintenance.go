@@ -14,6 +14,7 @@ import (
 
 	"github.com/iluxsys/steward"
 	"github.com/iluxsys/steward/audit"
+	"github.com/iluxsys/steward/internal/errs"
 )
 
 // Forget deletes the named snapshots' manifests, refusing corrupt ones:
@@ -79,7 +80,7 @@ func (e *Engine) ForgetWithOptions(ctx context.Context, tenant string, ids []str
 		}
 		task.Finish(ctx, err, audit.TypeBackupForgotten, fmt.Sprintf("snapshot %s of %q forgotten", id, tenant), data)
 		if err != nil {
-			return fmt.Errorf("backup: forget %s: %w", id, err)
+			return errs.Errorf("backup", "forget %s: %w", id, err)
 		}
 	}
 	return nil
@@ -196,7 +197,7 @@ func (e *Engine) Prune(ctx context.Context, tenant string, opts *PruneOptions) (
 func (e *Engine) prune(ctx context.Context, tenant string, o *PruneOptions) (*PruneReport, error) {
 	if !o.DryRun {
 		if err := storage.RequireConditionalCreate(ctx, e.store, &e.caps, e.cfg.SingleWriter, "prune"); err != nil {
-			return nil, fmt.Errorf("backup: %w", err)
+			return nil, errs.Errorf("backup", "%w", err)
 		}
 	}
 	e.forgetRepo(tenant) // a fresh view of the repository
@@ -207,23 +208,23 @@ func (e *Engine) prune(ctx context.Context, tenant string, o *PruneOptions) (*Pr
 	if o.DryRun {
 		plan, err := e.planPrune(ctx, r, o.RepackThreshold)
 		if err != nil {
-			return nil, fmt.Errorf("backup: prune %q (dry run): %w", tenant, err)
+			return nil, errs.Errorf("backup", "prune %q (dry run): %w", tenant, err)
 		}
 		return pruneReport(plan, &plan.Stats, true), nil
 	}
 	lock, err := r.Lock(ctx, true, "prune by "+steward.PrincipalID(ctx), e.cfg.Clock.Now)
 	if err != nil {
-		return nil, fmt.Errorf("backup: prune %q: %w", tenant, err)
+		return nil, errs.Errorf("backup", "prune %q: %w", tenant, err)
 	}
 	defer lock.Unlock(ctx)
 	plan, err := e.planPrune(ctx, r, o.RepackThreshold)
 	if err != nil {
-		return nil, fmt.Errorf("backup: prune %q: %w", tenant, err)
+		return nil, errs.Errorf("backup", "prune %q: %w", tenant, err)
 	}
 	st, err := r.ExecutePrune(ctx, plan, pruneProgress(o.Progress))
 	e.forgetRepo(tenant)
 	if err != nil {
-		return nil, fmt.Errorf("backup: prune %q: %w", tenant, err)
+		return nil, errs.Errorf("backup", "prune %q: %w", tenant, err)
 	}
 	return pruneReport(plan, st, false), nil
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/iluxsys/steward"
 	"github.com/iluxsys/steward/audit"
+	"github.com/iluxsys/steward/internal/errs"
 	"github.com/iluxsys/steward/internal/op"
 	"github.com/iluxsys/steward/internal/repo"
 	"github.com/iluxsys/steward/internal/snapshot"
@@ -147,7 +148,7 @@ func (e *Engine) backup(ctx context.Context, tenant string, src Source, o *Optio
 		if fresh {
 			err = errors.Join(err, a.saver.Discard(ctx))
 		}
-		return nil, fmt.Errorf("backup: %w", err)
+		return nil, errs.Errorf("backup", "%w", err)
 	}
 	if fresh {
 		lock, err := e.createScope(ctx, tenant, a.saver)
@@ -157,7 +158,7 @@ func (e *Engine) backup(ctx context.Context, tenant string, src Source, o *Optio
 		defer lock.Unlock(ctx)
 	}
 	if err := a.saver.Flush(); err != nil {
-		return nil, fmt.Errorf("backup: %w", err)
+		return nil, errs.Errorf("backup", "%w", err)
 	}
 	return e.commit(ctx, tenant, a, start)
 }
@@ -167,11 +168,11 @@ func (e *Engine) backup(ctx context.Context, tenant string, src Source, o *Optio
 func (e *Engine) lockScope(ctx context.Context, r *repo.Repo) (*repo.Lock, error) {
 	lock, err := r.Lock(ctx, false, "backup by "+steward.PrincipalID(ctx), e.cfg.Clock.Now)
 	if err != nil {
-		return nil, fmt.Errorf("backup: %w", err)
+		return nil, errs.Errorf("backup", "%w", err)
 	}
 	if err := r.RefreshIndex(ctx); err != nil {
 		lock.Unlock(ctx)
-		return nil, fmt.Errorf("backup: %w", err)
+		return nil, errs.Errorf("backup", "%w", err)
 	}
 	return lock, nil
 }
@@ -187,12 +188,12 @@ func (e *Engine) createScope(ctx context.Context, tenant string, saver *repo.Sav
 		return nil, errors.Join(err, saver.Discard(ctx))
 	}
 	if err := saver.Upload(); err != nil {
-		return fail(fmt.Errorf("backup: %w", err))
+		return fail(errs.Errorf("backup", "%w", err))
 	}
 	r := saver.Repo()
 	lock, err := r.Lock(ctx, false, "backup by "+steward.PrincipalID(ctx), e.cfg.Clock.Now)
 	if err != nil {
-		return fail(fmt.Errorf("backup: %w", err))
+		return fail(errs.Errorf("backup", "%w", err))
 	}
 	if err := e.commitRepo(ctx, tenant, r); err != nil {
 		lock.Unlock(ctx)
@@ -210,7 +211,7 @@ func (e *Engine) parentFor(ctx context.Context, r *repo.Repo, o *Options) (*mani
 	}
 	ms, err := e.manifests(ctx, r)
 	if err != nil {
-		return nil, fmt.Errorf("backup: find the parent snapshot: %w", err)
+		return nil, errs.Errorf("backup", "find the parent snapshot: %w", err)
 	}
 	for _, m := range ms {
 		if o.Since.IsZero() || !m.Timestamp.After(o.Since) {
@@ -242,7 +243,7 @@ func scanTotals(ctx context.Context, src Source, o *Options) (Progress, error) {
 		return nil
 	})
 	if err != nil {
-		return totals, fmt.Errorf("backup: scan source: %w", err)
+		return totals, errs.Errorf("backup", "scan source: %w", err)
 	}
 	return totals, nil
 }

@@ -9,6 +9,7 @@ import (
 	"iter"
 
 	"github.com/iluxsys/steward"
+	"github.com/iluxsys/steward/internal/errs"
 	"github.com/iluxsys/steward/internal/op"
 	"github.com/iluxsys/steward/internal/repo"
 	"github.com/iluxsys/steward/internal/snapshot"
@@ -54,7 +55,7 @@ func (e *Engine) entryChunks(ctx context.Context, r *repo.Repo, m *manifest) ([]
 	}
 	ids, err := parseSegmentIDs(b)
 	if err != nil {
-		return nil, fmt.Errorf("backup: %w", &repo.CorruptError{Key: r.SnapshotKey(m.ID), Detail: err.Error()})
+		return nil, errs.Errorf("backup", "%w", &repo.CorruptError{Key: r.SnapshotKey(m.ID), Detail: err.Error()})
 	}
 	return ids, nil
 }
@@ -103,7 +104,7 @@ func filesIn(ctx context.Context, r *repo.Repo, m *manifest, ids []string) iter.
 				// context ended, a chunk failed its check) passes through
 				// as it is; only undecodable JSON is the entry list's fault.
 				if cr.Err() == nil || !errors.Is(err, cr.Err()) {
-					err = fmt.Errorf("backup: %w", &repo.CorruptError{Key: r.SnapshotKey(m.ID), Detail: "entry list: " + err.Error()})
+					err = errs.Errorf("backup", "%w", &repo.CorruptError{Key: r.SnapshotKey(m.ID), Detail: "entry list: " + err.Error()})
 				}
 				yield(File{}, err) // the reader's errors are already prefixed
 				return
@@ -114,7 +115,7 @@ func filesIn(ctx context.Context, r *repo.Repo, m *manifest, ids []string) iter.
 				prev = snapshot.SortKey(f.Path, f.Mode)
 			}
 			if err != nil {
-				yield(File{}, fmt.Errorf("backup: %w", &repo.CorruptError{Key: r.SnapshotKey(m.ID), Detail: "entry list: " + err.Error()}))
+				yield(File{}, errs.Errorf("backup", "%w", &repo.CorruptError{Key: r.SnapshotKey(m.ID), Detail: "entry list: " + err.Error()}))
 				return
 			}
 			if !yield(f, nil) {

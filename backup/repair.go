@@ -7,6 +7,7 @@ import (
 
 	"github.com/iluxsys/steward"
 	"github.com/iluxsys/steward/audit"
+	"github.com/iluxsys/steward/internal/errs"
 	"github.com/iluxsys/steward/internal/op"
 	"github.com/iluxsys/steward/internal/repo"
 	"github.com/iluxsys/steward/storage"
@@ -75,7 +76,7 @@ func (e *Engine) RepairIndex(ctx context.Context, tenant string) (*RepairReport,
 
 func (e *Engine) repairIndex(ctx context.Context, tenant string) (*RepairReport, error) {
 	if err := storage.RequireConditionalCreate(ctx, e.store, &e.caps, e.cfg.SingleWriter, "repair index"); err != nil {
-		return nil, fmt.Errorf("backup: %w", err)
+		return nil, errs.Errorf("backup", "%w", err)
 	}
 	r, err := e.openNoIndex(ctx, tenant)
 	if err != nil {
@@ -83,7 +84,7 @@ func (e *Engine) repairIndex(ctx context.Context, tenant string) (*RepairReport,
 	}
 	lock, err := r.Lock(ctx, true, "repair index by "+steward.PrincipalID(ctx), e.cfg.Clock.Now)
 	if err != nil {
-		return nil, fmt.Errorf("backup: repair index of %q: %w", tenant, err)
+		return nil, errs.Errorf("backup", "repair index of %q: %w", tenant, err)
 	}
 	defer lock.Unlock(ctx)
 	res, err := r.RepairIndex(ctx)
@@ -96,7 +97,7 @@ func (e *Engine) repairIndex(ctx context.Context, tenant string) (*RepairReport,
 		}
 	}
 	if err != nil {
-		return rep, fmt.Errorf("backup: repair index of %q: %w", tenant, err)
+		return rep, errs.Errorf("backup", "repair index of %q: %w", tenant, err)
 	}
 	return rep, nil
 }
@@ -114,10 +115,10 @@ func (e *Engine) openNoIndex(ctx context.Context, tenant string) (*repo.Repo, er
 	}
 	r, err := repo.OpenNoIndex(ctx, e.store, prefix, repo.Options{Keys: keys, Scope: tenant, Now: e.cfg.Clock.Now()})
 	if errors.Is(err, repo.ErrNotFound) {
-		return nil, fmt.Errorf("backup: scope %q has no backups: %w", tenant, ErrNotFound)
+		return nil, errs.Errorf("backup", "scope %q has no backups: %w", tenant, ErrNotFound)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("backup: open %q: %w", tenant, err)
+		return nil, errs.Errorf("backup", "open %q: %w", tenant, err)
 	}
 	if err := e.checkPlaintext(r, tenant); err != nil {
 		return nil, err

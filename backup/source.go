@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/iluxsys/steward/internal/errs"
 	"github.com/iluxsys/steward/internal/snapshot"
 )
 
@@ -100,7 +101,7 @@ func (s *fsSource) Walk(ctx context.Context, fn func(Entry) error) error {
 func (s *fsSource) walkDir(ctx context.Context, dir string, fn func(Entry) error) error {
 	entries, err := fs.ReadDir(s.fsys, dir)
 	if err != nil {
-		err = fmt.Errorf("backup: read directory %q: %w", dir, err)
+		err = errs.Errorf("backup", "read directory %q: %w", dir, err)
 		if dir == "." {
 			return err
 		}
@@ -118,7 +119,7 @@ func (s *fsSource) walkDir(ctx context.Context, dir string, fn func(Entry) error
 		t := it.d.Type()
 		info, err := it.d.Info()
 		if err != nil {
-			if err := Skip(ctx, it.p, fmt.Errorf("backup: stat %q: %w", it.p, err)); err != nil {
+			if err := Skip(ctx, it.p, errs.Errorf("backup", "stat %q: %w", it.p, err)); err != nil {
 				return err
 			}
 			continue
@@ -129,7 +130,7 @@ func (s *fsSource) walkDir(ctx context.Context, dir string, fn func(Entry) error
 				continue
 			}
 			if e.LinkTarget, err = fs.ReadLink(s.fsys, it.p); err != nil {
-				return fmt.Errorf("backup: read link %q: %w", it.p, err)
+				return errs.Errorf("backup", "read link %q: %w", it.p, err)
 			}
 		}
 		if err := fn(e); err != nil {
@@ -161,7 +162,7 @@ func (s *fsSource) Open(ctx context.Context, p string) (io.ReadCloser, error) {
 	}
 	f, err := s.fsys.Open(p)
 	if err != nil {
-		return nil, fmt.Errorf("backup: open %q: %w", p, err)
+		return nil, errs.Errorf("backup", "open %q: %w", p, err)
 	}
 	return f, nil
 }
@@ -247,7 +248,7 @@ func (ms *modules) lookup(p string) (Source, string, error) {
 	name, rest, ok := strings.Cut(p, "/")
 	src, found := ms.m[name]
 	if !ok || !found {
-		return nil, "", fmt.Errorf("backup: open %q: no such module: %w", p, fs.ErrNotExist)
+		return nil, "", errs.Errorf("backup", "open %q: no such module: %w", p, fs.ErrNotExist)
 	}
 	return src, rest, nil
 }
@@ -309,7 +310,7 @@ func (s *dirSource) Walk(ctx context.Context, fn func(Entry) error) error {
 	// openat), and through root by its whole path after.
 	root, err := os.OpenRoot(s.root)
 	if err != nil {
-		return fmt.Errorf("backup: open %q: %w", s.root, err)
+		return errs.Errorf("backup", "open %q: %w", s.root, err)
 	}
 	w := &dirWalk{s: s, root: root}
 	defer w.closeRecent()
@@ -390,7 +391,7 @@ func (w *dirWalk) closeRecent() {
 func (w *dirWalk) list(ctx context.Context, d *os.Root, dir string, want fs.FileInfo) ([]walkItem, error) {
 	f, err := d.Open(".")
 	if err != nil {
-		return nil, fmt.Errorf("backup: read directory %q: %w", w.s.show(dir), err)
+		return nil, errs.Errorf("backup", "read directory %q: %w", w.s.show(dir), err)
 	}
 	defer f.Close()
 	if err := w.s.check(f, dir, want); err != nil {
@@ -398,14 +399,14 @@ func (w *dirWalk) list(ctx context.Context, d *os.Root, dir string, want fs.File
 	}
 	entries, err := f.ReadDir(-1)
 	if err != nil {
-		return nil, fmt.Errorf("backup: read directory %q: %w", w.s.show(dir), err)
+		return nil, errs.Errorf("backup", "read directory %q: %w", w.s.show(dir), err)
 	}
 	items := make([]walkItem, 0, len(entries))
 	for _, de := range entries {
 		p := joinPath(dir, de.Name())
 		info, err := de.Info()
 		if err != nil {
-			if err := Skip(ctx, p, fmt.Errorf("backup: stat %q: %w", w.s.show(p), err)); err != nil {
+			if err := Skip(ctx, p, errs.Errorf("backup", "stat %q: %w", w.s.show(p), err)); err != nil {
 				return nil, err
 			}
 			continue
@@ -413,7 +414,7 @@ func (w *dirWalk) list(ctx context.Context, d *os.Root, dir string, want fs.File
 		it := walkItem{p: p, info: info, dir: info.IsDir()}
 		if info.Mode()&fs.ModeSymlink != 0 {
 			if it.link, err = d.Readlink(de.Name()); err != nil {
-				return nil, fmt.Errorf("backup: read link %q: %w", w.s.show(p), err)
+				return nil, errs.Errorf("backup", "read link %q: %w", w.s.show(p), err)
 			}
 		}
 		items = append(items, it)
@@ -430,7 +431,7 @@ func (s *dirSource) check(f *os.File, p string, want fs.FileInfo) error {
 	}
 	got, err := f.Stat()
 	if err != nil {
-		return fmt.Errorf("backup: stat %q: %w", s.show(p), err)
+		return errs.Errorf("backup", "stat %q: %w", s.show(p), err)
 	}
 	if got.Mode().Type() != want.Mode().Type() || !os.SameFile(got, want) {
 		return s.changed(p)
@@ -458,7 +459,7 @@ func (s *dirSource) openFailed(r *os.Root, rel, p string, want fs.FileInfo, err 
 			return s.changed(p)
 		}
 	}
-	return fmt.Errorf("backup: open %q: %w", s.show(p), err)
+	return errs.Errorf("backup", "open %q: %w", s.show(p), err)
 }
 
 func (s *dirSource) show(p string) string { return path.Join(s.root, p) }
@@ -471,7 +472,7 @@ func (s *dirSource) openEntry(ctx context.Context, e Entry) (io.ReadCloser, erro
 		return nil, err
 	}
 	if err := snapshot.ValidatePath(e.Path); err != nil {
-		return nil, fmt.Errorf("backup: open: %w", err)
+		return nil, errs.Errorf("backup", "open: %w", err)
 	}
 	if d := e.seen.dir; d != nil {
 		// Any failure but a detected swap is tried again through the
@@ -509,11 +510,11 @@ func (s *dirSource) Open(ctx context.Context, p string) (io.ReadCloser, error) {
 		return nil, err
 	}
 	if err := snapshot.ValidatePath(p); err != nil {
-		return nil, fmt.Errorf("backup: open: %w", err)
+		return nil, errs.Errorf("backup", "open: %w", err)
 	}
 	r, err := os.OpenRoot(s.root)
 	if err != nil {
-		return nil, fmt.Errorf("backup: open %q: %w", s.root, err)
+		return nil, errs.Errorf("backup", "open %q: %w", s.root, err)
 	}
 	defer r.Close() // files opened through r stay open
 	want, err := r.Lstat(p)

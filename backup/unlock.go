@@ -6,6 +6,7 @@ import (
 
 	"github.com/iluxsys/steward"
 	"github.com/iluxsys/steward/audit"
+	"github.com/iluxsys/steward/internal/errs"
 	"github.com/iluxsys/steward/internal/op"
 	"github.com/iluxsys/steward/internal/repo"
 )
@@ -67,7 +68,7 @@ func (e *Engine) unlock(ctx context.Context, tenant string, force bool) ([]LockI
 		removed = []LockInfo{}
 	}
 	if err != nil {
-		return removed, fmt.Errorf("backup: unlock %q: %w", tenant, err)
+		return removed, errs.Errorf("backup", "unlock %q: %w", tenant, err)
 	}
 	return removed, nil
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 
+	"github.com/iluxsys/steward/internal/errs"
 	"github.com/iluxsys/steward/internal/snapshot"
 )
 
@@ -65,7 +66,7 @@ type walkOrder struct {
 // (checkHardLink).
 func (w *walkOrder) accept(en Entry) (bool, error) {
 	if err := snapshot.ValidatePath(en.Path); err != nil {
-		return false, fmt.Errorf("backup: source entry: %w", err)
+		return false, errs.Errorf("backup", "source entry: %w", err)
 	}
 	if !en.Mode.IsDir() && !en.Mode.IsRegular() && en.Mode&fs.ModeSymlink == 0 {
 		return false, nil
@@ -75,11 +76,11 @@ func (w *walkOrder) accept(en Entry) (bool, error) {
 		return false, fmt.Errorf("backup: source walked %q after %q: entries must come in lexical path order", en.Path, w.prevKey)
 	}
 	if err := checkHardLink(en); err != nil {
-		return false, fmt.Errorf("backup: source entry: %w", err)
+		return false, errs.Errorf("backup", "source entry: %w", err)
 	}
 	w.prevKey = key
 	if err := w.below.check(en); err != nil {
-		return false, fmt.Errorf("backup: source entry: %w", err)
+		return false, errs.Errorf("backup", "source entry: %w", err)
 	}
 	return true, nil
 }

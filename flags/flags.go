@@ -14,6 +14,7 @@ import (
 
 	"github.com/iluxsys/steward"
 	"github.com/iluxsys/steward/audit"
+	"github.com/iluxsys/steward/internal/errs"
 	"github.com/iluxsys/steward/internal/op"
 	"github.com/iluxsys/steward/internal/record"
 	"github.com/iluxsys/steward/storage"
@@ -170,7 +171,7 @@ func newSet(store storage.Store, cfg *Config) (*Set, error) {
 	}
 	rk, err := record.New(s.cfg.RecordKey, purpose)
 	if err != nil {
-		return nil, fmt.Errorf("flags: Config.RecordKey: %w", err)
+		return nil, errs.Errorf("flags", "Config.RecordKey: %w", err)
 	}
 	s.rk, s.cfg.RecordKey = rk, nil // keep the derived key, not the secret
 	s.cfg.Clock = steward.ClockOrSystem(s.cfg.Clock)
@@ -381,7 +382,7 @@ func (s *Set) writeWith(ctx context.Context, typ audit.EventType, build func() (
 		return err
 	}
 	if err := storage.RequireConditionalCreate(ctx, s.store, &s.caps, s.cfg.SingleWriter, "flag update"); err != nil {
-		return fmt.Errorf("flags: %w", err)
+		return errs.Errorf("flags", "%w", err)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()

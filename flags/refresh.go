@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/iluxsys/steward/internal/errs"
 	"github.com/iluxsys/steward/internal/record"
 	"github.com/iluxsys/steward/storage"
 )
@@ -27,7 +28,7 @@ import (
 func DecodeFlag(key string, b, recordKey []byte) (Flag, error) {
 	k, err := record.New(recordKey, purpose)
 	if err != nil {
-		return Flag{}, fmt.Errorf("flags: record key: %w", err)
+		return Flag{}, errs.Errorf("flags", "record key: %w", err)
 	}
 	return decode(k, key, b)
 }
@@ -81,15 +82,15 @@ func (s *Set) refreshLocked(ctx context.Context) error {
 	cur := s.snap.Load().flags
 	next := make(map[string]*compiled, len(all))
 	seen := make(map[string]uint64, len(all))
-	var errs []error
+	var failed []error
 	for _, name := range slices.Sorted(maps.Keys(all)) {
 		seen[name] = slices.Max(all[name])
 		c, err := s.load(ctx, name, seen[name], cur[name])
 		if ctx.Err() != nil {
-			return fmt.Errorf("flags: %w", ctx.Err())
+			return errs.Errorf("flags", "%w", ctx.Err())
 		}
 		if err != nil {
-			errs = append(errs, err)
+			failed = append(failed, err)
 		}
 		if c != nil {
 			next[name] = c // tombstones too: the next Set continues their chain
@@ -97,7 +98,7 @@ func (s *Set) refreshLocked(ctx context.Context) error {
 	}
 	s.seen = seen
 	s.snap.Store(&snapshot{flags: next})
-	return errors.Join(errs...)
+	return errors.Join(failed...)
 }
 
 // versions lists every flag's stored version numbers, ascending. Objects
@@ -106,7 +107,7 @@ func (s *Set) versions(ctx context.Context) (map[string][]uint64, error) {
 	out := map[string][]uint64{}
 	for oi, err := range s.store.List(ctx, s.cfg.Prefix) {
 		if err != nil {
-			return nil, fmt.Errorf("flags: list: %w", err)
+			return nil, errs.Errorf("flags", "list: %w", err)
 		}
 		name, file, ok := strings.Cut(strings.TrimPrefix(oi.Key, s.cfg.Prefix), "/")
 		if !ok || ValidateName(name) != nil {
@@ -139,7 +140,7 @@ func (s *Set) load(ctx context.Context, name string, v uint64, last *compiled) (
 	if last != nil {
 		keeping = fmt.Sprintf("keeping version %d", last.flag.Version)
 	}
-	return last, fmt.Errorf("flags: flag %q version %d (%q) not loaded, %s: %w", name, v, s.key(name, v), keeping, err)
+	return last, errs.Errorf("flags", "flag %q version %d (%q) not loaded, %s: %w", name, v, s.key(name, v), keeping, err)
 }
 
 // read reads and decodes flag name at version v, checked with k.

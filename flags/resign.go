@@ -3,12 +3,12 @@ package flags
 import (
 	"context"
 	"errors"
-	"fmt"
 	"maps"
 	"slices"
 
 	"github.com/iluxsys/steward"
 	"github.com/iluxsys/steward/audit"
+	"github.com/iluxsys/steward/internal/errs"
 	"github.com/iluxsys/steward/internal/op"
 	"github.com/iluxsys/steward/internal/record"
 	"github.com/iluxsys/steward/storage"
@@ -51,7 +51,7 @@ func Resign(ctx context.Context, store storage.Store, cfg *Config) (int, error) 
 		return 0, err
 	}
 	if err := storage.RequireConditionalCreate(ctx, s.store, &s.caps, s.cfg.SingleWriter, "flag re-signing"); err != nil {
-		return 0, fmt.Errorf("flags: %w", err)
+		return 0, errs.Errorf("flags", "%w", err)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -104,15 +104,15 @@ func (s *Set) needsResign(ctx context.Context, name string, vs []uint64) (f Flag
 		return keyed, false, nil
 	}
 	if !errors.Is(err, ErrInvalid) {
-		return Flag{}, false, fmt.Errorf("flags: resign: %w", err) // could not read
+		return Flag{}, false, errs.Errorf("flags", "resign: %w", err) // could not read
 	}
 	f, plainErr := s.read(ctx, record.Key{}, name, v)
 	if plainErr != nil {
-		return Flag{}, false, fmt.Errorf("flags: flag %q version %d (%q) cannot be re-signed: with the record key: %w; without: %w", name, v, s.key(name, v), err, plainErr)
+		return Flag{}, false, errs.Errorf("flags", "flag %q version %d (%q) cannot be re-signed: with the record key: %w; without: %w", name, v, s.key(name, v), err, plainErr)
 	}
 	for _, old := range vs[:len(vs)-1] {
 		if _, err := s.read(ctx, s.rk, name, old); err == nil {
-			return Flag{}, false, fmt.Errorf("flags: flag %q version %d (%q) carries no MAC but follows version %d, which does: %w: %w", name, v, s.key(name, v), old, ErrInvalid, steward.ErrForged)
+			return Flag{}, false, errs.Errorf("flags", "flag %q version %d (%q) carries no MAC but follows version %d, which does: %w: %w", name, v, s.key(name, v), old, ErrInvalid, steward.ErrForged)
 		}
 	}
 	return f, true, nil

@@ -11,6 +11,7 @@ import (
 
 	"github.com/iluxsys/steward"
 	"github.com/iluxsys/steward/audit"
+	"github.com/iluxsys/steward/internal/errs"
 	audited "github.com/iluxsys/steward/internal/op"
 )
 
@@ -321,7 +322,7 @@ func undone(err, uerr error) error {
 	if uerr == nil {
 		return err
 	}
-	return errors.Join(err, fmt.Errorf("release: could not undo the changes; the channel needs attention: %w", uerr))
+	return errors.Join(err, errs.Errorf("release", "could not undo the changes; the channel needs attention: %w", uerr))
 }
 
 // migrate runs ms one at a time, forward (Apply) or backward (Revert when
@@ -487,10 +488,10 @@ func (m *Manager) rollbackChecks(ctx context.Context, target *Release, st *state
 	for i := len(applied) - 1; i > idx; i-- {
 		rel, err := m.get(ctx, applied[i])
 		if err != nil {
-			return nil, fmt.Errorf("release: rollback over %s: %w", applied[i], err)
+			return nil, errs.Errorf("release", "rollback over %s: %w", applied[i], err)
 		}
 		if err := validateMigrations(rel.Forward, rel.Backward); err != nil {
-			return nil, fmt.Errorf("release: rollback over %s: %w", rel.ID, err)
+			return nil, errs.Errorf("release", "rollback over %s: %w", rel.ID, err)
 		}
 		above = append(above, rel)
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/iluxsys/steward/backup"
+	"github.com/iluxsys/steward/internal/errs"
 	"github.com/iluxsys/steward/restore"
 )
 
@@ -21,7 +22,7 @@ type dirDeployer struct {
 func (d *dirDeployer) Deploy(ctx context.Context, rel *Release) error {
 	_, err := d.r.Restore(ctx, backup.Releases, rel.ArtifactSnapshot, restore.DirTarget(d.dir), &restore.Options{Mode: restore.Full})
 	if err != nil {
-		return fmt.Errorf("release: deploy %s files into %s: %w", rel.ID, d.dir, err)
+		return errs.Errorf("release", "deploy %s files into %s: %w", rel.ID, d.dir, err)
 	}
 	return nil
 }

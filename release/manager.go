@@ -19,6 +19,7 @@ import (
 	"github.com/iluxsys/steward"
 	"github.com/iluxsys/steward/audit"
 	"github.com/iluxsys/steward/backup"
+	"github.com/iluxsys/steward/internal/errs"
 	audited "github.com/iluxsys/steward/internal/op"
 	recordtag "github.com/iluxsys/steward/internal/record"
 	"github.com/iluxsys/steward/internal/snapshot"
@@ -40,7 +41,7 @@ type Manager struct {
 // unless the host declared a single writer.
 func (m *Manager) writable(ctx context.Context, op string) error {
 	if err := storage.RequireConditionalCreate(ctx, m.store, &m.caps, m.cfg.SingleWriter, "release "+op); err != nil {
-		return fmt.Errorf("release: %w", err)
+		return errs.Errorf("release", "%w", err)
 	}
 	return nil
 }
@@ -112,7 +113,7 @@ func (m *Manager) Create(ctx context.Context, spec Spec) (*Release, error) {
 	}
 	snap, err := m.cfg.Engine.Backup(ctx, backup.Releases, spec.Artifact, &backup.Options{Type: backup.Full, Tags: []string{"release:" + id, backup.TagProtected}, PlatformVersion: spec.Version})
 	if err != nil {
-		return nil, fmt.Errorf("release: store artifact: %w", err)
+		return nil, errs.Errorf("release", "store artifact: %w", err)
 	}
 	r := &Release{ID: id, Channel: spec.Channel, Version: spec.Version, Name: spec.Name, Description: spec.Description,
 		Changelog: spec.Changelog, Forward: spec.Forward, Backward: spec.Backward, ArtifactSnapshot: snap.ID,
@@ -179,7 +180,7 @@ func buildSBOM(spec Spec, now time.Time) (json.RawMessage, error) {
 	bom.Components = &comps
 	var buf bytes.Buffer
 	if err := cdx.NewBOMEncoder(&buf, cdx.BOMFileFormatJSON).Encode(bom); err != nil {
-		return nil, fmt.Errorf("release: SBOM: %w", err)
+		return nil, errs.Errorf("release", "SBOM: %w", err)
 	}
 	return json.RawMessage(buf.Bytes()), nil
 }
@@ -212,7 +213,7 @@ func (m *Manager) get(ctx context.Context, id string) (*Release, error) {
 	}
 	var r Release
 	if err := json.Unmarshal(b, &r); err != nil {
-		return nil, fmt.Errorf("release: %q: %w", m.defKey(id), err)
+		return nil, errs.Errorf("release", "%q: %w", m.defKey(id), err)
 	}
 	if err := m.checkDef(m.key, &r, id); err != nil {
 		return nil, err
@@ -226,7 +227,7 @@ func (m *Manager) get(ctx context.Context, id string) (*Release, error) {
 func (m *Manager) checkDef(k recordtag.Key, r *Release, id string) error {
 	if r.Sum != "" || k.Keyed() {
 		if err := recordtag.Verify(k, m.defKey(id), r, &r.Sum); err != nil {
-			return fmt.Errorf("release: definition of %q (%s): %w", id, m.defKey(id), err)
+			return errs.Errorf("release", "definition of %q (%s): %w", id, m.defKey(id), err)
 		}
 	}
 	if r.ID != id {
@@ -333,7 +334,7 @@ func artifactErr(r *Release, path string, err error) error {
 	}
 	switch {
 	case errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded):
-		return fmt.Errorf("release: verify artifact of %s: %w", r.ID, err)
+		return errs.Errorf("release", "verify artifact of %s: %w", r.ID, err)
 	case errors.Is(err, backup.ErrNotFound):
 		return fmt.Errorf("%w: the artifact of %s (%s) is gone: it was forgotten or deleted; nothing was changed (%v)", ErrArtifactMissing, r.ID, where, err)
 	}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/iluxsys/steward"
 	"github.com/iluxsys/steward/audit"
+	"github.com/iluxsys/steward/internal/errs"
 	audited "github.com/iluxsys/steward/internal/op"
 	recordtag "github.com/iluxsys/steward/internal/record"
 	"github.com/iluxsys/steward/storage"
@@ -71,7 +72,7 @@ func (m *Manager) untaggedDefs(ctx context.Context) ([]*Release, error) {
 	var out []*Release
 	for oi, err := range m.store.List(ctx, m.prefix+"defs/") {
 		if err != nil {
-			return nil, fmt.Errorf("release: resign: %w", err)
+			return nil, errs.Errorf("release", "resign: %w", err)
 		}
 		id, ok := strings.CutSuffix(strings.TrimPrefix(oi.Key, m.prefix+"defs/"), ".json")
 		if !ok {
@@ -79,17 +80,17 @@ func (m *Manager) untaggedDefs(ctx context.Context) ([]*Release, error) {
 		}
 		b, err := storage.ReadAll(ctx, m.store, oi.Key)
 		if err != nil {
-			return nil, fmt.Errorf("release: resign: %w", err)
+			return nil, errs.Errorf("release", "resign: %w", err)
 		}
 		var r Release
 		if err := json.Unmarshal(b, &r); err != nil {
-			return nil, fmt.Errorf("release: resign: %q: %w", oi.Key, err)
+			return nil, errs.Errorf("release", "resign: %q: %w", oi.Key, err)
 		}
 		if recordtag.Verify(m.key, oi.Key, &r, &r.Sum) == nil {
 			continue // already tagged
 		}
 		if err := m.checkDef(recordtag.Key{}, &r, id); err != nil {
-			return nil, fmt.Errorf("release: resign: %w", err)
+			return nil, errs.Errorf("release", "resign: %w", err)
 		}
 		out = append(out, &r)
 	}
@@ -101,7 +102,7 @@ func (m *Manager) retagDefs(ctx context.Context, defs []*Release) error {
 		recordtag.Stamp(m.key, m.defKey(r.ID), r, &r.Sum)
 		b, _ := json.MarshalIndent(r, "", "  ")
 		if err := storage.PutBytes(ctx, m.store, m.defKey(r.ID), b, nil); err != nil {
-			return fmt.Errorf("release: resign %s: %w", r.ID, err)
+			return errs.Errorf("release", "resign %s: %w", r.ID, err)
 		}
 	}
 	return nil

@@ -8,6 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/iluxsys/steward/internal/errs"
 )
 
 // ErrChecksumMismatch: an applied migration's SQL was edited since.
@@ -73,7 +75,7 @@ func (s *SQLMigrator) Applied(ctx context.Context) (map[string]string, error) {
 func (s *SQLMigrator) Apply(ctx context.Context, ms []Migration) error {
 	applied, err := s.Applied(ctx)
 	if err != nil {
-		return fmt.Errorf("release: read applied migrations: %w", err)
+		return errs.Errorf("release", "read applied migrations: %w", err)
 	}
 	for _, m := range ms {
 		if sum, ok := applied[m.ID]; ok {
@@ -107,7 +109,7 @@ func (s *SQLMigrator) Apply(ctx context.Context, ms []Migration) error {
 func (s *SQLMigrator) Revert(ctx context.Context, ms []Migration) error {
 	applied, err := s.Applied(ctx)
 	if err != nil {
-		return fmt.Errorf("release: read applied migrations: %w", err)
+		return errs.Errorf("release", "read applied migrations: %w", err)
 	}
 	for _, m := range ms {
 		if _, ok := applied[m.ID]; !ok {

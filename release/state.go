@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/iluxsys/steward"
+	"github.com/iluxsys/steward/internal/errs"
 	recordtag "github.com/iluxsys/steward/internal/record"
 	"github.com/iluxsys/steward/storage"
 )
@@ -56,7 +57,7 @@ type record struct {
 func DecodeRecord(b []byte) (record, error) {
 	var r record
 	if err := json.Unmarshal(b, &r); err != nil {
-		return r, fmt.Errorf("release: log record: %w", err)
+		return r, errs.Errorf("release", "log record: %w", err)
 	}
 	switch r.Type {
 	case recCreated, recPending, recDeployed, recFailed, recRolledBack, recAborted, recResigned:
@@ -117,11 +118,11 @@ func (m *Manager) replay(ctx context.Context) (*state, *logScan, error) {
 	var want uint64 = 1
 	for oi, err := range m.store.List(ctx, m.prefix+"log/") {
 		if err != nil {
-			return nil, nil, fmt.Errorf("release: read log: %w", err)
+			return nil, nil, errs.Errorf("release", "read log: %w", err)
 		}
 		b, err := storage.ReadAll(ctx, m.store, oi.Key)
 		if err != nil {
-			return nil, nil, fmt.Errorf("release: read log: %w", err)
+			return nil, nil, errs.Errorf("release", "read log: %w", err)
 		}
 		r, err := DecodeRecord(b)
 		if err != nil {
@@ -163,7 +164,7 @@ func (m *Manager) checkRecord(r record, name string, sc *logScan) error {
 		}
 		return nil
 	}
-	return fmt.Errorf("release: log record %d (%s): %w", r.Seq, name, err)
+	return errs.Errorf("release", "log record %d (%s): %w", r.Seq, name, err)
 }
 
 func (st *state) apply(r record) {
@@ -238,7 +239,7 @@ func (m *Manager) put(ctx context.Context, r record) error {
 		if errors.Is(err, storage.ErrExists) {
 			return err
 		}
-		return fmt.Errorf("release: append to log: %w", err)
+		return errs.Errorf("release", "append to log: %w", err)
 	}
 	return nil
 }

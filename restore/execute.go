@@ -2,7 +2,6 @@ package restore
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"slices"
 	"strings"
@@ -14,6 +13,7 @@ import (
 	"golang.org/x/sync/semaphore"
 
 	"github.com/iluxsys/steward/backup"
+	"github.com/iluxsys/steward/internal/errs"
 	"github.com/iluxsys/steward/internal/op"
 )
 
@@ -213,10 +213,10 @@ func (r *Restorer) restoreFile(ctx context.Context, tenant string, dst Target, f
 	// (io.WriterTo): no copy buffer per file in flight.
 	if _, err := io.Copy(countingWriter{w, written}, rc); err != nil {
 		abort(w)
-		return fmt.Errorf("restore: %q: %w", f.Path, err)
+		return errs.Errorf("restore", "%q: %w", f.Path, err)
 	}
 	if err := w.Close(); err != nil {
-		return fmt.Errorf("restore: %q: %w", f.Path, err)
+		return errs.Errorf("restore", "%q: %w", f.Path, err)
 	}
 	return nil
 }

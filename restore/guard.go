@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/iluxsys/steward/backup"
+	"github.com/iluxsys/steward/internal/errs"
 )
 
 // MarkerDir is the directory at a target's root that marks the target as
@@ -114,7 +115,7 @@ func mark(ctx context.Context, dst Target, st targetState, tenant string) error 
 			continue
 		}
 		if err := dst.Remove(ctx, MarkerDir+"/"+m); err != nil {
-			return fmt.Errorf("restore: remove the marker of %q: %w", m, err)
+			return errs.Errorf("restore", "remove the marker of %q: %w", m, err)
 		}
 	}
 	if has {
@@ -122,7 +123,7 @@ func mark(ctx context.Context, dst Target, st targetState, tenant string) error 
 	}
 	for _, p := range []string{MarkerDir, MarkerDir + "/" + tenant} {
 		if _, err := dst.Create(ctx, backup.Entry{Path: p, Mode: fs.ModeDir | 0o755}); err != nil {
-			return fmt.Errorf("restore: write the marker %q: %w", p, err)
+			return errs.Errorf("restore", "write the marker %q: %w", p, err)
 		}
 	}
 	return nil

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/iluxsys/steward/backup"
+	"github.com/iluxsys/steward/internal/errs"
 	"github.com/iluxsys/steward/internal/snapshot"
 )
 
@@ -106,7 +107,7 @@ func NewPlan(stored, target []backup.File, opts *Options) (*Plan, error) {
 	}
 	for i, f := range stored {
 		if err := snapshot.ValidatePath(f.Path); err != nil {
-			return nil, fmt.Errorf("restore: %w", err)
+			return nil, errs.Errorf("restore", "%w", err)
 		}
 		if o.selected(f.Path) && !inMarker(f.Path) {
 			pl.decide(i, f)

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/iluxsys/steward/backup"
+	"github.com/iluxsys/steward/internal/errs"
 	"github.com/iluxsys/steward/internal/repo"
 	"github.com/iluxsys/steward/storage"
 )
@@ -68,6 +69,6 @@ func damagedError(rep *Report) error {
 	if n := len(rep.Damaged) - len(names); n > 0 {
 		more = fmt.Sprintf(" and %d more", n)
 	}
-	return fmt.Errorf("%w: %d files of snapshot %s could not be read whole and were not restored: %s%s; %d files were restored. The first: %w",
+	return errs.Errorf("restore", "%w: %d files of snapshot %s could not be read whole and were not restored: %s%s; %d files were restored. The first: %w",
 		ErrDamaged, len(rep.Damaged), rep.SnapshotID, strings.Join(names, ", "), more, rep.FilesRestored, rep.Damaged[0].cause)
 }

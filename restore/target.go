@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/iluxsys/steward/backup"
+	"github.com/iluxsys/steward/internal/errs"
 	"github.com/iluxsys/steward/internal/snapshot"
 )
 
@@ -124,11 +125,11 @@ func (d *dirTarget) acquire(r *os.Root, dir string) (*dirRoot, error) {
 		return nil, err
 	}
 	if err := r.MkdirAll(dir, 0o755); err != nil {
-		return nil, fmt.Errorf("restore: create directory %q: %w", dir, err)
+		return nil, errs.Errorf("restore", "create directory %q: %w", dir, err)
 	}
 	sub, err := r.OpenRoot(dir)
 	if err != nil {
-		return nil, fmt.Errorf("restore: open directory %q: %w", dir, err)
+		return nil, errs.Errorf("restore", "open directory %q: %w", dir, err)
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -201,12 +202,12 @@ func (d *dirTarget) forget(p string) {
 func (d *dirTarget) open() (*os.Root, error) {
 	d.once.Do(func() {
 		if err := os.MkdirAll(d.root, 0o755); err != nil {
-			d.err = fmt.Errorf("restore: target directory %q: %w", d.root, err)
+			d.err = errs.Errorf("restore", "target directory %q: %w", d.root, err)
 			return
 		}
 		d.r, d.err = os.OpenRoot(d.root)
 		if d.err != nil {
-			d.err = fmt.Errorf("restore: target directory %q: %w", d.root, d.err)
+			d.err = errs.Errorf("restore", "target directory %q: %w", d.root, d.err)
 			return
 		}
 		d.top = &dirRoot{r: d.r, top: true}
@@ -242,14 +243,14 @@ func (d *dirTarget) missing() bool {
 
 func (d *dirTarget) Open(ctx context.Context, p string) (io.ReadCloser, error) {
 	if d.missing() {
-		return nil, fmt.Errorf("restore: open %q: %w", p, fs.ErrNotExist)
+		return nil, errs.Errorf("restore", "open %q: %w", p, fs.ErrNotExist)
 	}
 	r, err := d.open()
 	if err != nil {
 		return nil, err
 	}
 	if err := snapshot.ValidatePath(p); err != nil {
-		return nil, fmt.Errorf("restore: %w", err)
+		return nil, errs.Errorf("restore", "%w", err)
 	}
 	return r.Open(p)
 }
@@ -284,7 +285,7 @@ func noLinkOnPath(r *os.Root, dir string, self bool) error {
 			return nil
 		}
 		if fi.Mode()&fs.ModeSymlink != 0 {
-			return fmt.Errorf("restore: %q lies below the symbolic link %q, which a restore does not write through: %w", dir, dir[:i], errBelowLink)
+			return errs.Errorf("restore", "%q lies below the symbolic link %q, which a restore does not write through: %w", dir, dir[:i], errBelowLink)
 		}
 	}
 	return nil
@@ -299,7 +300,7 @@ func (d *dirTarget) Create(ctx context.Context, e backup.Entry) (io.WriteCloser,
 		return nil, err
 	}
 	if err := snapshot.ValidatePath(e.Path); err != nil {
-		return nil, fmt.Errorf("restore: %w", err)
+		return nil, errs.Errorf("restore", "%w", err)
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -309,7 +310,7 @@ func (d *dirTarget) Create(ctx context.Context, e backup.Entry) (io.WriteCloser,
 			return nil, err
 		}
 		if err := r.MkdirAll(e.Path, 0o755); err != nil {
-			return nil, fmt.Errorf("restore: create directory %q: %w", e.Path, err)
+			return nil, errs.Errorf("restore", "create directory %q: %w", e.Path, err)
 		}
 		if perm := e.Mode.Perm(); perm != 0 {
 			_ = r.Chmod(e.Path, perm|0o700)
@@ -350,7 +351,7 @@ func (d *dirTarget) Create(ctx context.Context, e backup.Entry) (io.WriteCloser,
 	}
 	if err != nil {
 		d.release(dr)
-		return nil, fmt.Errorf("restore: create %q: %w", e.Path, err)
+		return nil, errs.Errorf("restore", "create %q: %w", e.Path, err)
 	}
 	return &dirWriter{d: d, dr: dr, f: f, tmp: tmp, base: base, e: e}, nil
 }
@@ -399,11 +400,11 @@ func (w *dirWriter) Close() error {
 	}
 	if err != nil {
 		_ = r.Remove(w.tmp)
-		return fmt.Errorf("restore: write %q: %w", w.e.Path, err)
+		return errs.Errorf("restore", "write %q: %w", w.e.Path, err)
 	}
 	if err := r.Chtimes(w.tmp, w.e.ModTime, w.e.ModTime); err != nil {
 		_ = r.Remove(w.tmp)
-		return fmt.Errorf("restore: set mtime of %q: %w", w.e.Path, err)
+		return errs.Errorf("restore", "set mtime of %q: %w", w.e.Path, err)
 	}
 	return w.publish()
 }
@@ -414,7 +415,7 @@ func (w *dirWriter) closeLink() error {
 	err := w.dr.r.Symlink(w.e.LinkTarget, w.tmp)
 	w.dr.mu.Unlock()
 	if err != nil {
-		return fmt.Errorf("restore: create symbolic link %q: %w", w.e.Path, err)
+		return errs.Errorf("restore", "create symbolic link %q: %w", w.e.Path, err)
 	}
 	return w.publish()
 }
@@ -439,7 +440,7 @@ func (w *dirWriter) publish() error {
 	}
 	if err != nil {
 		_ = r.Remove(w.tmp)
-		return fmt.Errorf("restore: rename into %q: %w", w.e.Path, err)
+		return errs.Errorf("restore", "rename into %q: %w", w.e.Path, err)
 	}
 	return nil
 }
@@ -454,7 +455,7 @@ func (d *dirTarget) link(ctx context.Context, e backup.Entry, first string) erro
 		return err
 	}
 	if err := errors.Join(snapshot.ValidatePath(e.Path), snapshot.ValidatePath(first)); err != nil {
-		return fmt.Errorf("restore: %w", err)
+		return errs.Errorf("restore", "%w", err)
 	}
 	if err := ctx.Err(); err != nil {
 		return err
@@ -465,7 +466,7 @@ func (d *dirTarget) link(ctx context.Context, e backup.Entry, first string) erro
 	}
 	want, err := r.Lstat(first)
 	if err != nil {
-		return fmt.Errorf("restore: hard link %q: %w", e.Path, err)
+		return errs.Errorf("restore", "hard link %q: %w", e.Path, err)
 	}
 	if !want.Mode().IsRegular() {
 		return fmt.Errorf("restore: hard link %q to %q: that is a %s, not a file", e.Path, first, kind(want.Mode()))
@@ -480,7 +481,7 @@ func (d *dirTarget) link(ctx context.Context, e backup.Entry, first string) erro
 	err = r.Link(first, path.Join(dir, w.tmp))
 	dr.mu.Unlock()
 	if err != nil {
-		return fmt.Errorf("restore: hard link %q to %q: %w", e.Path, first, err)
+		return errs.Errorf("restore", "hard link %q to %q: %w", e.Path, first, err)
 	}
 	if got, err := dr.r.Lstat(w.tmp); err != nil || !os.SameFile(got, want) || got.Size() != e.Size {
 		_ = dr.r.Remove(w.tmp)
@@ -509,11 +510,11 @@ func (d *dirTarget) Remove(ctx context.Context, p string) error {
 		return err
 	}
 	if err := snapshot.ValidatePath(p); err != nil {
-		return fmt.Errorf("restore: %w", err)
+		return errs.Errorf("restore", "%w", err)
 	}
 	d.forget(p)
 	if err := r.RemoveAll(p); err != nil {
-		return fmt.Errorf("restore: remove %q: %w", p, err)
+		return errs.Errorf("restore", "remove %q: %w", p, err)
 	}
 	return nil
 }
@@ -563,14 +564,14 @@ func (m *memTarget) Open(ctx context.Context, p string) (io.ReadCloser, error) {
 	defer m.mu.Unlock()
 	f, ok := m.files[p]
 	if !ok || !f.e.Mode.IsRegular() {
-		return nil, fmt.Errorf("restore: open %q: %w", p, fs.ErrNotExist)
+		return nil, errs.Errorf("restore", "open %q: %w", p, fs.ErrNotExist)
 	}
 	return io.NopCloser(bytes.NewReader(f.data)), nil
 }
 
 func (m *memTarget) Create(ctx context.Context, e backup.Entry) (io.WriteCloser, error) {
 	if err := snapshot.ValidatePath(e.Path); err != nil {
-		return nil, fmt.Errorf("restore: %w", err)
+		return nil, errs.Errorf("restore", "%w", err)
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -625,12 +626,12 @@ func (w *memWriter) Abort() error { w.buf.Reset(); return nil }
 
 func (m *memTarget) Remove(ctx context.Context, p string) error {
 	if err := snapshot.ValidatePath(p); err != nil {
-		return fmt.Errorf("restore: %w", err)
+		return errs.Errorf("restore", "%w", err)
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if _, ok := m.files[p]; !ok {
-		return fmt.Errorf("restore: remove %q: %w", p, fs.ErrNotExist)
+		return errs.Errorf("restore", "remove %q: %w", p, fs.ErrNotExist)
 	}
 	m.removeLocked(p)
 	return nil
@@ -672,12 +673,12 @@ func (d *dirTarget) finishDir(ctx context.Context, e backup.Entry) error {
 	}
 	if perm := e.Mode.Perm(); perm != 0 {
 		if err := r.Chmod(e.Path, perm); err != nil {
-			return fmt.Errorf("restore: set mode of %q: %w", e.Path, err)
+			return errs.Errorf("restore", "set mode of %q: %w", e.Path, err)
 		}
 	}
 	if !e.ModTime.IsZero() {
 		if err := r.Chtimes(e.Path, e.ModTime, e.ModTime); err != nil {
-			return fmt.Errorf("restore: set mtime of %q: %w", e.Path, err)
+			return errs.Errorf("restore", "set mtime of %q: %w", e.Path, err)
 		}
 	}
 	return nil

@@ -15,6 +15,7 @@ import (
 	"github.com/iluxsys/steward"
 	"github.com/iluxsys/steward/audit"
 	"github.com/iluxsys/steward/backup"
+	"github.com/iluxsys/steward/internal/errs"
 	"github.com/iluxsys/steward/internal/op"
 	"github.com/iluxsys/steward/internal/snapshot"
 )
@@ -160,7 +161,7 @@ func (r *Restorer) Drill(ctx context.Context, tenants []string) ([]*Validation, 
 		if errors.Is(err, backup.ErrNotFound) {
 			v = r.unrestorable(ctx, t, err)
 		} else if err != nil {
-			return out, fmt.Errorf("restore: drill of %q: %w", t, err)
+			return out, errs.Errorf("restore", "drill of %q: %w", t, err)
 		}
 		out = append(out, v)
 	}
@@ -197,12 +198,12 @@ type discardTarget struct {
 func (d *discardTarget) Walk(context.Context, func(backup.Entry) error) error { return nil }
 
 func (d *discardTarget) Open(_ context.Context, p string) (io.ReadCloser, error) {
-	return nil, fmt.Errorf("restore: open %q: %w", p, fs.ErrNotExist)
+	return nil, errs.Errorf("restore", "open %q: %w", p, fs.ErrNotExist)
 }
 
 func (d *discardTarget) Create(ctx context.Context, e backup.Entry) (io.WriteCloser, error) {
 	if err := snapshot.ValidatePath(e.Path); err != nil {
-		return nil, fmt.Errorf("restore: %w", err)
+		return nil, errs.Errorf("restore", "%w", err)
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -219,7 +220,7 @@ func (d *discardTarget) Create(ctx context.Context, e backup.Entry) (io.WriteClo
 }
 
 func (d *discardTarget) Remove(_ context.Context, p string) error {
-	return fmt.Errorf("restore: remove %q: %w", p, fs.ErrNotExist)
+	return errs.Errorf("restore", "remove %q: %w", p, fs.ErrNotExist)
 }
 
 // discardWriter drops what it is given; Close counts the file once.

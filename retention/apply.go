@@ -10,6 +10,7 @@ import (
 	"github.com/iluxsys/steward"
 	"github.com/iluxsys/steward/audit"
 	"github.com/iluxsys/steward/backup"
+	"github.com/iluxsys/steward/internal/errs"
 	"github.com/iluxsys/steward/internal/op"
 	"github.com/iluxsys/steward/storage"
 )
@@ -84,11 +85,11 @@ func (ps *Policies) get(ctx context.Context, tenant string) (Policy, error) {
 		return DefaultTenantPolicy(), nil
 	}
 	if err != nil {
-		return Policy{}, fmt.Errorf("retention: policy of %q: %w", tenant, err)
+		return Policy{}, errs.Errorf("retention", "policy of %q: %w", tenant, err)
 	}
 	p, err := DecodePolicy(b)
 	if err != nil {
-		return Policy{}, fmt.Errorf("retention: stored policy of %q: %w", tenant, err)
+		return Policy{}, errs.Errorf("retention", "stored policy of %q: %w", tenant, err)
 	}
 	return p, nil
 }
@@ -110,7 +111,7 @@ func (ps *Policies) Set(ctx context.Context, tenant string, p Policy) error {
 	msg := fmt.Sprintf("retention policy of %q changed", tenant)
 	err = storage.PutBytes(ctx, ps.store, ps.cfg.Prefix+tenant+".json", b, nil)
 	if err != nil {
-		err = fmt.Errorf("retention: store policy of %q: %w", tenant, err)
+		err = errs.Errorf("retention", "store policy of %q: %w", tenant, err)
 		msg = fmt.Sprintf("retention policy of %q not changed", tenant)
 	}
 	task.Finish(ctx, err, audit.TypePolicyChanged, msg, map[string]any{"policy": string(b)})

@@ -14,6 +14,7 @@ import (
 	"github.com/iluxsys/steward"
 	"github.com/iluxsys/steward/audit"
 	"github.com/iluxsys/steward/backup"
+	"github.com/iluxsys/steward/internal/errs"
 )
 
 // Alert reports an RPO breach: a tenant's newest backup (or newest full
@@ -118,7 +119,7 @@ func (s *Scheduler) RunDue(ctx context.Context) (*RunReport, error) {
 	now := s.cfg.Clock.Now()
 	tenants, err := s.cfg.Tenants(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("retention: list tenants: %w", err)
+		return nil, errs.Errorf("retention", "list tenants: %w", err)
 	}
 	rep := &RunReport{}
 	policies := map[string]Policy{}

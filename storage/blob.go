@@ -17,6 +17,8 @@ import (
 	"gocloud.dev/blob/fileblob"
 	_ "gocloud.dev/blob/memblob" // mem:// URLs
 	"gocloud.dev/gcerrors"
+
+	"github.com/iluxsys/steward/internal/errs"
 )
 
 // Open opens the Store named by a gocloud.dev/blob URL: a directory,
@@ -324,7 +326,7 @@ func (s *bucketStore) Delete(ctx context.Context, key string) error {
 
 func (s *bucketStore) Close() error {
 	if err := s.b.Close(); err != nil {
-		return fmt.Errorf("storage: close: %w", err)
+		return errs.Errorf("storage", "close: %w", err)
 	}
 	return nil
 }
@@ -376,7 +378,7 @@ func OpenExisting(ctx context.Context, urlstr string) (Store, error) {
 	if dir, ok := localDir(urlstr); ok {
 		fi, err := os.Stat(dir)
 		if err != nil || !fi.IsDir() {
-			return nil, fmt.Errorf("storage: store directory %q does not exist: %w", dir, ErrNotFound)
+			return nil, errs.Errorf("storage", "store directory %q does not exist: %w", dir, ErrNotFound)
 		}
 	}
 	s, err := Open(ctx, urlstr)
@@ -456,7 +458,7 @@ func redactString(s string) string {
 func OpenDir(dir string) (Store, error) {
 	b, err := fileblob.OpenBucket(dir, &fileblob.Options{CreateDir: true, NoTempDir: true, Metadata: fileblob.MetadataDontWrite})
 	if err != nil {
-		return nil, fmt.Errorf("storage: open directory %q: %w", dir, err)
+		return nil, errs.Errorf("storage", "open directory %q: %w", dir, err)
 	}
 	s := &bucketStore{b: b}
 	s.create = func(ctx context.Context, key string, r io.Reader, opts *PutOptions) error {

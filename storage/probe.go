@@ -5,8 +5,9 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
-	"fmt"
 	"sync"
+
+	"github.com/iluxsys/steward/internal/errs"
 )
 
 // ProbePrefix is the reserved key prefix the capability probe writes under.
@@ -30,7 +31,7 @@ func Probe(ctx context.Context, s Store) (Capabilities, error) {
 	key := ProbePrefix + hex.EncodeToString(rnd[:])
 	create := &PutOptions{IfNotExist: true}
 	if err := PutBytes(ctx, s, key, []byte("first"), create); err != nil {
-		return Capabilities{}, fmt.Errorf("storage: capability probe: %w", err)
+		return Capabilities{}, errs.Errorf("storage", "capability probe: %w", err)
 	}
 	defer func() { _ = s.Delete(context.WithoutCancel(ctx), key) }()
 	err := PutBytes(ctx, s, key, []byte("second"), create)
@@ -39,13 +40,13 @@ func Probe(ctx context.Context, s Store) (Capabilities, error) {
 		// The first write must still be there, whole.
 		b, rerr := ReadAll(ctx, s, key)
 		if rerr != nil {
-			return Capabilities{}, fmt.Errorf("storage: capability probe: %w", rerr)
+			return Capabilities{}, errs.Errorf("storage", "capability probe: %w", rerr)
 		}
 		return Capabilities{ConditionalCreate: string(b) == "first"}, nil
 	case err == nil:
 		return Capabilities{ConditionalCreate: false}, nil
 	default:
-		return Capabilities{}, fmt.Errorf("storage: capability probe: %w", err)
+		return Capabilities{}, errs.Errorf("storage", "capability probe: %w", err)
 	}
 }
 
@@ -102,5 +103,5 @@ func RequireConditionalCreate(ctx context.Context, s Store, cache *CapabilityCac
 	if caps.ConditionalCreate {
 		return nil
 	}
-	return fmt.Errorf("storage: %s refused: %w (a create-if-absent write overwrote an existing object), so several writers could silently fork state; use a store that honours If-None-Match (AWS S3, GCS, Azure, file://) or set SingleWriter if this process is the only writer", operation, ErrNoConditionalCreate)
+	return errs.Errorf("storage", "%s refused: %w (a create-if-absent write overwrote an existing object), so several writers could silently fork state; use a store that honours If-None-Match (AWS S3, GCS, Azure, file://) or set SingleWriter if this process is the only writer", operation, ErrNoConditionalCreate)
 }
