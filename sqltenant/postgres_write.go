@@ -1,0 +1,320 @@
+package sqltenant
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// pgWriteTx is a restore's transaction: READ COMMITTED, so rows of
+// other tenants that other transactions change meanwhile are neither
+// read nor locked by it, only the tenant's rows it deletes and writes.
+// Foreign keys stay enforced: immediate ones at each statement,
+// deferred ones in checkForeignKeys.
+type pgWriteTx struct {
+	d      *pgDialect
+	c      *pgxpool.Conn
+	loaded []string // tables loaded, whose sequences commit advances
+	stages int      // staging tables made, for unique names
+	done   bool
+}
+
+func (d *pgDialect) write(ctx context.Context) (writeTx, error) {
+	c, err := d.pool.Acquire(ctx)
+	if err != nil {
+		return nil, pgError("connect", err)
+	}
+	if err := d.begin(ctx, c.Conn(), "ISOLATION LEVEL READ COMMITTED"); err != nil {
+		c.Release()
+		return nil, pgError("begin the restore's transaction", err)
+	}
+	return &pgWriteTx{d: d, c: c}, nil
+}
+
+func (t *pgWriteTx) engineVersion(ctx context.Context) (string, error) {
+	return pgCatalog{t.d}.version(ctx, t.c.Conn())
+}
+
+func (t *pgWriteTx) tables(ctx context.Context) ([]Table, error) {
+	tables, _, err := pgCatalog{t.d}.tables(ctx, t.c.Conn())
+	return tables, err
+}
+
+func (t *pgWriteTx) query(ctx context.Context, q string, args []any, fn func([]value) error) error {
+	return pgQuery(ctx, t.c.Conn(), q, args, fn)
+}
+
+func (t *pgWriteTx) exec(ctx context.Context, q string, args []any) (int64, error) {
+	tag, err := t.c.Exec(ctx, q, args...)
+	if err != nil {
+		return 0, pgError("exec", err)
+	}
+	return tag.RowsAffected(), nil
+}
+
+// load streams the rows with COPY FROM STDIN: straight into the table
+// for loadInsert; for a merge, into a staging table dropped at commit,
+// then one UPDATE of the tenant's rows with a matching key (as the mode
+// says) and one INSERT of the rows whose key the tenant lacks.
+func (t *pgWriteTx) load(ctx context.Context, l *loadSpec) (loadCounts, error) {
+	t.loaded = append(t.loaded, l.Table.Name)
+	if l.Mode == loadInsert {
+		n, err := t.copyIn(ctx, l, t.d.qualified(l.Table.Name), quoteIdents(l.Columns))
+		return loadCounts{Inserted: n}, err
+	}
+	return t.merge(ctx, l)
+}
+
+// copyIn copies l's rows into table's columns and returns how many.
+func (t *pgWriteTx) copyIn(ctx context.Context, l *loadSpec, table string, columns []string) (int64, error) {
+	enc := newCopyEncoder(l.next)
+	q := "COPY " + table + " (" + strings.Join(columns, ", ") + ") FROM STDIN"
+	tag, err := t.c.Conn().PgConn().CopyFrom(ctx, enc, q)
+	if enc.err != nil {
+		return 0, enc.err // the backup's rows could not be read
+	}
+	if err != nil {
+		return 0, pgError(fmt.Sprintf("load table %q", l.Table.Name), err)
+	}
+	return tag.RowsAffected(), nil
+}
+
+// merge loads l through a staging table whose columns are named "~1",
+// "~2", ... (no table column can be: checkName refuses '~'), so that
+// l.Where, written against the table's columns, reads only the table's.
+func (t *pgWriteTx) merge(ctx context.Context, l *loadSpec) (loadCounts, error) {
+	m, err := newPgMerge(t, l)
+	if err != nil {
+		return loadCounts{}, err
+	}
+	if _, err := t.c.Exec(ctx, m.createStage()); err != nil {
+		return loadCounts{}, pgError(fmt.Sprintf("stage table %q", l.Table.Name), err)
+	}
+	total, err := t.copyIn(ctx, l, m.stage, m.stageCols)
+	if err != nil {
+		return loadCounts{}, err
+	}
+	if _, err := t.c.Exec(ctx, "ANALYZE "+m.stage); err != nil {
+		return loadCounts{}, pgError(fmt.Sprintf("stage table %q", l.Table.Name), err)
+	}
+	var n loadCounts
+	if q := m.update(); q != "" {
+		tag, err := t.c.Exec(ctx, q, l.Args...)
+		if err != nil {
+			return loadCounts{}, pgError(fmt.Sprintf("merge table %q", l.Table.Name), err)
+		}
+		n.Updated = tag.RowsAffected()
+	}
+	tag, err := t.c.Exec(ctx, m.insert(), l.Args...)
+	if err != nil {
+		return loadCounts{}, pgError(fmt.Sprintf("merge table %q", l.Table.Name), err)
+	}
+	n.Inserted = tag.RowsAffected()
+	n.Kept = total - n.Inserted - n.Updated
+	_, err = t.c.Exec(ctx, "DROP TABLE "+m.stage)
+	return n, pgError(fmt.Sprintf("drop the stage of %q", l.Table.Name), err)
+}
+
+// pgMerge builds the statements of one merge.
+type pgMerge struct {
+	l         *loadSpec
+	table     string   // the table, qualified and quoted
+	stage     string   // the staging table, qualified and quoted
+	stageCols []string // "~1", "~2", ... quoted, in l.Columns' order
+	keyMatch  string   // the table's key equals the stage row's
+	ts        string   // the stage's timestamp column, or ""
+}
+
+func newPgMerge(t *pgWriteTx, l *loadSpec) (*pgMerge, error) {
+	t.stages++
+	m := &pgMerge{l: l, table: t.d.qualified(l.Table.Name),
+		stage: "pg_temp." + quoteIdent("steward_stage_"+strconv.Itoa(t.stages))}
+	pos := map[string]string{}
+	for i, c := range l.Columns {
+		m.stageCols = append(m.stageCols, quoteIdent("~"+strconv.Itoa(i+1)))
+		pos[c] = "s." + m.stageCols[i]
+	}
+	var match []string
+	for _, k := range l.Table.PrimaryKey {
+		s, ok := pos[k]
+		if !ok {
+			return nil, fmt.Errorf("%w: table %q: the backup's rows lack key column %q", ErrNoPrimaryKey, l.Table.Name, k)
+		}
+		match = append(match, m.table+"."+quoteIdent(k)+" = "+s)
+	}
+	if len(match) == 0 {
+		return nil, fmt.Errorf("%w: table %q", ErrNoPrimaryKey, l.Table.Name)
+	}
+	m.keyMatch = strings.Join(match, " AND ")
+	if l.Mode == loadKeepNewer && l.Timestamp != "" {
+		m.ts = pos[l.Timestamp]
+	}
+	return m, nil
+}
+
+// createStage makes the staging table with the types of the table's
+// columns, dropped at commit at the latest.
+func (m *pgMerge) createStage() string {
+	cols := make([]string, len(m.l.Columns))
+	for i, c := range m.l.Columns {
+		cols[i] = quoteIdent(c) + " AS " + m.stageCols[i]
+	}
+	return "CREATE TEMP TABLE " + m.stage + " ON COMMIT DROP AS SELECT " + strings.Join(cols, ", ") +
+		" FROM " + m.table + " WITH NO DATA"
+}
+
+// tenantFilter is l.Where applied to the table's row, or "".
+func (m *pgMerge) tenantFilter() string {
+	if m.l.Where == "" {
+		return ""
+	}
+	return " AND (" + m.l.Where + ")"
+}
+
+// update returns the UPDATE of the tenant's rows whose key the stage
+// holds: every one (overwrite), those the stage's row is strictly newer
+// than (keep-newer; a NULL on either side keeps the row), or "" when
+// nothing is to be updated (missing-only, keep-newer without a
+// timestamp, or a table whose every column is in the key).
+func (m *pgMerge) update() string {
+	if m.l.Mode == loadMissingOnly || (m.l.Mode == loadKeepNewer && m.ts == "") {
+		return ""
+	}
+	var set []string
+	for i, c := range m.l.Columns {
+		if !contains(m.l.Table.PrimaryKey, c) {
+			set = append(set, quoteIdent(c)+" = s."+m.stageCols[i])
+		}
+	}
+	if len(set) == 0 {
+		return ""
+	}
+	q := "UPDATE " + m.table + " SET " + strings.Join(set, ", ") + " FROM " + m.stage + " AS s WHERE " + m.keyMatch + m.tenantFilter()
+	if m.ts != "" {
+		q += " AND " + m.ts + " > " + m.table + "." + quoteIdent(m.l.Timestamp)
+	}
+	return q
+}
+
+// insert returns the INSERT of the stage's rows whose key is not among
+// the tenant's rows. A key another tenant holds fails on the key, as a
+// row of one tenant is never changed by another's restore.
+func (m *pgMerge) insert() string {
+	sel := make([]string, len(m.stageCols))
+	for i, c := range m.stageCols {
+		sel[i] = "s." + c
+	}
+	return "INSERT INTO " + m.table + " (" + strings.Join(quoteIdents(m.l.Columns), ", ") + ") OVERRIDING SYSTEM VALUE SELECT " +
+		strings.Join(sel, ", ") + " FROM " + m.stage + " AS s WHERE NOT EXISTS (SELECT 1 FROM " + m.table +
+		" WHERE " + m.keyMatch + m.tenantFilter() + ")"
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func quoteIdents(names []string) []string {
+	out := make([]string, len(names))
+	for i, n := range names {
+		out[i] = quoteIdent(n)
+	}
+	return out
+}
+
+// qualified returns a table of the DB's schema, quoted and qualified.
+func (d *pgDialect) qualified(table string) string {
+	return quoteIdent(d.schema) + "." + quoteIdent(table)
+}
+
+// checkForeignKeys checks the deferred foreign keys now (immediate ones
+// were checked by each statement): a violation fails with ErrForeignKey
+// naming the table, and the caller rolls back.
+func (t *pgWriteTx) checkForeignKeys(ctx context.Context, _ []string) error {
+	_, err := t.c.Exec(ctx, "SET CONSTRAINTS ALL IMMEDIATE")
+	return pgError("check foreign keys", err)
+}
+
+// pgSequencesSQL lists the sequences owned by (serial) or backing
+// (identity) integer columns of the named tables of a schema.
+const pgSequencesSQL = `SELECT sn.nspname, s.relname, t.relname, a.attname
+FROM pg_catalog.pg_depend d
+JOIN pg_catalog.pg_class s ON s.oid = d.objid AND s.relkind = 'S'
+JOIN pg_catalog.pg_namespace sn ON sn.oid = s.relnamespace
+JOIN pg_catalog.pg_class t ON t.oid = d.refobjid
+JOIN pg_catalog.pg_namespace tn ON tn.oid = t.relnamespace
+JOIN pg_catalog.pg_attribute a ON a.attrelid = t.oid AND a.attnum = d.refobjsubid
+WHERE d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass
+  AND d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass
+  AND d.deptype IN ('a', 'i') AND tn.nspname = $1 AND t.relname = ANY($2)
+  AND a.atttypid IN ('pg_catalog.int2'::pg_catalog.regtype, 'pg_catalog.int4'::pg_catalog.regtype, 'pg_catalog.int8'::pg_catalog.regtype)
+ORDER BY 1, 2`
+
+// advanceSequences sets each sequence of a loaded table to the greater
+// of its value and its column's greatest value, so that rows inserted
+// after the restore get keys the restored rows do not hold. (setval is
+// not undone by a rollback; it only ever moves a sequence forward.)
+func (t *pgWriteTx) advanceSequences(ctx context.Context) error {
+	if len(t.loaded) == 0 {
+		return nil
+	}
+	rows, err := t.c.Query(ctx, pgSequencesSQL, t.d.schema, t.loaded)
+	if err != nil {
+		return pgError("list sequences", err)
+	}
+	var seqs [][4]string
+	var s [4]string
+	_, err = pgx.ForEachRow(rows, []any{&s[0], &s[1], &s[2], &s[3]}, func() error {
+		seqs = append(seqs, s)
+		return nil
+	})
+	if err != nil {
+		return pgError("list sequences", err)
+	}
+	for _, s := range seqs {
+		seq := pgx.Identifier{s[0], s[1]}.Sanitize()
+		q := "SELECT pg_catalog.setval(" + quoteString(seq) + "::pg_catalog.regclass, m) FROM (SELECT pg_catalog.max(" +
+			quoteIdent(s[3]) + ")::int8 AS m FROM " + t.d.qualified(s[2]) + ") x WHERE m > (SELECT last_value FROM " + seq + ")"
+		if _, err := t.c.Exec(ctx, q); err != nil {
+			return pgError(fmt.Sprintf("advance sequence %s", seq), err)
+		}
+	}
+	return nil
+}
+
+func (t *pgWriteTx) commit(ctx context.Context) error {
+	if t.done {
+		return errors.New("sqltenant: postgres: transaction already ended")
+	}
+	if err := t.advanceSequences(ctx); err != nil {
+		return errors.Join(err, t.rollback())
+	}
+	if _, err := t.c.Exec(ctx, "COMMIT"); err != nil {
+		return errors.Join(pgError("commit", err), t.rollback())
+	}
+	t.done = true
+	t.c.Release()
+	return nil
+}
+
+func (t *pgWriteTx) rollback() error {
+	if t.done {
+		return nil
+	}
+	t.done = true
+	defer t.c.Release() // a connection left in a transaction is closed, not reused
+	if t.c.Conn().IsClosed() {
+		return nil
+	}
+	_, err := t.c.Exec(context.Background(), "ROLLBACK")
+	return pgError("roll back", err)
+}
