@@ -166,11 +166,12 @@ func TestParseSchedule(t *testing.T) {
 			s, err := retention.ParseSchedule(c.spec)
 			if c.next.IsZero() {
 				require.ErrorIs(t, err, retention.ErrInvalidPolicy)
-				require.Nil(t, s)
+				require.True(t, s.Next(from).IsZero(), "a refused spec has no next time")
 				return
 			}
 			require.NoError(t, err)
 			require.Equal(t, c.next, s.Next(from).UTC())
+			require.Equal(t, c.spec, s.String())
 		})
 	}
 	_, err := retention.DecodePolicy([]byte(`{"keep_last":1,"schedule":"TZ=0"}`))
@@ -202,7 +203,22 @@ func FuzzParseSchedule(f *testing.F) {
 		if err != nil {
 			return
 		}
-		_ = s.Next(day0)
+		// Round trip: the spec a Schedule prints parses to the same times.
+		again, err := retention.ParseSchedule(s.String())
+		if err != nil {
+			t.Fatalf("%q parsed, its String %q does not: %v", spec, s.String(), err)
+		}
+		at := day0
+		for range 3 {
+			next := s.Next(at)
+			if got := again.Next(at); !got.Equal(next) {
+				t.Fatalf("%q: next after %v is %v, reparsed %v", spec, at, next, got)
+			}
+			if next.IsZero() {
+				break
+			}
+			at = next
+		}
 	})
 }
 

@@ -128,7 +128,35 @@ var cronParser = cron.NewParser(cron.Minute | cron.Hour | cron.Dom | cron.Month 
 // * * *"). Any malformed spec is an error wrapping ErrInvalidPolicy, never
 // a panic: robfig/cron panics on a zone prefix with nothing after it
 // ("TZ=UTC"), which is refused here first.
-func ParseSchedule(spec string) (s cron.Schedule, err error) {
+func ParseSchedule(spec string) (Schedule, error) {
+	s, err := parseCron(spec)
+	if err != nil {
+		return Schedule{}, err
+	}
+	return Schedule{s: s, spec: spec}, nil
+}
+
+// Schedule is a parsed cron schedule (ParseSchedule). Its zero value has
+// no next time.
+type Schedule struct {
+	s    cron.Schedule
+	spec string
+}
+
+// Next returns the first time of the schedule after t, or the zero time
+// when there is none.
+func (s Schedule) Next(t time.Time) time.Time {
+	if s.s == nil {
+		return time.Time{}
+	}
+	return s.s.Next(t)
+}
+
+// String returns the spec the schedule was parsed from.
+func (s Schedule) String() string { return s.spec }
+
+// parseCron parses spec with robfig/cron, refusing what makes it panic.
+func parseCron(spec string) (s cron.Schedule, err error) {
 	if (strings.HasPrefix(spec, "TZ=") || strings.HasPrefix(spec, "CRON_TZ=")) && !strings.Contains(spec, " ") {
 		return nil, fmt.Errorf("%w: schedule %q: a time zone must be followed by a space and the cron fields, like \"CRON_TZ=UTC 0 2 * * *\"", ErrInvalidPolicy, spec)
 	}

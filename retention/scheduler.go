@@ -8,7 +8,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/robfig/cron/v3"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/iluxsys/steward"
@@ -70,8 +69,13 @@ type Scheduler struct {
 	started  time.Time
 }
 
-// NewScheduler checks cfg and returns a Scheduler whose schedules start now.
-func NewScheduler(cfg SchedulerConfig) (*Scheduler, error) {
+// NewScheduler checks cfg and returns a Scheduler whose schedules start
+// now. The Scheduler keeps a copy of *cfg.
+func NewScheduler(c *SchedulerConfig) (*Scheduler, error) {
+	if c == nil {
+		return nil, errors.New("retention: scheduler needs a config with Engine, Policies and Source")
+	}
+	cfg := *c
 	if cfg.Engine == nil || cfg.Policies == nil || cfg.Source == nil {
 		return nil, errors.New("retention: scheduler needs Engine, Policies and Source")
 	}
@@ -132,7 +136,7 @@ func (s *Scheduler) RunDue(ctx context.Context) (*RunReport, error) {
 		if err == nil {
 			err = s.learn(ctx, t)
 		}
-		var sched cron.Schedule
+		var sched Schedule
 		if err == nil && p.Schedule != "" {
 			sched, err = ParseSchedule(p.Schedule)
 		}
@@ -147,7 +151,7 @@ func (s *Scheduler) RunDue(ctx context.Context) (*RunReport, error) {
 		}
 		policies[t] = p
 		ok = append(ok, t)
-		if sched == nil {
+		if sched.s == nil {
 			continue
 		}
 		last, ok := s.lastRun[t]

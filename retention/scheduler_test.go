@@ -54,7 +54,7 @@ func TestSchedulerSixtyDays(t *testing.T) {
 	failFrom := start.AddDate(0, 0, 30)
 	var alerts []retention.Alert
 	var alertTimes []time.Time
-	s, err := retention.NewScheduler(retention.SchedulerConfig{
+	s, err := retention.NewScheduler(&retention.SchedulerConfig{
 		Engine: e, Policies: policies, Clock: clock, Auditor: aud, Parallelism: 4,
 		Tenants: func(context.Context) ([]string, error) { return tenants, nil },
 		Source: func(_ context.Context, tenant string) (backup.Source, error) {
@@ -186,7 +186,7 @@ func TestSchedulerIsolatesTenantFailures(t *testing.T) {
 	require.NoError(t, err)
 	policies := retention.NewPolicies(store, nil)
 	require.NoError(t, storage.PutBytes(context.Background(), store, "policies/bad.json", []byte(`{"keep_last":1,"schedule":"TZ=0"}`), nil))
-	s, err := retention.NewScheduler(retention.SchedulerConfig{
+	s, err := retention.NewScheduler(&retention.SchedulerConfig{
 		Engine: e, Policies: policies, Clock: clock, Auditor: failures,
 		Tenants: func(context.Context) ([]string, error) { return []string{"bad", "broken", "good"}, nil },
 		Source: func(_ context.Context, tenant string) (backup.Source, error) {
@@ -227,7 +227,7 @@ func TestSchedulerRun(t *testing.T) {
 	require.NoError(t, err)
 	errList := errors.New("tenant directory unreachable")
 	var failList atomic.Bool
-	s, err := retention.NewScheduler(retention.SchedulerConfig{
+	s, err := retention.NewScheduler(&retention.SchedulerConfig{
 		Engine: e, Policies: retention.NewPolicies(store, nil), Clock: clock,
 		Tenants: func(context.Context) ([]string, error) {
 			if failList.Load() {

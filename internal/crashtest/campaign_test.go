@@ -123,7 +123,7 @@ func TestScale(t *testing.T) {
 	for i := range tenants {
 		tenants[i] = fmt.Sprintf("t%04d", i)
 	}
-	s, err := retention.NewScheduler(retention.SchedulerConfig{
+	s, err := retention.NewScheduler(&retention.SchedulerConfig{
 		Engine: e, Policies: retention.NewPolicies(store, nil), Clock: clock, Parallelism: 8,
 		Tenants: func(context.Context) ([]string, error) { return tenants, nil },
 		Source: func(_ context.Context, tn string) (backup.Source, error) {
