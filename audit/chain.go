@@ -26,21 +26,31 @@ type entry struct {
 	Tag   string          `json:"tag,omitempty"`
 }
 
+// Record is a stored audit record as DecodeRecord reads it: the event,
+// its sequence number, its chain hash and the hash of the record before.
+type Record struct {
+	Seq   uint64
+	Prev  string
+	Hash  string
+	Event Event
+}
+
 // DecodeRecord parses a stored record. It checks neither the chain nor the
 // MAC (that takes the log and its key: see Log.Verify) and never panics on
-// bad input.
-func DecodeRecord(b []byte) (seq uint64, prev, hash string, e Event, err error) {
+// bad input; an error matches ErrCorrupt.
+func DecodeRecord(b []byte) (Record, error) {
 	var r entry
 	if err := json.Unmarshal(b, &r); err != nil {
-		return 0, "", "", Event{}, fmt.Errorf("%w: %v", ErrCorrupt, err)
+		return Record{}, fmt.Errorf("%w: %v", ErrCorrupt, err)
 	}
+	var e Event
 	if err := json.Unmarshal(r.Event, &e); err != nil {
-		return 0, "", "", Event{}, fmt.Errorf("%w: event: %v", ErrCorrupt, err)
+		return Record{}, fmt.Errorf("%w: event: %v", ErrCorrupt, err)
 	}
 	if r.Seq == 0 {
-		return 0, "", "", Event{}, fmt.Errorf("%w: sequence number 0", ErrCorrupt)
+		return Record{}, fmt.Errorf("%w: sequence number 0", ErrCorrupt)
 	}
-	return r.Seq, r.Prev, r.Hash, e, nil
+	return Record{Seq: r.Seq, Prev: r.Prev, Hash: r.Hash, Event: e}, nil
 }
 
 // decode parses the record stored under key and checks that it belongs

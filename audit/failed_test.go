@@ -79,9 +79,9 @@ func TestOldLogReadsBack(t *testing.T) {
 	require.JSONEq(t, oldEvent, string(b))
 	require.Equal(t, oldEvent, string(b), "the same bytes, field order included")
 
-	_, _, _, e, err := audit.DecodeRecord(rec)
+	r, err := audit.DecodeRecord(rec)
 	require.NoError(t, err)
-	require.Equal(t, audit.EventType("repo.initialized"), e.Type)
+	require.Equal(t, audit.EventType("repo.initialized"), r.Event.Type)
 
 	// The log goes on after it.
 	require.NoError(t, l.Record(ctx, audit.Event{Type: audit.TypeBackupCreated, Tenant: "acme"}))

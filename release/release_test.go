@@ -462,14 +462,6 @@ func FuzzParseVersion(f *testing.F) {
 	})
 }
 
-func FuzzDecodeRecord(f *testing.F) {
-	f.Add([]byte(`{"seq":1,"type":"created","channel":"prod","release_id":"prod-1.0.0"}`))
-	f.Add([]byte(`{"seq":0,"type":"bogus"}`))
-	f.Fuzz(func(t *testing.T, b []byte) {
-		_, _ = release.DecodeRecord(b)
-	})
-}
-
 type maintenance struct {
 	entered, exited int
 }

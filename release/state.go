@@ -50,11 +50,11 @@ type record struct {
 	Sum string `json:"sum"`
 }
 
-// DecodeRecord parses a stored log record and checks its structure (type,
+// decodeRecord parses a stored log record and checks its structure (type,
 // sequence number, channel). It does not check the record's tag: the
 // Manager does that, with its key, before using the record. It never
 // panics on bad input.
-func DecodeRecord(b []byte) (record, error) {
+func decodeRecord(b []byte) (record, error) {
 	var r record
 	if err := json.Unmarshal(b, &r); err != nil {
 		return r, errs.Errorf("release", "log record: %w", err)
@@ -124,7 +124,7 @@ func (m *Manager) replay(ctx context.Context) (*state, *logScan, error) {
 		if err != nil {
 			return nil, nil, errs.Errorf("release", "read log: %w", err)
 		}
-		r, err := DecodeRecord(b)
+		r, err := decodeRecord(b)
 		if err != nil {
 			return nil, nil, fmt.Errorf("%w (%s)", err, oi.Key)
 		}
