@@ -1,6 +1,7 @@
 package retention_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"slices"
 	"testing"
@@ -191,6 +192,12 @@ func FuzzDecodePolicy(f *testing.F) {
 		if _, err := retention.Plan(history()[:30], p, day0.AddDate(0, 0, 40)); err != nil {
 			t.Fatalf("a valid policy failed to plan: %v", err)
 		}
+		// Round trip: a decoded policy, encoded, decodes to itself.
+		enc, err := json.Marshal(p)
+		require.NoError(t, err)
+		again, err := retention.DecodePolicy(enc)
+		require.NoError(t, err, "%s", enc)
+		require.Equal(t, p, again)
 	})
 }
 

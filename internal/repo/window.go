@@ -29,7 +29,12 @@ const (
 )
 
 // sharedWindows serves every Repo of the process; windows are keyed by
-// repository and pack, and packs are never rewritten in place.
+// repository and pack, and packs are never rewritten in place. It is
+// process-wide on purpose: its bound (windowSlots × windowSize) is a
+// memory budget for the process, and a host with one Engine or Repo per
+// tenant would otherwise hold that budget once per tenant. It keeps no
+// Repo (nor its store) alive: windows name a Repo by serial number and
+// expire after windowIdle.
 var sharedWindows windows
 
 // repoSerial numbers the Repos of the process, for window keys.
