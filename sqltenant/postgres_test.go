@@ -100,7 +100,7 @@ FROM generate_series(1, $2::int) i`, tenant, n)
 	pgExec(t, pool, `INSERT INTO order_items SELECT $2 + i, l, 'SKU-' || l, l, 1.0 / 3 FROM generate_series(1, $1::int) i, generate_series(1, 2) l`, n, base)
 }
 
-// pgSpecial adds rows with NULL next to ”, an empty bytea next to a
+// pgSpecial adds rows with NULL next to the empty string, an empty bytea next to a
 // NULL one, an empty array and JSON null.
 func pgSpecial(t testing.TB, pool *pgxpool.Pool, tenant string) {
 	t.Helper()
