@@ -90,7 +90,7 @@ func (*pgDialect) param(n int) string { return numbered("$", n) }
 // with the transaction, so the pool's connections are left as they were.
 func (d *pgDialect) sessionSettings() []string {
 	return []string{
-		"SET LOCAL search_path = pg_catalog, " + quoteIdent(d.schema) + ", pg_temp",
+		"SET LOCAL search_path = pg_catalog, " + pgIdent(d.schema) + ", pg_temp",
 		"SET LOCAL lock_timeout = " + strconv.FormatInt(d.lockTimeout.Milliseconds(), 10),
 		"SET LOCAL standard_conforming_strings = on",
 		"SET LOCAL DateStyle = 'ISO, YMD'",
@@ -114,6 +114,12 @@ func (d *pgDialect) begin(ctx context.Context, c *pgx.Conn, mode string) error {
 	}
 	return nil
 }
+
+// pgIdent quotes a (qualified) name as pgx does: each part in double
+// quotes, a double quote doubled, NUL bytes dropped. The SQL this
+// dialect builds quotes every name with it; the shared code's
+// quoteIdent writes the same for the names checkName accepts.
+func pgIdent(parts ...string) string { return pgx.Identifier(parts).Sanitize() }
 
 // pgError translates a PostgreSQL error: a lock timeout matches
 // ErrLockTimeout, a foreign-key violation ErrForeignKey (with the

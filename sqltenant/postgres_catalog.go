@@ -150,7 +150,7 @@ func lockTables(ctx context.Context, c *pgx.Conn, refs []pgTableRef) error {
 	var names []string
 	for _, r := range refs {
 		if r.readable {
-			names = append(names, quoteIdent(r.name))
+			names = append(names, pgIdent(r.name))
 		}
 	}
 	if len(names) == 0 {

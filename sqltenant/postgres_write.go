@@ -64,7 +64,7 @@ func (t *pgWriteTx) exec(ctx context.Context, q string, args []any) (int64, erro
 func (t *pgWriteTx) load(ctx context.Context, l *loadSpec) (loadCounts, error) {
 	t.loaded = append(t.loaded, l.Table.Name)
 	if l.Mode == loadInsert {
-		n, err := t.copyIn(ctx, l, t.d.qualified(l.Table.Name), quoteIdents(l.Columns))
+		n, err := t.copyIn(ctx, l, t.d.qualified(l.Table.Name), pgIdents(l.Columns))
 		return loadCounts{Inserted: n}, err
 	}
 	return t.merge(ctx, l)
@@ -133,10 +133,10 @@ type pgMerge struct {
 func newPgMerge(t *pgWriteTx, l *loadSpec) (*pgMerge, error) {
 	t.stages++
 	m := &pgMerge{l: l, table: t.d.qualified(l.Table.Name),
-		stage: "pg_temp." + quoteIdent("steward_stage_"+strconv.Itoa(t.stages))}
+		stage: "pg_temp." + pgIdent("steward_stage_"+strconv.Itoa(t.stages))}
 	pos := map[string]string{}
 	for i, c := range l.Columns {
-		m.stageCols = append(m.stageCols, quoteIdent("~"+strconv.Itoa(i+1)))
+		m.stageCols = append(m.stageCols, pgIdent("~"+strconv.Itoa(i+1)))
 		pos[c] = "s." + m.stageCols[i]
 	}
 	var match []string
@@ -145,7 +145,7 @@ func newPgMerge(t *pgWriteTx, l *loadSpec) (*pgMerge, error) {
 		if !ok {
 			return nil, fmt.Errorf("%w: table %q: the backup's rows lack key column %q", ErrNoPrimaryKey, l.Table.Name, k)
 		}
-		match = append(match, m.table+"."+quoteIdent(k)+" = "+s)
+		match = append(match, m.table+"."+pgIdent(k)+" = "+s)
 	}
 	if len(match) == 0 {
 		return nil, fmt.Errorf("%w: table %q", ErrNoPrimaryKey, l.Table.Name)
@@ -162,7 +162,7 @@ func newPgMerge(t *pgWriteTx, l *loadSpec) (*pgMerge, error) {
 func (m *pgMerge) createStage() string {
 	cols := make([]string, len(m.l.Columns))
 	for i, c := range m.l.Columns {
-		cols[i] = quoteIdent(c) + " AS " + m.stageCols[i]
+		cols[i] = pgIdent(c) + " AS " + m.stageCols[i]
 	}
 	return "CREATE TEMP TABLE " + m.stage + " ON COMMIT DROP AS SELECT " + strings.Join(cols, ", ") +
 		" FROM " + m.table + " WITH NO DATA"
@@ -188,7 +188,7 @@ func (m *pgMerge) update() string {
 	var set []string
 	for i, c := range m.l.Columns {
 		if !contains(m.l.Table.PrimaryKey, c) {
-			set = append(set, quoteIdent(c)+" = s."+m.stageCols[i])
+			set = append(set, pgIdent(c)+" = s."+m.stageCols[i])
 		}
 	}
 	if len(set) == 0 {
@@ -196,7 +196,7 @@ func (m *pgMerge) update() string {
 	}
 	q := "UPDATE " + m.table + " SET " + strings.Join(set, ", ") + " FROM " + m.stage + " AS s WHERE " + m.keyMatch + m.tenantFilter()
 	if m.ts != "" {
-		q += " AND " + m.ts + " > " + m.table + "." + quoteIdent(m.l.Timestamp)
+		q += " AND " + m.ts + " > " + m.table + "." + pgIdent(m.l.Timestamp)
 	}
 	return q
 }
@@ -209,7 +209,7 @@ func (m *pgMerge) insert() string {
 	for i, c := range m.stageCols {
 		sel[i] = "s." + c
 	}
-	return "INSERT INTO " + m.table + " (" + strings.Join(quoteIdents(m.l.Columns), ", ") + ") OVERRIDING SYSTEM VALUE SELECT " +
+	return "INSERT INTO " + m.table + " (" + strings.Join(pgIdents(m.l.Columns), ", ") + ") OVERRIDING SYSTEM VALUE SELECT " +
 		strings.Join(sel, ", ") + " FROM " + m.stage + " AS s WHERE NOT EXISTS (SELECT 1 FROM " + m.table +
 		" WHERE " + m.keyMatch + m.tenantFilter() + ")"
 }
@@ -223,17 +223,18 @@ func contains(list []string, s string) bool {
 	return false
 }
 
-func quoteIdents(names []string) []string {
+// pgIdents quotes each of names.
+func pgIdents(names []string) []string {
 	out := make([]string, len(names))
 	for i, n := range names {
-		out[i] = quoteIdent(n)
+		out[i] = pgIdent(n)
 	}
 	return out
 }
 
 // qualified returns a table of the DB's schema, quoted and qualified.
 func (d *pgDialect) qualified(table string) string {
-	return quoteIdent(d.schema) + "." + quoteIdent(table)
+	return pgIdent(d.schema, table)
 }
 
 // checkForeignKeys checks the deferred foreign keys now (immediate ones
@@ -283,7 +284,7 @@ func (t *pgWriteTx) advanceSequences(ctx context.Context) error {
 	for _, s := range seqs {
 		seq := pgx.Identifier{s[0], s[1]}.Sanitize()
 		q := "SELECT pg_catalog.setval(" + quoteString(seq) + "::pg_catalog.regclass, m) FROM (SELECT pg_catalog.max(" +
-			quoteIdent(s[3]) + ")::int8 AS m FROM " + t.d.qualified(s[2]) + ") x WHERE m > (SELECT last_value FROM " + seq + ")"
+			pgIdent(s[3]) + ")::int8 AS m FROM " + t.d.qualified(s[2]) + ") x WHERE m > (SELECT last_value FROM " + seq + ")"
 		if _, err := t.c.Exec(ctx, q); err != nil {
 			return pgError(fmt.Sprintf("advance sequence %s", seq), err)
 		}
