@@ -169,3 +169,9 @@ func checkName(what, name string) error {
 	}
 	return nil
 }
+
+// Select returns the modules of a restore.Selective restore of tables:
+// the tables and SchemaModule, which every restore needs.
+func Select(tables ...string) []string {
+	return append(append([]string(nil), tables...), SchemaModule)
+}

@@ -27,9 +27,10 @@ var ErrClosed = errors.New("sqltenant: source is closed")
 // ("<table>/rows", Size backup.SizeUnknown) and the metadata module
 // (SchemaPath), read in one read transaction begun by the first Walk or
 // Open. It is safe for concurrent use (a backup opens tables in
-// parallel). The transaction ends when the metadata file has been read
-// (it is read last, after every table) or on Close, whichever is first;
-// a Source is for one backup.
+// parallel). The transaction ends once every file the first walk
+// yielded has been read, or on Close, whichever is first; later calls
+// fail with ErrClosed: a Source is for one backup. Close it when the
+// backup returns (a failed backup may leave files unread).
 type Source struct {
 	db     *DB
 	tenant string
@@ -84,6 +85,7 @@ func (s *Source) Walk(ctx context.Context, fn func(backup.Entry) error) error {
 		return nil
 	}
 	sort.Strings(paths)
+	sn.walked(paths)
 	for _, p := range append(paths, SchemaPath) {
 		if err := fn(backup.Entry{Path: p, Size: backup.SizeUnknown, Mode: 0o644, ModTime: entryTime}); err != nil {
 			return err
@@ -94,7 +96,8 @@ func (s *Source) Walk(ctx context.Context, fn func(backup.Entry) error) error {
 
 // Open streams a table's rows file or the metadata file. The metadata
 // waits for the tables being read and reads those not read yet, so that
-// its counts and sums are the files' own.
+// its counts and sums are the files' own. Once every file the first walk
+// yielded has been read, the read transaction ends.
 func (s *Source) Open(ctx context.Context, p string) (io.ReadCloser, error) {
 	sn, err := s.snapshot(ctx)
 	if err != nil {
@@ -102,7 +105,7 @@ func (s *Source) Open(ctx context.Context, p string) (io.ReadCloser, error) {
 	}
 	if p == SchemaPath {
 		b, err := sn.schemaJSON(ctx)
-		s.end(sn)
+		sn.readOne(SchemaPath)
 		if err != nil {
 			return nil, err
 		}
@@ -113,7 +116,7 @@ func (s *Source) Open(ctx context.Context, p string) (io.ReadCloser, error) {
 	if !ok || file != RowsFile || t == nil {
 		return nil, fmt.Errorf("sqltenant: open %q: %w", p, fs.ErrNotExist)
 	}
-	return sn.open(ctx, t), nil
+	return sn.open(ctx, t, p), nil
 }
 
 // Close ends the read transaction; later calls fail with ErrClosed.
@@ -150,6 +153,7 @@ func (s *Source) snapshot(ctx context.Context) (*snapshot, error) {
 	if err != nil {
 		return nil, err
 	}
+	sn.done = func() { s.end(sn) }
 	s.snap = sn
 	return sn, nil
 }
@@ -163,6 +167,42 @@ type snapshot struct {
 	scans  sync.WaitGroup
 	once   sync.Once
 	err    error
+
+	// unread holds the paths the walk yielded (and the metadata file)
+	// that no Open has read to the end yet; once empty, done ends the
+	// snapshot.
+	mu     sync.Mutex
+	unread map[string]bool
+	done   func()
+}
+
+// walked records the paths a walk yields, which the snapshot waits to
+// have read before it ends itself. Only the first walk counts.
+func (sn *snapshot) walked(paths []string) {
+	sn.mu.Lock()
+	defer sn.mu.Unlock()
+	if sn.unread != nil {
+		return
+	}
+	sn.unread = map[string]bool{SchemaPath: true}
+	for _, p := range paths {
+		sn.unread[p] = true
+	}
+}
+
+// readOne records that an Open of p was read to its end (or failed); the
+// last one ends the snapshot, from another goroutine (ending waits for
+// the scans, this one's among them).
+func (sn *snapshot) readOne(p string) {
+	sn.mu.Lock()
+	defer sn.mu.Unlock()
+	if sn.unread == nil || !sn.unread[p] {
+		return
+	}
+	delete(sn.unread, p)
+	if len(sn.unread) == 0 && sn.done != nil {
+		go sn.done()
+	}
 }
 
 // tableRead is one table of a snapshot and its first complete read.

@@ -13,7 +13,7 @@ import (
 // open streams t's rows file through a pipe from a goroutine scanning
 // the table. The first read of t records its row count, SHA-256 and
 // greatest timestamp for the metadata.
-func (sn *snapshot) open(ctx context.Context, t *tableRead) io.ReadCloser {
+func (sn *snapshot) open(ctx context.Context, t *tableRead, p string) io.ReadCloser {
 	t.mu.Lock()
 	first := !t.started
 	t.started = true
@@ -27,6 +27,7 @@ func (sn *snapshot) open(ctx context.Context, t *tableRead) io.ReadCloser {
 			t.finish(st, err)
 		}
 		pw.CloseWithError(err)
+		sn.readOne(p)
 	}()
 	return pr
 }

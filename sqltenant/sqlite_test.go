@@ -105,7 +105,7 @@ func seed(t testing.TB, db *sql.DB, tenant string, n, base int) {
 	require.NoError(t, tx.Commit())
 }
 
-// special adds the rows whose values are easy to lose: NULL next to '',
+// special adds the rows whose values are easy to lose: NULL next to ”,
 // an empty blob next to a NULL one, extreme integers and floats.
 func special(t testing.TB, db *sql.DB, tenant string) {
 	t.Helper()
@@ -191,6 +191,9 @@ func backupTenant(t testing.TB, e *backup.Engine, db *sql.DB, tenant string, typ
 	require.NoError(t, err)
 	defer src.Close()
 	snap, err := e.Backup(master(), tenant, src, &backup.Options{Type: typ})
+	if snap != nil {
+		require.Empty(t, snap.Skipped)
+	}
 	require.NoError(t, err)
 	return snap
 }

@@ -1,0 +1,328 @@
+package sqltenant_test
+
+import (
+	"database/sql"
+	"errors"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/iluxsys/steward/backup"
+	"github.com/iluxsys/steward/restore"
+	"github.com/iluxsys/steward/sqltenant"
+)
+
+// outcomes indexes a report's outcomes by table.
+func outcomes(rep *restore.Report) map[string]restore.Outcome {
+	out := map[string]restore.Outcome{}
+	for _, o := range rep.Outcomes {
+		out[o.Module] = o
+	}
+	return out
+}
+
+func TestRestoreFailingMidwayChangesNothing(t *testing.T) {
+	dir := t.TempDir()
+	db := openDB(t, dir, "app.db")
+	seed(t, db, "acme", 20, 0)
+	seed(t, db, "globex", 5, 1000)
+	e, r, _ := newEngine(t)
+	snap := backupTenant(t, e, db, "acme", backup.Full)
+
+	// Since the backup: acme changed, and a trigger now refuses one of
+	// the backup's task rows, loaded after users and projects were
+	// deleted and loaded again.
+	exec(t, db, `UPDATE users SET name = 'changed' WHERE tenant_id = 'acme'`)
+	exec(t, db, `DELETE FROM order_items WHERE order_id = 3`)
+	exec(t, db, `CREATE TRIGGER refuse BEFORE INSERT ON tasks WHEN NEW.project_id = 17 BEGIN SELECT RAISE(ABORT, 'injected violation'); END`)
+	acme, globex := tenantDump(t, db, "acme"), tenantDump(t, db, "globex")
+
+	rep, err := restoreInto(t, r, db, "acme", snap.ID, nil, &restore.Options{Mode: restore.Full})
+	require.ErrorContains(t, err, "injected violation")
+	require.ErrorContains(t, err, `"tasks"`, "the error names the table")
+	require.Empty(t, rep.Outcomes)
+	require.Zero(t, rep.FilesRestored, "a failed commit reports nothing done")
+	require.Equal(t, acme, tenantDump(t, db, "acme"), "the tenant's rows are as before the restore")
+	require.Equal(t, globex, tenantDump(t, db, "globex"))
+
+	// Without the trigger the same restore succeeds.
+	exec(t, db, `DROP TRIGGER refuse`)
+	_, err = restoreInto(t, r, db, "acme", snap.ID, nil, &restore.Options{Mode: restore.Full})
+	require.NoError(t, err)
+	require.Equal(t, globex, tenantDump(t, db, "globex"))
+	require.NotEqual(t, acme, tenantDump(t, db, "acme"))
+}
+
+func TestMergeKeepNewer(t *testing.T) {
+	dir := t.TempDir()
+	db := openDB(t, dir, "app.db")
+	seed(t, db, "acme", 3, 0) // users 1..3 updated at 00:00:01..03Z
+	seed(t, db, "globex", 2, 1000)
+	e, r, _ := newEngine(t)
+	snap := backupTenant(t, e, db, "acme", backup.Full)
+
+	// Local changes since: user 1 edited later (kept), user 2 edited
+	// with an older time — in another zone, so that its text sorts after
+	// the backup's though the instant is earlier (the backup's wins),
+	// user 3 deleted (restored), user 4 added (left alone).
+	exec(t, db, `DELETE FROM tasks WHERE tenant_id = 'acme' AND project_id = 3`)
+	exec(t, db, `DELETE FROM projects WHERE tenant_id = 'acme' AND id = 3`)
+	exec(t, db, `DELETE FROM users WHERE tenant_id = 'acme' AND id = 3`)
+	exec(t, db, `UPDATE users SET name = 'newer local', updated_at = '2026-06-01T00:00:00Z' WHERE tenant_id = 'acme' AND id = 1`)
+	exec(t, db, `UPDATE users SET name = 'older local', updated_at = '2026-01-01T01:00:00+02:00' WHERE tenant_id = 'acme' AND id = 2`)
+	exec(t, db, `INSERT INTO users (tenant_id, id, name, updated_at) VALUES ('acme', 4, 'added locally', '2026-07-01T00:00:00Z')`)
+	globex := tenantDump(t, db, "globex")
+
+	rep, err := restoreInto(t, r, db, "acme", snap.ID, nil, &restore.Options{Mode: restore.Merge})
+	require.NoError(t, err)
+
+	rows, err := db.Query(`SELECT id, coalesce(name, 'NULL'), updated_at FROM users WHERE tenant_id = 'acme' ORDER BY id`)
+	require.NoError(t, err)
+	var got [][3]string
+	for rows.Next() {
+		var r [3]string
+		require.NoError(t, rows.Scan(&r[0], &r[1], &r[2]))
+		got = append(got, r)
+	}
+	require.NoError(t, rows.Close())
+	require.Equal(t, [][3]string{
+		{"1", "newer local", "2026-06-01T00:00:00Z"},
+		{"2", "user 2 of acme — Zoë 🚀 日本", "2026-01-01T00:00:02Z"},
+		{"3", "user 3 of acme — Zoë 🚀 日本", "2026-01-01T00:00:03Z"},
+		{"4", "added locally", "2026-07-01T00:00:00Z"},
+	}, got)
+	o := outcomes(rep)
+	require.Equal(t, restore.Outcome{Module: "users", Action: "merged", Inserted: 1, Updated: 1, Kept: 1}, o["users"])
+	require.Equal(t, restore.Outcome{Module: "projects", Action: "merged", Inserted: 1, Kept: 2}, o["projects"])
+	require.Equal(t, restore.Outcome{Module: "tasks", Action: "merged", Inserted: 2, Kept: 4}, o["tasks"], "no timestamp column: existing rows kept")
+	require.Equal(t, globex, tenantDump(t, db, "globex"))
+}
+
+func TestMergeRules(t *testing.T) {
+	for _, tc := range []struct {
+		rule             sqltenant.MergeRule
+		name             string
+		inserted, update int64
+	}{
+		{sqltenant.MergeMissingOnly, "local", 1, 0},
+		{sqltenant.MergeOverwrite, "user 1 of acme — Zoë 🚀 日本", 1, 1},
+	} {
+		t.Run(string(tc.rule), func(t *testing.T) {
+			dir := t.TempDir()
+			db := openDB(t, dir, "app.db")
+			seed(t, db, "acme", 2, 0)
+			e, r, _ := newEngine(t)
+			snap := backupTenant(t, e, db, "acme", backup.Full)
+			exec(t, db, `UPDATE users SET name = 'local', updated_at = '2030-01-01T00:00:00Z' WHERE tenant_id = 'acme' AND id = 1`)
+			exec(t, db, `DELETE FROM tasks WHERE tenant_id = 'acme' AND project_id = 2`)
+			exec(t, db, `DELETE FROM projects WHERE tenant_id = 'acme' AND id = 2`)
+			exec(t, db, `DELETE FROM users WHERE tenant_id = 'acme' AND id = 2`)
+			o := appOptions()
+			o.Merge = tc.rule
+			rep, err := restoreInto(t, r, db, "acme", snap.ID, o, &restore.Options{Mode: restore.Merge})
+			require.NoError(t, err)
+			var name string
+			require.NoError(t, db.QueryRow(`SELECT name FROM users WHERE tenant_id = 'acme' AND id = 1`).Scan(&name))
+			require.Equal(t, tc.name, name)
+			u := outcomes(rep)["users"]
+			require.Equal(t, tc.inserted, u.Inserted)
+			require.Equal(t, tc.update, u.Updated)
+			require.Equal(t, 1-tc.update, u.Kept)
+		})
+	}
+}
+
+func TestSelectiveRestore(t *testing.T) {
+	dir := t.TempDir()
+	db := openDB(t, dir, "app.db")
+	seed(t, db, "acme", 5, 0)
+	e, r, _ := newEngine(t)
+	snap := backupTenant(t, e, db, "acme", backup.Full)
+	exec(t, db, `DELETE FROM order_items WHERE order_id IN (1, 2)`)
+	exec(t, db, `UPDATE tasks SET body = 'local' WHERE tenant_id = 'acme'`)
+
+	rep, err := restoreInto(t, r, db, "acme", snap.ID, nil, &restore.Options{Mode: restore.Selective, Modules: sqltenant.Select("order_items")})
+	require.NoError(t, err)
+	require.Equal(t, map[string]restore.Outcome{"order_items": {Module: "order_items", Action: "replaced", Inserted: 10, Deleted: 6}}, outcomes(rep))
+	var n int
+	require.NoError(t, db.QueryRow(`SELECT count(*) FROM order_items`).Scan(&n))
+	require.Equal(t, 10, n)
+	require.NoError(t, db.QueryRow(`SELECT count(*) FROM tasks WHERE body = 'local'`).Scan(&n))
+	require.Equal(t, 10, n, "tables not selected are untouched")
+
+	// Without the metadata module the restore refuses, changing nothing.
+	_, err = restoreInto(t, r, db, "acme", snap.ID, nil, &restore.Options{Mode: restore.Selective, Modules: []string{"tasks"}})
+	require.ErrorIs(t, err, sqltenant.ErrNoSchema)
+	require.NoError(t, db.QueryRow(`SELECT count(*) FROM tasks WHERE body = 'local'`).Scan(&n))
+	require.Equal(t, 10, n)
+
+	// Restoring a parent alone would break the references of children
+	// added since: refused, and nothing changes.
+	exec(t, db, `INSERT INTO users (tenant_id, id, name) VALUES ('acme', 6, 'new')`)
+	exec(t, db, `INSERT INTO projects (tenant_id, id, owner_id, title) VALUES ('acme', 6, 6, 'new')`)
+	_, err = restoreInto(t, r, db, "acme", snap.ID, nil, &restore.Options{Mode: restore.Selective, Modules: sqltenant.Select("users")})
+	require.ErrorIs(t, err, sqltenant.ErrForeignKey)
+	require.ErrorContains(t, err, `"projects"`)
+	require.NoError(t, db.QueryRow(`SELECT count(*) FROM users WHERE tenant_id = 'acme'`).Scan(&n))
+	require.Equal(t, 6, n)
+}
+
+func TestSchemaCompatibilityRefusals(t *testing.T) {
+	dir := t.TempDir()
+	src := openDB(t, dir, "src.db")
+	seed(t, src, "acme", 3, 0)
+	exec(t, src, `INSERT INTO steward_migrations VALUES ('0002_more', '1.1.0', 'y', '2026-02-01T00:00:00Z')`)
+	e, r, _ := newEngine(t)
+	snap := backupTenant(t, e, src, "acme", backup.Full)
+
+	for _, tc := range []struct {
+		name       string
+		edit       func(string) string
+		want       error
+		wantInText string
+	}{
+		{"missing table", func(s string) string {
+			return strings.Replace(s, "CREATE TABLE tasks (", "CREATE TABLE chores (", 1)
+		}, sqltenant.ErrMissingTable, `"tasks"`},
+		{"missing column", func(s string) string {
+			return strings.Replace(s, "email TEXT, ", "", 1)
+		}, sqltenant.ErrMissingColumn, `"users"."email"`},
+		{"incompatible type", func(s string) string {
+			return strings.Replace(s, "score REAL", "score TEXT", 1)
+		}, sqltenant.ErrIncompatibleType, `"users"."score"`},
+		{"required column", func(s string) string {
+			return strings.Replace(s, "country TEXT REFERENCES", "nickname TEXT NOT NULL, country TEXT REFERENCES", 1)
+		}, sqltenant.ErrRequiredColumn, `"users"."nickname"`},
+		{"older migrations", func(s string) string { return s }, sqltenant.ErrNewerMigrations, `"0002_more"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dst := openSchema(t, t.TempDir(), tc.edit(appSchema))
+			seed2 := func() {
+				exec(t, dst, `INSERT INTO orders VALUES (77, 'acme', NULL, '1')`)
+			}
+			seed2()
+			_, err := restoreInto(t, r, dst, "acme", snap.ID, nil, &restore.Options{Mode: restore.Full, AllowDelete: true})
+			require.ErrorIs(t, err, tc.want)
+			require.ErrorContains(t, err, tc.wantInText)
+			var n int
+			require.NoError(t, dst.QueryRow(`SELECT count(*) FROM orders WHERE id = 77`).Scan(&n))
+			require.Equal(t, 1, n, "a refused restore changes nothing")
+		})
+	}
+
+	// Extra columns that are nullable or defaulted are fine.
+	dst := openSchema(t, t.TempDir(), strings.Replace(appSchema, "country TEXT REFERENCES", "nick TEXT, level INTEGER NOT NULL DEFAULT 1, country TEXT REFERENCES", 1)+
+		`INSERT INTO steward_migrations VALUES ('0002_more', '1.1.0', 'y', '2026-02-01T00:00:00Z');`)
+	_, err := restoreInto(t, r, dst, "acme", snap.ID, nil, &restore.Options{Mode: restore.Full})
+	require.NoError(t, err)
+	var level int
+	require.NoError(t, dst.QueryRow(`SELECT level FROM users WHERE tenant_id = 'acme' AND id = 1`).Scan(&level))
+	require.Equal(t, 1, level)
+}
+
+// openSchema opens a new database file in dir with schema.
+func openSchema(t *testing.T, dir, schema string) *sql.DB {
+	t.Helper()
+	db, err := sqltenant.OpenSQLite(filepath.Join(dir, "db.sqlite"))
+	require.NoError(t, err)
+	t.Cleanup(func() { db.Close() })
+	exec(t, db, schema)
+	return db
+}
+
+func TestIncrementalOfUnchangedTenantStoresLittle(t *testing.T) {
+	if testing.Short() {
+		t.Skip("seeds 3,000 users")
+	}
+	dir := t.TempDir()
+	db := openDB(t, dir, "app.db")
+	seed(t, db, "acme", 3000, 0)
+	e, _, _ := newEngine(t)
+	full := backupTenant(t, e, db, "acme", backup.Full)
+	inc := backupTenant(t, e, db, "acme", backup.Incremental)
+	t.Logf("full: %d bytes of rows, %d stored; incremental: %d stored", full.Metadata.SizeBytes, full.Metadata.StoredBytes, inc.Metadata.StoredBytes)
+	require.Greater(t, full.Metadata.StoredBytes, int64(32<<10))
+	require.Less(t, inc.Metadata.StoredBytes*100, full.Metadata.StoredBytes,
+		"incremental stored %d bytes, full %d", inc.Metadata.StoredBytes, full.Metadata.StoredBytes)
+	require.Equal(t, full.Checksums, withoutManifest(inc.Checksums, full.Checksums["manifest"]), "the same rows are the same bytes")
+}
+
+// withoutManifest returns sums with the manifest's checksum replaced by m.
+func withoutManifest(sums map[string]string, m string) map[string]string {
+	out := map[string]string{}
+	for k, v := range sums {
+		out[k] = v
+	}
+	out["manifest"] = m
+	return out
+}
+
+func TestDatabasePerTenant(t *testing.T) {
+	dir := t.TempDir()
+	e, r, _ := newEngine(t)
+	src := openDB(t, dir, "acme.db")
+	seed(t, src, "acme", 10, 0)
+	special(t, src, "acme")
+	s, err := sqltenant.SQLite(src).Source("acme", &sqltenant.Options{Exclude: []string{"countries"}})
+	require.NoError(t, err)
+	snap, err := e.Backup(master(), "acme", s, &backup.Options{Type: backup.Full})
+	require.NoError(t, err)
+	require.NoError(t, s.Close())
+
+	dst := openDB(t, dir, "acme-restored.db")
+	tg, err := sqltenant.SQLite(dst).Target("acme", &sqltenant.Options{Exclude: []string{"countries"}})
+	require.NoError(t, err)
+	defer tg.Close()
+	_, err = r.Restore(master(), "acme", snap.ID, tg, &restore.Options{Mode: restore.Full})
+	require.NoError(t, err)
+	require.Equal(t, tenantDump(t, src, "acme"), tenantDump(t, dst, "acme"))
+}
+
+func TestBackupSeesOneSnapshot(t *testing.T) {
+	dir := t.TempDir()
+	db := openDB(t, dir, "app.db")
+	exec(t, db, `PRAGMA journal_mode = WAL`)
+	seed(t, db, "acme", 5, 0)
+	e, r, _ := newEngine(t)
+	src, err := sqltenant.SQLite(db).Source("acme", appOptions())
+	require.NoError(t, err)
+	defer src.Close()
+	// The snapshot begins with the first walk; a transaction that then
+	// moves an order's items to another order commits while the backup
+	// is under way, and the backup sees neither move.
+	require.NoError(t, src.Walk(master(), func(backup.Entry) error { return nil }))
+	exec(t, db, `UPDATE order_items SET order_id = 1, line = line + 10 WHERE order_id = 2`)
+	exec(t, db, `DELETE FROM orders WHERE id = 2`)
+	snap, err := e.Backup(master(), "acme", src, &backup.Options{Type: backup.Full})
+	require.NoError(t, err)
+
+	dst := openDB(t, dir, "dst.db")
+	_, err = restoreInto(t, r, dst, "acme", snap.ID, nil, nil)
+	require.NoError(t, err)
+	var orders, items int
+	require.NoError(t, dst.QueryRow(`SELECT count(*) FROM orders`).Scan(&orders))
+	require.NoError(t, dst.QueryRow(`SELECT count(*) FROM order_items WHERE order_id = 2`).Scan(&items))
+	require.Equal(t, []int{5, 2}, []int{orders, items}, "the backup holds the rows as they were when it began")
+}
+
+func TestOptionsRefused(t *testing.T) {
+	db := openDB(t, t.TempDir(), "app.db")
+	d := sqltenant.SQLite(db)
+	_, err := d.Source("Acme/1", nil)
+	require.Error(t, err, "tenant IDs are checked")
+	_, err = d.Source("acme", &sqltenant.Options{TenantColumn: `x"; DROP TABLE users; --`})
+	require.ErrorIs(t, err, sqltenant.ErrInvalidName)
+	_, err = d.Source("acme", &sqltenant.Options{TenantColumn: "tenant_id", Filters: map[string]string{"order_items": "1 = 1"}})
+	require.ErrorContains(t, err, "{tenant}")
+	_, err = d.Target("acme", &sqltenant.Options{Merge: "sometimes"})
+	require.ErrorContains(t, err, "merge rule")
+
+	// A shared table without the tenant column must be excluded or filtered.
+	s, err := d.Source("acme", &sqltenant.Options{TenantColumn: "tenant_id"})
+	require.NoError(t, err)
+	err = s.Walk(master(), func(backup.Entry) error { return nil })
+	require.True(t, errors.Is(err, sqltenant.ErrUnscopedTable), "got %v", err)
+	require.ErrorContains(t, err, `"countries"`)
+}
