@@ -58,16 +58,30 @@ func (t *pgWriteTx) exec(ctx context.Context, q string, args []any) (int64, erro
 }
 
 // load streams the rows with COPY FROM STDIN: straight into the table
-// for loadInsert; for a merge, into a staging table dropped at commit,
-// then one UPDATE of the tenant's rows with a matching key (as the mode
-// says) and one INSERT of the rows whose key the tenant lacks.
+// for loadInsert, else through a staging table (see staged). A table
+// under row-level security for the role (which COPY FROM refuses) is
+// loaded through a staging table too, so the policies check each row.
 func (t *pgWriteTx) load(ctx context.Context, l *loadSpec) (loadCounts, error) {
 	t.loaded = append(t.loaded, l.Table.Name)
 	if l.Mode == loadInsert {
-		n, err := t.copyIn(ctx, l, t.d.qualified(l.Table.Name), pgIdents(l.Columns))
-		return loadCounts{Inserted: n}, err
+		rls, err := t.rowSecurity(ctx, l.Table.Name)
+		if err != nil {
+			return loadCounts{}, err
+		}
+		if !rls {
+			n, err := t.copyIn(ctx, l, t.d.qualified(l.Table.Name), pgIdents(l.Columns))
+			return loadCounts{Inserted: n}, err
+		}
 	}
-	return t.merge(ctx, l)
+	return t.staged(ctx, l)
+}
+
+// rowSecurity tells whether row-level security applies to the role's
+// access to table.
+func (t *pgWriteTx) rowSecurity(ctx context.Context, table string) (bool, error) {
+	var on bool
+	err := t.c.QueryRow(ctx, "SELECT pg_catalog.row_security_active($1::pg_catalog.regclass)", t.d.qualified(table)).Scan(&on)
+	return on, pgError(fmt.Sprintf("read the row security of %q", table), err)
 }
 
 // copyIn copies l's rows into table's columns and returns how many.
@@ -84,43 +98,62 @@ func (t *pgWriteTx) copyIn(ctx context.Context, l *loadSpec, table string, colum
 	return tag.RowsAffected(), nil
 }
 
-// merge loads l through a staging table whose columns are named "~1",
+// staged loads l through a staging table whose columns are named "~1",
 // "~2", ... (no table column can be: checkName refuses '~'), so that
-// l.Where, written against the table's columns, reads only the table's.
-func (t *pgWriteTx) merge(ctx context.Context, l *loadSpec) (loadCounts, error) {
+// l.Where, written against the table's columns, reads only the table's:
+// the rows are copied into it, then a loadInsert inserts them all; a
+// merge runs one UPDATE of the tenant's rows with a matching key (as the
+// mode says) and one INSERT of the rows whose key the tenant lacks.
+func (t *pgWriteTx) staged(ctx context.Context, l *loadSpec) (loadCounts, error) {
 	m, err := newPgMerge(t, l)
 	if err != nil {
 		return loadCounts{}, err
 	}
+	what := fmt.Sprintf("load table %q", l.Table.Name)
 	if _, err := t.c.Exec(ctx, m.createStage()); err != nil {
-		return loadCounts{}, pgError(fmt.Sprintf("stage table %q", l.Table.Name), err)
+		return loadCounts{}, pgError(what, err)
 	}
 	total, err := t.copyIn(ctx, l, m.stage, m.stageCols)
 	if err != nil {
 		return loadCounts{}, err
 	}
+	var n loadCounts
+	if l.Mode == loadInsert {
+		tag, err := t.c.Exec(ctx, m.insertAll())
+		if err != nil {
+			return loadCounts{}, pgError(what, err)
+		}
+		n.Inserted = tag.RowsAffected()
+	} else if n, err = t.mergeStaged(ctx, m, total); err != nil {
+		return loadCounts{}, pgError(what, err)
+	}
+	_, err = t.c.Exec(ctx, "DROP TABLE "+m.stage)
+	return n, pgError(what, err)
+}
+
+// mergeStaged updates, then inserts, from the staged rows.
+func (t *pgWriteTx) mergeStaged(ctx context.Context, m *pgMerge, total int64) (loadCounts, error) {
 	if _, err := t.c.Exec(ctx, "ANALYZE "+m.stage); err != nil {
-		return loadCounts{}, pgError(fmt.Sprintf("stage table %q", l.Table.Name), err)
+		return loadCounts{}, err
 	}
 	var n loadCounts
 	if q := m.update(); q != "" {
-		tag, err := t.c.Exec(ctx, q, l.Args...)
+		tag, err := t.c.Exec(ctx, q, m.l.Args...)
 		if err != nil {
-			return loadCounts{}, pgError(fmt.Sprintf("merge table %q", l.Table.Name), err)
+			return loadCounts{}, err
 		}
 		n.Updated = tag.RowsAffected()
 	}
-	tag, err := t.c.Exec(ctx, m.insert(), l.Args...)
+	tag, err := t.c.Exec(ctx, m.insert(), m.l.Args...)
 	if err != nil {
-		return loadCounts{}, pgError(fmt.Sprintf("merge table %q", l.Table.Name), err)
+		return loadCounts{}, err
 	}
 	n.Inserted = tag.RowsAffected()
 	n.Kept = total - n.Inserted - n.Updated
-	_, err = t.c.Exec(ctx, "DROP TABLE "+m.stage)
-	return n, pgError(fmt.Sprintf("drop the stage of %q", l.Table.Name), err)
+	return n, nil
 }
 
-// pgMerge builds the statements of one merge.
+// pgMerge builds the statements of one staged load.
 type pgMerge struct {
 	l         *loadSpec
 	table     string   // the table, qualified and quoted
@@ -201,16 +234,27 @@ func (m *pgMerge) update() string {
 	return q
 }
 
-// insert returns the INSERT of the stage's rows whose key is not among
-// the tenant's rows. A key another tenant holds fails on the key, as a
-// row of one tenant is never changed by another's restore.
-func (m *pgMerge) insert() string {
+// insertAll returns the INSERT of every staged row.
+func (m *pgMerge) insertAll() string {
+	return "INSERT INTO " + m.table + " (" + strings.Join(pgIdents(m.l.Columns), ", ") + ") OVERRIDING SYSTEM VALUE SELECT " +
+		strings.Join(m.stageSelect(), ", ") + " FROM " + m.stage + " AS s"
+}
+
+// stageSelect returns the staged columns, in l.Columns' order.
+func (m *pgMerge) stageSelect() []string {
 	sel := make([]string, len(m.stageCols))
 	for i, c := range m.stageCols {
 		sel[i] = "s." + c
 	}
+	return sel
+}
+
+// insert returns the INSERT of the stage's rows whose key is not among
+// the tenant's rows. A key another tenant holds fails on the key, as a
+// row of one tenant is never changed by another's restore.
+func (m *pgMerge) insert() string {
 	return "INSERT INTO " + m.table + " (" + strings.Join(pgIdents(m.l.Columns), ", ") + ") OVERRIDING SYSTEM VALUE SELECT " +
-		strings.Join(sel, ", ") + " FROM " + m.stage + " AS s WHERE NOT EXISTS (SELECT 1 FROM " + m.table +
+		strings.Join(m.stageSelect(), ", ") + " FROM " + m.stage + " AS s WHERE NOT EXISTS (SELECT 1 FROM " + m.table +
 		" WHERE " + m.keyMatch + m.tenantFilter() + ")"
 }
 
