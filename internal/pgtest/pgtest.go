@@ -1,7 +1,8 @@
 // Package pgtest gives tests a PostgreSQL database of their own.
 //
 // The server comes from STEWARD_PG_URL (.ci/run starts one and sets it):
-// a connection string whose role may create databases. Without it, every
+// a connection string whose role may create databases (and roles, for
+// the tests that need a second one; they skip without). Without it, every
 // helper skips the test with a message naming the variable, so the
 // PostgreSQL tests run in CI and skip on a machine without a server.
 //
