@@ -1,0 +1,150 @@
+package console
+
+import (
+	"fmt"
+	"log/slog"
+	"mime"
+	"net/http"
+	"net/url"
+	"strconv"
+	"time"
+
+	"github.com/iluxsys/steward"
+	"github.com/iluxsys/steward/audit"
+)
+
+// defaultAuditLimit is how many events the Audit page lists by default.
+const defaultAuditLimit = 100
+
+// auditQuery is the Audit page's filter as the form sends it.
+type auditQuery struct {
+	Type, Tenant, User, From, To string
+	FailuresOnly                 bool
+	Limit                        int
+}
+
+// parseAuditQuery reads the filter; dates are YYYY-MM-DD, in UTC.
+func parseAuditQuery(v url.Values) (auditQuery, audit.Filter, error) {
+	q := auditQuery{Type: v.Get("type"), Tenant: v.Get("tenant"), User: v.Get("user"),
+		From: v.Get("from"), To: v.Get("to"), FailuresOnly: v.Get("failures") == "on", Limit: defaultAuditLimit}
+	if s := v.Get("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 {
+			return q, audit.Filter{}, fmt.Errorf("console: limit %q is not a positive number", s)
+		}
+		q.Limit = n
+	}
+	f := audit.Filter{Tenant: q.Tenant, UserID: q.User, FailuresOnly: q.FailuresOnly, Limit: q.Limit}
+	if q.Type != "" {
+		f.Types = []audit.EventType{audit.EventType(q.Type)}
+	}
+	var err error
+	if f.From, err = parseDay(q.From, 0); err != nil {
+		return q, f, err
+	}
+	f.To, err = parseDay(q.To, 24*time.Hour)
+	return q, f, err
+}
+
+// parseDay parses a YYYY-MM-DD date (zero for ""), plus add.
+func parseDay(s string, add time.Duration) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
+	t, err := time.Parse(time.DateOnly, s)
+	if err != nil {
+		return t, fmt.Errorf("console: date %q is not YYYY-MM-DD", s)
+	}
+	return t.Add(add), nil
+}
+
+// auditData is the Audit page's data.
+type auditData struct {
+	Query                  auditQuery
+	Events                 []audit.Event
+	Verified               *audit.VerifyReport
+	VerifyErr              string // why the chain does not verify, or may not be verified
+	ExportJSONL, ExportCSV string // the export links, with the filter
+}
+
+// exportLink is the export URL of the filter in v, in format.
+func (c *console) exportLink(v url.Values, format audit.Format) string {
+	e := url.Values{}
+	for k, vs := range v {
+		e[k] = vs
+	}
+	e.Set("format", string(format))
+	return c.cfg.BasePath + "/audit/export?" + e.Encode()
+}
+
+// auditList lists the matching events, newest first, with the chain's
+// verification status.
+func (c *console) auditList(w http.ResponseWriter, r *http.Request) {
+	if c.cfg.Log == nil {
+		c.notConfigured(w, r, "audit", "The audit log")
+		return
+	}
+	q, f, err := parseAuditQuery(r.URL.Query())
+	if err != nil {
+		c.badRequest(w, r, err.Error())
+		return
+	}
+	ctx := r.Context()
+	d := auditData{Query: q, ExportJSONL: c.exportLink(r.URL.Query(), audit.JSONL), ExportCSV: c.exportLink(r.URL.Query(), audit.CSV)}
+	if d.Events, err = c.cfg.Log.Query(ctx, f); err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	for i, j := 0, len(d.Events)-1; i < j; i, j = i+1, j-1 {
+		d.Events[i], d.Events[j] = d.Events[j], d.Events[i]
+	}
+	if err := c.authorize(ctx, steward.ActionAuditRead, ""); err != nil {
+		d.VerifyErr = "you may not verify the whole chain"
+	} else if d.Verified, err = c.cfg.Log.Verify(ctx); err != nil {
+		d.VerifyErr = err.Error()
+	}
+	c.render(w, r, http.StatusOK, "audit", "", page{Title: "Audit", Nav: "audit", Data: d})
+}
+
+// auditExport streams the matching events as JSONL or CSV (?format=).
+// Without a limit in the query it exports every match.
+func (c *console) auditExport(w http.ResponseWriter, r *http.Request) {
+	if c.cfg.Log == nil {
+		c.notConfigured(w, r, "audit", "The audit log")
+		return
+	}
+	v := r.URL.Query()
+	format, err := audit.ParseFormat(v.Get("format"))
+	if err != nil || format == audit.JSON {
+		c.badRequest(w, r, fmt.Sprintf("console: export format %q is not jsonl or csv", v.Get("format")))
+		return
+	}
+	_, f, err := parseAuditQuery(v)
+	if err != nil {
+		c.badRequest(w, r, err.Error())
+		return
+	}
+	if v.Get("limit") == "" {
+		f.Limit = 0
+	}
+	if err := c.authorize(r.Context(), steward.ActionAuditRead, f.Tenant); err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	c.streamExport(w, r, format, f)
+}
+
+// streamExport writes the export; a failure after the first byte aborts
+// the connection so that a truncated file is not taken for a whole one.
+func (c *console) streamExport(w http.ResponseWriter, r *http.Request, format audit.Format, f audit.Filter) {
+	ext, ctype := "jsonl", "application/jsonl"
+	if format == audit.CSV {
+		ext, ctype = "csv", "text/csv; charset=utf-8"
+	}
+	w.Header().Set("Content-Type", ctype)
+	w.Header().Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": "audit." + ext}))
+	if err := c.cfg.Log.Export(r.Context(), w, format, f); err != nil {
+		slog.ErrorContext(r.Context(), "console: audit export failed", "err", err)
+		panic(http.ErrAbortHandler)
+	}
+}

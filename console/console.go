@@ -1,0 +1,100 @@
+package console
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/iluxsys/steward"
+	"github.com/iluxsys/steward/audit"
+	"github.com/iluxsys/steward/backup"
+	"github.com/iluxsys/steward/flags"
+	"github.com/iluxsys/steward/release"
+	"github.com/iluxsys/steward/restore"
+	"github.com/iluxsys/steward/retention"
+)
+
+// ErrConfig is returned by New when the Config cannot be used: nil, no
+// Authenticate function, or a BasePath that is not a clean absolute path.
+var ErrConfig = errors.New("console: invalid config")
+
+// Config configures the console. Every SDK value is optional: a page whose
+// value is nil says that it is not configured. Authenticate is required.
+type Config struct {
+	// Authenticate identifies the principal behind every request (a session
+	// cookie, a header set by an authenticating proxy, mutual TLS). An error
+	// matching steward.ErrForbidden gets 403; any other error gets 401 and
+	// nothing else runs. Required.
+	Authenticate func(*http.Request) (steward.Principal, error)
+	// Authorizer decides what the console shows: lists hold only the
+	// tenants it lets the principal read. It should be the Authorizer the
+	// SDK values are configured with, which decide every call again
+	// (nil: steward.MasterOnly()).
+	Authorizer steward.Authorizer
+	// Clock dates ages and retention previews (nil: steward.SystemClock).
+	Clock steward.Clock
+	// BasePath is the path the handler is mounted at ("/admin", no
+	// trailing slash; "" for the root). The handler strips it itself and
+	// renders every link under it: mount the handler at BasePath+"/"
+	// without http.StripPrefix. A request outside it gets 404.
+	BasePath string
+
+	// Engine lists tenants and snapshots, browses and downloads files.
+	Engine *backup.Engine
+	// Restorer runs the restore wizard with Target.
+	Restorer *restore.Restorer
+	// Target returns where a restore of tenant writes (the tenant's live
+	// data directory, for instance restore.DirTarget). The wizard needs
+	// both Restorer and Target.
+	Target func(ctx context.Context, tenant string) (restore.Target, error)
+	// Log is the audit trail: the Audit page, failures on the Overview,
+	// and the reasons given for rollbacks.
+	Log *audit.Log
+	// Flags is the feature flag Set of the Flags page.
+	Flags *flags.Set
+	// Releases is the release Manager of the Releases page, over
+	// Channels.
+	Releases *release.Manager
+	// Channels are the release channels the Releases page shows, in this
+	// order (nil: the channels of the Manager's recent deployments).
+	Channels []string
+	// Policies are the stored retention policies of the Retention preview
+	// and of the Overview's RPO column.
+	Policies *retention.Policies
+}
+
+// New returns the console as an http.Handler. It parses every template
+// first, so a broken template fails here rather than on a request, and it
+// draws the random key of the CSRF tokens: tokens of one handler are not
+// accepted by another (a restarted process asks users to reload the page).
+// The handler is safe for concurrent use.
+func New(cfg *Config) (http.Handler, error) {
+	if cfg == nil || cfg.Authenticate == nil {
+		return nil, fmt.Errorf("%w: Config.Authenticate is required", ErrConfig)
+	}
+	base := cfg.BasePath
+	if base != "" && (!strings.HasPrefix(base, "/") || strings.HasSuffix(base, "/") || strings.Contains(base, "//")) {
+		return nil, fmt.Errorf(`%w: BasePath %q must start with "/" and not end with one, like "/admin"`, ErrConfig, base)
+	}
+	views, err := parseTemplates()
+	if err != nil {
+		return nil, err
+	}
+	key, err := newCSRFKey()
+	if err != nil {
+		return nil, err
+	}
+	c := &console{cfg: *cfg, views: views, csrf: key}
+	c.cfg.Authorizer = steward.AuthorizerOrDefault(cfg.Authorizer)
+	c.cfg.Clock = steward.ClockOrSystem(cfg.Clock)
+	return c.handler(), nil
+}
+
+// console is the handler New returns.
+type console struct {
+	cfg   Config
+	views *views
+	csrf  csrfKey
+}

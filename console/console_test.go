@@ -1,0 +1,238 @@
+package console_test
+
+import (
+	"bufio"
+	"encoding/csv"
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/iluxsys/steward/audit"
+	"github.com/iluxsys/steward/console"
+)
+
+func TestNewRefusesABadConfig(t *testing.T) {
+	for name, cfg := range map[string]*console.Config{
+		"nil":               nil,
+		"no Authenticate":   {},
+		"relative BasePath": {Authenticate: authenticate, BasePath: "admin"},
+		"trailing slash":    {Authenticate: authenticate, BasePath: "/admin/"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			h, err := console.New(cfg)
+			require.ErrorIs(t, err, console.ErrConfig)
+			require.Nil(t, h)
+		})
+	}
+}
+
+// pages lists every page of the fixture with text each must show a master.
+func pages(f *fixture) map[string][]string {
+	acme := f.snaps["acme"]
+	return map[string][]string{
+		"/":                             {`data-testid="tenant-acme"`, `data-testid="tenant-globex"`},
+		"/snapshots":                    {acme[0].ID, acme[1].ID, f.snaps["globex"][0].ID},
+		"/snapshots/acme/" + acme[1].ID: {"users", "assets", acme[1].Checksums["users"]},
+		"/snapshots/acme/" + acme[1].ID + "/files?dir=users":     {"alice.json", "carol.json"},
+		"/diff?tenant=acme&a=" + acme[0].ID + "&b=" + acme[1].ID: {"1 added, 1 removed, 1 changed"},
+		"/restore":               {`data-testid="restore-tenant"`, "<option>globex</option>"},
+		"/flags":                 {`data-testid="flag-new-ui"`},
+		"/audit":                 {"chain verified", "backup.created"},
+		"/releases":              {`data-testid="active-prod">1.1.0`, "rollback-prod-1.0.0"},
+		"/retention?tenant=acme": {`data-testid="retention-summary"`, "newest"},
+	}
+}
+
+func TestEveryPageRendersForAMaster(t *testing.T) {
+	f := newFixture(t)
+	for path, want := range pages(f) {
+		t.Run(path, func(t *testing.T) {
+			w := get(t, f.h, userMaster, path)
+			require.Equal(t, http.StatusOK, w.Code, w.Body.String())
+			for _, s := range want {
+				require.Contains(t, w.Body.String(), s)
+			}
+		})
+	}
+}
+
+var scriptTagRE = regexp.MustCompile(`<script[^>]*>`)
+
+// Every response carries the CSP (no inline scripts allowed) and nosniff,
+// and no page holds an inline script or an inline event handler.
+func TestSecurityHeadersAndNoInlineScript(t *testing.T) {
+	f := newFixture(t)
+	paths := []string{"/static/console.css", "/nope"}
+	for p := range pages(f) {
+		paths = append(paths, p)
+	}
+	for _, p := range paths {
+		w := get(t, f.h, userMaster, p)
+		csp := w.Header().Get("Content-Security-Policy")
+		require.Contains(t, csp, "default-src 'self'", p)
+		require.Contains(t, csp, "frame-ancestors 'none'", p)
+		require.NotContains(t, csp, "unsafe-inline", p)
+		require.NotContains(t, csp, "unsafe-eval", p)
+		require.Equal(t, "nosniff", w.Header().Get("X-Content-Type-Options"), p)
+		for _, tag := range scriptTagRE.FindAllString(w.Body.String(), -1) {
+			require.Contains(t, tag, " src=", "inline script on %s", p)
+		}
+		require.NotRegexp(t, `\son[a-z]+="`, w.Body.String(), "inline event handler on %s", p)
+	}
+	w := get(t, f.h, "", "/")
+	require.Equal(t, http.StatusUnauthorized, w.Code)
+	require.Contains(t, w.Header().Get("Content-Security-Policy"), "frame-ancestors 'none'")
+}
+
+func TestHtmxIsServedFromTheHandler(t *testing.T) {
+	f := newFixture(t)
+	w := get(t, f.h, userMaster, "/static/htmx-2.0.11.min.js")
+	require.Equal(t, http.StatusOK, w.Code)
+	require.Contains(t, w.Body.String(), `version:"2.0.11"`)
+	require.Contains(t, w.Body.String(), "Zero-Clause BSD")
+	require.Contains(t, w.Header().Get("Content-Type"), "javascript")
+}
+
+func TestEveryRequestAuthenticates(t *testing.T) {
+	f := newFixture(t)
+	for _, p := range []string{"/", "/snapshots", "/static/console.css", "/audit/export?format=csv"} {
+		w := get(t, f.h, "", p)
+		require.Equal(t, http.StatusUnauthorized, w.Code, p)
+		require.NotContains(t, w.Body.String(), "acme", p)
+	}
+}
+
+// A console without SDK values says so on every page instead of failing.
+func TestPagesSayWhatIsNotConfigured(t *testing.T) {
+	h, err := console.New(&console.Config{Authenticate: authenticate})
+	require.NoError(t, err)
+	for _, p := range []string{"/", "/snapshots", "/restore", "/flags", "/audit", "/releases", "/retention"} {
+		w := get(t, h, userMaster, p)
+		require.Equal(t, http.StatusOK, w.Code, p)
+		require.Contains(t, w.Body.String(), "is not configured", p)
+	}
+}
+
+func TestBasePath(t *testing.T) {
+	f := newFixture(t)
+	cfg := *f.cfg
+	cfg.BasePath = "/admin"
+	h, err := console.New(&cfg)
+	require.NoError(t, err)
+	w := get(t, h, userMaster, "/admin/")
+	require.Equal(t, http.StatusOK, w.Code)
+	require.Contains(t, w.Body.String(), `href="/admin/snapshots"`)
+	require.Contains(t, w.Body.String(), `src="/admin/static/htmx-2.0.11.min.js"`)
+	require.Equal(t, http.StatusOK, get(t, h, userMaster, "/admin/snapshots?tenant=acme").Code)
+	require.Equal(t, http.StatusNotFound, get(t, h, userMaster, "/snapshots").Code)
+}
+
+func TestDownloadStreamsTheOriginalBytes(t *testing.T) {
+	f := newFixture(t)
+	id := f.snaps["acme"][1].ID
+	for _, p := range []string{"assets/logo.png", "users/carol.json"} {
+		w := get(t, f.h, userMaster, "/snapshots/acme/"+id+"/download?path="+url.QueryEscape(p))
+		require.Equal(t, http.StatusOK, w.Code, w.Body.String())
+		require.Equal(t, f.files["acme"][p], w.Body.Bytes(), "downloaded %s differs from the original", p)
+		require.Contains(t, w.Header().Get("Content-Disposition"), "attachment")
+	}
+	w := get(t, f.h, userMaster, "/snapshots/acme/"+id+"/download?path=users/nobody.json")
+	require.Equal(t, http.StatusNotFound, w.Code)
+	w = get(t, f.h, userMaster, "/snapshots/acme/"+id+"/download?path=users")
+	require.Equal(t, http.StatusNotFound, w.Code, "a directory is not downloadable")
+}
+
+func TestDiffListsAddedRemovedAndChangedWithSizes(t *testing.T) {
+	f := newFixture(t)
+	a, b := f.snaps["acme"][0].ID, f.snaps["acme"][1].ID
+	w := get(t, f.h, userMaster, "/diff?tenant=acme&a="+a+"&b="+b)
+	require.Equal(t, http.StatusOK, w.Code, w.Body.String())
+	body := w.Body.String()
+	row := func(p string) string {
+		m := regexp.MustCompile(`(?s)<tr class="(\w+)" data-testid="change-` + regexp.QuoteMeta(p) + `">(.*?)</tr>`).FindStringSubmatch(body)
+		require.NotNil(t, m, "no row for %s in the diff", p)
+		return m[1] + " " + m[2]
+	}
+	require.Contains(t, row("users/carol.json"), "added")
+	require.Contains(t, row("users/carol.json"), "16 B")
+	require.Contains(t, row("users/bob.json"), "removed")
+	require.Contains(t, row("users/bob.json"), "14 B")
+	require.Contains(t, row("config/app.yaml"), "changed")
+	require.Contains(t, row("config/app.yaml"), "12 B")
+	require.Contains(t, row("config/app.yaml"), "22 B")
+	require.NotContains(t, body, `data-testid="change-assets/logo.png"`, "an unchanged file is not in the diff")
+}
+
+func TestSnapshotFilters(t *testing.T) {
+	f := newFixture(t)
+	acme, globex := f.snaps["acme"], f.snaps["globex"]
+	for _, tc := range []struct {
+		query    string
+		want, no []string
+	}{
+		{"tenant=acme", []string{acme[0].ID, acme[1].ID}, []string{globex[0].ID}},
+		{"type=full", []string{acme[0].ID, globex[0].ID}, []string{acme[1].ID, globex[1].ID}},
+		{"tag=nightly&tenant=globex", []string{globex[1].ID}, []string{globex[0].ID, acme[1].ID}},
+	} {
+		t.Run(tc.query, func(t *testing.T) {
+			w := get(t, f.h, userMaster, "/snapshots?"+tc.query)
+			require.Equal(t, http.StatusOK, w.Code)
+			for _, id := range tc.want {
+				require.Contains(t, w.Body.String(), `data-testid="snapshot-`+id)
+			}
+			for _, id := range tc.no {
+				require.NotContains(t, w.Body.String(), `data-testid="snapshot-`+id)
+			}
+		})
+	}
+}
+
+func TestAuditExportCSVAndJSONL(t *testing.T) {
+	f := newFixture(t)
+	w := get(t, f.h, userMaster, "/audit/export?format=csv&type=backup.created&tenant=acme")
+	require.Equal(t, http.StatusOK, w.Code, w.Body.String())
+	rows, err := csv.NewReader(strings.NewReader(w.Body.String())).ReadAll()
+	require.NoError(t, err)
+	require.Len(t, rows, 1+2, "a header and acme's 2 backups: %v", rows)
+	require.Equal(t, "type", rows[0][2])
+	for _, row := range rows[1:] {
+		require.Equal(t, "backup.created", row[2])
+		require.Equal(t, "acme", row[6])
+	}
+
+	w = get(t, f.h, userMaster, "/audit/export?format=jsonl&tenant=globex&type=backup.created")
+	require.Equal(t, http.StatusOK, w.Code, w.Body.String())
+	sc, n := bufio.NewScanner(w.Body), 0
+	for sc.Scan() {
+		var e audit.Event
+		require.NoError(t, json.Unmarshal(sc.Bytes(), &e))
+		require.Equal(t, "globex", e.Tenant)
+		n++
+	}
+	require.Equal(t, 2, n)
+	require.Equal(t, http.StatusBadRequest, get(t, f.h, userMaster, "/audit/export?format=xml").Code)
+}
+
+func TestAuditPageFiltersAndVerifies(t *testing.T) {
+	f := newFixture(t)
+	w := get(t, f.h, userMaster, "/audit?tenant=acme&type=backup.created")
+	require.Contains(t, w.Body.String(), "chain verified")
+	require.Equal(t, 2, strings.Count(w.Body.String(), `data-testid="event-`))
+}
+
+func TestRetentionPreviewChangesNothing(t *testing.T) {
+	f := newFixture(t)
+	w := get(t, f.h, userMaster, "/retention?tenant=acme")
+	require.Equal(t, http.StatusOK, w.Code, w.Body.String())
+	for _, s := range f.snaps["acme"] {
+		require.Contains(t, w.Body.String(), `data-testid="decision-`+s.ID)
+	}
+	cat, err := f.engine.Catalog(masterCtx(), "acme")
+	require.NoError(t, err)
+	require.Len(t, cat, 2)
+}

@@ -1,0 +1,35 @@
+// Package console is steward's admin web UI: one http.Handler over the
+// SDK's packages that a host mounts in its own server.
+//
+// Pages: the Overview (each tenant's last backup against its RPO, failing
+// tenants first), Snapshots (filters by tenant, type and tag; details with
+// modules, sizes and checksums; a file browser; downloads streamed through
+// backup.Engine.OpenFile, which verifies every chunk; a diff of two
+// snapshots), a Restore wizard (tenant, snapshot, mode and modules, the
+// dry-run plan, confirmation by typing the tenant ID, the report with the
+// safety backup taken first), Flags (toggle, rollout, target tenants, a
+// playground), Audit (filters, the chain's verification, JSONL and CSV
+// export), Releases (a timeline per channel, rollback with a required
+// reason) and a Retention preview.
+//
+// # Access
+//
+// Config.Authenticate identifies the principal of every request; the
+// console puts it in the request's context with steward.WithPrincipal, so
+// every SDK call authorizes it again and audits what it changes. Lists show
+// only the tenants Config.Authorizer lets the principal read: a
+// tenant-scoped principal never sees another tenant's name, and acting on
+// one is refused with 403. Every POST must carry the principal's CSRF token
+// (an HMAC of its ID under a key drawn by New) in a form field or the
+// X-CSRF-Token header that htmx sends; one without it is refused with 403
+// before anything runs.
+//
+// # No build step
+//
+// Pages are html/template files embedded in the binary and parsed by New;
+// partial updates use htmx 2 (one vendored file, served from the handler).
+// Every form also works without JavaScript. Responses carry a
+// Content-Security-Policy that allows scripts and styles only from the
+// console itself (no inline script, no eval) and forbids framing, and
+// X-Content-Type-Options: nosniff.
+package console

@@ -1,0 +1,146 @@
+package console
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+
+	"github.com/iluxsys/steward"
+	"github.com/iluxsys/steward/audit"
+	"github.com/iluxsys/steward/release"
+)
+
+// EventRollbackRequested is the audit event the console records, with the
+// reason the user gave, before it asks the Manager to roll back.
+const EventRollbackRequested audit.EventType = "console.rollback_requested"
+
+// maxReason bounds a rollback's reason.
+const maxReason = 1000
+
+// channelView is one channel's timeline.
+type channelView struct {
+	Name        string
+	Active      *release.Release
+	Releases    []release.Release    // newest first
+	Deployments []release.Deployment // newest first
+}
+
+// releaseData is the Releases page's data.
+type releaseData struct {
+	Channels []channelView
+	Done     *release.Deployment // the rollback just carried out
+}
+
+// releases shows each channel's releases and deployments, newest first,
+// with a rollback form for every release older than the active one.
+func (c *console) releases(w http.ResponseWriter, r *http.Request) {
+	c.renderReleases(w, r, http.StatusOK, nil)
+}
+
+func (c *console) renderReleases(w http.ResponseWriter, r *http.Request, status int, done *release.Deployment) {
+	if c.cfg.Releases == nil {
+		c.notConfigured(w, r, "releases", "The release Manager")
+		return
+	}
+	chans, err := c.channels(r.Context())
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	c.render(w, r, status, "releases", "", page{Title: "Releases", Nav: "releases", Data: releaseData{Channels: chans, Done: done}})
+}
+
+// channels builds the timeline of every channel.
+func (c *console) channels(ctx context.Context) ([]channelView, error) {
+	deps, err := c.cfg.Releases.Deployments(ctx, 0)
+	if err != nil {
+		return nil, err
+	}
+	names := c.cfg.Channels
+	if names == nil {
+		for _, d := range deps {
+			if !slices.Contains(names, d.Channel) {
+				names = append(names, d.Channel)
+			}
+		}
+		slices.Sort(names)
+	}
+	out := make([]channelView, 0, len(names))
+	for _, n := range names {
+		v, err := c.channel(ctx, n, deps)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, nil
+}
+
+// channel builds one channel's timeline from its history and deps.
+func (c *console) channel(ctx context.Context, name string, deps []release.Deployment) (channelView, error) {
+	v := channelView{Name: name}
+	hist, err := c.cfg.Releases.History(ctx, name)
+	if err != nil {
+		return v, err
+	}
+	slices.Reverse(hist)
+	v.Releases = hist
+	if v.Active, err = c.cfg.Releases.Active(ctx, name); err != nil && !errors.Is(err, release.ErrNotFound) {
+		return v, err
+	}
+	for _, d := range deps {
+		if d.Channel == name {
+			v.Deployments = append(v.Deployments, d)
+		}
+	}
+	slices.SortStableFunc(v.Deployments, func(a, b release.Deployment) int { return b.StartedAt.Compare(a.StartedAt) })
+	return v, nil
+}
+
+// rollback takes a channel back to the release named in the form, once
+// the user gave a reason; the reason is audited first.
+func (c *console) rollback(w http.ResponseWriter, r *http.Request) {
+	if c.cfg.Releases == nil {
+		c.notConfigured(w, r, "releases", "The release Manager")
+		return
+	}
+	ctx := r.Context()
+	target, reason := r.PostFormValue("release"), strings.TrimSpace(r.PostFormValue("reason"))
+	if target == "" || reason == "" || len(reason) > maxReason {
+		c.badRequest(w, r, fmt.Sprintf("console: nothing was rolled back: name the release and give a reason (at most %d bytes)", maxReason))
+		return
+	}
+	if err := c.authorize(ctx, steward.ActionReleaseRollback, ""); err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	if err := c.recordReason(ctx, target, reason); err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	dep, err := c.cfg.Releases.Rollback(ctx, target, nil)
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	c.renderReleases(w, r, http.StatusOK, dep)
+}
+
+// recordReason writes the rollback's reason to the audit log, when there
+// is one: the Manager's own event has no room for it.
+func (c *console) recordReason(ctx context.Context, target, reason string) error {
+	if c.cfg.Log == nil {
+		return nil
+	}
+	p := principal(ctx)
+	err := c.cfg.Log.Record(ctx, audit.Event{Type: EventRollbackRequested, UserID: p.ID,
+		Message: fmt.Sprintf("rollback to %s requested: %s", target, reason),
+		Data:    map[string]any{audit.DataReleaseID: target, "reason": reason}})
+	if err != nil {
+		return fmt.Errorf("console: recording the rollback's reason: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,162 @@
+package console
+
+import (
+	"cmp"
+	"context"
+	"net/http"
+	"slices"
+	"strings"
+
+	"github.com/iluxsys/steward"
+	"github.com/iluxsys/steward/backup"
+)
+
+// snapshotFilter is the Snapshots page's query: each field "" matches all.
+type snapshotFilter struct {
+	Tenant, Type, Tag string
+}
+
+func (f snapshotFilter) match(s *backup.Snapshot) bool {
+	return (f.Type == "" || string(s.Type) == f.Type) && (f.Tag == "" || slices.Contains(s.Tags, f.Tag))
+}
+
+// snapshotList is the Snapshots page's data.
+type snapshotList struct {
+	Filter    snapshotFilter
+	Tenants   []string
+	Snapshots []backup.Snapshot
+}
+
+// maxListed bounds the snapshots one page lists.
+const maxListed = 500
+
+// snapshots lists the snapshots of the tenants the principal may read,
+// newest first, filtered by tenant, type and tag.
+func (c *console) snapshots(w http.ResponseWriter, r *http.Request) {
+	if c.cfg.Engine == nil {
+		c.notConfigured(w, r, "snapshots", "The backup engine")
+		return
+	}
+	q := r.URL.Query()
+	d := snapshotList{Filter: snapshotFilter{Tenant: q.Get("tenant"), Type: q.Get("type"), Tag: q.Get("tag")}}
+	var err error
+	if d.Tenants, err = c.tenants(r.Context(), steward.ActionBackupList); err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	scope := d.Tenants
+	if d.Filter.Tenant != "" {
+		if err := c.authorize(r.Context(), steward.ActionBackupList, d.Filter.Tenant); err != nil {
+			c.fail(w, r, err)
+			return
+		}
+		scope = []string{d.Filter.Tenant}
+	}
+	if d.Snapshots, err = c.listSnapshots(r.Context(), scope, d.Filter); err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	c.render(w, r, http.StatusOK, "snapshots", "", page{Title: "Snapshots", Nav: "snapshots", Data: d})
+}
+
+// listSnapshots gathers the matching snapshots of tenants, newest first.
+func (c *console) listSnapshots(ctx context.Context, tenants []string, f snapshotFilter) ([]backup.Snapshot, error) {
+	var out []backup.Snapshot
+	for _, t := range tenants {
+		snaps, err := c.catalog(ctx, t)
+		if err != nil {
+			return nil, err
+		}
+		for i := range snaps {
+			if f.match(&snaps[i]) {
+				out = append(out, snaps[i])
+			}
+		}
+	}
+	slices.SortStableFunc(out, func(a, b backup.Snapshot) int { return b.Timestamp.Compare(a.Timestamp) })
+	if len(out) > maxListed {
+		out = out[:maxListed]
+	}
+	return out, nil
+}
+
+// module is one module of a snapshot's details.
+type module struct {
+	Name     string
+	Files    int
+	Bytes    int64
+	Checksum string
+}
+
+// snapshotDetails is the details page's data.
+type snapshotDetails struct {
+	Snapshot *backup.Snapshot
+	Modules  []module
+	Others   []backup.Snapshot // the tenant's other snapshots, to diff against
+}
+
+// snapshotDetail shows one snapshot: metadata, modules with sizes and
+// checksums, and a form to diff it against another.
+func (c *console) snapshotDetail(w http.ResponseWriter, r *http.Request) {
+	if c.cfg.Engine == nil {
+		c.notConfigured(w, r, "snapshots", "The backup engine")
+		return
+	}
+	ctx, tenant := r.Context(), r.PathValue("tenant")
+	s, err := c.cfg.Engine.Snapshot(ctx, tenant, r.PathValue("id"))
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	d := snapshotDetails{Snapshot: s}
+	if d.Modules, err = c.modules(ctx, s); err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	others, err := c.catalog(ctx, tenant)
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	d.Others = slices.DeleteFunc(others, func(o backup.Snapshot) bool { return o.ID == s.ID })
+	c.render(w, r, http.StatusOK, "snapshot", "", page{Title: "Snapshot " + s.ID, Nav: "snapshots", Data: d})
+}
+
+// modules sums the snapshot's files per module and pairs them with the
+// manifest's checksums.
+func (c *console) modules(ctx context.Context, s *backup.Snapshot) ([]module, error) {
+	byName := map[string]*module{}
+	get := func(name string) *module {
+		if byName[name] == nil {
+			byName[name] = &module{Name: name, Checksum: s.Checksums[name]}
+		}
+		return byName[name]
+	}
+	for f, err := range c.cfg.Engine.Files(ctx, s.Tenant, s.ID) {
+		if err != nil {
+			return nil, err
+		}
+		m := get(moduleOf(f.Path))
+		if f.Mode.IsRegular() {
+			m.Files++
+			m.Bytes += f.Size
+		}
+	}
+	for name := range s.Checksums {
+		if name != "manifest" {
+			get(name)
+		}
+	}
+	out := make([]module, 0, len(byName))
+	for _, m := range byName {
+		out = append(out, *m)
+	}
+	slices.SortFunc(out, func(a, b module) int { return cmp.Compare(a.Name, b.Name) })
+	return out, nil
+}
+
+// moduleOf is a path's first element.
+func moduleOf(p string) string {
+	m, _, _ := strings.Cut(p, "/")
+	return m
+}

@@ -1,0 +1,55 @@
+package console
+
+import (
+	"context"
+	"errors"
+	"slices"
+
+	"github.com/iluxsys/steward"
+	"github.com/iluxsys/steward/backup"
+)
+
+// tenants lists the tenants the principal may read with action, sorted.
+// A principal allowed to list every tenant sees the Engine's; any other
+// sees those of its Principal.Tenants that the Authorizer lets it read, so
+// a tenant-scoped principal never learns the names of the others.
+func (c *console) tenants(ctx context.Context, action steward.Action) ([]string, error) {
+	var all []string
+	if c.cfg.Authorizer.Authorize(ctx, steward.ActionBackupList, "") == nil {
+		var err error
+		if all, err = c.cfg.Engine.Tenants(ctx); err != nil {
+			return nil, err
+		}
+	} else {
+		all = slices.Clone(principal(ctx).Tenants)
+		slices.Sort(all)
+		all = slices.Compact(all)
+	}
+	out := all[:0]
+	for _, t := range all {
+		if c.allowed(ctx, action, t) {
+			out = append(out, t)
+		}
+	}
+	return out, nil
+}
+
+// allowed reports whether the principal may perform action on tenant.
+func (c *console) allowed(ctx context.Context, action steward.Action, tenant string) bool {
+	return c.cfg.Authorizer.Authorize(ctx, action, tenant) == nil
+}
+
+// authorize is allowed as an error, for handlers that refuse with 403.
+func (c *console) authorize(ctx context.Context, action steward.Action, tenant string) error {
+	return c.cfg.Authorizer.Authorize(ctx, action, tenant)
+}
+
+// catalog is Engine.Catalog with a tenant that has no repository yet
+// (a tenant-scoped principal's tenant before its first backup) as empty.
+func (c *console) catalog(ctx context.Context, tenant string) ([]backup.Snapshot, error) {
+	snaps, err := c.cfg.Engine.Catalog(ctx, tenant)
+	if errors.Is(err, backup.ErrNotFound) {
+		return nil, nil
+	}
+	return snaps, err
+}
