@@ -1,0 +1,133 @@
+package console_test
+
+import (
+	"net/http"
+	"net/url"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+// A tenant-scoped principal sees its own tenant and nothing of another:
+// lists leave it out, and pages and actions naming it are refused.
+func TestTenantScopedPrincipalSeesOnlyItsTenant(t *testing.T) {
+	f := newFixture(t)
+	own, other := f.snaps["acme"][1].ID, f.snaps["globex"][1].ID
+	for _, p := range []string{"/", "/snapshots", "/restore", "/retention"} {
+		w := get(t, f.h, userAcme, p)
+		require.Equal(t, http.StatusOK, w.Code, "%s: %s", p, w.Body.String())
+		require.NotContains(t, w.Body.String(), "globex", p)
+		require.NotContains(t, w.Body.String(), other, p)
+	}
+	require.Contains(t, get(t, f.h, userAcme, "/").Body.String(), `data-testid="tenant-acme"`)
+	require.Contains(t, get(t, f.h, userAcme, "/snapshots").Body.String(), own)
+
+	allowed := []string{
+		"/snapshots/acme/" + own,
+		"/snapshots/acme/" + own + "/files?dir=users",
+		"/snapshots/acme/" + own + "/download?path=users/alice.json",
+		"/restore?tenant=acme&snapshot=" + own,
+	}
+	for _, p := range allowed {
+		require.Equal(t, http.StatusOK, get(t, f.h, userAcme, p).Code, p)
+	}
+	refused := []string{
+		"/snapshots?tenant=globex",
+		"/snapshots/globex/" + other,
+		"/snapshots/globex/" + other + "/files",
+		"/snapshots/globex/" + other + "/download?path=users/alice.json",
+		"/diff?tenant=globex&a=" + f.snaps["globex"][0].ID + "&b=" + other,
+		"/restore?tenant=globex",
+		"/restore?tenant=globex&snapshot=" + other,
+		"/restore/plan?tenant=globex&snapshot=" + other + "&mode=full",
+		"/retention?tenant=globex",
+		"/audit?tenant=globex",
+		"/audit/export?format=csv&tenant=globex",
+		"/flags",
+		"/releases",
+	}
+	for _, p := range refused {
+		w := get(t, f.h, userAcme, p)
+		require.Equal(t, http.StatusForbidden, w.Code, "%s: %s", p, w.Body.String())
+		require.NotContains(t, w.Body.String(), `alice`, p)
+	}
+}
+
+// A tenant-scoped principal with a valid CSRF token still cannot restore
+// another tenant, toggle a flag or roll a release back: 403, and nothing
+// changed.
+func TestTenantScopedPrincipalCannotActOnOthers(t *testing.T) {
+	f := newFixture(t)
+	token := csrfToken(t, f.h, userAcme, "/restore/plan?tenant=acme&mode=full&snapshot="+f.snaps["acme"][1].ID)
+	other := f.snaps["globex"][1].ID
+	w := post(t, f.h, userAcme, "/restore/run", url.Values{"csrf": {token}, "tenant": {"globex"},
+		"snapshot": {other}, "mode": {"full"}, "confirm": {"globex"}})
+	require.Equal(t, http.StatusForbidden, w.Code, w.Body.String())
+	require.Empty(t, treeOf(t, f.live), "a refused restore wrote files")
+
+	before, _ := f.flags.Get("new-ui")
+	w = post(t, f.h, userAcme, "/flags/new-ui/toggle", url.Values{"csrf": {token}})
+	require.Equal(t, http.StatusForbidden, w.Code)
+	after, _ := f.flags.Get("new-ui")
+	require.Equal(t, before.Version, after.Version, "a refused toggle changed the flag")
+
+	w = post(t, f.h, userAcme, "/releases/rollback", url.Values{"csrf": {token}, "release": {"prod-1.0.0"}, "reason": {"x"}})
+	require.Equal(t, http.StatusForbidden, w.Code)
+	active, err := f.releases.Active(masterCtx(), "prod")
+	require.NoError(t, err)
+	require.Equal(t, "1.1.0", active.Version)
+}
+
+// Every POST without the principal's CSRF token is refused with 403 before
+// anything runs: the flag, the target and the active release are unchanged.
+func TestPostsWithoutCSRFTokenChangeNothing(t *testing.T) {
+	f := newFixture(t)
+	acmeToken := csrfToken(t, f.h, userAcme, "/restore/plan?tenant=acme&mode=full&snapshot="+f.snaps["acme"][1].ID)
+	posts := []struct {
+		path string
+		form url.Values
+	}{
+		{"/flags/new-ui/toggle", url.Values{}},
+		{"/flags/new-ui", url.Values{"rollout": {"100"}}},
+		{"/restore/run", url.Values{"tenant": {"acme"}, "snapshot": {f.snaps["acme"][1].ID}, "mode": {"full"}, "confirm": {"acme"}}},
+		{"/releases/rollback", url.Values{"release": {"prod-1.0.0"}, "reason": {"bad deploy"}}},
+	}
+	tokens := map[string]string{"none": "", "forged": "AAAA", "another principal's": acmeToken}
+	flagBefore, _ := f.flags.Get("new-ui")
+	for name, tok := range tokens {
+		for _, p := range posts {
+			form := url.Values{}
+			for k, v := range p.form {
+				form[k] = v
+			}
+			if tok != "" {
+				form.Set("csrf", tok)
+			}
+			w := post(t, f.h, userMaster, p.path, form)
+			require.Equal(t, http.StatusForbidden, w.Code, "%s token, POST %s: %s", name, p.path, w.Body.String())
+			require.Contains(t, w.Body.String(), "CSRF")
+		}
+	}
+	flagAfter, _ := f.flags.Get("new-ui")
+	require.Equal(t, flagBefore, flagAfter, "the flag changed")
+	require.Empty(t, treeOf(t, f.live), "the restore wrote files")
+	active, err := f.releases.Active(masterCtx(), "prod")
+	require.NoError(t, err)
+	require.Equal(t, "1.1.0", active.Version, "the release was rolled back")
+	deps, err := f.releases.Deployments(masterCtx(), 0)
+	require.NoError(t, err)
+	require.Len(t, deps, 2, "only the two seeded deploys")
+}
+
+// The token also works in the header htmx sends.
+func TestCSRFTokenInHeader(t *testing.T) {
+	f := newFixture(t)
+	token := csrfToken(t, f.h, userMaster, "/flags")
+	w := do(t, f.h, userMaster, http.MethodPost, "/flags/new-ui/toggle", url.Values{},
+		http.Header{"X-Csrf-Token": {token}, "Hx-Request": {"true"}})
+	require.Equal(t, http.StatusOK, w.Code, w.Body.String())
+	require.Contains(t, w.Body.String(), `aria-checked="true"`, "htmx gets the flag's row back, on")
+	require.NotContains(t, w.Body.String(), "<html", "htmx gets a fragment, not a page")
+	fl, _ := f.flags.Get("new-ui")
+	require.True(t, fl.Enabled)
+}

@@ -1,0 +1,122 @@
+package console_test
+
+import (
+	"net/http"
+	"net/url"
+	"regexp"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/iluxsys/steward/audit"
+	"github.com/iluxsys/steward/console"
+)
+
+// The wizard's plan writes nothing; a confirmation with the wrong tenant ID
+// restores nothing; the right one restores the snapshot's bytes and reports
+// the safety backup.
+func TestRestoreWizardPlansConfirmsAndRestores(t *testing.T) {
+	f := newFixture(t)
+	snap := f.snaps["acme"][1].ID
+	w := get(t, f.h, userAcme, "/restore/plan?tenant=acme&mode=full&snapshot="+snap)
+	require.Equal(t, http.StatusOK, w.Code, w.Body.String())
+	require.Contains(t, w.Body.String(), "4 files restored")
+	require.Empty(t, treeOf(t, f.live), "the dry run wrote files")
+	token := csrfRE.FindStringSubmatch(w.Body.String())[1]
+
+	form := url.Values{"csrf": {token}, "tenant": {"acme"}, "snapshot": {snap}, "mode": {"full"}, "confirm": {"acme "}}
+	w = post(t, f.h, userAcme, "/restore/run", form)
+	require.Equal(t, http.StatusBadRequest, w.Code)
+	require.Contains(t, w.Body.String(), "nothing was restored")
+	require.Empty(t, treeOf(t, f.live), "an unconfirmed restore wrote files")
+
+	form.Set("confirm", "acme")
+	w = post(t, f.h, userAcme, "/restore/run", form)
+	require.Equal(t, http.StatusOK, w.Code, w.Body.String())
+	require.Contains(t, w.Body.String(), `data-testid="validated">yes`)
+	require.Equal(t, f.files["acme"], treeOf(t, f.live+"/acme"))
+
+	// A second restore into the now non-empty target takes a safety backup
+	// first, which TenantScoped does not let a tenant's admin take.
+	w = post(t, f.h, userAcme, "/restore/run", form)
+	require.Equal(t, http.StatusForbidden, w.Code, w.Body.String())
+	require.Contains(t, w.Body.String(), "backup.create")
+	form.Set("csrf", csrfToken(t, f.h, userMaster, "/flags"))
+	w = post(t, f.h, userMaster, "/restore/run", form)
+	require.Equal(t, http.StatusOK, w.Code, w.Body.String())
+	m := regexp.MustCompile(`data-testid="safety-backup"><a href="/snapshots/acme/([^"]+)"`).FindStringSubmatch(w.Body.String())
+	require.NotNil(t, m, "no safety backup in the report: %s", w.Body.String())
+	s, err := f.engine.Snapshot(masterCtx(), "acme", m[1])
+	require.NoError(t, err)
+	require.Contains(t, s.Tags, "pre-restore")
+}
+
+func TestSelectiveRestoreNeedsModules(t *testing.T) {
+	f := newFixture(t)
+	snap := f.snaps["acme"][1].ID
+	w := get(t, f.h, userMaster, "/restore/plan?tenant=acme&mode=selective&snapshot="+snap)
+	require.Equal(t, http.StatusBadRequest, w.Code)
+	w = get(t, f.h, userMaster, "/restore/plan?tenant=acme&mode=selective&module=users&snapshot="+snap)
+	require.Equal(t, http.StatusOK, w.Code, w.Body.String())
+	require.Contains(t, w.Body.String(), "2 files restored")
+	require.NotContains(t, w.Body.String(), "logo.png", "the plan holds only the users module")
+}
+
+// Toggle, rollout and targets go through the Set; the playground answers
+// as Enabled does.
+func TestFlagsToggleRolloutAndPlayground(t *testing.T) {
+	f := newFixture(t)
+	token := csrfToken(t, f.h, userMaster, "/flags")
+	w := post(t, f.h, userMaster, "/flags/new-ui/toggle", url.Values{"csrf": {token}})
+	require.Equal(t, http.StatusSeeOther, w.Code, w.Body.String())
+	require.False(t, f.flags.Enabled("new-ui", "acme"), "on at 0 %% with no target")
+
+	w = post(t, f.h, userMaster, "/flags/new-ui", url.Values{"csrf": {token}, "rollout": {"0"}, "targets": {"acme"}})
+	require.Equal(t, http.StatusSeeOther, w.Code, w.Body.String())
+	require.True(t, f.flags.Enabled("new-ui", "acme"))
+	require.False(t, f.flags.Enabled("new-ui", "globex"))
+
+	w = get(t, f.h, userMaster, "/flags/evaluate?flag=new-ui&tenant=acme")
+	require.Contains(t, w.Body.String(), "<strong>on</strong> for acme: target")
+	w = get(t, f.h, userMaster, "/flags/evaluate?flag=new-ui&tenant=globex")
+	require.Contains(t, w.Body.String(), "<strong>off</strong> for globex: outside")
+
+	w = post(t, f.h, userMaster, "/flags/new-ui", url.Values{"csrf": {token}, "rollout": {"100"}, "targets": {""}})
+	require.Equal(t, http.StatusSeeOther, w.Code)
+	require.True(t, f.flags.Enabled("new-ui", "globex"))
+	fl, _ := f.flags.Get("new-ui")
+	require.Equal(t, "ops", fl.UpdatedBy, "the change is the principal's")
+
+	for _, bad := range []string{"101", "-1", "x"} {
+		w = post(t, f.h, userMaster, "/flags/new-ui", url.Values{"csrf": {token}, "rollout": {bad}})
+		require.Equal(t, http.StatusBadRequest, w.Code, bad)
+	}
+	w = post(t, f.h, userMaster, "/flags/new-ui", url.Values{"csrf": {token}, "rollout": {"5"}, "targets": {"Not/A/Tenant"}})
+	require.Equal(t, http.StatusBadRequest, w.Code)
+	after, _ := f.flags.Get("new-ui")
+	require.Equal(t, fl.Version, after.Version, "refused input changed the flag")
+}
+
+// A rollback needs a reason; the reason is audited and the Manager rolls
+// the channel back.
+func TestRollbackNeedsAReasonAndAuditsIt(t *testing.T) {
+	f := newFixture(t)
+	token := csrfToken(t, f.h, userMaster, "/releases")
+	w := post(t, f.h, userMaster, "/releases/rollback", url.Values{"csrf": {token}, "release": {"prod-1.0.0"}, "reason": {"  "}})
+	require.Equal(t, http.StatusBadRequest, w.Code)
+	active, err := f.releases.Active(masterCtx(), "prod")
+	require.NoError(t, err)
+	require.Equal(t, "1.1.0", active.Version)
+
+	w = post(t, f.h, userMaster, "/releases/rollback", url.Values{"csrf": {token}, "release": {"prod-1.0.0"}, "reason": {"checkout broken"}})
+	require.Equal(t, http.StatusOK, w.Code, w.Body.String())
+	require.Contains(t, w.Body.String(), `data-testid="rollback-done"`)
+	active, err = f.releases.Active(masterCtx(), "prod")
+	require.NoError(t, err)
+	require.Equal(t, "1.0.0", active.Version)
+	evs, err := f.log.Query(masterCtx(), audit.Filter{Types: []audit.EventType{console.EventRollbackRequested}})
+	require.NoError(t, err)
+	require.Len(t, evs, 1)
+	require.Equal(t, "checkout broken", evs[0].Data["reason"])
+	require.Equal(t, "ops", evs[0].UserID)
+}
