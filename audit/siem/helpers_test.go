@@ -98,8 +98,9 @@ type frameServer struct {
 	mu     sync.Mutex
 	frames [][]byte
 	conns  int
-	// closeAfter, when set, closes each connection after that many frames.
-	closeAfter int
+	// closeFirstAfter, when set, closes the first connection after that
+	// many frames.
+	closeFirstAfter int
 }
 
 func newFrameServer(t testing.TB, ln net.Listener) *frameServer {
@@ -135,7 +136,7 @@ func (s *frameServer) read(c net.Conn) {
 		}
 		s.mu.Lock()
 		s.frames = append(s.frames, f)
-		stop := s.closeAfter > 0 && n >= s.closeAfter
+		stop := s.conns == 1 && s.closeFirstAfter > 0 && n >= s.closeFirstAfter
 		s.mu.Unlock()
 		if stop {
 			return

@@ -217,21 +217,35 @@ func appendHeaderField(dst []byte, s string, max int) []byte {
 }
 
 // appendParamValue appends s as a PARAM-VALUE: valid UTF-8, '"', '\' and
-// ']' escaped, control characters written as spaces.
+// ']' escaped, control characters written as spaces. Runs of bytes that
+// need none of it are copied whole.
 func appendParamValue(dst []byte, s string) []byte {
+	run := 0 // start of the run not yet copied
 	for i := 0; i < len(s); {
-		r, n := utf8.DecodeRuneInString(s[i:])
+		c := s[i]
+		if c >= 0x20 && c < 0x7f && c != '"' && c != '\\' && c != ']' {
+			i++
+			continue
+		}
+		r, n := rune(c), 1
+		if c >= utf8.RuneSelf {
+			r, n = utf8.DecodeRuneInString(s[i:])
+			if r != utf8.RuneError || n > 1 {
+				i += n // valid UTF-8: copied with the run
+				continue
+			}
+		}
+		dst = append(dst, s[run:i]...)
 		switch {
-		case r == utf8.RuneError && n <= 1:
+		case r == utf8.RuneError:
 			dst = utf8.AppendRune(dst, utf8.RuneError)
 		case r == '"' || r == '\\' || r == ']':
-			dst = append(dst, '\\', byte(r))
-		case r < 0x20 || r == 0x7f:
+			dst = append(dst, '\\', c)
+		default: // a control character
 			dst = append(dst, ' ')
-		default:
-			dst = append(dst, s[i:i+n]...)
 		}
 		i += n
+		run = i
 	}
-	return dst
+	return append(dst, s[run:]...)
 }

@@ -57,10 +57,18 @@ type Config struct {
 	MaxBackoff time.Duration
 }
 
-// transport delivers one line. send is called from the sender goroutine
-// only; an error means the line was not delivered and will be sent again.
+// transport delivers lines. Its methods are called from the sender
+// goroutine only, but for close, called once the sender has exited.
 type transport interface {
+	// send delivers l; an error means it was not, and will be sent again.
 	send(ctx context.Context, l *Line) error
+	// lost is closed when lines already sent may have been lost (a
+	// connection broke) and should be sent again; nil when none may.
+	lost() <-chan struct{}
+	// resend sends those lines again.
+	resend(ctx context.Context) error
+	// pending is how many lines resend would send again.
+	pending() int
 	close() error
 }
 
@@ -215,7 +223,7 @@ func (s *Sink) Close(ctx context.Context) (left int, err error) {
 		<-s.done
 	}
 	s.cancel()
-	left = len(s.queue) + s.held
+	left = len(s.queue) + s.held + s.tr.pending()
 	cerr := s.tr.close()
 	s.auditGap(context.WithoutCancel(ctx))
 	if left > 0 {
@@ -224,13 +232,18 @@ func (s *Sink) Close(ctx context.Context) (left int, err error) {
 	return 0, cerr
 }
 
-// run is the sender: it delivers queued lines in order until Close.
+// run is the sender: it delivers queued lines in order, and sends again
+// those a broken connection may have lost, until Close.
 func (s *Sink) run(ctx context.Context) {
 	defer close(s.done)
 	for {
 		select {
 		case l := <-s.queue:
 			if !s.deliver(ctx, &l) {
+				return
+			}
+		case <-s.tr.lost():
+			if !s.retry(ctx, s.tr.resend) {
 				return
 			}
 		case <-s.stop:
@@ -240,12 +253,17 @@ func (s *Sink) run(ctx context.Context) {
 	}
 }
 
-// drain delivers what is queued, until the queue is empty or ctx ends.
+// drain delivers what is queued and what may have been lost, until
+// nothing is left or ctx ends.
 func (s *Sink) drain(ctx context.Context) {
 	for {
 		select {
 		case l := <-s.queue:
 			if !s.deliver(ctx, &l) {
+				return
+			}
+		case <-s.tr.lost():
+			if !s.retry(ctx, s.tr.resend) {
 				return
 			}
 		default:
@@ -257,18 +275,27 @@ func (s *Sink) drain(ctx context.Context) {
 // deliver sends l, retrying with backoff until it is sent or ctx ends
 // (false: then l is counted as held).
 func (s *Sink) deliver(ctx context.Context, l *Line) bool {
+	if !s.retry(ctx, func(ctx context.Context) error { return s.tr.send(ctx, l) }) {
+		s.held = 1
+		return false
+	}
+	s.delivered.Add(1)
+	s.afterDelivery(ctx)
+	return true
+}
+
+// retry runs op until it succeeds (true) or ctx ends (false), waiting
+// with backoff between attempts.
+func (s *Sink) retry(ctx context.Context, op func(context.Context) error) bool {
 	for attempt := 0; ; attempt++ {
-		err := s.tr.send(ctx, l)
+		err := op(ctx)
 		if err == nil {
-			s.delivered.Add(1)
-			s.afterDelivery(ctx)
 			return true
 		}
 		if ctx.Err() == nil {
 			s.failed(err)
 		}
 		if !sleep(ctx, s.backoff(attempt)) {
-			s.held = 1
 			return false
 		}
 	}

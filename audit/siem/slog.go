@@ -95,4 +95,8 @@ func dataAttrs(b []byte) []slog.Attr {
 	return attrs
 }
 
-func (t *slogTransport) close() error { return nil }
+// A handler that took a record keeps it: nothing is sent again.
+func (t *slogTransport) lost() <-chan struct{}        { return nil }
+func (t *slogTransport) resend(context.Context) error { return nil }
+func (t *slogTransport) pending() int                 { return 0 }
+func (t *slogTransport) close() error                 { return nil }

@@ -15,9 +15,9 @@ const (
 	DefaultDialTimeout = 10 * time.Second
 	// DefaultWriteTimeout bounds the write of one line.
 	DefaultWriteTimeout = 10 * time.Second
-	// DefaultReplay is how many of the last lines written on a connection
-	// that breaks are written again on the next.
-	DefaultReplay = 64
+	// DefaultReplayWindow is how long after its first write a line is
+	// written again on the next connection when its own breaks.
+	DefaultReplayWindow = 10 * time.Second
 )
 
 // SyslogConfig configures a syslog Sink. A nil *SyslogConfig means
@@ -41,13 +41,15 @@ type SyslogConfig struct {
 	// DialTimeout bounds a connection attempt (default DefaultDialTimeout);
 	// WriteTimeout the write of one line (default DefaultWriteTimeout).
 	DialTimeout, WriteTimeout time.Duration
-	// Replay is how many of the last lines written on a connection are
-	// written again on the next one when it breaks (default
-	// DefaultReplay; negative for none). TCP accepts a write before the
-	// daemon reads it: lines a daemon had not read when it stopped are
-	// lost with its socket, unnoticed, unless written again. The SIEM
-	// may then see a line twice, with the same seq and hash.
-	Replay int
+	// ReplayWindow: when a connection breaks, the lines first written
+	// less than ReplayWindow before (at most 1024) are written again on
+	// the next one (default DefaultReplayWindow; negative for none). TCP
+	// accepts a write before the daemon reads it: lines a daemon had not
+	// read when it stopped are lost with its socket, unnoticed, unless
+	// written again. The SIEM may then see a line twice, with the same
+	// seq and hash. A line written longer ago than the window, on a
+	// connection that did not break meanwhile, is taken as read.
+	ReplayWindow time.Duration
 }
 
 // NewSyslog returns a Sink that writes each event as an RFC 5424 line
@@ -55,8 +57,8 @@ type SyslogConfig struct {
 // octet-counting framing (RFC 6587: "LEN SP LINE") and TLS when
 // cfg.TLS is set. It connects on the first event, and again with
 // backoff whenever the connection fails, writing again the line that
-// failed and the last cfg.Replay lines. It returns an error for a bad
-// addr, facility or SD-ID; it does not dial.
+// failed and those of the replay window (SyslogConfig.ReplayWindow). It
+// returns an error for a bad addr, facility or SD-ID; it does not dial.
 func NewSyslog(addr string, cfg *SyslogConfig) (*Sink, error) {
 	var c SyslogConfig
 	if cfg != nil {
@@ -69,15 +71,16 @@ func NewSyslog(addr string, cfg *SyslogConfig) (*Sink, error) {
 	if err != nil {
 		return nil, err
 	}
-	t := &syslogTransport{addr: addr, tls: c.TLS, dialTimeout: c.DialTimeout, writeTimeout: c.WriteTimeout, replay: c.Replay}
+	t := &syslogTransport{addr: addr, tls: c.TLS, dialTimeout: c.DialTimeout, writeTimeout: c.WriteTimeout}
+	t.window.span = c.ReplayWindow
 	if t.dialTimeout <= 0 {
 		t.dialTimeout = DefaultDialTimeout
 	}
 	if t.writeTimeout <= 0 {
 		t.writeTimeout = DefaultWriteTimeout
 	}
-	if t.replay == 0 {
-		t.replay = DefaultReplay
+	if t.window.span == 0 {
+		t.window.span = DefaultReplayWindow
 	}
 	scheme := "tcp"
 	if c.TLS != nil {
@@ -115,26 +118,29 @@ type syslogTransport struct {
 	tls          *tls.Config
 	dialTimeout  time.Duration
 	writeTimeout time.Duration
-	replay       int
 
 	conn   net.Conn
 	dead   chan struct{} // closed when the connection ends (see watch)
-	window [][]byte      // the last frames written, oldest first
-	spare  []byte        // the buffer the next frame is built in
+	window replayWindow  // the frames to write again when conn breaks
+	frame  []byte        // the frame being sent
 	line   []byte        // the buffer a line is built in
 }
 
 // send writes l's frame, connecting first when needed.
 func (t *syslogTransport) send(ctx context.Context, l *Line) error {
 	t.line = l.Append(t.line[:0])
-	t.spare = frame(t.spare[:0], t.line)
+	if t.frame == nil {
+		t.frame = t.window.buffer()
+	}
+	t.frame = frame(t.frame[:0], t.line)
 	if err := t.connect(ctx); err != nil {
 		return err
 	}
-	if err := t.write(ctx, t.spare); err != nil {
+	if err := t.write(ctx, t.frame); err != nil {
 		return err
 	}
-	t.remember()
+	t.window.add(t.frame, time.Now())
+	t.frame = nil
 	return nil
 }
 
@@ -145,19 +151,42 @@ func frame(dst, line []byte) []byte {
 	return append(dst, line...)
 }
 
-// remember keeps the frame just written in the window, taking the
-// oldest one's buffer as the next spare.
-func (t *syslogTransport) remember() {
-	if t.replay < 0 {
-		return
+// lost is the watcher's channel while the window holds lines: when the
+// connection ends, they may not have been read.
+func (t *syslogTransport) lost() <-chan struct{} {
+	if t.conn == nil || len(t.window.frames) == 0 {
+		return nil
 	}
-	var next []byte
-	if len(t.window) == t.replay {
-		next = t.window[0][:0]
-		t.window = append(t.window[:0], t.window[1:]...)
+	return t.dead
+}
+
+// resend connects again, which writes the window again, unless the
+// window has nothing left once the broken connection is let go.
+func (t *syslogTransport) resend(ctx context.Context) error {
+	if t.conn != nil {
+		select {
+		case <-t.dead:
+			t.disconnect()
+		default:
+		}
 	}
-	t.window = append(t.window, t.spare)
-	t.spare = next
+	if len(t.window.frames) == 0 {
+		return nil
+	}
+	return t.connect(ctx)
+}
+
+// pending is how many lines the window holds for a connection that
+// ended or failed.
+func (t *syslogTransport) pending() int {
+	if t.conn != nil {
+		select {
+		case <-t.dead:
+		default:
+			return 0 // alive: its lines are taken as read
+		}
+	}
+	return len(t.window.frames)
 }
 
 // connect makes sure there is a live connection: it dials when there is
@@ -177,8 +206,8 @@ func (t *syslogTransport) connect(ctx context.Context) error {
 	}
 	t.conn, t.dead = conn, make(chan struct{})
 	go watch(conn, t.dead)
-	for _, f := range t.window {
-		if err := t.write(ctx, f); err != nil {
+	for _, f := range t.window.frames {
+		if err := t.write(ctx, f.b); err != nil {
 			return err
 		}
 	}
@@ -230,6 +259,8 @@ func (t *syslogTransport) write(ctx context.Context, b []byte) error {
 }
 
 // disconnect closes the connection, if any, and waits for its watcher.
+// The window keeps the frames written less than its span before: they
+// may not have been read.
 func (t *syslogTransport) disconnect() {
 	if t.conn == nil {
 		return
@@ -237,6 +268,7 @@ func (t *syslogTransport) disconnect() {
 	_ = t.conn.Close()
 	<-t.dead
 	t.conn, t.dead = nil, nil
+	t.window.trim(time.Now())
 }
 
 func (t *syslogTransport) close() error {
