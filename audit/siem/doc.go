@@ -28,6 +28,18 @@
 // decimal, a newline, prev, a newline and the message. ParseLine reads a
 // line back.
 //
+// # slog and OpenTelemetry
+//
+// NewSlog writes each event as a slog record, at the event's time, with
+// the same fields as attributes in the group "audit" (AttrGroup:
+// "audit.seq", "audit.tenant", "audit.data.snapshot_id"). Through the
+// OpenTelemetry bridge for slog (go.opentelemetry.io/contrib/bridges/otelslog)
+// the records reach any OpenTelemetry collector:
+//
+//	provider := sdklog.NewLoggerProvider(sdklog.WithProcessor(sdklog.NewBatchProcessor(exporter)))
+//	sink := siem.NewSlog(otelslog.NewLogger("steward/audit", otelslog.WithLoggerProvider(provider)), nil)
+//	_ = sink.Attach(log)
+//
 // # Delivery
 //
 // Observe never waits: it puts the event in a bounded queue
