@@ -1,0 +1,171 @@
+package console_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/stretchr/testify/require"
+)
+
+// One headless Chromium serves every browser test of the binary; each test
+// opens its own tab. TestMain closes it.
+var shared struct {
+	once    sync.Once
+	ctx     context.Context // the browser's; nil when it could not start
+	cancel  func()
+	dataDir string
+	skip    string // why browser tests skip
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if shared.cancel != nil {
+		shared.cancel()
+	}
+	if shared.dataDir != "" {
+		_ = os.RemoveAll(shared.dataDir)
+	}
+	os.Exit(code)
+}
+
+// chromiumPath finds Debian's chromium binary.
+func chromiumPath() (string, error) {
+	for _, name := range []string{"chromium", "chromium-browser"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p, nil
+		}
+	}
+	return "", fmt.Errorf("no chromium binary on PATH (apt-get install chromium)")
+}
+
+// startBrowser starts the shared Chromium: headless, no sandbox, no
+// background traffic, a fresh profile.
+func startBrowser() {
+	path, err := chromiumPath()
+	if err != nil {
+		shared.skip = "browser tests skipped: " + err.Error()
+		return
+	}
+	if shared.dataDir, err = os.MkdirTemp("", "console-chromium-"); err != nil {
+		shared.skip = "browser tests skipped: " + err.Error()
+		return
+	}
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(path), chromedp.UserDataDir(shared.dataDir), chromedp.Headless,
+		chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck,
+		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true), chromedp.WindowSize(1280, 900),
+	}
+	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancelCtx := chromedp.NewContext(alloc)
+	if err := chromedp.Do(ctx); err != nil { // starts the browser
+		cancelCtx()
+		cancelAlloc()
+		shared.skip = "browser tests skipped: chromium did not start: " + err.Error()
+		return
+	}
+	shared.ctx, shared.cancel = ctx, func() { cancelCtx(); cancelAlloc() }
+}
+
+// tab is one browser tab with the console messages it logged.
+type tab struct {
+	ctx  context.Context
+	mu   sync.Mutex
+	logs []string
+}
+
+// newTab opens a tab of the shared browser, or skips the test naming
+// chromium when there is none. It records every console message, browser
+// log entry (CSP violations are "security" entries) and uncaught exception.
+func newTab(t *testing.T) *tab {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("browser tests skipped in -short mode")
+	}
+	shared.once.Do(startBrowser)
+	if shared.ctx == nil {
+		t.Skip(shared.skip)
+	}
+	ctx, cancel := chromedp.NewContext(shared.ctx)
+	t.Cleanup(cancel)
+	require.NoError(t, chromedp.Do(ctx), "open a tab")
+	tb := &tab{ctx: ctx}
+	msgs := chromedp.Console(ctx)
+	go func() {
+		for m, err := range msgs {
+			if err != nil {
+				return
+			}
+			tb.mu.Lock()
+			tb.logs = append(tb.logs, fmt.Sprintf("%s [%s] %s", m.Type, m.Source, m.Text))
+			tb.mu.Unlock()
+		}
+	}()
+	return tb
+}
+
+// do runs steps in the tab, within a minute.
+func (tb *tab) do(t *testing.T, steps ...chromedp.Action[chromedp.Void]) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(tb.ctx, time.Minute)
+	defer cancel()
+	require.NoError(t, chromedp.Do(ctx, steps...), "browser messages: %v", tb.messages())
+}
+
+// text is the visible text of the element with data-testid id.
+func (tb *tab) text(t *testing.T, id string) string {
+	t.Helper()
+	return run(t, tb, chromedp.Text(sel(id)))
+}
+
+// run runs one action in the tab and returns its value.
+func run[T any](t *testing.T, tb *tab, a chromedp.Action[T]) T {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(tb.ctx, time.Minute)
+	defer cancel()
+	v, err := chromedp.Run(ctx, a)
+	require.NoError(t, err, "browser messages: %v", tb.messages())
+	return v
+}
+
+func (tb *tab) messages() []string {
+	tb.mu.Lock()
+	defer tb.mu.Unlock()
+	return append([]string(nil), tb.logs...)
+}
+
+// cspViolations returns the messages that report a Content-Security-Policy
+// violation.
+func (tb *tab) cspViolations() []string {
+	var out []string
+	for _, m := range tb.messages() {
+		if strings.Contains(m, "Content Security Policy") || strings.Contains(m, "Content-Security-Policy") {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// serve starts the handler on 127.0.0.1 with every request as user.
+func serve(t *testing.T, h http.Handler, user string) string {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.Header.Set("X-Test-User", user)
+		h.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	require.True(t, strings.HasPrefix(srv.URL, "http://127.0.0.1:"), srv.URL)
+	return srv.URL
+}
+
+// sel selects the element with data-testid id.
+func sel(id string) chromedp.CSS { return chromedp.CSS(`[data-testid="` + id + `"]`) }
