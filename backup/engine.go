@@ -383,8 +383,47 @@ func (e *Engine) manifest(ctx context.Context, tenant, id string) (*manifest, *r
 	return m, r, err
 }
 
+// newest returns r's newest snapshot (by timestamp, then ID), or nil when
+// it has none. It tries the head hint first: one manifest read from the
+// store, whatever the number of snapshots. A hint that names no snapshot
+// that loads falls back to reading every manifest; one that is stale
+// (names an older snapshot: see repo.Head) makes an incremental backup
+// compare against that one, which costs reads, never correctness.
+func (e *Engine) newest(ctx context.Context, r *repo.Repo) (*manifest, error) {
+	if id, err := r.Head(ctx); err == nil && id != "" {
+		m, err := e.loadManifest(ctx, r, id)
+		if err == nil {
+			return m, nil
+		}
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+	}
+	ms, err := e.manifests(ctx, r)
+	if err != nil || len(ms) == 0 {
+		return nil, err
+	}
+	return ms[0], nil
+}
+
+// advanceHead points r's head hint at m, just committed, unless the
+// snapshot the hint names is newer. The hint is optional: failures are
+// left for the next commit to repair.
+func (e *Engine) advanceHead(ctx context.Context, r *repo.Repo, m *manifest) {
+	if id, err := r.Head(ctx); err == nil && id != "" && id != m.ID {
+		cur, err := e.loadManifest(ctx, r, id)
+		if err == nil && (cur.Timestamp.After(m.Timestamp) || cur.Timestamp.Equal(m.Timestamp) && cur.ID > m.ID) {
+			return
+		}
+	}
+	_ = r.SetHead(ctx, m.ID)
+}
+
 // latest is the newest snapshot of r that is not a pre-restore safety
 // backup (a snapshot of a restore target's old content, not of the tenant).
+//
+// Unlike an incremental backup's parent (newest), it never trusts the
+// head hint: what a restore of "latest" brings back must be the newest.
 func (e *Engine) latest(ctx context.Context, r *repo.Repo, tenant string) (*manifest, error) {
 	ms, err := e.manifests(ctx, r)
 	if err != nil {

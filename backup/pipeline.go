@@ -209,6 +209,13 @@ func (e *Engine) parentFor(ctx context.Context, r *repo.Repo, o *Options) (*mani
 	if o.Type != Incremental {
 		return nil, nil
 	}
+	if o.Since.IsZero() {
+		m, err := e.newest(ctx, r)
+		if err != nil {
+			return nil, errs.Errorf("backup", "find the parent snapshot: %w", err)
+		}
+		return m, nil
+	}
 	ms, err := e.manifests(ctx, r)
 	if err != nil {
 		return nil, errs.Errorf("backup", "find the parent snapshot: %w", err)

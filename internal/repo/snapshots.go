@@ -57,3 +57,59 @@ func (r *Repo) SnapshotIDs(ctx context.Context) iter.Seq2[string, error] {
 		}
 	}
 }
+
+// headKey names the head hint: the ID of the snapshot a backup last
+// committed as the newest. It is only a hint (see Head).
+func (r *Repo) headKey() string { return r.prefix + "head" }
+
+// maxHead bounds the head hint's size: one ID and a newline.
+const maxHead = 128
+
+// Head returns the ID the head hint names, or "" when there is none or
+// it is not a well-formed ID. The hint is written after each commit
+// (SetHead) without a lock, by any writer, and is never trusted: a caller
+// loads and verifies the manifest it names, and falls back to listing
+// every snapshot when that fails. A stale hint (a concurrent backup's
+// commit won the race, an old build committed without writing it, the
+// snapshot was forgotten) costs efficiency, never correctness.
+func (r *Repo) Head(ctx context.Context) (string, error) {
+	b, err := readObject(ctx, r.store, r.headKey(), maxHead)
+	if errors.Is(err, storage.ErrNotFound) || errors.Is(err, storage.ErrTooLarge) {
+		return "", nil
+	}
+	if err != nil {
+		return "", err
+	}
+	id := strings.TrimSpace(string(b))
+	if !validSnapshotID(id) {
+		return "", nil
+	}
+	return id, nil
+}
+
+// SetHead writes the head hint naming id.
+func (r *Repo) SetHead(ctx context.Context, id string) error {
+	if !validSnapshotID(id) {
+		return fmt.Errorf("head hint: snapshot ID %q is not well-formed", id)
+	}
+	return storage.PutBytes(ctx, r.store, r.headKey(), []byte(id+"\n"), nil)
+}
+
+// validSnapshotID accepts what a backup names snapshots: a UUID in its
+// canonical text form (so a hint can never name another object's key).
+func validSnapshotID(id string) bool {
+	if len(id) != 36 {
+		return false
+	}
+	for i, c := range id {
+		switch {
+		case i == 8 || i == 13 || i == 18 || i == 23:
+			if c != '-' {
+				return false
+			}
+		case !('0' <= c && c <= '9' || 'a' <= c && c <= 'f'):
+			return false
+		}
+	}
+	return true
+}
