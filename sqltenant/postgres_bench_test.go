@@ -1,6 +1,7 @@
 package sqltenant_test
 
 import (
+	"bytes"
 	"io"
 	"os"
 	"strconv"
@@ -80,6 +81,14 @@ func BenchmarkPostgresBackup(b *testing.B) {
 		}
 		b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "rows/s")
 	})
+	b.Run("raw-copy", func(b *testing.B) { // the server's part alone: the floor
+		for b.Loop() {
+			for _, table := range pgBenchTables {
+				pgRawCopyOut(b, pool, table, io.Discard)
+			}
+		}
+		b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "rows/s")
+	})
 	b.Run("engine", func(b *testing.B) {
 		e, _, _ := newEngine(b)
 		for b.Loop() {
@@ -87,6 +96,37 @@ func BenchmarkPostgresBackup(b *testing.B) {
 		}
 		b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "rows/s")
 	})
+}
+
+// pgBenchTables are pgBenchSchema's tables, parents first.
+var pgBenchTables = []string{"accounts", "projects", "tasks"}
+
+// pgRawCopyOut writes acme's rows of table to w with a plain COPY TO.
+func pgRawCopyOut(b *testing.B, pool *pgxpool.Pool, table string, w io.Writer) {
+	c, err := pool.Acquire(master())
+	require.NoError(b, err)
+	defer c.Release()
+	q := "COPY (SELECT * FROM " + table + " WHERE tenant_id = 'acme' ORDER BY 1, 2, 3) TO STDOUT"
+	_, err = c.Conn().PgConn().CopyTo(master(), w, q)
+	require.NoError(b, err)
+}
+
+// pgRawRestore is what a full restore of acme costs the server alone:
+// in one transaction, acme's rows deleted children first and loaded
+// again parents first with plain COPY FROM (foreign keys checked), then
+// rolled back.
+func pgRawRestore(b *testing.B, pool *pgxpool.Pool, data map[string][]byte) {
+	tx, err := pool.Begin(master())
+	require.NoError(b, err)
+	defer tx.Rollback(master())
+	for i := len(pgBenchTables) - 1; i >= 0; i-- {
+		_, err := tx.Exec(master(), "DELETE FROM "+pgBenchTables[i]+" WHERE tenant_id = 'acme'")
+		require.NoError(b, err)
+	}
+	for _, table := range pgBenchTables {
+		_, err := tx.Conn().PgConn().CopyFrom(master(), bytes.NewReader(data[table]), "COPY "+table+" FROM STDIN")
+		require.NoError(b, err)
+	}
 }
 
 // pgDrain reads every file of src to the end.
@@ -116,6 +156,18 @@ func BenchmarkPostgresRestore(b *testing.B) {
 	db := pgDB(b, pool, nil)
 	e, r, _ := newEngine(b)
 	snap := pgBackup(b, e, db, "acme", pgBenchOptions())
+	b.Run("raw-copy", func(b *testing.B) { // the server's part alone: the floor
+		data := map[string][]byte{}
+		for _, table := range pgBenchTables {
+			var buf bytes.Buffer
+			pgRawCopyOut(b, pool, table, &buf)
+			data[table] = buf.Bytes()
+		}
+		for b.Loop() {
+			pgRawRestore(b, pool, data)
+		}
+		b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "rows/s")
+	})
 	for _, mode := range []restore.Mode{restore.Full, restore.Merge} {
 		b.Run(string(mode), func(b *testing.B) {
 			for b.Loop() {

@@ -8,6 +8,7 @@ import (
 	"io"
 	"math"
 	"strconv"
+	"strings"
 )
 
 // This file holds PostgreSQL's COPY text format, both ways: copyDecoder
@@ -77,24 +78,26 @@ func (d *copyDecoder) finish() error {
 	return nil
 }
 
-// line decodes one line into d.row and hands it to fn.
+// line decodes one line into d.row and hands it to fn. The line becomes
+// one string, of which text values are slices: one allocation a row.
 func (d *copyDecoder) line(b []byte) error {
-	for i := range d.kinds {
-		end := bytes.IndexByte(b, '\t')
+	s := string(b)
+	for i, k := range d.kinds {
+		end := strings.IndexByte(s, '\t')
 		last := i == len(d.kinds)-1
 		if last != (end < 0) {
 			return fmt.Errorf("%w: row %d does not have %d fields", errCopyFormat, d.rows+1, len(d.kinds))
 		}
 		if last {
-			end = len(b)
+			end = len(s)
 		}
-		v, err := d.value(b[:end], d.kinds[i])
+		v, err := d.value(s[:end], k)
 		if err != nil {
 			return fmt.Errorf("%w (row %d, column %d)", err, d.rows+1, i+1)
 		}
 		d.row[i] = v
 		if !last {
-			b = b[end+1:]
+			s = s[end+1:]
 		}
 	}
 	d.rows++
@@ -102,25 +105,25 @@ func (d *copyDecoder) line(b []byte) error {
 }
 
 // value decodes one field as a value of kind k.
-func (d *copyDecoder) value(f []byte, k kind) (value, error) {
-	if len(f) == 2 && f[0] == '\\' && f[1] == 'N' {
+func (d *copyDecoder) value(f string, k kind) (value, error) {
+	if f == `\N` {
 		return null(), nil
 	}
-	if bytes.IndexByte(f, '\\') >= 0 {
+	if strings.IndexByte(f, '\\') >= 0 {
 		var err error
 		if d.field, err = unescapeCopy(d.field[:0], f); err != nil {
 			return value{}, err
 		}
-		f = d.field
+		f = string(d.field)
 	}
 	return pgValue(f, k)
 }
 
 // pgValue converts the output text of a value to a value of kind k.
-func pgValue(f []byte, k kind) (value, error) {
+func pgValue(f string, k kind) (value, error) {
 	switch k {
 	case kindInt:
-		i, err := strconv.ParseInt(string(f), 10, 64)
+		i, err := strconv.ParseInt(f, 10, 64)
 		if err != nil {
 			return value{}, fmt.Errorf("%w: integer %q", errCopyFormat, f)
 		}
@@ -128,11 +131,11 @@ func pgValue(f []byte, k kind) (value, error) {
 	case kindBlob:
 		return decodeBytea(f)
 	}
-	return text(string(f)), nil
+	return text(f), nil
 }
 
 // unescapeCopy appends the field f without its backslash escapes to dst.
-func unescapeCopy(dst, f []byte) ([]byte, error) {
+func unescapeCopy(dst []byte, f string) ([]byte, error) {
 	for i := 0; i < len(f); i++ {
 		c := f[i]
 		if c != '\\' {
@@ -195,12 +198,13 @@ func hexVal(c byte) int {
 
 // decodeBytea decodes bytea's hex output ("\x0a1b"), the form a session
 // with bytea_output = hex gets.
-func decodeBytea(f []byte) (value, error) {
-	if len(f) < 2 || f[0] != '\\' || f[1] != 'x' {
+func decodeBytea(f string) (value, error) {
+	h, ok := strings.CutPrefix(f, `\x`)
+	if !ok {
 		return value{}, fmt.Errorf("%w: bytea not in hex form", errCopyFormat)
 	}
-	b := make([]byte, hex.DecodedLen(len(f)-2))
-	if _, err := hex.Decode(b, f[2:]); err != nil {
+	b, err := hex.DecodeString(h)
+	if err != nil {
 		return value{}, fmt.Errorf("%w: bytea: %v", errCopyFormat, err)
 	}
 	return value{k: kindBlob, b: b}, nil

@@ -213,7 +213,7 @@ func pgQuery(ctx context.Context, c *pgx.Conn, q string, args []any, fn func([]v
 				row[i] = null()
 				continue
 			}
-			v, err := pgValue(raw, pgKindOID(fields[i].DataTypeOID))
+			v, err := pgValue(string(raw), pgKindOID(fields[i].DataTypeOID))
 			if err != nil {
 				return err
 			}
