@@ -75,8 +75,8 @@ type flakyHandler struct {
 }
 
 func (h *flakyHandler) Enabled(context.Context, slog.Level) bool { return true }
-func (h *flakyHandler) WithAttrs([]slog.Attr) slog.Handler        { return h }
-func (h *flakyHandler) WithGroup(string) slog.Handler             { return h }
+func (h *flakyHandler) WithAttrs([]slog.Attr) slog.Handler       { return h }
+func (h *flakyHandler) WithGroup(string) slog.Handler            { return h }
 
 func (h *flakyHandler) Handle(_ context.Context, r slog.Record) error {
 	h.mu.Lock()
