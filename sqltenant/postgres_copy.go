@@ -161,8 +161,8 @@ func unescapeCopy(dst []byte, f string) ([]byte, error) {
 			dst = append(dst, '\v')
 		case 'x':
 			n, j := 0, i+1
-			for ; j < len(f) && j < i+3 && isHex(f[j]); j++ {
-				n = n*16 + hexVal(f[j])
+			for ; j < len(f) && j < i+3 && pgIsHex(f[j]); j++ {
+				n = n*16 + pgHexVal(f[j])
 			}
 			if j == i+1 {
 				dst = append(dst, 'x')
@@ -182,11 +182,11 @@ func unescapeCopy(dst []byte, f string) ([]byte, error) {
 	return dst, nil
 }
 
-func isHex(c byte) bool {
+func pgIsHex(c byte) bool {
 	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F')
 }
 
-func hexVal(c byte) int {
+func pgHexVal(c byte) int {
 	switch {
 	case c <= '9':
 		return int(c - '0')
@@ -275,9 +275,9 @@ func appendCopyValue(b []byte, v value) []byte {
 	case kindInt:
 		return strconv.AppendInt(b, v.i, 10)
 	case kindFloat:
-		return appendFloat(b, v.f)
+		return pgAppendFloat(b, v.f)
 	case kindText:
-		return appendEscaped(b, v.s)
+		return pgAppendEscaped(b, v.s)
 	case kindBlob:
 		b = append(b, `\\x`...)
 		return hex.AppendEncode(b, v.b)
@@ -285,9 +285,9 @@ func appendCopyValue(b []byte, v value) []byte {
 	return append(b, `\N`...)
 }
 
-// appendFloat writes f as PostgreSQL's float8 input reads it back
+// pgAppendFloat writes f as PostgreSQL's float8 input reads it back
 // exactly (only a SQLite backup has float values).
-func appendFloat(b []byte, f float64) []byte {
+func pgAppendFloat(b []byte, f float64) []byte {
 	switch {
 	case math.IsNaN(f):
 		return append(b, "NaN"...)
@@ -299,8 +299,8 @@ func appendFloat(b []byte, f float64) []byte {
 	return strconv.AppendFloat(b, f, 'g', -1, 64)
 }
 
-// appendEscaped writes s with the text format's escapes.
-func appendEscaped(b []byte, s string) []byte {
+// pgAppendEscaped writes s with the text format's escapes.
+func pgAppendEscaped(b []byte, s string) []byte {
 	for i := 0; i < len(s); i++ {
 		switch c := s[i]; c {
 		case '\\':

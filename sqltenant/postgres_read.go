@@ -82,7 +82,7 @@ func (t *pgReadTx) open(ctx context.Context) (*pgxpool.Conn, error) {
 		c.Release()
 		return nil, pgError("begin a parallel reader", err)
 	}
-	if _, err := c.Exec(ctx, "SET TRANSACTION SNAPSHOT "+quoteString(t.snapshot)); err != nil {
+	if _, err := c.Exec(ctx, "SET TRANSACTION SNAPSHOT "+pgQuoteString(t.snapshot)); err != nil {
 		_, _ = c.Exec(context.Background(), "ROLLBACK")
 		c.Release()
 		return nil, pgError("import the backup's snapshot", err)
@@ -91,9 +91,9 @@ func (t *pgReadTx) open(ctx context.Context) (*pgxpool.Conn, error) {
 	return c, nil
 }
 
-// quoteString quotes a string known to hold no NUL (a snapshot ID).
-func quoteString(s string) string {
-	q, _ := quoteLiteral(s)
+// pgQuoteString quotes a string known to hold no NUL (a snapshot ID).
+func pgQuoteString(s string) string {
+	q, _ := pgQuoteLiteral(s)
 	return q
 }
 

@@ -16,7 +16,7 @@ var errParam = errors.New("sqltenant: postgres: cannot inline a parameter")
 // literals, quoted identifiers, dollar quotes and comments) replaced by
 // args[n-1] as a SQL literal: COPY (SELECT ...) TO STDOUT takes no
 // bind parameters, so the tenant's predicate gets its values this way.
-// Literals are quoted by quoteLiteral, never spliced in raw.
+// Literals are quoted by pgQuoteLiteral, never spliced in raw.
 func inlineParams(q string, args []any) (string, error) {
 	if len(args) == 0 {
 		return q, nil
@@ -29,16 +29,16 @@ func inlineParams(q string, args []any) (string, error) {
 			i = skip
 			continue
 		}
-		if q[i] == '$' && i+1 < len(q) && isDigit(q[i+1]) && (i == 0 || !isIdentByte(q[i-1])) {
+		if q[i] == '$' && i+1 < len(q) && pgIsDigit(q[i+1]) && (i == 0 || !pgIsIdentByte(q[i-1])) {
 			j := i + 1
-			for j < len(q) && isDigit(q[j]) {
+			for j < len(q) && pgIsDigit(q[j]) {
 				j++
 			}
 			n, err := strconv.Atoi(q[i+1 : j])
 			if err != nil || n < 1 || n > len(args) {
 				return "", fmt.Errorf("%w: $%s has no argument (%d given)", errParam, q[i+1:j], len(args))
 			}
-			lit, err := quoteLiteral(args[n-1])
+			lit, err := pgQuoteLiteral(args[n-1])
 			if err != nil {
 				return "", err
 			}
@@ -59,7 +59,7 @@ func sqlSkip(q string, i int) int {
 	rest := q[i:]
 	switch {
 	case rest[0] == '\'':
-		escapes := i > 0 && (q[i-1] == 'E' || q[i-1] == 'e') && (i < 2 || !isIdentByte(q[i-2]))
+		escapes := i > 0 && (q[i-1] == 'E' || q[i-1] == 'e') && (i < 2 || !pgIsIdentByte(q[i-2]))
 		return i + quotedEnd(rest, '\'', escapes)
 	case rest[0] == '"':
 		return i + quotedEnd(rest, '"', false)
@@ -70,7 +70,7 @@ func sqlSkip(q string, i int) int {
 		return len(q)
 	case strings.HasPrefix(rest, "/*"):
 		return i + blockCommentEnd(rest)
-	case rest[0] == '$' && (i == 0 || !isIdentByte(q[i-1])):
+	case rest[0] == '$' && (i == 0 || !pgIsIdentByte(q[i-1])):
 		if tag, ok := dollarTag(rest); ok {
 			if j := strings.Index(rest[len(tag):], tag); j >= 0 {
 				return i + len(tag) + j + len(tag)
@@ -122,25 +122,25 @@ func dollarTag(s string) (string, bool) {
 		switch c := s[j]; {
 		case c == '$':
 			return s[:j+1], true
-		case isDigit(c) && j == 1, !isIdentByte(c):
+		case pgIsDigit(c) && j == 1, !pgIsIdentByte(c):
 			return "", false
 		}
 	}
 	return "", false
 }
 
-func isDigit(c byte) bool { return c >= '0' && c <= '9' }
+func pgIsDigit(c byte) bool { return c >= '0' && c <= '9' }
 
-// isIdentByte reports bytes that continue an unquoted identifier.
-func isIdentByte(c byte) bool {
-	return c == '_' || c == '$' || isDigit(c) || (c|0x20 >= 'a' && c|0x20 <= 'z') || c >= 0x80
+// pgIsIdentByte reports bytes that continue an unquoted identifier.
+func pgIsIdentByte(c byte) bool {
+	return c == '_' || c == '$' || pgIsDigit(c) || (c|0x20 >= 'a' && c|0x20 <= 'z') || c >= 0x80
 }
 
-// quoteLiteral returns x as a SQL literal: a string in single quotes
+// pgQuoteLiteral returns x as a SQL literal: a string in single quotes
 // (each quote doubled; the sessions steward opens have
 // standard_conforming_strings on, so a backslash is just a backslash),
 // an integer in digits. NUL, which no PostgreSQL text holds, is refused.
-func quoteLiteral(x any) (string, error) {
+func pgQuoteLiteral(x any) (string, error) {
 	switch v := x.(type) {
 	case string:
 		if strings.IndexByte(v, 0) >= 0 {
@@ -152,7 +152,7 @@ func quoteLiteral(x any) (string, error) {
 	case int:
 		return strconv.Itoa(v), nil
 	case value:
-		return quoteLiteral(v.arg())
+		return pgQuoteLiteral(v.arg())
 	}
 	return "", fmt.Errorf("%w: an argument of type %T", errParam, x)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -220,7 +221,7 @@ func (m *pgMerge) update() string {
 	}
 	var set []string
 	for i, c := range m.l.Columns {
-		if !contains(m.l.Table.PrimaryKey, c) {
+		if !slices.Contains(m.l.Table.PrimaryKey, c) {
 			set = append(set, pgIdent(c)+" = s."+m.stageCols[i])
 		}
 	}
@@ -256,15 +257,6 @@ func (m *pgMerge) insert() string {
 	return "INSERT INTO " + m.table + " (" + strings.Join(pgIdents(m.l.Columns), ", ") + ") OVERRIDING SYSTEM VALUE SELECT " +
 		strings.Join(m.stageSelect(), ", ") + " FROM " + m.stage + " AS s WHERE NOT EXISTS (SELECT 1 FROM " + m.table +
 		" WHERE " + m.keyMatch + m.tenantFilter() + ")"
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // pgIdents quotes each of names.
@@ -327,7 +319,7 @@ func (t *pgWriteTx) advanceSequences(ctx context.Context) error {
 	}
 	for _, s := range seqs {
 		seq := pgx.Identifier{s[0], s[1]}.Sanitize()
-		q := "SELECT pg_catalog.setval(" + quoteString(seq) + "::pg_catalog.regclass, m) FROM (SELECT pg_catalog.max(" +
+		q := "SELECT pg_catalog.setval(" + pgQuoteString(seq) + "::pg_catalog.regclass, m) FROM (SELECT pg_catalog.max(" +
 			pgIdent(s[3]) + ")::int8 AS m FROM " + t.d.qualified(s[2]) + ") x WHERE m > (SELECT last_value FROM " + seq + ")"
 		if _, err := t.c.Exec(ctx, q); err != nil {
 			return pgError(fmt.Sprintf("advance sequence %s", seq), err)
