@@ -1,8 +1,10 @@
 package console_test
 
 import (
+	"html"
 	"net/http"
 	"net/url"
+	"regexp"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -130,4 +132,35 @@ func TestCSRFTokenInHeader(t *testing.T) {
 	require.NotContains(t, w.Body.String(), "<html", "htmx gets a fragment, not a page")
 	fl, _ := f.flags.Get("new-ui")
 	require.True(t, fl.Enabled)
+}
+
+// An htmx request that fails gets the message alone, retargeted into the
+// page's alert region, with the failure's status.
+func TestHTMXErrorsAreRetargeted(t *testing.T) {
+	f := newFixture(t)
+	token := csrfToken(t, f.h, userMaster, "/flags")
+	w := do(t, f.h, userMaster, http.MethodPost, "/flags/no-such-flag/toggle", url.Values{},
+		http.Header{"X-Csrf-Token": {token}, "Hx-Request": {"true"}})
+	require.Equal(t, http.StatusNotFound, w.Code)
+	require.Equal(t, "#flash", w.Header().Get("HX-Retarget"))
+	require.Contains(t, w.Body.String(), `no-such-flag`)
+	require.NotContains(t, w.Body.String(), "<html")
+}
+
+// A tenant-scoped principal's Audit page shows its own tenant's events,
+// and its export links keep that tenant.
+func TestTenantScopedAuditDefaultsToItsTenant(t *testing.T) {
+	f := newFixture(t)
+	w := get(t, f.h, userAcme, "/audit")
+	require.Equal(t, http.StatusOK, w.Code, w.Body.String())
+	require.Contains(t, w.Body.String(), `value="acme" data-testid="audit-tenant"`)
+	require.NotContains(t, w.Body.String(), "globex")
+	require.Contains(t, w.Body.String(), "you may not verify the whole chain")
+	m := regexp.MustCompile(`href="([^"]+)" data-testid="export-csv"`).FindStringSubmatch(w.Body.String())
+	require.NotNil(t, m)
+	link := html.UnescapeString(m[1])
+	w = get(t, f.h, userAcme, link)
+	require.Equal(t, http.StatusOK, w.Code, "%s: %s", link, w.Body.String())
+	require.Contains(t, w.Body.String(), "acme")
+	require.NotContains(t, w.Body.String(), "globex")
 }

@@ -67,14 +67,18 @@ type auditData struct {
 	ExportJSONL, ExportCSV string // the export links, with the filter
 }
 
-// exportLink is the export URL of the filter in v, in format.
-func (c *console) exportLink(v url.Values, format audit.Format) string {
-	e := url.Values{}
-	for k, vs := range v {
-		e[k] = vs
+// exportLink is the export URL of q's filter in format.
+func (c *console) exportLink(q auditQuery, format audit.Format) string {
+	v := url.Values{"format": {string(format)}}
+	for k, s := range map[string]string{"type": q.Type, "tenant": q.Tenant, "user": q.User, "from": q.From, "to": q.To} {
+		if s != "" {
+			v.Set(k, s)
+		}
 	}
-	e.Set("format", string(format))
-	return c.cfg.BasePath + "/audit/export?" + e.Encode()
+	if q.FailuresOnly {
+		v.Set("failures", "on")
+	}
+	return c.cfg.BasePath + "/audit/export?" + v.Encode()
 }
 
 // auditList lists the matching events, newest first, with the chain's
@@ -90,7 +94,13 @@ func (c *console) auditList(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
-	d := auditData{Query: q, ExportJSONL: c.exportLink(r.URL.Query(), audit.JSONL), ExportCSV: c.exportLink(r.URL.Query(), audit.CSV)}
+	if f.Tenant == "" && !c.allowed(ctx, steward.ActionAuditRead, "") {
+		// A tenant-scoped principal reads its own tenant's events.
+		if own := c.ownTenants(ctx, steward.ActionAuditRead); len(own) > 0 {
+			f.Tenant, q.Tenant = own[0], own[0]
+		}
+	}
+	d := auditData{Query: q, ExportJSONL: c.exportLink(q, audit.JSONL), ExportCSV: c.exportLink(q, audit.CSV)}
 	if d.Events, err = c.cfg.Log.Query(ctx, f); err != nil {
 		c.fail(w, r, err)
 		return

@@ -121,6 +121,17 @@ func (tb *tab) do(t *testing.T, steps ...chromedp.Action[chromedp.Void]) {
 	require.NoError(t, chromedp.Do(ctx, steps...), "browser messages: %v", tb.messages())
 }
 
+// load runs steps that end in a navigation (a click on a link or a submit
+// button) and waits until the new page has loaded with status 200.
+func (tb *tab) load(t *testing.T, steps ...chromedp.Action[chromedp.Void]) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(tb.ctx, time.Minute)
+	defer cancel()
+	resp, err := chromedp.RunResponse(ctx, steps...)
+	require.NoError(t, err, "browser messages: %v", tb.messages())
+	require.Equal(t, int64(http.StatusOK), resp.Status, "%s", resp.URL)
+}
+
 // text is the visible text of the element with data-testid id.
 func (tb *tab) text(t *testing.T, id string) string {
 	t.Helper()

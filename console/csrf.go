@@ -42,17 +42,22 @@ func (k csrfKey) valid(principalID, got string) bool {
 }
 
 // checkCSRF refuses, with 403 and before any handler runs, every request
-// but GET and HEAD that carries no valid token in its header or form.
+// but GET and HEAD that carries no valid token in its header or form. It
+// parses the form (at most maxForm bytes), so handlers read r.PostForm.
 func (c *console) checkCSRF(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method == http.MethodGet || r.Method == http.MethodHead {
 			next.ServeHTTP(w, r)
 			return
 		}
+		r.Body = http.MaxBytesReader(w, r.Body, maxForm)
+		if err := r.ParseForm(); err != nil {
+			http.Error(w, "console: cannot read the form: "+err.Error(), http.StatusBadRequest)
+			return
+		}
 		got := r.Header.Get(csrfHeader)
 		if got == "" {
-			r.Body = http.MaxBytesReader(w, r.Body, maxForm)
-			got = r.PostFormValue(csrfField)
+			got = r.PostForm.Get(csrfField)
 		}
 		if !c.csrf.valid(principal(r.Context()).ID, got) {
 			http.Error(w, "console: missing or invalid CSRF token: reload the page and try again", http.StatusForbidden)

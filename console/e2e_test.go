@@ -15,38 +15,26 @@ func TestBrowserRestoreWizard(t *testing.T) {
 	tb := newTab(t)
 	f := newFixture(t)
 	base := serve(t, f.h, userMaster)
-	tb.do(t,
-		chromedp.Navigate(base+"/restore"),
-		chromedp.SetValue(sel("restore-tenant"), "acme"),
-		chromedp.Click(sel("restore-next")),
-		chromedp.WaitVisible(sel("restore-snapshot-0")),
-		chromedp.Click(sel("restore-next")),
-		chromedp.WaitVisible(sel("mode-full")),
-		chromedp.Click(sel("restore-plan")),
-		chromedp.WaitVisible(sel("plan-counts")),
-	)
+	tb.load(t, chromedp.Navigate(base+"/restore"))
+	tb.do(t, chromedp.SetValue(sel("restore-tenant"), "acme"))
+	tb.load(t, chromedp.Click(sel("restore-next")))
+	tb.load(t, chromedp.Click(sel("restore-next")))
+	tb.load(t, chromedp.Click(sel("restore-plan")))
 	require.Contains(t, tb.text(t, "plan-counts"), "4 files restored")
 	require.Empty(t, treeOf(t, f.live), "the plan wrote files")
 
-	tb.do(t,
-		chromedp.SendKeys(sel("restore-confirm"), "acme"),
-		chromedp.Click(sel("restore-run")),
-		chromedp.WaitVisible(sel("report")),
-	)
+	tb.do(t, chromedp.SendKeys(sel("restore-confirm"), "acme"))
+	tb.load(t, chromedp.Click(sel("restore-run")))
 	require.Contains(t, tb.text(t, "report-counts"), "4 files")
 	require.Contains(t, tb.text(t, "safety-backup"), "none", "the target was empty: no safety backup")
 	require.Equal(t, f.files["acme"], treeOf(t, f.live+"/acme"), "the restored files differ from the snapshot's")
 
 	// Again, the older snapshot into the target that now holds the files:
 	// a safety backup first, and bob.json back.
-	tb.do(t,
-		chromedp.Navigate(base+"/restore?tenant=acme&snapshot="+f.snaps["acme"][0].ID),
-		chromedp.Click(sel("restore-plan")),
-		chromedp.WaitVisible(sel("restore-confirm")),
-		chromedp.SendKeys(sel("restore-confirm"), "acme"),
-		chromedp.Click(sel("restore-run")),
-		chromedp.WaitVisible(sel("report")),
-	)
+	tb.load(t, chromedp.Navigate(base+"/restore?tenant=acme&snapshot="+f.snaps["acme"][0].ID))
+	tb.load(t, chromedp.Click(sel("restore-plan")))
+	tb.do(t, chromedp.SendKeys(sel("restore-confirm"), "acme"))
+	tb.load(t, chromedp.Click(sel("restore-run")))
 	safety := strings.TrimSpace(tb.text(t, "safety-backup"))
 	s, err := f.engine.Snapshot(masterCtx(), "acme", safety)
 	require.NoError(t, err, "the report's safety backup %q", safety)
@@ -61,10 +49,7 @@ func TestBrowserFlagToggleAndRollout(t *testing.T) {
 	tb := newTab(t)
 	f := newFixture(t)
 	base := serve(t, f.h, userMaster)
-	tb.do(t,
-		chromedp.Navigate(base+"/flags"),
-		chromedp.WaitVisible(sel("toggle-new-ui")),
-	)
+	tb.load(t, chromedp.Navigate(base+"/flags"))
 	require.Equal(t, "object", run(t, tb, chromedp.Evaluate[string](`typeof htmx`)), "htmx did not load")
 	tb.do(t,
 		chromedp.Click(sel("toggle-new-ui")),
@@ -93,7 +78,7 @@ func TestBrowserPagesLogNoCSPViolation(t *testing.T) {
 	f := newFixture(t)
 	base := serve(t, f.h, userMaster)
 	for path := range pages(f) {
-		tb.do(t, chromedp.Navigate(base+path), chromedp.WaitReady(chromedp.CSS("main")))
+		tb.load(t, chromedp.Navigate(base+path))
 		require.Equal(t, "object", run(t, tb, chromedp.Evaluate[string](`typeof htmx`)), "htmx on %s", path)
 	}
 	require.Empty(t, tb.cspViolations())
@@ -115,7 +100,7 @@ func TestBrowserCSPViolationIsDetected(t *testing.T) {
 		_, _ = w.Write([]byte(`<!doctype html><title>canary</title><script>document.title = "ran"</script>`))
 	})
 	base := serve(t, mux, userMaster)
-	tb.do(t, chromedp.Navigate(base+"/canary"))
+	tb.load(t, chromedp.Navigate(base+"/canary"))
 	require.Equal(t, "canary", run(t, tb, chromedp.Title()), "the inline script ran")
 	require.Eventually(t, func() bool { return len(tb.cspViolations()) > 0 }, 5e9, 1e8, "no violation seen: %v", tb.messages())
 }

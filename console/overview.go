@@ -25,10 +25,30 @@ type tenantHealth struct {
 	RPO         time.Duration
 	Stale       bool         // no backup, or the newest is older than the RPO
 	LastFailure *audit.Event // newest failure, when newer than Last
+	Day, Week   rate         // backups that succeeded in the last 24 hours and 7 days
 }
 
-// failing reports whether the row belongs at the top.
-func (h tenantHealth) failing() bool { return h.LastFailure != nil || h.Stale }
+// rate counts backups that succeeded out of those attempted.
+type rate struct{ OK, Total int }
+
+// Percent is the success rate, 0 when nothing was attempted.
+func (r rate) Percent() int {
+	if r.Total == 0 {
+		return 0
+	}
+	return r.OK * 100 / r.Total
+}
+
+// severity orders the rows: failed, then stale, then healthy.
+func (h tenantHealth) severity() int {
+	switch {
+	case h.LastFailure != nil:
+		return 2
+	case h.Stale:
+		return 1
+	}
+	return 0
+}
 
 // overview is the landing page: per tenant the last backup's age against
 // its RPO and the snapshot count, failing tenants first.
@@ -45,33 +65,33 @@ func (c *console) overview(w http.ResponseWriter, r *http.Request) {
 	c.render(w, r, http.StatusOK, "overview", "", page{Title: "Overview", Nav: "overview", Data: rows})
 }
 
-// health builds the Overview's rows, failing tenants first, then by name.
+// health builds the Overview's rows: failed tenants first, then stale
+// ones, then the rest, each by name.
 func (c *console) health(ctx context.Context) ([]tenantHealth, error) {
 	tenants, err := c.tenants(ctx, steward.ActionBackupList)
 	if err != nil {
 		return nil, err
 	}
-	failures := c.lastFailures(ctx, tenants)
 	now := c.cfg.Clock.Now()
+	failures := c.auditQuery(ctx, tenants, audit.Filter{FailuresOnly: true})
+	attempts := c.auditQuery(ctx, tenants, audit.Filter{From: now.Add(-7 * 24 * time.Hour),
+		Types: []audit.EventType{audit.TypeBackupCreated, audit.TypeBackupFailed}})
 	rows := make([]tenantHealth, 0, len(tenants))
 	for _, t := range tenants {
 		h, err := c.tenantHealth(ctx, t, now)
 		if err != nil {
 			return nil, err
 		}
-		if f, ok := failures[t]; ok && (h.Last == nil || f.Timestamp.After(h.Last.Timestamp)) {
-			h.LastFailure = &f
+		if evs := failures[t]; len(evs) > 0 {
+			if f := evs[len(evs)-1]; h.Last == nil || f.Timestamp.After(h.Last.Timestamp) {
+				h.LastFailure = &f
+			}
 		}
+		h.Day, h.Week = successRates(attempts[t], now)
 		rows = append(rows, h)
 	}
 	slices.SortStableFunc(rows, func(a, b tenantHealth) int {
-		if a.failing() != b.failing() {
-			if a.failing() {
-				return -1
-			}
-			return 1
-		}
-		return cmp.Compare(a.Tenant, b.Tenant)
+		return cmp.Or(cmp.Compare(b.severity(), a.severity()), cmp.Compare(a.Tenant, b.Tenant))
 	})
 	return rows, nil
 }
@@ -108,28 +128,47 @@ func (c *console) rpo(ctx context.Context, tenant string) time.Duration {
 	return time.Duration(p.RPOIncremental)
 }
 
-// lastFailures returns the newest failure event of each tenant the audit
-// log holds (none without a log, or when the principal may not read it).
-func (c *console) lastFailures(ctx context.Context, tenants []string) map[string]audit.Event {
-	out := map[string]audit.Event{}
+// auditQuery returns, per tenant, the events of the audit log matching f,
+// oldest first: none without a log or when the principal may not read it.
+// A principal that may not read the whole log gets its tenants' events,
+// one query each.
+func (c *console) auditQuery(ctx context.Context, tenants []string, f audit.Filter) map[string][]audit.Event {
+	out := map[string][]audit.Event{}
 	if c.cfg.Log == nil {
 		return out
 	}
 	add := func(evs []audit.Event) {
-		for _, e := range evs { // oldest first: the newest wins
-			out[e.Tenant] = e
+		for _, e := range evs {
+			out[e.Tenant] = append(out[e.Tenant], e)
 		}
 	}
 	if c.allowed(ctx, steward.ActionAuditRead, "") {
-		evs, _ := c.cfg.Log.Query(ctx, audit.Filter{FailuresOnly: true})
+		evs, _ := c.cfg.Log.Query(ctx, f)
 		add(evs)
 		return out
 	}
 	for _, t := range tenants {
 		if c.allowed(ctx, steward.ActionAuditRead, t) {
-			evs, _ := c.cfg.Log.Query(ctx, audit.Filter{Tenant: t, FailuresOnly: true, Limit: 1})
+			f.Tenant = t
+			evs, _ := c.cfg.Log.Query(ctx, f)
 			add(evs)
 		}
 	}
 	return out
+}
+
+// successRates counts the backups of evs that succeeded in the 24 hours
+// and the 7 days before now.
+func successRates(evs []audit.Event, now time.Time) (day, week rate) {
+	for _, e := range evs {
+		ok := 0
+		if e.Type == audit.TypeBackupCreated && !e.Failed() {
+			ok = 1
+		}
+		week.OK, week.Total = week.OK+ok, week.Total+1
+		if now.Sub(e.Timestamp) <= 24*time.Hour {
+			day.OK, day.Total = day.OK+ok, day.Total+1
+		}
+	}
+	return day, week
 }

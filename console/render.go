@@ -93,12 +93,25 @@ func (c *console) render(w http.ResponseWriter, r *http.Request, status int, nam
 
 // fail renders err as an error page with the status it maps to.
 func (c *console) fail(w http.ResponseWriter, r *http.Request, err error) {
-	c.render(w, r, statusOf(err), "error", "", page{Title: "Error", Data: err.Error()})
+	c.failWith(w, r, statusOf(err), err.Error())
 }
 
 // badRequest renders msg as an error page with status 400.
 func (c *console) badRequest(w http.ResponseWriter, r *http.Request, msg string) {
-	c.render(w, r, http.StatusBadRequest, "error", "", page{Title: "Error", Data: msg})
+	c.failWith(w, r, http.StatusBadRequest, msg)
+}
+
+// failWith renders msg with status: a whole page, or for htmx the message
+// alone, retargeted into the layout's alert region (the layout's
+// htmx-config swaps error responses).
+func (c *console) failWith(w http.ResponseWriter, r *http.Request, status int, msg string) {
+	if isHTMX(r) {
+		w.Header().Set("HX-Retarget", "#flash")
+		w.Header().Set("HX-Reswap", "innerHTML")
+		c.render(w, r, status, "error", "content", page{Data: msg})
+		return
+	}
+	c.render(w, r, status, "error", "", page{Title: "Error", Data: msg})
 }
 
 // statusOf maps the SDK's sentinels to HTTP statuses.

@@ -53,3 +53,14 @@ func (c *console) catalog(ctx context.Context, tenant string) ([]backup.Snapshot
 	}
 	return snaps, err
 }
+
+// ownTenants are the principal's own tenants that it may perform action on.
+func (c *console) ownTenants(ctx context.Context, action steward.Action) []string {
+	var out []string
+	for _, t := range principal(ctx).Tenants {
+		if c.allowed(ctx, action, t) {
+			out = append(out, t)
+		}
+	}
+	return out
+}
