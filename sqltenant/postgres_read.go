@@ -139,36 +139,41 @@ func (t *pgReadTx) query(ctx context.Context, q string, args []any, fn func([]va
 // parameters, so s.Args are written into the predicate as quoted
 // literals (inlineParams).
 func (t *pgReadTx) scan(ctx context.Context, s *scanSpec, fn func([]value) error) error {
-	kinds, err := pgScanKinds(s)
-	if err != nil {
-		return err
-	}
-	q, err := inlineParams(s.selectSQL(func(c string) string { return c }), s.Args)
+	sel := s.selectSQL(func(c string) string { return c })
+	q, err := inlineParams(sel, s.Args)
 	if err != nil {
 		return fmt.Errorf("sqltenant: postgres: table %q: %w", s.Table.Name, err)
 	}
-	dec := newCopyDecoder(kinds, fn)
+	what := fmt.Sprintf("read table %q", s.Table.Name)
 	return t.with(ctx, func(c *pgx.Conn) error {
-		_, err := c.PgConn().CopyTo(ctx, dec, "COPY ("+q+") TO STDOUT")
+		kinds, err := pgResultKinds(ctx, c, sel)
+		if err != nil {
+			return pgError(what, err)
+		}
+		dec := newCopyDecoder(kinds, fn)
+		_, err = c.PgConn().CopyTo(ctx, dec, "COPY ("+q+") TO STDOUT")
 		if dec.err != nil {
 			return dec.err // fn's error, or a malformed line
 		}
 		if err != nil {
-			return pgError(fmt.Sprintf("read table %q", s.Table.Name), err)
+			return pgError(what, err)
 		}
 		return dec.finish()
 	})
 }
 
-// pgScanKinds returns the kind of each column s reads.
-func pgScanKinds(s *scanSpec) ([]kind, error) {
-	kinds := make([]kind, len(s.Columns))
-	for i, name := range s.Columns {
-		c := s.Table.column(name)
-		if c == nil {
-			return nil, fmt.Errorf("sqltenant: postgres: table %q has no column %q", s.Table.Name, name)
-		}
-		kinds[i] = pgKind(c.Type)
+// pgResultKinds returns the kind of each column q returns, from the
+// types the server describes (a domain's base type): the same kinds
+// pgQuery gives the same columns, so a scan and a query of one row
+// agree value for value.
+func pgResultKinds(ctx context.Context, c *pgx.Conn, q string) ([]kind, error) {
+	sd, err := c.PgConn().Prepare(ctx, "", q, nil)
+	if err != nil {
+		return nil, err
+	}
+	kinds := make([]kind, len(sd.Fields))
+	for i, f := range sd.Fields {
+		kinds[i] = pgKindOID(f.DataTypeOID)
 	}
 	return kinds, nil
 }

@@ -7,20 +7,9 @@ import (
 	"strings"
 )
 
-// pgKind returns the kind a column of PostgreSQL type typ (as
-// format_type writes it) is stored as: integers as integers, bytea as a
-// blob, everything else as the text of its output function.
-func pgKind(typ string) kind {
-	switch typ {
-	case "smallint", "integer", "bigint":
-		return kindInt
-	case "bytea":
-		return kindBlob
-	}
-	return kindText
-}
-
-// pgKindOID is pgKind for a result column's type OID.
+// pgKindOID returns the kind a value of the type with OID oid is stored
+// as: integers as integers, bytea as a blob, everything else as the text
+// of its output function (what COPY writes).
 func pgKindOID(oid uint32) kind {
 	switch oid {
 	case 20, 21, 23: // int8, int2, int4
