@@ -44,14 +44,18 @@ const defaultLockTimeout = 5 * time.Second
 // Postgres returns the DB of the tables of one schema of the PostgreSQL
 // database pool connects to. A backup reads in one REPEATABLE READ READ
 // ONLY transaction (tables locked ACCESS SHARE up front, as pg_dump does)
-// and streams each table with COPY TO; a restore writes in one
-// transaction, loading with COPY FROM, foreign keys enforced, and sets
-// each loaded table's sequences to the greater of their value and the
-// table's greatest key. The role needs SELECT on the tables (USAGE and
-// SELECT on their sequences) to back up, and INSERT, UPDATE, DELETE and
-// UPDATE on the sequences to restore; no superuser right is used. Under
-// row-level security a role that sees only the tenant's rows backs up
-// just those.
+// and streams each table with COPY TO; a restore writes in one READ
+// COMMITTED transaction, loading with COPY FROM, foreign keys enforced,
+// and sets each loaded table's sequences to the greater of their value
+// and the table's greatest key. Merges, and loads into tables under
+// row-level security, go through temporary staging tables.
+//
+// No superuser right is used. A backup needs SELECT on the tables; a
+// restore SELECT, INSERT, UPDATE and DELETE on them, SELECT and UPDATE
+// on their sequences, and TEMP on the database. Under row-level security
+// a role that sees only the tenant's rows backs up and restores just
+// those. A DB is safe for concurrent use; the pool must allow Parallel
+// connections for a backup and one for a restore.
 func Postgres(pool *pgxpool.Pool, opts *PostgresOptions) (*DB, error) {
 	if pool == nil {
 		return nil, errors.New("sqltenant: postgres: nil pool")
