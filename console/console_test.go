@@ -31,30 +31,38 @@ func TestNewRefusesABadConfig(t *testing.T) {
 	}
 }
 
-// pages lists every page of the fixture with text each must show a master.
-func pages(f *fixture) map[string][]string {
+// pageCase is one page of the fixture and text it must show a master.
+type pageCase struct {
+	name, path string
+	want       []string
+}
+
+// pages lists every page of the fixture.
+func pages(f *fixture) []pageCase {
 	acme := f.snaps["acme"]
-	return map[string][]string{
-		"/":                             {`data-testid="tenant-acme"`, `data-testid="tenant-globex"`},
-		"/snapshots":                    {acme[0].ID, acme[1].ID, f.snaps["globex"][0].ID},
-		"/snapshots/acme/" + acme[1].ID: {"users", "assets", acme[1].Checksums["users"]},
-		"/snapshots/acme/" + acme[1].ID + "/files?dir=users":     {"alice.json", "carol.json"},
-		"/diff?tenant=acme&a=" + acme[0].ID + "&b=" + acme[1].ID: {"1 added, 1 removed, 1 changed"},
-		"/restore":               {`data-testid="restore-tenant"`, "<option>globex</option>"},
-		"/flags":                 {`data-testid="flag-new-ui"`},
-		"/audit":                 {"chain verified", "backup.created"},
-		"/releases":              {`data-testid="active-prod">1.1.0`, "rollback-prod-1.0.0"},
-		"/retention?tenant=acme": {`data-testid="retention-summary"`, "newest"},
+	return []pageCase{
+		{"overview", "/", []string{`data-testid="tenant-acme"`, `data-testid="tenant-globex"`}},
+		{"snapshots", "/snapshots", []string{acme[0].ID, acme[1].ID, f.snaps["globex"][0].ID}},
+		{"snapshot", "/snapshots/acme/" + acme[1].ID, []string{"users", "assets", acme[1].Checksums["users"]}},
+		{"files", "/snapshots/acme/" + acme[1].ID + "/files?dir=users", []string{"alice.json", "carol.json"}},
+		{"diff", "/diff?tenant=acme&a=" + acme[0].ID + "&b=" + acme[1].ID, []string{"1 added, 1 removed, 1 changed"}},
+		{"restore", "/restore", []string{`data-testid="restore-tenant"`, "<option>globex</option>"}},
+		{"restore-options", "/restore?tenant=acme&snapshot=" + acme[1].ID, []string{`data-testid="module-users"`}},
+		{"restore-plan", "/restore/plan?tenant=acme&mode=full&snapshot=" + acme[1].ID, []string{`data-testid="restore-confirm"`}},
+		{"flags", "/flags", []string{`data-testid="flag-new-ui"`}},
+		{"audit", "/audit", []string{"chain verified", "backup.created"}},
+		{"releases", "/releases", []string{`data-testid="active-prod">1.1.0`, "rollback-prod-1.0.0"}},
+		{"retention", "/retention?tenant=acme", []string{`data-testid="retention-summary"`, "newest"}},
 	}
 }
 
 func TestEveryPageRendersForAMaster(t *testing.T) {
 	f := newFixture(t)
-	for path, want := range pages(f) {
-		t.Run(path, func(t *testing.T) {
-			w := get(t, f.h, userMaster, path)
+	for _, pc := range pages(f) {
+		t.Run(pc.name, func(t *testing.T) {
+			w := get(t, f.h, userMaster, pc.path)
 			require.Equal(t, http.StatusOK, w.Code, w.Body.String())
-			for _, s := range want {
+			for _, s := range pc.want {
 				require.Contains(t, w.Body.String(), s)
 			}
 		})
@@ -68,8 +76,8 @@ var scriptTagRE = regexp.MustCompile(`<script[^>]*>`)
 func TestSecurityHeadersAndNoInlineScript(t *testing.T) {
 	f := newFixture(t)
 	paths := []string{"/static/console.css", "/nope"}
-	for p := range pages(f) {
-		paths = append(paths, p)
+	for _, pc := range pages(f) {
+		paths = append(paths, pc.path)
 	}
 	for _, p := range paths {
 		w := get(t, f.h, userMaster, p)

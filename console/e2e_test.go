@@ -2,10 +2,13 @@ package console_test
 
 import (
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 	"github.com/stretchr/testify/require"
 )
 
@@ -60,10 +63,17 @@ func TestBrowserFlagToggleAndRollout(t *testing.T) {
 	require.True(t, fl.Enabled)
 	require.False(t, f.flags.Enabled("new-ui", "globex"), "on, but at 0 %")
 
+	// Drag the slider to its right end with the keyboard (End), as a user
+	// would; the page shows the value as it moves, then Save stores it.
 	tb.do(t,
-		chromedp.SetValue(sel("rollout-new-ui"), "100"),
+		chromedp.Focus(sel("rollout-new-ui")),
+		chromedp.KeyEvent(kb.End),
+		chromedp.Poll[chromedp.Void](`document.querySelector('[data-testid="rollout-value-new-ui"]').textContent === "100 %"`),
+	)
+	require.False(t, f.flags.Enabled("new-ui", "globex"), "moved, not saved yet")
+	tb.do(t,
 		chromedp.Click(sel("save-new-ui")),
-		chromedp.Poll[chromedp.Void](`document.querySelector('[data-testid="rollout-value-new-ui"]').textContent.startsWith("100")`),
+		chromedp.Poll[chromedp.Void](`document.querySelector('[data-testid="flag-new-ui"][data-version="3"]') !== null`),
 	)
 	require.Equal(t, "100 %", tb.text(t, "rollout-value-new-ui"))
 	require.True(t, f.flags.Enabled("new-ui", "globex"))
@@ -72,14 +82,20 @@ func TestBrowserFlagToggleAndRollout(t *testing.T) {
 }
 
 // Every page loads in the browser without a CSP violation or a script
-// error.
+// error. With STEWARD_CONSOLE_SCREENSHOTS set to a directory, it saves a
+// screenshot of each page there.
 func TestBrowserPagesLogNoCSPViolation(t *testing.T) {
 	tb := newTab(t)
 	f := newFixture(t)
 	base := serve(t, f.h, userMaster)
-	for path := range pages(f) {
-		tb.load(t, chromedp.Navigate(base+path))
-		require.Equal(t, "object", run(t, tb, chromedp.Evaluate[string](`typeof htmx`)), "htmx on %s", path)
+	shots := os.Getenv("STEWARD_CONSOLE_SCREENSHOTS") // a directory for one PNG per page
+	for _, pc := range pages(f) {
+		tb.load(t, chromedp.Navigate(base+pc.path))
+		require.Equal(t, "object", run(t, tb, chromedp.Evaluate[string](`typeof htmx`)), "htmx on %s", pc.path)
+		if shots != "" {
+			png := run(t, tb, chromedp.FullScreenshot(100))
+			require.NoError(t, os.WriteFile(filepath.Join(shots, pc.name+".png"), png, 0o644))
+		}
 	}
 	require.Empty(t, tb.cspViolations())
 	for _, m := range tb.messages() {
