@@ -44,17 +44,20 @@
 //
 // Observe never waits: it puts the event in a bounded queue
 // (Config.QueueSize, default 4096) and returns, so a slow or unreachable
-// SIEM never slows a backup. One sender goroutine per Sink delivers the
-// queue in order, reconnecting with backoff (100 ms doubling to 30 s)
-// and sending again the line that failed, so delivery is at least once
-// while the process runs. When the queue is full, events are dropped:
-// Dropped counts them (and MetricDropped, see Instrument), and the drops
-// of one outage are recorded as a single TypeDropped event, with their
-// count and first and last sequence numbers, once delivery has caught up
-// or at Close. Close delivers what it can within its context and says
-// how many events were left.
+// SIEM never slows a backup. One sender goroutine per Sink (and, for
+// syslog, one that watches the connection) delivers the queue in order,
+// reconnecting with backoff (100 ms doubling to 30 s) and sending again
+// the line that failed and those a broken connection may have lost
+// (SyslogConfig.ReplayWindow), so delivery is at least once while the
+// process runs. When the queue is full, events are dropped: Dropped
+// counts them (and MetricDropped, see Instrument), and the drops of one
+// outage are recorded as a single TypeDropped event, with their count
+// and first and last sequence numbers, once delivery has caught up or at
+// Close. Close delivers what it can within its context and says how many
+// events were left.
 //
-// Lines queued when the process exits are lost; the audit log keeps
-// every event, and a SIEM that finds a gap in seq can be fed from
-// audit.Log.Export.
+// Lines queued when the process exits are lost to the SIEM, not to the
+// audit log, which keeps every event: a gap in seq says where to look
+// (audit.Log.Export with Filter.From and To set to the times of the
+// lines either side of it).
 package siem

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -146,7 +147,7 @@ func newSink(name string, tr transport, hdr header, cfg *Config) *Sink {
 // defaultHeader is the header of a Sink's lines before its config's.
 func defaultHeader() header {
 	host, _ := os.Hostname()
-	return header{facility: FacilityLogAudit, hostname: host, appName: "steward", procID: fmt.Sprint(os.Getpid()), sdID: DefaultSDID}
+	return header{facility: FacilityLogAudit, hostname: host, appName: "steward", procID: strconv.Itoa(os.Getpid()), sdID: DefaultSDID}
 }
 
 // Attach makes s observe l (see audit.Log.Observe) until Close, and
