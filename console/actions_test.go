@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -95,6 +96,11 @@ func TestFlagsToggleRolloutAndPlayground(t *testing.T) {
 	require.Equal(t, http.StatusBadRequest, w.Code)
 	after, _ := f.flags.Get("new-ui")
 	require.Equal(t, fl.Version, after.Version, "refused input changed the flag")
+
+	w = get(t, f.h, userMaster, "/flags/new-ui/history")
+	require.Equal(t, http.StatusOK, w.Code, w.Body.String())
+	require.Equal(t, 4, strings.Count(w.Body.String(), "<tr class="), "created, toggled, targeted, rolled out: %s", w.Body.String())
+	require.Contains(t, w.Body.String(), "ops")
 }
 
 // A rollback needs a reason; the reason is audited and the Manager rolls

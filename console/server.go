@@ -41,6 +41,7 @@ func (c *console) routes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /flags/{name}/toggle", c.flagToggle)
 	mux.HandleFunc("POST /flags/{name}", c.flagUpdate)
 	mux.HandleFunc("GET /flags/evaluate", c.flagEvaluate)
+	mux.HandleFunc("GET /flags/{name}/history", c.flagHistory)
 	mux.HandleFunc("GET /audit", c.auditList)
 	mux.HandleFunc("GET /audit/export", c.auditExport)
 	mux.HandleFunc("GET /releases", c.releases)
