@@ -112,7 +112,7 @@ func special(t testing.TB, db *sql.DB, tenant string) {
 	exec(t, db, `INSERT INTO users (tenant_id, id, name, email, avatar, settings, score, big) VALUES (?, 1001, '', NULL, ?, NULL, ?, ?)`,
 		tenant, []byte{}, math.SmallestNonzeroFloat64, int64(math.MinInt64))
 	exec(t, db, `INSERT INTO users (tenant_id, id, name, email, avatar, score, big) VALUES (?, 1002, NULL, '', NULL, ?, 0)`,
-		tenant, -0.0)
+		tenant, math.Copysign(0, -1))
 }
 
 // dump returns every row of table where the tenant's rows are selected by

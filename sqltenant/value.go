@@ -45,7 +45,6 @@ func blob(b []byte) value      { return value{k: kindBlob, b: nonNil(b)} }
 func nonNil(b []byte) []byte   { return append([]byte{}, b...) }
 func (v value) isNull() bool   { return v.k == kindNull }
 func (v value) String() string { return fmt.Sprintf("%v", v.arg()) }
-func (k kind) valid() bool     { return k <= kindBlob }
 func (v value) equal(w value) bool {
 	return v.k == w.k && v.i == w.i && math.Float64bits(v.f) == math.Float64bits(w.f) && v.s == w.s && string(v.b) == string(w.b)
 }
