@@ -132,7 +132,7 @@ func (t *syslogTransport) send(ctx context.Context, l *Line) error {
 	if t.frame == nil {
 		t.frame = t.window.buffer()
 	}
-	t.frame = frame(t.frame[:0], t.line)
+	t.frame = appendFrame(t.frame[:0], t.line)
 	if err := t.connect(ctx); err != nil {
 		return err
 	}
@@ -144,8 +144,8 @@ func (t *syslogTransport) send(ctx context.Context, l *Line) error {
 	return nil
 }
 
-// frame appends line with its octet count (RFC 6587) to dst.
-func frame(dst, line []byte) []byte {
+// appendFrame appends line with its octet count (RFC 6587) to dst.
+func appendFrame(dst, line []byte) []byte {
 	dst = strconv.AppendInt(dst, int64(len(line)), 10)
 	dst = append(dst, ' ')
 	return append(dst, line...)
