@@ -19,6 +19,8 @@ type sqliteLoad struct {
 	key, rest      []int     // row indexes
 	ts             int       // row index of l.Timestamp, or -1
 	args           []any
+	t              *sqliteTx // for a merge's keysTable
+	keys           bool      // keysTable exists
 }
 
 func (t *sqliteTx) load(ctx context.Context, l *loadSpec) (loadCounts, error) {
@@ -57,67 +59,91 @@ func (t *sqliteTx) prepareLoad(ctx context.Context, l *loadSpec) (*sqliteLoad, e
 	if len(ld.key) != len(l.Table.PrimaryKey) {
 		return nil, fmt.Errorf("%w: the backup's rows lack part of the primary key", ErrNoPrimaryKey)
 	}
-	stmts := sqliteLoadSQL(l, len(ld.key))
+	stmts := sqliteLoadSQL(l)
 	var err error
 	if ld.insert, err = t.c.PrepareContext(ctx, stmts.insert); err != nil {
 		return nil, err
 	}
 	if l.Mode == loadOverwrite || l.Mode == loadKeepNewer {
-		if ld.lookup, err = t.c.PrepareContext(ctx, stmts.lookup); err != nil {
+		ld.t = t
+		if err := ld.prepareMerge(ctx, stmts.keys, stmts.fill, stmts.lookup, stmts.update); err != nil {
 			ld.close()
 			return nil, err
-		}
-		if len(ld.rest) > 0 {
-			if ld.update, err = t.c.PrepareContext(ctx, stmts.update); err != nil {
-				ld.close()
-				return nil, err
-			}
 		}
 	}
 	ld.args = make([]any, 0, len(l.Args)+len(l.Columns))
 	return ld, nil
 }
 
+// keysTable holds, during a merge's load of one table, the keys of the
+// tenant's rows and their timestamps: looking a row up there costs an
+// index probe, where the tenant filter (a join, for some tables) would
+// be evaluated again for every row. A temporary table is on disk (or in
+// SQLite's bounded page cache), not in this process's memory.
+const keysTable = "temp.steward_keys"
+
 // sqliteLoadSQL builds the statements of a load: insert (the columns
-// ?1..?n in row order), lookup and update (the filter's arguments first,
-// then the key's values; update's new values after them).
-func sqliteLoadSQL(l *loadSpec, keys int) struct{ insert, lookup, update string } {
-	var s struct{ insert, lookup, update string }
+// ?1..?n in row order); for a merge, keys (create and fill keysTable
+// from the tenant's rows, filter arguments bound), lookup (a key's
+// timestamp there: ?1..?k the key) and update (?1..?k the key, then the
+// other columns' new values in row order).
+func sqliteLoadSQL(l *loadSpec) struct{ insert, keys, fill, lookup, update string } {
+	var s struct{ insert, keys, fill, lookup, update string }
 	cols := make([]string, len(l.Columns))
 	params := make([]string, len(l.Columns))
 	for i, c := range l.Columns {
 		cols[i], params[i] = quoteIdent(c), numbered("?", i+1)
 	}
 	table := quoteIdent(l.Table.Name)
+	pk := make([]string, len(l.Table.PrimaryKey))
+	ks, match, keyMatch := make([]string, len(pk)), make([]string, len(pk)), make([]string, len(pk))
+	for i, c := range l.Table.PrimaryKey {
+		pk[i], ks[i] = quoteIdent(c), numbered("k", i+1)
+		match[i] = pk[i] + " = " + numbered("?", i+1)
+		keyMatch[i] = ks[i] + " = " + numbered("?", i+1)
+	}
 	s.insert = "INSERT INTO " + table + " (" + strings.Join(cols, ", ") + ") VALUES (" + strings.Join(params, ", ") + ")"
 	if l.Mode == loadMissingOnly {
-		pk := make([]string, len(l.Table.PrimaryKey))
-		for i, c := range l.Table.PrimaryKey {
-			pk[i] = quoteIdent(c)
-		}
 		s.insert += " ON CONFLICT (" + strings.Join(pk, ", ") + ") DO NOTHING"
 	}
-	n := len(l.Args)
-	var match []string
-	if l.Where != "" {
-		match = append(match, "("+l.Where+")")
-	}
-	for i, c := range l.Table.PrimaryKey {
-		match = append(match, quoteIdent(c)+" = "+numbered("?", n+i+1))
-	}
-	sel := "1"
+	ts := "NULL"
 	if l.Timestamp != "" {
-		sel = "+" + quoteIdent(l.Timestamp)
+		ts = "+" + quoteIdent(l.Timestamp)
 	}
-	s.lookup = "SELECT " + sel + " FROM " + table + " WHERE " + strings.Join(match, " AND ")
+	s.keys = "CREATE TEMP TABLE steward_keys (" + strings.Join(ks, ", ") + ", ts, PRIMARY KEY (" + strings.Join(ks, ", ") + ")) WITHOUT ROWID"
+	s.fill = "INSERT INTO " + keysTable + " SELECT " + strings.Join(pk, ", ") + ", " + ts + " FROM " + table
+	if l.Where != "" {
+		s.fill += " WHERE " + l.Where
+	}
+	s.lookup = "SELECT ts FROM " + keysTable + " WHERE " + strings.Join(keyMatch, " AND ")
 	var set []string
 	for _, c := range l.Columns {
 		if !slices.Contains(l.Table.PrimaryKey, c) {
-			set = append(set, quoteIdent(c)+" = "+numbered("?", n+keys+len(set)+1))
+			set = append(set, quoteIdent(c)+" = "+numbered("?", len(pk)+len(set)+1))
 		}
 	}
 	s.update = "UPDATE " + table + " SET " + strings.Join(set, ", ") + " WHERE " + strings.Join(match, " AND ")
 	return s
+}
+
+// prepareMerge fills keysTable with the tenant's keys and prepares the
+// lookup and the update.
+func (ld *sqliteLoad) prepareMerge(ctx context.Context, keys, fill, lookup, update string) error {
+	if _, err := ld.t.c.ExecContext(ctx, keys); err != nil {
+		return err
+	}
+	ld.keys = true
+	if _, err := ld.t.c.ExecContext(ctx, fill, ld.l.Args...); err != nil {
+		return err
+	}
+	var err error
+	if ld.lookup, err = ld.t.c.PrepareContext(ctx, lookup); err != nil {
+		return err
+	}
+	if len(ld.rest) > 0 {
+		ld.update, err = ld.t.c.PrepareContext(ctx, update)
+	}
+	return err
 }
 
 func (ld *sqliteLoad) close() {
@@ -125,6 +151,9 @@ func (ld *sqliteLoad) close() {
 		if s != nil {
 			s.Close()
 		}
+	}
+	if ld.keys {
+		_, _ = ld.t.c.ExecContext(context.Background(), "DROP TABLE "+keysTable)
 	}
 }
 
@@ -176,10 +205,11 @@ func (ld *sqliteLoad) values(row []value) []any {
 	return ld.args
 }
 
-// find looks the row's key up among the tenant's rows and returns the
-// stored timestamp (NULL without one) and whether it is there.
+// find looks the row's key up among the tenant's rows (keysTable) and
+// returns the stored timestamp (NULL without one) and whether it is
+// there.
 func (ld *sqliteLoad) find(ctx context.Context, row []value) (value, bool, error) {
-	ld.args = append(ld.args[:0], ld.l.Args...)
+	ld.args = ld.args[:0]
 	for _, i := range ld.key {
 		ld.args = append(ld.args, row[i].arg())
 	}
@@ -199,7 +229,7 @@ func (ld *sqliteLoad) find(ctx context.Context, row []value) (value, bool, error
 }
 
 func (ld *sqliteLoad) updateArgs(row []value) []any {
-	ld.args = append(ld.args[:0], ld.l.Args...)
+	ld.args = ld.args[:0]
 	for _, i := range ld.key {
 		ld.args = append(ld.args, row[i].arg())
 	}
