@@ -155,7 +155,7 @@ func TestTenantScopedAuditDefaultsToItsTenant(t *testing.T) {
 	require.Equal(t, http.StatusOK, w.Code, w.Body.String())
 	require.Contains(t, w.Body.String(), `value="acme" data-testid="audit-tenant"`)
 	require.NotContains(t, w.Body.String(), "globex")
-	require.Contains(t, w.Body.String(), "you may not verify the whole chain")
+	require.Contains(t, get(t, f.h, userAcme, "/audit/verify").Body.String(), "you may not verify the whole chain")
 	m := regexp.MustCompile(`href="([^"]+)" data-testid="export-csv"`).FindStringSubmatch(w.Body.String())
 	require.NotNil(t, m)
 	link := html.UnescapeString(m[1])

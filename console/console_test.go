@@ -2,6 +2,7 @@ package console_test
 
 import (
 	"bufio"
+	"io"
 	"encoding/csv"
 	"encoding/json"
 	"net/http"
@@ -50,7 +51,8 @@ func pages(f *fixture) []pageCase {
 		{"restore-options", "/restore?tenant=acme&snapshot=" + acme[1].ID, []string{`data-testid="module-users"`}},
 		{"restore-plan", "/restore/plan?tenant=acme&mode=full&snapshot=" + acme[1].ID, []string{`data-testid="restore-confirm"`}},
 		{"flags", "/flags", []string{`data-testid="flag-new-ui"`}},
-		{"audit", "/audit", []string{"chain verified", "backup.created"}},
+		{"audit", "/audit", []string{`hx-get="/audit/verify"`, "backup.created"}},
+		{"audit-verify", "/audit/verify", []string{"chain verified"}},
 		{"releases", "/releases", []string{`data-testid="active-prod">1.1.0`, "rollback-prod-1.0.0"}},
 		{"retention", "/retention?tenant=acme", []string{`data-testid="retention-summary"`, "newest"}},
 	}
@@ -229,7 +231,6 @@ func TestAuditExportCSVAndJSONL(t *testing.T) {
 func TestAuditPageFiltersAndVerifies(t *testing.T) {
 	f := newFixture(t)
 	w := get(t, f.h, userMaster, "/audit?tenant=acme&type=backup.created")
-	require.Contains(t, w.Body.String(), "chain verified")
 	require.Equal(t, 2, strings.Count(w.Body.String(), `data-testid="event-`))
 }
 
@@ -243,4 +244,28 @@ func TestRetentionPreviewChangesNothing(t *testing.T) {
 	cat, err := f.engine.Catalog(masterCtx(), "acme")
 	require.NoError(t, err)
 	require.Len(t, cat, 2)
+}
+
+// The chain's status is the Log's verdict: an event edited in the store
+// shows as not verified.
+func TestAuditVerifyReportsATamperedChain(t *testing.T) {
+	f := newFixture(t)
+	require.Contains(t, get(t, f.h, userMaster, "/audit/verify").Body.String(), "chain verified")
+	key := "audit/events/00000000000000000003"
+	rc, err := f.store.Get(masterCtx(), key)
+	require.NoError(t, err)
+	b, err := io.ReadAll(rc)
+	rc.Close()
+	require.NoError(t, err)
+	edited := strings.Replace(string(b), `"tenant":"globex"`, `"tenant":"evil"`, 1)
+	require.NotEqual(t, string(b), edited, "event 3 is globex's second backup")
+	require.NoError(t, f.store.Put(masterCtx(), key, strings.NewReader(edited), nil))
+
+	w := get(t, f.h, userMaster, "/audit/verify")
+	require.Equal(t, http.StatusOK, w.Code)
+	require.Contains(t, w.Body.String(), "not verified")
+	require.NotContains(t, w.Body.String(), "chain verified")
+	w = do(t, f.h, userMaster, http.MethodGet, "/audit/verify", nil, http.Header{"Hx-Request": {"true"}})
+	require.Contains(t, w.Body.String(), `data-testid="chain-status"`)
+	require.NotContains(t, w.Body.String(), "<html", "htmx gets the status alone")
 }

@@ -92,6 +92,10 @@ func TestBrowserPagesLogNoCSPViolation(t *testing.T) {
 	for _, pc := range pages(f) {
 		tb.load(t, chromedp.Navigate(base+pc.path))
 		require.Equal(t, "object", run(t, tb, chromedp.Evaluate[string](`typeof htmx`)), "htmx on %s", pc.path)
+		if pc.name == "audit" { // htmx loads the chain's status once the page shows
+			tb.do(t, chromedp.WaitVisible(sel("chain-status")))
+			require.Contains(t, tb.text(t, "chain-status"), "chain verified")
+		}
 		if shots != "" {
 			png := run(t, tb, chromedp.FullScreenshot(100))
 			require.NoError(t, os.WriteFile(filepath.Join(shots, pc.name+".png"), png, 0o644))

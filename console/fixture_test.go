@@ -42,6 +42,7 @@ var recordKey = []byte("console-test-record-key-32-bytes")
 type fixture struct {
 	h        http.Handler
 	cfg      *console.Config
+	store    storage.Store
 	engine   *backup.Engine
 	log      *audit.Log
 	flags    *flags.Set
@@ -76,7 +77,7 @@ func newFixture(t testing.TB) *fixture {
 	require.NoError(t, err)
 	engine, err := backup.New(store, &backup.Config{Auditor: log, Authorizer: authz})
 	require.NoError(t, err)
-	f := &fixture{engine: engine, log: log, live: t.TempDir(),
+	f := &fixture{engine: engine, log: log, store: store, live: t.TempDir(),
 		files: map[string]map[string][]byte{}, snaps: map[string][]*backup.Snapshot{}}
 	for _, tenant := range []string{"acme", "globex"} {
 		f.seedTenant(t, tenant)

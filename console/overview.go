@@ -73,21 +73,19 @@ func (c *console) health(ctx context.Context) ([]tenantHealth, error) {
 		return nil, err
 	}
 	now := c.cfg.Clock.Now()
-	failures := c.auditQuery(ctx, tenants, audit.Filter{FailuresOnly: true})
-	attempts := c.auditQuery(ctx, tenants, audit.Filter{From: now.Add(-7 * 24 * time.Hour),
-		Types: []audit.EventType{audit.TypeBackupCreated, audit.TypeBackupFailed}})
+	events := c.backupEvents(ctx, tenants, now)
 	rows := make([]tenantHealth, 0, len(tenants))
 	for _, t := range tenants {
 		h, err := c.tenantHealth(ctx, t, now)
 		if err != nil {
 			return nil, err
 		}
-		if evs := failures[t]; len(evs) > 0 {
-			if f := evs[len(evs)-1]; h.Last == nil || f.Timestamp.After(h.Last.Timestamp) {
-				h.LastFailure = &f
+		if ev := events[t]; ev != nil {
+			if f := ev.lastFailure; f != nil && (h.Last == nil || f.Timestamp.After(h.Last.Timestamp)) {
+				h.LastFailure = f
 			}
+			h.Day, h.Week = ev.day, ev.week
 		}
-		h.Day, h.Week = successRates(attempts[t], now)
 		rows = append(rows, h)
 	}
 	slices.SortStableFunc(rows, func(a, b tenantHealth) int {
@@ -128,47 +126,63 @@ func (c *console) rpo(ctx context.Context, tenant string) time.Duration {
 	return time.Duration(p.RPOIncremental)
 }
 
-// auditQuery returns, per tenant, the events of the audit log matching f,
-// oldest first: none without a log or when the principal may not read it.
-// A principal that may not read the whole log gets its tenants' events,
-// one query each.
-func (c *console) auditQuery(ctx context.Context, tenants []string, f audit.Filter) map[string][]audit.Event {
-	out := map[string][]audit.Event{}
+// tenantEvents is what the audit log says of one tenant's backups.
+type tenantEvents struct {
+	lastFailure *audit.Event // newest failure of any kind
+	day, week   rate         // backups in the 24 hours and 7 days before now
+}
+
+// add counts e, an event of the tenant, in log order.
+func (te *tenantEvents) add(e audit.Event, now time.Time) {
+	if e.Failed() {
+		te.lastFailure = &e
+	}
+	if e.Type != audit.TypeBackupCreated && e.Type != audit.TypeBackupFailed {
+		return
+	}
+	age := now.Sub(e.Timestamp)
+	if age > 7*24*time.Hour {
+		return
+	}
+	ok := 0
+	if e.Type == audit.TypeBackupCreated && !e.Failed() {
+		ok = 1
+	}
+	te.week.OK, te.week.Total = te.week.OK+ok, te.week.Total+1
+	if age <= 24*time.Hour {
+		te.day.OK, te.day.Total = te.day.OK+ok, te.day.Total+1
+	}
+}
+
+// backupEvents reads the audit log once and sums it up per tenant: nothing
+// without a log or when the principal may not read it. A principal that
+// may not read the whole log gets its tenants' events, one pass each.
+// Reading the log fails quietly: the Overview then shows no failures, and
+// the Audit page says why.
+func (c *console) backupEvents(ctx context.Context, tenants []string, now time.Time) map[string]*tenantEvents {
+	out := map[string]*tenantEvents{}
 	if c.cfg.Log == nil {
 		return out
 	}
-	add := func(evs []audit.Event) {
-		for _, e := range evs {
-			out[e.Tenant] = append(out[e.Tenant], e)
+	scan := func(f audit.Filter) {
+		for e, err := range c.cfg.Log.Events(ctx, f) {
+			if err != nil {
+				return
+			}
+			if out[e.Tenant] == nil {
+				out[e.Tenant] = &tenantEvents{}
+			}
+			out[e.Tenant].add(e, now)
 		}
 	}
 	if c.allowed(ctx, steward.ActionAuditRead, "") {
-		evs, _ := c.cfg.Log.Query(ctx, f)
-		add(evs)
+		scan(audit.Filter{})
 		return out
 	}
 	for _, t := range tenants {
 		if c.allowed(ctx, steward.ActionAuditRead, t) {
-			f.Tenant = t
-			evs, _ := c.cfg.Log.Query(ctx, f)
-			add(evs)
+			scan(audit.Filter{Tenant: t})
 		}
 	}
 	return out
-}
-
-// successRates counts the backups of evs that succeeded in the 24 hours
-// and the 7 days before now.
-func successRates(evs []audit.Event, now time.Time) (day, week rate) {
-	for _, e := range evs {
-		ok := 0
-		if e.Type == audit.TypeBackupCreated && !e.Failed() {
-			ok = 1
-		}
-		week.OK, week.Total = week.OK+ok, week.Total+1
-		if now.Sub(e.Timestamp) <= 24*time.Hour {
-			day.OK, day.Total = day.OK+ok, day.Total+1
-		}
-	}
-	return day, week
 }

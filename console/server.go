@@ -44,6 +44,7 @@ func (c *console) routes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /flags/{name}/history", c.flagHistory)
 	mux.HandleFunc("GET /audit", c.auditList)
 	mux.HandleFunc("GET /audit/export", c.auditExport)
+	mux.HandleFunc("GET /audit/verify", c.auditVerify)
 	mux.HandleFunc("GET /releases", c.releases)
 	mux.HandleFunc("POST /releases/rollback", c.rollback)
 	mux.HandleFunc("GET /retention", c.retentionPreview)
