@@ -2,9 +2,9 @@ package console_test
 
 import (
 	"bufio"
-	"io"
 	"encoding/csv"
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/url"
 	"regexp"
