@@ -4,10 +4,12 @@ import (
 	"bufio"
 	"encoding/csv"
 	"encoding/json"
+	"html"
 	"io"
 	"net/http"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -268,4 +270,24 @@ func TestAuditVerifyReportsATamperedChain(t *testing.T) {
 	w = do(t, f.h, userMaster, http.MethodGet, "/audit/verify", nil, http.Header{"Hx-Request": {"true"}})
 	require.Contains(t, w.Body.String(), `data-testid="chain-status"`)
 	require.NotContains(t, w.Body.String(), "<html", "htmx gets the status alone")
+}
+
+func TestSnapshotsPaginate(t *testing.T) {
+	f := newFixture(t)
+	for i := range 100 {
+		f.backup(t, "acme", map[string][]byte{"users/n.json": []byte(strconv.Itoa(i))}, "incremental", nil)
+	}
+	w := get(t, f.h, userMaster, "/snapshots?tenant=acme")
+	require.Equal(t, http.StatusOK, w.Code)
+	body := w.Body.String()
+	require.Equal(t, 100, strings.Count(body, `<tr data-testid="snapshot-`), "a page holds 100")
+	require.Contains(t, body, "page 1 of 2 (102 in all)")
+	require.NotContains(t, body, f.snaps["acme"][0].ID, "the oldest is on page 2")
+	m := regexp.MustCompile(`href="([^"]+)" rel="next"`).FindStringSubmatch(body)
+	require.NotNil(t, m)
+	w = get(t, f.h, userMaster, html.UnescapeString(m[1]))
+	body = w.Body.String()
+	require.Equal(t, 2, strings.Count(body, `<tr data-testid="snapshot-`))
+	require.Contains(t, body, f.snaps["acme"][0].ID)
+	require.Contains(t, body, "tenant=acme", "the next page keeps the filter")
 }

@@ -50,6 +50,12 @@ func (h tenantHealth) severity() int {
 	return 0
 }
 
+// overviewData is the Overview's page of rows.
+type overviewData struct {
+	Rows  []tenantHealth
+	Pager pager
+}
+
 // overview is the landing page: per tenant the last backup's age against
 // its RPO and the snapshot count, failing tenants first.
 func (c *console) overview(w http.ResponseWriter, r *http.Request) {
@@ -62,7 +68,9 @@ func (c *console) overview(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, err)
 		return
 	}
-	c.render(w, r, http.StatusOK, "overview", "", page{Title: "Overview", Nav: "overview", Data: rows})
+	lo, hi, pg := paginate(c.cfg.BasePath+"/", r.URL.Query(), len(rows))
+	d := overviewData{Rows: rows[lo:hi], Pager: pg}
+	c.render(w, r, http.StatusOK, "overview", "", page{Title: "Overview", Nav: "overview", Data: d})
 }
 
 // health builds the Overview's rows: failed tenants first, then stale

@@ -24,11 +24,9 @@ func (f snapshotFilter) match(s *backup.Snapshot) bool {
 type snapshotList struct {
 	Filter    snapshotFilter
 	Tenants   []string
-	Snapshots []backup.Snapshot
+	Snapshots []backup.Snapshot // this page's
+	Pager     pager
 }
-
-// maxListed bounds the snapshots one page lists.
-const maxListed = 500
 
 // snapshots lists the snapshots of the tenants the principal may read,
 // newest first, filtered by tenant, type and tag.
@@ -52,10 +50,13 @@ func (c *console) snapshots(w http.ResponseWriter, r *http.Request) {
 		}
 		scope = []string{d.Filter.Tenant}
 	}
-	if d.Snapshots, err = c.listSnapshots(r.Context(), scope, d.Filter); err != nil {
+	all, err := c.listSnapshots(r.Context(), scope, d.Filter)
+	if err != nil {
 		c.fail(w, r, err)
 		return
 	}
+	lo, hi, pg := paginate(c.cfg.BasePath+"/snapshots", q, len(all))
+	d.Snapshots, d.Pager = all[lo:hi], pg
 	c.render(w, r, http.StatusOK, "snapshots", "", page{Title: "Snapshots", Nav: "snapshots", Data: d})
 }
 
@@ -74,9 +75,6 @@ func (c *console) listSnapshots(ctx context.Context, tenants []string, f snapsho
 		}
 	}
 	slices.SortStableFunc(out, func(a, b backup.Snapshot) int { return b.Timestamp.Compare(a.Timestamp) })
-	if len(out) > maxListed {
-		out = out[:maxListed]
-	}
 	return out, nil
 }
 
