@@ -93,6 +93,7 @@ func TestPostsWithoutCSRFTokenChangeNothing(t *testing.T) {
 		{"/flags/new-ui", url.Values{"rollout": {"100"}}},
 		{"/restore/run", url.Values{"tenant": {"acme"}, "snapshot": {f.snaps["acme"][1].ID}, "mode": {"full"}, "confirm": {"acme"}}},
 		{"/releases/rollback", url.Values{"release": {"prod-1.0.0"}, "reason": {"bad deploy"}}},
+		{"/releases/deploy", url.Values{"release": {"prod-1.0.0"}, "reason": {"again"}}},
 	}
 	tokens := map[string]string{"none": "", "forged": "AAAA", "another principal's": acmeToken}
 	flagBefore, _ := f.flags.Get("new-ui")

@@ -105,7 +105,7 @@ func TestFlagsToggleRolloutAndPlayground(t *testing.T) {
 
 // A rollback needs a reason; the reason is audited and the Manager rolls
 // the channel back.
-func TestRollbackNeedsAReasonAndAuditsIt(t *testing.T) {
+func TestRollbackAndDeployNeedAReasonAndAuditIt(t *testing.T) {
 	f := newFixture(t)
 	token := csrfToken(t, f.h, userMaster, "/releases")
 	w := post(t, f.h, userMaster, "/releases/rollback", url.Values{"csrf": {token}, "release": {"prod-1.0.0"}, "reason": {"  "}})
@@ -125,4 +125,21 @@ func TestRollbackNeedsAReasonAndAuditsIt(t *testing.T) {
 	require.Len(t, evs, 1)
 	require.Equal(t, "checkout broken", evs[0].Data["reason"])
 	require.Equal(t, "ops", evs[0].UserID)
+
+	// 1.1.0 is now newer than the active release: it can be deployed again.
+	w = get(t, f.h, userMaster, "/releases")
+	require.Contains(t, w.Body.String(), `data-testid="deploy-prod-1.1.0"`)
+	require.NotContains(t, w.Body.String(), `data-testid="rollback-prod-1.0.0"`, "the active release has no action")
+	w = post(t, f.h, userMaster, "/releases/deploy", url.Values{"csrf": {token}, "release": {"prod-1.1.0"}})
+	require.Equal(t, http.StatusBadRequest, w.Code, "a deploy needs a reason too")
+	w = post(t, f.h, userMaster, "/releases/deploy", url.Values{"csrf": {token}, "release": {"prod-1.1.0"}, "reason": {"fixed"}})
+	require.Equal(t, http.StatusOK, w.Code, w.Body.String())
+	require.Contains(t, w.Body.String(), `data-testid="deploy-done"`)
+	active, err = f.releases.Active(masterCtx(), "prod")
+	require.NoError(t, err)
+	require.Equal(t, "1.1.0", active.Version)
+	evs, err = f.log.Query(masterCtx(), audit.Filter{Types: []audit.EventType{console.EventDeployRequested}})
+	require.NoError(t, err)
+	require.Len(t, evs, 1)
+	require.Equal(t, "fixed", evs[0].Data["reason"])
 }

@@ -124,3 +124,26 @@ func TestBrowserCSPViolationIsDetected(t *testing.T) {
 	require.Equal(t, "canary", run(t, tb, chromedp.Title()), "the inline script ran")
 	require.Eventually(t, func() bool { return len(tb.cspViolations()) > 0 }, 5e9, 1e8, "no violation seen: %v", tb.messages())
 }
+
+// Rolling a release back in the browser needs the reason typed first.
+func TestBrowserRollback(t *testing.T) {
+	tb := newTab(t)
+	f := newFixture(t)
+	base := serve(t, f.h, userMaster)
+	tb.load(t, chromedp.Navigate(base+"/releases"))
+	// The reason is required: the browser does not submit without it.
+	tb.do(t, chromedp.Click(sel("rollback-prod-1.0.0")))
+	require.Equal(t, base+"/releases", run(t, tb, chromedp.Location()))
+	active, err := f.releases.Active(masterCtx(), "prod")
+	require.NoError(t, err)
+	require.Equal(t, "1.1.0", active.Version)
+
+	tb.do(t, chromedp.SendKeys(sel("reason-prod-1.0.0"), "checkout broken"))
+	tb.load(t, chromedp.Click(sel("rollback-prod-1.0.0")))
+	require.Contains(t, tb.text(t, "rollback-done"), "prod-1.0.0")
+	active, err = f.releases.Active(masterCtx(), "prod")
+	require.NoError(t, err)
+	require.Equal(t, "1.0.0", active.Version)
+	require.Equal(t, "1.0.0", strings.TrimSpace(tb.text(t, "active-prod")))
+	require.Empty(t, tb.cspViolations())
+}

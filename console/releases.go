@@ -13,9 +13,13 @@ import (
 	"github.com/iluxsys/steward/release"
 )
 
-// EventRollbackRequested is the audit event the console records, with the
-// reason the user gave, before it asks the Manager to roll back.
-const EventRollbackRequested audit.EventType = "console.rollback_requested"
+// Audit events the console records, with the reason the user gave, before
+// it asks the Manager to roll back or to deploy (the Manager's own events
+// have no room for a reason).
+const (
+	EventRollbackRequested audit.EventType = "console.rollback_requested"
+	EventDeployRequested   audit.EventType = "console.deploy_requested"
+)
 
 // maxReason bounds a rollback's reason.
 const maxReason = 1000
@@ -24,8 +28,32 @@ const maxReason = 1000
 type channelView struct {
 	Name        string
 	Active      *release.Release
-	Releases    []release.Release    // newest first
+	Releases    []releaseRow         // newest first
 	Deployments []release.Deployment // newest first
+}
+
+// releaseRow is a release of the timeline and what can be done with it:
+// "deploy" (newer than the active release, or none is active), "rollback"
+// (older) or "" (the active one).
+type releaseRow struct {
+	release.Release
+	Action string
+}
+
+// releaseAction says what a release is to the channel's active one.
+func releaseAction(r, active *release.Release) string {
+	if active == nil {
+		return "deploy"
+	}
+	v, err1 := release.ParseVersion(r.Version)
+	a, err2 := release.ParseVersion(active.Version)
+	switch {
+	case err1 != nil || err2 != nil || r.ID == active.ID:
+		return ""
+	case v.GreaterThan(a):
+		return "deploy"
+	}
+	return "rollback"
 }
 
 // releaseData is the Releases page's data.
@@ -86,10 +114,11 @@ func (c *console) channel(ctx context.Context, name string, deps []release.Deplo
 	if err != nil {
 		return v, err
 	}
-	slices.Reverse(hist)
-	v.Releases = hist
 	if v.Active, err = c.cfg.Releases.Active(ctx, name); err != nil && !errors.Is(err, release.ErrNotFound) {
 		return v, err
+	}
+	for _, r := range slices.Backward(hist) {
+		v.Releases = append(v.Releases, releaseRow{Release: r, Action: releaseAction(&r, v.Active)})
 	}
 	for _, d := range deps {
 		if d.Channel == name {
@@ -103,6 +132,22 @@ func (c *console) channel(ctx context.Context, name string, deps []release.Deplo
 // rollback takes a channel back to the release named in the form, once
 // the user gave a reason; the reason is audited first.
 func (c *console) rollback(w http.ResponseWriter, r *http.Request) {
+	c.change(w, r, steward.ActionReleaseRollback, EventRollbackRequested, func(ctx context.Context, id string) (*release.Deployment, error) {
+		return c.cfg.Releases.Rollback(ctx, id, nil)
+	})
+}
+
+// deploy deploys the release named in the form, once the user gave a
+// reason; the reason is audited first.
+func (c *console) deploy(w http.ResponseWriter, r *http.Request) {
+	c.change(w, r, steward.ActionReleaseDeploy, EventDeployRequested, func(ctx context.Context, id string) (*release.Deployment, error) {
+		return c.cfg.Releases.Deploy(ctx, id, nil)
+	})
+}
+
+// change runs a deploy or a rollback for the form's release and reason.
+func (c *console) change(w http.ResponseWriter, r *http.Request, action steward.Action, typ audit.EventType,
+	run func(ctx context.Context, id string) (*release.Deployment, error)) {
 	if c.cfg.Releases == nil {
 		c.notConfigured(w, r, "releases", "The release Manager")
 		return
@@ -110,18 +155,18 @@ func (c *console) rollback(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	target, reason := r.PostFormValue("release"), strings.TrimSpace(r.PostFormValue("reason"))
 	if target == "" || reason == "" || len(reason) > maxReason {
-		c.badRequest(w, r, fmt.Sprintf("console: nothing was rolled back: name the release and give a reason (at most %d bytes)", maxReason))
+		c.badRequest(w, r, fmt.Sprintf("console: nothing changed: name the release and give a reason (at most %d bytes)", maxReason))
 		return
 	}
-	if err := c.authorize(ctx, steward.ActionReleaseRollback, ""); err != nil {
+	if err := c.authorize(ctx, action, ""); err != nil {
 		c.fail(w, r, err)
 		return
 	}
-	if err := c.recordReason(ctx, target, reason); err != nil {
+	if err := c.recordReason(ctx, typ, target, reason); err != nil {
 		c.fail(w, r, err)
 		return
 	}
-	dep, err := c.cfg.Releases.Rollback(ctx, target, nil)
+	dep, err := run(ctx, target)
 	if err != nil {
 		c.fail(w, r, err)
 		return
@@ -129,18 +174,21 @@ func (c *console) rollback(w http.ResponseWriter, r *http.Request) {
 	c.renderReleases(w, r, http.StatusOK, dep)
 }
 
-// recordReason writes the rollback's reason to the audit log, when there
-// is one: the Manager's own event has no room for it.
-func (c *console) recordReason(ctx context.Context, target, reason string) error {
+// recordReason writes the reason of a deploy or rollback to the audit log,
+// when there is one.
+func (c *console) recordReason(ctx context.Context, typ audit.EventType, target, reason string) error {
 	if c.cfg.Log == nil {
 		return nil
 	}
-	p := principal(ctx)
-	err := c.cfg.Log.Record(ctx, audit.Event{Type: EventRollbackRequested, UserID: p.ID,
-		Message: fmt.Sprintf("rollback to %s requested: %s", target, reason),
+	verb := "rollback to"
+	if typ == EventDeployRequested {
+		verb = "deploy of"
+	}
+	err := c.cfg.Log.Record(ctx, audit.Event{Type: typ, UserID: principal(ctx).ID,
+		Message: fmt.Sprintf("%s %s requested: %s", verb, target, reason),
 		Data:    map[string]any{audit.DataReleaseID: target, "reason": reason}})
 	if err != nil {
-		return fmt.Errorf("console: recording the rollback's reason: %w", err)
+		return fmt.Errorf("console: recording the reason: %w", err)
 	}
 	return nil
 }

@@ -47,6 +47,7 @@ func (c *console) routes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /audit/verify", c.auditVerify)
 	mux.HandleFunc("GET /releases", c.releases)
 	mux.HandleFunc("POST /releases/rollback", c.rollback)
+	mux.HandleFunc("POST /releases/deploy", c.deploy)
 	mux.HandleFunc("GET /retention", c.retentionPreview)
 }
 
