@@ -19,8 +19,10 @@ type sqliteLoad struct {
 	key, rest      []int     // row indexes
 	ts             int       // row index of l.Timestamp, or -1
 	args           []any
-	t              *sqliteTx // for a merge's keysTable
+	t              *sqliteTx // the transaction's connection
 	keys           bool      // keysTable exists
+	pending        [][]value // rows waiting for a batched insert
+	full           *sql.Stmt // the insert of a full batch, once prepared
 }
 
 func (t *sqliteTx) load(ctx context.Context, l *loadSpec) (loadCounts, error) {
@@ -30,22 +32,33 @@ func (t *sqliteTx) load(ctx context.Context, l *loadSpec) (loadCounts, error) {
 	}
 	defer ld.close()
 	var n loadCounts
+	batched := l.Mode == loadInsert || l.Mode == loadMissingOnly
 	for {
 		row, err := l.next()
 		if errors.Is(err, io.EOF) {
-			return n, nil
+			break
 		}
 		if err != nil {
 			return n, err
 		}
-		if err := ld.row(ctx, row, &n); err != nil {
-			return n, fmt.Errorf("sqltenant: load table %q, row %d: %w", l.Table.Name, n.Inserted+n.Updated+n.Kept+1, err)
+		where := "row"
+		if batched {
+			where, err = "rows from", ld.batch(ctx, row, &n)
+		} else {
+			err = ld.row(ctx, row, &n)
+		}
+		if err != nil {
+			return n, fmt.Errorf("sqltenant: load table %q, %s %d: %w", l.Table.Name, where, n.Inserted+n.Updated+n.Kept+1, err)
 		}
 	}
+	if err := ld.flush(ctx, &n); err != nil {
+		return n, fmt.Errorf("sqltenant: load table %q, rows from %d: %w", l.Table.Name, n.Inserted+n.Updated+n.Kept+1, err)
+	}
+	return n, nil
 }
 
 func (t *sqliteTx) prepareLoad(ctx context.Context, l *loadSpec) (*sqliteLoad, error) {
-	ld := &sqliteLoad{l: l, ts: slices.Index(l.Columns, l.Timestamp)}
+	ld := &sqliteLoad{l: l, t: t, ts: slices.Index(l.Columns, l.Timestamp)}
 	if l.Timestamp == "" {
 		ld.ts = -1
 	}
@@ -65,7 +78,6 @@ func (t *sqliteTx) prepareLoad(ctx context.Context, l *loadSpec) (*sqliteLoad, e
 		return nil, err
 	}
 	if l.Mode == loadOverwrite || l.Mode == loadKeepNewer {
-		ld.t = t
 		if err := ld.prepareMerge(ctx, stmts.keys, stmts.fill, stmts.lookup, stmts.update); err != nil {
 			ld.close()
 			return nil, err
@@ -147,7 +159,7 @@ func (ld *sqliteLoad) prepareMerge(ctx context.Context, keys, fill, lookup, upda
 }
 
 func (ld *sqliteLoad) close() {
-	for _, s := range []*sql.Stmt{ld.insert, ld.lookup, ld.update} {
+	for _, s := range []*sql.Stmt{ld.insert, ld.lookup, ld.update, ld.full} {
 		if s != nil {
 			s.Close()
 		}
@@ -159,22 +171,6 @@ func (ld *sqliteLoad) close() {
 
 // row loads one row and counts what it did.
 func (ld *sqliteLoad) row(ctx context.Context, row []value, n *loadCounts) error {
-	switch ld.l.Mode {
-	case loadInsert:
-		n.Inserted++
-		return ld.insertRow(ctx, row)
-	case loadMissingOnly:
-		res, err := ld.insert.ExecContext(ctx, ld.values(row)...)
-		if err != nil {
-			return err
-		}
-		if k, _ := res.RowsAffected(); k == 0 {
-			n.Kept++
-		} else {
-			n.Inserted++
-		}
-		return nil
-	}
 	stored, found, err := ld.find(ctx, row)
 	switch {
 	case err != nil:
