@@ -326,3 +326,36 @@ func TestOptionsRefused(t *testing.T) {
 	require.True(t, errors.Is(err, sqltenant.ErrUnscopedTable), "got %v", err)
 	require.ErrorContains(t, err, `"countries"`)
 }
+
+func TestSafetyBackupDryRunAndValidate(t *testing.T) {
+	dir := t.TempDir()
+	db := openDB(t, dir, "app.db")
+	seed(t, db, "acme", 4, 0)
+	e, r, _ := newEngine(t)
+	snap := backupTenant(t, e, db, "acme", backup.Full)
+	exec(t, db, `UPDATE tasks SET body = 'edited after the backup' WHERE tenant_id = 'acme'`)
+	edited := tenantDump(t, db, "acme")
+
+	// A dry run plans one decision per table and changes nothing.
+	rep, err := restoreInto(t, r, db, "acme", snap.ID, nil, &restore.Options{Mode: restore.Full, DryRun: true})
+	require.NoError(t, err)
+	var planned []string
+	for _, d := range rep.Plan.Decisions {
+		planned = append(planned, d.Path+" "+d.Action)
+	}
+	require.Equal(t, []string{"order_items/rows restored", "orders/rows restored", "projects/rows restored", "tasks/rows restored", "users/rows restored", "~schema/schema.json restored"}, planned)
+	require.Equal(t, edited, tenantDump(t, db, "acme"))
+
+	// The restore takes a safety backup of the tenant's rows first, and
+	// validates what it restored.
+	rep, err = restoreInto(t, r, db, "acme", snap.ID, nil, &restore.Options{Mode: restore.Full, SafetyBackup: true, Validate: true})
+	require.NoError(t, err)
+	require.True(t, rep.Validated)
+	require.NotEmpty(t, rep.SafetySnapshotID)
+	require.NotEqual(t, edited, tenantDump(t, db, "acme"))
+
+	// Restoring the safety backup brings the edits back.
+	_, err = restoreInto(t, r, db, "acme", rep.SafetySnapshotID, nil, &restore.Options{Mode: restore.Full})
+	require.NoError(t, err)
+	require.Equal(t, edited, tenantDump(t, db, "acme"))
+}
