@@ -68,7 +68,7 @@ func TestTenantScopedPrincipalCannotActOnOthers(t *testing.T) {
 	require.Empty(t, treeOf(t, f.live), "a refused restore wrote files")
 
 	before, _ := f.flags.Get("new-ui")
-	w = post(t, f.h, userAcme, "/flags/new-ui/toggle", url.Values{"csrf": {token}})
+	w = post(t, f.h, userAcme, "/flags/new-ui/toggle", url.Values{"csrf": {token}, "enabled": {"true"}})
 	require.Equal(t, http.StatusForbidden, w.Code)
 	after, _ := f.flags.Get("new-ui")
 	require.Equal(t, before.Version, after.Version, "a refused toggle changed the flag")
@@ -89,7 +89,7 @@ func TestPostsWithoutCSRFTokenChangeNothing(t *testing.T) {
 		path string
 		form url.Values
 	}{
-		{"/flags/new-ui/toggle", url.Values{}},
+		{"/flags/new-ui/toggle", url.Values{"enabled": {"true"}}},
 		{"/flags/new-ui", url.Values{"rollout": {"100"}}},
 		{"/restore/run", url.Values{"tenant": {"acme"}, "snapshot": {f.snaps["acme"][1].ID}, "mode": {"full"}, "confirm": {"acme"}}},
 		{"/releases/rollback", url.Values{"release": {"prod-1.0.0"}, "reason": {"bad deploy"}}},
@@ -126,7 +126,7 @@ func TestPostsWithoutCSRFTokenChangeNothing(t *testing.T) {
 func TestCSRFTokenInHeader(t *testing.T) {
 	f := newFixture(t)
 	token := csrfToken(t, f.h, userMaster, "/flags")
-	w := do(t, f.h, userMaster, http.MethodPost, "/flags/new-ui/toggle", url.Values{},
+	w := do(t, f.h, userMaster, http.MethodPost, "/flags/new-ui/toggle", url.Values{"enabled": {"true"}},
 		http.Header{"X-Csrf-Token": {token}, "Hx-Request": {"true"}})
 	require.Equal(t, http.StatusOK, w.Code, w.Body.String())
 	require.Contains(t, w.Body.String(), `aria-checked="true"`, "htmx gets the flag's row back, on")
@@ -140,7 +140,7 @@ func TestCSRFTokenInHeader(t *testing.T) {
 func TestHTMXErrorsAreRetargeted(t *testing.T) {
 	f := newFixture(t)
 	token := csrfToken(t, f.h, userMaster, "/flags")
-	w := do(t, f.h, userMaster, http.MethodPost, "/flags/no-such-flag/toggle", url.Values{},
+	w := do(t, f.h, userMaster, http.MethodPost, "/flags/no-such-flag/toggle", url.Values{"enabled": {"true"}},
 		http.Header{"X-Csrf-Token": {token}, "Hx-Request": {"true"}})
 	require.Equal(t, http.StatusNotFound, w.Code)
 	require.Equal(t, "#flash", w.Header().Get("HX-Retarget"))

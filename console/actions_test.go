@@ -68,9 +68,13 @@ func TestSelectiveRestoreNeedsModules(t *testing.T) {
 func TestFlagsToggleRolloutAndPlayground(t *testing.T) {
 	f := newFixture(t)
 	token := csrfToken(t, f.h, userMaster, "/flags")
-	w := post(t, f.h, userMaster, "/flags/new-ui/toggle", url.Values{"csrf": {token}})
+	w := post(t, f.h, userMaster, "/flags/new-ui/toggle", url.Values{"csrf": {token}, "enabled": {"true"}})
 	require.Equal(t, http.StatusSeeOther, w.Code, w.Body.String())
 	require.False(t, f.flags.Enabled("new-ui", "acme"), "on at 0 %% with no target")
+	w = post(t, f.h, userMaster, "/flags/new-ui/toggle", url.Values{"csrf": {token}, "enabled": {"true"}})
+	require.Equal(t, http.StatusSeeOther, w.Code, "the same form sent twice")
+	fl, _ := f.flags.Get("new-ui")
+	require.True(t, fl.Enabled, "a form sent twice does not flip the flag back")
 
 	w = post(t, f.h, userMaster, "/flags/new-ui", url.Values{"csrf": {token}, "rollout": {"0"}, "targets": {"acme"}})
 	require.Equal(t, http.StatusSeeOther, w.Code, w.Body.String())
@@ -85,7 +89,7 @@ func TestFlagsToggleRolloutAndPlayground(t *testing.T) {
 	w = post(t, f.h, userMaster, "/flags/new-ui", url.Values{"csrf": {token}, "rollout": {"100"}, "targets": {""}})
 	require.Equal(t, http.StatusSeeOther, w.Code)
 	require.True(t, f.flags.Enabled("new-ui", "globex"))
-	fl, _ := f.flags.Get("new-ui")
+	fl, _ = f.flags.Get("new-ui")
 	require.Equal(t, "ops", fl.UpdatedBy, "the change is the principal's")
 
 	for _, bad := range []string{"101", "-1", "x"} {
@@ -99,7 +103,7 @@ func TestFlagsToggleRolloutAndPlayground(t *testing.T) {
 
 	w = get(t, f.h, userMaster, "/flags/new-ui/history")
 	require.Equal(t, http.StatusOK, w.Code, w.Body.String())
-	require.Equal(t, 4, strings.Count(w.Body.String(), "<tr class="), "created, toggled, targeted, rolled out: %s", w.Body.String())
+	require.Equal(t, 5, strings.Count(w.Body.String(), "<tr class="), "created, toggled, toggled again, targeted, rolled out: %s", w.Body.String())
 	require.Contains(t, w.Body.String(), "ops")
 }
 

@@ -3,7 +3,6 @@ package console
 import (
 	"fmt"
 	"log/slog"
-	"mime"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -170,7 +169,7 @@ func (c *console) streamExport(w http.ResponseWriter, r *http.Request, format au
 		ext, ctype = "csv", "text/csv; charset=utf-8"
 	}
 	w.Header().Set("Content-Type", ctype)
-	w.Header().Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": "audit." + ext}))
+	w.Header().Set("Content-Disposition", attachment("audit."+ext))
 	if err := c.cfg.Log.Export(r.Context(), w, format, f); err != nil {
 		slog.ErrorContext(r.Context(), "console: audit export failed", "err", err)
 		panic(http.ErrAbortHandler)

@@ -128,7 +128,7 @@ func (c *console) download(w http.ResponseWriter, r *http.Request) {
 	defer rc.Close()
 	h := w.Header()
 	h.Set("Content-Type", "application/octet-stream")
-	h.Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": path.Base(f.Path)}))
+	h.Set("Content-Disposition", attachment(path.Base(f.Path)))
 	if f.Size >= 0 {
 		h.Set("Content-Length", strconv.FormatInt(f.Size, 10))
 	}
@@ -153,4 +153,14 @@ func (c *console) findFile(ctx context.Context, tenant, id, p string) (backup.Fi
 		return f, nil
 	}
 	return backup.File{}, fmt.Errorf("console: snapshot %s of tenant %q has no file %q: %w", id, tenant, p, errNotFound)
+}
+
+// attachment is a Content-Disposition that saves the response as name, or
+// under a name the browser picks when name cannot be written in the header
+// (a name that is not UTF-8).
+func attachment(name string) string {
+	if v := mime.FormatMediaType("attachment", map[string]string{"filename": name}); v != "" {
+		return v
+	}
+	return "attachment"
 }

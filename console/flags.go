@@ -56,19 +56,24 @@ func (c *console) renderFlags(w http.ResponseWriter, r *http.Request, eval *flag
 	c.render(w, r, http.StatusOK, "flags", "", page{Title: "Flags", Nav: "flags", Data: d})
 }
 
-// flagToggle turns a flag on or off. htmx gets the flag's row back; a
+// flagToggle turns a flag on or off: the form names the state wanted
+// (enabled=true or false), so a form sent twice, or after another user's
+// change, does not flip the flag back. htmx gets the flag's row back; a
 // plain form post is redirected to the list.
 func (c *console) flagToggle(w http.ResponseWriter, r *http.Request) {
 	if !c.flagsReady(w, r) {
 		return
 	}
 	name := r.PathValue("name")
-	f, ok := c.cfg.Flags.Get(name)
-	if !ok {
+	on, err := strconv.ParseBool(r.PostFormValue("enabled"))
+	if err != nil {
+		c.badRequest(w, r, fmt.Sprintf("console: enabled %q is not true or false", r.PostFormValue("enabled")))
+		return
+	}
+	if _, ok := c.cfg.Flags.Get(name); !ok {
 		c.fail(w, r, fmt.Errorf("console: flag %q: %w", name, flags.ErrNotFound))
 		return
 	}
-	on := !f.Enabled
 	if err := c.cfg.Flags.Update(r.Context(), name, flags.Patch{Enabled: &on}); err != nil {
 		c.fail(w, r, err)
 		return

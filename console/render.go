@@ -25,7 +25,7 @@ var templateFS embed.FS
 //go:embed static
 var staticFS embed.FS
 
-// staticHandler serves the embedded htmx and stylesheet.
+// staticHandler serves the embedded htmx, script, stylesheet and icon.
 func staticHandler() http.Handler {
 	return http.FileServerFS(staticFS)
 }
@@ -48,7 +48,10 @@ func parseTemplates() (*views, error) {
 	}
 	v := &views{pages: map[string]*template.Template{}}
 	for _, f := range files {
-		t, err := template.Must(base.Clone()).ParseFS(templateFS, f)
+		t, err := base.Clone()
+		if err == nil {
+			t, err = t.ParseFS(templateFS, f)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("console: template %s: %w", f, err)
 		}

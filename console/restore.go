@@ -159,14 +159,15 @@ func (c *console) restoreRun(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rep, err := c.runRestore(r.Context(), q, false)
-	d := restoreData{Step: "report", Request: q, Report: rep}
-	status := http.StatusOK
-	if err != nil {
-		d.Error, status = err.Error(), statusOf(err)
-	}
-	if rep == nil && err != nil {
+	if rep == nil {
 		c.fail(w, r, err)
 		return
+	}
+	// A restore that fails midway (or salvages around damage) reports what
+	// it did: the report shows with the error.
+	d, status := restoreData{Step: "report", Request: q, Report: rep}, http.StatusOK
+	if err != nil {
+		d.Error, status = err.Error(), statusOf(err)
 	}
 	c.render(w, r, status, "restore", "", page{Title: "Restore: report", Nav: "restore", Data: d})
 }
