@@ -28,7 +28,7 @@
 // primary-key order in the row encoding (value.go): a header naming the
 // columns, then each row's values tagged NULL, integer, float (bit for
 // bit), text or blob, then an end with the row count. The encoding is
-// deterministic and exact — NULL is not ”, a blob is not text, a
+// deterministic and exact — NULL is not empty text, a blob is not text, a
 // float's bits and a text's bytes (unicode, JSON, numerics and
 // timestamps with their zones, as the engine stores them) come back
 // unchanged — so an unchanged table stores the same bytes and
@@ -57,10 +57,24 @@
 // ErrIncompatibleType, ErrRequiredColumn, ErrNewerMigrations); then a
 // full or selective restore deletes the tenant's rows of the restored
 // tables, children first, and loads the backup's, parents first; a merge
-// inserts missing rows and, by Target.Merge, keeps newer rows by the
-// table's timestamp column, keeps every existing row, or overwrites.
-// Foreign keys are checked before the commit; any error rolls back and
-// the database is as it was. Other tenants' rows are never touched. The
-// counts of rows inserted, updated, kept and deleted per table come back
-// as the restore's Report.Outcomes.
+// inserts missing rows and, by Options.Merge, keeps newer rows by the
+// table's timestamp column, keeps every existing row, or overwrites;
+// it deletes nothing. Foreign keys are checked before the commit; any
+// error rolls back and the database is as it was. Other tenants' rows
+// are never touched: deletes and merge look-ups select the tenant's rows
+// only, and after each table's load the tenant must hold exactly the
+// rows it held plus those inserted (ErrMismatch otherwise, as for a
+// backup whose rows name another tenant). The counts of rows inserted,
+// updated, kept and deleted per table come back as the restore's
+// Report.Outcomes.
+//
+// A Selective restore names tables and SchemaModule (Select). It is
+// refused when the engine would delete or change rows of tables it does
+// not restore through ON DELETE actions (ErrCascade), and fails with
+// ErrForeignKey when rows of other tables reference rows the restore
+// removes. A Full restore clears the tenant's rows from tables the
+// snapshot lacks only with restore.Options.AllowDelete (the restore
+// package's ErrWouldDelete otherwise). A safety backup
+// (restore.Options.SafetyBackup) reads the tenant's current rows through
+// the Target; a dry run's plan has one decision per table.
 package sqltenant

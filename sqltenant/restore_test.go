@@ -359,3 +359,48 @@ func TestSafetyBackupDryRunAndValidate(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, edited, tenantDump(t, db, "acme"))
 }
+
+func TestOtherTenantsRowsAreNeverTaken(t *testing.T) {
+	dir := t.TempDir()
+	db := openDB(t, dir, "app.db")
+	seed(t, db, "acme", 3, 0)
+	e, r, _ := newEngine(t)
+	snap := backupTenant(t, e, db, "acme", backup.Full)
+
+	// Since the backup, acme's order 3 went away and its id was given to
+	// globex. acme's backed-up items of order 3 would now be globex's:
+	// the restore refuses, changing nothing.
+	exec(t, db, `DELETE FROM order_items WHERE order_id = 3`)
+	exec(t, db, `DELETE FROM orders WHERE id = 3`)
+	exec(t, db, `INSERT INTO orders VALUES (3, 'globex', NULL, '5')`)
+	acme, globex := tenantDump(t, db, "acme"), tenantDump(t, db, "globex")
+	_, err := restoreInto(t, r, db, "acme", snap.ID, nil, &restore.Options{Mode: restore.Selective, Modules: sqltenant.Select("order_items")})
+	require.ErrorIs(t, err, sqltenant.ErrMismatch)
+	require.ErrorContains(t, err, `"order_items"`)
+	require.Equal(t, acme, tenantDump(t, db, "acme"))
+	require.Equal(t, globex, tenantDump(t, db, "globex"))
+
+	// A backup of one tenant is not restored into another's rows.
+	other, err := sqltenant.SQLite(db).Target("globex", appOptions())
+	require.NoError(t, err)
+	defer other.Close()
+	_, err = r.Restore(master(), "acme", snap.ID, other, nil)
+	require.ErrorContains(t, err, `tenant "acme"'s rows`)
+	require.Equal(t, globex, tenantDump(t, db, "globex"))
+}
+
+func TestSelectiveRestoreThatWouldCascade(t *testing.T) {
+	dir := t.TempDir()
+	db := openSchema(t, dir, strings.Replace(appSchema, "REFERENCES projects (tenant_id, id));", "REFERENCES projects (tenant_id, id) ON DELETE CASCADE);", 1))
+	seed(t, db, "acme", 3, 0)
+	e, r, _ := newEngine(t)
+	snap := backupTenant(t, e, db, "acme", backup.Full)
+	_, err := restoreInto(t, r, db, "acme", snap.ID, nil, &restore.Options{Mode: restore.Selective, Modules: sqltenant.Select("projects")})
+	require.ErrorIs(t, err, sqltenant.ErrCascade)
+	require.ErrorContains(t, err, `"tasks"`)
+	_, err = restoreInto(t, r, db, "acme", snap.ID, nil, &restore.Options{Mode: restore.Selective, Modules: sqltenant.Select("projects", "tasks")})
+	require.NoError(t, err)
+	var n int
+	require.NoError(t, db.QueryRow(`SELECT count(*) FROM tasks WHERE tenant_id = 'acme'`).Scan(&n))
+	require.Equal(t, 6, n)
+}
