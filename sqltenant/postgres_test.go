@@ -244,10 +244,11 @@ func TestPostgresIncrementalOfUnchangedTenantStoresLittle(t *testing.T) {
 	}
 }
 
-// A restore's safety backup reads the target through the Target itself:
-// restoring that pre-restore snapshot brings back what the restore
-// replaced.
-func TestPostgresSafetyBackup(t *testing.T) {
+// A dry run changes nothing; a restore's safety backup reads the target
+// through the Target itself, the restore validates what it loaded (row
+// counts and sums recomputed from PostgreSQL), and restoring the safety
+// backup brings back what the restore replaced.
+func TestPostgresDryRunSafetyBackupAndValidate(t *testing.T) {
 	pool, db := pgDatabase(t)
 	pgSeed(t, pool, "acme", 5, 0)
 	e, r, _ := newEngine(t)
@@ -256,19 +257,45 @@ func TestPostgresSafetyBackup(t *testing.T) {
 	pgExec(t, pool, `INSERT INTO orders (id, tenant_id) VALUES (77, 'acme')`)
 	local := pgTenantDump(t, pool, "acme")
 
-	_, err := pgRestore(t, r, db, "acme", snap.ID, appOptions(), &restore.Options{Mode: restore.Full, SafetyBackup: true})
+	rep, err := pgRestore(t, r, db, "acme", snap.ID, appOptions(), &restore.Options{Mode: restore.Full, DryRun: true})
 	require.NoError(t, err)
+	require.Len(t, rep.Plan.Decisions, len(pgTables)+1, "one decision per table and the metadata")
+	require.Equal(t, local, pgTenantDump(t, pool, "acme"), "a dry run changes nothing")
+
+	rep, err = pgRestore(t, r, db, "acme", snap.ID, appOptions(), &restore.Options{Mode: restore.Full, SafetyBackup: true, Validate: true})
+	require.NoError(t, err)
+	require.True(t, rep.Validated)
+	require.NotEmpty(t, rep.SafetySnapshotID)
 	require.NotEqual(t, local, pgTenantDump(t, pool, "acme"))
-	snaps, err := e.Catalog(master(), "acme")
-	require.NoError(t, err)
-	var safety *backup.Snapshot
-	for i := range snaps {
-		if len(snaps[i].Tags) == 1 && snaps[i].Tags[0] == backup.TagPreRestore {
-			safety = &snaps[i]
-		}
-	}
-	require.NotNil(t, safety, "no pre-restore snapshot")
-	_, err = pgRestore(t, r, db, "acme", safety.ID, appOptions(), nil)
+
+	_, err = pgRestore(t, r, db, "acme", rep.SafetySnapshotID, appOptions(), nil)
 	require.NoError(t, err)
 	require.Equal(t, local, pgTenantDump(t, pool, "acme"))
+}
+
+// A restore never takes another tenant's rows: acme's backed-up items of
+// an order whose id now belongs to globex are refused, and a backup of
+// acme is not restored into globex; nothing changes either time.
+func TestPostgresOtherTenantsRowsAreNeverTaken(t *testing.T) {
+	pool, db := pgDatabase(t)
+	pgSeed(t, pool, "acme", 3, 0)
+	e, r, _ := newEngine(t)
+	snap := pgBackup(t, e, db, "acme", appOptions())
+	pgExec(t, pool, `DELETE FROM order_items WHERE order_id = 3`)
+	pgExec(t, pool, `DELETE FROM orders WHERE id = 3`)
+	pgExec(t, pool, `INSERT INTO orders VALUES (3, 'globex', NULL, 5)`)
+	acme, globex := pgTenantDump(t, pool, "acme"), pgTenantDump(t, pool, "globex")
+
+	_, err := pgRestore(t, r, db, "acme", snap.ID, appOptions(), &restore.Options{Mode: restore.Selective, Modules: sqltenant.Select("order_items")})
+	require.ErrorIs(t, err, sqltenant.ErrMismatch)
+	require.ErrorContains(t, err, `"order_items"`)
+	require.Equal(t, acme, pgTenantDump(t, pool, "acme"))
+	require.Equal(t, globex, pgTenantDump(t, pool, "globex"))
+
+	other, err := db.Target("globex", appOptions())
+	require.NoError(t, err)
+	defer other.Close()
+	_, err = r.Restore(master(), "acme", snap.ID, other, nil)
+	require.ErrorContains(t, err, `tenant "acme"'s rows`)
+	require.Equal(t, globex, pgTenantDump(t, pool, "globex"))
 }
