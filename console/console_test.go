@@ -291,3 +291,36 @@ func TestSnapshotsPaginate(t *testing.T) {
 	require.Contains(t, body, f.snaps["acme"][0].ID)
 	require.Contains(t, body, "tenant=acme", "the next page keeps the filter")
 }
+
+// Editing the policy previews its plan and changes nothing; saving stores
+// it through Policies, and a tenant-scoped principal may not.
+func TestRetentionEditPreviewAndSave(t *testing.T) {
+	f := newFixture(t)
+	acme := f.snaps["acme"]
+	// Keep only the newest: the older snapshot would be forgotten.
+	w := get(t, f.h, userMaster, "/retention?tenant=acme&keep_last=1&incremental_days=0&weekly_full_count=0&monthly_full_count=0&pre_deploy_days=0")
+	require.Equal(t, http.StatusOK, w.Code, w.Body.String())
+	require.Contains(t, w.Body.String(), "The edited policy of acme keeps <strong>1</strong> snapshots and would forget <strong>1</strong>")
+	require.Regexp(t, `data-testid="decision-`+acme[0].ID+`"><td>.*?</td><td>.*?</td><td>.*?</td>\s*<td>forget`, w.Body.String())
+	stored, err := f.cfg.Policies.Get(masterCtx(), "acme")
+	require.NoError(t, err)
+	require.Zero(t, stored.KeepLast, "a preview stored the policy")
+
+	w = get(t, f.h, userMaster, "/retention?tenant=acme&keep_last=0&incremental_days=0&weekly_full_count=0&monthly_full_count=0&pre_deploy_days=0")
+	require.Contains(t, w.Body.String(), `data-testid="policy-error"`, "an empty policy cannot be previewed")
+
+	token := csrfToken(t, f.h, userMaster, "/flags")
+	form := url.Values{"csrf": {token}, "keep_last": {"1"}, "incremental_days": {"0"}, "weekly_full_count": {"0"}, "monthly_full_count": {"0"}, "pre_deploy_days": {"0"}}
+	w = post(t, f.h, userAcme, "/retention/acme", url.Values{"csrf": {csrfToken(t, f.h, userAcme, "/restore/plan?tenant=acme&mode=full&snapshot="+acme[1].ID)}, "keep_last": {"1"}})
+	require.Equal(t, http.StatusForbidden, w.Code, "a tenant's admin may not change its policy")
+	w = post(t, f.h, userMaster, "/retention/acme", form)
+	require.Equal(t, http.StatusSeeOther, w.Code, w.Body.String())
+	stored, err = f.cfg.Policies.Get(masterCtx(), "acme")
+	require.NoError(t, err)
+	require.Equal(t, 1, stored.KeepLast)
+	require.Zero(t, stored.IncrementalDays)
+	require.Equal(t, "0 2 * * *", stored.Schedule, "fields the form does not edit are kept")
+	cat, err := f.engine.Catalog(masterCtx(), "acme")
+	require.NoError(t, err)
+	require.Len(t, cat, 2, "saving a policy forgets nothing")
+}

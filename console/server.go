@@ -49,6 +49,7 @@ func (c *console) routes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /releases/rollback", c.rollback)
 	mux.HandleFunc("POST /releases/deploy", c.deploy)
 	mux.HandleFunc("GET /retention", c.retentionPreview)
+	mux.HandleFunc("POST /retention/{tenant}", c.retentionSave)
 }
 
 // securityHeaders sets the headers every response carries, errors included.
