@@ -152,6 +152,11 @@ func (c *commit) replace(ctx context.Context, tx writeTx, restoring []*Table) ([
 		}
 		o := outs[bt.Name]
 		o.Action, o.Inserted = "replaced", n.Inserted
+		if !c.t.o.SkipVerify {
+			if err := verifyTable(ctx, tx, bt, c.current[bt.Name]); err != nil {
+				return nil, err
+			}
+		}
 	}
 	if err := tx.checkForeignKeys(ctx, c.referencing(touched)); err != nil {
 		return nil, err

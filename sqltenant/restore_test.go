@@ -404,3 +404,30 @@ func TestSelectiveRestoreThatWouldCascade(t *testing.T) {
 	require.NoError(t, db.QueryRow(`SELECT count(*) FROM tasks WHERE tenant_id = 'acme'`).Scan(&n))
 	require.Equal(t, 6, n)
 }
+
+func TestRestoreVerifiesRowsReadBack(t *testing.T) {
+	dir := t.TempDir()
+	src := openDB(t, dir, "src.db")
+	seed(t, src, "acme", 3, 0)
+	e, r, _ := newEngine(t)
+	snap := backupTenant(t, e, src, "acme", backup.Full)
+
+	// A REAL column takes INTEGER values (an accepted type change), but
+	// rounds the backup's 9223372036854775806: the restore reads its
+	// rows back, sees they are not the backup's, and commits nothing.
+	dst := openSchema(t, t.TempDir(), strings.Replace(appSchema, "big INTEGER", "big REAL", 1))
+	exec(t, dst, `INSERT INTO orders VALUES (77, 'acme', NULL, '1')`)
+	_, err := restoreInto(t, r, dst, "acme", snap.ID, nil, &restore.Options{Mode: restore.Full, AllowDelete: true})
+	require.ErrorIs(t, err, sqltenant.ErrMismatch)
+	require.ErrorContains(t, err, `"users"`)
+	var n int
+	require.NoError(t, dst.QueryRow(`SELECT count(*) FROM users`).Scan(&n))
+	require.Zero(t, n)
+
+	o := appOptions()
+	o.SkipVerify = true
+	_, err = restoreInto(t, r, dst, "acme", snap.ID, o, &restore.Options{Mode: restore.Full, AllowDelete: true})
+	require.NoError(t, err, "without the check the rounded values are committed")
+	require.NoError(t, dst.QueryRow(`SELECT count(*) FROM users`).Scan(&n))
+	require.Equal(t, 3, n)
+}
