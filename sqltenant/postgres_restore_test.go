@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -349,5 +350,25 @@ func TestPostgresIncompatibleType(t *testing.T) {
 	require.True(t, errors.Is(err, sqltenant.ErrIncompatibleType), "got %v", err)
 	require.ErrorContains(t, err, "balance")
 	require.ErrorContains(t, err, "numeric(40,10)")
+	require.Equal(t, before, pgTenantDump(t, pool, "acme"))
+}
+
+// A selective restore that would delete rows of a table it does not
+// restore through ON DELETE CASCADE is refused with ErrCascade naming
+// that table; selecting the table too lets it through.
+func TestPostgresSelectiveRestoreThatWouldCascade(t *testing.T) {
+	pool := pgtest.DB(t)
+	pgExec(t, pool, strings.Replace(pgSchema, "DEFERRABLE INITIALLY DEFERRED", "ON DELETE CASCADE", 1))
+	db := pgDB(t, pool, nil)
+	pgSeed(t, pool, "acme", 3, 0)
+	e, r, _ := newEngine(t)
+	snap := pgBackup(t, e, db, "acme", appOptions())
+	before := pgTenantDump(t, pool, "acme")
+	_, err := pgRestore(t, r, db, "acme", snap.ID, appOptions(), &restore.Options{Mode: restore.Selective, Modules: sqltenant.Select("projects")})
+	require.ErrorIs(t, err, sqltenant.ErrCascade)
+	require.ErrorContains(t, err, `"tasks"`)
+	require.Equal(t, before, pgTenantDump(t, pool, "acme"))
+	_, err = pgRestore(t, r, db, "acme", snap.ID, appOptions(), &restore.Options{Mode: restore.Selective, Modules: sqltenant.Select("projects", "tasks")})
+	require.NoError(t, err)
 	require.Equal(t, before, pgTenantDump(t, pool, "acme"))
 }
