@@ -147,3 +147,27 @@ func TestBrowserRollback(t *testing.T) {
 	require.Equal(t, "1.0.0", strings.TrimSpace(tb.text(t, "active-prod")))
 	require.Empty(t, tb.cspViolations())
 }
+
+// Typing in the policy form previews the edited policy in place (htmx),
+// and saving nothing is stored until Save.
+func TestBrowserRetentionLivePreview(t *testing.T) {
+	tb := newTab(t)
+	f := newFixture(t)
+	base := serve(t, f.h, userMaster)
+	tb.load(t, chromedp.Navigate(base+"/retention?tenant=acme"))
+	require.Contains(t, tb.text(t, "retention-summary"), "The policy of acme keeps 2")
+	tb.do(t,
+		chromedp.Clear(sel("policy-keep_last")),
+		chromedp.SendKeys(sel("policy-keep_last"), "1"),
+		chromedp.Poll[chromedp.Void](`document.querySelector('[data-testid="retention-summary"]').textContent.includes("The edited policy")`),
+	)
+	require.Equal(t, base+"/retention?tenant=acme", run(t, tb, chromedp.Location()), "the preview swapped in place")
+	stored, err := f.cfg.Policies.Get(masterCtx(), "acme")
+	require.NoError(t, err)
+	require.Zero(t, stored.KeepLast)
+	tb.load(t, chromedp.Click(sel("policy-save")))
+	stored, err = f.cfg.Policies.Get(masterCtx(), "acme")
+	require.NoError(t, err)
+	require.Equal(t, 1, stored.KeepLast)
+	require.Empty(t, tb.cspViolations())
+}
