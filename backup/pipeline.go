@@ -160,7 +160,14 @@ func (e *Engine) backup(ctx context.Context, tenant string, src Source, o *Optio
 	if err := a.saver.Flush(); err != nil {
 		return nil, errs.Errorf("backup", "%w", err)
 	}
-	return e.commit(ctx, tenant, a, start)
+	snap, err := e.commit(ctx, tenant, a, start)
+	if err == nil && r.NeedsCompaction() {
+		// Still under the shared lock. A failed compaction leaves the
+		// index whole (repo.CompactIndex) and the next backup retries:
+		// it is not this backup's failure.
+		_, _ = r.CompactIndex(ctx)
+	}
+	return snap, err
 }
 
 // lockScope takes r's shared lock for a backup and brings r's index up

@@ -7,8 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"sync"
+
+	"github.com/iluxsys/steward/storage"
 )
 
 const indexMagic = "STWI1"
@@ -90,24 +93,58 @@ func validPackName(s string) bool {
 // LoadIndex reads index objects not loaded yet (those written since the
 // repository was opened, by this or another process).
 func (r *Repo) LoadIndex(ctx context.Context) error {
-	var keys []string
+	listed, err := r.listIndex(ctx)
+	if err != nil {
+		return err
+	}
+	return r.loadListed(ctx, listed)
+}
+
+// listIndex lists the index objects in the store, with their sizes.
+func (r *Repo) listIndex(ctx context.Context) (map[string]int64, error) {
+	listed := map[string]int64{}
 	for oi, err := range r.store.List(ctx, r.prefix+"index/") {
 		if err != nil {
+			return nil, err
+		}
+		listed[oi.Key] = oi.Size
+	}
+	return listed, nil
+}
+
+// loadListed reads the index objects of listed not loaded yet. An object
+// that is gone by the time it is read was merged into others by
+// CompactIndex (which writes the merged objects first) or replaced by a
+// prune: the index is listed and read again, a few times at most.
+func (r *Repo) loadListed(ctx context.Context, listed map[string]int64) error {
+	for attempt := 0; ; attempt++ {
+		gone, err := r.loadNew(ctx, listed)
+		if err != nil || !gone {
 			return err
 		}
-		r.mu.RLock()
-		done := r.loadedIdx[oi.Key]
-		r.mu.RUnlock()
-		if !done {
-			keys = append(keys, oi.Key)
+		if attempt == 3 {
+			return fmt.Errorf("index objects keep disappearing while they are read (a prune or compaction running in a loop?): %w", ErrNotFound)
+		}
+		if listed, err = r.listIndex(ctx); err != nil {
+			return err
 		}
 	}
-	type result struct {
-		key   string
-		packs []IndexPack
-		err   error
+}
+
+// loadNew reads the objects of listed not loaded yet, eight at a time,
+// and reports whether one of them was gone.
+func (r *Repo) loadNew(ctx context.Context, listed map[string]int64) (gone bool, err error) {
+	var keys []string
+	r.mu.RLock()
+	for key := range listed {
+		if _, done := r.loadedIdx[key]; !done {
+			keys = append(keys, key)
+		}
 	}
-	results := make([]result, len(keys))
+	r.mu.RUnlock()
+	slices.Sort(keys)
+	results := make([][]IndexPack, len(keys))
+	errs := make([]error, len(keys))
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, 8)
 	for i, key := range keys {
@@ -115,23 +152,26 @@ func (r *Repo) LoadIndex(ctx context.Context) error {
 		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			packs, err := r.readIndex(ctx, key)
-			results[i] = result{key, packs, err}
+			results[i], errs[i] = r.readIndex(ctx, key)
 		}()
 	}
 	wg.Wait()
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	for _, res := range results {
-		if res.err != nil {
-			return res.err
+	for i, key := range keys {
+		if errors.Is(errs[i], storage.ErrNotFound) {
+			gone = true
+			continue
 		}
-		for _, p := range res.packs {
+		if errs[i] != nil {
+			return false, errs[i]
+		}
+		for _, p := range results[i] {
 			r.addPackLocked(p)
 		}
-		r.loadedIdx[res.key] = true
+		r.loadedIdx[key] = listed[key]
 	}
-	return nil
+	return gone, nil
 }
 
 // readIndex reads the index object at key. One that fails to open or
@@ -226,24 +266,21 @@ func (r *Repo) IsPackKey(key string) bool {
 // object loaded before still exists, only the new ones are read; when one
 // has gone (a prune rewrote the index), everything is read again.
 func (r *Repo) RefreshIndex(ctx context.Context) error {
-	present := map[string]bool{}
-	for oi, err := range r.store.List(ctx, r.prefix+"index/") {
-		if err != nil {
-			return err
-		}
-		present[oi.Key] = true
+	listed, err := r.listIndex(ctx)
+	if err != nil {
+		return err
 	}
 	r.mu.RLock()
 	stale := false
 	for k := range r.loadedIdx {
-		if !present[k] {
+		if _, ok := listed[k]; !ok {
 			stale = true
 			break
 		}
 	}
 	r.mu.RUnlock()
 	if stale {
-		return r.ReloadIndex(ctx)
+		r.resetIndex()
 	}
-	return r.LoadIndex(ctx)
+	return r.loadListed(ctx, listed)
 }

@@ -91,13 +91,18 @@ func (p *PrunePlan) Empty() bool { return len(p.Delete) == 0 && len(p.Repack) ==
 // ReloadIndex forgets the loaded index and reads every index object again
 // (after a prune rewrote them).
 func (r *Repo) ReloadIndex(ctx context.Context) error {
+	r.resetIndex()
+	return r.LoadIndex(ctx)
+}
+
+// resetIndex empties the loaded index.
+func (r *Repo) resetIndex() {
 	r.mu.Lock()
 	r.index = map[ID]Location{}
 	r.packNames = nil
 	r.packIdx = map[string]int{}
-	r.loadedIdx = map[string]bool{}
+	r.loadedIdx = map[string]int64{}
 	r.mu.Unlock()
-	return r.LoadIndex(ctx)
 }
 
 // PlanPrune decides what a prune removes, reading and writing nothing but

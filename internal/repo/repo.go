@@ -182,7 +182,7 @@ type Repo struct {
 	index     map[ID]Location
 	packNames []string        // pack keys; Location.Pack indexes it
 	packIdx   map[string]int  // pack key -> index in packNames
-	loadedIdx map[string]bool // index objects already loaded
+	loadedIdx map[string]int64 // index objects already loaded, and their stored sizes
 
 	codecOnce sync.Once
 	cdc       *codec
@@ -194,7 +194,7 @@ type Repo struct {
 
 // Open opens the repository at prefix (which ends in "/").
 func Open(ctx context.Context, store storage.Store, prefix string, opts Options) (*Repo, error) {
-	r := &Repo{store: store, prefix: prefix, index: map[ID]Location{}, packIdx: map[string]int{}, loadedIdx: map[string]bool{}, serial: repoSerial.Add(1)}
+	r := &Repo{store: store, prefix: prefix, index: map[ID]Location{}, packIdx: map[string]int{}, loadedIdx: map[string]int64{}, serial: repoSerial.Add(1)}
 	b, err := readObject(ctx, store, prefix+"config", maxSmallObject)
 	switch {
 	case errors.Is(err, storage.ErrNotFound) && opts.Create && opts.Deferred:

@@ -287,7 +287,7 @@ func (s *Saver) Flush() error {
 		s.r.addPackLocked(ip)
 	}
 	for _, key := range keys {
-		s.r.loadedIdx[key] = true
+		s.r.loadedIdx[key] = n / int64(len(keys))
 	}
 	s.r.mu.Unlock()
 	return nil
