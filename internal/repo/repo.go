@@ -180,8 +180,8 @@ type Repo struct {
 
 	mu        sync.RWMutex
 	index     map[ID]Location
-	packNames []string        // pack keys; Location.Pack indexes it
-	packIdx   map[string]int  // pack key -> index in packNames
+	packNames []string         // pack keys; Location.Pack indexes it
+	packIdx   map[string]int   // pack key -> index in packNames
 	loadedIdx map[string]int64 // index objects already loaded, and their stored sizes
 
 	codecOnce sync.Once
