@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/csv"
 	"encoding/json"
+	"fmt"
 	"html"
 	"io"
 	"net/http"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/iluxsys/steward"
 	"github.com/iluxsys/steward/audit"
 	"github.com/iluxsys/steward/console"
 )
@@ -91,6 +93,7 @@ func TestSecurityHeadersAndNoInlineScript(t *testing.T) {
 		require.NotContains(t, csp, "unsafe-inline", p)
 		require.NotContains(t, csp, "unsafe-eval", p)
 		require.Equal(t, "nosniff", w.Header().Get("X-Content-Type-Options"), p)
+		require.Equal(t, "no-store", w.Header().Get("Cache-Control"), p)
 		for _, tag := range scriptTagRE.FindAllString(w.Body.String(), -1) {
 			require.Contains(t, tag, " src=", "inline script on %s", p)
 		}
@@ -112,6 +115,16 @@ func TestHtmxIsServedFromTheHandler(t *testing.T) {
 
 func TestEveryRequestAuthenticates(t *testing.T) {
 	f := newFixture(t)
+	cfg := *f.cfg
+	cfg.Authenticate = func(*http.Request) (steward.Principal, error) {
+		return steward.Principal{}, fmt.Errorf("account locked: %w", steward.ErrForbidden)
+	}
+	locked, err := console.New(&cfg)
+	require.NoError(t, err)
+	w := get(t, locked, userMaster, "/")
+	require.Equal(t, http.StatusForbidden, w.Code, "an Authenticate error matching ErrForbidden")
+	require.NotContains(t, w.Body.String(), "acme")
+
 	for _, p := range []string{"/", "/snapshots", "/static/console.css", "/audit/export?format=csv"} {
 		w := get(t, f.h, "", p)
 		require.Equal(t, http.StatusUnauthorized, w.Code, p)
