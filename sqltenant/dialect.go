@@ -184,7 +184,11 @@ type loadSpec struct {
 	next func() ([]value, error)
 }
 
-// loadCounts is what load did with a table's rows.
+// loadCounts is what load did with a table's rows: every row counted
+// once. Inserted must be exact: after each load the caller checks that
+// the tenant holds the rows it held before plus Inserted (ErrMismatch
+// otherwise), and a replacing restore reads the table back (rowScanner,
+// verify.go) when the writeTx can scan.
 type loadCounts struct {
 	Inserted, Updated, Kept int64
 }
