@@ -431,3 +431,50 @@ func TestRestoreVerifiesRowsReadBack(t *testing.T) {
 	require.NoError(t, dst.QueryRow(`SELECT count(*) FROM users`).Scan(&n))
 	require.Equal(t, 3, n)
 }
+
+func TestRestoreWhileAnotherTenantIsUpdated(t *testing.T) {
+	dir := t.TempDir()
+	db := openDB(t, dir, "app.db")
+	seed(t, db, "acme", 200, 0)
+	seed(t, db, "globex", 5, 10000)
+	e, r, _ := newEngine(t)
+	snap := backupTenant(t, e, db, "acme", backup.Full)
+	exec(t, db, `DELETE FROM order_items WHERE order_id < 100`)
+
+	// globex's tasks are updated over and over, one transaction each,
+	// for as long as acme's restore runs: every update lands, before or
+	// after the restore's transaction, and none is undone by it.
+	stop := make(chan struct{})
+	type result struct {
+		n   int
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		n := 0
+		for {
+			select {
+			case <-stop:
+				done <- result{n, nil}
+				return
+			default:
+			}
+			if _, err := db.Exec(`UPDATE tasks SET done = done + 1 WHERE tenant_id = 'globex'`); err != nil {
+				done <- result{n, err}
+				return
+			}
+			n++
+		}
+	}()
+	_, err := restoreInto(t, r, db, "acme", snap.ID, nil, &restore.Options{Mode: restore.Full})
+	close(stop)
+	require.NoError(t, err)
+	res := <-done
+	require.NoError(t, res.err)
+	require.Positive(t, res.n)
+	var sum, items int
+	require.NoError(t, db.QueryRow(`SELECT sum(done) FROM tasks WHERE tenant_id = 'globex'`).Scan(&sum))
+	require.Equal(t, 5+10*res.n, sum, "5 tasks done at first, then 10 tasks × %d updates", res.n)
+	require.NoError(t, db.QueryRow(`SELECT count(*) FROM order_items WHERE order_id < 10000`).Scan(&items))
+	require.Equal(t, 400, items, "acme is restored")
+}
