@@ -2,7 +2,6 @@ package sqltenant
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -62,13 +61,14 @@ func (c *commit) schema() (*Schema, error) {
 	if sp == nil {
 		return nil, fmt.Errorf("%w: a selective restore must name the module %q (see Select)", ErrNoSchema, SchemaModule)
 	}
-	b, err := os.ReadFile(sp.name)
+	f, err := os.Open(sp.name)
 	if err != nil {
 		return nil, fmt.Errorf("sqltenant: read the spooled metadata: %w", err)
 	}
-	var s Schema
-	if err := json.Unmarshal(b, &s); err != nil {
-		return nil, fmt.Errorf("sqltenant: the metadata %s is not valid: %w", SchemaPath, err)
+	defer f.Close()
+	s, err := ReadSchema(f)
+	if err != nil {
+		return nil, err
 	}
 	switch {
 	case s.Format > FormatVersion:
@@ -81,11 +81,11 @@ func (c *commit) schema() (*Schema, error) {
 		return nil, fmt.Errorf("sqltenant: the backup holds tenant %q's rows, not %q's: rows in shared tables keep their tenant", s.Tenant, c.t.tenant)
 	}
 	for p := range c.spools {
-		if name, _ := module(p); name != "" && schemaTable(&s, name) == nil {
+		if name, _ := module(p); name != "" && schemaTable(s, name) == nil {
 			return nil, fmt.Errorf("sqltenant: %q is not a table of the backup's metadata", p)
 		}
 	}
-	return &s, nil
+	return s, nil
 }
 
 // schemaTable returns s's table named name, or nil.

@@ -1,8 +1,11 @@
 package sqltenant
 
 import (
+	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 )
 
 // checkCompat returns every reason the tables of the backup's schema s
@@ -72,4 +75,42 @@ func checkMigrations(backup, target *Migrations) error {
 		tv = target.Version
 	}
 	return fmt.Errorf("%w: the backup is at migration %q, the target at %q and lacks %q: apply the migrations to the target first", ErrNewerMigrations, backup.Version, tv, missing)
+}
+
+// Compatible returns every reason the backup that s describes could not
+// be restored whole into the target as it is now (missing tables and
+// columns, incompatible types, required columns, newer migrations),
+// joined, each matching its sentinel with errors.Is; nil when a restore
+// would pass these checks. It reads the target's catalog in a read
+// transaction and changes nothing: a drill or a host's pre-deploy check
+// asks it before restoring.
+func (t *Target) Compatible(ctx context.Context, s *Schema) error {
+	tx, err := t.db.d.read(ctx)
+	if err != nil {
+		return err
+	}
+	defer tx.close()
+	tables, mig, err := tenantTables(ctx, t.db.d, tx, &t.o, t.tenant)
+	if err != nil {
+		return err
+	}
+	current := map[string]*tenantTable{}
+	for i := range tables {
+		current[tables[i].Name] = &tables[i]
+	}
+	all := make([]*Table, len(s.Tables))
+	for i := range s.Tables {
+		all[i] = &s.Tables[i]
+	}
+	return checkCompat(t.db.d, s, all, current, mig)
+}
+
+// ReadSchema decodes a backup's metadata file (SchemaPath), as a host
+// reads it from a snapshot to see what the backup holds.
+func ReadSchema(r io.Reader) (*Schema, error) {
+	var s Schema
+	if err := json.NewDecoder(r).Decode(&s); err != nil {
+		return nil, fmt.Errorf("sqltenant: the metadata %s is not valid: %w", SchemaPath, err)
+	}
+	return &s, nil
 }

@@ -203,7 +203,11 @@ func TestSchemaCompatibilityRefusals(t *testing.T) {
 				exec(t, dst, `INSERT INTO orders VALUES (77, 'acme', NULL, '1')`)
 			}
 			seed2()
-			_, err := restoreInto(t, r, dst, "acme", snap.ID, nil, &restore.Options{Mode: restore.Full, AllowDelete: true})
+			tg, err := sqltenant.SQLite(dst).Target("acme", appOptions())
+			require.NoError(t, err)
+			err = tg.Compatible(master(), snapshotSchema(t, e, "acme", snap.ID))
+			require.ErrorIs(t, err, tc.want, "Compatible tells before a restore")
+			_, err = restoreInto(t, r, dst, "acme", snap.ID, nil, &restore.Options{Mode: restore.Full, AllowDelete: true})
 			require.ErrorIs(t, err, tc.want)
 			require.ErrorContains(t, err, tc.wantInText)
 			var n int
@@ -215,7 +219,10 @@ func TestSchemaCompatibilityRefusals(t *testing.T) {
 	// Extra columns that are nullable or defaulted are fine.
 	dst := openSchema(t, t.TempDir(), strings.Replace(appSchema, "country TEXT REFERENCES", "nick TEXT, level INTEGER NOT NULL DEFAULT 1, country TEXT REFERENCES", 1)+
 		`INSERT INTO steward_migrations VALUES ('0002_more', '1.1.0', 'y', '2026-02-01T00:00:00Z');`)
-	_, err := restoreInto(t, r, dst, "acme", snap.ID, nil, &restore.Options{Mode: restore.Full})
+	tg, err := sqltenant.SQLite(dst).Target("acme", appOptions())
+	require.NoError(t, err)
+	require.NoError(t, tg.Compatible(master(), snapshotSchema(t, e, "acme", snap.ID)))
+	_, err = restoreInto(t, r, dst, "acme", snap.ID, nil, &restore.Options{Mode: restore.Full})
 	require.NoError(t, err)
 	var level int
 	require.NoError(t, dst.QueryRow(`SELECT level FROM users WHERE tenant_id = 'acme' AND id = 1`).Scan(&level))
@@ -477,4 +484,58 @@ func TestRestoreWhileAnotherTenantIsUpdated(t *testing.T) {
 	require.Equal(t, 5+10*res.n, sum, "5 tasks done at first, then 10 tasks × %d updates", res.n)
 	require.NoError(t, db.QueryRow(`SELECT count(*) FROM order_items WHERE order_id < 10000`).Scan(&items))
 	require.Equal(t, 400, items, "acme is restored")
+}
+
+// snapshotSchema reads the metadata file of a snapshot.
+func snapshotSchema(t *testing.T, e *backup.Engine, tenant, id string) *sqltenant.Schema {
+	t.Helper()
+	for f, err := range e.Files(master(), tenant, id) {
+		require.NoError(t, err)
+		if f.Path != sqltenant.SchemaPath {
+			continue
+		}
+		rc, err := e.OpenFile(master(), tenant, f, nil)
+		require.NoError(t, err)
+		defer rc.Close()
+		s, err := sqltenant.ReadSchema(rc)
+		require.NoError(t, err)
+		return s
+	}
+	t.Fatalf("snapshot %s has no %s", id, sqltenant.SchemaPath)
+	return nil
+}
+
+func TestMetadataModule(t *testing.T) {
+	db := openDB(t, t.TempDir(), "app.db")
+	seed(t, db, "acme", 3, 0)
+	seed(t, db, "globex", 2, 100)
+	e, _, _ := newEngine(t)
+	snap := backupTenant(t, e, db, "acme", backup.Full)
+	s := snapshotSchema(t, e, "acme", snap.ID)
+
+	require.Equal(t, "sqlite", s.Engine)
+	require.NotEmpty(t, s.EngineVersion)
+	require.Equal(t, "tenant-column:tenant_id", s.Layout)
+	require.Equal(t, &sqltenant.Migrations{Table: "steward_migrations", Version: "0001_init", Applied: []string{"0001_init"}}, s.Migrations)
+	sums := map[string]string{}
+	for f, err := range e.Files(master(), "acme", snap.ID) {
+		require.NoError(t, err)
+		sums[f.Path] = f.SHA256
+	}
+	var names []string
+	rows := map[string]int64{}
+	for _, tb := range s.Tables {
+		names = append(names, tb.Name)
+		rows[tb.Name] = tb.Rows
+		require.Equal(t, sums[tb.Name+"/rows"], tb.SHA256, "the metadata's sum of %s is its file's", tb.Name)
+	}
+	require.Equal(t, []string{"orders", "order_items", "users", "projects", "tasks"}, names, "parents first")
+	require.Equal(t, map[string]int64{"orders": 3, "order_items": 6, "users": 3, "projects": 3, "tasks": 6}, rows)
+	users := s.Tables[2]
+	require.Equal(t, []string{"tenant_id", "id"}, users.PrimaryKey)
+	require.Equal(t, "updated_at", users.Timestamp)
+	require.Equal(t, "2026-01-01T00:00:03Z", users.MaxTimestamp)
+	require.Equal(t, sqltenant.Column{Name: "created_at", Type: "TIMESTAMP"}, users.Columns[9])
+	require.Equal(t, []sqltenant.ForeignKey{{Columns: []string{"tenant_id", "owner_id"}, RefTable: "users", RefColumns: []string{"tenant_id", "id"}, OnDelete: "NO ACTION"}}, s.Tables[3].ForeignKeys)
+	require.Equal(t, "order_id IN (SELECT id FROM orders WHERE tenant_id = {tenant})", s.Tables[1].Filter)
 }
