@@ -1,8 +1,11 @@
 package console_test
 
 import (
+	"context"
+	"io"
 	"net/http"
 	"net/url"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -10,7 +13,9 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/iluxsys/steward/audit"
+	"github.com/iluxsys/steward/backup"
 	"github.com/iluxsys/steward/console"
+	"github.com/iluxsys/steward/restore"
 )
 
 // The wizard's plan writes nothing; a confirmation with the wrong tenant ID
@@ -32,21 +37,19 @@ func TestRestoreWizardPlansConfirmsAndRestores(t *testing.T) {
 	require.Empty(t, treeOf(t, f.live), "an unconfirmed restore wrote files")
 
 	form.Set("confirm", "acme")
-	w = post(t, f.h, userAcme, "/restore/run", form)
-	require.Equal(t, http.StatusOK, w.Code, w.Body.String())
-	require.Contains(t, w.Body.String(), `data-testid="validated">yes`)
+	body := restoreAndWait(t, f.h, userAcme, form)
+	require.Contains(t, body, `data-testid="validated">yes`)
 	require.Equal(t, f.files["acme"], treeOf(t, f.live+"/acme"))
 
 	// A second restore into the now non-empty target takes a safety backup
 	// first, which TenantScoped does not let a tenant's admin take.
-	w = post(t, f.h, userAcme, "/restore/run", form)
-	require.Equal(t, http.StatusForbidden, w.Code, w.Body.String())
-	require.Contains(t, w.Body.String(), "backup.create")
+	body = restoreAndWait(t, f.h, userAcme, form)
+	require.Contains(t, body, `data-testid="restore-error"`)
+	require.Contains(t, body, "backup.create")
 	form.Set("csrf", csrfToken(t, f.h, userMaster, "/flags"))
-	w = post(t, f.h, userMaster, "/restore/run", form)
-	require.Equal(t, http.StatusOK, w.Code, w.Body.String())
-	m := regexp.MustCompile(`data-testid="safety-backup"><a href="/snapshots/acme/([^"]+)"`).FindStringSubmatch(w.Body.String())
-	require.NotNil(t, m, "no safety backup in the report: %s", w.Body.String())
+	body = restoreAndWait(t, f.h, userMaster, form)
+	m := regexp.MustCompile(`data-testid="safety-backup"><a href="/snapshots/acme/([^"]+)"`).FindStringSubmatch(body)
+	require.NotNil(t, m, "no safety backup in the report: %s", body)
 	s, err := f.engine.Snapshot(masterCtx(), "acme", m[1])
 	require.NoError(t, err)
 	require.Contains(t, s.Tags, "pre-restore")
@@ -146,4 +149,60 @@ func TestRollbackAndDeployNeedAReasonAndAuditIt(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, evs, 1)
 	require.Equal(t, "fixed", evs[0].Data["reason"])
+}
+
+// A restore's job page is its starter's alone.
+func TestRestoreJobIsThePrincipals(t *testing.T) {
+	f := newFixture(t)
+	token := csrfToken(t, f.h, userAcme, "/restore/plan?tenant=acme&mode=full&snapshot="+f.snaps["acme"][1].ID)
+	form := url.Values{"csrf": {token}, "tenant": {"acme"}, "snapshot": {f.snaps["acme"][1].ID}, "mode": {"full"}, "confirm": {"acme"}}
+	w := post(t, f.h, userAcme, "/restore/run", form)
+	require.Equal(t, http.StatusSeeOther, w.Code)
+	loc := w.Header().Get("Location")
+	restoreAndWaitAt(t, f.h, userAcme, loc)
+	require.Equal(t, http.StatusNotFound, get(t, f.h, userMaster, loc).Code, "another principal's restore")
+	require.Equal(t, http.StatusNotFound, get(t, f.h, userAcme, "/restore/jobs/nope").Code)
+}
+
+// gatedTarget is a Target whose writes wait for gate to close.
+type gatedTarget struct {
+	restore.Target
+	gate chan struct{}
+}
+
+func (g gatedTarget) Create(ctx context.Context, e backup.Entry) (io.WriteCloser, error) {
+	<-g.gate
+	return g.Target.Create(ctx, e)
+}
+
+// While a restore runs, its page shows progress and polls (htmx) or
+// refreshes itself (without JavaScript); then it shows the report.
+func TestRestoreJobShowsProgressWhileRunning(t *testing.T) {
+	f := newFixture(t)
+	gate := make(chan struct{})
+	cfg := *f.cfg
+	cfg.Target = func(_ context.Context, tenant string) (restore.Target, error) {
+		return gatedTarget{restore.DirTarget(filepath.Join(f.live, tenant)), gate}, nil
+	}
+	h, err := console.New(&cfg)
+	require.NoError(t, err)
+	token := csrfToken(t, h, userMaster, "/flags")
+	w := post(t, h, userMaster, "/restore/run", url.Values{"csrf": {token}, "tenant": {"acme"},
+		"snapshot": {f.snaps["acme"][1].ID}, "mode": {"full"}, "confirm": {"acme"}})
+	require.Equal(t, http.StatusSeeOther, w.Code, w.Body.String())
+	loc := w.Header().Get("Location")
+
+	w = get(t, h, userMaster, loc)
+	require.Equal(t, http.StatusOK, w.Code)
+	body := w.Body.String()
+	require.Contains(t, body, `data-testid="restore-running"`)
+	require.Contains(t, body, `hx-get="`+loc+`" hx-trigger="every 1s"`)
+	require.Contains(t, body, `<meta http-equiv="refresh" content="2">`)
+	require.Contains(t, body, `<progress max="100"`)
+
+	close(gate)
+	body = restoreAndWaitAt(t, h, userMaster, loc)
+	require.Contains(t, body, `data-testid="report"`)
+	require.NotContains(t, body, `http-equiv="refresh"`, "a finished restore's page stays")
+	require.Equal(t, f.files["acme"], treeOf(t, f.live+"/acme"))
 }

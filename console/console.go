@@ -97,4 +97,5 @@ type console struct {
 	cfg   Config
 	views *views
 	csrf  csrfKey
+	jobs  jobs // restores started here
 }

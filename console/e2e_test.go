@@ -28,6 +28,7 @@ func TestBrowserRestoreWizard(t *testing.T) {
 
 	tb.do(t, chromedp.SendKeys(sel("restore-confirm"), "acme"))
 	tb.load(t, chromedp.Click(sel("restore-run")))
+	tb.do(t, chromedp.WaitVisible(sel("report"))) // the job page polls until the restore ends
 	require.Contains(t, tb.text(t, "report-counts"), "4 files")
 	require.Contains(t, tb.text(t, "safety-backup"), "none", "the target was empty: no safety backup")
 	require.Equal(t, f.files["acme"], treeOf(t, f.live+"/acme"), "the restored files differ from the snapshot's")
@@ -38,6 +39,7 @@ func TestBrowserRestoreWizard(t *testing.T) {
 	tb.load(t, chromedp.Click(sel("restore-plan")))
 	tb.do(t, chromedp.SendKeys(sel("restore-confirm"), "acme"))
 	tb.load(t, chromedp.Click(sel("restore-run")))
+	tb.do(t, chromedp.WaitVisible(sel("report")))
 	safety := strings.TrimSpace(tb.text(t, "safety-backup"))
 	s, err := f.engine.Snapshot(masterCtx(), "acme", safety)
 	require.NoError(t, err, "the report's safety backup %q", safety)

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"testing"
 	"testing/fstest"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -208,4 +209,27 @@ func treeOf(t testing.TB, root string) map[string][]byte {
 	})
 	require.NoError(t, err)
 	return out
+}
+
+// restoreAndWait posts the wizard's confirmation as user, follows the
+// redirect to the restore's job page and polls it until the restore ends;
+// it returns that page.
+func restoreAndWait(t testing.TB, h http.Handler, user string, form url.Values) string {
+	t.Helper()
+	w := post(t, h, user, "/restore/run", form)
+	require.Equal(t, http.StatusSeeOther, w.Code, w.Body.String())
+	return restoreAndWaitAt(t, h, user, w.Header().Get("Location"))
+}
+
+// restoreAndWaitAt polls the job page loc until the restore ends.
+func restoreAndWaitAt(t testing.TB, h http.Handler, user, loc string) string {
+	t.Helper()
+	require.True(t, strings.HasPrefix(loc, "/restore/jobs/"), loc)
+	var body string
+	require.Eventually(t, func() bool {
+		w := get(t, h, user, loc)
+		body = w.Body.String()
+		return w.Code == http.StatusOK && !strings.Contains(body, `data-testid="restore-running"`)
+	}, 30*time.Second, 20*time.Millisecond, "the restore did not end: %s", body)
+	return body
 }

@@ -67,6 +67,7 @@ type page struct {
 	Base      string // Config.BasePath
 	CSRF      string
 	Principal steward.Principal
+	Refresh   int // when > 0, the page reloads itself after so many seconds (without JavaScript)
 	Data      any
 }
 

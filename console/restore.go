@@ -48,13 +48,14 @@ func (q restoreRequest) options(dryRun bool) *restore.Options {
 
 // restoreData is the wizard's page data; Step says which step shows.
 type restoreData struct {
-	Step      string // tenant, snapshot, options, plan, report
+	Step      string // tenant, snapshot, options, plan, running, report
 	Tenants   []string
 	Snapshots []backup.Snapshot
 	Snapshot  *backup.Snapshot
 	Modules   []string
 	Request   restoreRequest
 	Report    *restore.Report
+	Job       *jobState // the restore started, on its job page
 	Error     string
 }
 
@@ -134,7 +135,7 @@ func (c *console) restorePlan(w http.ResponseWriter, r *http.Request) {
 		c.badRequest(w, r, err.Error())
 		return
 	}
-	rep, err := c.runRestore(r.Context(), q, true)
+	rep, err := c.runRestore(r.Context(), q, true, nil)
 	if err != nil {
 		c.fail(w, r, err)
 		return
@@ -143,8 +144,9 @@ func (c *console) restorePlan(w http.ResponseWriter, r *http.Request) {
 	c.render(w, r, http.StatusOK, "restore", "", page{Title: "Restore: plan", Nav: "restore", Data: d})
 }
 
-// restoreRun carries the restore out once the user typed the tenant's ID,
-// then shows its report with the safety backup taken first.
+// restoreRun starts the restore once the user typed the tenant's ID and
+// sends the browser to its job page, which shows progress while it runs
+// and the report, with the safety backup taken first, once it ends.
 func (c *console) restoreRun(w http.ResponseWriter, r *http.Request) {
 	if !c.restoreReady(w, r) {
 		return
@@ -158,22 +160,41 @@ func (c *console) restoreRun(w http.ResponseWriter, r *http.Request) {
 		c.badRequest(w, r, fmt.Sprintf("console: nothing was restored: type the tenant ID %q to confirm the restore", q.Tenant))
 		return
 	}
-	rep, err := c.runRestore(r.Context(), q, false)
-	if rep == nil {
+	if err := c.authorize(r.Context(), steward.ActionRestore, q.Tenant); err != nil {
 		c.fail(w, r, err)
 		return
 	}
-	// A restore that fails midway (or salvages around damage) reports what
-	// it did: the report shows with the error.
-	d, status := restoreData{Step: "report", Request: q, Report: rep}, http.StatusOK
-	if err != nil {
-		d.Error, status = err.Error(), statusOf(err)
+	j := c.jobs.start(r.Context(), principal(r.Context()).ID, q, c.cfg.Clock.Now(),
+		func(ctx context.Context, progress func(backup.Progress)) (*restore.Report, error) {
+			return c.runRestore(ctx, q, false, progress)
+		})
+	http.Redirect(w, r, c.cfg.BasePath+"/restore/jobs/"+j.ID, http.StatusSeeOther)
+}
+
+// restoreJob shows a restore started here: its progress while it runs
+// (htmx polls the page; without JavaScript it refreshes itself), then its
+// report. Only the principal who started it sees it.
+func (c *console) restoreJob(w http.ResponseWriter, r *http.Request) {
+	j, ok := c.jobs.get(principal(r.Context()).ID, r.PathValue("id"))
+	if !ok {
+		c.fail(w, r, fmt.Errorf("console: no restore %q of yours: %w", r.PathValue("id"), errNotFound))
+		return
 	}
-	c.render(w, r, status, "restore", "", page{Title: "Restore: report", Nav: "restore", Data: d})
+	s := j.state()
+	d := restoreData{Step: "report", Request: s.Request, Job: &s, Report: s.Report}
+	p := page{Title: "Restore: report", Nav: "restore", Data: d}
+	if !s.Done {
+		d.Step = "running"
+		p.Title, p.Data, p.Refresh = "Restore: running", d, 2
+	} else if s.Err != nil {
+		d.Error = s.Err.Error()
+		p.Data = d
+	}
+	c.render(w, r, http.StatusOK, "restore", "", p)
 }
 
 // runRestore runs q through the Restorer into the tenant's Target.
-func (c *console) runRestore(ctx context.Context, q restoreRequest, dryRun bool) (*restore.Report, error) {
+func (c *console) runRestore(ctx context.Context, q restoreRequest, dryRun bool, progress func(backup.Progress)) (*restore.Report, error) {
 	if err := c.authorize(ctx, steward.ActionRestore, q.Tenant); err != nil {
 		return nil, err
 	}
@@ -181,5 +202,7 @@ func (c *console) runRestore(ctx context.Context, q restoreRequest, dryRun bool)
 	if err != nil {
 		return nil, fmt.Errorf("console: restore target of tenant %q: %w", q.Tenant, err)
 	}
-	return c.cfg.Restorer.Restore(ctx, q.Tenant, q.Snapshot, dst, q.options(dryRun))
+	opts := q.options(dryRun)
+	opts.Progress = progress
+	return c.cfg.Restorer.Restore(ctx, q.Tenant, q.Snapshot, dst, opts)
 }

@@ -37,6 +37,7 @@ func (c *console) routes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /restore", c.restoreWizard)
 	mux.HandleFunc("GET /restore/plan", c.restorePlan)
 	mux.HandleFunc("POST /restore/run", c.restoreRun)
+	mux.HandleFunc("GET /restore/jobs/{id}", c.restoreJob)
 	mux.HandleFunc("GET /flags", c.flagList)
 	mux.HandleFunc("POST /flags/{name}/toggle", c.flagToggle)
 	mux.HandleFunc("POST /flags/{name}", c.flagUpdate)
