@@ -134,8 +134,7 @@ func (c *commit) replace(ctx context.Context, tx writeTx, restoring []*Table) ([
 	outs := map[string]*restore.Outcome{}
 	var touched []string
 	for _, tt := range slices.Backward(c.order) {
-		_, restored := outs[tt.Name]
-		if !c.removed[tt.Name] && !slices.ContainsFunc(restoring, func(b *Table) bool { return b.Name == tt.Name }) || restored {
+		if !c.removed[tt.Name] && !slices.ContainsFunc(restoring, func(b *Table) bool { return b.Name == tt.Name }) {
 			continue
 		}
 		n, err := tx.exec(ctx, deleteSQL(tt), tt.args)

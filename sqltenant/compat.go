@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 )
 
 // checkCompat returns every reason the tables of the backup's schema s
@@ -31,6 +32,9 @@ func checkCompat(d dialect, s *Schema, restoring []*Table, current map[string]*t
 // checkColumns compares one table's columns.
 func checkColumns(d dialect, bt, tt *Table) []error {
 	var errs []error
+	if !slices.Equal(bt.PrimaryKey, tt.PrimaryKey) {
+		errs = append(errs, fmt.Errorf("%w: %q: backed up with key %q, the target's is %q", ErrKeyChanged, bt.Name, bt.PrimaryKey, tt.PrimaryKey))
+	}
 	for _, bc := range bt.Columns {
 		tc := tt.column(bc.Name)
 		if tc == nil {

@@ -196,6 +196,9 @@ func TestSchemaCompatibilityRefusals(t *testing.T) {
 			return strings.Replace(s, "country TEXT REFERENCES", "nickname TEXT NOT NULL, country TEXT REFERENCES", 1)
 		}, sqltenant.ErrRequiredColumn, `"users"."nickname"`},
 		{"older migrations", func(s string) string { return s }, sqltenant.ErrNewerMigrations, `"0002_more"`},
+		{"key changed", func(s string) string {
+			return strings.Replace(s, "PRIMARY KEY (tenant_id, project_id, seq)", "PRIMARY KEY (tenant_id, seq, project_id)", 1)
+		}, sqltenant.ErrKeyChanged, `"tasks"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dst := openSchema(t, t.TempDir(), tc.edit(appSchema))

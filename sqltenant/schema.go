@@ -134,6 +134,9 @@ var (
 	// ErrIncompatibleType: a target column's type cannot hold the
 	// backed-up column's values.
 	ErrIncompatibleType = errors.New("sqltenant: incompatible column type")
+	// ErrKeyChanged: the target's table has another primary key than
+	// the backed-up one: rows could not be matched or merged by key.
+	ErrKeyChanged = errors.New("sqltenant: primary key changed")
 	// ErrRequiredColumn: the target's table has a column the backup
 	// lacks that is NOT NULL without a default: restored rows could not
 	// be inserted.
