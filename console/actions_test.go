@@ -149,6 +149,20 @@ func TestRollbackAndDeployNeedAReasonAndAuditIt(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, evs, 1)
 	require.Equal(t, "fixed", evs[0].Data["reason"])
+
+	// The timeline shows each deployment with the reason given for it.
+	deps, err := f.releases.Deployments(masterCtx(), 0)
+	require.NoError(t, err)
+	body := get(t, f.h, userMaster, "/releases").Body.String()
+	for _, d := range deps {
+		m := regexp.MustCompile(`data-testid="reason-of-` + regexp.QuoteMeta(d.ID) + `">([^<]*)<`).FindStringSubmatch(body)
+		require.NotNil(t, m, "deployment %s is not listed", d.ID)
+		want := map[string]string{"prod-1.0.0/rollback": "checkout broken", "prod-1.1.0/deploy": ""}[d.ReleaseID+"/"+d.Kind]
+		if d.Kind == "deploy" && d.FromReleaseID == "prod-1.0.0" && d.By == "ops" {
+			want = "fixed"
+		}
+		require.Equal(t, want, m[1], "the reason of %s %s by %s", d.Kind, d.ReleaseID, d.By)
+	}
 }
 
 // A restore's job page is its starter's alone.

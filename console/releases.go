@@ -30,6 +30,7 @@ type channelView struct {
 	Active      *release.Release
 	Releases    []releaseRow         // newest first
 	Deployments []release.Deployment // newest first
+	Reasons     map[string]string    // deployment ID -> the reason given in the console
 }
 
 // releaseRow is a release of the timeline and what can be done with it:
@@ -96,15 +97,44 @@ func (c *console) channels(ctx context.Context) ([]channelView, error) {
 		}
 		slices.Sort(names)
 	}
+	reasons := c.reasons(ctx, deps)
 	out := make([]channelView, 0, len(names))
 	for _, n := range names {
 		v, err := c.channel(ctx, n, deps)
 		if err != nil {
 			return nil, err
 		}
+		v.Reasons = reasons
 		out = append(out, v)
 	}
 	return out, nil
+}
+
+// reasons pairs each deployment with the reason a user gave in the
+// console: the newest request of the same kind, release and principal
+// recorded before it started. None without a log or the right to read it.
+func (c *console) reasons(ctx context.Context, deps []release.Deployment) map[string]string {
+	out := map[string]string{}
+	if c.cfg.Log == nil || !c.allowed(ctx, steward.ActionAuditRead, "") {
+		return out
+	}
+	evs, err := c.cfg.Log.Query(ctx, audit.Filter{Types: []audit.EventType{EventRollbackRequested, EventDeployRequested}})
+	if err != nil {
+		return out
+	}
+	for _, d := range deps {
+		typ := EventDeployRequested
+		if d.Kind == "rollback" {
+			typ = EventRollbackRequested
+		}
+		for _, e := range slices.Backward(evs) {
+			if e.Type == typ && e.UserID == d.By && e.Data[audit.DataReleaseID] == d.ReleaseID && !e.Timestamp.After(d.StartedAt) {
+				out[d.ID] = summary(e.Data["reason"])
+				break
+			}
+		}
+	}
+	return out
 }
 
 // channel builds one channel's timeline from its history and deps.
