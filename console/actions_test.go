@@ -220,3 +220,13 @@ func TestRestoreJobShowsProgressWhileRunning(t *testing.T) {
 	require.NotContains(t, body, `http-equiv="refresh"`, "a finished restore's page stays")
 	require.Equal(t, f.files["acme"], treeOf(t, f.live+"/acme"))
 }
+
+// A plan of "latest" is confirmed by the snapshot ID it planned, so a
+// backup taken meanwhile is not what gets restored.
+func TestRestorePlanPinsLatest(t *testing.T) {
+	f := newFixture(t)
+	w := get(t, f.h, userMaster, "/restore/plan?tenant=acme&mode=full&snapshot=latest")
+	require.Equal(t, http.StatusOK, w.Code, w.Body.String())
+	require.Contains(t, w.Body.String(), `name="snapshot" value="`+f.snaps["acme"][1].ID+`"`)
+	require.NotContains(t, w.Body.String(), `value="latest"`)
+}

@@ -96,8 +96,13 @@ func (c *console) render(w http.ResponseWriter, r *http.Request, status int, nam
 }
 
 // fail renders err as an error page with the status it maps to.
+// Server errors are also logged, since the user can do nothing about them.
 func (c *console) fail(w http.ResponseWriter, r *http.Request, err error) {
-	c.failWith(w, r, statusOf(err), err.Error())
+	status := statusOf(err)
+	if status >= 500 {
+		slog.ErrorContext(r.Context(), "console: request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+	}
+	c.failWith(w, r, status, err.Error())
 }
 
 // badRequest renders msg as an error page with status 400.
@@ -125,7 +130,8 @@ func statusOf(err error) int {
 		return http.StatusUnauthorized
 	case errors.Is(err, steward.ErrForbidden):
 		return http.StatusForbidden
-	case errors.Is(err, backup.ErrNotFound), errors.Is(err, flags.ErrNotFound), errors.Is(err, errNotFound):
+	case errors.Is(err, backup.ErrNotFound), errors.Is(err, flags.ErrNotFound), errors.Is(err, release.ErrNotFound),
+		errors.Is(err, errNotFound):
 		return http.StatusNotFound
 	case errors.Is(err, steward.ErrInvalidTenant), errors.Is(err, flags.ErrInvalid),
 		errors.Is(err, restore.ErrInvalidOptions), errors.Is(err, release.ErrInvalidVersion):

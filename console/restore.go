@@ -140,6 +140,10 @@ func (c *console) restorePlan(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, err)
 		return
 	}
+	if rep.SnapshotID != "" {
+		// Confirm the snapshot planned, not whatever "latest" names by then.
+		q.Snapshot = rep.SnapshotID
+	}
 	d := restoreData{Step: "plan", Request: q, Report: rep}
 	c.render(w, r, http.StatusOK, "restore", "", page{Title: "Restore: plan", Nav: "restore", Data: d})
 }
