@@ -542,3 +542,26 @@ func TestMetadataModule(t *testing.T) {
 	require.Equal(t, []sqltenant.ForeignKey{{Columns: []string{"tenant_id", "owner_id"}, RefTable: "users", RefColumns: []string{"tenant_id", "id"}, OnDelete: "NO ACTION"}}, s.Tables[3].ForeignKeys)
 	require.Equal(t, "order_id IN (SELECT id FROM orders WHERE tenant_id = {tenant})", s.Tables[1].Filter)
 }
+
+func TestTargetReusedAfterDryRunSeesNewRows(t *testing.T) {
+	db := openDB(t, t.TempDir(), "app.db")
+	seed(t, db, "acme", 2, 0)
+	e, r, _ := newEngine(t)
+	snap := backupTenant(t, e, db, "acme", backup.Full)
+	tg, err := sqltenant.SQLite(db).Target("acme", appOptions())
+	require.NoError(t, err)
+	defer tg.Close()
+
+	_, err = r.Restore(master(), "acme", snap.ID, tg, &restore.Options{DryRun: true})
+	require.NoError(t, err)
+	exec(t, db, `UPDATE tasks SET body = 'after the dry run' WHERE tenant_id = 'acme'`)
+	edited := tenantDump(t, db, "acme")
+
+	// The safety backup holds the rows as they are now, not as the dry
+	// run's walk saw them.
+	rep, err := r.Restore(master(), "acme", snap.ID, tg, &restore.Options{SafetyBackup: true})
+	require.NoError(t, err)
+	_, err = r.Restore(master(), "acme", rep.SafetySnapshotID, tg, nil)
+	require.NoError(t, err)
+	require.Equal(t, edited, tenantDump(t, db, "acme"))
+}

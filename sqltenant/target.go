@@ -95,12 +95,18 @@ func (t *Target) source() *Source {
 }
 
 // Walk yields the tables holding the tenant's rows and the metadata
-// file, as a Source does; nothing when the tenant has no rows.
+// file, as a Source does; nothing when the tenant has no rows. Each Walk
+// begins a new read transaction (ending the last one's), which the
+// Opens after it read.
 func (t *Target) Walk(ctx context.Context, fn func(backup.Entry) error) error {
+	if err := t.endRead(); err != nil {
+		return err
+	}
 	return t.source().Walk(ctx, fn)
 }
 
-// Open reads a table or the metadata file of the tenant's current rows.
+// Open reads a table or the metadata file of the tenant's current rows,
+// in the transaction of the last Walk.
 func (t *Target) Open(ctx context.Context, p string) (io.ReadCloser, error) {
 	return t.source().Open(ctx, p)
 }
