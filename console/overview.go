@@ -136,13 +136,13 @@ func (c *console) rpo(ctx context.Context, tenant string) time.Duration {
 
 // tenantEvents is what the audit log says of one tenant's backups.
 type tenantEvents struct {
-	lastFailure *audit.Event // newest failure of any kind
+	lastFailure *audit.Event // newest failure of an operation (not an access denial)
 	day, week   rate         // backups in the 24 hours and 7 days before now
 }
 
 // add counts e, an event of the tenant, in log order.
 func (te *tenantEvents) add(e audit.Event, now time.Time) {
-	if e.Failed() {
+	if e.Failed() && e.Type != audit.TypeAccessDenied {
 		te.lastFailure = &e
 	}
 	if e.Type != audit.TypeBackupCreated && e.Type != audit.TypeBackupFailed {

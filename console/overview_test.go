@@ -2,6 +2,7 @@ package console_test
 
 import (
 	"net/http"
+	"net/url"
 	"regexp"
 	"strings"
 	"testing"
@@ -41,7 +42,17 @@ func TestOverviewPutsFailuresFirst(t *testing.T) {
 	require.Equal(t, []string{"globex", "ok"}, rows[1][:2])
 	require.Contains(t, rows[0][2], "100 % (2/2)")
 
-	err := f.log.Record(masterCtx(), audit.Event{Type: audit.TypeBackupFailed, Level: audit.LevelError,
+	// A principal refused an action on acme is no failure of acme's.
+	token := csrfToken(t, f.h, userAcme, "/restore/plan?tenant=acme&mode=full&snapshot="+f.snaps["acme"][1].ID)
+	w := post(t, f.h, userAcme, "/retention/acme", url.Values{"csrf": {token}, "keep_last": {"1"}})
+	require.Equal(t, http.StatusForbidden, w.Code)
+	denied, err := f.log.Query(masterCtx(), audit.Filter{Types: []audit.EventType{audit.TypeAccessDenied}, Tenant: "acme"})
+	require.NoError(t, err)
+	require.NotEmpty(t, denied, "the refusal is audited")
+	rows = overviewRows(t, f.h, userMaster)
+	require.Equal(t, []string{"acme", "ok"}, rows[0][:2])
+
+	err = f.log.Record(masterCtx(), audit.Event{Type: audit.TypeBackupFailed, Level: audit.LevelError,
 		Tenant: "globex", UserID: "scheduler", Message: "backup of globex failed: disk full"})
 	require.NoError(t, err)
 	rows = overviewRows(t, f.h, userMaster)
