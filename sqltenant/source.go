@@ -38,6 +38,10 @@ type Source struct {
 	// nonEmpty makes Walk yield only the tables holding tenant rows, and
 	// nothing when there is none (a Target's walk: empty means empty).
 	nonEmpty bool
+	// preset, when set, are the paths a walk of another Source listed
+	// (a Target's): the snapshot ends once they are read, as if its own
+	// walk had listed them.
+	preset []string
 
 	mu   sync.Mutex
 	snap *snapshot
@@ -154,6 +158,9 @@ func (s *Source) snapshot(ctx context.Context) (*snapshot, error) {
 		return nil, err
 	}
 	sn.done = func() { s.end(sn) }
+	if s.preset != nil {
+		sn.walked(s.preset)
+	}
 	s.snap = sn
 	return sn, nil
 }

@@ -52,6 +52,7 @@ type Target struct {
 
 	mu      sync.Mutex
 	reader  *Source
+	listed  []string // the paths the last Walk yielded
 	mode    restore.Mode
 	spools  map[string]*spool // by path
 	removed map[string]bool   // tables a full restore empties of the tenant's rows
@@ -84,29 +85,46 @@ func (db *DB) Target(tenant string, opts *Options) (*Target, error) {
 	return t, nil
 }
 
-// source returns the Source Walk and Open read through.
+// source returns the Source Open reads through, begun by the first Open
+// after a Walk; it ends once the files that Walk listed are read.
 func (t *Target) source() *Source {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.reader == nil {
-		t.reader = &Source{db: t.db, tenant: t.tenant, o: t.o, nonEmpty: true}
+		t.reader = &Source{db: t.db, tenant: t.tenant, o: t.o, preset: t.listed}
 	}
 	return t.reader
 }
 
 // Walk yields the tables holding the tenant's rows and the metadata
-// file, as a Source does; nothing when the tenant has no rows. Each Walk
-// begins a new read transaction (ending the last one's), which the
-// Opens after it read.
+// file, as a Source does; nothing when the tenant has no rows. It reads
+// in a transaction of its own, ended when it returns: a dry run's walk
+// holds no lock on the database afterwards.
 func (t *Target) Walk(ctx context.Context, fn func(backup.Entry) error) error {
 	if err := t.endRead(); err != nil {
 		return err
 	}
-	return t.source().Walk(ctx, fn)
+	w := &Source{db: t.db, tenant: t.tenant, o: t.o, nonEmpty: true}
+	defer w.Close()
+	var listed []string
+	err := w.Walk(ctx, func(e backup.Entry) error {
+		if e.Path != SchemaPath {
+			listed = append(listed, e.Path)
+		}
+		return fn(e)
+	})
+	if err == nil {
+		t.mu.Lock()
+		t.listed = listed
+		t.mu.Unlock()
+	}
+	return err
 }
 
-// Open reads a table or the metadata file of the tenant's current rows,
-// in the transaction of the last Walk.
+// Open reads a table or the metadata file of the tenant's current rows
+// (for a safety backup of the target), in one read transaction begun by
+// the first Open after a Walk, which ends once every file the Walk
+// listed and the metadata file are read, or at Begin, Abort or Close.
 func (t *Target) Open(ctx context.Context, p string) (io.ReadCloser, error) {
 	return t.source().Open(ctx, p)
 }
