@@ -19,6 +19,12 @@ import (
 // the commit, then checked). Values come back exactly as stored: the
 // driver's conversion of DATE/DATETIME/TIMESTAMP text to time.Time is
 // bypassed.
+//
+// A backup's read transaction lasts until its last table is read. In
+// SQLite's default rollback-journal mode that makes the application's
+// writers wait (their busy timeout) meanwhile; in WAL mode
+// (PRAGMA journal_mode = WAL) they go on, and the backup still sees the
+// database as it was when it began.
 func SQLite(db *sql.DB) *DB { return &DB{d: sqliteDialect{db: db}} }
 
 // OpenSQLite opens the SQLite file at path (created if missing) with a
