@@ -19,4 +19,19 @@
 // each run, bounds parallelism across tenants, and raises an alert when a
 // tenant's newest good backup is older than its RPO. It runs off
 // steward.Clock, so tests drive it with a fake clock.
+//
+// # Disaster-recovery drills
+//
+// A Policy's DrillSchedule (DefaultDrillSchedule, quarterly, in the
+// default tenant policy; off in a stored policy that does not name one)
+// makes the Scheduler, when it has a restore.Restorer, restore the
+// tenant's newest snapshot into a discarding target (Restorer.Drill:
+// streamed, every chunk and file verified, nothing kept) at each slot. Each
+// drill is audited (audit.TypeDrillPassed, audit.TypeDrillFailed with its
+// time to restore) and stored as the tenant's DrillStatus, which a
+// restarted Scheduler and a health check read back. A tenant alerts
+// (audit.TypeDrillAlert at LevelError, and SchedulerConfig.DrillAlert)
+// once when it enters a breach — its drill failed, its TTR exceeded the
+// policy's DrillTTRSLO, or its last successful drill is older than
+// DrillDeadline allows — and again only after it recovered.
 package retention

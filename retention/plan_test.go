@@ -184,6 +184,8 @@ func FuzzDecodePolicy(f *testing.F) {
 	f.Add([]byte(`{"incremental_days":7,"weekly_full_count":4}`))
 	f.Add([]byte(`{"keep_within":"3d","schedule":"@daily"}`))
 	f.Add([]byte(`{"schedule":"*/5 * * * *","keep_last":1}`))
+	f.Add([]byte(`{"keep_last":1,"drill_schedule":"0 3 1 */3 *","drill_ttr_slo":"90m"}`))
+	f.Add([]byte(`{"keep_last":1,"drill_schedule":"TZ=0","drill_ttr_slo":"1d"}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		p, err := retention.DecodePolicy(b)
 		if err != nil {

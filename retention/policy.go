@@ -47,7 +47,23 @@ type Policy struct {
 	FullEvery      Duration `json:"full_every,omitempty"`      // take a full backup when the newest full is older (default 7 days)
 	RPOIncremental Duration `json:"rpo_incremental,omitempty"` // alert when the newest backup is older (default 24 h)
 	RPOFull        Duration `json:"rpo_full,omitempty"`        // alert when the newest full backup is older (default 7 days)
+
+	// Disaster-recovery drills (see Scheduler and DrillDeadline).
+	DrillSchedule string   `json:"drill_schedule,omitempty"` // cron expression for restore drills ("0 3 1 */3 *"), "" = no drills
+	DrillTTRSLO   Duration `json:"drill_ttr_slo,omitempty"`  // alert when a drill's time to restore is longer, 0 = no SLO
 }
+
+// DefaultDrillSchedule is the seed's quarterly disaster-recovery drill:
+// 03:00 on the first day of January, April, July and October.
+//
+// It is part of DefaultTenantPolicy, so a tenant without a stored policy
+// is drilled quarterly (by a Scheduler given a Restorer). A stored policy
+// says what it wants: an empty DrillSchedule there means no drills, as
+// every zero field of a Policy is off. That keeps policies stored before
+// drills existed as they were: a drill restores the tenant's whole newest
+// snapshot, which costs store reads (and egress) a host that wrote its own
+// policy has not asked for.
+const DefaultDrillSchedule = "0 3 1 */3 *"
 
 // Duration is a time.Duration that reads and writes JSON as "36h", and
 // also accepts days as "7d".
@@ -98,11 +114,13 @@ func ParseDuration(s string) (time.Duration, error) {
 
 // DefaultTenantPolicy is the seed's tenant policy: every backup of the last
 // 7 days, 4 weekly and 3 monthly fulls, pre-deploy safety backups for 30
-// days; a nightly backup at 02:00, a full every 7 days, RPO 24 h / 7 days.
+// days; a nightly backup at 02:00, a full every 7 days, RPO 24 h / 7 days;
+// a quarterly restore drill (DefaultDrillSchedule) with no TTR SLO.
 func DefaultTenantPolicy() Policy {
 	return Policy{IncrementalDays: 7, WeeklyFullCount: 4, MonthlyFullCount: 3, PreDeployDays: 30,
 		Schedule: "0 2 * * *", FullEvery: Duration(7 * 24 * time.Hour),
-		RPOIncremental: Duration(24 * time.Hour), RPOFull: Duration(7 * 24 * time.Hour)}
+		RPOIncremental: Duration(24 * time.Hour), RPOFull: Duration(7 * 24 * time.Hour),
+		DrillSchedule: DefaultDrillSchedule}
 }
 
 // DefaultGeneralPolicy is the seed's policy for the general structure: 12
@@ -172,8 +190,8 @@ func parseCron(spec string) (s cron.Schedule, err error) {
 	return s, nil
 }
 
-// Validate checks the policy: no negative counts, a schedule that parses,
-// and at least one keep rule.
+// Validate checks the policy: no negative counts or durations, schedules
+// (backup and drill) that parse, and at least one keep rule.
 func (p *Policy) Validate() error {
 	for name, v := range map[string]int{"incremental_days": p.IncrementalDays, "weekly_full_count": p.WeeklyFullCount,
 		"monthly_full_count": p.MonthlyFullCount, "pre_deploy_days": p.PreDeployDays, "monthly_count": p.MonthlyCount,
@@ -183,7 +201,7 @@ func (p *Policy) Validate() error {
 			return fmt.Errorf("%w: %s is %d; counts cannot be negative", ErrInvalidPolicy, name, v)
 		}
 	}
-	for name, v := range map[string]Duration{"keep_within": p.KeepWithin, "full_every": p.FullEvery, "rpo_incremental": p.RPOIncremental, "rpo_full": p.RPOFull} {
+	for name, v := range map[string]Duration{"keep_within": p.KeepWithin, "full_every": p.FullEvery, "rpo_incremental": p.RPOIncremental, "rpo_full": p.RPOFull, "drill_ttr_slo": p.DrillTTRSLO} {
 		if v < 0 {
 			return fmt.Errorf("%w: %s is negative", ErrInvalidPolicy, name)
 		}
@@ -191,8 +209,11 @@ func (p *Policy) Validate() error {
 	if slices.Contains(p.KeepTags, "") {
 		return fmt.Errorf("%w: keep_tags has an empty tag", ErrInvalidPolicy)
 	}
-	if p.Schedule != "" {
-		if _, err := ParseSchedule(p.Schedule); err != nil {
+	for _, spec := range []string{p.Schedule, p.DrillSchedule} {
+		if spec == "" {
+			continue
+		}
+		if _, err := ParseSchedule(spec); err != nil {
 			return err
 		}
 	}

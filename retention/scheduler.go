@@ -14,6 +14,7 @@ import (
 	"github.com/iluxsys/steward/audit"
 	"github.com/iluxsys/steward/backup"
 	"github.com/iluxsys/steward/internal/errs"
+	"github.com/iluxsys/steward/restore"
 )
 
 // Alert reports an RPO breach: a tenant's newest backup (or newest full
@@ -52,6 +53,17 @@ type SchedulerConfig struct {
 	// retention runs (default: the Policies' Auditor). Retention runs are
 	// authorized by the Policies' Authorizer.
 	Auditor audit.Auditor
+	// Restorer runs the DR drills of policies with a DrillSchedule
+	// (Restorer.Drill: the tenant's newest snapshot restored into a
+	// discarding target, streaming). Nil: no drill is run, and RunReport
+	// lists the tenants whose drill was due in DrillsNotRun (their drills
+	// then become overdue and alert as such).
+	Restorer *restore.Restorer
+	// DrillAlert is called once when a tenant enters a drill breach (a
+	// failed drill, a TTR over the SLO, an overdue drill), and again only
+	// after it recovered and breached anew. An audit event of type
+	// audit.TypeDrillAlert is recorded either way.
+	DrillAlert func(ctx context.Context, a DrillAlert)
 }
 
 // Scheduler runs scheduled backups and retention for many tenants. Drive
@@ -67,6 +79,9 @@ type Scheduler struct {
 	newestF  map[string]time.Time // newest full snapshot
 	breached map[string]bool      // "tenant/kind" in breach
 	started  time.Time
+
+	drillSlot map[string]time.Time   // last drill slot handled
+	drills    map[string]*drillState // drill status and breaches alerted
 }
 
 // NewScheduler checks cfg and returns a Scheduler whose schedules start
@@ -92,7 +107,7 @@ func NewScheduler(c *SchedulerConfig) (*Scheduler, error) {
 		cfg.Tenants = cfg.Engine.Tenants
 	}
 	return &Scheduler{cfg: cfg, lastRun: map[string]time.Time{}, newest: map[string]time.Time{}, newestF: map[string]time.Time{},
-		breached: map[string]bool{}, started: cfg.Clock.Now()}, nil
+		breached: map[string]bool{}, started: cfg.Clock.Now(), drillSlot: map[string]time.Time{}, drills: map[string]*drillState{}}, nil
 }
 
 // RunReport says what one RunDue did.
@@ -102,6 +117,25 @@ type RunReport struct {
 	// Errors holds, per tenant, why its run failed or was not started
 	// (source, backup, retention, an unreadable policy).
 	Errors map[string]error
+
+	// Drills counts the DR drills run, DrillsFailed those that failed.
+	Drills, DrillsFailed int
+	// DrillsNotRun lists the tenants whose drill was due but not run
+	// because the Scheduler has no Restorer.
+	DrillsNotRun []string
+	// DrillAlerts are the drill breaches entered in this run.
+	DrillAlerts []DrillAlert
+	// DrillErrors holds, per tenant, why its drill could not run or its
+	// status could not be read or stored (not a drill that failed: that
+	// is a Validation, counted in DrillsFailed).
+	DrillErrors map[string]error
+}
+
+func (r *RunReport) drillFail(tenant string, err error) {
+	if r.DrillErrors == nil {
+		r.DrillErrors = map[string]error{}
+	}
+	r.DrillErrors[tenant] = err
 }
 
 func (r *RunReport) fail(tenant string, err error) {
@@ -113,7 +147,9 @@ func (r *RunReport) fail(tenant string, err error) {
 }
 
 // RunDue runs every tenant whose schedule had a slot since its last run,
-// then checks every tenant's RPO. A tenant's failure (its source, backup,
+// then the DR drills whose drill schedule had a slot (see
+// SchedulerConfig.Restorer), then checks every tenant's RPO and drill
+// deadline (DrillDeadline). A tenant's failure (its source, backup,
 // retention, or an unreadable stored policy) is counted, audited and kept
 // in the report's Errors, and the other tenants still run; the error is
 // for a run that could not start (listing tenants) or a cancelled ctx.
@@ -184,6 +220,9 @@ func (s *Scheduler) RunDue(ctx context.Context) (*RunReport, error) {
 	}
 	_ = g.Wait()
 	if err := ctx.Err(); err != nil {
+		return rep, err
+	}
+	if err := s.runDrills(ctx, ok, policies, now, rep); err != nil {
 		return rep, err
 	}
 	for _, t := range ok {
