@@ -14,6 +14,7 @@ package pgtest
 import (
 	"context"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"net/url"
 	"os"
@@ -22,6 +23,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -94,7 +96,11 @@ func Pool(t testing.TB, connURL string) *pgxpool.Pool {
 	return pool
 }
 
-// drop removes the database, ending connections a test left open.
+// drop removes the database, ending connections a test left open. An
+// autovacuum worker in it makes DROP ... WITH (FORCE) fail for a role
+// without pg_signal_backend (PostgreSQL 15 checks the worker as another
+// role's process) or with "being accessed by other users"; the worker
+// ends soon, so drop retries until cleanupTimeout.
 func drop(t testing.TB, server, name string) {
 	ctx, cancel := context.WithTimeout(context.Background(), cleanupTimeout)
 	defer cancel()
@@ -103,11 +109,32 @@ func drop(t testing.TB, server, name string) {
 		t.Errorf("pgtest: drop %s: connect: %v", name, err)
 		return
 	}
-	defer admin.Close(ctx)
+	defer admin.Close(context.Background())
 	stmt := "DROP DATABASE IF EXISTS " + pgx.Identifier{name}.Sanitize() + " WITH (FORCE)"
-	if _, err := admin.Exec(ctx, stmt); err != nil {
-		t.Errorf("pgtest: %s: %v", stmt, err)
+	for {
+		_, err := admin.Exec(ctx, stmt)
+		if err == nil {
+			return
+		}
+		if !transientDropError(err) || ctx.Err() != nil {
+			t.Errorf("pgtest: %s: %v", stmt, err)
+			return
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(dropRetryDelay):
+		}
 	}
+}
+
+const dropRetryDelay = 200 * time.Millisecond
+
+// transientDropError tells the errors another process's brief presence
+// in the database causes: insufficient_privilege (terminating an
+// autovacuum worker) and object_in_use.
+func transientDropError(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && (pe.Code == "42501" || pe.Code == "55006")
 }
 
 // databaseName makes a name unique to this call, recognisable by the test's
