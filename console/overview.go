@@ -82,19 +82,22 @@ func (c *console) health(ctx context.Context) ([]tenantHealth, error) {
 	}
 	now := c.cfg.Clock.Now()
 	events := c.backupEvents(ctx, tenants, now)
-	rows := make([]tenantHealth, 0, len(tenants))
-	for _, t := range tenants {
-		h, err := c.tenantHealth(ctx, t, now)
-		if err != nil {
-			return nil, err
-		}
-		if ev := events[t]; ev != nil {
+	rows := make([]tenantHealth, len(tenants))
+	err = forEach(ctx, tenants, func(ctx context.Context, i int, t string) (err error) {
+		rows[i], err = c.tenantHealth(ctx, t, now)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	for i := range rows {
+		h := &rows[i]
+		if ev := events[h.Tenant]; ev != nil {
 			if f := ev.lastFailure; f != nil && (h.Last == nil || f.Timestamp.After(h.Last.Timestamp)) {
 				h.LastFailure = f
 			}
 			h.Day, h.Week = ev.day, ev.week
 		}
-		rows = append(rows, h)
 	}
 	slices.SortStableFunc(rows, func(a, b tenantHealth) int {
 		return cmp.Or(cmp.Compare(b.severity(), a.severity()), cmp.Compare(a.Tenant, b.Tenant))

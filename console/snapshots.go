@@ -62,18 +62,16 @@ func (c *console) snapshots(w http.ResponseWriter, r *http.Request) {
 
 // listSnapshots gathers the matching snapshots of tenants, newest first.
 func (c *console) listSnapshots(ctx context.Context, tenants []string, f snapshotFilter) ([]backup.Snapshot, error) {
-	var out []backup.Snapshot
-	for _, t := range tenants {
+	per := make([][]backup.Snapshot, len(tenants))
+	err := forEach(ctx, tenants, func(ctx context.Context, i int, t string) error {
 		snaps, err := c.catalog(ctx, t)
-		if err != nil {
-			return nil, err
-		}
-		for i := range snaps {
-			if f.match(&snaps[i]) {
-				out = append(out, snaps[i])
-			}
-		}
+		per[i] = slices.DeleteFunc(snaps, func(s backup.Snapshot) bool { return !f.match(&s) })
+		return err
+	})
+	if err != nil {
+		return nil, err
 	}
+	out := slices.Concat(per...)
 	slices.SortStableFunc(out, func(a, b backup.Snapshot) int { return b.Timestamp.Compare(a.Timestamp) })
 	return out, nil
 }

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"slices"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/iluxsys/steward"
 	"github.com/iluxsys/steward/backup"
 )
@@ -63,4 +65,19 @@ func (c *console) ownTenants(ctx context.Context, action steward.Action) []strin
 		}
 	}
 	return out
+}
+
+// catalogReaders bounds the tenants whose catalogs one page reads at once:
+// each is a List and a few reads on the store, mostly waiting on it.
+const catalogReaders = 8
+
+// forEach calls fn for each tenant, catalogReaders at a time, and returns
+// the first error (which cancels the calls not yet started).
+func forEach(ctx context.Context, tenants []string, fn func(ctx context.Context, i int, tenant string) error) error {
+	g, ctx := errgroup.WithContext(ctx)
+	g.SetLimit(catalogReaders)
+	for i, t := range tenants {
+		g.Go(func() error { return fn(ctx, i, t) })
+	}
+	return g.Wait()
 }
