@@ -12,6 +12,7 @@ import (
 	"github.com/iluxsys/steward/backup"
 	"github.com/iluxsys/steward/restore"
 	"github.com/iluxsys/steward/sqltenant"
+	"github.com/iluxsys/steward/storage"
 )
 
 // outcomes indexes a report's outcomes by table.
@@ -564,4 +565,27 @@ func TestTargetReusedAfterDryRunSeesNewRows(t *testing.T) {
 	_, err = r.Restore(master(), "acme", rep.SafetySnapshotID, tg, nil)
 	require.NoError(t, err)
 	require.Equal(t, edited, tenantDump(t, db, "acme"))
+}
+
+func TestEncryptedScopeAndDrill(t *testing.T) {
+	dir := t.TempDir()
+	db := openDB(t, dir, "app.db")
+	seed(t, db, "acme", 5, 0)
+	store, err := storage.Open(master(), "file://"+filepath.ToSlash(t.TempDir()))
+	require.NoError(t, err)
+	defer store.Close()
+	e, err := backup.New(store, &backup.Config{Keys: backup.PassphraseWithOptions("p", backup.PassphraseOptions{Time: 1, MemoryKiB: 1024, Threads: 1})})
+	require.NoError(t, err)
+	r := restore.New(e, nil)
+	snap := backupTenant(t, e, db, "acme", backup.Full)
+	require.True(t, snap.Metadata.Encrypted)
+
+	v, err := r.Validate(master(), "acme", snap.ID)
+	require.NoError(t, err)
+	require.Equal(t, restore.StatusPassed, v.Status, v.Report)
+
+	dst := openDB(t, dir, "dst.db")
+	_, err = restoreInto(t, r, dst, "acme", snap.ID, nil, nil)
+	require.NoError(t, err)
+	require.Equal(t, tenantDump(t, db, "acme"), tenantDump(t, dst, "acme"))
 }
