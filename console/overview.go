@@ -26,6 +26,8 @@ type tenantHealth struct {
 	Stale       bool         // no backup, or the newest is older than the RPO
 	LastFailure *audit.Event // newest failure, when newer than Last
 	Day, Week   rate         // backups that succeeded in the last 24 hours and 7 days
+	TTR         ttr          // times to restore over the last 30 days
+	Growth      growth       // the repository's size over the snapshots
 }
 
 // rate counts backups that succeeded out of those attempted.
@@ -96,7 +98,7 @@ func (c *console) health(ctx context.Context) ([]tenantHealth, error) {
 			if f := ev.lastFailure; f != nil && (h.Last == nil || f.Timestamp.After(h.Last.Timestamp)) {
 				h.LastFailure = f
 			}
-			h.Day, h.Week = ev.day, ev.week
+			h.Day, h.Week, h.TTR = ev.day, ev.week, newTTR(ev.ttrMS)
 		}
 	}
 	slices.SortStableFunc(rows, func(a, b tenantHealth) int {
@@ -111,7 +113,7 @@ func (c *console) tenantHealth(ctx context.Context, tenant string, now time.Time
 	if err != nil {
 		return tenantHealth{}, err
 	}
-	h := tenantHealth{Tenant: tenant, Snapshots: len(snaps), RPO: c.rpo(ctx, tenant)}
+	h := tenantHealth{Tenant: tenant, Snapshots: len(snaps), RPO: c.rpo(ctx, tenant), Growth: newGrowth(snaps)}
 	for i := range snaps {
 		if !slices.Contains(snaps[i].Tags, backup.TagPreRestore) {
 			h.Last = &snaps[i]
@@ -141,12 +143,17 @@ func (c *console) rpo(ctx context.Context, tenant string) time.Duration {
 type tenantEvents struct {
 	lastFailure *audit.Event // newest failure of an operation (not an access denial)
 	day, week   rate         // backups in the 24 hours and 7 days before now
+	ttrMS       []float64    // times to restore of the last 30 days
 }
 
 // add counts e, an event of the tenant, in log order.
 func (te *tenantEvents) add(e audit.Event, now time.Time) {
 	if e.Failed() && e.Type != audit.TypeAccessDenied {
 		te.lastFailure = &e
+	}
+	if v, ok := number(e.Data[audit.DataTTRMS]); ok && e.Type == audit.TypeRestoreCompleted &&
+		!e.Failed() && now.Sub(e.Timestamp) <= 30*24*time.Hour {
+		te.ttrMS = append(te.ttrMS, v)
 	}
 	if e.Type != audit.TypeBackupCreated && e.Type != audit.TypeBackupFailed {
 		return

@@ -71,3 +71,20 @@ func TestOverviewPutsFailuresFirst(t *testing.T) {
 	require.Contains(t, rows[1][2], `data-testid="day-acme">—`, "no backup in the last 24 hours")
 	require.True(t, strings.Contains(rows[1][2], "2d 0h") || strings.Contains(rows[1][2], "1d 23h"), rows[1][2])
 }
+
+// The Overview shows the time to restore of the tenant's restores and its
+// repository's growth over its snapshots.
+func TestOverviewShowsTimeToRestoreAndGrowth(t *testing.T) {
+	f := newFixture(t)
+	rows := overviewRows(t, f.h, userMaster)
+	require.Contains(t, rows[0][2], `data-testid="ttr-acme">—`)
+	require.Contains(t, rows[0][2], "<polyline points=")
+	require.Contains(t, rows[0][2], "dedup ")
+
+	token := csrfToken(t, f.h, userMaster, "/flags")
+	restoreAndWait(t, f.h, userMaster, url.Values{"csrf": {token}, "tenant": {"acme"},
+		"snapshot": {f.snaps["acme"][1].ID}, "mode": {"full"}, "confirm": {"acme"}})
+	rows = overviewRows(t, f.h, userMaster)
+	require.Regexp(t, `data-testid="ttr-acme">avg \S+, p95 \S+ \(1\)`, rows[0][2])
+	require.Contains(t, rows[1][2], `data-testid="ttr-globex">—`)
+}
