@@ -27,7 +27,9 @@ func newTTR(ms []float64) ttr {
 		sum += v
 	}
 	p95 := sorted[int(math.Ceil(0.95*float64(len(sorted))))-1]
-	d := func(v float64) time.Duration { return time.Duration(v * float64(time.Millisecond)).Round(time.Millisecond) }
+	d := func(v float64) time.Duration {
+		return time.Duration(v * float64(time.Millisecond)).Round(time.Millisecond)
+	}
 	return ttr{Count: len(sorted), Avg: d(sum / float64(len(sorted))), P95: d(p95)}
 }
 
