@@ -85,7 +85,6 @@ func (e *Engine) commit(ctx context.Context, tenant string, a *archiver, start t
 	if err := r.SaveSnapshot(ctx, m.ID, body); err != nil {
 		return nil, errs.Errorf("backup", "commit snapshot: %w", err)
 	}
-	e.advanceHead(ctx, r, m)
 	s := m.Snapshot
 	return &s, nil
 }

@@ -241,7 +241,9 @@ func (e *Engine) forgetRepo(scope string) {
 }
 
 // Catalog lists tenant's snapshots, newest first, without their entry
-// lists. Only the small manifests are read, in parallel.
+// lists. Summaries come from the scope's catalog objects, which backups
+// keep up to date, and from the manifests no catalog object covers yet
+// (read in parallel): the reads do not grow with the number of snapshots.
 func (e *Engine) Catalog(ctx context.Context, tenant string) ([]Snapshot, error) {
 	if _, err := scopePrefix(tenant); err != nil {
 		return nil, err
@@ -256,22 +258,37 @@ func (e *Engine) Catalog(ctx context.Context, tenant string) ([]Snapshot, error)
 	if err != nil {
 		return nil, err
 	}
-	ms, err := e.manifests(ctx, r)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]Snapshot, len(ms))
-	for i, m := range ms {
-		out[i] = m.Snapshot
-	}
-	return out, nil
+	return e.summaries(ctx, r)
 }
 
 // manifests loads every manifest of r, newest first. Manifests are
 // immutable, so decoded ones are cached per scope and only new IDs are
-// read: an incremental backup's parent lookup does not grow with the
-// number of snapshots.
+// read.
 func (e *Engine) manifests(ctx context.Context, r *repo.Repo) ([]*manifest, error) {
+	ids, err := snapshotIDs(ctx, r)
+	if err != nil {
+		return nil, err
+	}
+	cached, missing := e.cached(r, ids)
+	loaded, err := e.loadManifests(ctx, r, missing)
+	if err != nil {
+		return nil, err
+	}
+	out := append(cached, loaded...)
+	sort.Slice(out, func(i, j int) bool { return newerSnapshot(&out[i].Snapshot, &out[j].Snapshot) })
+	return out, nil
+}
+
+// newerSnapshot orders snapshots newest first: by timestamp, then ID.
+func newerSnapshot(a, b *Snapshot) bool {
+	if !a.Timestamp.Equal(b.Timestamp) {
+		return a.Timestamp.After(b.Timestamp)
+	}
+	return a.ID > b.ID
+}
+
+// snapshotIDs lists the IDs of r's snapshots.
+func snapshotIDs(ctx context.Context, r *repo.Repo) ([]string, error) {
 	var ids []string
 	for id, err := range r.SnapshotIDs(ctx) {
 		if err != nil {
@@ -279,55 +296,63 @@ func (e *Engine) manifests(ctx context.Context, r *repo.Repo) ([]*manifest, erro
 		}
 		ids = append(ids, id)
 	}
+	return ids, nil
+}
+
+// cached returns the manifests of ids the engine has decoded before and
+// the IDs it has not; it forgets cached manifests not in ids (forgotten).
+func (e *Engine) cached(r *repo.Repo, ids []string) ([]*manifest, []string) {
 	e.mu.Lock()
+	defer e.mu.Unlock()
 	cache := e.mcache[r.Prefix()]
 	if cache == nil {
 		cache = map[string]*manifest{}
 		e.mcache[r.Prefix()] = cache
 	}
-	out := make([]*manifest, len(ids))
-	var missing []int
-	for i, id := range ids {
+	present := make(map[string]bool, len(ids))
+	var out []*manifest
+	var missing []string
+	for _, id := range ids {
+		present[id] = true
 		if m, ok := cache[id]; ok {
-			out[i] = m
+			out = append(out, m)
 		} else {
-			missing = append(missing, i)
+			missing = append(missing, id)
 		}
 	}
-	e.mu.Unlock()
-	errs := make([]error, len(ids))
+	for id := range cache {
+		if !present[id] {
+			delete(cache, id)
+		}
+	}
+	return out, missing
+}
+
+// loadManifests reads the manifests ids, 16 at a time, and caches them.
+func (e *Engine) loadManifests(ctx context.Context, r *repo.Repo, ids []string) ([]*manifest, error) {
+	out := make([]*manifest, len(ids))
+	failed := make([]error, len(ids))
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, 16)
-	for _, i := range missing {
+	for i, id := range ids {
 		wg.Add(1)
 		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			out[i], errs[i] = e.loadManifest(ctx, r, ids[i])
+			out[i], failed[i] = e.loadManifest(ctx, r, id)
 		}()
 	}
 	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
+	if err := errors.Join(failed...); err != nil {
 		return nil, err
 	}
 	e.mu.Lock()
-	present := make(map[string]bool, len(ids))
-	for i, id := range ids {
-		cache[id] = out[i]
-		present[id] = true
-	}
-	for id := range cache {
-		if !present[id] {
-			delete(cache, id) // forgotten
+	if cache := e.mcache[r.Prefix()]; cache != nil {
+		for _, m := range out {
+			cache[m.ID] = m
 		}
 	}
 	e.mu.Unlock()
-	sort.Slice(out, func(i, j int) bool {
-		if !out[i].Timestamp.Equal(out[j].Timestamp) {
-			return out[i].Timestamp.After(out[j].Timestamp)
-		}
-		return out[i].ID > out[j].ID
-	})
 	return out, nil
 }
 
@@ -390,7 +415,7 @@ func (e *Engine) manifest(ctx context.Context, tenant, id string) (*manifest, *r
 // (names an older snapshot: see repo.Head) makes an incremental backup
 // compare against that one, which costs reads, never correctness.
 func (e *Engine) newest(ctx context.Context, r *repo.Repo) (*manifest, error) {
-	if id, err := r.Head(ctx); err == nil && id != "" {
+	if id, _, err := r.Head(ctx); err == nil && id != "" {
 		m, err := e.loadManifest(ctx, r, id)
 		if err == nil {
 			return m, nil
@@ -406,17 +431,25 @@ func (e *Engine) newest(ctx context.Context, r *repo.Repo) (*manifest, error) {
 	return ms[0], nil
 }
 
-// advanceHead points r's head hint at m, just committed, unless the
-// snapshot the hint names is newer. The hint is optional: failures are
-// left for the next commit to repair.
-func (e *Engine) advanceHead(ctx context.Context, r *repo.Repo, m *manifest) {
-	if id, err := r.Head(ctx); err == nil && id != "" && id != m.ID {
+// advanceHead points r's head hint at s, just committed, unless the
+// snapshot the hint names is newer, and counts s among the snapshots
+// committed since the catalog's last compaction; it returns that count.
+// The hint is optional: failures are left for the next commit to repair.
+func (e *Engine) advanceHead(ctx context.Context, r *repo.Repo, s *Snapshot) int {
+	id, n, err := r.Head(ctx)
+	if err != nil {
+		return 0
+	}
+	n++
+	if id != "" && id != s.ID {
 		cur, err := e.loadManifest(ctx, r, id)
-		if err == nil && (cur.Timestamp.After(m.Timestamp) || cur.Timestamp.Equal(m.Timestamp) && cur.ID > m.ID) {
-			return
+		if err == nil && newerSnapshot(&cur.Snapshot, s) {
+			_ = r.SetHead(ctx, id, n)
+			return n
 		}
 	}
-	_ = r.SetHead(ctx, m.ID)
+	_ = r.SetHead(ctx, s.ID, n)
+	return n
 }
 
 // latest is the newest snapshot of r that is not a pre-restore safety
@@ -425,16 +458,16 @@ func (e *Engine) advanceHead(ctx context.Context, r *repo.Repo, m *manifest) {
 // Unlike an incremental backup's parent (newest), it never trusts the
 // head hint: what a restore of "latest" brings back must be the newest.
 func (e *Engine) latest(ctx context.Context, r *repo.Repo, tenant string) (*manifest, error) {
-	ms, err := e.manifests(ctx, r)
+	ss, err := e.summaries(ctx, r)
 	if err != nil {
 		return nil, err
 	}
-	for _, m := range ms {
-		if !slices.Contains(m.Tags, TagPreRestore) {
-			return m, nil
+	for _, s := range ss {
+		if !slices.Contains(s.Tags, TagPreRestore) {
+			return e.loadManifest(ctx, r, s.ID)
 		}
 	}
-	if len(ms) > 0 {
+	if len(ss) > 0 {
 		return nil, errs.Errorf("backup", "tenant %q has only safety backups (tag %s); name one by its ID: %w", tenant, TagPreRestore, ErrNotFound)
 	}
 	return nil, errs.Errorf("backup", "tenant %q has no snapshots: %w", tenant, ErrNotFound)

@@ -33,7 +33,13 @@ func (m *manifestReads) Get(ctx context.Context, key string) (io.ReadCloser, err
 // the snapshots' IDs, oldest first.
 func history(t *testing.T, store storage.Store, fsys fstest.MapFS, n int) []string {
 	t.Helper()
-	e, err := backup.New(store, nil)
+	return historyWith(t, store, nil, fsys, n)
+}
+
+// historyWith is history with an engine configured by cfg.
+func historyWith(t *testing.T, store storage.Store, cfg *backup.Config, fsys fstest.MapFS, n int) []string {
+	t.Helper()
+	e, err := backup.New(store, cfg)
 	require.NoError(t, err)
 	var ids []string
 	for i := range n {

@@ -161,13 +161,28 @@ func (e *Engine) backup(ctx context.Context, tenant string, src Source, o *Optio
 		return nil, errs.Errorf("backup", "%w", err)
 	}
 	snap, err := e.commit(ctx, tenant, a, start)
-	if err == nil && r.NeedsCompaction() {
-		// Still under the shared lock. A failed compaction leaves the
-		// index whole (repo.CompactIndex) and the next backup retries:
-		// it is not this backup's failure.
+	if err != nil {
+		return nil, err
+	}
+	e.maintain(ctx, r, snap)
+	return snap, nil
+}
+
+// maintain runs after a backup's commit, still under the shared lock: it
+// advances the head hint and, when due, compacts the index and the
+// catalog. A failed compaction leaves both whole (repo.CompactIndex,
+// compactCatalog) and the next backup retries: it is not this backup's
+// failure.
+func (e *Engine) maintain(ctx context.Context, r *repo.Repo, snap *Snapshot) {
+	since := e.advanceHead(ctx, r, snap)
+	if r.NeedsCompaction() {
 		_, _ = r.CompactIndex(ctx)
 	}
-	return snap, err
+	if since > catalogEvery && e.compactCatalog(ctx, r) == nil {
+		if id, _, err := r.Head(ctx); err == nil && id != "" {
+			_ = r.SetHead(ctx, id, 0)
+		}
+	}
 }
 
 // lockScope takes r's shared lock for a backup and brings r's index up

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"strconv"
 	"strings"
 
 	"github.com/iluxsys/steward/storage"
@@ -59,40 +60,45 @@ func (r *Repo) SnapshotIDs(ctx context.Context) iter.Seq2[string, error] {
 }
 
 // headKey names the head hint: the ID of the snapshot a backup last
-// committed as the newest. It is only a hint (see Head).
+// committed as the newest, and how many snapshots were committed since
+// the catalog was last compacted. It is only a hint (see Head).
 func (r *Repo) headKey() string { return r.prefix + "head" }
 
-// maxHead bounds the head hint's size: one ID and a newline.
+// maxHead bounds the head hint's size: one ID, a count and a newline.
 const maxHead = 128
 
 // Head returns the ID the head hint names, or "" when there is none or
-// it is not a well-formed ID. The hint is written after each commit
-// (SetHead) without a lock, by any writer, and is never trusted: a caller
-// loads and verifies the manifest it names, and falls back to listing
-// every snapshot when that fails. A stale hint (a concurrent backup's
-// commit won the race, an old build committed without writing it, the
-// snapshot was forgotten) costs efficiency, never correctness.
-func (r *Repo) Head(ctx context.Context) (string, error) {
+// it is not well-formed, and the count it carries (0 when absent). The
+// hint is written after each commit (SetHead) without a lock, by any
+// writer, and is never trusted: a caller loads and verifies the manifest
+// it names, and falls back to listing every snapshot when that fails. A
+// stale hint (a concurrent backup's commit won the race, an old build
+// committed without writing it, the snapshot was forgotten) costs
+// efficiency, never correctness; so does a wrong count.
+func (r *Repo) Head(ctx context.Context) (id string, n int, err error) {
 	b, err := readObject(ctx, r.store, r.headKey(), maxHead)
 	if errors.Is(err, storage.ErrNotFound) || errors.Is(err, storage.ErrTooLarge) {
-		return "", nil
+		return "", 0, nil
 	}
 	if err != nil {
-		return "", err
+		return "", 0, err
 	}
-	id := strings.TrimSpace(string(b))
-	if !validSnapshotID(id) {
-		return "", nil
+	fields := strings.Fields(string(b))
+	if len(fields) == 0 || !validSnapshotID(fields[0]) {
+		return "", 0, nil
 	}
-	return id, nil
+	if len(fields) > 1 {
+		n, _ = strconv.Atoi(fields[1])
+	}
+	return fields[0], max(n, 0), nil
 }
 
-// SetHead writes the head hint naming id.
-func (r *Repo) SetHead(ctx context.Context, id string) error {
+// SetHead writes the head hint naming id, with count n.
+func (r *Repo) SetHead(ctx context.Context, id string, n int) error {
 	if !validSnapshotID(id) {
 		return fmt.Errorf("head hint: snapshot ID %q is not well-formed", id)
 	}
-	return storage.PutBytes(ctx, r.store, r.headKey(), []byte(id+"\n"), nil)
+	return storage.PutBytes(ctx, r.store, r.headKey(), fmt.Appendf(nil, "%s %d\n", id, n), nil)
 }
 
 // validSnapshotID accepts what a backup names snapshots: a UUID in its
