@@ -10,8 +10,11 @@
 //	packs/<hh>/<id>     pack objects: chunk blobs, then an (encrypted) header
 //	index/<id>          index objects: chunk ID -> pack, offset, length
 //	snapshots/<id>      snapshot manifests: the commit point, written last with IfNotExist
-//	head                a hint naming the newest snapshot (an ID), written after each
-//	                    commit and never trusted: see Head
+//	head                a hint naming the newest snapshot (an ID) and how many were
+//	                    committed since the catalog's last compaction, written after
+//	                    each commit and never trusted: see Head
+//	catalog/<id>        summaries of snapshots, a cache folded in by backups (sealed
+//	                    like other metadata): see ReadCatalog
 //	locks/<id>          lock objects (shared for backups, exclusive for prune)
 //
 // A chunk's ID is HMAC-SHA-256 of its plaintext under a key derived from the
