@@ -188,8 +188,8 @@ func TestSchemaCompatibilityRefusals(t *testing.T) {
 			return strings.Replace(s, "CREATE TABLE tasks (", "CREATE TABLE chores (", 1)
 		}, sqltenant.ErrMissingTable, `"tasks"`},
 		{"missing column", func(s string) string {
-			return strings.Replace(s, "email TEXT, ", "", 1)
-		}, sqltenant.ErrMissingColumn, `"users"."email"`},
+			return strings.Replace(s, "settings TEXT, ", "", 1)
+		}, sqltenant.ErrMissingColumn, `"users"."settings"`},
 		{"incompatible type", func(s string) string {
 			return strings.Replace(s, "score REAL", "score TEXT", 1)
 		}, sqltenant.ErrIncompatibleType, `"users"."score"`},

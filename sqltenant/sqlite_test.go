@@ -33,6 +33,7 @@ CREATE TABLE users (
 	tenant_id TEXT NOT NULL, id INTEGER NOT NULL, name TEXT, email TEXT, avatar BLOB,
 	settings TEXT, balance TEXT, score REAL, big INTEGER, created_at TIMESTAMP, updated_at TEXT,
 	country TEXT REFERENCES countries(code),
+	label TEXT GENERATED ALWAYS AS (coalesce(name, '') || ' <' || coalesce(email, '') || '>') VIRTUAL,
 	PRIMARY KEY (tenant_id, id));
 CREATE TABLE projects (
 	tenant_id TEXT NOT NULL, id INTEGER NOT NULL, owner_id INTEGER NOT NULL, title TEXT NOT NULL, updated_at TEXT,
