@@ -5,6 +5,10 @@
 # (Debian packages: restic hyperfine time).
 #
 #   bench/run.sh [WORKDIR]     # default WORKDIR: a fresh temp dir
+#   PROFILE=small bench/run.sh  # the many-small-files dataset (gendata -profile)
+#
+# Restores are also timed against `cp -a` of the source into the same
+# target, the floor for writing that tree on that file system.
 #
 # Results (hyperfine JSON/markdown and /usr/bin/time -v output) land in
 # WORKDIR/results; BENCHMARKS.md quotes them.
@@ -13,6 +17,7 @@ cd "$(dirname "$0")/.."
 W="${1:-$(mktemp -d)}"
 RUNS="${RUNS:-3}"
 SIZE_MIB="${SIZE_MIB:-1024}"
+PROFILE="${PROFILE:-mixed}"
 mkdir -p "$W/results"
 rm -f "$W"/results/*.time
 # median_rss STEP TOOL prints the median peak RSS of results/STEP-TOOL-N.time.
@@ -29,7 +34,8 @@ go build -o "$W/backupctl" ./examples/backupctl
 go build -tags disable_grpc_modules -o "$W/backupctl-slim" ./examples/backupctl
 go build -o "$W/gendata" ./bench/gendata
 DATA="$W/data"
-if [ ! -d "$DATA" ]; then "$W/gendata" -out "$DATA" -size-mib "$SIZE_MIB"; fi
+if [ ! -d "$DATA" ]; then "$W/gendata" -out "$DATA" -profile "$PROFILE" -size-mib "$SIZE_MIB"; fi
+echo "files: $(find "$DATA" -type f | wc -l), directories: $(find "$DATA" -type d | wc -l)" | tee "$W/results/shape.txt"
 du -sb "$DATA" | tee "$W/results/dataset.txt"
 
 ST="$W/steward-repo" RS="$W/restic-repo"
@@ -102,7 +108,8 @@ hyperfine --runs "${RESTORE_RUNS:-5}" --export-markdown "$W/results/restore.md" 
 	--prepare "$prep" \
 	-n steward "$W/backupctl --store file://$ST restore --tenant bench --snapshot latest --target $T --mode full" \
 	-n steward-validate "$W/backupctl --store file://$ST restore --tenant bench --snapshot latest --target $T --mode full --validate" \
-	-n restic "restic --repo $RS restore latest -q --target $T"
+	-n restic "restic --repo $RS restore latest -q --target $T" \
+	-n cp-a "cp -a $DATA $T"
 bash -c "$prep"; /usr/bin/time -v "$W/backupctl" --store "file://$ST" restore --tenant bench --snapshot latest --target "$T" --mode full 2> "$W/results/restore-steward.time" >/dev/null
 diff -r "$DATA" "$T" >/dev/null && echo "steward restore: identical to source"
 bash -c "$prep"; /usr/bin/time -v restic --repo "$RS" restore latest -q --target "$T" 2> "$W/results/restore-restic.time" >/dev/null

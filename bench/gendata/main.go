@@ -3,7 +3,15 @@
 // incompressible random data, deterministically from a seed.
 //
 //	go run ./bench/gendata -out DIR [-size-mib 1024]
+//	go run ./bench/gendata -out DIR -profile small [-size-mib 1024]
 //	go run ./bench/gendata -out DIR -mutate    # the incremental change set
+//
+// The default profile ("mixed") is the source tree plus records and random
+// files of 4 KiB to 64 MiB. The "small" profile is a tree of many small
+// files, as a SaaS tenant's uploads and documents are: the source tree,
+// then at least 40,000 files of 256 B to 64 KiB (median under 8 KiB) in
+// at least 3,000 directories, then large files for what remains of the
+// size.
 //
 // -mutate inserts 1 KiB in the middle of the largest records file and
 // rewrites 1% of the files, as the incremental benchmark needs.
@@ -28,6 +36,7 @@ func main() {
 	out := flag.String("out", "", "directory to write (required)")
 	sizeMiB := flag.Int("size-mib", 1024, "approximate total size in MiB")
 	mutate := flag.Bool("mutate", false, "apply the incremental change set to an existing dataset")
+	profile := flag.String("profile", "mixed", "dataset shape: mixed or small")
 	flag.Parse()
 	if *out == "" {
 		log.Fatal("gendata: -out is required")
@@ -38,9 +47,101 @@ func main() {
 		}
 		return
 	}
-	if err := generate(*out, int64(*sizeMiB)<<20); err != nil {
+	gen := generate
+	switch *profile {
+	case "mixed":
+	case "small":
+		gen = generateSmall
+	default:
+		log.Fatalf("gendata: -profile %q: want mixed or small", *profile)
+	}
+	if err := gen(*out, int64(*sizeMiB)<<20); err != nil {
 		log.Fatal(err)
 	}
+}
+
+// Shape of the small-files profile.
+const (
+	smallFiles = 42_000
+	smallDirs  = 3_200
+)
+
+// generateSmall writes the small-files profile: the source tree, the
+// small files, then large random and record files for the rest.
+func generateSmall(out string, total int64) error {
+	goroot, err := goRoot()
+	if err != nil {
+		return err
+	}
+	srcBytes, err := copyTree(filepath.Join(goroot, "src"), filepath.Join(out, "src"))
+	if err != nil {
+		return err
+	}
+	rng := rand.New(rand.NewPCG(3, 4))
+	smallBytes, err := writeSmallTree(filepath.Join(out, "tenants"), rng)
+	if err != nil {
+		return err
+	}
+	rest := max(total-srcBytes-smallBytes, 0)
+	if err := writeFiles(filepath.Join(out, "records"), rest/2, rng, writeRecords); err != nil {
+		return err
+	}
+	return writeFiles(filepath.Join(out, "blobs"), rest/2, rng, writeRandom)
+}
+
+// writeSmallTree writes smallFiles files over smallDirs directories two
+// levels deep: sizes mostly 256 B to 4 KiB, some to 16 KiB and a few to
+// 64 KiB; two in three are JSON records (compressible), the rest random.
+func writeSmallTree(dir string, rng *rand.Rand) (int64, error) {
+	var total int64
+	for i := range smallFiles {
+		d := filepath.Join(dir, fmt.Sprintf("t%02d", i%smallDirs/100), fmt.Sprintf("d%04d", i%smallDirs))
+		if i < smallDirs {
+			if err := os.MkdirAll(d, 0o755); err != nil {
+				return total, err
+			}
+		}
+		n := smallSize(rng)
+		fill, name := writeRecords, fmt.Sprintf("doc-%05d.json", i)
+		if i%3 == 2 {
+			fill, name = writeRandom, fmt.Sprintf("upload-%05d.bin", i)
+		}
+		if err := writeFile(filepath.Join(d, name), n, rng, fill); err != nil {
+			return total, err
+		}
+		total += n
+	}
+	return total, nil
+}
+
+// smallSize draws a small file's size.
+func smallSize(rng *rand.Rand) int64 {
+	switch p := rng.IntN(100); {
+	case p < 70:
+		return 256 + rng.Int64N(4<<10-256)
+	case p < 95:
+		return 4<<10 + rng.Int64N(12<<10)
+	default:
+		return 16<<10 + rng.Int64N(48<<10)
+	}
+}
+
+// writeFile writes one file of n bytes with fill.
+func writeFile(path string, n int64, rng *rand.Rand, fill func(w io.Writer, n int64, rng *rand.Rand) error) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	bw := bufio.NewWriterSize(f, 64<<10)
+	if err := fill(bw, n, rng); err != nil {
+		f.Close()
+		return err
+	}
+	if err := bw.Flush(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 func generate(out string, total int64) error {
@@ -90,20 +191,7 @@ func writeFiles(dir string, budget int64, rng *rand.Rand, fill func(w io.Writer,
 		if n > budget {
 			n = budget
 		}
-		f, err := os.Create(filepath.Join(dir, fmt.Sprintf("part-%05d.dat", i)))
-		if err != nil {
-			return err
-		}
-		bw := bufio.NewWriterSize(f, 1<<20)
-		if err := fill(bw, n, rng); err != nil {
-			f.Close()
-			return err
-		}
-		if err := bw.Flush(); err != nil {
-			f.Close()
-			return err
-		}
-		if err := f.Close(); err != nil {
+		if err := writeFile(filepath.Join(dir, fmt.Sprintf("part-%05d.dat", i)), n, rng, fill); err != nil {
 			return err
 		}
 		budget -= n
