@@ -9,12 +9,14 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"testing/fstest"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/iluxsys/steward/audit"
 	"github.com/iluxsys/steward/backup"
 	"github.com/iluxsys/steward/console"
+	"github.com/iluxsys/steward/release"
 	"github.com/iluxsys/steward/restore"
 )
 
@@ -229,4 +231,28 @@ func TestRestorePlanPinsLatest(t *testing.T) {
 	require.Equal(t, http.StatusOK, w.Code, w.Body.String())
 	require.Contains(t, w.Body.String(), `name="snapshot" value="`+f.snaps["acme"][1].ID+`"`)
 	require.NotContains(t, w.Body.String(), `value="latest"`)
+}
+
+// The release diff names what moving from one release to another changes:
+// the files, the migrations and the SBOM's components.
+func TestReleaseDiff(t *testing.T) {
+	f := newFixture(t)
+	_, err := f.releases.Create(masterCtx(), release.Spec{Channel: "prod", Version: "1.2.0",
+		Artifact:   backup.FSSource(fstest.MapFS{"app.js": {Data: []byte("v1.2.0")}}),
+		Forward:    []release.Migration{{ID: "003", SQL: "CREATE TABLE notes (body TEXT)", Description: "notes"}},
+		Backward:   []release.Migration{{ID: "003", SQL: "DROP TABLE notes"}},
+		Components: []release.Component{{Name: "chart-lib", Version: "4.1.0"}}})
+	require.NoError(t, err)
+	w := get(t, f.h, userMaster, "/releases")
+	require.Contains(t, w.Body.String(), `data-testid="deploy-prod-1.2.0"`)
+	require.Contains(t, w.Body.String(), `href="/releases/diff?a=prod-1.1.0&amp;b=prod-1.2.0"`)
+
+	w = get(t, f.h, userMaster, "/releases/diff?a=prod-1.1.0&b=prod-1.2.0")
+	require.Equal(t, http.StatusOK, w.Code, w.Body.String())
+	body := w.Body.String()
+	require.Contains(t, body, "different files")
+	require.Regexp(t, `<code>003</code></td><td>1.2.0</td><td>notes</td>`, body)
+	require.Regexp(t, `data-testid="component-chart-lib"><td>chart-lib</td><td>—</td><td>4.1.0</td>`, body)
+	require.Equal(t, http.StatusNotFound, get(t, f.h, userMaster, "/releases/diff?a=prod-1.1.0&b=prod-9.9.9").Code)
+	require.Equal(t, http.StatusForbidden, get(t, f.h, userAcme, "/releases/diff?a=prod-1.1.0&b=prod-1.2.0").Code)
 }

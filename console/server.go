@@ -49,6 +49,7 @@ func (c *console) routes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /releases", c.releases)
 	mux.HandleFunc("POST /releases/rollback", c.rollback)
 	mux.HandleFunc("POST /releases/deploy", c.deploy)
+	mux.HandleFunc("GET /releases/diff", c.releaseDiffPage)
 	mux.HandleFunc("GET /retention", c.retentionPreview)
 	mux.HandleFunc("POST /retention/{tenant}", c.retentionSave)
 }
