@@ -1,16 +1,28 @@
 // Package console is steward's admin web UI: one http.Handler over the
 // SDK's packages that a host mounts in its own server.
 //
-// Pages: the Overview (each tenant's last backup against its RPO, failing
-// tenants first), Snapshots (filters by tenant, type and tag; details with
-// modules, sizes and checksums; a file browser; downloads streamed through
+// Pages: the Overview (each tenant's last backup against its RPO, success
+// rates over 24 hours and 7 days, time to restore, the repository's growth
+// as an SVG sparkline; failed tenants first, then stale ones), Snapshots
+// (filters by tenant, type and tag; details with modules, sizes and
+// checksums; a file browser; downloads streamed through
 // backup.Engine.OpenFile, which verifies every chunk; a diff of two
 // snapshots), a Restore wizard (tenant, snapshot, mode and modules, the
-// dry-run plan, confirmation by typing the tenant ID, the report with the
-// safety backup taken first), Flags (toggle, rollout, target tenants, a
-// playground), Audit (filters, the chain's verification, JSONL and CSV
-// export), Releases (a timeline per channel, rollback with a required
-// reason) and a Retention preview.
+// dry-run plan, confirmation by typing the tenant ID, then the restore in
+// the background with live progress and its report, which names the safety
+// backup taken first), Flags (toggle, rollout, target tenants, a
+// playground, each flag's history), Audit (filters, the chain's
+// verification, JSONL and CSV export), Releases (a timeline per channel,
+// deploy and rollback with a required reason, a diff of two releases) and
+// Retention (a tenant's keep rules edited with a live preview of what
+// would be kept and forgotten, and why). Lists paginate.
+//
+// A confirmed restore runs in the handler's process, detached from the
+// request that started it; its page lives in memory (the last 100 restores)
+// and only its principal sees it. A restart loses the page, not the
+// restore's audit record. Deploys and rollbacks record the reason given in
+// the audit log (EventDeployRequested, EventRollbackRequested) before the
+// Manager runs them.
 //
 // # Access
 //
