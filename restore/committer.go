@@ -3,7 +3,8 @@ package restore
 import (
 	"context"
 	"errors"
-	"fmt"
+
+	"github.com/iluxsys/steward/internal/errs"
 )
 
 // Committer is a Target that applies a restore's writes in one step of
@@ -53,7 +54,7 @@ func (r *Restorer) executeIn(ctx context.Context, tenant string, dst Target, p *
 		return r.execute(ctx, tenant, dst, p, o, rep)
 	}
 	if err := c.Begin(ctx, p); err != nil {
-		return fmt.Errorf("restore: begin: %w", err)
+		return errs.Errorf("restore", "begin: %w", err)
 	}
 	if err := r.execute(ctx, tenant, dst, p, o, rep); err != nil {
 		return errors.Join(err, c.Abort(context.WithoutCancel(ctx)))

@@ -15,6 +15,7 @@ import (
 	"github.com/iluxsys/steward"
 	"github.com/iluxsys/steward/audit"
 	"github.com/iluxsys/steward/backup"
+	"github.com/iluxsys/steward/internal/errs"
 	"github.com/iluxsys/steward/internal/op"
 	"github.com/iluxsys/steward/internal/snapshot"
 )
@@ -354,7 +355,7 @@ func (r *Restorer) restore(ctx context.Context, tenant, snapshotID string, dst T
 	if o.SafetyBackup && !st.empty {
 		s, err := r.e.Backup(ctx, tenant, unmarked{dst}, &backup.Options{Type: backup.Incremental, Encrypt: snap.Metadata.Encrypted, Tags: []string{backup.TagPreRestore}})
 		if err != nil {
-			return nil, fmt.Errorf("restore: safety backup of the target: %w", err)
+			return nil, errs.Errorf("restore", "safety backup of the target: %w", err)
 		}
 		rep.SafetySnapshotID = s.ID
 	}
@@ -389,7 +390,7 @@ func (r *Restorer) entries(ctx context.Context, tenant, snapshotID string, o *Op
 			return nil, nil, err
 		}
 		if err := snapshot.ValidatePath(f.Path); err != nil {
-			return nil, nil, fmt.Errorf("restore: snapshot %s: %w", snap.ID, err)
+			return nil, nil, errs.Errorf("restore", "snapshot %s: %w", snap.ID, err)
 		}
 		if o.selected(f.Path) {
 			files = append(files, f)
@@ -414,7 +415,7 @@ func walkTarget(ctx context.Context, dst Target) ([]backup.File, targetState, er
 		return nil
 	})
 	if err != nil {
-		return nil, targetState{}, fmt.Errorf("restore: read target: %w", err)
+		return nil, targetState{}, errs.Errorf("restore", "read target: %w", err)
 	}
 	target, marks := withoutMarker(target)
 	return target, targetState{empty: len(target) == 0, marks: marks}, nil
@@ -479,7 +480,7 @@ func hashTarget(ctx context.Context, dst Target, p string) (string, error) {
 	defer rc.Close()
 	h := sha256.New()
 	if _, err := io.Copy(h, rc); err != nil {
-		return "", fmt.Errorf("restore: validation: read %q: %w", p, err)
+		return "", errs.Errorf("restore", "validation: read %q: %w", p, err)
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
