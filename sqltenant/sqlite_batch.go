@@ -13,7 +13,7 @@ func (ld *sqliteLoad) batchRows() int {
 	return max(1, min(128, 32000/max(1, len(ld.l.Columns))))
 }
 
-// batch queues row for a batched insert, flushing a full batch.
+// batch queues row for a batched insert or merge, flushing a full batch.
 func (ld *sqliteLoad) batch(ctx context.Context, row []value, n *loadCounts) error {
 	ld.pending = append(ld.pending, append([]value(nil), row...))
 	if len(ld.pending) < ld.batchRows() {
@@ -26,10 +26,19 @@ func (ld *sqliteLoad) batch(ctx context.Context, row []value, n *loadCounts) err
 // inserted, or kept when a missing-only merge found the key taken.
 func (ld *sqliteLoad) flush(ctx context.Context, n *loadCounts) error {
 	rows := ld.pending
+	ld.pending = ld.pending[:0]
+	if ld.l.Mode == loadOverwrite || ld.l.Mode == loadKeepNewer {
+		return ld.merge(ctx, rows, n)
+	}
+	return ld.insertRows(ctx, rows, n)
+}
+
+// insertRows inserts rows (at most batchRows) in one statement and
+// counts them.
+func (ld *sqliteLoad) insertRows(ctx context.Context, rows [][]value, n *loadCounts) error {
 	if len(rows) == 0 {
 		return nil
 	}
-	ld.pending = ld.pending[:0]
 	args := make([]any, 0, len(rows)*len(ld.l.Columns))
 	for _, r := range rows {
 		for _, v := range r {

@@ -13,18 +13,19 @@ import (
 // sqliteLoad is one table's load: its prepared statements and the
 // positions of the key and other columns in a row.
 type sqliteLoad struct {
-	l              *loadSpec
-	insert, lookup *sql.Stmt
-	update         *sql.Stmt // nil when every column is in the key
-	key, rest      []int     // row indexes
-	ts             int       // row index of l.Timestamp, or -1
-	args           []any
-	t              *sqliteTx // the transaction's connection
-	keys           bool      // keysTable exists
-	pending        [][]value // rows waiting for a batched insert
-	full           *sql.Stmt // the insert of a full batch, once prepared
+	l         *loadSpec
+	update    *sql.Stmt // a merge's; nil when every column is in the key
+	key, rest []int     // row indexes
+	ts        int       // row index of l.Timestamp, or -1
+	args      []any
+	t         *sqliteTx // the transaction's connection
+	keys      bool      // keysTable exists
+	pending   [][]value // rows waiting for a batch
+	full      *sql.Stmt // the insert of a full batch, once prepared
 }
 
+// load reads l's rows in batches (see batch): inserted, or for a merge
+// looked up together and inserted, updated or kept.
 func (t *sqliteTx) load(ctx context.Context, l *loadSpec) (loadCounts, error) {
 	ld, err := t.prepareLoad(ctx, l)
 	if err != nil {
@@ -32,7 +33,6 @@ func (t *sqliteTx) load(ctx context.Context, l *loadSpec) (loadCounts, error) {
 	}
 	defer ld.close()
 	var n loadCounts
-	batched := l.Mode == loadInsert || l.Mode == loadMissingOnly
 	for {
 		row, err := l.next()
 		if errors.Is(err, io.EOF) {
@@ -41,14 +41,8 @@ func (t *sqliteTx) load(ctx context.Context, l *loadSpec) (loadCounts, error) {
 		if err != nil {
 			return n, err
 		}
-		where := "row"
-		if batched {
-			where, err = "rows from", ld.batch(ctx, row, &n)
-		} else {
-			err = ld.row(ctx, row, &n)
-		}
-		if err != nil {
-			return n, fmt.Errorf("sqltenant: load table %q, %s %d: %w", l.Table.Name, where, n.Inserted+n.Updated+n.Kept+1, err)
+		if err := ld.batch(ctx, row, &n); err != nil {
+			return n, fmt.Errorf("sqltenant: load table %q, rows from %d: %w", l.Table.Name, n.Inserted+n.Updated+n.Kept+1, err)
 		}
 	}
 	if err := ld.flush(ctx, &n); err != nil {
@@ -72,13 +66,9 @@ func (t *sqliteTx) prepareLoad(ctx context.Context, l *loadSpec) (*sqliteLoad, e
 	if len(ld.key) != len(l.Table.PrimaryKey) {
 		return nil, fmt.Errorf("%w: the backup's rows lack part of the primary key", ErrNoPrimaryKey)
 	}
-	stmts := sqliteLoadSQL(l)
-	var err error
-	if ld.insert, err = t.c.PrepareContext(ctx, stmts.insert); err != nil {
-		return nil, err
-	}
 	if l.Mode == loadOverwrite || l.Mode == loadKeepNewer {
-		if err := ld.prepareMerge(ctx, stmts.keys, stmts.fill, stmts.lookup, stmts.update); err != nil {
+		stmts := sqliteMergeSQL(l)
+		if err := ld.prepareMerge(ctx, stmts.keys, stmts.fill, stmts.update); err != nil {
 			ld.close()
 			return nil, err
 		}
@@ -94,29 +84,18 @@ func (t *sqliteTx) prepareLoad(ctx context.Context, l *loadSpec) (*sqliteLoad, e
 // SQLite's bounded page cache), not in this process's memory.
 const keysTable = "temp.steward_keys"
 
-// sqliteLoadSQL builds the statements of a load: insert (the columns
-// ?1..?n in row order); for a merge, keys (create and fill keysTable
-// from the tenant's rows, filter arguments bound), lookup (a key's
-// timestamp there: ?1..?k the key) and update (?1..?k the key, then the
-// other columns' new values in row order).
-func sqliteLoadSQL(l *loadSpec) struct{ insert, keys, fill, lookup, update string } {
-	var s struct{ insert, keys, fill, lookup, update string }
-	cols := make([]string, len(l.Columns))
-	params := make([]string, len(l.Columns))
-	for i, c := range l.Columns {
-		cols[i], params[i] = quoteIdent(c), numbered("?", i+1)
-	}
+// sqliteMergeSQL builds the statements of a merge: keys and fill
+// (create keysTable and fill it from the tenant's rows, the filter's
+// arguments bound) and update (?1..?k the key, then the other columns'
+// new values in row order).
+func sqliteMergeSQL(l *loadSpec) struct{ keys, fill, update string } {
+	var s struct{ keys, fill, update string }
 	table := quoteIdent(l.Table.Name)
 	pk := make([]string, len(l.Table.PrimaryKey))
-	ks, match, keyMatch := make([]string, len(pk)), make([]string, len(pk)), make([]string, len(pk))
+	ks, match := make([]string, len(pk)), make([]string, len(pk))
 	for i, c := range l.Table.PrimaryKey {
 		pk[i], ks[i] = quoteIdent(c), numbered("k", i+1)
 		match[i] = pk[i] + " = " + numbered("?", i+1)
-		keyMatch[i] = ks[i] + " = " + numbered("?", i+1)
-	}
-	s.insert = "INSERT INTO " + table + " (" + strings.Join(cols, ", ") + ") VALUES (" + strings.Join(params, ", ") + ")"
-	if l.Mode == loadMissingOnly {
-		s.insert += " ON CONFLICT (" + strings.Join(pk, ", ") + ") DO NOTHING"
 	}
 	ts := "NULL"
 	if l.Timestamp != "" {
@@ -127,7 +106,6 @@ func sqliteLoadSQL(l *loadSpec) struct{ insert, keys, fill, lookup, update strin
 	if l.Where != "" {
 		s.fill += " WHERE " + l.Where
 	}
-	s.lookup = "SELECT ts FROM " + keysTable + " WHERE " + strings.Join(keyMatch, " AND ")
 	var set []string
 	for _, c := range l.Columns {
 		if !slices.Contains(l.Table.PrimaryKey, c) {
@@ -139,8 +117,8 @@ func sqliteLoadSQL(l *loadSpec) struct{ insert, keys, fill, lookup, update strin
 }
 
 // prepareMerge fills keysTable with the tenant's keys and prepares the
-// lookup and the update.
-func (ld *sqliteLoad) prepareMerge(ctx context.Context, keys, fill, lookup, update string) error {
+// update.
+func (ld *sqliteLoad) prepareMerge(ctx context.Context, keys, fill, update string) error {
 	if _, err := ld.t.c.ExecContext(ctx, keys); err != nil {
 		return err
 	}
@@ -148,18 +126,16 @@ func (ld *sqliteLoad) prepareMerge(ctx context.Context, keys, fill, lookup, upda
 	if _, err := ld.t.c.ExecContext(ctx, fill, ld.l.Args...); err != nil {
 		return err
 	}
+	if len(ld.rest) == 0 {
+		return nil
+	}
 	var err error
-	if ld.lookup, err = ld.t.c.PrepareContext(ctx, lookup); err != nil {
-		return err
-	}
-	if len(ld.rest) > 0 {
-		ld.update, err = ld.t.c.PrepareContext(ctx, update)
-	}
+	ld.update, err = ld.t.c.PrepareContext(ctx, update)
 	return err
 }
 
 func (ld *sqliteLoad) close() {
-	for _, s := range []*sql.Stmt{ld.insert, ld.lookup, ld.update, ld.full} {
+	for _, s := range []*sql.Stmt{ld.update, ld.full} {
 		if s != nil {
 			s.Close()
 		}
@@ -167,61 +143,6 @@ func (ld *sqliteLoad) close() {
 	if ld.keys {
 		_, _ = ld.t.c.ExecContext(context.Background(), "DROP TABLE "+keysTable)
 	}
-}
-
-// row loads one row and counts what it did.
-func (ld *sqliteLoad) row(ctx context.Context, row []value, n *loadCounts) error {
-	stored, found, err := ld.find(ctx, row)
-	switch {
-	case err != nil:
-		return err
-	case !found:
-		n.Inserted++
-		return ld.insertRow(ctx, row)
-	case ld.update == nil, ld.l.Mode == loadKeepNewer && (ld.ts < 0 || !newer(row[ld.ts], stored)):
-		n.Kept++
-		return nil
-	}
-	n.Updated++
-	_, err = ld.update.ExecContext(ctx, ld.updateArgs(row)...)
-	return err
-}
-
-func (ld *sqliteLoad) insertRow(ctx context.Context, row []value) error {
-	_, err := ld.insert.ExecContext(ctx, ld.values(row)...)
-	return err
-}
-
-// values returns row as statement arguments, in row order.
-func (ld *sqliteLoad) values(row []value) []any {
-	ld.args = ld.args[:0]
-	for _, v := range row {
-		ld.args = append(ld.args, v.arg())
-	}
-	return ld.args
-}
-
-// find looks the row's key up among the tenant's rows (keysTable) and
-// returns the stored timestamp (NULL without one) and whether it is
-// there.
-func (ld *sqliteLoad) find(ctx context.Context, row []value) (value, bool, error) {
-	ld.args = ld.args[:0]
-	for _, i := range ld.key {
-		ld.args = append(ld.args, row[i].arg())
-	}
-	rows, err := ld.lookup.QueryContext(ctx, ld.args...)
-	if err != nil {
-		return value{}, false, err
-	}
-	defer rows.Close()
-	if !rows.Next() {
-		return value{}, false, rows.Err()
-	}
-	var x any
-	if err := rows.Scan(&x); err != nil {
-		return value{}, false, err
-	}
-	return fromDriver(x), true, rows.Err()
 }
 
 func (ld *sqliteLoad) updateArgs(row []value) []any {
