@@ -589,3 +589,24 @@ func TestEncryptedScopeAndDrill(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, tenantDump(t, db, "acme"), tenantDump(t, dst, "acme"))
 }
+
+func TestMergeAcrossBatches(t *testing.T) {
+	db := openDB(t, t.TempDir(), "app.db")
+	seed(t, db, "acme", 300, 0)
+	e, r, _ := newEngine(t)
+	snap := backupTenant(t, e, db, "acme", backup.Full)
+	exec(t, db, `UPDATE users SET name = 'newer', updated_at = '2027-01-01T00:00:00Z' WHERE tenant_id = 'acme' AND id <= 100`)
+	exec(t, db, `UPDATE users SET name = 'older', updated_at = '2025-01-01T00:00:00Z' WHERE tenant_id = 'acme' AND id BETWEEN 101 AND 150`)
+	for _, q := range []string{"tasks WHERE tenant_id = 'acme' AND project_id", "projects WHERE tenant_id = 'acme' AND id", "users WHERE tenant_id = 'acme' AND id"} {
+		exec(t, db, `DELETE FROM `+q+` > 270`)
+	}
+	rep, err := restoreInto(t, r, db, "acme", snap.ID, nil, &restore.Options{Mode: restore.Merge})
+	require.NoError(t, err)
+	o := outcomes(rep)
+	require.Equal(t, restore.Outcome{Module: "users", Action: "merged", Inserted: 30, Updated: 50, Kept: 220}, o["users"])
+	require.Equal(t, restore.Outcome{Module: "projects", Action: "merged", Inserted: 30, Kept: 270}, o["projects"])
+	require.Equal(t, restore.Outcome{Module: "tasks", Action: "merged", Inserted: 60, Kept: 540}, o["tasks"])
+	var newer, older int
+	require.NoError(t, db.QueryRow(`SELECT count(*) FILTER (WHERE name = 'newer'), count(*) FILTER (WHERE name = 'older') FROM users`).Scan(&newer, &older))
+	require.Equal(t, []int{100, 0}, []int{newer, older})
+}
