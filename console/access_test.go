@@ -165,3 +165,29 @@ func TestTenantScopedAuditDefaultsToItsTenant(t *testing.T) {
 	require.Contains(t, w.Body.String(), "acme")
 	require.NotContains(t, w.Body.String(), "globex")
 }
+
+// Every page, as a tenant-scoped principal: its own tenant's pages show
+// and name no other tenant; the global ones (flags, releases) are refused.
+func TestEveryPageForATenantScopedPrincipal(t *testing.T) {
+	f := newFixture(t)
+	refused := map[string]bool{"flags": true, "releases": true}
+	menu := get(t, f.h, userAcme, "/").Body.String()
+	require.Contains(t, menu, `data-testid="nav-snapshots"`)
+	require.NotContains(t, menu, `data-testid="nav-flags"`, "the menu leaves out what the principal may not open")
+	require.NotContains(t, menu, `data-testid="nav-releases"`)
+	require.Contains(t, get(t, f.h, userMaster, "/").Body.String(), `data-testid="nav-flags"`)
+	for _, pc := range pages(f) {
+		t.Run(pc.name, func(t *testing.T) {
+			w := get(t, f.h, userAcme, pc.path)
+			if refused[pc.name] {
+				require.Equal(t, http.StatusForbidden, w.Code, w.Body.String())
+				return
+			}
+			require.Equal(t, http.StatusOK, w.Code, w.Body.String())
+			require.NotContains(t, w.Body.String(), "globex")
+			for _, s := range f.snaps["globex"] {
+				require.NotContains(t, w.Body.String(), s.ID)
+			}
+		})
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/iluxsys/steward"
 	"github.com/iluxsys/steward/restore"
 )
 
@@ -24,7 +25,6 @@ var funcs = template.FuncMap{
 	"first":    firstDecisions,
 	"withData": func(p page, d any) page { p.Data = d; return p },
 	"list":     func(s ...string) []string { return s },
-	"navItems": func() []navItem { return nav },
 }
 
 // formatBytes writes n in binary units ("1.5 MiB").
@@ -64,18 +64,22 @@ func formatTime(t time.Time) string {
 	return t.UTC().Format("2006-01-02 15:04:05Z")
 }
 
-// navItem is one entry of the main navigation.
-type navItem struct{ Key, Label, Path string }
+// navItem is one entry of the main navigation; Needs is the action the
+// page needs on no tenant in particular ("" for pages about tenants).
+type navItem struct {
+	Key, Label, Path string
+	Needs            steward.Action
+}
 
 // nav lists the pages in the navigation.
 var nav = []navItem{
-	{"overview", "Overview", "/"},
-	{"snapshots", "Snapshots", "/snapshots"},
-	{"restore", "Restore", "/restore"},
-	{"flags", "Flags", "/flags"},
-	{"audit", "Audit", "/audit"},
-	{"releases", "Releases", "/releases"},
-	{"retention", "Retention", "/retention"},
+	{"overview", "Overview", "/", ""},
+	{"snapshots", "Snapshots", "/snapshots", ""},
+	{"restore", "Restore", "/restore", ""},
+	{"flags", "Flags", "/flags", steward.ActionFlagRead},
+	{"audit", "Audit", "/audit", ""},
+	{"releases", "Releases", "/releases", steward.ActionReleaseRead},
+	{"retention", "Retention", "/retention", ""},
 }
 
 // maxDecisions bounds the decisions a page lists; the counts cover all.

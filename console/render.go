@@ -2,6 +2,7 @@ package console
 
 import (
 	"bytes"
+	"context"
 	"embed"
 	"errors"
 	"fmt"
@@ -67,7 +68,8 @@ type page struct {
 	Base      string // Config.BasePath
 	CSRF      string
 	Principal steward.Principal
-	Refresh   int // when > 0, the page reloads itself after so many seconds (without JavaScript)
+	Refresh   int       // when > 0, the page reloads itself after so many seconds (without JavaScript)
+	Menu      []navItem // the navigation entries the principal may use
 	Data      any
 }
 
@@ -82,7 +84,7 @@ func (c *console) render(w http.ResponseWriter, r *http.Request, status int, nam
 	pr := principal(r.Context())
 	p.Base, p.Principal, p.CSRF = c.cfg.BasePath, pr, c.csrf.token(pr.ID)
 	if fragment == "" {
-		fragment = "layout"
+		fragment, p.Menu = "layout", c.menu(r.Context())
 	}
 	var buf bytes.Buffer
 	if err := t.ExecuteTemplate(&buf, fragment, p); err != nil {
@@ -151,4 +153,15 @@ func isHTMX(r *http.Request) bool { return r.Header.Get("HX-Request") == "true" 
 // notConfigured renders the page that says what the host did not configure.
 func (c *console) notConfigured(w http.ResponseWriter, r *http.Request, nav, what string) {
 	c.render(w, r, http.StatusOK, "unconfigured", "", page{Title: "Not configured", Nav: nav, Data: what})
+}
+
+// menu is the navigation without the pages the principal may not open.
+func (c *console) menu(ctx context.Context) []navItem {
+	out := make([]navItem, 0, len(nav))
+	for _, n := range nav {
+		if n.Needs == "" || c.allowed(ctx, n.Needs, "") {
+			out = append(out, n)
+		}
+	}
+	return out
 }
