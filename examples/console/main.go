@@ -2,11 +2,13 @@
 // data: an embedded file:// store in a temporary directory holding three
 // tenants backed up from generated files (a full and an incremental
 // snapshot each), a feature flag, and two releases of channel prod. Every
-// request is the fixed demo principal "demo-admin" (role master); a real
-// host authenticates its users in Config.Authenticate instead.
+// request is one fixed demo principal: "demo-admin" (role master), or with
+// -as a tenant's admin, who sees only that tenant (steward.TenantScoped).
+// A real host authenticates its users in Config.Authenticate instead.
 //
 //	go run ./examples/console            # prints the URL to open
 //	go run ./examples/console -addr 127.0.0.1:8080
+//	go run ./examples/console -as acme   # as acme's admin
 //
 // Restores write into the temporary directory's live/<tenant>; everything
 // is removed on exit (Ctrl-C).
@@ -22,6 +24,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"slices"
 	"time"
 
 	"github.com/iluxsys/steward"
@@ -30,21 +33,35 @@ import (
 
 func main() {
 	addr := flag.String("addr", "127.0.0.1:0", "loopback address to listen on")
+	as := flag.String("as", "", "serve as this demo tenant's admin (acme, globex or initech) instead of a master")
 	flag.Parse()
+	who, err := demoPrincipal(*as)
+	if err != nil {
+		log.Fatal("console: ", err)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	err := run(ctx, *addr, func(url string) { fmt.Println("steward console on", url, "(Ctrl-C to stop)") })
+	err = run(ctx, *addr, who, func(url string) { fmt.Println("steward console on", url, "as", who.ID, "(Ctrl-C to stop)") })
 	if err != nil {
 		log.Fatal("console: ", err)
 	}
 }
 
-// demoPrincipal is who every request is.
-var demoPrincipal = steward.Principal{ID: "demo-admin", Roles: []string{steward.RoleMaster}}
+// demoPrincipal is who every request is: the master "demo-admin", or the
+// admin of tenant.
+func demoPrincipal(tenant string) (steward.Principal, error) {
+	if tenant == "" {
+		return steward.Principal{ID: "demo-admin", Roles: []string{steward.RoleMaster}}, nil
+	}
+	if !slices.Contains(tenants, tenant) {
+		return steward.Principal{}, fmt.Errorf("-as %q: the demo's tenants are %v", tenant, tenants)
+	}
+	return steward.Principal{ID: tenant + "-admin", Tenants: []string{tenant}}, nil
+}
 
 // run seeds the demo in a temporary directory, serves the console on addr
-// (a loopback address) until ctx ends, and calls ready with its URL.
-func run(ctx context.Context, addr string, ready func(url string)) error {
+// (a loopback address) as who until ctx ends, and calls ready with its URL.
+func run(ctx context.Context, addr string, who steward.Principal, ready func(url string)) error {
 	work, err := os.MkdirTemp("", "steward-console-")
 	if err != nil {
 		return err
@@ -55,7 +72,7 @@ func run(ctx context.Context, addr string, ready func(url string)) error {
 		return fmt.Errorf("seeding the demo: %w", err)
 	}
 	defer closeDemo()
-	cfg.Authenticate = func(*http.Request) (steward.Principal, error) { return demoPrincipal, nil }
+	cfg.Authenticate = func(*http.Request) (steward.Principal, error) { return who, nil }
 	h, err := console.New(cfg)
 	if err != nil {
 		return err

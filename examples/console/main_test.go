@@ -13,7 +13,9 @@ import (
 func TestDemoServesTheConsole(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	urls, done := make(chan string, 1), make(chan error, 1)
-	go func() { done <- run(ctx, "127.0.0.1:0", func(u string) { urls <- u }) }()
+	who, err := demoPrincipal("")
+	require.NoError(t, err)
+	go func() { done <- run(ctx, "127.0.0.1:0", who, func(u string) { urls <- u }) }()
 	var url string
 	select {
 	case url = <-urls:
@@ -35,4 +37,13 @@ func TestDemoServesTheConsole(t *testing.T) {
 func TestDemoRefusesANonLoopbackAddress(t *testing.T) {
 	_, err := listenLoopback("0.0.0.0:0")
 	require.ErrorContains(t, err, "loopback")
+}
+
+func TestDemoPrincipals(t *testing.T) {
+	p, err := demoPrincipal("acme")
+	require.NoError(t, err)
+	require.Equal(t, []string{"acme"}, p.Tenants)
+	require.Empty(t, p.Roles)
+	_, err = demoPrincipal("nobody")
+	require.ErrorContains(t, err, "acme")
 }

@@ -44,11 +44,14 @@ func seedStore(ctx context.Context, store storage.Store, work string) (*console.
 	if _, err := rand.Read(recordKey); err != nil {
 		return nil, err
 	}
-	log, err := audit.NewLog(ctx, store, &audit.LogConfig{RecordKey: recordKey})
+	// TenantScoped lets a master do everything and a tenant's admin read
+	// and restore its own tenant: the SDK and the console decide alike.
+	authz := steward.TenantScoped()
+	log, err := audit.NewLog(ctx, store, &audit.LogConfig{RecordKey: recordKey, Authorizer: authz})
 	if err != nil {
 		return nil, err
 	}
-	engine, err := backup.New(store, &backup.Config{Keys: backup.Passphrase("demo passphrase"), Auditor: log})
+	engine, err := backup.New(store, &backup.Config{Keys: backup.Passphrase("demo passphrase"), Auditor: log, Authorizer: authz})
 	if err != nil {
 		return nil, err
 	}
@@ -57,17 +60,17 @@ func seedStore(ctx context.Context, store storage.Store, work string) (*console.
 			return nil, fmt.Errorf("tenant %s: %w", t, err)
 		}
 	}
-	cfg := &console.Config{Engine: engine, Log: log,
-		Restorer: restore.New(engine, &restore.Config{Auditor: log}),
+	cfg := &console.Config{Engine: engine, Log: log, Authorizer: authz,
+		Restorer: restore.New(engine, &restore.Config{Auditor: log, Authorizer: authz}),
 		Target: func(_ context.Context, tenant string) (restore.Target, error) {
 			return restore.DirTarget(filepath.Join(work, "live", tenant)), nil
 		},
-		Policies: retention.NewPolicies(store, &retention.Config{Auditor: log}),
+		Policies: retention.NewPolicies(store, &retention.Config{Auditor: log, Authorizer: authz}),
 	}
-	if cfg.Flags, err = seedFlags(ctx, store, log, recordKey); err != nil {
+	if cfg.Flags, err = seedFlags(ctx, store, log, authz, recordKey); err != nil {
 		return nil, err
 	}
-	if cfg.Releases, err = seedReleases(ctx, store, engine, log, recordKey); err != nil {
+	if cfg.Releases, err = seedReleases(ctx, store, engine, log, authz, recordKey); err != nil {
 		return nil, err
 	}
 	return cfg, nil
@@ -112,8 +115,8 @@ func writeFiles(dir string, files map[string]string) error {
 
 // seedFlags creates flag new-checkout, on for a quarter of the tenants and
 // for acme.
-func seedFlags(ctx context.Context, store storage.Store, log *audit.Log, key []byte) (*flags.Set, error) {
-	set, err := flags.New(ctx, store, &flags.Config{Auditor: log, RecordKey: key})
+func seedFlags(ctx context.Context, store storage.Store, log *audit.Log, authz steward.Authorizer, key []byte) (*flags.Set, error) {
+	set, err := flags.New(ctx, store, &flags.Config{Auditor: log, Authorizer: authz, RecordKey: key})
 	if err != nil {
 		return nil, err
 	}
@@ -123,8 +126,8 @@ func seedFlags(ctx context.Context, store storage.Store, log *audit.Log, key []b
 }
 
 // seedReleases creates and deploys prod 1.0.0 and 1.1.0.
-func seedReleases(ctx context.Context, store storage.Store, e *backup.Engine, log *audit.Log, key []byte) (*release.Manager, error) {
-	m, err := release.NewManager(store, &release.Config{Engine: e, Auditor: log, RecordKey: key})
+func seedReleases(ctx context.Context, store storage.Store, e *backup.Engine, log *audit.Log, authz steward.Authorizer, key []byte) (*release.Manager, error) {
+	m, err := release.NewManager(store, &release.Config{Engine: e, Auditor: log, Authorizer: authz, RecordKey: key})
 	if err != nil {
 		return nil, err
 	}
