@@ -13,8 +13,10 @@ import (
 // Commit applies what the restore wrote in one transaction and reports,
 // per table, the rows inserted, updated, kept and deleted. It fails,
 // changing nothing, when the metadata file was not written (ErrNoSchema),
-// the target's schema cannot take the backup (see checkCompat's
-// sentinels), a selective restore would cascade into other tables
+// the target's schema cannot take the backup (ErrMissingTable,
+// ErrMissingColumn, ErrIncompatibleType, ErrKeyChanged,
+// ErrRequiredColumn, ErrNewerMigrations; all of them joined, see
+// Compatible), a selective restore would cascade into other tables
 // (ErrCascade), a row breaks a constraint or a foreign key
 // (ErrForeignKey), or the rows loaded are not the metadata's
 // (ErrMismatch). The spooled files are removed either way.

@@ -610,3 +610,27 @@ func TestMergeAcrossBatches(t *testing.T) {
 	require.NoError(t, db.QueryRow(`SELECT count(*) FILTER (WHERE name = 'newer'), count(*) FILTER (WHERE name = 'older') FROM users`).Scan(&newer, &older))
 	require.Equal(t, []int{100, 0}, []int{newer, older})
 }
+
+func TestDrillIntoScratchSQLite(t *testing.T) {
+	dir := t.TempDir()
+	db := openDB(t, dir, "app.db")
+	seed(t, db, "acme", 10, 0)
+	special(t, db, "acme")
+	e, r, _ := newEngine(t)
+	snap := backupTenant(t, e, db, "acme", backup.Full)
+	s := snapshotSchema(t, e, "acme", snap.ID)
+
+	scratch, err := sqltenant.ScratchSQLite(master(), filepath.Join(dir, "drill.db"), s)
+	require.NoError(t, err)
+	defer scratch.Close()
+	tg, err := sqltenant.SQLite(scratch).Target("acme", s.Options())
+	require.NoError(t, err)
+	defer tg.Close()
+	rep, err := r.Restore(master(), "acme", snap.ID, tg, &restore.Options{Validate: true})
+	require.NoError(t, err)
+	require.True(t, rep.Validated)
+	require.Equal(t, tenantDump(t, db, "acme"), tenantDump(t, scratch, "acme"))
+
+	_, err = sqltenant.ScratchSQLite(master(), filepath.Join(dir, "drill.db"), s)
+	require.ErrorContains(t, err, "exists already")
+}
