@@ -77,4 +77,14 @@
 // package's ErrWouldDelete otherwise). A safety backup
 // (restore.Options.SafetyBackup) reads the tenant's current rows through
 // the Target; a dry run's plan has one decision per table.
+//
+// # Checks and drills
+//
+// ReadSchema decodes a snapshot's metadata file; Target.Compatible tells,
+// changing nothing, every reason a restore of it would be refused. A
+// full or selective restore reads each table it loaded back inside its
+// transaction and commits only if it encodes to the backup's row count
+// and SHA-256 (Options.SkipVerify leaves that out). A drill restores a
+// SQLite snapshot into ScratchSQLite's new file with the Schema's own
+// Options, its references checked, without touching the live database.
 package sqltenant
