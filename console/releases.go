@@ -17,8 +17,12 @@ import (
 // it asks the Manager to roll back or to deploy (the Manager's own events
 // have no room for a reason).
 const (
+	// EventRollbackRequested: a user asked to roll a channel back to the
+	// release in Data[audit.DataReleaseID], for Data["reason"].
 	EventRollbackRequested audit.EventType = "console.rollback_requested"
-	EventDeployRequested   audit.EventType = "console.deploy_requested"
+	// EventDeployRequested: a user asked to deploy the release in
+	// Data[audit.DataReleaseID], for Data["reason"].
+	EventDeployRequested audit.EventType = "console.deploy_requested"
 )
 
 // maxReason bounds a rollback's reason.
