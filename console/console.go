@@ -46,11 +46,13 @@ type Config struct {
 	// Restorer runs the restore wizard with Target.
 	Restorer *restore.Restorer
 	// Target returns where a restore of tenant writes (the tenant's live
-	// data directory, for instance restore.DirTarget). The wizard needs
-	// both Restorer and Target.
+	// data directory, for instance restore.DirTarget). It is called only
+	// once the principal is allowed to restore tenant, for a dry run and
+	// for the restore itself. The wizard needs both Restorer and Target.
 	Target func(ctx context.Context, tenant string) (restore.Target, error)
-	// Log is the audit trail: the Audit page, failures on the Overview,
-	// and the reasons given for rollbacks.
+	// Log is the audit trail: the Audit page, the Overview's failures,
+	// success rates and times to restore, each flag's history, and the
+	// reasons given for deploys and rollbacks (recorded in it).
 	Log *audit.Log
 	// Flags is the feature flag Set of the Flags page.
 	Flags *flags.Set
@@ -58,10 +60,10 @@ type Config struct {
 	// Channels.
 	Releases *release.Manager
 	// Channels are the release channels the Releases page shows, in this
-	// order (nil: the channels of the Manager's recent deployments).
+	// order (nil: the channels of the Manager's deployments, by name).
 	Channels []string
-	// Policies are the stored retention policies of the Retention preview
-	// and of the Overview's RPO column.
+	// Policies are the stored retention policies: the Retention page
+	// previews and saves them, the Overview reads each tenant's RPO.
 	Policies *retention.Policies
 }
 
