@@ -278,9 +278,11 @@ func TestDatabasePerTenant(t *testing.T) {
 	special(t, src, "acme")
 	s, err := sqltenant.SQLite(src).Source("acme", &sqltenant.Options{Exclude: []string{"countries"}})
 	require.NoError(t, err)
-	snap, err := e.Backup(master(), "acme", s, &backup.Options{Type: backup.Full})
+	var last backup.Progress
+	snap, err := e.Backup(master(), "acme", s, &backup.Options{Type: backup.Full, Progress: func(p backup.Progress) { last = p }})
 	require.NoError(t, err)
 	require.NoError(t, s.Close())
+	require.Equal(t, int64(6), last.FilesDone, "progress counts the 5 tables and the metadata (the source walked twice)")
 
 	dst := openDB(t, dir, "acme-restored.db")
 	tg, err := sqltenant.SQLite(dst).Target("acme", &sqltenant.Options{Exclude: []string{"countries"}})
