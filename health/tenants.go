@@ -21,7 +21,11 @@ func (c *Checker) checkTenants(ctx context.Context, now time.Time) []Result {
 	if err != nil {
 		return []Result{degraded(CheckTenants, "", fmt.Sprintf("cannot list tenants: %v", err))}
 	}
-	out := []Result{ok(CheckTenants, "", fmt.Sprintf("%d tenants", len(tenants)))}
+	noun := "tenants"
+	if len(tenants) == 1 {
+		noun = "tenant"
+	}
+	out := []Result{ok(CheckTenants, "", fmt.Sprintf("%d %s listed", len(tenants), noun))}
 	for _, t := range tenants {
 		out = append(out, c.checkLocks(ctx, t, now))
 		if c.cfg.Policies == nil {
