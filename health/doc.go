@@ -19,9 +19,12 @@
 //   - drill, per tenant: the latest DR drill the retention Scheduler
 //     stored (retention.DrillStatus) passed, within its TTR SLO, and the
 //     last successful one is not older than retention.DrillDeadline allows.
-//   - audit_chain: the audit log verifies; each Check verifies only what
+//   - audit_chain: the audit log verifies; a Check verifies only what
 //     was appended since the sequence the last one reached
-//     (audit.Log.VerifySince), and the report says up to which sequence.
+//     (audit.Log.VerifySince), and the whole log at the first Check and
+//     every Config.AuditFullEvery (a day by default: the incremental
+//     check cannot see a record verified before being edited). The report
+//     says up to which sequence.
 //   - key_provider: the key provider wraps and unwraps a random probe key
 //     (at most every Config.KeyCheckEvery: a KMS call or an argon2id
 //     derivation). An engine that cannot open a tenant's encrypted scope

@@ -112,6 +112,12 @@ type Config struct {
 	// Log is the audit log whose chain is verified. Nil: no audit_chain
 	// check.
 	Log *audit.Log
+	// AuditFullEvery is how often the whole audit log is verified again
+	// (default 24 hours; negative: only at the first Check). In between,
+	// a Check verifies only the records appended since the sequence the
+	// last one reached (audit.Log.VerifySince), which cannot see a change
+	// to a record verified before.
+	AuditFullEvery time.Duration
 	// Keys is the engine's key provider, checked by wrapping and
 	// unwrapping a random probe key (a KMS round trip, or an argon2id
 	// derivation for a passphrase). Nil: no key_provider check.
@@ -148,6 +154,7 @@ type Checker struct {
 
 	mu       sync.Mutex
 	verified audit.Checkpoint     // audit chain verified up to here
+	fullAt   time.Time            // when the whole chain was last verified
 	lastOK   map[string]time.Time // "check/tenant" -> last success
 	keys     keyState
 	last     atomic.Pointer[Report] // the newest report, for the gauges
@@ -167,6 +174,9 @@ func New(cfg *Config) (*Checker, error) {
 	c.cfg.Clock = steward.ClockOrSystem(c.cfg.Clock)
 	if c.cfg.Tenants == nil {
 		c.cfg.Tenants = c.cfg.Engine.Tenants
+	}
+	if c.cfg.AuditFullEvery == 0 {
+		c.cfg.AuditFullEvery = 24 * time.Hour
 	}
 	if c.cfg.KeyCheckEvery == 0 {
 		c.cfg.KeyCheckEvery = 5 * time.Minute
@@ -194,7 +204,7 @@ func (c *Checker) Check(ctx context.Context) Report {
 	rep := Report{Status: StatusOK, CheckedAt: now}
 	rep.Results = append(rep.Results, c.checkStore(ctx)...)
 	if c.cfg.Log != nil {
-		rep.Results = append(rep.Results, c.checkAudit(ctx))
+		rep.Results = append(rep.Results, c.checkAudit(ctx, now))
 	}
 	if c.cfg.Keys != nil {
 		rep.Results = append(rep.Results, c.checkKeys(ctx, now))

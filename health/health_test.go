@@ -1,6 +1,7 @@
 package health_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -364,4 +365,42 @@ func BenchmarkCheck(b *testing.B) {
 			}
 		})
 	}
+}
+
+// TestAuditFullVerification: an edit to a record verified before is not
+// seen by the incremental checks, and is by the full verification
+// AuditFullEvery brings back; the record restored, the chain is ok again.
+func TestAuditFullVerification(t *testing.T) {
+	ctx := context.Background()
+	clock := fakeclock.New(day0)
+	store := storage.NewMemory()
+	log, err := audit.NewLog(ctx, store, &audit.LogConfig{Clock: clock, RecordKey: recordKey})
+	require.NoError(t, err)
+	e, err := backup.New(store, &backup.Config{Clock: clock, Auditor: log})
+	require.NoError(t, err)
+	for i := range 3 { // three events: record 1 is not the point verified
+		_, err = e.Backup(master(), "acme", backup.FSSource(fstest.MapFS{"users/a": {Data: []byte{byte(i)}, Mode: 0o644}}), nil)
+		require.NoError(t, err)
+	}
+	c, err := health.New(&health.Config{Engine: e, Log: log, Clock: clock})
+	require.NoError(t, err)
+	require.Equal(t, health.StatusOK, c.Check(ctx).Status)
+
+	first := fmt.Sprintf("audit/events/%020d", 1)
+	orig, err := storage.ReadAll(ctx, store, first)
+	require.NoError(t, err)
+	edited := bytes.Replace(orig, []byte(`backup.created`), []byte(`backup.deleted`), 1)
+	require.NotEqual(t, orig, edited)
+	require.NoError(t, storage.PutBytes(ctx, store, first, edited, nil))
+	require.Equal(t, health.StatusOK, c.Check(ctx).Status, "an incremental check does not read record 1 again")
+
+	clock.Advance(24 * time.Hour)
+	rep := c.Check(ctx)
+	bad := rep.Degraded()
+	require.Len(t, bad, 1, "%+v", bad)
+	require.Equal(t, health.CheckAuditChain, bad[0].Check)
+	require.Contains(t, bad[0].Message, "audit chain does not verify: audit: log tampered at 1")
+
+	require.NoError(t, storage.PutBytes(ctx, store, first, orig, nil))
+	require.Equal(t, health.StatusOK, c.Check(ctx).Status)
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/iluxsys/steward/audit"
 	"github.com/iluxsys/steward/storage"
 )
 
@@ -44,13 +45,25 @@ func (c *Checker) checkStore(ctx context.Context) []Result {
 }
 
 // checkAudit verifies the audit records appended since the last Check
-// (audit.Log.VerifySince): the first Check walks the whole log.
-func (c *Checker) checkAudit(ctx context.Context) Result {
-	at, _, err := c.cfg.Log.VerifySince(ctx, c.verified)
+// (audit.Log.VerifySince), or the whole log at the first Check and every
+// AuditFullEvery.
+func (c *Checker) checkAudit(ctx context.Context, now time.Time) Result {
+	from := c.verified
+	full := c.fullAt.IsZero() || (c.cfg.AuditFullEvery > 0 && now.Sub(c.fullAt) >= c.cfg.AuditFullEvery)
+	if full {
+		from = audit.Checkpoint{}
+	}
+	at, _, err := c.cfg.Log.VerifySince(ctx, from)
+	if err != nil && full {
+		return degraded(CheckAuditChain, "", fmt.Sprintf("audit chain does not verify: %v", err))
+	}
 	if err != nil {
-		return degraded(CheckAuditChain, "", fmt.Sprintf("audit chain does not verify after sequence %d: %v", c.verified.Seq, err))
+		return degraded(CheckAuditChain, "", fmt.Sprintf("audit chain does not verify after sequence %d: %v", from.Seq, err))
 	}
 	c.verified = at
+	if full {
+		c.fullAt = now
+	}
 	return ok(CheckAuditChain, "", fmt.Sprintf("audit chain verified up to sequence %d", at.Seq))
 }
 
