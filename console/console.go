@@ -100,4 +100,6 @@ type console struct {
 	views *views
 	csrf  csrfKey
 	jobs  jobs // restores started here
+
+	summary summaryCache // the Overview's reading of the audit log
 }

@@ -71,9 +71,14 @@ func authenticate(r *http.Request) (steward.Principal, error) {
 
 func newFixture(t testing.TB) *fixture {
 	t.Helper()
+	return newFixtureOn(t, storage.NewMemory())
+}
+
+// newFixtureOn is newFixture over store.
+func newFixtureOn(t testing.TB, store storage.Store) *fixture {
+	t.Helper()
 	ctx := masterCtx()
 	authz := steward.TenantScoped()
-	store := storage.NewMemory()
 	log, err := audit.NewLog(ctx, store, &audit.LogConfig{RecordKey: recordKey, Authorizer: authz})
 	require.NoError(t, err)
 	engine, err := backup.New(store, &backup.Config{Auditor: log, Authorizer: authz})

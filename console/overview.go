@@ -171,36 +171,3 @@ func (te *tenantEvents) add(e audit.Event, now time.Time) {
 		te.day.OK, te.day.Total = te.day.OK+ok, te.day.Total+1
 	}
 }
-
-// backupEvents reads the audit log once and sums it up per tenant: nothing
-// without a log or when the principal may not read it. A principal that
-// may not read the whole log gets its tenants' events, one pass each.
-// Reading the log fails quietly: the Overview then shows no failures, and
-// the Audit page says why.
-func (c *console) backupEvents(ctx context.Context, tenants []string, now time.Time) map[string]*tenantEvents {
-	out := map[string]*tenantEvents{}
-	if c.cfg.Log == nil {
-		return out
-	}
-	scan := func(f audit.Filter) {
-		for e, err := range c.cfg.Log.Events(ctx, f) {
-			if err != nil {
-				return
-			}
-			if out[e.Tenant] == nil {
-				out[e.Tenant] = &tenantEvents{}
-			}
-			out[e.Tenant].add(e, now)
-		}
-	}
-	if c.allowed(ctx, steward.ActionAuditRead, "") {
-		scan(audit.Filter{})
-		return out
-	}
-	for _, t := range tenants {
-		if c.allowed(ctx, steward.ActionAuditRead, t) {
-			scan(audit.Filter{Tenant: t})
-		}
-	}
-	return out
-}
