@@ -108,6 +108,12 @@ func tenantSource(tenant string, day int, start time.Time) backup.Source {
 	})
 }
 
+// waitPackWindows waits until the repository's process-wide pack windows
+// (recently read ranges of packs, kept two seconds of wall time, since
+// packs are never rewritten in place) have expired, so that the next read
+// of a pack the test rewrote reads the store.
+func waitPackWindows() { time.Sleep(2500 * time.Millisecond) }
+
 // largestPack returns the key and content of the largest pack of tenant.
 func largestPack(t *testing.T, store storage.Store, tenant string) (string, []byte) {
 	var key string
@@ -193,6 +199,7 @@ func TestSchedulerDrillsOneYear(t *testing.T) {
 			bad := bytes.Clone(packBytes)
 			bad[len(bad)/3] ^= 0xff
 			require.NoError(t, storage.PutBytes(ctx, mem, packKey, bad, nil))
+			waitPackWindows()
 		case repairAt:
 			require.NoError(t, storage.PutBytes(ctx, mem, packKey, packBytes, nil))
 		case slowFrom:
@@ -349,4 +356,59 @@ func TestDrillPolicyJSON(t *testing.T) {
 		_, err := retention.DecodePolicy([]byte(bad))
 		require.ErrorIs(t, err, retention.ErrInvalidPolicy, bad)
 	}
+}
+
+// TestSchedulerDrillStateSurvivesRestart: a Scheduler started over a
+// store where another recorded a failed drill does not alert that
+// failure again when the next drill fails too, and counts the overdue
+// deadline from the stored last success, not from its own start.
+func TestSchedulerDrillStateSurvivesRestart(t *testing.T) {
+	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	clock := fakeclock.New(start)
+	store := storage.NewMemory()
+	e, err := backup.New(store, &backup.Config{Clock: clock})
+	require.NoError(t, err)
+	policies := retention.NewPolicies(store, &retention.Config{Clock: clock})
+	p := drillPolicy()
+	p.DrillSchedule = "0 3 * * *" // daily
+	require.NoError(t, policies.Set(master(), "acme", p))
+	newScheduler := func(alerts *[]string) *retention.Scheduler {
+		s, err := retention.NewScheduler(&retention.SchedulerConfig{
+			Engine: e, Policies: policies, Clock: clock, Restorer: restore.New(e, &restore.Config{Clock: clock}),
+			Tenants: func(context.Context) ([]string, error) { return []string{"acme"}, nil },
+			Source: func(context.Context, string) (backup.Source, error) {
+				return tenantSource("acme", 0, start), nil // unchanged: the pack stays corrupt
+			},
+			DrillAlert: func(_ context.Context, a retention.DrillAlert) {
+				*alerts = append(*alerts, a.Condition+" "+clock.Now().Format("02 15:04"))
+			},
+		})
+		require.NoError(t, err)
+		return s
+	}
+	run := func(s *retention.Scheduler, from, to time.Duration) {
+		for h := from; h <= to; h += time.Hour {
+			clock.Set(start.Add(h))
+			_, err := s.RunDue(master())
+			require.NoError(t, err)
+		}
+	}
+	var first, second []string
+	s := newScheduler(&first)
+	run(s, time.Hour, 4*time.Hour) // day 0: backup at 02:00, drill passes at 03:00
+	key, b := largestPack(t, store, "acme")
+	b[len(b)/3] ^= 0xff
+	require.NoError(t, storage.PutBytes(context.Background(), store, key, b, nil))
+	waitPackWindows()
+	run(s, 5*time.Hour, 28*time.Hour) // day 1: the drill fails
+	require.Equal(t, []string{"failed 02 03:00"}, first)
+
+	s = newScheduler(&second) // a restart
+	run(s, 29*time.Hour, 52*time.Hour)
+	require.Equal(t, []string{"overdue 03 04:00"}, second, "day 2's failed drill is the same breach; overdue two slots after day 0's success")
+	st, err := policies.DrillStatus(master(), "acme")
+	require.NoError(t, err)
+	require.Equal(t, 1, st.Passed)
+	require.Equal(t, 2, st.Failed)
+	require.Equal(t, start.Add(3*time.Hour), st.LastSuccess)
 }
