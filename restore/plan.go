@@ -250,7 +250,7 @@ func (pl *planner) removals(target []backup.File) {
 	}
 	for _, t := range target {
 		if _, ok := gone[t.Path]; ok && t.Mode.IsRegular() {
-			pl.out[gone[top(t.Path)]].d.Size += t.Size
+			pl.out[gone[top(t.Path)]].d.Size += max(t.Size, 0) // a size a Target cannot know (SizeUnknown) counts 0
 		}
 	}
 }

@@ -191,6 +191,14 @@ func TestNewPlanEdgeCases(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, []string{"d/e unchanged 1", "f/g conflict 1"}, decisionLines(p.Decisions))
 	})
+	t.Run("RemovalOfUnknownSize", func(t *testing.T) {
+		// A Target that knows a file's size only by reading it (a table)
+		// reports SizeUnknown: its removal counts no bytes, not -1.
+		target := []backup.File{dirEntry("t"), fileEntry("t/rows", backup.SizeUnknown, ""), fileEntry("t/more", 5, "")}
+		p, err := restore.NewPlan([]backup.File{fileEntry("u/rows", 1, "s")}, target, nil)
+		require.NoError(t, err)
+		require.Equal(t, []string{"t removed 5", "u/rows restored 1"}, decisionLines(p.Decisions))
+	})
 	t.Run("EmptyTarget", func(t *testing.T) {
 		p, err := restore.NewPlan(planSnapshot, nil, &restore.Options{Mode: restore.Merge})
 		require.NoError(t, err)
