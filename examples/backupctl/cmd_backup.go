@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -14,10 +15,14 @@ import (
 func (a *app) backupCmd() *cobra.Command {
 	var tenant, source, tags, platform, schema string
 	var full, encrypt, noCompress, general bool
+	var sql sqlFlags
 	cmd := &cobra.Command{
-		Use:   "backup --tenant T --source DIR",
-		Short: "Back up a directory for a tenant (incremental unless --full)",
+		Use:   "backup --tenant T --source DIR | --sql URL [--layout L]",
+		Short: "Back up a directory, or a tenant's rows in a SQL database, for a tenant (incremental unless --full)",
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := sql.oneOf("source", source); err != nil {
+				return err
+			}
 			if err := a.needPassphrase(encrypt); err != nil {
 				return err
 			}
@@ -35,9 +40,14 @@ func (a *app) backupCmd() *cobra.Command {
 			if tags != "" {
 				opts.Tags = strings.Split(tags, ",")
 			}
+			src, done, err := a.backupSource(ctx, &sql, tenant, source)
+			if err != nil {
+				return err
+			}
+			defer done()
 			bar := a.progress(cmd.ErrOrStderr(), "backup")
 			opts.Progress = bar.callback()
-			s, err := e.Backup(ctx, tenant, backup.DirSource(source), opts)
+			s, err := e.Backup(ctx, tenant, src, opts)
 			bar.finish()
 			if err != nil && !errors.Is(err, backup.ErrPartial) {
 				return err
@@ -73,6 +83,24 @@ func (a *app) backupCmd() *cobra.Command {
 	f.StringVar(&tags, "tags", "", "comma-separated tags")
 	f.StringVar(&platform, "platform-version", "", "platform version to record")
 	f.StringVar(&schema, "schema-version", "", "schema version to record")
-	_ = cmd.MarkFlagRequired("source")
+	sql.add(f, false)
 	return cmd
+}
+
+// backupSource returns the Source of a backup: the directory, or the
+// tenant's rows in the --sql database; done releases it.
+func (a *app) backupSource(ctx context.Context, sql *sqlFlags, tenant, dir string) (backup.Source, func(), error) {
+	if !sql.set() {
+		return backup.DirSource(dir), func() {}, nil
+	}
+	db, opts, closeDB, err := sql.open(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	src, err := db.Source(tenant, opts)
+	if err != nil {
+		closeDB()
+		return nil, nil, err
+	}
+	return src, func() { src.Close(); closeDB() }, nil
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -9,16 +10,21 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/iluxsys/steward/restore"
+	"github.com/iluxsys/steward/sqltenant"
 )
 
 func (a *app) restoreCmd() *cobra.Command {
 	var tenant, id, target, mode, modules string
 	var opts restore.Options
 	var parallel int
+	var sql sqlFlags
 	cmd := &cobra.Command{
-		Use:   "restore --tenant T --snapshot ID|prefix|latest --target DIR [--mode full|selective|merge] [--modules a,b] [--dry-run] [--delete] [--continue-on-error]",
-		Short: "Restore a snapshot into a directory",
+		Use:   "restore --tenant T --snapshot ID|prefix|latest --target DIR | --sql URL [--layout L] [--mode full|selective|merge] [--modules a,b] [--dry-run] [--delete] [--continue-on-error]",
+		Short: "Restore a snapshot into a directory, or a tenant's rows into a SQL database",
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := sql.oneOf("target", target); err != nil {
+				return err
+			}
 			ctx, e, err := a.begin(cmd)
 			if err != nil {
 				return err
@@ -31,9 +37,14 @@ func (a *app) restoreCmd() *cobra.Command {
 			if modules != "" {
 				opts.Modules = strings.Split(modules, ",")
 			}
+			dst, done, err := restoreTarget(ctx, &sql, tenant, target, &opts)
+			if err != nil {
+				return err
+			}
+			defer done()
 			bar := a.progress(cmd.ErrOrStderr(), "restore")
 			opts.Progress = bar.callback()
-			rep, err := a.restorer(parallel).Restore(ctx, tenant, id, restore.DirTarget(target), &opts)
+			rep, err := a.restorer(parallel).Restore(ctx, tenant, id, dst, &opts)
 			bar.finish()
 			switch {
 			case errors.Is(err, restore.ErrDamaged) && rep != nil:
@@ -62,8 +73,30 @@ func (a *app) restoreCmd() *cobra.Command {
 	f.BoolVar(&opts.DryRun, "dry-run", false, "print what the restore would do, path by path, and write nothing")
 	f.BoolVar(&opts.AllowDelete, "delete", false, "let a full restore remove what the snapshot lacks from a target holding other data (without it, only from an empty target or one a restore of the tenant created)")
 	f.BoolVar(&opts.ContinueOnError, "continue-on-error", false, "restore every intact file, skip and list damaged ones, and exit non-zero at the end")
-	_ = cmd.MarkFlagRequired("target")
+	sql.add(f, true)
 	return cmd
+}
+
+// restoreTarget returns the Target of a restore: the directory, or the
+// --sql database (whose selective restores name tables, the metadata
+// module added); done releases it.
+func restoreTarget(ctx context.Context, sql *sqlFlags, tenant, dir string, opts *restore.Options) (restore.Target, func(), error) {
+	if !sql.set() {
+		return restore.DirTarget(dir), func() {}, nil
+	}
+	db, o, closeDB, err := sql.open(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	tg, err := db.Target(tenant, o)
+	if err != nil {
+		closeDB()
+		return nil, nil, err
+	}
+	if opts.Mode == restore.Selective {
+		opts.Modules = sqltenant.Select(opts.Modules...)
+	}
+	return tg, func() { tg.Close(); closeDB() }, nil
 }
 
 // printRestore prints a restore's report as text: a dry run's plan, or
@@ -82,6 +115,9 @@ func (a *app) printRestore(rep *restore.Report) {
 	}
 	for _, d := range rep.Damaged {
 		fmt.Fprintf(a.out, "%-10s %s  %s: %s\n", "damaged", d.Path, d.Object, d.Err)
+	}
+	for _, o := range rep.Outcomes {
+		fmt.Fprintf(a.out, "%-10s %s: %d inserted, %d updated, %d kept, %d deleted\n", o.Action, o.Module, o.Inserted, o.Updated, o.Kept, o.Deleted)
 	}
 	fmt.Fprintf(a.out, "restored %s: %d files (%d bytes), %d unchanged, %d kept newer, %d removed, %d conflicts, %d damaged in %s\n", rep.SnapshotID,
 		rep.FilesRestored, rep.BytesRestored, rep.FilesUnchanged, rep.FilesKept, rep.EntriesRemoved, rep.Conflicts, len(rep.Damaged), rep.Duration.Round(time.Millisecond))
