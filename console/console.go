@@ -101,5 +101,6 @@ type console struct {
 	csrf  csrfKey
 	jobs  jobs // restores started here
 
-	summary summaryCache // the Overview's reading of the audit log
+	summary  summaryCache // the Overview's reading of the audit log
+	verified chainPoint   // how far the Audit page verified the chain
 }

@@ -265,7 +265,10 @@ func TestRetentionPreviewChangesNothing(t *testing.T) {
 // shows as not verified.
 func TestAuditVerifyReportsATamperedChain(t *testing.T) {
 	f := newFixture(t)
-	require.Contains(t, get(t, f.h, userMaster, "/audit/verify").Body.String(), "chain verified")
+	require.Contains(t, get(t, f.h, userMaster, "/audit/verify").Body.String(), "every event checked")
+	// Events appended since are checked incrementally.
+	require.NoError(t, f.log.Record(masterCtx(), audit.Event{Type: "test.event", Message: "one more"}))
+	require.Contains(t, get(t, f.h, userMaster, "/audit/verify").Body.String(), "1 new events checked")
 	key := "audit/events/00000000000000000003"
 	rc, err := f.store.Get(masterCtx(), key)
 	require.NoError(t, err)
@@ -276,10 +279,16 @@ func TestAuditVerifyReportsATamperedChain(t *testing.T) {
 	require.NotEqual(t, string(b), edited, "event 3 is globex's second backup")
 	require.NoError(t, f.store.Put(masterCtx(), key, strings.NewReader(edited), nil))
 
+	// The incremental check reads only events appended since: it cannot
+	// see the edit (and says it checked no new event); a full one does.
 	w := get(t, f.h, userMaster, "/audit/verify")
+	require.Contains(t, w.Body.String(), "0 new events checked")
+	w = get(t, f.h, userMaster, "/audit/verify?full=1")
 	require.Equal(t, http.StatusOK, w.Code)
 	require.Contains(t, w.Body.String(), "not verified")
 	require.NotContains(t, w.Body.String(), "chain verified")
+	w = get(t, f.h, userMaster, "/audit/verify")
+	require.Contains(t, w.Body.String(), "not verified", "once found, a problem is reported until the chain passes whole")
 	w = do(t, f.h, userMaster, http.MethodGet, "/audit/verify", nil, http.Header{"Hx-Request": {"true"}})
 	require.Contains(t, w.Body.String(), `data-testid="chain-status"`)
 	require.NotContains(t, w.Body.String(), "<html", "htmx gets the status alone")
