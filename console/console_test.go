@@ -243,7 +243,7 @@ func TestAuditExportCSVAndJSONL(t *testing.T) {
 	require.Equal(t, http.StatusBadRequest, get(t, f.h, userMaster, "/audit/export?format=xml").Code)
 }
 
-func TestAuditPageFiltersAndVerifies(t *testing.T) {
+func TestAuditPageFilters(t *testing.T) {
 	f := newFixture(t)
 	w := get(t, f.h, userMaster, "/audit?tenant=acme&type=backup.created")
 	require.Equal(t, 2, strings.Count(w.Body.String(), `data-testid="event-`))
