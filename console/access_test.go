@@ -94,6 +94,7 @@ func TestPostsWithoutCSRFTokenChangeNothing(t *testing.T) {
 		{"/restore/run", url.Values{"tenant": {"acme"}, "snapshot": {f.snaps["acme"][1].ID}, "mode": {"full"}, "confirm": {"acme"}}},
 		{"/releases/rollback", url.Values{"release": {"prod-1.0.0"}, "reason": {"bad deploy"}}},
 		{"/releases/deploy", url.Values{"release": {"prod-1.0.0"}, "reason": {"again"}}},
+		{"/retention/acme", url.Values{"keep_last": {"1"}}},
 	}
 	tokens := map[string]string{"none": "", "forged": "AAAA", "another principal's": acmeToken}
 	flagBefore, _ := f.flags.Get("new-ui")
@@ -120,6 +121,9 @@ func TestPostsWithoutCSRFTokenChangeNothing(t *testing.T) {
 	deps, err := f.releases.Deployments(masterCtx(), 0)
 	require.NoError(t, err)
 	require.Len(t, deps, 2, "only the two seeded deploys")
+	policy, err := f.cfg.Policies.Get(masterCtx(), "acme")
+	require.NoError(t, err)
+	require.Zero(t, policy.KeepLast, "the policy changed")
 }
 
 // The token also works in the header htmx sends.
