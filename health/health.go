@@ -3,6 +3,7 @@ package health
 import (
 	"context"
 	"errors"
+	"maps"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -211,14 +212,28 @@ func (c *Checker) Check(ctx context.Context) Report {
 	}
 	rep.Results = append(rep.Results, c.checkTenants(ctx, now)...)
 	rep.AuditVerifiedSeq = c.verified.Seq
+	c.conclude(&rep, now)
+	c.last.Store(&rep)
+	return rep
+}
+
+// conclude stamps each result's last success, sets the report's status,
+// and forgets the last successes of tenants no longer listed.
+func (c *Checker) conclude(rep *Report, now time.Time) {
+	seen := make(map[string]bool, len(rep.Results))
+	listed := false
 	for i := range rep.Results {
-		c.stamp(&rep.Results[i], now)
-		if rep.Results[i].Status != StatusOK {
+		r := &rep.Results[i]
+		c.stamp(r, now)
+		seen[r.Check+"/"+r.Tenant] = true
+		listed = listed || (r.Check == CheckTenants && r.Status == StatusOK)
+		if r.Status != StatusOK {
 			rep.Status = StatusDegraded
 		}
 	}
-	c.last.Store(&rep)
-	return rep
+	if listed {
+		maps.DeleteFunc(c.lastOK, func(k string, _ time.Time) bool { return !seen[k] })
+	}
 }
 
 // stamp records r's success and sets its LastSuccess.
