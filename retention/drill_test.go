@@ -100,7 +100,7 @@ func drillPolicy() retention.Policy {
 func tenantSource(tenant string, day int, start time.Time) backup.Source {
 	var seed [32]byte
 	copy(seed[:], tenant)
-	asset := make([]byte, 64<<10) // incompressible: the largest object
+	asset := make([]byte, 1<<20) // incompressible: the largest object, in chunks of 256 KiB or more
 	_, _ = rand.NewChaCha8(seed).Read(asset)
 	return backup.FSSource(fstest.MapFS{
 		"users/list.json": {Data: []byte(fmt.Sprintf(`{"tenant":%q,"day":%d}`, tenant, day)), Mode: 0o644, ModTime: start.AddDate(0, 0, day)},
@@ -108,11 +108,18 @@ func tenantSource(tenant string, day int, start time.Time) backup.Source {
 	})
 }
 
-// waitPackWindows waits until the repository's process-wide pack windows
-// (recently read ranges of packs, kept two seconds of wall time, since
-// packs are never rewritten in place) have expired, so that the next read
-// of a pack the test rewrote reads the store.
-func waitPackWindows() { time.Sleep(2500 * time.Millisecond) }
+// corrupt flips a byte every 64 KiB of b, so that every chunk of a pack
+// is damaged, among them chunks too large for the repository's pack
+// windows (recently read ranges of small chunks, kept in memory a few
+// seconds of wall time since packs are never rewritten in place): the
+// next read of the pack reads the damaged bytes from the store.
+func corrupt(b []byte) []byte {
+	bad := bytes.Clone(b)
+	for i := 0; i < len(bad); i += 64 << 10 {
+		bad[i] ^= 0xff
+	}
+	return bad
+}
 
 // largestPack returns the key and content of the largest pack of tenant.
 func largestPack(t *testing.T, store storage.Store, tenant string) (string, []byte) {
@@ -196,10 +203,7 @@ func TestSchedulerDrillsOneYear(t *testing.T) {
 		switch now {
 		case corruptAt:
 			packKey, packBytes = largestPack(t, mem, "alpha")
-			bad := bytes.Clone(packBytes)
-			bad[len(bad)/3] ^= 0xff
-			require.NoError(t, storage.PutBytes(ctx, mem, packKey, bad, nil))
-			waitPackWindows()
+			require.NoError(t, storage.PutBytes(ctx, mem, packKey, corrupt(packBytes), nil))
 		case repairAt:
 			require.NoError(t, storage.PutBytes(ctx, mem, packKey, packBytes, nil))
 		case slowFrom:
@@ -397,9 +401,7 @@ func TestSchedulerDrillStateSurvivesRestart(t *testing.T) {
 	s := newScheduler(&first)
 	run(s, time.Hour, 4*time.Hour) // day 0: backup at 02:00, drill passes at 03:00
 	key, b := largestPack(t, store, "acme")
-	b[len(b)/3] ^= 0xff
-	require.NoError(t, storage.PutBytes(context.Background(), store, key, b, nil))
-	waitPackWindows()
+	require.NoError(t, storage.PutBytes(context.Background(), store, key, corrupt(b), nil))
 	run(s, 5*time.Hour, 28*time.Hour) // day 1: the drill fails
 	require.Equal(t, []string{"failed 02 03:00"}, first)
 
