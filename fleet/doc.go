@@ -1,0 +1,82 @@
+// Package fleet runs steward's scheduled work — each tenant's backups,
+// retention runs and DR drills — as River jobs on PostgreSQL
+// (github.com/riverqueue/river), shared by any number of processes.
+//
+// # When to choose it
+//
+// retention.Scheduler is the embedded default: an in-process cron for one
+// host with no database. Two hosts running it back every tenant up twice,
+// and a host that dies takes its schedule with it. Switch to the fleet when
+// one host is no longer enough or must not be a single point of failure:
+// every process runs a Member against the same database and store, and
+// River coordinates them.
+//
+// # How it works
+//
+//   - Job kinds with typed arguments: BackupArgs, RetentionArgs and
+//     DrillArgs, each naming a tenant and a schedule slot (the time the
+//     tenant's cron schedule named). The workers hold the Engine, the
+//     Restorer and the Policies.
+//   - River's elected leader inserts an EnqueueArgs job every
+//     Config.EnqueueInterval (River periodic jobs run only on the leader);
+//     its worker reads the stored per-tenant policies and enqueues each
+//     tenant's newest due slot (LatestSlot). Jobs are unique per (kind,
+//     tenant, slot) in every state, so two members, or a restarted leader,
+//     never run a slot twice while River keeps the finished job (a week).
+//   - A backup job takes a full or incremental backup by the tenant's
+//     policy (FullEvery), tags the snapshot SlotTag(slot), and enqueues the
+//     slot's retention run (retention.Apply: forget, then prune). A retry
+//     that finds the slot's snapshot takes no second one, and a cancelled
+//     backup leaves no snapshot, so a backup job is safe to repeat. Prune's
+//     exclusive lock and backups' shared locks live in the store, so they
+//     keep their meaning across hosts; a prune refused by a lock is retried
+//     with River's backoff.
+//   - A drill job (when the member has a Restorer and the policy a
+//     DrillSchedule) drills the tenant's newest snapshot; a failed drill
+//     cancels its job with the report as its error.
+//   - A job whose worker died stays "running" in River until the leader
+//     rescues it after Config.RescueAfter and another member retries it.
+//     Failed attempts are retried with backoff up to Config.MaxAttempts.
+//   - Results and errors are River's (each job's output and attempt
+//     errors in river_job; Status counts them per tenant) and the audit
+//     log's (the Engine, Apply and the Restorer audit their operations; a
+//     source that could not open is audited here as backup.failed).
+//   - Member.Stop finishes the running jobs or, when its context ends,
+//     cancels them and hands them back to the queue.
+//
+// Not yet here: RPO and drill-breach alerts computed once for the fleet by
+// the leader (run retention.Scheduler's checks, or health, meanwhile), and
+// the drill status retention.Scheduler stores.
+//
+// # Setting up
+//
+// Create River's tables once per database (Migrate; every member may call
+// it at start), then run a Member in each process:
+//
+//	pool, _ := pgxpool.New(ctx, "postgres://...")
+//	_ = fleet.Migrate(ctx, pool, "")
+//	m, _ := fleet.New(pool, &fleet.Config{Engine: engine, Policies: policies, Source: source, Restorer: restorer})
+//	_ = m.Start(ctx)
+//	defer m.Stop(shutdownCtx)
+//
+// backupctl's "fleet run --db URL" does this, and "fleet status --db URL"
+// lists the queued, running, failed and completed jobs per tenant.
+//
+// # River's UI beside the console
+//
+// River has a web UI of its own (riverqueue.com/riverui, a separate
+// module) that lists, retries and cancels jobs. A host that wants it
+// mounts it beside steward's console on one mux, behind the same
+// authentication:
+//
+//	ui, _ := riverui.NewHandler(&riverui.HandlerOpts{
+//		Endpoints: riverui.NewEndpoints(member.Client(), nil),
+//		Prefix:    "/river",
+//	})
+//	_ = ui.Start(ctx)
+//	mux := http.NewServeMux()
+//	mux.Handle("/", consoleHandler)
+//	mux.Handle("/river/", ui)
+//
+// steward does not import riverui itself.
+package fleet

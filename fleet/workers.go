@@ -1,0 +1,160 @@
+package fleet
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/riverqueue/river"
+
+	"github.com/iluxsys/steward"
+	"github.com/iluxsys/steward/audit"
+	"github.com/iluxsys/steward/backup"
+	"github.com/iluxsys/steward/restore"
+	"github.com/iluxsys/steward/retention"
+)
+
+// BackupResult is a backup job's recorded output (river_job metadata
+// "output").
+type BackupResult struct {
+	SnapshotID string      `json:"snapshot_id"`
+	Type       backup.Type `json:"type"`
+	// Partial: the snapshot committed without some files (backup.ErrPartial).
+	Partial bool `json:"partial,omitempty"`
+	// Repeated: the slot's snapshot already existed (an earlier attempt
+	// committed it), so none was taken.
+	Repeated bool `json:"repeated,omitempty"`
+}
+
+type backupWorker struct {
+	river.WorkerDefaults[BackupArgs]
+	m *Member
+}
+
+// Work backs the tenant up unless its catalog already holds the slot's
+// snapshot, records the result and enqueues the slot's retention run.
+func (w *backupWorker) Work(ctx context.Context, job *river.Job[BackupArgs]) error {
+	ctx = w.m.jobCtx(ctx)
+	a := job.Args
+	res, err := w.m.backupSlot(ctx, a.Tenant, a.Slot)
+	if err != nil {
+		return err
+	}
+	if err := river.RecordOutput(ctx, res); err != nil {
+		return err
+	}
+	if _, err := river.ClientFromContext[pgxTx](ctx).Insert(ctx, RetentionArgs(a), nil); err != nil {
+		return fmt.Errorf("fleet: enqueue retention of %q after slot %s: %w", a.Tenant, a.Slot.Format(time.RFC3339), err)
+	}
+	return nil
+}
+
+func (m *Member) backupSlot(ctx context.Context, t string, slot time.Time) (*BackupResult, error) {
+	cat, err := m.cfg.Engine.Catalog(ctx, t)
+	if err != nil && !errors.Is(err, backup.ErrNotFound) {
+		return nil, err
+	}
+	tag := SlotTag(slot)
+	for _, s := range cat {
+		if slices.Contains(s.Tags, tag) {
+			return &BackupResult{SnapshotID: s.ID, Type: s.Type, Repeated: true}, nil
+		}
+	}
+	p, err := m.cfg.Policies.Get(ctx, t)
+	if err != nil {
+		return nil, err
+	}
+	src, err := m.cfg.Source(ctx, t)
+	if err != nil {
+		err = fmt.Errorf("fleet: source of %q: %w", t, err)
+		m.auditFailed(ctx, t, slot, err)
+		return nil, err
+	}
+	o := m.cfg.Options
+	o.Type = backupType(cat, p, m.cfg.Clock.Now())
+	o.Tags = append(slices.Clone(o.Tags), "scheduled", tag)
+	snap, err := m.cfg.Engine.Backup(ctx, t, src, &o)
+	partial := errors.Is(err, backup.ErrPartial)
+	if err != nil && !partial {
+		return nil, err
+	}
+	return &BackupResult{SnapshotID: snap.ID, Type: snap.Type, Partial: partial}, nil
+}
+
+// backupType is full when the tenant has no full snapshot younger than
+// its policy's FullEvery (7 days when unset), incremental otherwise.
+func backupType(cat []backup.Snapshot, p retention.Policy, now time.Time) backup.Type {
+	every := time.Duration(p.FullEvery)
+	if every == 0 {
+		every = 7 * 24 * time.Hour
+	}
+	for _, s := range cat {
+		if s.Type == backup.Full && now.Sub(s.Timestamp) < every {
+			return backup.Incremental
+		}
+	}
+	return backup.Full
+}
+
+// auditFailed records a scheduled backup that never reached the engine.
+func (m *Member) auditFailed(ctx context.Context, t string, slot time.Time, err error) {
+	_ = m.cfg.Auditor.Record(context.WithoutCancel(ctx), audit.Event{Type: audit.TypeBackupFailed, Level: audit.LevelError, Tenant: t,
+		UserID:  steward.PrincipalID(ctx),
+		Message: fmt.Sprintf("scheduled backup of %q (slot %s) not run: %v", t, slot.Format(time.RFC3339), err),
+		Data:    map[string]any{audit.DataError: err.Error(), "slot": slot.Format(time.RFC3339)}})
+}
+
+type retentionWorker struct {
+	river.WorkerDefaults[RetentionArgs]
+	m *Member
+}
+
+// Work applies the tenant's policy (forget + prune). A policy that keeps
+// nothing or does not validate cancels the job: retrying cannot help.
+func (w *retentionWorker) Work(ctx context.Context, job *river.Job[RetentionArgs]) error {
+	ctx = w.m.jobCtx(ctx)
+	t := job.Args.Tenant
+	p, err := w.m.cfg.Policies.Get(ctx, t)
+	if err != nil {
+		return err
+	}
+	rep, err := retention.Apply(ctx, w.m.cfg.Engine, t, p, false,
+		&retention.Config{Clock: w.m.cfg.Clock, Auditor: w.m.cfg.Auditor, Authorizer: w.m.cfg.Authorizer})
+	if errors.Is(err, retention.ErrEmptyPolicy) || errors.Is(err, retention.ErrInvalidPolicy) {
+		return river.JobCancel(err)
+	}
+	if err != nil {
+		return err
+	}
+	return river.RecordOutput(ctx, map[string]any{"kept": len(rep.Decisions) - len(rep.Forgotten), "forgotten": len(rep.Forgotten)})
+}
+
+type drillWorker struct {
+	river.WorkerDefaults[DrillArgs]
+	m *Member
+}
+
+// Work drills the tenant's newest snapshot. A drill that ran and failed is
+// recorded and cancels the job (a retry would restore the same snapshot);
+// a drill that could not run is retried.
+func (w *drillWorker) Work(ctx context.Context, job *river.Job[DrillArgs]) error {
+	ctx = w.m.jobCtx(ctx)
+	t := job.Args.Tenant
+	vs, err := w.m.cfg.Restorer.Drill(ctx, []string{t})
+	if err != nil {
+		return err
+	}
+	if len(vs) != 1 {
+		return fmt.Errorf("fleet: drill of %q returned %d validations, want 1", t, len(vs))
+	}
+	v := vs[0]
+	if err := river.RecordOutput(ctx, v); err != nil {
+		return err
+	}
+	if v.Status != restore.StatusPassed {
+		return river.JobCancel(fmt.Errorf("fleet: drill of %q %s: %s", t, v.Status, v.Report))
+	}
+	return nil
+}
