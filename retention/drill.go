@@ -126,6 +126,64 @@ func (d DrillStatus) next(v *restore.Validation, p Policy, now time.Time) DrillS
 	return d
 }
 
+// RecordDrill records v, a drill of its tenant run at under p by
+// something other than a Scheduler (a fleet worker, a host's own job), as
+// a Scheduler records its own: the tenant's DrillStatus is updated and
+// stored, the drill audited (audit.TypeDrillPassed or TypeDrillFailed on
+// the Policies' Auditor), and a failed drill or a TTR over p's SLO that
+// the previous stored drill was not in is alerted (audit.TypeDrillAlert)
+// and returned. Overdue drills are a Scheduler's or a health check's to
+// notice. It is authorized as ActionRetentionWrite; a Validation without
+// a tenant, or an invalid one, is refused before any I/O.
+func (ps *Policies) RecordDrill(ctx context.Context, v *restore.Validation, p Policy, at time.Time) ([]DrillAlert, error) {
+	if v == nil {
+		return nil, fmt.Errorf("%w: no validation to record", ErrInvalidPolicy)
+	}
+	if err := validScope(v.Tenant); err != nil {
+		return nil, err
+	}
+	if _, err := op.Start(ctx, ps.cfg.Authorizer, ps.cfg.Auditor, steward.ActionRetentionWrite, v.Tenant); err != nil {
+		return nil, err
+	}
+	prev, err := ps.drillStatus(ctx, v.Tenant)
+	if errors.Is(err, ErrNoDrill) {
+		prev, err = &DrillStatus{Tenant: v.Tenant}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	next := prev.next(v, p, at)
+	recordDrill(ctx, ps.cfg.Auditor, &next)
+	if err := ps.putDrillStatus(ctx, &next); err != nil {
+		return nil, err
+	}
+	alerts := entered(prev, &next)
+	for i := range alerts {
+		recordAlert(ctx, ps.cfg.Auditor, &alerts[i])
+	}
+	return alerts, nil
+}
+
+// entered returns the breaches next is in and prev was not: a failed
+// drill after one that was not, a passed drill over its SLO after one
+// that was not.
+func entered(prev, next *DrillStatus) []DrillAlert {
+	a := DrillAlert{Tenant: next.Tenant, Status: next.LastStatus, TTR: time.Duration(next.TTR), SLO: time.Duration(next.SLO),
+		LastSuccess: next.LastSuccess, Report: next.Report}
+	failed := func(d *DrillStatus) bool { return d.LastStatus == restore.StatusFailed }
+	slow := func(d *DrillStatus) bool { return d.LastStatus == restore.StatusPassed && d.OverSLO() }
+	var out []DrillAlert
+	if failed(next) && !failed(prev) {
+		a.Condition = audit.DrillConditionFailed
+		out = append(out, a)
+	}
+	if slow(next) && !slow(prev) {
+		a.Condition = audit.DrillConditionSlow
+		out = append(out, a)
+	}
+	return out
+}
+
 // DrillAlert reports a tenant entering a drill breach: its latest drill
 // failed, took longer than its SLO, or its last successful drill is older
 // than its schedule allows (Condition: audit.DrillConditionFailed,

@@ -117,7 +117,7 @@ func (s *Scheduler) runDrill(ctx context.Context, t string, p Policy, now time.T
 	status := st.status
 	s.mu.Unlock()
 	rep.Drills++
-	s.recordDrill(ctx, &status)
+	recordDrill(ctx, s.cfg.Auditor, &status)
 	if err := s.cfg.Policies.putDrillStatus(ctx, &status); err != nil {
 		rep.drillFail(t, err)
 	}
@@ -134,9 +134,9 @@ func (s *Scheduler) runDrill(ctx context.Context, t string, p Policy, now time.T
 	return nil
 }
 
-// recordDrill audits one drill's outcome: TypeDrillPassed, or
+// recordDrill audits one drill's outcome on aud: TypeDrillPassed, or
 // TypeDrillFailed at LevelWarning (the alert, if any, is the error).
-func (s *Scheduler) recordDrill(ctx context.Context, d *DrillStatus) {
+func recordDrill(ctx context.Context, aud audit.Auditor, d *DrillStatus) {
 	typ, level := audit.TypeDrillPassed, audit.LevelInfo
 	if d.LastStatus != restore.StatusPassed {
 		typ, level = audit.TypeDrillFailed, audit.LevelWarning
@@ -148,9 +148,19 @@ func (s *Scheduler) recordDrill(ctx context.Context, d *DrillStatus) {
 	if d.SLO > 0 {
 		data[audit.DataSLOMS] = time.Duration(d.SLO).Milliseconds()
 	}
-	_ = s.cfg.Auditor.Record(context.WithoutCancel(ctx), audit.Event{Type: typ, Level: level, Tenant: d.Tenant,
+	_ = aud.Record(context.WithoutCancel(ctx), audit.Event{Type: typ, Level: level, Tenant: d.Tenant,
 		UserID: steward.PrincipalID(ctx), Data: data,
 		Message: fmt.Sprintf("scheduled DR drill of %q %s in %s", d.Tenant, d.LastStatus, time.Duration(d.TTR).Round(time.Millisecond))})
+}
+
+// recordAlert audits a on aud as a TypeDrillAlert at LevelError.
+func recordAlert(ctx context.Context, aud audit.Auditor, a *DrillAlert) {
+	data := map[string]any{audit.DataCondition: a.Condition, "status": a.Status, audit.DataTTRMS: a.TTR.Milliseconds()}
+	if a.SLO > 0 {
+		data[audit.DataSLOMS] = a.SLO.Milliseconds()
+	}
+	_ = aud.Record(context.WithoutCancel(ctx), audit.Event{Type: audit.TypeDrillAlert, Level: audit.LevelError,
+		Tenant: a.Tenant, Message: a.message(), Data: data})
 }
 
 // checkOverdue alerts when t's last successful drill (or, when none was
@@ -185,12 +195,7 @@ func (s *Scheduler) breach(ctx context.Context, rep *RunReport, flag *bool, in b
 	}
 	a.Condition = condition
 	rep.DrillAlerts = append(rep.DrillAlerts, a)
-	data := map[string]any{audit.DataCondition: condition, "status": a.Status, audit.DataTTRMS: a.TTR.Milliseconds()}
-	if a.SLO > 0 {
-		data[audit.DataSLOMS] = a.SLO.Milliseconds()
-	}
-	_ = s.cfg.Auditor.Record(context.WithoutCancel(ctx), audit.Event{Type: audit.TypeDrillAlert, Level: audit.LevelError,
-		Tenant: a.Tenant, Message: a.message(), Data: data})
+	recordAlert(ctx, s.cfg.Auditor, &a)
 	if s.cfg.DrillAlert != nil {
 		s.cfg.DrillAlert(ctx, a)
 	}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/iluxsys/steward"
 	"github.com/iluxsys/steward/audit"
 	"github.com/iluxsys/steward/backup"
 	"github.com/iluxsys/steward/internal/fakeclock"
@@ -413,4 +414,57 @@ func TestSchedulerDrillStateSurvivesRestart(t *testing.T) {
 	require.Equal(t, 1, st.Passed)
 	require.Equal(t, 2, st.Failed)
 	require.Equal(t, start.Add(3*time.Hour), st.LastSuccess)
+}
+
+// TestRecordDrill: drills run elsewhere (a fleet worker) and recorded
+// with RecordDrill update the stored status and alert once per breach,
+// derived from the previous stored drill; a principal without write
+// access is refused and nothing is stored.
+func TestRecordDrill(t *testing.T) {
+	store := storage.NewMemory()
+	events := &stampedLog{clock: fakeclock.New(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))}
+	ps := retention.NewPolicies(store, &retention.Config{Auditor: events})
+	p := drillPolicy() // SLO 30 minutes
+	at := time.Date(2026, 1, 1, 3, 0, 0, 0, time.UTC)
+	steps := []struct {
+		status string
+		ttr    time.Duration
+		alert  string // "" none
+	}{
+		{restore.StatusPassed, time.Minute, ""},
+		{restore.StatusFailed, time.Minute, audit.DrillConditionFailed},
+		{restore.StatusFailed, time.Minute, ""},
+		{restore.StatusPassed, time.Hour, audit.DrillConditionSlow},
+		{restore.StatusPassed, 2 * time.Hour, ""},
+		{restore.StatusPassed, time.Minute, ""},
+	}
+	for i, st := range steps {
+		v := &restore.Validation{Tenant: "acme", SnapshotID: "s1", Status: st.status, Duration: st.ttr, Report: "report " + st.status}
+		alerts, err := ps.RecordDrill(master(), v, p, at.AddDate(0, 3*i, 0))
+		require.NoError(t, err)
+		var got []string
+		for _, a := range alerts {
+			got = append(got, a.Condition)
+		}
+		if st.alert == "" {
+			require.Empty(t, got, "step %d", i)
+		} else {
+			require.Equal(t, []string{st.alert}, got, "step %d", i)
+		}
+	}
+	d, err := ps.DrillStatus(master(), "acme")
+	require.NoError(t, err)
+	require.Equal(t, 4, d.Passed)
+	require.Equal(t, 2, d.Failed)
+	require.Equal(t, at.AddDate(0, 15, 0), d.LastSuccess)
+	require.Len(t, events.of(audit.TypeDrillPassed, audit.TypeDrillFailed), 6)
+	require.Len(t, events.of(audit.TypeDrillAlert), 2)
+
+	viewer := steward.WithPrincipal(context.Background(), steward.Principal{ID: "v"})
+	_, err = ps.RecordDrill(viewer, &restore.Validation{Tenant: "beta", Status: restore.StatusPassed}, p, at)
+	require.ErrorIs(t, err, steward.ErrForbidden)
+	_, err = ps.DrillStatus(master(), "beta")
+	require.ErrorIs(t, err, retention.ErrNoDrill)
+	_, err = ps.RecordDrill(master(), &restore.Validation{Tenant: "../x"}, p, at)
+	require.ErrorIs(t, err, steward.ErrInvalidTenant)
 }
