@@ -2,6 +2,7 @@ package fleet_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -22,6 +23,7 @@ import (
 	"github.com/iluxsys/steward/fleet"
 	"github.com/iluxsys/steward/internal/fakeclock"
 	"github.com/iluxsys/steward/internal/pgtest"
+	"github.com/iluxsys/steward/restore"
 	"github.com/iluxsys/steward/retention"
 	"github.com/iluxsys/steward/storage"
 )
@@ -168,6 +170,14 @@ func TestTwoMembersBackUpEachSlotOnce(t *testing.T) {
 		byState[j.Kind+"/"+string(j.State)]++
 	}
 	require.Equal(t, map[string]int{fleet.KindBackup + "/completed": 12, fleet.KindRetention + "/completed": 12}, byState)
+
+	st, err := fleet.Status(t.Context(), w.pool, "")
+	require.NoError(t, err)
+	want := []fleet.TenantStatus{}
+	for _, tn := range tenants {
+		want = append(want, fleet.TenantStatus{Tenant: tn, Completed: 8})
+	}
+	require.Equal(t, want, st, "Status: 4 backups and 4 retention runs per tenant")
 
 	e := w.engine()
 	for _, tn := range tenants {
@@ -332,4 +342,44 @@ func TestLatestSlot(t *testing.T) {
 	}
 	_, err := fleet.LatestSlot("61 * * * *", now, time.Hour)
 	require.ErrorIs(t, err, retention.ErrInvalidPolicy)
+}
+
+// A policy with a drill schedule gets a drill job per drill slot on a
+// member with a Restorer: enqueued beside the slot's backup, it waits
+// (retrying) until the backup committed, then passes on that snapshot.
+func TestDrillSlot(t *testing.T) {
+	w := newWorld(t)
+	p := retention.Policy{IncrementalDays: 7, Schedule: "0 * * * *", DrillSchedule: "0 */2 * * *"}
+	require.NoError(t, retention.NewPolicies(w.store, nil).Set(master(), "alpha", p))
+	e := w.engine()
+	m, err := fleet.New(w.pool, &fleet.Config{
+		Engine: e, Policies: retention.NewPolicies(w.store, nil), Source: dataSource, Clock: w.clock, Auditor: w,
+		Restorer: restore.New(e, &restore.Config{Auditor: w, Clock: w.clock}),
+		Tenants:  func(context.Context) ([]string, error) { return []string{"alpha"}, nil },
+		CatchUp:  20 * time.Minute, EnqueueInterval: time.Hour, PollInterval: 100 * time.Millisecond,
+	})
+	require.NoError(t, err)
+	w.run(m)
+	waitFor(t, "the leader's first enqueue", settled(t, m, 1, fleet.KindEnqueue))
+
+	w.clock.Set(start.Add(30 * time.Minute)) // 01:00: a backup slot, no drill slot
+	rep, err := m.EnqueueDue(t.Context())
+	require.NoError(t, err)
+	require.Equal(t, 1, rep.Inserted)
+	w.clock.Set(start.Add(90 * time.Minute)) // 02:00: both
+	rep, err = m.EnqueueDue(t.Context())
+	require.NoError(t, err)
+	require.Equal(t, 2, rep.Inserted)
+	waitFor(t, "backups, retention runs and the drill", settled(t, m, 5, fleet.KindBackup, fleet.KindRetention, fleet.KindDrill))
+
+	drills := jobs(t, m, fleet.KindDrill)
+	require.Len(t, drills, 1)
+	d := drills[0]
+	require.Equal(t, rivertype.JobStateCompleted, d.State, "drill errors: %v", d.Errors)
+	var out struct {
+		Output restore.Validation `json:"output"`
+	}
+	require.NoError(t, json.Unmarshal(d.Metadata, &out))
+	require.Equal(t, restore.StatusPassed, out.Output.Status, out.Output.Report)
+	require.Equal(t, catalog(t, e, "alpha")[0].ID, out.Output.SnapshotID, "the drill restored the newest snapshot")
 }

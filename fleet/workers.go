@@ -138,7 +138,7 @@ type drillWorker struct {
 
 // Work drills the tenant's newest snapshot. A drill that ran and failed is
 // recorded and cancels the job (a retry would restore the same snapshot);
-// a drill that could not run is retried.
+// a drill that could not run, or found no snapshot yet, is retried.
 func (w *drillWorker) Work(ctx context.Context, job *river.Job[DrillArgs]) error {
 	ctx = w.m.jobCtx(ctx)
 	t := job.Args.Tenant
@@ -152,6 +152,12 @@ func (w *drillWorker) Work(ctx context.Context, job *river.Job[DrillArgs]) error
 	v := vs[0]
 	if err := river.RecordOutput(ctx, v); err != nil {
 		return err
+	}
+	if v.SnapshotID == "" {
+		// No snapshot yet: the slot's first backup may still be running.
+		// Retried with backoff; discarded with this error once the budget
+		// is spent.
+		return fmt.Errorf("fleet: drill of %q: %s", t, v.Report)
 	}
 	if v.Status != restore.StatusPassed {
 		return river.JobCancel(fmt.Errorf("fleet: drill of %q %s: %s", t, v.Status, v.Report))
