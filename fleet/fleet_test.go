@@ -383,3 +383,45 @@ func TestDrillSlot(t *testing.T) {
 	require.Equal(t, restore.StatusPassed, out.Output.Status, out.Output.Report)
 	require.Equal(t, catalog(t, e, "alpha")[0].ID, out.Output.SnapshotID, "the drill restored the newest snapshot")
 }
+
+// A backup job whose slot's snapshot already exists (an earlier attempt
+// committed it, then its member died before River heard) completes
+// without a second snapshot, and still enqueues the slot's retention run.
+func TestRetriedBackupTakesNoSecondSnapshot(t *testing.T) {
+	w := newWorld(t)
+	w.clock.Set(start.Add(30 * time.Minute))
+	slot := w.clock.Now()
+	e := w.engine()
+	src, _ := dataSource(t.Context(), "alpha")
+	first, err := e.Backup(master(), "alpha", src, &backup.Options{Type: backup.Full, Tags: []string{"scheduled", fleet.SlotTag(slot)}})
+	require.NoError(t, err)
+
+	m := w.member("a", dataSource, time.Hour)
+	res, err := m.Client().Insert(t.Context(), fleet.BackupArgs{Tenant: "alpha", Slot: slot}, nil)
+	require.NoError(t, err)
+	w.run(m)
+	var j *rivertype.JobRow
+	waitFor(t, "the backup job", func() bool {
+		j, err = m.Client().JobGet(t.Context(), res.Job.ID)
+		require.NoError(t, err)
+		return j.FinalizedAt != nil
+	})
+	require.Equal(t, rivertype.JobStateCompleted, j.State, "errors: %v", j.Errors)
+	var out struct {
+		Output fleet.BackupResult `json:"output"`
+	}
+	require.NoError(t, json.Unmarshal(j.Metadata, &out))
+	require.Equal(t, fleet.BackupResult{SnapshotID: first.ID, Type: backup.Full, Repeated: true}, out.Output)
+	cat := catalog(t, e, "alpha")
+	require.Len(t, cat, 1, "a second snapshot of the slot")
+	waitFor(t, "the slot's retention run", func() bool {
+		for _, r := range jobs(t, m, fleet.KindRetention) {
+			var a fleet.RetentionArgs
+			require.NoError(t, json.Unmarshal(r.EncodedArgs, &a))
+			if a.Tenant == "alpha" && a.Slot.Equal(slot) && r.State == rivertype.JobStateCompleted {
+				return true
+			}
+		}
+		return false
+	})
+}
