@@ -159,7 +159,9 @@ func TestTwoMembersBackUpEachSlotOnce(t *testing.T) {
 		require.NoError(t, err)
 		rb, err := b.EnqueueDue(t.Context())
 		require.NoError(t, err)
-		require.Equal(t, [2]int{3, 0}, [2]int{ra.Inserted, ra.Duplicates}, "first enqueue of slot %s", slot)
+		// The first call inserts the three jobs, unless a new leader's own
+		// enqueue (RunOnStart after a lost lease) came first.
+		require.Equal(t, 3, ra.Inserted+ra.Duplicates, "first enqueue of slot %s", slot)
 		require.Equal(t, [2]int{0, 3}, [2]int{rb.Inserted, rb.Duplicates}, "second enqueue of slot %s", slot)
 		n := 3 * (i + 1)
 		waitFor(t, fmt.Sprintf("slot %s's backups and retention runs", slot), settled(t, a, 2*n, fleet.KindBackup, fleet.KindRetention))
@@ -365,11 +367,11 @@ func TestDrillSlot(t *testing.T) {
 	w.clock.Set(start.Add(30 * time.Minute)) // 01:00: a backup slot, no drill slot
 	rep, err := m.EnqueueDue(t.Context())
 	require.NoError(t, err)
-	require.Equal(t, 1, rep.Inserted)
+	require.Equal(t, 1, rep.Inserted+rep.Duplicates)
 	w.clock.Set(start.Add(90 * time.Minute)) // 02:00: both
 	rep, err = m.EnqueueDue(t.Context())
 	require.NoError(t, err)
-	require.Equal(t, 2, rep.Inserted)
+	require.Equal(t, 2, rep.Inserted+rep.Duplicates)
 	waitFor(t, "backups, retention runs and the drill", settled(t, m, 5, fleet.KindBackup, fleet.KindRetention, fleet.KindDrill))
 
 	drills := jobs(t, m, fleet.KindDrill)
