@@ -33,7 +33,8 @@
 //     with River's backoff.
 //   - A drill job (when the member has a Restorer and the policy a
 //     DrillSchedule) drills the tenant's newest snapshot; a failed drill
-//     cancels its job with the report as its error.
+//     cancels its job with the report as its error, and one that finds no
+//     snapshot yet (the slot's first backup still running) is retried.
 //   - A job whose worker died stays "running" in River until the leader
 //     rescues it after Config.RescueAfter and another member retries it.
 //     Failed attempts are retried with backoff up to Config.MaxAttempts.

@@ -30,7 +30,9 @@ type Config struct {
 	// Source returns the data to back up for a tenant (required).
 	Source func(ctx context.Context, tenant string) (backup.Source, error)
 	// Restorer runs the DR drills of policies with a DrillSchedule. Nil:
-	// this member enqueues no drill and works none.
+	// this member enqueues no drill and works none. Give every member one,
+	// or none: a drill job fetched by a member without one fails its
+	// attempt (River knows no worker for it there) and is retried.
 	Restorer *restore.Restorer
 	// Tenants lists the tenants to schedule (default: Engine.Tenants).
 	Tenants func(ctx context.Context) ([]string, error)
