@@ -45,9 +45,11 @@
 //   - Member.Stop finishes the running jobs or, when its context ends,
 //     cancels them and hands them back to the queue.
 //
-// Not yet here: RPO and drill-breach alerts computed once for the fleet by
-// the leader (run retention.Scheduler's checks, or health, meanwhile), and
-// the drill status retention.Scheduler stores.
+// A drill is recorded as retention.Scheduler records its own
+// (retention.Policies.RecordDrill: stored status, audit event, an alert on
+// entering a failed or over-SLO breach). Not yet here: RPO alerts and
+// overdue-drill alerts computed once for the fleet by the leader (health
+// reports both meanwhile).
 //
 // # Setting up
 //

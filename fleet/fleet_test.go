@@ -379,11 +379,17 @@ func TestDrillSlot(t *testing.T) {
 	d := drills[0]
 	require.Equal(t, rivertype.JobStateCompleted, d.State, "drill errors: %v", d.Errors)
 	var out struct {
-		Output restore.Validation `json:"output"`
+		Output fleet.DrillResult `json:"output"`
 	}
 	require.NoError(t, json.Unmarshal(d.Metadata, &out))
-	require.Equal(t, restore.StatusPassed, out.Output.Status, out.Output.Report)
-	require.Equal(t, catalog(t, e, "alpha")[0].ID, out.Output.SnapshotID, "the drill restored the newest snapshot")
+	v := out.Output.Validation
+	require.Equal(t, restore.StatusPassed, v.Status, v.Report)
+	newest := catalog(t, e, "alpha")[0].ID
+	require.Equal(t, newest, v.SnapshotID, "the drill restored the newest snapshot")
+	require.Empty(t, out.Output.Alerts)
+	st, err := retention.NewPolicies(w.store, nil).DrillStatus(master(), "alpha")
+	require.NoError(t, err)
+	require.Equal(t, [3]any{restore.StatusPassed, 1, newest}, [3]any{st.LastStatus, st.Passed, st.SnapshotID}, "stored drill status %+v", st)
 }
 
 // A backup job whose slot's snapshot already exists (an earlier attempt

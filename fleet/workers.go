@@ -136,9 +136,12 @@ type drillWorker struct {
 	m *Member
 }
 
-// Work drills the tenant's newest snapshot. A drill that ran and failed is
-// recorded and cancels the job (a retry would restore the same snapshot);
-// a drill that could not run, or found no snapshot yet, is retried.
+// Work drills the tenant's newest snapshot and records it as a
+// retention.Scheduler would (Policies.RecordDrill: the stored drill
+// status, its audit event, an alert on entering a breach). A drill that
+// ran and failed cancels the job (a retry would restore the same
+// snapshot); a drill that could not run, or found no snapshot yet, is
+// retried.
 func (w *drillWorker) Work(ctx context.Context, job *river.Job[DrillArgs]) error {
 	ctx = w.m.jobCtx(ctx)
 	t := job.Args.Tenant
@@ -150,17 +153,43 @@ func (w *drillWorker) Work(ctx context.Context, job *river.Job[DrillArgs]) error
 		return fmt.Errorf("fleet: drill of %q returned %d validations, want 1", t, len(vs))
 	}
 	v := vs[0]
-	if err := river.RecordOutput(ctx, v); err != nil {
-		return err
-	}
 	if v.SnapshotID == "" {
 		// No snapshot yet: the slot's first backup may still be running.
 		// Retried with backoff; discarded with this error once the budget
 		// is spent.
 		return fmt.Errorf("fleet: drill of %q: %s", t, v.Report)
 	}
+	alerts, err := w.m.recordDrill(ctx, v)
+	if err != nil {
+		return err
+	}
+	if err := river.RecordOutput(ctx, DrillResult{Validation: v, Alerts: alerts}); err != nil {
+		return err
+	}
 	if v.Status != restore.StatusPassed {
 		return river.JobCancel(fmt.Errorf("fleet: drill of %q %s: %s", t, v.Status, v.Report))
 	}
 	return nil
+}
+
+// DrillResult is a drill job's recorded output (river_job metadata
+// "output").
+type DrillResult struct {
+	Validation *restore.Validation `json:"validation"`
+	// Alerts are the drill breaches this drill entered (a failure, a TTR
+	// over the policy's SLO), as retention.Policies.RecordDrill returned them.
+	Alerts []retention.DrillAlert `json:"alerts,omitempty"`
+}
+
+// recordDrill stores and audits v under the tenant's policy.
+func (m *Member) recordDrill(ctx context.Context, v *restore.Validation) ([]retention.DrillAlert, error) {
+	p, err := m.cfg.Policies.Get(ctx, v.Tenant)
+	if err != nil {
+		return nil, err
+	}
+	alerts, err := m.cfg.Policies.RecordDrill(ctx, v, p, m.cfg.Clock.Now())
+	if err != nil {
+		return nil, fmt.Errorf("fleet: record the drill of %q: %w", v.Tenant, err)
+	}
+	return alerts, nil
 }
