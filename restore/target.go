@@ -89,8 +89,10 @@ type dirTarget struct {
 	top   *dirRoot // the root itself, as a dirRoot (set with r)
 }
 
-// maxDirRoots bounds the directories a DirTarget keeps open while unused.
-const maxDirRoots = 64
+// maxDirRoots bounds the directories a DirTarget keeps open while unused:
+// 64 descriptors, counting two a directory where the fast path may hold
+// the directory itself open beside its os.Root.
+const maxDirRoots = 64 / fdsPerDir
 
 // dirRoot is an open directory of the target.
 type dirRoot struct {
@@ -99,11 +101,57 @@ type dirRoot struct {
 	// kernel's lock of that directory, whose waiters spin on a CPU: a file
 	// created by 8 writers at once cost 300 µs of CPU instead of 40.
 	mu      sync.Mutex
-	r       *os.Root
-	top     bool // the target's own root: never closed here
-	refs    int  // writers using it
+	dir     *os.File // the directory itself, for the fast path (nil without it)
+	top     bool     // the target's own root: never closed here
+	refs    int      // writers using it
 	used    uint64
 	dropped bool // forgotten while in use: closed by the last release
+
+	// The directory as an os.Root, for what the fast path does not do
+	// (links, replacing a directory, cleaning up after a failure): set
+	// at once without the fast path, opened on first use with it.
+	rootMu sync.Mutex
+	r      *os.Root
+	base   *os.Root // the target's root, which r is opened from
+	path   string   // the directory's path in base
+}
+
+// newDirRoot wraps the target's root r, opening the directory itself for
+// the fast path (fastpath_linux.go) where there is one.
+func newDirRoot(r *os.Root) *dirRoot {
+	dr := &dirRoot{r: r, base: r, path: "."}
+	if fastPath {
+		if f, err := r.Open("."); err == nil {
+			dr.dir = f
+		}
+	}
+	return dr
+}
+
+// root returns the directory as an os.Root, opening it on first use.
+func (dr *dirRoot) root() (*os.Root, error) {
+	dr.rootMu.Lock()
+	defer dr.rootMu.Unlock()
+	if dr.r == nil {
+		r, err := dr.base.OpenRoot(dr.path)
+		if err != nil {
+			return nil, errs.Errorf("restore", "open directory %q: %w", dr.path, err)
+		}
+		dr.r = r
+	}
+	return dr.r, nil
+}
+
+// close closes the directory's handles.
+func (dr *dirRoot) close() {
+	if dr.dir != nil {
+		dr.dir.Close()
+	}
+	dr.rootMu.Lock()
+	defer dr.rootMu.Unlock()
+	if dr.r != nil {
+		dr.r.Close()
+	}
 }
 
 // acquire returns dir (made if missing) opened, with a reference that the
@@ -121,6 +169,36 @@ func (d *dirTarget) acquire(r *os.Root, dir string) (*dirRoot, error) {
 		return dr, nil
 	}
 	d.mu.Unlock()
+	open := d.openDir
+	if d.top.dir != nil {
+		open = d.openDirFast
+	}
+	sub, err := open(r, dir)
+	if err != nil {
+		return nil, err
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.tick++
+	if dr := d.roots[dir]; dr != nil { // opened meanwhile by another writer
+		sub.close()
+		dr.refs++
+		dr.used = d.tick
+		return dr, nil
+	}
+	if d.roots == nil {
+		d.roots = map[string]*dirRoot{}
+	}
+	dr := sub
+	dr.refs, dr.used = 1, d.tick
+	d.roots[dir] = dr
+	d.evictLocked()
+	return dr, nil
+}
+
+// openDir makes dir if missing and opens it as an os.Root, refusing a
+// path through a symbolic link.
+func (d *dirTarget) openDir(r *os.Root, dir string) (*dirRoot, error) {
 	if err := noLinkOnPath(r, dir, true); err != nil {
 		return nil, err
 	}
@@ -131,22 +209,27 @@ func (d *dirTarget) acquire(r *os.Root, dir string) (*dirRoot, error) {
 	if err != nil {
 		return nil, errs.Errorf("restore", "open directory %q: %w", dir, err)
 	}
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	d.tick++
-	if dr := d.roots[dir]; dr != nil { // opened meanwhile by another writer
-		sub.Close()
-		dr.refs++
-		dr.used = d.tick
-		return dr, nil
+	return &dirRoot{r: sub, base: r, path: dir}, nil
+}
+
+// openDirFast opens dir through its parent's descriptor (acquired, so
+// kept open for its other children), making it when missing: one or two
+// system calls instead of a walk from the root. A symbolic link or a file
+// where the directory goes is refused (openDirAt).
+func (d *dirTarget) openDirFast(r *os.Root, dir string) (*dirRoot, error) {
+	parent, err := d.acquire(r, path.Dir(dir))
+	if err != nil {
+		return nil, err
 	}
-	if d.roots == nil {
-		d.roots = map[string]*dirRoot{}
+	defer d.release(parent)
+	f, err := openDirAt(parent.dir, path.Base(dir))
+	if errors.Is(err, errBelowLink) {
+		return nil, errs.Errorf("restore", "%q lies below the symbolic link %q, which a restore does not write through: %w", dir, dir, errBelowLink)
 	}
-	dr := &dirRoot{r: sub, refs: 1, used: d.tick}
-	d.roots[dir] = dr
-	d.evictLocked()
-	return dr, nil
+	if err != nil {
+		return nil, errs.Errorf("restore", "open directory %q: %w", dir, err)
+	}
+	return &dirRoot{dir: f, base: r, path: dir}, nil
 }
 
 // release gives back a reference taken by acquire.
@@ -158,7 +241,7 @@ func (d *dirTarget) release(dr *dirRoot) {
 	defer d.mu.Unlock()
 	dr.refs--
 	if dr.dropped && dr.refs == 0 {
-		dr.r.Close()
+		dr.close()
 		return
 	}
 	d.evictLocked()
@@ -179,7 +262,7 @@ func (d *dirTarget) evictLocked() {
 			return // all in use: they are released later
 		}
 		delete(d.roots, lruKey)
-		lru.r.Close()
+		lru.close()
 	}
 }
 
@@ -191,7 +274,7 @@ func (d *dirTarget) forget(p string) {
 		if k == p || strings.HasPrefix(k, p+"/") {
 			delete(d.roots, k)
 			if dr.refs == 0 {
-				dr.r.Close()
+				dr.close()
 			} else {
 				dr.dropped = true
 			}
@@ -210,7 +293,8 @@ func (d *dirTarget) open() (*os.Root, error) {
 			d.err = errs.Errorf("restore", "target directory %q: %w", d.root, d.err)
 			return
 		}
-		d.top = &dirRoot{r: d.r, top: true}
+		d.top = newDirRoot(d.r)
+		d.top.top = true
 	})
 	return d.r, d.err
 }
@@ -305,6 +389,9 @@ func (d *dirTarget) Create(ctx context.Context, e backup.Entry) (io.WriteCloser,
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	if e.Mode.IsDir() && d.top.dir != nil {
+		return nil, d.createDirFast(r, e)
+	}
 	if e.Mode.IsDir() {
 		if err := noLinkOnPath(r, path.Dir(e.Path), true); err != nil {
 			return nil, err
@@ -337,12 +424,18 @@ func (d *dirTarget) Create(ctx context.Context, e backup.Entry) (io.WriteCloser,
 	create := func(dr *dirRoot) (*os.File, error) {
 		dr.mu.Lock()
 		defer dr.mu.Unlock()
+		if dr.dir != nil {
+			return createAt(dr.dir, tmp, filePerm(e.Mode))
+		}
 		return dr.r.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	}
 	f, err := create(dr)
 	if errors.Is(err, fs.ErrNotExist) && !dr.top {
-		// The directory went away since this target opened it.
-		d.forget(dir)
+		// The directory went away since this target opened it, and
+		// perhaps directories above it that it was opened through:
+		// forget every open directory of its module.
+		module, _, _ := strings.Cut(dir, "/")
+		d.forget(module)
 		d.release(dr)
 		if dr, err = d.acquire(r, dir); err != nil {
 			return nil, err
@@ -354,6 +447,21 @@ func (d *dirTarget) Create(ctx context.Context, e backup.Entry) (io.WriteCloser,
 		return nil, errs.Errorf("restore", "create %q: %w", e.Path, err)
 	}
 	return &dirWriter{d: d, dr: dr, f: f, tmp: tmp, base: base, e: e}, nil
+}
+
+// createDirFast makes the directory e.Path (if missing) through its
+// parent's descriptor and lets its owner write in it until finishDir
+// gives it its mode.
+func (d *dirTarget) createDirFast(r *os.Root, e backup.Entry) error {
+	dr, err := d.acquire(r, e.Path)
+	if err != nil {
+		return err
+	}
+	defer d.release(dr)
+	if perm := e.Mode.Perm(); perm != 0 {
+		_ = dr.dir.Chmod(perm | 0o700)
+	}
+	return nil
 }
 
 // dirWriter writes one file to a temporary name in its directory, or
@@ -384,35 +492,71 @@ func (w *dirWriter) Close() error {
 	}
 	w.done = true
 	defer w.d.release(w.dr)
-	r := w.dr.r
 	if w.f == nil {
 		return w.closeLink()
 	}
-	perm := w.e.Mode.Perm()
-	if perm == 0 {
-		perm = 0o644
+	// Mode through the open descriptor (on the fast path only when the
+	// umask took bits from the mode the file was created with); the mtime
+	// by name after Close (a write after it would move the mtime again).
+	var err error
+	if perm := filePerm(w.e.Mode); w.dr.dir == nil || needsChmod(perm) {
+		err = w.f.Chmod(perm)
 	}
-	// Mode through the open descriptor; the mtime by name after Close (a
-	// write after it would move the mtime again).
-	err := w.f.Chmod(perm)
 	if cerr := w.f.Close(); err == nil {
 		err = cerr
 	}
 	if err != nil {
-		_ = r.Remove(w.tmp)
+		w.removeTmp()
 		return errs.Errorf("restore", "write %q: %w", w.e.Path, err)
 	}
-	if err := r.Chtimes(w.tmp, w.e.ModTime, w.e.ModTime); err != nil {
-		_ = r.Remove(w.tmp)
+	if err := w.chtimes(); err != nil {
+		w.removeTmp()
 		return errs.Errorf("restore", "set mtime of %q: %w", w.e.Path, err)
 	}
 	return w.publish()
 }
 
+// filePerm is the mode a restored regular file gets: its own, or 0644
+// when it has none.
+func filePerm(m fs.FileMode) fs.FileMode {
+	if m.Perm() == 0 {
+		return 0o644
+	}
+	return m.Perm()
+}
+
+// chtimes sets the temporary file's times to the entry's mtime.
+func (w *dirWriter) chtimes() error {
+	if w.dr.dir != nil {
+		return chtimesAt(w.dr.dir, w.tmp, w.e.ModTime)
+	}
+	return w.dr.r.Chtimes(w.tmp, w.e.ModTime, w.e.ModTime)
+}
+
+// removeTmp removes the temporary name, after a failure.
+func (w *dirWriter) removeTmp() error {
+	if w.dr.dir != nil {
+		return removeAt(w.dr.dir, w.tmp)
+	}
+	return w.dr.r.Remove(w.tmp)
+}
+
+// rename renames the temporary name to the final one.
+func (w *dirWriter) rename() error {
+	if w.dr.dir != nil {
+		return renameAt(w.dr.dir, w.tmp, w.base)
+	}
+	return w.dr.r.Rename(w.tmp, w.base)
+}
+
 // closeLink creates the link under the temporary name and publishes it.
 func (w *dirWriter) closeLink() error {
+	r, err := w.dr.root()
+	if err != nil {
+		return err
+	}
 	w.dr.mu.Lock()
-	err := w.dr.r.Symlink(w.e.LinkTarget, w.tmp)
+	err = r.Symlink(w.e.LinkTarget, w.tmp)
 	w.dr.mu.Unlock()
 	if err != nil {
 		return errs.Errorf("restore", "create symbolic link %q: %w", w.e.Path, err)
@@ -424,25 +568,34 @@ func (w *dirWriter) closeLink() error {
 // there (a file or link is replaced by the rename itself; a directory is
 // removed first, as a full restore must).
 func (w *dirWriter) publish() error {
-	r := w.dr.r
 	w.dr.mu.Lock()
 	defer w.dr.mu.Unlock()
-	err := r.Rename(w.tmp, w.base)
+	err := w.rename()
 	if err != nil {
-		// A directory where the file goes: replace it, as a full restore
-		// must. (Checked only on failure: one lookup less per file.)
-		if fi, serr := r.Lstat(w.base); serr == nil && fi.IsDir() {
-			w.d.forget(w.e.Path)
-			if err = r.RemoveAll(w.base); err == nil {
-				err = r.Rename(w.tmp, w.base)
-			}
-		}
+		err = w.replaceDir(err)
 	}
 	if err != nil {
-		_ = r.Remove(w.tmp)
+		_ = w.removeTmp()
 		return errs.Errorf("restore", "rename into %q: %w", w.e.Path, err)
 	}
 	return nil
+}
+
+// replaceDir handles a rename into place that failed with err: when a
+// directory is where the file goes, it removes it and renames again, as a
+// full restore must (checked only on failure: one lookup less per file).
+func (w *dirWriter) replaceDir(err error) error {
+	r, rerr := w.dr.root()
+	if rerr != nil {
+		return err
+	}
+	if fi, serr := r.Lstat(w.base); serr == nil && fi.IsDir() {
+		w.d.forget(w.e.Path)
+		if err = r.RemoveAll(w.base); err == nil {
+			err = r.Rename(w.tmp, w.base)
+		}
+	}
+	return err
 }
 
 // link creates e.Path as a hard link to first (see linker): under a
@@ -483,8 +636,12 @@ func (d *dirTarget) link(ctx context.Context, e backup.Entry, first string) erro
 	if err != nil {
 		return errs.Errorf("restore", "hard link %q to %q: %w", e.Path, first, err)
 	}
-	if got, err := dr.r.Lstat(w.tmp); err != nil || !os.SameFile(got, want) || got.Size() != e.Size {
-		_ = dr.r.Remove(w.tmp)
+	dirRoot, err := dr.root()
+	if err != nil {
+		return err
+	}
+	if got, err := dirRoot.Lstat(w.tmp); err != nil || !os.SameFile(got, want) || got.Size() != e.Size {
+		_ = dirRoot.Remove(w.tmp)
 		return fmt.Errorf("restore: hard link %q to %q: %q changed while it was linked", e.Path, first, first)
 	}
 	return w.publish()
@@ -501,7 +658,7 @@ func (w *dirWriter) Abort() error {
 		return nil // a link is created by Close only
 	}
 	w.f.Close()
-	return w.dr.r.Remove(w.tmp)
+	return w.removeTmp()
 }
 
 func (d *dirTarget) Remove(ctx context.Context, p string) error {
@@ -666,6 +823,17 @@ func (d *dirTarget) finishDir(ctx context.Context, e backup.Entry) error {
 	r, err := d.open()
 	if err != nil {
 		return err
+	}
+	if d.top.dir != nil && e.Path != "." {
+		parent, err := d.acquire(r, path.Dir(e.Path))
+		if err != nil {
+			return nil // gone, or below a link put there meanwhile
+		}
+		defer d.release(parent)
+		if err := finishDirAt(parent.dir, path.Base(e.Path), e.Mode.Perm(), e.ModTime); err != nil {
+			return errs.Errorf("restore", "set mode and mtime of %q: %w", e.Path, err)
+		}
+		return nil
 	}
 	fi, err := r.Lstat(e.Path)
 	if err != nil || !fi.IsDir() {
