@@ -117,7 +117,7 @@ func (a *app) print(v any, text func()) error {
 func (a *app) register(root *cobra.Command) {
 	root.AddCommand(a.initCmd(), a.backupCmd(), a.catalogCmd(), a.snapshotCmd(), a.tenantsCmd(), a.restoreCmd(), a.validateCmd(), a.drillCmd(), a.filesCmd(),
 		a.auditCmd(), a.dashboardCmd(), a.keyCmd(), a.flagsCmd(),
-		a.forgetCmd(), a.pruneCmd(), a.checkCmd(), a.repairCmd(), a.unlockCmd(), a.policyCmd(), a.releaseCmd(), a.healthCmd())
+		a.forgetCmd(), a.pruneCmd(), a.checkCmd(), a.repairCmd(), a.unlockCmd(), a.policyCmd(), a.releaseCmd(), a.healthCmd(), a.fleetCmd())
 	a.cliErrors(root)
 }
 

@@ -37,11 +37,7 @@ func (f *fleetFlags) pool(ctx context.Context) (*pgxpool.Pool, error) {
 	return pool, nil
 }
 
-// fleetCmd is "fleet run" and "fleet status". It is registered in
-// app.register by one line, root.AddCommand(a.fleetCmd()), landed with
-// TestCommandTree's list of commands.
-//
-//lint:ignore U1000 registered with the contract test's update (see above)
+// fleetCmd is "fleet run" and "fleet status".
 func (a *app) fleetCmd() *cobra.Command {
 	f := &fleetFlags{}
 	cmd := &cobra.Command{
