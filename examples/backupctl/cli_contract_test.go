@@ -80,8 +80,8 @@ func TestCommandTree(t *testing.T) {
 	}
 	walk(newRoot(), "")
 	sort.Strings(got)
-	want := []string{"audit", "audit export", "audit verify", "backup", "catalog", "check", "dashboard", "drill", "files", "flags", "flags delete", "fleet", "fleet run", "fleet status",
-		"flags get", "flags list", "flags set", "forget", "health", "init", "key", "key change", "key destroy", "policy", "prune", "release", "release create",
+	want := []string{"audit", "audit export", "audit verify", "backup", "catalog", "check", "dashboard", "drill", "files", "flags", "flags delete",
+		"flags get", "flags list", "flags set", "fleet", "fleet run", "fleet status", "forget", "health", "init", "key", "key change", "key destroy", "policy", "prune", "release", "release create",
 		"release deploy", "release list", "release resign", "release rollback", "repair", "repair index", "restore", "snapshot", "tenants", "unlock", "validate"}
 	require.Equal(t, want, got)
 	for _, top := range []string{"backup", "restore", "snapshot", "files", "forget", "check", "validate", "drill", "dashboard", "flags", "release", "audit", "key", "prune", "tenants", "init", "policy", "repair", "unlock", "health", "fleet"} {
