@@ -23,7 +23,15 @@ func (a *app) dashboardCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return a.print(d, func() { a.printDashboard(d) })
+			drills, err := a.log.Drills(ctx)
+			if err != nil {
+				return err
+			}
+			out := struct {
+				*audit.Dashboard
+				Drills []audit.DrillMetrics `json:"drills"`
+			}{d, drills}
+			return a.print(out, func() { a.printDashboard(d); a.printDrills(drills) })
 		},
 	}
 }
@@ -38,6 +46,22 @@ func (a *app) printDashboard(d *audit.Dashboard) {
 	fmt.Fprintf(a.out, "releases: %d, active %s, %d rollbacks, %d failed, last deploy %s\n",
 		rel.TotalCount, orNone(rel.ActiveVersion), rel.RollbackCount, rel.FailedCount, when(rel.LastDeploy))
 	fmt.Fprintf(a.out, "events:   %d, %d failed, last failure %s\n", ev.TotalCount, ev.FailedCount, when(ev.LastFailure))
+}
+
+// printDrills prints each drilled tenant's last drill, its time to
+// restore against the SLO, and the drills' success rate.
+func (a *app) printDrills(ds []audit.DrillMetrics) {
+	for _, m := range ds {
+		slo := "no SLO"
+		if m.SLOMS > 0 {
+			slo = "SLO " + ms(m.SLOMS).String()
+			if m.OverSLO {
+				slo += ", over"
+			}
+		}
+		fmt.Fprintf(a.out, "drills %s: last %s %s, time to restore %s (%s), %d passed, %d failed, success %.1f%%\n",
+			m.Tenant, m.LastStatus, m.LastDrill.Format(time.RFC3339), ms(m.TTRMS), slo, m.Passed, m.Failed, 100*m.SuccessRate)
+	}
 }
 
 func ms(v float64) time.Duration {
