@@ -34,7 +34,11 @@ const (
 // memory budget for the process, and a host with one Engine or Repo per
 // tenant would otherwise hold that budget once per tenant. It keeps no
 // Repo (nor its store) alive: windows name a Repo by serial number and
-// expire after windowIdle.
+// expire after windowIdle. Within that time a read of a Repo may be served
+// bytes of a pack that an earlier read of the same Repo fetched: a
+// validation or drill sees what the store held at most windowIdle before,
+// which every chunk's check (tag or hash) then verifies as it would fresh
+// bytes.
 var sharedWindows windows
 
 // repoSerial numbers the Repos of the process, for window keys.
