@@ -42,5 +42,7 @@ func TestDrillFailsTenantWithOnlyManifestDeleted(t *testing.T) {
 	require.NotEmpty(t, evs, "the failed validation was not audited")
 	last := evs[len(evs)-1]
 	require.Equal(t, audit.TypeValidation, last.Type)
-	require.Equal(t, audit.LevelError, last.Level)
+	require.Equal(t, audit.LevelWarning, last.Level, "a drill's failure is a warning: the scheduler's drill alert notifies")
+	require.False(t, audit.DefaultNotifyFilter(&last), "the default filter leaves a drill's failure to the drill alert")
+	require.Contains(t, last.Message, "no snapshot to restore")
 }

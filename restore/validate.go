@@ -59,12 +59,20 @@ type Validation struct {
 // ended); a snapshot that fails its checks gives a Validation with Status
 // "failed" and the reasons in Report.
 //
+// A failed validation is recorded at audit.LevelError, so that the
+// default notification filter delivers it.
+//
 // Validate streams: the restore checks every chunk against its ID and every
 // file against its size and SHA-256 as it reads them, and the scratch target
 // drops the bytes, keeping only a count of the files completed. Its memory
 // is the restore's chunk buffers (Config.BufferBytes) and the snapshot's
 // entry list, whatever the size of the content.
 func (r *Restorer) Validate(ctx context.Context, tenant, snapshotID string) (*Validation, error) {
+	return r.validate(ctx, tenant, snapshotID, audit.LevelError)
+}
+
+// validate is Validate, recording a failure at failLevel.
+func (r *Restorer) validate(ctx context.Context, tenant, snapshotID string, failLevel audit.Level) (*Validation, error) {
 	if _, err := op.Start(ctx, r.cfg.Authorizer, r.cfg.Auditor, steward.ActionRestoreValidate, tenant); err != nil {
 		return nil, err
 	}
@@ -91,7 +99,7 @@ func (r *Restorer) Validate(ctx context.Context, tenant, snapshotID string) (*Va
 	conclude(v, append(problems, found...), restored)
 	level := audit.LevelInfo
 	if v.Status == StatusFailed {
-		level = audit.LevelError
+		level = failLevel
 	}
 	_ = r.cfg.Auditor.Record(context.WithoutCancel(ctx), audit.Event{Type: audit.TypeValidation, Level: level,
 		Message: fmt.Sprintf("validation of %q snapshot %s: %s", tenant, snap.ID, v.Status), UserID: steward.PrincipalID(ctx), Tenant: tenant,
@@ -154,12 +162,17 @@ func conclude(v *Validation, problems []string, restored int64) {
 // reports it as the failure it is. Tenants are validated one after the
 // other, each streamed as Validate does, so its memory is that of one
 // Validate whatever the number or size of snapshots.
+//
+// A drill's failures are recorded at audit.LevelWarning, not LevelError: a
+// scheduled drill runs again and again, and what notifies is the
+// scheduler's drill alert (retention), once per breach; a drill run by
+// hand reports to whoever ran it.
 func (r *Restorer) Drill(ctx context.Context, tenants []string) ([]*Validation, error) {
 	var out []*Validation
 	for _, t := range tenants {
-		v, err := r.Validate(ctx, t, "latest")
+		v, err := r.validate(ctx, t, "latest", audit.LevelWarning)
 		if errors.Is(err, backup.ErrNotFound) {
-			v = r.unrestorable(ctx, t, err)
+			v = r.unrestorable(ctx, t, err, audit.LevelWarning)
 		} else if err != nil {
 			return out, errs.Errorf("restore", "drill of %q: %w", t, err)
 		}
@@ -169,14 +182,14 @@ func (r *Restorer) Drill(ctx context.Context, tenants []string) ([]*Validation, 
 }
 
 // unrestorable is the failed Validation of a tenant Validate found no
-// snapshot of (err), audited as Validate audits a failure.
-func (r *Restorer) unrestorable(ctx context.Context, tenant string, err error) *Validation {
+// snapshot of (err), audited at level as a drill audits a failure.
+func (r *Restorer) unrestorable(ctx context.Context, tenant string, err error, level audit.Level) *Validation {
 	id, _ := uuid.NewV7()
 	v := &Validation{ID: id.String(), Tenant: tenant, Timestamp: r.cfg.Clock.Now().UTC(), Status: StatusFailed,
 		Report: fmt.Sprintf("tenant %q has no snapshot to restore: %v", tenant, err)}
-	_ = r.cfg.Auditor.Record(context.WithoutCancel(ctx), audit.Event{Type: audit.TypeValidation, Level: audit.LevelError,
-		Message: fmt.Sprintf("validation of %q: %s: no snapshot to restore", tenant, v.Status), UserID: steward.PrincipalID(ctx), Tenant: tenant,
-		Data: map[string]any{"status": v.Status, audit.DataError: err.Error()}})
+	_ = r.cfg.Auditor.Record(context.WithoutCancel(ctx), audit.Event{Type: audit.TypeValidation, Level: level,
+		Message: fmt.Sprintf("validation of %q: %s: no snapshot to restore: %v", tenant, v.Status, err), UserID: steward.PrincipalID(ctx), Tenant: tenant,
+		Data: map[string]any{"status": v.Status}})
 	return v
 }
 
