@@ -133,9 +133,10 @@ func NewDashboardBuilder(now time.Time) *DashboardBuilder {
 	return &DashboardBuilder{now: now, d: Dashboard{GeneratedAt: now}}
 }
 
-// num reads a figure of Event.Data: float64 when read back from JSON,
-// int64 or int when recorded by the SDK in the same process.
-func num(v any) (float64, bool) {
+// Number reads a figure of Event.Data (DataTTRMS, DataSizeBytes, ...):
+// float64 when read back from JSON, int64 or int when recorded in the same
+// process. It reports false for anything else.
+func Number(v any) (float64, bool) {
 	switch x := v.(type) {
 	case float64:
 		return x, true
@@ -200,11 +201,11 @@ func (b *DashboardBuilder) addBackup(e *Event, failed bool) {
 	}
 	b.backupOK++
 	later(&m.LastSuccess, e.Timestamp)
-	if v, ok := num(e.Data[DataDurationMS]); ok {
+	if v, ok := Number(e.Data[DataDurationMS]); ok {
 		b.durSum += v
 		b.durN++
 	}
-	if v, ok := num(e.Data[DataSizeBytes]); ok {
+	if v, ok := Number(e.Data[DataSizeBytes]); ok {
 		b.sizeSum += v
 		b.sizeN++
 	}
@@ -219,7 +220,7 @@ func (b *DashboardBuilder) addRestore(e *Event, failed bool) {
 		return
 	}
 	m.SuccessCount++
-	if v, ok := num(e.Data[DataTTRMS]); ok {
+	if v, ok := Number(e.Data[DataTTRMS]); ok {
 		b.ttrs = append(b.ttrs, v)
 	}
 }

@@ -76,8 +76,8 @@ func (b *DrillsBuilder) Add(e *Event) {
 	} else {
 		m.Failed++
 	}
-	m.TTRMS, _ = num(e.Data[DataTTRMS])
-	m.SLOMS, _ = num(e.Data[DataSLOMS])
+	m.TTRMS, _ = Number(e.Data[DataTTRMS])
+	m.SLOMS, _ = Number(e.Data[DataSLOMS])
 	m.OverSLO = m.SLOMS > 0 && m.TTRMS > m.SLOMS
 	m.SuccessRate = float64(m.Passed) / float64(m.Passed+m.Failed)
 }

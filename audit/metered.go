@@ -108,11 +108,11 @@ func (m *MeteredAuditor) measure(ctx context.Context, e *Event) {
 	}
 	switch e.Type {
 	case TypeBackupCreated:
-		if v, ok := num(e.Data[DataDurationMS]); ok {
+		if v, ok := Number(e.Data[DataDurationMS]); ok {
 			m.backupMS.Record(ctx, v)
 		}
 	case TypeRestoreCompleted:
-		if v, ok := num(e.Data[DataTTRMS]); ok {
+		if v, ok := Number(e.Data[DataTTRMS]); ok {
 			m.ttrMS.Record(ctx, v)
 		}
 	}

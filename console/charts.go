@@ -70,17 +70,3 @@ func newGrowth(snaps []backup.Snapshot) growth {
 	g.Points = strings.Join(pts, " ")
 	return g
 }
-
-// number is an audited figure as a float64: JSON numbers decode as
-// float64, and an event not yet stored may hold an int64.
-func number(v any) (float64, bool) {
-	switch x := v.(type) {
-	case float64:
-		return x, true
-	case int64:
-		return float64(x), true
-	case int:
-		return float64(x), true
-	}
-	return 0, false
-}

@@ -151,7 +151,7 @@ func (te *tenantEvents) add(e audit.Event, now time.Time) {
 	if e.Failed() && e.Type != audit.TypeAccessDenied {
 		te.lastFailure = &e
 	}
-	if v, ok := number(e.Data[audit.DataTTRMS]); ok && e.Type == audit.TypeRestoreCompleted &&
+	if v, ok := audit.Number(e.Data[audit.DataTTRMS]); ok && e.Type == audit.TypeRestoreCompleted &&
 		!e.Failed() && now.Sub(e.Timestamp) <= 30*24*time.Hour {
 		te.ttrMS = append(te.ttrMS, v)
 	}
