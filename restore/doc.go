@@ -1,5 +1,6 @@
 // Package restore brings snapshots back: full (the target ends equal to the
-// snapshot), selective (only the chosen modules are replaced) and merge
+// snapshot), selective (only the chosen modules, or the files and
+// directories named in Options.Paths, are replaced) and merge
 // (missing files restored, newer files in the target kept) restores into a
 // Target — a directory confined by os.Root, or memory — plus validation
 // drills that restore into a scratch target and report checksum, integrity,
@@ -37,7 +38,7 @@
 // path once it is complete, inside the target (DirTarget, with
 // os.Root.Link), when the restore writes that path too and the two
 // entries agree on mode, size, content and mtime. Otherwise — the first
-// path is outside a Selective restore's modules or left in place by a
+// path is outside a Selective restore's selection or left in place by a
 // Merge or a rerun, the link fails, or the Target cannot link
 // (MemoryTarget, a host's own) — the file is written as a copy from its
 // own content, which every such entry keeps.

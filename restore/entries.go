@@ -55,10 +55,11 @@ func finishDirs(ctx context.Context, dst Target, p *Plan, o *Options) error {
 	}
 	var dirs []backup.Entry
 	for _, f := range p.snapshot {
-		if !f.Mode.IsDir() || skip[f.Path] || inMarker(f.Path) || !o.selected(f.Path) {
+		if !f.Mode.IsDir() || skip[f.Path] || inMarker(f.Path) || !o.sel.wants(f) {
 			continue
 		}
-		if created[f.Path] || o.Mode != Merge {
+		// A directory above a named path is the target's unless created.
+		if created[f.Path] || o.Mode != Merge && o.sel.covers(f.Path) {
 			dirs = append(dirs, f.Entry)
 		}
 	}

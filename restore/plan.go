@@ -21,6 +21,7 @@ import (
 type Plan struct {
 	Mode    Mode     `json:"mode"`
 	Modules []string `json:"modules,omitempty"`
+	Paths   []string `json:"paths,omitempty"`
 	// Counts tallies Decisions: what the restore will do.
 	Counts
 	// Decisions holds one decision per path, in path order, for every path
@@ -109,7 +110,7 @@ func NewPlan(stored, target []backup.File, opts *Options) (*Plan, error) {
 		if err := snapshot.ValidatePath(f.Path); err != nil {
 			return nil, errs.Errorf("restore", "%w", err)
 		}
-		if o.selected(f.Path) && !inMarker(f.Path) {
+		if o.sel.wants(f) && !inMarker(f.Path) {
 			pl.decide(i, f)
 		}
 	}
@@ -226,7 +227,7 @@ func (pl *planner) removals(target []backup.File) {
 	gone := map[string]int{} // removed path -> index in pl.out, -1 below another
 	for _, t := range target {
 		exact, listed := pl.inSnap[t.Path]
-		if pl.o.selected(t.Path) && (!listed || !exact && !t.Mode.IsDir()) {
+		if pl.o.sel.covers(t.Path) && (!listed || !exact && !t.Mode.IsDir()) {
 			gone[t.Path] = -1
 		}
 	}
@@ -261,7 +262,7 @@ func (pl *planner) plan(stored []backup.File) *Plan {
 	if !slices.IsSortedFunc(pl.out, byPath) { // walk order mostly is
 		slices.SortFunc(pl.out, byPath)
 	}
-	p := &Plan{Mode: pl.o.Mode, Modules: pl.o.Modules, snapshot: stored,
+	p := &Plan{Mode: pl.o.Mode, Modules: pl.o.Modules, Paths: pl.o.Paths, snapshot: stored,
 		Decisions: make([]Decision, len(pl.out)), steps: make([]step, len(pl.out))}
 	for i, x := range pl.out {
 		p.Decisions[i], p.steps[i] = x.d, x.s

@@ -7,8 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"path"
 	"runtime"
-	"slices"
 	"strings"
 	"time"
 
@@ -75,6 +75,19 @@ type Options struct {
 	Mode Mode
 	// Modules names the modules of a Selective restore.
 	Modules []string
+	// Paths names entries of a Selective restore besides its Modules —
+	// files, links, or directories with everything under them — as the
+	// snapshot holds them ("users/ana/notes.txt"). The target keeps
+	// everything outside the named paths; inside a named directory the
+	// restore removes what the snapshot lacks, as for a module. The
+	// directories above a named path are created when the target lacks
+	// them, with the snapshot's metadata, and left as they are otherwise.
+	// A path the snapshot does not hold fails the restore with
+	// ErrInvalidOptions before anything is written.
+	Paths []string
+
+	// sel is the selection of Modules and Paths, made by checkOptions.
+	sel *selection
 	// Validate checks the content end to end: each restored file's SHA-256
 	// as it is written (a mismatch fails the file before it is published),
 	// files skipped as unchanged re-read from the target, and each module's
@@ -84,7 +97,9 @@ type Options struct {
 	// already wrong when it was encrypted. Restorer.Validate (the DR drill)
 	// always sets it.
 	Validate bool
-	// SafetyBackup snapshots the target first (tag backup.TagPreRestore), which backup.Latest passes over.
+	// SafetyBackup snapshots the target first (tag backup.TagPreRestore),
+	// which backup.Latest passes over. The restore's authorization covers
+	// it: the principal needs steward.ActionRestore, not backup.create.
 	SafetyBackup bool
 	// DryRun plans the restore and carries out nothing: Restore reads the
 	// snapshot's entry list and the target (walking it, and hashing the
@@ -200,6 +215,7 @@ type Report struct {
 	SnapshotID string   `json:"snapshot_id"`
 	Mode       Mode     `json:"mode"`
 	Modules    []string `json:"modules,omitempty"`
+	Paths      []string `json:"paths,omitempty"`
 	// Counts tallies Decisions.
 	Counts
 	Duration         time.Duration `json:"duration_ns"`
@@ -301,29 +317,30 @@ func withDefaults(opts *Options) Options {
 	return o
 }
 
-// selected tells whether the restore covers path p.
-func (o *Options) selected(p string) bool {
-	return o.Mode != Selective || slices.Contains(o.Modules, snapshot.ModuleOf(p))
-}
-
 func checkOptions(o *Options) error {
 	switch o.Mode {
 	case Full, Merge:
-		if len(o.Modules) > 0 {
-			return fmt.Errorf("%w: modules are only for a %s restore", ErrInvalidOptions, Selective)
+		if len(o.Modules) > 0 || len(o.Paths) > 0 {
+			return fmt.Errorf("%w: modules and paths are only for a %s restore", ErrInvalidOptions, Selective)
 		}
 	case Selective:
-		if len(o.Modules) == 0 {
-			return fmt.Errorf("%w: a selective restore needs at least one module", ErrInvalidOptions)
+		if len(o.Modules) == 0 && len(o.Paths) == 0 {
+			return fmt.Errorf("%w: a selective restore needs at least one module or path", ErrInvalidOptions)
 		}
 		for _, m := range o.Modules {
 			if m == "" || strings.ContainsAny(m, "/\\\x00") || m == "." || m == ".." {
 				return fmt.Errorf("%w: module %q is not a single path element", ErrInvalidOptions, m)
 			}
 		}
+		for _, p := range o.Paths {
+			if err := snapshot.ValidatePath(p); err != nil {
+				return fmt.Errorf("%w: %w", ErrInvalidOptions, err)
+			}
+		}
 	default:
 		return fmt.Errorf("%w: mode %q: use %q, %q or %q", ErrInvalidOptions, o.Mode, Full, Selective, Merge)
 	}
+	o.sel = newSelection(o)
 	return nil
 }
 
@@ -334,7 +351,7 @@ func (r *Restorer) restore(ctx context.Context, tenant, snapshotID string, dst T
 	if err != nil {
 		return nil, err
 	}
-	rep := &Report{Tenant: tenant, SnapshotID: snap.ID, Mode: o.Mode, Modules: o.Modules, DryRun: o.DryRun}
+	rep := &Report{Tenant: tenant, SnapshotID: snap.ID, Mode: o.Mode, Modules: o.Modules, Paths: o.Paths, DryRun: o.DryRun}
 	target, st, err := walkTarget(ctx, dst)
 	if err != nil {
 		return nil, err
@@ -353,7 +370,11 @@ func (r *Restorer) restore(ctx context.Context, tenant, snapshotID string, dst T
 		return nil, refused
 	}
 	if o.SafetyBackup && !st.empty {
-		s, err := r.e.Backup(ctx, tenant, unmarked{dst}, &backup.Options{Type: backup.Incremental, Encrypt: snap.Metadata.Encrypted, Tags: []string{backup.TagPreRestore}})
+		// The restore's authorization covers its safety backup: a principal
+		// allowed to restore a tenant (a tenant's own admin under
+		// steward.TenantScoped) need not be allowed backup.create as well.
+		bctx := op.Implying(ctx, steward.ActionBackupCreate, tenant)
+		s, err := r.e.Backup(bctx, tenant, unmarked{dst}, &backup.Options{Type: backup.Incremental, Encrypt: snap.Metadata.Encrypted, Tags: []string{backup.TagPreRestore}})
 		if err != nil {
 			return nil, errs.Errorf("restore", "safety backup of the target: %w", err)
 		}
@@ -392,15 +413,19 @@ func (r *Restorer) entries(ctx context.Context, tenant, snapshotID string, o *Op
 		if err := snapshot.ValidatePath(f.Path); err != nil {
 			return nil, nil, errs.Errorf("restore", "snapshot %s: %w", snap.ID, err)
 		}
-		if o.selected(f.Path) {
+		if o.sel.wants(f) {
 			files = append(files, f)
 		}
 	}
 	if o.Mode == Selective {
-		for _, m := range o.Modules {
-			if _, ok := snap.Checksums[m]; !ok && !slices.ContainsFunc(files, func(f backup.File) bool { return f.Path == m }) {
-				return nil, nil, fmt.Errorf("%w: snapshot %s has no module %q", ErrInvalidOptions, snap.ID, m)
+		found := make(map[string]bool, len(files))
+		for _, f := range files {
+			for p := f.Path; p != "." && !found[p]; p = path.Dir(p) {
+				found[p] = true // a directory may have no entry of its own
 			}
+		}
+		if err := o.sel.checkFound(snap.ID, found, snap.Checksums); err != nil {
+			return nil, nil, err
 		}
 	}
 	return snap, files, nil

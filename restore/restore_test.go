@@ -480,3 +480,35 @@ func TestDirTargetBoundsOpenDirectories(t *testing.T) {
 	require.NoError(t, tg.Remove(ctx, "m0"))
 	require.NoDirExists(t, filepath.Join(root, "m0"))
 }
+
+// TestTenantAdminRestoresWithSafetyBackup: under steward.TenantScoped a
+// tenant's own admin may restore but not create backups; the restore's
+// safety backup is a part of the restore and needs no more. The grant
+// reaches no other tenant and no backup the admin asks for directly.
+func TestTenantAdminRestoresWithSafetyBackup(t *testing.T) {
+	store := storage.NewMemory()
+	e, err := backup.New(store, &backup.Config{Authorizer: steward.TenantScoped()})
+	require.NoError(t, err)
+	src := t.TempDir()
+	writeFiles(t, src, map[string]file{"users/1.json": {"ana", t0}})
+	s, err := e.Backup(master(), "acme", backup.DirSource(src), nil)
+	require.NoError(t, err)
+	r := restore.New(e, &restore.Config{Authorizer: steward.TenantScoped()})
+	admin := steward.WithPrincipal(context.Background(), steward.Principal{ID: "acme-admin", Tenants: []string{"acme"}})
+
+	dst := t.TempDir()
+	writeFiles(t, dst, map[string]file{"users/1.json": {"precious", t2}})
+	rep, err := r.Restore(admin, "acme", s.ID, restore.DirTarget(dst), &restore.Options{SafetyBackup: true})
+	require.NoError(t, err)
+	require.NotEmpty(t, rep.SafetySnapshotID)
+	require.Equal(t, map[string]file{"users/1.json": {"ana", t0}}, tree(t, dst))
+	back := t.TempDir()
+	_, err = r.Restore(admin, "acme", rep.SafetySnapshotID, restore.DirTarget(back), nil)
+	require.NoError(t, err)
+	require.Equal(t, map[string]file{"users/1.json": {"precious", t2}}, tree(t, back))
+
+	_, err = e.Backup(admin, "acme", backup.DirSource(src), nil)
+	require.ErrorIs(t, err, steward.ErrForbidden, "a backup asked for directly still needs backup.create")
+	_, err = r.Restore(admin, "globex", s.ID, restore.DirTarget(t.TempDir()), &restore.Options{SafetyBackup: true})
+	require.ErrorIs(t, err, steward.ErrForbidden)
+}

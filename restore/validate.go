@@ -115,7 +115,9 @@ func (r *Restorer) verifyContent(ctx context.Context, tenant string, snap *backu
 	scratch := &discardTarget{}
 	// The restore itself is authorized as part of the validation.
 	inner := New(r.e, &Config{Clock: r.cfg.Clock, Authorizer: allowAll{}, Parallelism: r.cfg.Parallelism, BufferBytes: r.cfg.BufferBytes})
-	rep, rerr := inner.restore(ctx, tenant, snap.ID, scratch, &Options{Mode: Full, Validate: true, Progress: r.cfg.Progress})
+	o := &Options{Mode: Full, Validate: true, Progress: r.cfg.Progress}
+	o.sel = newSelection(o)
+	rep, rerr := inner.restore(ctx, tenant, snap.ID, scratch, o)
 	var problems []string
 	switch {
 	case rerr == nil:

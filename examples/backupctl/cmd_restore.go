@@ -19,7 +19,7 @@ func (a *app) restoreCmd() *cobra.Command {
 	var parallel int
 	var sql sqlFlags
 	cmd := &cobra.Command{
-		Use:   "restore --tenant T --snapshot ID|prefix|latest --target DIR | --sql URL [--layout L] [--mode full|selective|merge] [--modules a,b] [--dry-run] [--delete] [--continue-on-error]",
+		Use:   "restore --tenant T --snapshot ID|prefix|latest --target DIR | --sql URL [--layout L] [--mode full|selective|merge] [--modules a,b] [--path P]... [--dry-run] [--delete] [--continue-on-error]",
 		Short: "Restore a snapshot into a directory, or a tenant's rows into a SQL database",
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := sql.oneOf("target", target); err != nil {
@@ -36,6 +36,9 @@ func (a *app) restoreCmd() *cobra.Command {
 			opts.Mode = restore.Mode(mode)
 			if modules != "" {
 				opts.Modules = strings.Split(modules, ",")
+			}
+			if !cmd.Flags().Changed("mode") && (len(opts.Modules) > 0 || len(opts.Paths) > 0) {
+				opts.Mode = restore.Selective // --modules and --path say what is selected
 			}
 			dst, done, err := restoreTarget(ctx, &sql, tenant, target, &opts)
 			if err != nil {
@@ -66,7 +69,8 @@ func (a *app) restoreCmd() *cobra.Command {
 	snapshotFlag(cmd, &id)
 	f.StringVar(&target, "target", "", "directory to restore into")
 	f.StringVar(&mode, "mode", "full", "full, selective or merge")
-	f.StringVar(&modules, "modules", "", "modules of a selective restore, comma-separated")
+	f.StringVar(&modules, "modules", "", "modules of a selective restore, comma-separated (implies --mode selective)")
+	f.StringArrayVar(&opts.Paths, "path", nil, "a file or directory of a selective restore, as the snapshot holds it, e.g. users/ana.json (repeatable; implies --mode selective)")
 	f.BoolVar(&opts.Validate, "validate", false, "check each file's SHA-256 as it is written and every module checksum (one more SHA-256 pass; every chunk is verified either way)")
 	f.BoolVar(&opts.SafetyBackup, "safety-backup", false, "snapshot the target first (tag pre-restore)")
 	f.IntVar(&parallel, "parallel", 0, "files restored at once (default 4×CPUs)")

@@ -32,3 +32,33 @@ func TestRestoreDryRun(t *testing.T) {
 	require.Equal(t, "mine", string(b))
 	require.NoFileExists(t, filepath.Join(dst, "m1", "a.txt"), "the dry run wrote m1/a.txt")
 }
+
+// TestRestorePaths: restore --path restores the named files only and
+// leaves the rest of the target alone; an absent path is refused.
+func TestRestorePaths(t *testing.T) {
+	dir := t.TempDir()
+	store := "file://" + filepath.ToSlash(filepath.Join(dir, "store"))
+	src, dst := filepath.Join(dir, "src"), filepath.Join(dir, "dst")
+	require.NoError(t, os.MkdirAll(filepath.Join(src, "m1"), 0o755))
+	for _, n := range []string{"a.txt", "b, with comma.txt"} {
+		require.NoError(t, os.WriteFile(filepath.Join(src, "m1", n), []byte("v1 "+n), 0o644))
+	}
+	t.Setenv("STEWARD_PASSPHRASE", "pw")
+	_, err := run(t, "--store", store, "backup", "--tenant", "acme", "--source", src, "--full")
+	require.NoError(t, err)
+	require.NoError(t, os.MkdirAll(filepath.Join(dst, "m1"), 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(dst, "m1", "a.txt"), []byte("local"), 0o644))
+
+	out, err := run(t, "--store", store, "restore", "--tenant", "acme", "--target", dst, "--path", "m1/b, with comma.txt")
+	require.NoError(t, err)
+	require.Contains(t, out, "1 files")
+	b, err := os.ReadFile(filepath.Join(dst, "m1", "b, with comma.txt"))
+	require.NoError(t, err)
+	require.Equal(t, "v1 b, with comma.txt", string(b))
+	b, err = os.ReadFile(filepath.Join(dst, "m1", "a.txt"))
+	require.NoError(t, err)
+	require.Equal(t, "local", string(b), "a file not named is left alone")
+
+	_, err = run(t, "--store", store, "restore", "--tenant", "acme", "--target", dst, "--path", "m1/zzz")
+	require.ErrorContains(t, err, `path "m1/zzz"`)
+}

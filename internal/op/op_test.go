@@ -91,3 +91,18 @@ func TestFinishNilData(t *testing.T) {
 	require.Empty(t, rec.events[0].Tenant)
 	Op{}.Finish(context.Background(), nil, audit.TypeKeyChanged, "nothing", nil) // the zero Op records nothing
 }
+
+func TestImplyingCoversOnePairOnly(t *testing.T) {
+	viewer := steward.WithPrincipal(context.Background(), steward.Principal{ID: "bob", Roles: []string{"viewer"}})
+	ctx := Implying(viewer, steward.ActionBackupCreate, "acme")
+	rec := &recorder{}
+	_, err := Start(ctx, nil, rec, steward.ActionBackupCreate, "acme")
+	require.NoError(t, err, "the implied pair is not asked of the Authorizer")
+	_, err = Start(ctx, nil, rec, steward.ActionBackupCreate, "globex")
+	require.ErrorIs(t, err, steward.ErrForbidden, "another tenant")
+	_, err = Start(ctx, nil, rec, steward.ActionBackupDelete, "acme")
+	require.ErrorIs(t, err, steward.ErrForbidden, "another action")
+	_, err = Start(viewer, nil, rec, steward.ActionBackupCreate, "acme")
+	require.ErrorIs(t, err, steward.ErrForbidden, "without the grant")
+	require.Len(t, rec.events, 3, "each denial audited")
+}
