@@ -37,7 +37,10 @@
 //     snapshot yet (the slot's first backup still running) is retried.
 //   - A job whose worker died stays "running" in River until the leader
 //     rescues it after Config.RescueAfter and another member retries it.
-//     Failed attempts are retried with backoff up to Config.MaxAttempts.
+//     A failed attempt is retried with backoff (Config.RetryPolicy) until
+//     the job has used its tenant's retry budget (retention.Policy
+//     MaxAttempts, stored with the policy and set on each job at insert;
+//     Config.MaxAttempts when the policy sets none), then discarded.
 //   - Results and errors are River's (each job's output and attempt
 //     errors in river_job; Status counts them per tenant) and the audit
 //     log's (the Engine, Apply and the Restorer audit their operations; a

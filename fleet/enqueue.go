@@ -93,12 +93,13 @@ func (m *Member) dueJobs(ctx context.Context, t string, now time.Time) ([]river.
 		return nil, err
 	}
 	var out []river.InsertManyParams
+	opts := budget(p)
 	slot, err := LatestSlot(p.Schedule, now, m.cfg.CatchUp)
 	if err != nil {
 		return nil, err
 	}
 	if !slot.IsZero() {
-		out = append(out, river.InsertManyParams{Args: BackupArgs{Tenant: t, Slot: slot}})
+		out = append(out, river.InsertManyParams{Args: BackupArgs{Tenant: t, Slot: slot}, InsertOpts: opts})
 	}
 	if m.cfg.Restorer == nil {
 		return out, nil
@@ -108,9 +109,15 @@ func (m *Member) dueJobs(ctx context.Context, t string, now time.Time) ([]river.
 		return nil, err
 	}
 	if !slot.IsZero() {
-		out = append(out, river.InsertManyParams{Args: DrillArgs{Tenant: t, Slot: slot}})
+		out = append(out, river.InsertManyParams{Args: DrillArgs{Tenant: t, Slot: slot}, InsertOpts: opts})
 	}
 	return out, nil
+}
+
+// budget gives a job of p's tenant p's retry budget (0: the member's
+// Config.MaxAttempts). River keeps it in the job's row (max_attempts).
+func budget(p retention.Policy) *river.InsertOpts {
+	return &river.InsertOpts{MaxAttempts: p.MaxAttempts}
 }
 
 // enqueueWorker runs EnqueueDue for the leader's periodic job.

@@ -75,9 +75,14 @@ type Config struct {
 	// whose worker died and retries it (default an hour). A job's context
 	// ends a little earlier (JobTimeout), so a live worker is not doubled.
 	RescueAfter time.Duration
-	// MaxAttempts is each job's retry budget (default 5); River retries a
-	// failed attempt with exponential backoff.
+	// MaxAttempts is the retry budget of a tenant's jobs whose policy
+	// sets none (retention.Policy.MaxAttempts, default 5): a failed attempt
+	// is retried by RetryPolicy until the job has been attempted that many
+	// times, then it is discarded.
 	MaxAttempts int
+	// RetryPolicy says when a failed attempt is retried (default River's:
+	// attempt⁴ seconds, with jitter).
+	RetryPolicy river.ClientRetryPolicy
 	// PollInterval is how often an idle member looks for jobs when
 	// PostgreSQL's notifications do not reach it (default a second).
 	PollInterval time.Duration
@@ -184,6 +189,7 @@ func (m *Member) riverConfig(workers *river.Workers) *river.Config {
 		Queues:                      map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: c.Workers}},
 		PeriodicJobs:                []*river.PeriodicJob{enqueue},
 		MaxAttempts:                 c.MaxAttempts,
+		RetryPolicy:                 c.RetryPolicy,
 		RescueStuckJobsAfter:        c.RescueAfter,
 		JobTimeout:                  c.RescueAfter * 9 / 10,
 		FetchPollInterval:           c.PollInterval,

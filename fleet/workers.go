@@ -34,7 +34,8 @@ type backupWorker struct {
 }
 
 // Work backs the tenant up unless its catalog already holds the slot's
-// snapshot, records the result and enqueues the slot's retention run.
+// snapshot, records the result and enqueues the slot's retention run
+// with the backup job's retry budget (the tenant's policy's).
 func (w *backupWorker) Work(ctx context.Context, job *river.Job[BackupArgs]) error {
 	ctx = w.m.jobCtx(ctx)
 	a := job.Args
@@ -45,7 +46,7 @@ func (w *backupWorker) Work(ctx context.Context, job *river.Job[BackupArgs]) err
 	if err := river.RecordOutput(ctx, res); err != nil {
 		return err
 	}
-	if _, err := river.ClientFromContext[pgxTx](ctx).Insert(ctx, RetentionArgs(a), nil); err != nil {
+	if _, err := river.ClientFromContext[pgxTx](ctx).Insert(ctx, RetentionArgs(a), &river.InsertOpts{MaxAttempts: job.MaxAttempts}); err != nil {
 		return fmt.Errorf("fleet: enqueue retention of %q after slot %s: %w", a.Tenant, a.Slot.Format(time.RFC3339), err)
 	}
 	return nil

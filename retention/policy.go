@@ -51,7 +51,17 @@ type Policy struct {
 	// Disaster-recovery drills (see Scheduler and DrillDeadline).
 	DrillSchedule string   `json:"drill_schedule,omitempty"` // cron expression for restore drills ("0 3 1 */3 *"), "" = no drills
 	DrillTTRSLO   Duration `json:"drill_ttr_slo,omitempty"`  // alert when a drill's time to restore is longer, 0 = no SLO
+
+	// MaxAttempts is the retry budget of the tenant's scheduled jobs in a
+	// fleet (package fleet): a backup, retention run or drill that fails is
+	// attempted at most this many times in all, then discarded. 0 = the
+	// fleet's default (fleet.Config.MaxAttempts); at most MaxRetryBudget.
+	// retention.Scheduler does not retry: its next slot is the retry.
+	MaxAttempts int `json:"max_attempts,omitempty"`
 }
+
+// MaxRetryBudget is the largest Policy.MaxAttempts.
+const MaxRetryBudget = 100
 
 // DefaultDrillSchedule is the seed's quarterly disaster-recovery drill:
 // 03:00 on the first day of January, April, July and October.
@@ -190,13 +200,14 @@ func parseCron(spec string) (s cron.Schedule, err error) {
 	return s, nil
 }
 
-// Validate checks the policy: no negative counts or durations, schedules
-// (backup and drill) that parse, and at least one keep rule.
+// Validate checks the policy: no negative counts or durations, a retry
+// budget of at most MaxRetryBudget, schedules (backup and drill) that
+// parse, and at least one keep rule.
 func (p *Policy) Validate() error {
 	for name, v := range map[string]int{"incremental_days": p.IncrementalDays, "weekly_full_count": p.WeeklyFullCount,
 		"monthly_full_count": p.MonthlyFullCount, "pre_deploy_days": p.PreDeployDays, "monthly_count": p.MonthlyCount,
 		"keep_last": p.KeepLast, "keep_hourly": p.KeepHourly, "keep_daily": p.KeepDaily, "keep_weekly": p.KeepWeekly,
-		"keep_monthly": p.KeepMonthly, "keep_yearly": p.KeepYearly} {
+		"keep_monthly": p.KeepMonthly, "keep_yearly": p.KeepYearly, "max_attempts": p.MaxAttempts} {
 		if v < 0 {
 			return fmt.Errorf("%w: %s is %d; counts cannot be negative", ErrInvalidPolicy, name, v)
 		}
@@ -205,6 +216,9 @@ func (p *Policy) Validate() error {
 		if v < 0 {
 			return fmt.Errorf("%w: %s is negative", ErrInvalidPolicy, name)
 		}
+	}
+	if p.MaxAttempts > MaxRetryBudget {
+		return fmt.Errorf("%w: max_attempts is %d; at most %d", ErrInvalidPolicy, p.MaxAttempts, MaxRetryBudget)
 	}
 	if slices.Contains(p.KeepTags, "") {
 		return fmt.Errorf("%w: keep_tags has an empty tag", ErrInvalidPolicy)
