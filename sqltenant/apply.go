@@ -133,6 +133,18 @@ func (c *commit) replace(ctx context.Context, tx writeTx, restoring []*Table) ([
 	if err := c.checkCascade(restoring); err != nil {
 		return nil, err
 	}
+	if rp, ok := tx.(replacer); ok && c.inPlace(restoring) {
+		if err := rp.mark(ctx); err != nil {
+			return nil, err
+		}
+		out, err := c.replaceInPlace(ctx, tx, rp, restoring)
+		if err == nil {
+			return out, nil
+		}
+		if undone, uerr := rp.undo(ctx, err); !undone {
+			return nil, errors.Join(err, uerr)
+		}
+	}
 	outs := map[string]*restore.Outcome{}
 	var touched []string
 	for _, tt := range slices.Backward(c.order) {
@@ -165,6 +177,105 @@ func (c *commit) replace(ctx context.Context, tx writeTx, restoring []*Table) ([
 	return outcomes(c.order, outs), nil
 }
 
+// inPlace tells whether every restored table can be replaced in place:
+// the target's table has the backup's columns and no others. Extra
+// columns (nullable or defaulted) get their defaults back only from a
+// delete and an insert, as a restore into them always gave.
+func (c *commit) inPlace(restoring []*Table) bool {
+	for _, bt := range restoring {
+		tt := c.current[bt.Name]
+		if tt == nil || len(tt.Columns) != len(bt.Columns) {
+			return false
+		}
+		for _, col := range bt.Columns {
+			if tt.column(col.Name) == nil {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// replaceInPlace replaces the tenant's rows of the restored tables as
+// replace does, writing only what differs: each table loaded parents
+// first (rows whose key is missing inserted, rows that differ updated,
+// identical ones kept), then the rows whose key the backup lacks (and
+// the rows of the removed tables) deleted children first. The tenant
+// ends with exactly the backup's rows, which are then read back and
+// checked as replace checks them (a count alone with SkipVerify).
+func (c *commit) replaceInPlace(ctx context.Context, tx writeTx, rp replacer, restoring []*Table) ([]restore.Outcome, error) {
+	outs := map[string]*restore.Outcome{}
+	var touched []string
+	for _, bt := range restoring {
+		n, err := c.loadOver(ctx, tx, bt, loadReplace)
+		if err != nil {
+			return nil, err
+		}
+		outs[bt.Name] = &restore.Outcome{Module: bt.Name, Action: "replaced", Inserted: n.Inserted, Updated: n.Updated, Kept: n.Kept}
+	}
+	for _, tt := range slices.Backward(c.order) {
+		o, err := c.prune(ctx, tx, rp, tt, outs[tt.Name])
+		if err != nil {
+			return nil, err
+		}
+		if o != nil {
+			outs[tt.Name] = o
+			touched = append(touched, tt.Name)
+		}
+	}
+	for _, bt := range restoring {
+		if err := c.checkReplaced(ctx, tx, bt); err != nil {
+			return nil, err
+		}
+	}
+	if err := tx.checkForeignKeys(ctx, c.referencing(touched)); err != nil {
+		return nil, err
+	}
+	return outcomes(c.order, outs), nil
+}
+
+// prune deletes the tenant's rows of tt a replacing restore does not
+// keep: those the backup lacks when tt was loaded (o is its outcome),
+// every one when the restore removes tt. It returns tt's outcome, nil
+// when the restore leaves tt alone.
+func (c *commit) prune(ctx context.Context, tx writeTx, rp replacer, tt *tenantTable, o *restore.Outcome) (*restore.Outcome, error) {
+	var n int64
+	var err error
+	switch {
+	case o != nil:
+		n, err = rp.prune(ctx, tt.Name)
+	case c.removed[tt.Name]:
+		o = &restore.Outcome{Module: tt.Name, Action: "cleared"}
+		n, err = tx.exec(ctx, deleteSQL(tt), tt.args)
+	default:
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("sqltenant: delete the tenant's rows of %q: %w", tt.Name, err)
+	}
+	o.Deleted = n
+	return o, nil
+}
+
+// checkReplaced fails with ErrMismatch unless the tenant's rows of bt
+// are the backup's: read back and compared (verifyTable) when the
+// engine can, else (and with SkipVerify) counted. A row of the backup
+// that landed outside the tenant is missing from the count.
+func (c *commit) checkReplaced(ctx context.Context, tx writeTx, bt *Table) error {
+	tt := c.current[bt.Name]
+	if _, ok := tx.(rowScanner); ok && !c.t.o.SkipVerify {
+		return verifyTable(ctx, tx, bt, tt)
+	}
+	n, err := c.count(ctx, tx, tt)
+	if err != nil {
+		return err
+	}
+	if n != bt.Rows {
+		return fmt.Errorf("%w: table %q: the tenant holds %d rows after the restore, the backup %d", ErrMismatch, bt.Name, n, bt.Rows)
+	}
+	return nil
+}
+
 // merge loads the backup's rows of the restored tables, parents first,
 // by the Target's merge rule.
 func (c *commit) merge(ctx context.Context, tx writeTx, restoring []*Table) ([]restore.Outcome, error) {
@@ -178,11 +289,7 @@ func (c *commit) merge(ctx context.Context, tx writeTx, restoring []*Table) ([]r
 		case MergeOverwrite:
 			mode = loadOverwrite
 		}
-		before, err := c.count(ctx, tx, c.current[bt.Name])
-		if err != nil {
-			return nil, err
-		}
-		n, err := c.loadTable(ctx, tx, bt, mode, before)
+		n, err := c.loadOver(ctx, tx, bt, mode)
 		if err != nil {
 			return nil, err
 		}
@@ -274,6 +381,16 @@ func onDeleteVerb(action string) string {
 	return "change"
 }
 
+// loadOver loads bt's spooled rows over the tenant's rows of the table
+// (counted first) with mode.
+func (c *commit) loadOver(ctx context.Context, tx writeTx, bt *Table, mode loadMode) (loadCounts, error) {
+	before, err := c.count(ctx, tx, c.current[bt.Name])
+	if err != nil {
+		return loadCounts{}, err
+	}
+	return c.loadTable(ctx, tx, bt, mode, before)
+}
+
 // loadTable loads bt's spooled rows with mode, then checks them against
 // the metadata (count and SHA-256 of the file) and that the tenant now
 // holds before plus the rows inserted: no row landed outside the tenant.
@@ -295,7 +412,7 @@ func (c *commit) loadTable(ctx context.Context, tx writeTx, bt *Table, mode load
 		return loadCounts{}, fmt.Errorf("%w: table %q: the rows file's columns %q are not the metadata's %q", ErrMismatch, bt.Name, dec.columns, bt.columnNames())
 	}
 	tt := c.current[bt.Name]
-	l := &loadSpec{Table: bt, Columns: dec.columns, Mode: mode, Where: tt.where, Args: tt.args, next: dec.next}
+	l := &loadSpec{Table: bt, Columns: dec.columns, Mode: mode, Where: tt.where, Args: tt.args, Current: &tt.Table, next: dec.next}
 	if mode == loadKeepNewer {
 		l.Timestamp = c.t.o.timestamp(bt)
 	}

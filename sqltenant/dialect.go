@@ -161,7 +161,34 @@ const (
 	// stored one (see newer); otherwise it is kept. A row whose either
 	// timestamp is NULL is kept.
 	loadKeepNewer
+	// loadReplace makes the tenant's rows the backup's without deleting
+	// them first (a replacer's full or selective restore): rows whose
+	// key is missing are inserted, rows that differ in any value are
+	// updated, identical rows are kept untouched; the rows whose key the
+	// backup lacks are left for replacer.prune.
+	loadReplace
 )
+
+// replacer is a writeTx that replaces a table's rows in place
+// (PostgreSQL): loading with loadReplace writes only the rows that
+// differ, so that the rows a restore leaves as they were cost no
+// delete, no insert, no index entry and no foreign-key check. A
+// replacing restore loads every table parents first, then prunes them
+// children first.
+type replacer interface {
+	// prune deletes the tenant's rows of table, loaded with loadReplace,
+	// whose key the backup's rows lack, and returns how many.
+	prune(ctx context.Context, table string) (int64, error)
+	// mark remembers the transaction's state before a replacement in
+	// place.
+	mark(ctx context.Context) error
+	// undo returns to the state mark remembered, undoing everything
+	// since, when err is a conflict that replacing in place meets and
+	// deleting first does not: a unique value the backup's row takes
+	// that a row of the tenant to be pruned still holds. It reports
+	// whether it did; the caller then deletes and loads instead.
+	undo(ctx context.Context, err error) (bool, error)
+}
 
 // loadSpec is one table's rows to load.
 type loadSpec struct {
@@ -179,6 +206,9 @@ type loadSpec struct {
 	Args  []any
 	// Timestamp is the column loadKeepNewer compares; "" otherwise.
 	Timestamp string
+	// Current is the target's table as its catalog describes it (its
+	// columns' types, which a load may compare values by).
+	Current *Table
 	// next returns the next row (its slice reused between calls), or
 	// io.EOF after the last.
 	next func() ([]value, error)

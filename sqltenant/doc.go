@@ -56,7 +56,17 @@
 // the target lacks: ErrMissingTable, ErrMissingColumn,
 // ErrIncompatibleType, ErrRequiredColumn, ErrNewerMigrations); then a
 // full or selective restore deletes the tenant's rows of the restored
-// tables, children first, and loads the backup's, parents first; a merge
+// tables, children first, and loads the backup's, parents first. On
+// PostgreSQL it does so in place where the target's tables have the
+// backup's columns: each table's rows are copied into a temporary table
+// and compared with the tenant's in one join, value for value (by text
+// where the type's equality would call 1.0 and 1.00 equal); rows that
+// differ are updated and missing ones inserted, parents first, then the
+// rows the backup lacks deleted, children first; identical rows are not
+// written at all (no index entry, no foreign-key check). The counts say
+// which rows were inserted, updated, kept and deleted. Should a unique
+// value move between rows so that this order cannot take it, the
+// restore rolls back to a savepoint and deletes and loads instead. A merge
 // inserts missing rows and, by Options.Merge, keeps newer rows by the
 // table's timestamp column, keeps every existing row, or overwrites;
 // it deletes nothing. Foreign keys are checked before the commit; any

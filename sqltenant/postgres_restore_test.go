@@ -96,8 +96,8 @@ func TestPostgresDatabasePerTenant(t *testing.T) {
 }
 
 // A restore whose load fails midway (a trigger refuses one of the
-// backup's task rows, after users and projects were deleted and loaded
-// again) leaves every row as it was.
+// backup's task rows, after users were updated and projects loaded)
+// leaves every row as it was.
 func TestPostgresRestoreFailingMidwayChangesNothing(t *testing.T) {
 	pool, db := pgDatabase(t)
 	pgSeed(t, pool, "acme", 20, 0)
@@ -107,6 +107,7 @@ func TestPostgresRestoreFailingMidwayChangesNothing(t *testing.T) {
 
 	pgExec(t, pool, `UPDATE users SET name = 'changed' WHERE tenant_id = 'acme'`)
 	pgExec(t, pool, `DELETE FROM order_items WHERE order_id = 3`)
+	pgExec(t, pool, `DELETE FROM tasks WHERE tenant_id = 'acme' AND project_id = 17`) // to be inserted again
 	pgExec(t, pool, `CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS $$
 		BEGIN IF NEW.project_id = 17 THEN RAISE EXCEPTION 'injected violation'; END IF; RETURN NEW; END $$;
 		CREATE TRIGGER refuse BEFORE INSERT ON tasks FOR EACH ROW EXECUTE FUNCTION refuse()`)
@@ -371,4 +372,67 @@ func TestPostgresSelectiveRestoreThatWouldCascade(t *testing.T) {
 	_, err = pgRestore(t, r, db, "acme", snap.ID, appOptions(), &restore.Options{Mode: restore.Selective, Modules: sqltenant.Select("projects", "tasks")})
 	require.NoError(t, err)
 	require.Equal(t, before, pgTenantDump(t, pool, "acme"))
+}
+
+// A full restore writes only what differs: rows changed since the
+// backup are updated (values PostgreSQL holds equal but that read back
+// otherwise among them), rows deleted since are inserted, rows added since
+// are deleted (children first, after a project was pointed back at the
+// user it had, so the user added since can go), and the rest are kept
+// as they are. The tenant ends as in the backup, the other untouched.
+func TestPostgresFullRestoreInPlace(t *testing.T) {
+	pool, db := pgDatabase(t)
+	pgSeed(t, pool, "acme", 20, 0)
+	pgSpecial(t, pool, "acme")
+	pgExec(t, pool, `UPDATE users SET score = '-0' WHERE tenant_id = 'acme' AND id = 1001`)
+	pgExec(t, pool, `UPDATE users SET settings = '{"n": 1.0}' WHERE tenant_id = 'acme' AND id = 1002`)
+	pgSeed(t, pool, "globex", 5, 1000)
+	e, r, _ := newEngine(t)
+	snap := pgBackup(t, e, db, "acme", appOptions())
+	want, globex := pgTenantDump(t, pool, "acme"), pgTenantDump(t, pool, "globex")
+
+	// Equal to PostgreSQL, not the same values: -0 and 0, 1.0 and 1.00.
+	pgExec(t, pool, `UPDATE users SET score = 0 WHERE tenant_id = 'acme' AND id = 1001`)
+	pgExec(t, pool, `UPDATE users SET settings = '{"n": 1.00}' WHERE tenant_id = 'acme' AND id = 1002`)
+	pgExec(t, pool, `UPDATE users SET name = 'changed' WHERE tenant_id = 'acme' AND id <= 2`)
+	pgExec(t, pool, `DELETE FROM tasks WHERE tenant_id = 'acme' AND project_id = 3`)
+	pgExec(t, pool, `INSERT INTO users (tenant_id, id, name) VALUES ('acme', 21, 'new')`)
+	pgExec(t, pool, `UPDATE projects SET owner_id = 21 WHERE tenant_id = 'acme' AND id = 5`)
+	pgExec(t, pool, `INSERT INTO projects VALUES ('acme', 21, 21, 'new', now())`)
+	pgExec(t, pool, `INSERT INTO tasks VALUES ('acme', 21, 1, 'new', false)`)
+
+	rep, err := pgRestore(t, r, db, "acme", snap.ID, appOptions(), nil)
+	require.NoError(t, err)
+	require.Equal(t, want, pgTenantDump(t, pool, "acme"))
+	require.Equal(t, globex, pgTenantDump(t, pool, "globex"))
+	require.Equal(t, map[string]restore.Outcome{
+		"users":       {Module: "users", Action: "replaced", Updated: 4, Kept: 18, Deleted: 1},
+		"projects":    {Module: "projects", Action: "replaced", Updated: 1, Kept: 19, Deleted: 1},
+		"tasks":       {Module: "tasks", Action: "replaced", Inserted: 2, Kept: 38, Deleted: 1},
+		"orders":      {Module: "orders", Action: "replaced", Kept: 20},
+		"order_items": {Module: "order_items", Action: "replaced", Kept: 40},
+	}, outcomes(rep))
+}
+
+// A unique value the backup's row takes back, which a row added since
+// holds, cannot be updated in place before that row is deleted: the
+// restore then deletes the tenant's rows and loads them, as it always
+// could, and ends as in the backup.
+func TestPostgresFullRestoreUniqueValueMoved(t *testing.T) {
+	pool, db := pgDatabase(t)
+	pgExec(t, pool, `CREATE UNIQUE INDEX ON users (tenant_id, email)`)
+	pgSeed(t, pool, "acme", 10, 0)
+	pgSeed(t, pool, "globex", 5, 1000)
+	e, r, _ := newEngine(t)
+	snap := pgBackup(t, e, db, "acme", appOptions())
+	want, globex := pgTenantDump(t, pool, "acme"), pgTenantDump(t, pool, "globex")
+
+	pgExec(t, pool, `UPDATE users SET email = 'moved' WHERE tenant_id = 'acme' AND id = 3`)
+	pgExec(t, pool, `INSERT INTO users (tenant_id, id, email) VALUES ('acme', 11, 'u3@acme.example')`)
+
+	rep, err := pgRestore(t, r, db, "acme", snap.ID, appOptions(), nil)
+	require.NoError(t, err)
+	require.Equal(t, want, pgTenantDump(t, pool, "acme"))
+	require.Equal(t, globex, pgTenantDump(t, pool, "globex"))
+	require.Equal(t, restore.Outcome{Module: "users", Action: "replaced", Inserted: 10, Deleted: 11}, outcomes(rep)["users"])
 }

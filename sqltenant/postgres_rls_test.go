@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/iluxsys/steward/internal/pgtest"
+	"github.com/iluxsys/steward/restore"
 )
 
 // pgRLSPolicies confine a role to the tenant its session names in
@@ -95,7 +96,9 @@ func TestPostgresRowLevelSecurity(t *testing.T) {
 
 	rep, err := pgRestore(t, r, db, "acme", snap.ID, appOptions(), nil)
 	require.NoError(t, err)
-	require.Equal(t, int64(20), outcomes(rep)["tasks"].Inserted)
+	require.Equal(t, restore.Outcome{Module: "tasks", Action: "replaced", Inserted: 10, Kept: 10}, outcomes(rep)["tasks"],
+		"the deleted tasks inserted again, the others kept")
+	require.Equal(t, restore.Outcome{Module: "users", Action: "replaced", Updated: 10}, outcomes(rep)["users"])
 	require.Equal(t, want, pgTenantDump(t, admin, "acme"))
 	require.Equal(t, globex, pgTenantDump(t, admin, "globex"))
 }

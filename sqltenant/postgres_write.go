@@ -22,7 +22,10 @@ type pgWriteTx struct {
 	c      *pgxpool.Conn
 	loaded []string // tables loaded, whose sequences commit advances
 	stages int      // staging tables made, for unique names
-	done   bool
+	// pending are the staging tables of loadReplace loads, by table,
+	// kept for prune.
+	pending map[string]*pgMerge
+	done    bool
 }
 
 func (d *pgDialect) write(ctx context.Context) (writeTx, error) {
@@ -128,28 +131,46 @@ func (t *pgWriteTx) staged(ctx context.Context, l *loadSpec) (loadCounts, error)
 	} else if n, err = t.mergeStaged(ctx, m, total); err != nil {
 		return loadCounts{}, pgError(what, err)
 	}
+	if l.Mode == loadReplace {
+		if t.pending == nil {
+			t.pending = map[string]*pgMerge{}
+		}
+		t.pending[l.Table.Name] = m
+		return n, nil
+	}
 	_, err = t.c.Exec(ctx, "DROP TABLE "+m.stage)
 	return n, pgError(what, err)
 }
 
-// mergeStaged updates, then inserts, from the staged rows.
+// mergeStaged updates, then inserts, from the staged rows. A replace
+// classifies the staged rows first (see classify) and skips the
+// statements that would change nothing.
 func (t *pgWriteTx) mergeStaged(ctx context.Context, m *pgMerge, total int64) (loadCounts, error) {
 	if _, err := t.c.Exec(ctx, "ANALYZE "+m.stage); err != nil {
 		return loadCounts{}, err
 	}
+	update, insert := true, true
+	if m.l.Mode == loadReplace {
+		if err := t.classify(ctx, m); err != nil {
+			return loadCounts{}, err
+		}
+		update, insert = m.changed > 0, m.missing > 0
+	}
 	var n loadCounts
-	if q := m.update(); q != "" {
+	if q := m.update(); q != "" && update {
 		tag, err := t.c.Exec(ctx, q, m.l.Args...)
 		if err != nil {
 			return loadCounts{}, err
 		}
 		n.Updated = tag.RowsAffected()
 	}
-	tag, err := t.c.Exec(ctx, m.insert(), m.l.Args...)
-	if err != nil {
-		return loadCounts{}, err
+	if insert {
+		tag, err := t.c.Exec(ctx, m.insert(), m.l.Args...)
+		if err != nil {
+			return loadCounts{}, err
+		}
+		n.Inserted = tag.RowsAffected()
 	}
-	n.Inserted = tag.RowsAffected()
 	n.Kept = total - n.Inserted - n.Updated
 	return n, nil
 }
@@ -161,7 +182,11 @@ type pgMerge struct {
 	stage     string   // the staging table, qualified and quoted
 	stageCols []string // "~1", "~2", ... quoted, in l.Columns' order
 	keyMatch  string   // the table's key equals the stage row's
-	ts        string   // the stage's timestamp column, or ""
+	// missing, changed and extra count, for a replace, the staged rows
+	// whose key the tenant lacks, those whose values differ from the
+	// tenant's row, and the tenant's rows whose key no staged row has.
+	missing, changed, extra int64
+	ts                      string // the stage's timestamp column, or ""
 }
 
 func newPgMerge(t *pgWriteTx, l *loadSpec) (*pgMerge, error) {
@@ -212,9 +237,10 @@ func (m *pgMerge) tenantFilter() string {
 
 // update returns the UPDATE of the tenant's rows whose key the stage
 // holds: every one (overwrite), those the stage's row is strictly newer
-// than (keep-newer; a NULL on either side keeps the row), or "" when
-// nothing is to be updated (missing-only, keep-newer without a
-// timestamp, or a table whose every column is in the key).
+// than (keep-newer; a NULL on either side keeps the row), those whose
+// any value differs from the stage's (replace), or "" when nothing is
+// to be updated (missing-only, keep-newer without a timestamp, or a
+// table whose every column is in the key).
 func (m *pgMerge) update() string {
 	if m.l.Mode == loadMissingOnly || (m.l.Mode == loadKeepNewer && m.ts == "") {
 		return ""
@@ -231,6 +257,9 @@ func (m *pgMerge) update() string {
 	q := "UPDATE " + m.table + " SET " + strings.Join(set, ", ") + " FROM " + m.stage + " AS s WHERE " + m.keyMatch + m.tenantFilter()
 	if m.ts != "" {
 		q += " AND " + m.ts + " > " + m.table + "." + pgIdent(m.l.Timestamp)
+	}
+	if m.l.Mode == loadReplace {
+		q += " AND NOT (" + m.same(m.table) + ")"
 	}
 	return q
 }

@@ -1,0 +1,123 @@
+package sqltenant
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+// This file holds a replacing restore's part of a PostgreSQL load (see
+// replacer): the backup's rows staged, classified against the tenant's
+// in one join, and only what differs written.
+
+// classify counts, in one full join of the staged rows with the
+// tenant's, the staged rows whose key the tenant lacks (m.missing),
+// those whose values differ from the tenant's row (m.changed), and the
+// tenant's rows whose key is not staged (m.extra), so that the UPDATE,
+// the INSERT and prune's DELETE run only when they have rows to change.
+func (t *pgWriteTx) classify(ctx context.Context, m *pgMerge) error {
+	k := pgIdent(m.l.Table.PrimaryKey[0])
+	sk := "s." + m.stageCols[slices.Index(m.l.Columns, m.l.Table.PrimaryKey[0])]
+	rows := m.table
+	if m.l.Where != "" {
+		rows = "(SELECT * FROM " + m.table + " WHERE " + m.l.Where + ")"
+	}
+	q := "SELECT count(*) FILTER (WHERE t." + k + " IS NULL), count(*) FILTER (WHERE " + sk + " IS NULL), " +
+		"count(*) FILTER (WHERE t." + k + " IS NOT NULL AND " + sk + " IS NOT NULL AND NOT (" + m.same("t") + ")) " +
+		"FROM " + m.stage + " AS s FULL JOIN " + rows + " AS t ON " + m.keyEquals("t")
+	return t.c.QueryRow(ctx, q, m.l.Args...).Scan(&m.missing, &m.extra, &m.changed)
+}
+
+// keyEquals is the condition that the row of table (a name or an
+// alias) has the staged row's key.
+func (m *pgMerge) keyEquals(table string) string {
+	match := make([]string, len(m.l.Table.PrimaryKey))
+	for i, k := range m.l.Table.PrimaryKey {
+		match[i] = table + "." + pgIdent(k) + " = s." + m.stageCols[slices.Index(m.l.Columns, k)]
+	}
+	return strings.Join(match, " AND ")
+}
+
+// pgSameByEquality are the types (as format_type names them) whose
+// equality holds only between values of the same output text: integers,
+// booleans, dates, timestamps (one instant, one text in the session's
+// zone), bytea, uuid, and text compared in the "C" collation (bytes).
+// numeric (1.0 = 1.00), floats (0 = -0), json, jsonb, arrays and types
+// unknown here are compared by their text.
+var pgSameByEquality = map[string]bool{
+	"smallint": true, "integer": true, "bigint": true, "boolean": true, "date": true,
+	"timestamp with time zone": true, "timestamp without time zone": true, "bytea": true, "uuid": true,
+}
+
+// same is the condition that the row of table (a name or an alias)
+// holds the staged row's values exactly, column by column.
+func (m *pgMerge) same(table string) string {
+	conds := make([]string, len(m.l.Columns))
+	for i, c := range m.l.Columns {
+		a, b := table+"."+pgIdent(c), "s."+m.stageCols[i]
+		typ := ""
+		if col := m.l.Current.column(c); col != nil {
+			typ = col.Type
+		}
+		switch {
+		case pgSameByEquality[typ]:
+		case typ == "text" || strings.HasPrefix(typ, "character varying"):
+			a, b = a+` COLLATE "C"`, b+` COLLATE "C"`
+		default:
+			a, b = a+"::text", b+"::text"
+		}
+		conds[i] = a + " IS NOT DISTINCT FROM " + b
+	}
+	return strings.Join(conds, " AND ")
+}
+
+// pgMark is the savepoint a replacement in place starts from.
+const pgMark = "steward_in_place"
+
+func (t *pgWriteTx) mark(ctx context.Context) error {
+	_, err := t.c.Exec(ctx, "SAVEPOINT "+pgMark)
+	return pgError("set a savepoint", err)
+}
+
+// undo rolls back to the savepoint on a unique violation (23505).
+func (t *pgWriteTx) undo(ctx context.Context, err error) (bool, error) {
+	var pe *pgconn.PgError
+	if !errors.As(err, &pe) || pe.Code != "23505" {
+		return false, nil
+	}
+	if _, err := t.c.Exec(ctx, "ROLLBACK TO SAVEPOINT "+pgMark); err != nil {
+		return false, pgError("roll back to the savepoint", err)
+	}
+	clear(t.pending) // their staging tables were rolled back too
+	return true, nil
+}
+
+// prune deletes the tenant's rows of table whose key is not among the
+// rows its loadReplace load staged (when classify found any), then
+// drops the staging table.
+func (t *pgWriteTx) prune(ctx context.Context, table string) (int64, error) {
+	m := t.pending[table]
+	if m == nil {
+		return 0, fmt.Errorf("sqltenant: postgres: table %q was not loaded to be replaced", table)
+	}
+	delete(t.pending, table)
+	what := fmt.Sprintf("delete the rows of table %q the backup lacks", table)
+	var n int64
+	if m.extra > 0 {
+		where := "WHERE NOT EXISTS (SELECT 1 FROM " + m.stage + " AS s WHERE " + m.keyMatch + ")"
+		if m.l.Where != "" {
+			where += " AND (" + m.l.Where + ")"
+		}
+		tag, err := t.c.Exec(ctx, "DELETE FROM "+m.table+" "+where, m.l.Args...)
+		if err != nil {
+			return 0, pgError(what, err)
+		}
+		n = tag.RowsAffected()
+	}
+	_, err := t.c.Exec(ctx, "DROP TABLE "+m.stage)
+	return n, pgError(what, err)
+}
