@@ -101,10 +101,23 @@ func num(v value) float64 {
 }
 
 func parseTime(s string) (time.Time, bool) {
-	for _, l := range timeLayouts {
+	t, _, ok := parseTimeFrom(s, 0)
+	return t, ok
+}
+
+// parseTimeFrom parses s as parseTime does, trying timeLayouts[first]
+// first, and returns the index of the layout that parsed it.
+func parseTimeFrom(s string, first int) (time.Time, int, bool) {
+	if t, err := time.Parse(timeLayouts[first], s); err == nil {
+		return t, first, true
+	}
+	for i, l := range timeLayouts {
+		if i == first {
+			continue
+		}
 		if t, err := time.Parse(l, s); err == nil {
-			return t, true
+			return t, i, true
 		}
 	}
-	return time.Time{}, false
+	return time.Time{}, first, false
 }

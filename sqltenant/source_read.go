@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"time"
 )
 
 // open streams t's rows file through a pipe from a goroutine scanning
@@ -55,10 +56,11 @@ func (sn *snapshot) read(ctx context.Context, t *tableRead, w io.Writer) (readSt
 			ts = i
 		}
 	}
+	var max latest
 	spec := &scanSpec{Table: &t.Table, Columns: cols, Where: t.where, Args: t.args}
 	err = sn.tx.scan(ctx, spec, func(row []value) error {
-		if ts >= 0 && !row[ts].isNull() && (!st.hasMax || newer(row[ts], st.maxTS)) {
-			st.maxTS, st.hasMax = copyValue(row[ts]), true
+		if ts >= 0 {
+			max.see(row[ts])
 		}
 		return enc.write(row)
 	})
@@ -69,7 +71,49 @@ func (sn *snapshot) read(ctx context.Context, t *tableRead, w io.Writer) (readSt
 		return st, fmt.Errorf("sqltenant: read table %q: %w", t.Name, err)
 	}
 	st.rows, st.sum = enc.rows, hexSum(h)
+	st.maxTS, st.hasMax = max.v, max.has
 	return st, nil
+}
+
+// latest keeps the greatest of the values it sees, as newer orders
+// them, holding the greatest one's time parsed, and the layout that
+// parsed it tried first: a table's timestamps, one text form each, cost
+// one parse a row.
+type latest struct {
+	v      value
+	t      time.Time // v's time, when timed
+	timed  bool
+	has    bool
+	layout int // index in timeLayouts of the form v parsed as
+}
+
+// see considers v (NULL is ignored).
+func (m *latest) see(v value) {
+	switch {
+	case v.isNull():
+		return
+	case !m.has:
+	case v.k == kindText && m.timed:
+		if v.s == m.v.s {
+			return
+		}
+		t, i, ok := parseTimeFrom(v.s, m.layout)
+		if ok {
+			if t.After(m.t) {
+				m.v, m.t, m.layout = copyValue(v), t, i
+			}
+			return
+		}
+		if !newer(v, m.v) {
+			return
+		}
+	case !newer(v, m.v):
+		return
+	}
+	m.v, m.has, m.timed = copyValue(v), true, false
+	if v.k == kindText {
+		m.t, m.layout, m.timed = parseTimeFrom(v.s, m.layout)
+	}
 }
 
 // copyValue returns v with bytes of its own (a scan's are reused).
