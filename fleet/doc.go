@@ -50,9 +50,23 @@
 //
 // A drill is recorded as retention.Scheduler records its own
 // (retention.Policies.RecordDrill: stored status, audit event, an alert on
-// entering a failed or over-SLO breach). Not yet here: RPO alerts and
-// overdue-drill alerts computed once for the fleet by the leader (health
-// reports both meanwhile).
+// entering a failed or over-SLO breach).
+//
+// # RPO alerts, once for the fleet
+//
+// The leader also inserts an RPOArgs job every Config.RPOInterval; the
+// member that works it runs CheckRPO: each tenant's newest backup and
+// newest full backup, read from the catalog, against its policy, by the
+// same rules as retention.Scheduler (retention.RPOBreaches). A breach is
+// alerted once, on entering it, whichever member checks and however
+// often: the alert (tenant, kind, newest backup) is claimed in a table of
+// the fleet's own, then recorded as an rpo.breach audit event
+// (retention.RecordRPOBreach, which the notifiers pass on) and given to
+// Config.Alert. A member that dies between claiming and recording leaves
+// the claim open, and the next check looks for the event in the audit log
+// (Config.AuditLog) before recording it, so an alert is neither lost nor
+// repeated. Not yet here: overdue-drill alerts for the fleet (the health
+// checks report an overdue drill meanwhile).
 //
 // # Setting up
 //

@@ -135,9 +135,15 @@ func (w *enqueueWorker) Work(ctx context.Context, _ *river.Job[EnqueueArgs]) err
 }
 
 func enqueueOutput(rep *EnqueueReport) map[string]any {
-	errs := map[string]string{}
-	for t, err := range rep.Errors {
-		errs[t] = err.Error()
+	return map[string]any{"inserted": rep.Inserted, "duplicates": rep.Duplicates, "errors": errorStrings(rep.Errors)}
+}
+
+// errorStrings is a report's errors per tenant as their messages, for a
+// job's recorded output.
+func errorStrings(errs map[string]error) map[string]string {
+	out := map[string]string{}
+	for t, err := range errs {
+		out[t] = err.Error()
 	}
-	return map[string]any{"inserted": rep.Inserted, "duplicates": rep.Duplicates, "errors": errs}
+	return out
 }

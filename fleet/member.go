@@ -55,6 +55,19 @@ type Config struct {
 	Auditor    audit.Auditor
 	Authorizer steward.Authorizer
 
+	// RPOInterval is how often the leader checks every tenant's RPOs
+	// (CheckRPO; default EnqueueInterval).
+	RPOInterval time.Duration
+	// Alert is called once for the fleet when a tenant enters an RPO
+	// breach (CheckRPO), on the member that recorded its rpo.breach
+	// audit event.
+	Alert func(ctx context.Context, a retention.Alert)
+	// AuditLog is the log the Auditor writes to, if it is one. CheckRPO
+	// reads it to finish an alert whose member died between claiming it
+	// and marking it recorded, so that the alert is not repeated. Nil:
+	// such an alert is recorded again.
+	AuditLog *audit.Log
+
 	// Schema is the PostgreSQL schema of River's tables ("" = the
 	// connection's search_path). Migrate creates them.
 	Schema string
@@ -115,6 +128,7 @@ func (c *Config) withDefaults() (Config, error) {
 	out.Workers = positive(out.Workers, 4)
 	out.MaxAttempts = positive(out.MaxAttempts, 5)
 	out.EnqueueInterval = positive(out.EnqueueInterval, time.Minute)
+	out.RPOInterval = positive(out.RPOInterval, out.EnqueueInterval)
 	out.CatchUp = positive(out.CatchUp, time.Hour)
 	out.RescueAfter = positive(out.RescueAfter, time.Hour)
 	out.PollInterval = positive(out.PollInterval, time.Second)
@@ -166,6 +180,7 @@ func New(pool *pgxpool.Pool, cfg *Config) (*Member, error) {
 	river.AddWorker(workers, &backupWorker{m: m})
 	river.AddWorker(workers, &retentionWorker{m: m})
 	river.AddWorker(workers, &enqueueWorker{m: m})
+	river.AddWorker(workers, &rpoWorker{m: m})
 	if c.Restorer != nil {
 		river.AddWorker(workers, &drillWorker{m: m})
 	}
@@ -181,13 +196,16 @@ func (m *Member) riverConfig(workers *river.Workers) *river.Config {
 	enqueue := river.NewPeriodicJob(river.PeriodicInterval(c.EnqueueInterval),
 		func() (river.JobArgs, *river.InsertOpts) { return EnqueueArgs{}, nil },
 		&river.PeriodicJobOpts{RunOnStart: true, ID: KindEnqueue})
+	rpo := river.NewPeriodicJob(river.PeriodicInterval(c.RPOInterval),
+		func() (river.JobArgs, *river.InsertOpts) { return RPOArgs{}, nil },
+		&river.PeriodicJobOpts{RunOnStart: true, ID: KindRPO})
 	return &river.Config{
 		ID:                          c.ID,
 		Schema:                      c.Schema,
 		Logger:                      c.Logger,
 		Workers:                     workers,
 		Queues:                      map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: c.Workers}},
-		PeriodicJobs:                []*river.PeriodicJob{enqueue},
+		PeriodicJobs:                []*river.PeriodicJob{enqueue, rpo},
 		MaxAttempts:                 c.MaxAttempts,
 		RetryPolicy:                 c.RetryPolicy,
 		RescueStuckJobsAfter:        c.RescueAfter,
@@ -230,9 +248,11 @@ func (m *Member) Stop(ctx context.Context) error {
 	return fmt.Errorf("fleet: stop: running jobs cancelled and handed back: %w", err)
 }
 
-// Migrate creates or updates River's tables in schema ("" = the
-// connection's search_path) of pool's database. Safe to run from every
-// member at start: it is a no-op when the tables are current.
+// Migrate creates or updates River's tables, and the fleet's own two
+// (the tenants whose RPOs are watched and the RPO alerts claimed), in
+// schema ("" = the connection's search_path) of pool's database. Safe to
+// run from every member at start: it is a no-op when the tables are
+// current.
 func Migrate(ctx context.Context, pool *pgxpool.Pool, schema string) error {
 	mig, err := rivermigrate.New(riverpgxv5.New(pool), &rivermigrate.Config{Schema: schema})
 	if err != nil {
@@ -241,8 +261,40 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool, schema string) error {
 	if _, err := mig.Migrate(ctx, rivermigrate.DirectionUp, nil); err != nil {
 		return fmt.Errorf("fleet: migrate River's tables: %w", err)
 	}
+	err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		// Serialised: concurrent CREATE TABLE IF NOT EXISTS may collide.
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtext('steward_fleet_migrate'))`); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS `+qualified(schema, tableWatch)+` (
+				tenant text PRIMARY KEY, since timestamptz NOT NULL);
+			CREATE TABLE IF NOT EXISTS `+qualified(schema, tableAlert)+` (
+				tenant text NOT NULL, kind text NOT NULL, newest timestamptz NOT NULL,
+				alerted boolean NOT NULL DEFAULT false, PRIMARY KEY (tenant, kind, newest))`)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("fleet: migrate the fleet's tables: %w", err)
+	}
 	return nil
 }
+
+// The fleet's own tables (Migrate).
+const (
+	tableWatch = "steward_fleet_rpo_watch"
+	tableAlert = "steward_fleet_rpo_alert"
+)
+
+// qualified is table in schema, quoted.
+func qualified(schema, table string) string {
+	if schema == "" {
+		return pgx.Identifier{table}.Sanitize()
+	}
+	return pgx.Identifier{schema, table}.Sanitize()
+}
+
+// table is one of the fleet's tables in the member's schema.
+func (m *Member) table(name string) string { return qualified(m.cfg.Schema, name) }
 
 // jobCtx is ctx with the member's principal.
 func (m *Member) jobCtx(ctx context.Context) context.Context {

@@ -245,15 +245,7 @@ func (s *Scheduler) learn(ctx context.Context, t string) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.newest[t] = time.Time{}
-	for _, snap := range cat {
-		if snap.Timestamp.After(s.newest[t]) {
-			s.newest[t] = snap.Timestamp
-		}
-		if snap.Type == backup.Full && snap.Timestamp.After(s.newestF[t]) {
-			s.newestF[t] = snap.Timestamp
-		}
-	}
+	s.newest[t], s.newestF[t] = NewestBackups(cat)
 	return nil
 }
 
@@ -296,40 +288,33 @@ func (s *Scheduler) runTenant(ctx context.Context, t string, p Policy, now time.
 	return snap.Type, nil
 }
 
+// checkRPO returns the RPO breaches t entered at now (RPOBreaches, a
+// tenant never backed up counted from the Scheduler's start), each
+// audited (RecordRPOBreach) and passed to the Alert hook once.
 func (s *Scheduler) checkRPO(ctx context.Context, t string, p Policy, now time.Time) []Alert {
 	s.mu.Lock()
 	newest, newestF := s.newest[t], s.newestF[t]
 	s.mu.Unlock()
+	in := map[string]Alert{}
+	for _, a := range RPOBreaches(t, p, newest, newestF, s.started, now) {
+		in[a.Kind] = a
+	}
 	var out []Alert
-	check := func(kind string, last time.Time, rpo Duration) {
-		if rpo <= 0 {
-			return
-		}
-		key := t + "/" + kind
-		ref := last
-		if ref.IsZero() {
-			ref = s.started // never backed up: count from when we started watching
-		}
-		age := now.Sub(ref)
+	for _, kind := range []string{RPOKindIncremental, RPOKindFull} {
+		a, breached := in[kind]
 		s.mu.Lock()
-		was := s.breached[key]
-		in := age > time.Duration(rpo)
-		s.breached[key] = in
+		was := s.breached[t+"/"+kind]
+		s.breached[t+"/"+kind] = breached
 		s.mu.Unlock()
-		if !in || was {
-			return
+		if !breached || was {
+			continue
 		}
-		a := Alert{Tenant: t, Kind: kind, Newest: last, Age: age, RPO: time.Duration(rpo)}
 		out = append(out, a)
-		_ = s.cfg.Auditor.Record(context.WithoutCancel(ctx), audit.Event{Type: audit.TypeRPOBreach, Level: audit.LevelError, Tenant: t,
-			Message: fmt.Sprintf("RPO breach for %q: newest %s backup is %s old (RPO %s)", t, kind, age.Round(time.Minute), time.Duration(rpo)),
-			Data:    map[string]any{"kind": kind, "age_ms": age.Milliseconds(), "rpo_ms": time.Duration(rpo).Milliseconds()}})
+		_ = RecordRPOBreach(ctx, s.cfg.Auditor, a)
 		if s.cfg.Alert != nil {
 			s.cfg.Alert(ctx, a)
 		}
 	}
-	check("incremental", newest, p.RPOIncremental)
-	check("full", newestF, p.RPOFull)
 	return out
 }
 
