@@ -81,7 +81,7 @@ func New(store storage.Store, cfg *Config) (*Engine, error) {
 	if e.cfg.Parallelism == 0 {
 		e.cfg.Parallelism = runtime.GOMAXPROCS(0)
 	}
-	e.bufs = repo.NewChunkerBufs(2*e.cfg.Parallelism + 1)
+	e.bufs = repo.NewChunkerBufs(e.cfg.Parallelism + 1) // one per read worker, one for the entry list
 	e.cfg.Clock = steward.ClockOrSystem(e.cfg.Clock)
 	e.cfg.Auditor = audit.OrNop(e.cfg.Auditor)
 	e.cfg.Authorizer = steward.AuthorizerOrDefault(e.cfg.Authorizer)

@@ -15,7 +15,6 @@ import (
 	"github.com/iluxsys/steward/backup"
 	"github.com/iluxsys/steward/restore"
 	"github.com/iluxsys/steward/storage"
-	_ "github.com/iluxsys/steward/storage/cloud" // s3://, gs://, azblob://
 )
 
 // app holds what the commands share, opened on first use.

@@ -23,6 +23,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strconv"
 	"syscall"
 
@@ -32,11 +33,25 @@ import (
 )
 
 func main() {
+	collectSooner()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := newRoot().ExecuteContext(ctx); err != nil {
 		fmt.Fprintln(os.Stderr, "backupctl:", err)
 		os.Exit(exitCode(err))
+	}
+}
+
+// collectSooner has the collector run when the heap has grown by half
+// since the last collection instead of doubling (GOGC=50), unless GOGC is
+// set. backupctl's live heap is mostly large pointer-free buffers (chunker
+// and compression buffers, see internal/repo's buffer pools), which a
+// collection marks at almost no cost: on the many-small-files benchmark a
+// full backup's peak RSS fell by 19 MB (15%) and its CPU time did not
+// move measurably. A host embedding the library makes its own choice.
+func collectSooner() {
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(50)
 	}
 }
 

@@ -58,7 +58,8 @@ func NewGear(seed []byte) *Gear {
 }
 
 // Chunker splits a stream into content-defined chunks. It holds one buffer
-// of 2*MaxChunk bytes; Next returns slices of it, valid until the next call.
+// (BigChunkerBuf bytes unless the stream is known to be shorter); Next
+// returns slices of it, valid until the next call.
 type Chunker struct {
 	gear  *Gear
 	r     io.Reader
@@ -70,12 +71,14 @@ type Chunker struct {
 }
 
 // NewChunker returns a Chunker reading r into buf (callers pool them); a
-// nil buf gets a new one of 2*MaxChunk bytes. A shorter buf is fine for a
-// stream known to be shorter than len(buf); a longer stream would be cut
-// at buffer boundaries instead of by content.
+// nil buf gets a new one of BigChunkerBuf bytes. Any buf of MaxChunk bytes
+// or more cuts a stream at the same places: the chunker refills it
+// whenever less than MaxChunk bytes are left, and a cut looks no further.
+// A shorter buf is fine for a stream known to be shorter than len(buf); a
+// longer stream would be cut at buffer boundaries instead of by content.
 func NewChunker(g *Gear, r io.Reader, buf []byte) *Chunker {
 	if len(buf) == 0 {
-		buf = make([]byte, 2*MaxChunk)
+		buf = make([]byte, BigChunkerBuf)
 	}
 	return &Chunker{gear: g, r: r, buf: buf}
 }
