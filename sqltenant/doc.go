@@ -39,8 +39,9 @@
 // a Schema with the engine and its version, the layout, the migration
 // version (from the release migrator's table, when present), and per
 // table its columns and types, primary key, foreign keys, row count,
-// SHA-256 of its rows file, and greatest updated-at, tables in parent
-// first order. It sorts after every table so that a backup reads it
+// SHA-256 of its rows file, greatest updated-at, and (PostgreSQL) the
+// values of the sequences behind its serial and identity columns,
+// tables in parent first order. It sorts after every table so that a backup reads it
 // last, when the counts and sums are known.
 //
 // A Source reads every table in one read transaction: the snapshot is

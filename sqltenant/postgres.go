@@ -46,8 +46,8 @@ const defaultLockTimeout = 5 * time.Second
 // ONLY transaction (tables locked ACCESS SHARE up front, as pg_dump does)
 // and streams each table with COPY TO; a restore writes in one READ
 // COMMITTED transaction, loading with COPY FROM, foreign keys enforced,
-// and sets each loaded table's sequences to the greater of their value
-// and the table's greatest key. Merges, and loads into tables under
+// and sets each loaded table's sequences to the greatest of their value,
+// the value the backup recorded and the table's greatest key. Merges, and loads into tables under
 // row-level security, go through temporary staging tables.
 //
 // No superuser right is used. A backup needs SELECT on the tables; a

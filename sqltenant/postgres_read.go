@@ -125,7 +125,10 @@ func (t *pgReadTx) tables(ctx context.Context) ([]Table, error) {
 			return err
 		}
 		out = tables
-		return lockTables(ctx, c, refs)
+		if err := lockTables(ctx, c, refs); err != nil {
+			return err
+		}
+		return pgCatalog{t.d}.sequenceValues(ctx, c, out)
 	})
 	return out, err
 }

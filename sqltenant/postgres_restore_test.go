@@ -436,3 +436,41 @@ func TestPostgresFullRestoreUniqueValueMoved(t *testing.T) {
 	require.Equal(t, globex, pgTenantDump(t, pool, "globex"))
 	require.Equal(t, restore.Outcome{Module: "users", Action: "replaced", Inserted: 10, Deleted: 11}, outcomes(rep)["users"])
 }
+
+// The metadata holds the value of each serial and identity column's
+// sequence; a restore sets the target's sequence to the greatest of its
+// own value, the stored one and the column's greatest value, and never
+// moves it back.
+func TestPostgresSequenceValues(t *testing.T) {
+	src, srcDB := pgDatabase(t)
+	pgSeed(t, src, "acme", 5, 0)
+	pgExec(t, src, `SELECT setval(pg_get_serial_sequence('users', 'id'), 500), setval(pg_get_serial_sequence('orders', 'id'), 700)`)
+	e, r, _ := newEngine(t)
+	snap := pgBackup(t, e, srcDB, "acme", appOptions())
+	s := snapshotSchema(t, e, "acme", snap.ID)
+	seqs := map[string][]sqltenant.Sequence{}
+	for _, tb := range s.Tables {
+		seqs[tb.Name] = tb.Sequences
+	}
+	require.Equal(t, []sqltenant.Sequence{{Column: "id", Value: 500}}, seqs["users"])
+	require.Equal(t, []sqltenant.Sequence{{Column: "id", Value: 700}}, seqs["orders"])
+	require.Empty(t, seqs["projects"], "no serial or identity column")
+
+	next := func(pool *pgxpool.Pool, table string) int64 {
+		var n int64
+		require.NoError(t, pool.QueryRow(master(), `SELECT nextval(pg_get_serial_sequence($1, 'id'))`, table).Scan(&n))
+		return n
+	}
+	fresh, freshDB := pgDatabase(t) // sequences never used: taken to the backup's values
+	_, err := pgRestore(t, r, freshDB, "acme", snap.ID, appOptions(), nil)
+	require.NoError(t, err)
+	require.Equal(t, int64(501), next(fresh, "users"))
+	require.Equal(t, int64(701), next(fresh, "orders"))
+
+	ahead, aheadDB := pgDatabase(t) // further on than the backup: left there
+	pgExec(t, ahead, `SELECT setval(pg_get_serial_sequence('users', 'id'), 900)`)
+	_, err = pgRestore(t, r, aheadDB, "acme", snap.ID, appOptions(), nil)
+	require.NoError(t, err)
+	require.Equal(t, int64(901), next(ahead, "users"))
+	require.Equal(t, int64(701), next(ahead, "orders"))
+}

@@ -8,7 +8,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -21,7 +20,10 @@ type pgWriteTx struct {
 	d      *pgDialect
 	c      *pgxpool.Conn
 	loaded []string // tables loaded, whose sequences commit advances
-	stages int      // staging tables made, for unique names
+	// floors are the backup's sequence values, by table and column,
+	// which commit advances the sequences to at least.
+	floors map[[2]string]int64
+	stages int // staging tables made, for unique names
 	// pending are the staging tables of loadReplace loads, by table,
 	// kept for prune.
 	pending map[string]*pgMerge
@@ -67,6 +69,14 @@ func (t *pgWriteTx) exec(ctx context.Context, q string, args []any) (int64, erro
 // loaded through a staging table too, so the policies check each row.
 func (t *pgWriteTx) load(ctx context.Context, l *loadSpec) (loadCounts, error) {
 	t.loaded = append(t.loaded, l.Table.Name)
+	if len(l.Table.Sequences) > 0 {
+		if t.floors == nil {
+			t.floors = map[[2]string]int64{}
+		}
+		for _, sq := range l.Table.Sequences {
+			t.floors[[2]string{l.Table.Name, sq.Column}] = sq.Value
+		}
+	}
 	if l.Mode == loadInsert {
 		rls, err := t.rowSecurity(ctx, l.Table.Name)
 		if err != nil {
@@ -308,53 +318,6 @@ func (d *pgDialect) qualified(table string) string {
 func (t *pgWriteTx) checkForeignKeys(ctx context.Context, _ []string) error {
 	_, err := t.c.Exec(ctx, "SET CONSTRAINTS ALL IMMEDIATE")
 	return pgError("check foreign keys", err)
-}
-
-// pgSequencesSQL lists the sequences owned by (serial) or backing
-// (identity) integer columns of the named tables of a schema.
-const pgSequencesSQL = `SELECT sn.nspname, s.relname, t.relname, a.attname
-FROM pg_catalog.pg_depend d
-JOIN pg_catalog.pg_class s ON s.oid = d.objid AND s.relkind = 'S'
-JOIN pg_catalog.pg_namespace sn ON sn.oid = s.relnamespace
-JOIN pg_catalog.pg_class t ON t.oid = d.refobjid
-JOIN pg_catalog.pg_namespace tn ON tn.oid = t.relnamespace
-JOIN pg_catalog.pg_attribute a ON a.attrelid = t.oid AND a.attnum = d.refobjsubid
-WHERE d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass
-  AND d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass
-  AND d.deptype IN ('a', 'i') AND tn.nspname = $1 AND t.relname = ANY($2)
-  AND a.atttypid IN ('pg_catalog.int2'::pg_catalog.regtype, 'pg_catalog.int4'::pg_catalog.regtype, 'pg_catalog.int8'::pg_catalog.regtype)
-ORDER BY 1, 2`
-
-// advanceSequences sets each sequence of a loaded table to the greater
-// of its value and its column's greatest value, so that rows inserted
-// after the restore get keys the restored rows do not hold. (setval is
-// not undone by a rollback; it only ever moves a sequence forward.)
-func (t *pgWriteTx) advanceSequences(ctx context.Context) error {
-	if len(t.loaded) == 0 {
-		return nil
-	}
-	rows, err := t.c.Query(ctx, pgSequencesSQL, t.d.schema, t.loaded)
-	if err != nil {
-		return pgError("list sequences", err)
-	}
-	var seqs [][4]string
-	var s [4]string
-	_, err = pgx.ForEachRow(rows, []any{&s[0], &s[1], &s[2], &s[3]}, func() error {
-		seqs = append(seqs, s)
-		return nil
-	})
-	if err != nil {
-		return pgError("list sequences", err)
-	}
-	for _, s := range seqs {
-		seq := pgx.Identifier{s[0], s[1]}.Sanitize()
-		q := "SELECT pg_catalog.setval(" + pgQuoteString(seq) + "::pg_catalog.regclass, m) FROM (SELECT pg_catalog.max(" +
-			pgIdent(s[3]) + ")::int8 AS m FROM " + t.d.qualified(s[2]) + ") x WHERE m > (SELECT last_value FROM " + seq + ")"
-		if _, err := t.c.Exec(ctx, q); err != nil {
-			return pgError(fmt.Sprintf("advance sequence %s", seq), err)
-		}
-	}
-	return nil
 }
 
 func (t *pgWriteTx) commit(ctx context.Context) error {

@@ -72,6 +72,21 @@ type Table struct {
 	// table has none.
 	Timestamp    string `json:"timestamp,omitempty"`
 	MaxTimestamp string `json:"max_timestamp,omitempty"`
+	// Sequences are the values of the sequences behind the table's
+	// serial and identity columns when the backup was taken
+	// (PostgreSQL; a sequence that never handed a value out, or that the
+	// role may not read, is left out).
+	Sequences []Sequence `json:"sequences,omitempty"`
+}
+
+// Sequence is the value of the sequence behind one column of a Table:
+// the last value it handed out. A restore of the table sets the
+// target's sequence to the greatest of its own value, this one and the
+// column's greatest value, so that it never hands out a key the backup
+// or the target already used; it never moves a sequence back.
+type Sequence struct {
+	Column string `json:"column"`
+	Value  int64  `json:"value"`
 }
 
 // Column is one column of a Table.
