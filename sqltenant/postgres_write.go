@@ -175,14 +175,36 @@ func (t *pgWriteTx) mergeStaged(ctx context.Context, m *pgMerge, total int64) (l
 		n.Updated = tag.RowsAffected()
 	}
 	if insert {
-		tag, err := t.c.Exec(ctx, m.insert(), m.l.Args...)
+		ins, err := t.insertMissing(ctx, m, total)
 		if err != nil {
 			return loadCounts{}, err
 		}
-		n.Inserted = tag.RowsAffected()
+		n.Inserted = ins
 	}
 	n.Kept = total - n.Inserted - n.Updated
 	return n, nil
+}
+
+// insertMissing inserts the staged rows whose key the tenant lacks:
+// every one, with no look-up, when classify found that none matched.
+// The look-up runs without nested loops: planned while the table is
+// (nearly) empty, a nested anti-join would scan the table once per
+// staged row, and the table grows with each row inserted, which made
+// loading 16,000 rows into an emptied table take 8 s.
+func (t *pgWriteTx) insertMissing(ctx context.Context, m *pgMerge, total int64) (int64, error) {
+	if m.l.Mode == loadReplace && m.missing == total {
+		tag, err := t.c.Exec(ctx, m.insertAll())
+		return tag.RowsAffected(), err
+	}
+	if _, err := t.c.Exec(ctx, "SET LOCAL enable_nestloop = off"); err != nil {
+		return 0, err
+	}
+	tag, err := t.c.Exec(ctx, m.insert(), m.l.Args...)
+	if err != nil {
+		return 0, err
+	}
+	_, err = t.c.Exec(ctx, "RESET enable_nestloop")
+	return tag.RowsAffected(), err
 }
 
 // pgMerge builds the statements of one staged load.
