@@ -4,6 +4,7 @@ package restore
 
 import (
 	"bufio"
+	"io"
 	"io/fs"
 	"os"
 	"strconv"
@@ -76,8 +77,10 @@ func withFD(dir *os.File, fn func(fd int) error) error {
 }
 
 // createAt creates name in dir, exclusively, with mode perm (less the
-// umask), for writing.
-func createAt(dir *os.File, name string, perm fs.FileMode) (*os.File, error) {
+// umask), for writing. The file is a bare descriptor (fdFile): an
+// *os.File would ask the kernel for the descriptor's flags (one fcntl a
+// file) and register a finalizer, for a file written once and closed.
+func createAt(dir *os.File, name string, perm fs.FileMode) (fileHandle, error) {
 	var nfd int
 	err := withFD(dir, func(fd int) error {
 		var err error
@@ -91,7 +94,54 @@ func createAt(dir *os.File, name string, perm fs.FileMode) (*os.File, error) {
 	if err != nil {
 		return nil, &fs.PathError{Op: "openat", Path: name, Err: err}
 	}
-	return os.NewFile(uintptr(nfd), name), nil
+	return &fdFile{fd: nfd, name: name}, nil
+}
+
+// fdFile is a file open for writing by its bare descriptor. It is used by
+// one goroutine at a time; Close releases the descriptor once.
+type fdFile struct {
+	fd   int
+	name string
+}
+
+// Write writes all of p, or fails with a *fs.PathError.
+func (f *fdFile) Write(p []byte) (int, error) {
+	done := 0
+	for done < len(p) {
+		n, err := unix.Write(f.fd, p[done:])
+		if err == syscall.EINTR {
+			continue
+		}
+		if err != nil {
+			return done, &fs.PathError{Op: "write", Path: f.name, Err: err}
+		}
+		if n == 0 {
+			return done, &fs.PathError{Op: "write", Path: f.name, Err: io.ErrShortWrite}
+		}
+		done += n
+	}
+	return done, nil
+}
+
+// Chmod sets the file's mode bits to perm.
+func (f *fdFile) Chmod(perm fs.FileMode) error {
+	if err := unix.Fchmod(f.fd, uint32(perm.Perm())); err != nil {
+		return &fs.PathError{Op: "fchmod", Path: f.name, Err: err}
+	}
+	return nil
+}
+
+// Close closes the descriptor; a second Close fails with fs.ErrClosed.
+func (f *fdFile) Close() error {
+	if f.fd < 0 {
+		return &fs.PathError{Op: "close", Path: f.name, Err: fs.ErrClosed}
+	}
+	fd := f.fd
+	f.fd = -1
+	if err := unix.Close(fd); err != nil {
+		return &fs.PathError{Op: "close", Path: f.name, Err: err}
+	}
+	return nil
 }
 
 // chtimesAt sets name's access and modification times in dir to t,

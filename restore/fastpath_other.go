@@ -19,10 +19,10 @@ const fdsPerDir = 1
 
 var errNoFastPath = errors.New("restore: no fast path on this platform")
 
-func needsChmod(fs.FileMode) bool                              { return true }
-func createAt(*os.File, string, fs.FileMode) (*os.File, error) { return nil, errNoFastPath }
-func chtimesAt(*os.File, string, time.Time) error              { return errNoFastPath }
-func renameAt(*os.File, string, string) error                  { return errNoFastPath }
+func needsChmod(fs.FileMode) bool                                { return true }
+func createAt(*os.File, string, fs.FileMode) (fileHandle, error) { return nil, errNoFastPath }
+func chtimesAt(*os.File, string, time.Time) error                { return errNoFastPath }
+func renameAt(*os.File, string, string) error                    { return errNoFastPath }
 
 func openDirAt(*os.File, string) (*os.File, error)               { return nil, errNoFastPath }
 func removeAt(*os.File, string) error                            { return errNoFastPath }

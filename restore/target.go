@@ -421,13 +421,17 @@ func (d *dirTarget) Create(ctx context.Context, e backup.Entry) (io.WriteCloser,
 		// Created by Close, under the temporary name, then renamed.
 		return &dirWriter{d: d, dr: dr, tmp: tmp, base: base, e: e}, nil
 	}
-	create := func(dr *dirRoot) (*os.File, error) {
+	create := func(dr *dirRoot) (fileHandle, error) {
 		dr.mu.Lock()
 		defer dr.mu.Unlock()
 		if dr.dir != nil {
 			return createAt(dr.dir, tmp, filePerm(e.Mode))
 		}
-		return dr.r.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		f, err := dr.r.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		if err != nil {
+			return nil, err // not a nil *os.File in a fileHandle
+		}
+		return f, nil
 	}
 	f, err := create(dr)
 	if errors.Is(err, fs.ErrNotExist) && !dr.top {
@@ -464,13 +468,21 @@ func (d *dirTarget) createDirFast(r *os.Root, e backup.Entry) error {
 	return nil
 }
 
+// fileHandle is a file being restored: an *os.File, or on the Linux fast
+// path a bare descriptor.
+type fileHandle interface {
+	io.Writer
+	Chmod(fs.FileMode) error
+	Close() error
+}
+
 // dirWriter writes one file to a temporary name in its directory, or
 // (f nil) creates one symbolic link there on Close.
 type dirWriter struct {
 	d         *dirTarget
 	dr        *dirRoot
-	f         *os.File // nil for a symbolic link
-	tmp, base string   // names in dr
+	f         fileHandle // nil for a symbolic link
+	tmp, base string     // names in dr
 	e         backup.Entry
 	done      bool
 }
