@@ -1,11 +1,8 @@
 package console_test
 
 import (
-	"context"
-	"io"
 	"net/http"
 	"net/url"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -17,7 +14,6 @@ import (
 	"github.com/iluxsys/steward/backup"
 	"github.com/iluxsys/steward/console"
 	"github.com/iluxsys/steward/release"
-	"github.com/iluxsys/steward/restore"
 )
 
 // The wizard's plan writes nothing; a confirmation with the wrong tenant ID
@@ -43,18 +39,22 @@ func TestRestoreWizardPlansConfirmsAndRestores(t *testing.T) {
 	require.Contains(t, body, `data-testid="validated">yes`)
 	require.Equal(t, f.files["acme"], treeOf(t, f.live+"/acme"))
 
-	// A second restore into the now non-empty target takes a safety backup
-	// first, which TenantScoped does not let a tenant's admin take.
+	// A second restore, of the older snapshot, into the now non-empty
+	// target takes a safety backup first, which the restore permission
+	// covers: the tenant's admin restores over existing data.
+	before := treeOf(t, f.live+"/acme")
+	form.Set("snapshot", f.snaps["acme"][0].ID)
 	body = restoreAndWait(t, f.h, userAcme, form)
-	require.Contains(t, body, `data-testid="restore-error"`)
-	require.Contains(t, body, "backup.create")
-	form.Set("csrf", csrfToken(t, f.h, userMaster, "/flags"))
-	body = restoreAndWait(t, f.h, userMaster, form)
+	require.NotContains(t, body, `data-testid="restore-error"`)
 	m := regexp.MustCompile(`data-testid="safety-backup"><a href="/snapshots/acme/([^"]+)"`).FindStringSubmatch(body)
 	require.NotNil(t, m, "no safety backup in the report: %s", body)
 	s, err := f.engine.Snapshot(masterCtx(), "acme", m[1])
 	require.NoError(t, err)
 	require.Contains(t, s.Tags, "pre-restore")
+	require.Contains(t, treeOf(t, f.live+"/acme"), "users/bob.json", "the older snapshot is restored")
+	w = get(t, f.h, userAcme, "/snapshots/acme/"+m[1]+"/download?path=users/carol.json")
+	require.Equal(t, http.StatusOK, w.Code, "the tenant's admin opens its safety backup")
+	require.Equal(t, before["users/carol.json"], w.Body.Bytes(), "the safety backup holds the data restored over")
 }
 
 func TestSelectiveRestoreNeedsModules(t *testing.T) {
@@ -180,28 +180,12 @@ func TestRestoreJobIsThePrincipals(t *testing.T) {
 	require.Equal(t, http.StatusNotFound, get(t, f.h, userAcme, "/restore/jobs/nope").Code)
 }
 
-// gatedTarget is a Target whose writes wait for gate to close.
-type gatedTarget struct {
-	restore.Target
-	gate chan struct{}
-}
-
-func (g gatedTarget) Create(ctx context.Context, e backup.Entry) (io.WriteCloser, error) {
-	<-g.gate
-	return g.Target.Create(ctx, e)
-}
-
-// While a restore runs, its page shows progress and polls (htmx) or
-// refreshes itself (without JavaScript); then it shows the report.
+// While a restore runs, its page shows progress and names its event
+// stream (for the script) or refreshes itself (without JavaScript); then
+// it shows the report.
 func TestRestoreJobShowsProgressWhileRunning(t *testing.T) {
 	f := newFixture(t)
-	gate := make(chan struct{})
-	cfg := *f.cfg
-	cfg.Target = func(_ context.Context, tenant string) (restore.Target, error) {
-		return gatedTarget{restore.DirTarget(filepath.Join(f.live, tenant)), gate}, nil
-	}
-	h, err := console.New(&cfg)
-	require.NoError(t, err)
+	h, gate := f.gated(t)
 	token := csrfToken(t, h, userMaster, "/flags")
 	w := post(t, h, userMaster, "/restore/run", url.Values{"csrf": {token}, "tenant": {"acme"},
 		"snapshot": {f.snaps["acme"][1].ID}, "mode": {"full"}, "confirm": {"acme"}})
@@ -212,7 +196,8 @@ func TestRestoreJobShowsProgressWhileRunning(t *testing.T) {
 	require.Equal(t, http.StatusOK, w.Code)
 	body := w.Body.String()
 	require.Contains(t, body, `data-testid="restore-running"`)
-	require.Contains(t, body, `hx-get="`+loc+`" hx-trigger="every 1s"`)
+	require.Contains(t, body, `data-events="`+loc+`/events"`)
+	require.Regexp(t, `data-testid="restore-progress">0 of [04] files`, body)
 	require.Contains(t, body, `<meta http-equiv="refresh" content="2">`)
 	require.Contains(t, body, `<progress max="100"`)
 

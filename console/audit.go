@@ -80,8 +80,9 @@ func (c *console) exportLink(q auditQuery, format audit.Format) string {
 	return c.cfg.BasePath + "/audit/export?" + v.Encode()
 }
 
-// auditList lists the matching events, newest first, with the chain's
-// verification status.
+// auditList lists the newest matching events, newest first, reading the
+// log from its tail (audit.Log.Recent), with the chain's verification
+// status.
 func (c *console) auditList(w http.ResponseWriter, r *http.Request) {
 	if c.cfg.Log == nil {
 		c.notConfigured(w, r, "audit", "The audit log")
@@ -100,12 +101,9 @@ func (c *console) auditList(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	d := auditData{Query: q, ExportJSONL: c.exportLink(q, audit.JSONL), ExportCSV: c.exportLink(q, audit.CSV)}
-	if d.Events, err = c.cfg.Log.Query(ctx, f); err != nil {
+	if d.Events, _, err = c.cfg.Log.Recent(ctx, f); err != nil {
 		c.fail(w, r, err)
 		return
-	}
-	for i, j := 0, len(d.Events)-1; i < j; i, j = i+1, j-1 {
-		d.Events[i], d.Events[j] = d.Events[j], d.Events[i]
 	}
 	c.render(w, r, http.StatusOK, "audit", "", page{Title: "Audit", Nav: "audit", Data: d})
 }

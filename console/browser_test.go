@@ -26,8 +26,14 @@ var shared struct {
 	skip    string // why browser tests skip
 }
 
+// cleanups run after every test and benchmark of the binary.
+var cleanups []func()
+
 func TestMain(m *testing.M) {
 	code := m.Run()
+	for _, fn := range cleanups {
+		fn()
+	}
 	if shared.cancel != nil {
 		shared.cancel()
 	}

@@ -52,7 +52,10 @@ type Config struct {
 	Target func(ctx context.Context, tenant string) (restore.Target, error)
 	// Log is the audit trail: the Audit page, the Overview's failures,
 	// success rates and times to restore, each flag's history, and the
-	// reasons given for deploys and rollbacks (recorded in it).
+	// reasons given for deploys and rollbacks (recorded in it). The
+	// console also follows it to know when a catalog or a policy changed
+	// (see the package documentation), so Engine and Policies should audit
+	// to it.
 	Log *audit.Log
 	// Flags is the feature flag Set of the Flags page.
 	Flags *flags.Set
@@ -101,6 +104,6 @@ type console struct {
 	csrf  csrfKey
 	jobs  jobs // restores started here
 
-	summary  summaryCache // the Overview's reading of the audit log
-	verified chainPoint   // how far the Audit page verified the chain
+	shared   shared     // tenants, catalogs, RPOs and the audit log's summary, kept current by the log
+	verified chainPoint // how far the Audit page verified the chain
 }

@@ -19,7 +19,10 @@
 //
 // A confirmed restore runs in the handler's process, detached from the
 // request that started it; its page lives in memory (the last 100 restores)
-// and only its principal sees it. A restart loses the page, not the
+// and only its principal sees it. The page follows the restore's progress
+// on a stream of server-sent events (GET .../restore/jobs/{id}/events,
+// read by the embedded console.js) and loads the report when it ends;
+// without JavaScript it reloads itself every two seconds. A restart loses the page, not the
 // restore's audit record. Deploys and rollbacks record the reason given in
 // the audit log (EventDeployRequested, EventRollbackRequested) before the
 // Manager runs them.
@@ -35,6 +38,19 @@
 // (an HMAC of its ID under a key drawn by New) in a form field or the
 // X-CSRF-Token header that htmx sends; one without it is refused with 403
 // before anything runs.
+//
+// # Speed
+//
+// For principals that may read everything, the console keeps the tenant
+// list, each tenant's catalog and RPO, and a summary of the audit log in
+// memory, and the audit log keeps them current: each request first reads
+// the events appended since the last one (audit.Log.Since; two reads when
+// there are none, whichever process appended them) and forgets what those
+// events' tenants had. So the Engine and the Policies must audit to
+// Config.Log. The Audit page reads the newest events from the log's tail
+// (audit.Log.Recent). The first request that needs the audit log's
+// history (the Overview, a flag's history, the Releases page) reads the
+// whole log once. Other principals' pages read what they show.
 //
 // # No build step
 //

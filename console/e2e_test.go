@@ -173,3 +173,28 @@ func TestBrowserRetentionLivePreview(t *testing.T) {
 	require.Equal(t, 1, stored.KeepLast)
 	require.Empty(t, tb.cspViolations())
 }
+
+// A running restore's page shows progress as it arrives on the event
+// stream, without reloading, then loads the report by itself.
+func TestBrowserRestoreProgressArrivesLive(t *testing.T) {
+	tb := newTab(t)
+	f := newFixture(t)
+	h, gate := f.gated(t)
+	base := serve(t, h, userMaster)
+	tb.load(t, chromedp.Navigate(base+"/restore/plan?tenant=acme&mode=full&snapshot="+f.snaps["acme"][1].ID))
+	tb.do(t, chromedp.SendKeys(sel("restore-confirm"), "acme"))
+	tb.load(t, chromedp.Click(sel("restore-run")))
+	tb.do(t, chromedp.WaitVisible(sel("restore-running")))
+	require.Equal(t, "object", run(t, tb, chromedp.Evaluate[string](`window.stayed = {}; typeof window.stayed`)))
+
+	gate <- struct{}{} // one file
+	tb.do(t, chromedp.Poll[chromedp.Void](`document.querySelector('[data-testid="restore-progress"]').textContent.startsWith("1 of 4 files")`))
+	require.Equal(t, "object", run(t, tb, chromedp.Evaluate[string](`typeof window.stayed`)), "the page reloaded instead of following the stream")
+	require.Equal(t, "1", run(t, tb, chromedp.AttributeValue(sel("restore-running"), "data-files-done")).Value)
+
+	close(gate)
+	tb.do(t, chromedp.WaitVisible(sel("report")))
+	require.Contains(t, tb.text(t, "report-counts"), "4 files")
+	require.Equal(t, f.files["acme"], treeOf(t, f.live+"/acme"))
+	require.Empty(t, tb.cspViolations())
+}

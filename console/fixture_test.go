@@ -238,3 +238,38 @@ func restoreAndWaitAt(t testing.TB, h http.Handler, user, loc string) string {
 	}, 30*time.Second, 20*time.Millisecond, "the restore did not end: %s", body)
 	return body
 }
+
+// gatedTarget is a DirTarget whose Create of a regular file waits for a
+// token on gate: a test holds a restore mid-way and watches its progress.
+type gatedTarget struct {
+	restore.Target
+	gate chan struct{}
+	stop chan struct{} // closed when the test ends: every write goes through
+}
+
+func (g gatedTarget) Create(ctx context.Context, e backup.Entry) (io.WriteCloser, error) {
+	if e.Mode.IsRegular() {
+		select {
+		case <-g.gate:
+		case <-g.stop:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	return g.Target.Create(ctx, e)
+}
+
+// gated makes f's restores write through a gatedTarget; it returns the
+// handler over it and the gate.
+func (f *fixture) gated(t testing.TB) (http.Handler, chan struct{}) {
+	t.Helper()
+	gate, stop := make(chan struct{}), make(chan struct{})
+	t.Cleanup(func() { close(stop) }) // before the servers close, which wait for the restore's event streams
+	cfg := *f.cfg
+	cfg.Target = func(_ context.Context, tenant string) (restore.Target, error) {
+		return gatedTarget{Target: restore.DirTarget(filepath.Join(f.live, tenant)), gate: gate, stop: stop}, nil
+	}
+	h, err := console.New(&cfg)
+	require.NoError(t, err)
+	return h, gate
+}

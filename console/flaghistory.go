@@ -1,6 +1,7 @@
 package console
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"slices"
@@ -31,7 +32,7 @@ func (c *console) flagHistory(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	name := r.PathValue("name")
-	evs, err := c.cfg.Log.Query(r.Context(), audit.Filter{Types: []audit.EventType{audit.TypeFlagChanged, audit.TypeFlagDeleted}})
+	evs, err := c.typedEvents(r.Context(), audit.TypeFlagChanged, audit.TypeFlagDeleted)
 	if err != nil {
 		c.fail(w, r, err)
 		return
@@ -51,4 +52,14 @@ func summary(v any) string {
 		return ""
 	}
 	return fmt.Sprint(v)
+}
+
+// typedEvents returns the events of types (some of keptTypes), oldest
+// first: from the shared cache when the principal may use it, else by
+// reading the whole log.
+func (c *console) typedEvents(ctx context.Context, types ...audit.EventType) ([]audit.Event, error) {
+	if c.useShared(ctx, true) {
+		return c.shared.keptEvents(types...), nil
+	}
+	return c.cfg.Log.Query(ctx, audit.Filter{Types: types})
 }

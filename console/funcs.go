@@ -25,6 +25,7 @@ var funcs = template.FuncMap{
 	"first":    firstDecisions,
 	"withData": func(p page, d any) page { p.Data = d; return p },
 	"list":     func(s ...string) []string { return s },
+	"progress": progressText,
 }
 
 // formatBytes writes n in binary units ("1.5 MiB").

@@ -29,6 +29,7 @@ type job struct {
 	report   *restore.Report
 	err      error
 	done     bool
+	changed  chan struct{} // closed (and replaced) by each change
 }
 
 // jobState is a consistent copy of a job for a template.
@@ -44,6 +45,12 @@ type jobState struct {
 }
 
 func (j *job) state() jobState {
+	s, _ := j.watch()
+	return s
+}
+
+// watch returns the job's state and a channel closed at its next change.
+func (j *job) watch() (jobState, <-chan struct{}) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	s := jobState{ID: j.ID, Request: j.Request, Started: j.Started, Progress: j.progress,
@@ -51,7 +58,16 @@ func (j *job) state() jobState {
 	if t := s.Progress.BytesTotal; t > 0 {
 		s.Percent = s.Progress.BytesDone * 100 / t
 	}
-	return s
+	return s, j.changed
+}
+
+// update changes the job under its lock and wakes its watchers.
+func (j *job) update(fn func()) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	fn()
+	close(j.changed)
+	j.changed = make(chan struct{})
 }
 
 // jobs are the restores the console started. Safe for concurrent use.
@@ -66,17 +82,13 @@ type jobs struct {
 // the request that started the job ends.
 func (js *jobs) start(ctx context.Context, principal string, q restoreRequest, now time.Time,
 	fn func(ctx context.Context, progress func(backup.Progress)) (*restore.Report, error)) *job {
-	j := &job{ID: newJobID(), Principal: principal, Request: q, Started: now}
+	j := &job{ID: newJobID(), Principal: principal, Request: q, Started: now, changed: make(chan struct{})}
 	js.add(j)
 	go func() {
 		rep, err := fn(context.WithoutCancel(ctx), func(p backup.Progress) {
-			j.mu.Lock()
-			j.progress = p
-			j.mu.Unlock()
+			j.update(func() { j.progress = p })
 		})
-		j.mu.Lock()
-		j.report, j.err, j.done = rep, err, true
-		j.mu.Unlock()
+		j.update(func() { j.report, j.err, j.done = rep, err, true })
 	}()
 	return j
 }

@@ -27,7 +27,9 @@ type tenantHealth struct {
 	LastFailure *audit.Event // newest failure, when newer than Last
 	Day, Week   rate         // backups that succeeded in the last 24 hours and 7 days
 	TTR         ttr          // times to restore over the last 30 days
-	Growth      growth       // the repository's size over the snapshots
+	Growth      growth       // the repository's size over the snapshots (drawn for the page's rows)
+
+	snaps []backup.Snapshot // the catalog, read only
 }
 
 // rate counts backups that succeeded out of those attempted.
@@ -72,6 +74,9 @@ func (c *console) overview(w http.ResponseWriter, r *http.Request) {
 	}
 	lo, hi, pg := paginate(c.cfg.BasePath+"/", r.URL.Query(), len(rows))
 	d := overviewData{Rows: rows[lo:hi], Pager: pg}
+	for i := range d.Rows {
+		d.Rows[i].Growth = newGrowth(d.Rows[i].snaps)
+	}
 	c.render(w, r, http.StatusOK, "overview", "", page{Title: "Overview", Nav: "overview", Data: d})
 }
 
@@ -109,11 +114,11 @@ func (c *console) health(ctx context.Context) ([]tenantHealth, error) {
 
 // tenantHealth reads one tenant's catalog and RPO.
 func (c *console) tenantHealth(ctx context.Context, tenant string, now time.Time) (tenantHealth, error) {
-	snaps, err := c.catalog(ctx, tenant)
+	snaps, err := c.catalogView(ctx, tenant)
 	if err != nil {
 		return tenantHealth{}, err
 	}
-	h := tenantHealth{Tenant: tenant, Snapshots: len(snaps), RPO: c.rpo(ctx, tenant), Growth: newGrowth(snaps)}
+	h := tenantHealth{Tenant: tenant, Snapshots: len(snaps), RPO: c.rpo(ctx, tenant), snaps: snaps}
 	for i := range snaps {
 		if !slices.Contains(snaps[i].Tags, backup.TagPreRestore) {
 			h.Last = &snaps[i]
@@ -127,16 +132,29 @@ func (c *console) tenantHealth(ctx context.Context, tenant string, now time.Time
 	return h, nil
 }
 
-// rpo is tenant's RPO from its stored policy, or the default.
+// rpo is tenant's RPO from its stored policy, or the default; kept in the
+// shared cache when the principal may use it.
 func (c *console) rpo(ctx context.Context, tenant string) time.Duration {
 	if c.cfg.Policies == nil {
 		return defaultRPO
 	}
-	p, err := c.cfg.Policies.Get(ctx, tenant)
-	if err != nil || p.RPOIncremental <= 0 {
-		return defaultRPO
+	shared := c.useSharedCatalogs(ctx)
+	var gen uint64
+	if shared {
+		var rpo time.Duration
+		if rpo, gen = c.shared.rpo(tenant); rpo > 0 {
+			return rpo
+		}
 	}
-	return time.Duration(p.RPOIncremental)
+	rpo := defaultRPO
+	p, err := c.cfg.Policies.Get(ctx, tenant)
+	if err == nil && p.RPOIncremental > 0 {
+		rpo = time.Duration(p.RPOIncremental)
+	}
+	if shared && err == nil {
+		c.shared.putRPO(tenant, gen, rpo)
+	}
+	return rpo
 }
 
 // tenantEvents is what the audit log says of one tenant's backups.

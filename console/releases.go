@@ -122,7 +122,7 @@ func (c *console) reasons(ctx context.Context, deps []release.Deployment) map[st
 	if c.cfg.Log == nil || !c.allowed(ctx, steward.ActionAuditRead, "") {
 		return out
 	}
-	evs, err := c.cfg.Log.Query(ctx, audit.Filter{Types: []audit.EventType{EventRollbackRequested, EventDeployRequested}})
+	evs, err := c.typedEvents(ctx, EventRollbackRequested, EventDeployRequested)
 	if err != nil {
 		return out
 	}

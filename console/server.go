@@ -38,6 +38,7 @@ func (c *console) routes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /restore/plan", c.restorePlan)
 	mux.HandleFunc("POST /restore/run", c.restoreRun)
 	mux.HandleFunc("GET /restore/jobs/{id}", c.restoreJob)
+	mux.HandleFunc("GET /restore/jobs/{id}/events", c.restoreEvents)
 	mux.HandleFunc("GET /flags", c.flagList)
 	mux.HandleFunc("POST /flags/{name}/toggle", c.flagToggle)
 	mux.HandleFunc("POST /flags/{name}", c.flagUpdate)
@@ -86,7 +87,7 @@ func (c *console) authenticate(next http.Handler) http.Handler {
 			http.Error(w, "console: the principal has no ID", http.StatusUnauthorized)
 			return
 		}
-		next.ServeHTTP(w, r.WithContext(steward.WithPrincipal(r.Context(), p)))
+		next.ServeHTTP(w, r.WithContext(withRequestState(steward.WithPrincipal(r.Context(), p))))
 	})
 }
 

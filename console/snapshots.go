@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 
@@ -50,30 +51,41 @@ func (c *console) snapshots(w http.ResponseWriter, r *http.Request) {
 		}
 		scope = []string{d.Filter.Tenant}
 	}
-	all, err := c.listSnapshots(r.Context(), scope, d.Filter)
+	d.Snapshots, d.Pager, err = c.listSnapshots(r.Context(), scope, d.Filter, q)
 	if err != nil {
 		c.fail(w, r, err)
 		return
 	}
-	lo, hi, pg := paginate(c.cfg.BasePath+"/snapshots", q, len(all))
-	d.Snapshots, d.Pager = all[lo:hi], pg
 	c.render(w, r, http.StatusOK, "snapshots", "", page{Title: "Snapshots", Nav: "snapshots", Data: d})
 }
 
-// listSnapshots gathers the matching snapshots of tenants, newest first.
-func (c *console) listSnapshots(ctx context.Context, tenants []string, f snapshotFilter) ([]backup.Snapshot, error) {
-	per := make([][]backup.Snapshot, len(tenants))
+// listSnapshots gathers the matching snapshots of tenants, newest first,
+// and returns the page of them the query asks for with its pager. It
+// sorts pointers into the catalogs and copies only the page's rows.
+func (c *console) listSnapshots(ctx context.Context, tenants []string, f snapshotFilter, q url.Values) ([]backup.Snapshot, pager, error) {
+	per := make([][]*backup.Snapshot, len(tenants))
 	err := forEach(ctx, tenants, func(ctx context.Context, i int, t string) error {
-		snaps, err := c.catalog(ctx, t)
-		per[i] = slices.DeleteFunc(snaps, func(s backup.Snapshot) bool { return !f.match(&s) })
+		snaps, err := c.catalogView(ctx, t)
+		for j := range snaps {
+			if f.match(&snaps[j]) {
+				per[i] = append(per[i], &snaps[j])
+			}
+		}
 		return err
 	})
 	if err != nil {
-		return nil, err
+		return nil, pager{}, err
 	}
-	out := slices.Concat(per...)
-	slices.SortStableFunc(out, func(a, b backup.Snapshot) int { return b.Timestamp.Compare(a.Timestamp) })
-	return out, nil
+	all := slices.Concat(per...)
+	slices.SortFunc(all, func(a, b *backup.Snapshot) int {
+		return cmp.Or(b.Timestamp.Compare(a.Timestamp), cmp.Compare(b.ID, a.ID))
+	})
+	lo, hi, pg := paginate(c.cfg.BasePath+"/snapshots", q, len(all))
+	out := make([]backup.Snapshot, 0, hi-lo)
+	for _, s := range all[lo:hi] {
+		out = append(out, *s)
+	}
+	return out, pg, nil
 }
 
 // module is one module of a snapshot's details.

@@ -2,88 +2,335 @@ package console
 
 import (
 	"context"
+	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
 	"github.com/iluxsys/steward"
 	"github.com/iluxsys/steward/audit"
+	"github.com/iluxsys/steward/backup"
 )
 
-// summaryTTL is how long the Overview reuses its reading of the whole
-// audit log while the Log's head has not moved: events other processes
-// append show within it.
-const summaryTTL = 15 * time.Second
+// retryAfter is how long the console reads without its shared cache after
+// the audit log failed to read (a damaged chain, a store that fails): the
+// Audit page says why.
+const retryAfter = 15 * time.Second
 
-// summaryCache keeps the Overview's last reading of the whole audit log,
-// for principals who may read all of it. Safe for concurrent use.
-type summaryCache struct {
-	mu   sync.Mutex
-	seq  uint64
-	hash string
-	at   time.Time // when it was read (wall clock)
-	data map[string]*tenantEvents
+// ttrWindow is how far back the Overview's times to restore go.
+const ttrWindow = 30 * 24 * time.Hour
+
+// shared is what the console reads once and keeps for the principals
+// that may read everything (list every tenant's backups and read the
+// whole audit log): the tenant list, each tenant's catalog and RPO, and
+// what the audit log says of each tenant's backups and restores.
+//
+// The audit log keeps it current. Every change to a catalog or a policy is
+// an audited event of its tenant, so each request first reads the events
+// appended since the last one (audit.Log.Since: two reads when there are
+// none, whoever appended them) and forgets the catalog and RPO of each
+// tenant they name; a tenant it does not know makes it read the tenant
+// list again. This needs the Engine and Policies to audit to Config.Log.
+// Safe for concurrent use.
+type shared struct {
+	follow   sync.Mutex // one reader of the log at a time
+	mu       sync.Mutex
+	started  bool             // point is set
+	history  bool             // the events before point are summed up too
+	point    audit.Checkpoint // the log is read up to here
+	failedAt time.Time        // the last failure to read the log (wall clock)
+	tenants  []string         // nil: to be read
+	listGen  uint64           // bumped when the tenant list is forgotten
+	byTenant map[string]*tenantState
+	kept     []audit.Event // the events of keptTypes, oldest first (with history)
 }
 
-// get returns the cached summary if the head is still seq and hash and it
-// is younger than summaryTTL.
-func (s *summaryCache) get(seq uint64, hash string) (map[string]*tenantEvents, bool) {
+// keptTypes are the events shared keeps whole: few, and read by the flag
+// history and the Releases page.
+var keptTypes = []audit.EventType{audit.TypeFlagChanged, audit.TypeFlagDeleted, EventDeployRequested, EventRollbackRequested}
+
+// tenantState is what shared keeps of one tenant.
+type tenantState struct {
+	gen      uint64 // bumped by each event of the tenant: a read started before is not kept
+	snaps    []backup.Snapshot
+	hasSnaps bool
+	rpo      time.Duration // 0: to be read
+	log      tenantLog
+}
+
+// tenantLog holds the events the Overview sums up for one tenant.
+type tenantLog struct {
+	lastFailure *audit.Event  // the newest failure of an operation
+	recent      []audit.Event // backups and restores of the last ttrWindow
+}
+
+// state returns tenant's state, created empty. Call with mu held.
+func (s *shared) state(tenant string) *tenantState {
+	if s.byTenant == nil {
+		s.byTenant = map[string]*tenantState{}
+	}
+	t := s.byTenant[tenant]
+	if t == nil {
+		t = &tenantState{}
+		s.byTenant[tenant] = t
+	}
+	return t
+}
+
+// forget drops what e changes: its tenant's catalog and RPO, and the
+// tenant list when e names a tenant it does not hold.
+func (s *shared) forget(e *audit.Event) {
+	if e.Tenant == "" || e.Type == audit.TypeAccessDenied {
+		return
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.data == nil || s.seq != seq || s.hash != hash || time.Since(s.at) > summaryTTL {
-		return nil, false
+	if !slices.Contains(s.tenants, e.Tenant) {
+		s.tenants, s.listGen = nil, s.listGen+1
 	}
-	return s.data, true
+	t := s.state(e.Tenant)
+	t.gen++
+	t.snaps, t.hasSnaps, t.rpo = nil, false, 0
 }
 
-func (s *summaryCache) put(seq uint64, hash string, data map[string]*tenantEvents) {
+// keep records what the Overview, the flag history and the Releases page
+// need of e.
+func (s *shared) keep(e audit.Event, now time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.seq, s.hash, s.at, s.data = seq, hash, time.Now(), data
+	if slices.Contains(keptTypes, e.Type) {
+		s.kept = append(s.kept, e)
+	}
+	if e.Tenant == "" {
+		return
+	}
+	t := s.state(e.Tenant)
+	if e.Failed() && e.Type != audit.TypeAccessDenied {
+		t.log.lastFailure = &e
+	}
+	if e.Type == audit.TypeBackupCreated || e.Type == audit.TypeBackupFailed || e.Type == audit.TypeRestoreCompleted {
+		t.log.recent = slices.DeleteFunc(t.log.recent, func(o audit.Event) bool { return now.Sub(o.Timestamp) > ttrWindow })
+		t.log.recent = append(t.log.recent, e)
+	}
 }
 
-// backupEvents reads the audit log and sums it up per tenant: nothing
-// without a log or when the principal may not read it. A principal that
-// may read the whole log shares one reading, kept while the log's head
-// does not move and for at most summaryTTL; any other gets its tenants'
-// events, one pass each. Reading the log fails quietly: the Overview then
-// shows no failures, and the Audit page says why.
-func (c *console) backupEvents(ctx context.Context, tenants []string, now time.Time) map[string]*tenantEvents {
-	if c.cfg.Log == nil {
-		return map[string]*tenantEvents{}
-	}
-	if c.allowed(ctx, steward.ActionAuditRead, "") {
-		seq, hash := c.cfg.Log.Head()
-		if data, ok := c.summary.get(seq, hash); ok {
-			return data
-		}
-		data, err := c.scanEvents(ctx, audit.Filter{}, now, nil)
-		if err == nil {
-			c.summary.put(seq, hash, data)
-		}
-		return data
-	}
-	out := map[string]*tenantEvents{}
-	for _, t := range tenants {
-		if c.allowed(ctx, steward.ActionAuditRead, t) {
-			_, _ = c.scanEvents(ctx, audit.Filter{Tenant: t}, now, out)
+// hasHistory reports whether the events before the console's first
+// request are summed up.
+func (s *shared) hasHistory() bool {
+	s.follow.Lock()
+	defer s.follow.Unlock()
+	return s.history
+}
+
+// keptEvents returns the kept events of types, oldest first.
+func (s *shared) keptEvents(types ...audit.EventType) []audit.Event {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []audit.Event
+	for _, e := range s.kept {
+		if slices.Contains(types, e.Type) {
+			out = append(out, e)
 		}
 	}
 	return out
 }
 
-// scanEvents adds the events matching f to out (a new map when nil).
-func (c *console) scanEvents(ctx context.Context, f audit.Filter, now time.Time, out map[string]*tenantEvents) (map[string]*tenantEvents, error) {
-	if out == nil {
-		out = map[string]*tenantEvents{}
+// reset forgets everything, after the log failed to read.
+func (s *shared) reset() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.started, s.history, s.point, s.failedAt = false, false, audit.Checkpoint{}, time.Now()
+	s.tenants, s.byTenant, s.kept = nil, nil, nil
+	s.listGen++
+}
+
+// catalog returns tenant's kept catalog (read only: a new catalog
+// replaces it, nothing modifies it) and whether there is one, and the
+// generation a read of it must be put back with.
+func (s *shared) catalog(tenant string) ([]backup.Snapshot, bool, uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t := s.state(tenant)
+	return t.snaps, t.hasSnaps, t.gen
+}
+
+// putCatalog keeps snaps, read at generation gen, unless an event of the
+// tenant came since; it returns snaps clipped, so that an append by the
+// caller cannot write into the kept array.
+func (s *shared) putCatalog(tenant string, gen uint64, snaps []backup.Snapshot) []backup.Snapshot {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	snaps = slices.Clip(snaps)
+	if t := s.state(tenant); t.gen == gen {
+		t.snaps, t.hasSnaps = snaps, true
 	}
+	return snaps
+}
+
+// rpo returns tenant's kept RPO (0: none) and its generation.
+func (s *shared) rpo(tenant string) (time.Duration, uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t := s.state(tenant)
+	return t.rpo, t.gen
+}
+
+func (s *shared) putRPO(tenant string, gen uint64, rpo time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if t := s.state(tenant); t.gen == gen {
+		t.rpo = rpo
+	}
+}
+
+// tenantList returns a copy of the kept tenant list (nil: none) and its
+// generation.
+func (s *shared) tenantList() ([]string, uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.tenants), s.listGen
+}
+
+func (s *shared) putTenantList(gen uint64, tenants []string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.listGen == gen {
+		s.tenants = slices.Clip(slices.Clone(tenants))
+	}
+}
+
+// summary sums up the kept events of tenants as of now.
+func (s *shared) summary(tenants []string, now time.Time) map[string]*tenantEvents {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make(map[string]*tenantEvents, len(tenants))
+	for _, name := range tenants {
+		t := s.byTenant[name]
+		if t == nil {
+			continue
+		}
+		te := &tenantEvents{}
+		for _, e := range t.log.recent {
+			te.add(e, now)
+		}
+		te.lastFailure = t.log.lastFailure
+		out[name] = te
+	}
+	return out
+}
+
+// requestKey is the context key of a request's requestState.
+type requestKey struct{}
+
+// requestState is what one request learned once: whether it may use the
+// shared cache (after bringing it up to date), with the log's history.
+type requestState struct {
+	mu            sync.Mutex
+	done, history bool
+	ok            bool
+}
+
+// withRequestState gives the request its requestState.
+func withRequestState(ctx context.Context) context.Context {
+	return context.WithValue(ctx, requestKey{}, &requestState{})
+}
+
+// useShared reports whether the request may use the shared cache; the
+// first call of a request brings the cache up to date, reading the whole
+// log once in the process's life when history is asked for (the events
+// before the console's first request).
+func (c *console) useShared(ctx context.Context, history bool) bool {
+	st, ok := ctx.Value(requestKey{}).(*requestState)
+	if !ok {
+		return false
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if !st.done || (history && !st.history && !c.shared.hasHistory()) {
+		st.ok = c.syncShared(ctx, history)
+		st.done, st.history = true, st.history || history
+	}
+	return st.ok
+}
+
+// useSharedCatalogs is useShared for the tenant list and catalogs, which
+// also need the right to list every tenant's backups.
+func (c *console) useSharedCatalogs(ctx context.Context) bool {
+	return c.cfg.Engine != nil && c.allowed(ctx, steward.ActionBackupList, "") && c.useShared(ctx, false)
+}
+
+// syncShared reads the audit events appended since the last request into
+// the shared cache (all of them, the first time history is asked for).
+// It reports false, and the request reads for itself, when the principal
+// may not read the whole log, there is no Log, or the log fails to read
+// (retried after retryAfter).
+func (c *console) syncShared(ctx context.Context, history bool) bool {
+	if c.cfg.Log == nil || !c.allowed(ctx, steward.ActionAuditRead, "") {
+		return false
+	}
+	s := &c.shared
+	s.follow.Lock()
+	defer s.follow.Unlock()
+	if time.Since(s.failedAt) < retryAfter {
+		return false
+	}
+	if !s.started { // nothing is cached yet: no event before the head matters
+		seq, hash := c.cfg.Log.Head()
+		s.point, s.started = audit.Checkpoint{Seq: seq, Hash: hash}, true
+	}
+	from, readHistory := s.point, history && !s.history
+	if readHistory {
+		from = audit.Checkpoint{}
+	}
+	now := c.cfg.Clock.Now()
+	for r, err := range c.cfg.Log.Since(ctx, from) {
+		if err != nil {
+			slog.WarnContext(ctx, "console: reading the audit log failed: pages read without the shared cache", "err", err)
+			s.reset()
+			return false
+		}
+		if r.Seq > s.point.Seq {
+			s.forget(&r.Event)
+			s.point = audit.Checkpoint{Seq: r.Seq, Hash: r.Hash}
+		}
+		if readHistory || s.history {
+			s.keep(r.Event, now)
+		}
+	}
+	s.history = s.history || readHistory
+	return true
+}
+
+// backupEvents sums up what the audit log says of tenants' backups and
+// restores: from the shared cache when the principal may use it; else
+// one pass over the log for each tenant the principal may read the events
+// of. Reading the log fails quietly: the Overview then shows no failures,
+// and the Audit page says why.
+func (c *console) backupEvents(ctx context.Context, tenants []string, now time.Time) map[string]*tenantEvents {
+	if c.cfg.Log == nil {
+		return map[string]*tenantEvents{}
+	}
+	if c.useShared(ctx, true) {
+		return c.shared.summary(tenants, now)
+	}
+	out := map[string]*tenantEvents{}
+	for _, t := range tenants {
+		if c.allowed(ctx, steward.ActionAuditRead, t) {
+			c.scanEvents(ctx, audit.Filter{Tenant: t}, now, out)
+		}
+	}
+	return out
+}
+
+// scanEvents adds the events matching f to out.
+func (c *console) scanEvents(ctx context.Context, f audit.Filter, now time.Time, out map[string]*tenantEvents) {
 	for e, err := range c.cfg.Log.Events(ctx, f) {
 		if err != nil {
-			return out, err
+			return
 		}
 		if out[e.Tenant] == nil {
 			out[e.Tenant] = &tenantEvents{}
 		}
 		out[e.Tenant].add(e, now)
 	}
-	return out, nil
 }

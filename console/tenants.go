@@ -19,7 +19,7 @@ func (c *console) tenants(ctx context.Context, action steward.Action) ([]string,
 	var all []string
 	if c.cfg.Authorizer.Authorize(ctx, steward.ActionBackupList, "") == nil {
 		var err error
-		if all, err = c.cfg.Engine.Tenants(ctx); err != nil {
+		if all, err = c.allTenants(ctx); err != nil {
 			return nil, err
 		}
 	} else {
@@ -46,9 +46,50 @@ func (c *console) authorize(ctx context.Context, action steward.Action, tenant s
 	return c.cfg.Authorizer.Authorize(ctx, action, tenant)
 }
 
-// catalog is Engine.Catalog with a tenant that has no repository yet
-// (a tenant-scoped principal's tenant before its first backup) as empty.
+// allTenants is Engine.Tenants, kept in the shared cache when the
+// principal may use it.
+func (c *console) allTenants(ctx context.Context) ([]string, error) {
+	if !c.useSharedCatalogs(ctx) {
+		return c.cfg.Engine.Tenants(ctx)
+	}
+	all, gen := c.shared.tenantList()
+	if all != nil {
+		return all, nil
+	}
+	all, err := c.cfg.Engine.Tenants(ctx)
+	if err == nil {
+		c.shared.putTenantList(gen, all)
+	}
+	return all, err
+}
+
+// catalog is Engine.Catalog, kept in the shared cache when the principal
+// may use it, with a tenant that has no repository yet (a tenant-scoped
+// principal's tenant before its first backup) as empty. The caller owns
+// the slice.
 func (c *console) catalog(ctx context.Context, tenant string) ([]backup.Snapshot, error) {
+	snaps, err := c.catalogView(ctx, tenant)
+	return slices.Clone(snaps), err
+}
+
+// catalogView is catalog without the copy: the caller must not modify the
+// slice, which the shared cache may hold.
+func (c *console) catalogView(ctx context.Context, tenant string) ([]backup.Snapshot, error) {
+	if !c.useSharedCatalogs(ctx) {
+		return c.readCatalog(ctx, tenant)
+	}
+	snaps, ok, gen := c.shared.catalog(tenant)
+	if ok {
+		return snaps, nil
+	}
+	snaps, err := c.readCatalog(ctx, tenant)
+	if err == nil {
+		snaps = c.shared.putCatalog(tenant, gen, snaps)
+	}
+	return snaps, err
+}
+
+func (c *console) readCatalog(ctx context.Context, tenant string) ([]backup.Snapshot, error) {
 	snaps, err := c.cfg.Engine.Catalog(ctx, tenant)
 	if errors.Is(err, backup.ErrNotFound) {
 		return nil, nil
