@@ -2,8 +2,6 @@ package backup
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"iter"
@@ -90,23 +88,24 @@ func (e *Engine) files(ctx context.Context, r *repo.Repo, m *manifest) iter.Seq2
 func filesIn(ctx context.Context, r *repo.Repo, m *manifest, ids []string) iter.Seq2[File, error] {
 	return func(yield func(File, error) bool) {
 		cr := r.NewReader(ctx, unsized(ids), repo.Want{Name: "backup: entry list of snapshot " + m.ID})
-		dec := json.NewDecoder(cr)
+		lines := newLineReader(cr)
 		var prev string
 		var below belowFiles
+		var l fileLine
 		for {
-			var l fileLine
-			err := dec.Decode(&l)
+			line, err := lines.next()
 			if err == io.EOF {
 				return
 			}
 			if err != nil {
 				// An error from reading the chunks (the store refused, the
 				// context ended, a chunk failed its check) passes through
-				// as it is; only undecodable JSON is the entry list's fault.
-				if cr.Err() == nil || !errors.Is(err, cr.Err()) {
-					err = errs.Errorf("backup", "%w", &repo.CorruptError{Key: r.SnapshotKey(m.ID), Detail: "entry list: " + err.Error()})
-				}
-				yield(File{}, err) // the reader's errors are already prefixed
+				// as it is: the reader's errors are already prefixed.
+				yield(File{}, err)
+				return
+			}
+			if err := decodeFileLine(line, &l); err != nil {
+				yield(File{}, errs.Errorf("backup", "%w", &repo.CorruptError{Key: r.SnapshotKey(m.ID), Detail: "entry list: " + err.Error()}))
 				return
 			}
 			f, err := l.file()
