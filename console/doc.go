@@ -7,7 +7,8 @@
 // (filters by tenant, type and tag; details with modules, sizes and
 // checksums; a file browser; downloads streamed through
 // backup.Engine.OpenFile, which verifies every chunk; a diff of two
-// snapshots), a Restore wizard (tenant, snapshot, mode and modules, the
+// snapshots), a Restore wizard (tenant, snapshot, mode and modules or the
+// files and directories ticked in the file browser, the
 // dry-run plan, confirmation by typing the tenant ID, then the restore in
 // the background with live progress and its report, which names the safety
 // backup taken first), Flags (toggle, rollout, target tenants, a

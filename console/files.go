@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/iluxsys/steward"
 	"github.com/iluxsys/steward/backup"
 )
 
@@ -29,11 +30,14 @@ type dirListing struct {
 	Parent          string // "" at the root
 	Crumbs          []dirEntry
 	Entries         []dirEntry
+	CanRestore      bool // the principal may restore the tenant: entries can be ticked for a restore
 }
 
 // snapshotFiles lists one directory of a snapshot (?dir=users/a; the root
 // when empty): its subdirectories first, then its files with sizes and
-// checksums and a download link each.
+// checksums and a download link each. A principal who may restore the
+// tenant can tick entries and plan a restore of only those (a selective
+// restore with restore.Options.Paths).
 func (c *console) snapshotFiles(w http.ResponseWriter, r *http.Request) {
 	if c.cfg.Engine == nil {
 		c.notConfigured(w, r, "snapshots", "The backup engine")
@@ -46,6 +50,7 @@ func (c *console) snapshotFiles(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	d.Entries, d.Crumbs = entries, crumbs(d.Dir)
+	d.CanRestore = c.cfg.Restorer != nil && c.cfg.Target != nil && c.allowed(r.Context(), steward.ActionRestore, d.Tenant)
 	c.render(w, r, http.StatusOK, "files", "", page{Title: "Files of " + d.ID, Nav: "snapshots", Data: d})
 }
 

@@ -18,23 +18,24 @@ type restoreRequest struct {
 	Tenant, Snapshot string
 	Mode             restore.Mode
 	Modules          []string
+	Paths            []string // files and directories ticked in the file browser
 	AllowDelete      bool
 }
 
 // parseRestoreRequest reads a restoreRequest from a query or a form.
 func parseRestoreRequest(v url.Values) (restoreRequest, error) {
 	q := restoreRequest{Tenant: v.Get("tenant"), Snapshot: v.Get("snapshot"), Mode: restore.Mode(v.Get("mode")),
-		Modules: v["module"], AllowDelete: v.Get("allow_delete") == "on"}
+		Modules: v["module"], Paths: v["path"], AllowDelete: v.Get("allow_delete") == "on"}
 	switch {
 	case q.Tenant == "" || q.Snapshot == "":
 		return q, fmt.Errorf("console: choose a tenant and a snapshot first")
 	case q.Mode != restore.Full && q.Mode != restore.Selective && q.Mode != restore.Merge:
 		return q, fmt.Errorf("console: restore mode %q is not one of full, selective and merge", q.Mode)
-	case q.Mode == restore.Selective && len(q.Modules) == 0:
-		return q, fmt.Errorf("console: a selective restore needs at least one module")
+	case q.Mode == restore.Selective && len(q.Modules) == 0 && len(q.Paths) == 0:
+		return q, fmt.Errorf("console: a selective restore needs at least one module, or files ticked in the file browser")
 	}
 	if q.Mode != restore.Selective {
-		q.Modules = nil
+		q.Modules, q.Paths = nil, nil
 	}
 	return q, nil
 }
@@ -42,7 +43,7 @@ func parseRestoreRequest(v url.Values) (restoreRequest, error) {
 // options are the restore's options; the wizard always validates and
 // always takes a safety backup of the target first.
 func (q restoreRequest) options(dryRun bool) *restore.Options {
-	return &restore.Options{Mode: q.Mode, Modules: q.Modules, AllowDelete: q.AllowDelete,
+	return &restore.Options{Mode: q.Mode, Modules: q.Modules, Paths: q.Paths, AllowDelete: q.AllowDelete,
 		DryRun: dryRun, Validate: !dryRun, SafetyBackup: !dryRun}
 }
 
