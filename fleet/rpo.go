@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/iluxsys/steward/audit"
 	"github.com/iluxsys/steward/backup"
@@ -57,7 +59,8 @@ func (r *RPOReport) fail(t string, err error) {
 // died between claiming and recording leaves the claim open; the next
 // call looks for the event in Config.AuditLog before recording it, so
 // the alert is neither lost nor, with an AuditLog, repeated. The leader
-// calls it every Config.RPOInterval; hosts and tests may call it too. A
+// calls it every Config.RPOInterval; hosts and tests may call it too.
+// Tenants are checked Config.Workers at a time. A
 // tenant that cannot be checked is in the report's Errors; the error is
 // for a listing or a query that failed.
 func (m *Member) CheckRPO(ctx context.Context) (*RPOReport, error) {
@@ -72,26 +75,49 @@ func (m *Member) CheckRPO(ctx context.Context) (*RPOReport, error) {
 		return nil, err
 	}
 	rep := &RPOReport{}
+	var mu sync.Mutex
+	var g errgroup.Group
+	g.SetLimit(m.cfg.Workers)
 	for _, t := range tenants {
-		breaches, err := m.breaches(ctx, t, since[t], now)
-		if err != nil {
-			rep.fail(t, err)
-			continue
-		}
-		rep.Checked++
-		rep.Breached += len(breaches)
-		for _, a := range breaches {
-			entered, err := m.alertOnce(ctx, a)
+		g.Go(func() error {
+			alerts, breached, err := m.checkTenantRPO(ctx, t, since[t], now)
+			mu.Lock()
+			defer mu.Unlock()
 			if err != nil {
 				rep.fail(t, err)
-				continue
 			}
-			if entered {
-				rep.Alerts = append(rep.Alerts, a)
+			if breached >= 0 {
+				rep.Checked++
+				rep.Breached += breached
 			}
+			rep.Alerts = append(rep.Alerts, alerts...)
+			return nil
+		})
+	}
+	_ = g.Wait()
+	return rep, ctx.Err()
+}
+
+// checkTenantRPO checks t's RPOs and alerts the breaches it entered. It
+// returns them, how many breaches t is in (-1 when it could not be
+// checked), and the first error.
+func (m *Member) checkTenantRPO(ctx context.Context, t string, since, now time.Time) ([]retention.Alert, int, error) {
+	breaches, err := m.breaches(ctx, t, since, now)
+	if err != nil {
+		return nil, -1, err
+	}
+	var alerts []retention.Alert
+	var first error
+	for _, a := range breaches {
+		entered, err := m.alertOnce(ctx, a)
+		if err != nil && first == nil {
+			first = err
+		}
+		if entered {
+			alerts = append(alerts, a)
 		}
 	}
-	return rep, ctx.Err()
+	return alerts, len(breaches), first
 }
 
 // breaches returns the RPOs tenant t breaches at now.
