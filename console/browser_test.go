@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -182,6 +183,19 @@ func serve(t *testing.T, h http.Handler, user string) string {
 	t.Cleanup(srv.Close)
 	require.True(t, strings.HasPrefix(srv.URL, "http://127.0.0.1:"), srv.URL)
 	return srv.URL
+}
+
+// screenshot saves a full-page PNG of the tab as name.png in the
+// directory STEWARD_CONSOLE_SCREENSHOTS names (nothing when unset): the
+// README's pictures.
+func (tb *tab) screenshot(t *testing.T, name string) {
+	t.Helper()
+	dir := os.Getenv("STEWARD_CONSOLE_SCREENSHOTS")
+	if dir == "" {
+		return
+	}
+	png := run(t, tb, chromedp.FullScreenshot(100))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, name+".png"), png, 0o644))
 }
 
 // sel selects the element with data-testid id.

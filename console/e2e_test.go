@@ -2,8 +2,6 @@ package console_test
 
 import (
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -90,7 +88,6 @@ func TestBrowserPagesLogNoCSPViolation(t *testing.T) {
 	tb := newTab(t)
 	f := newFixture(t)
 	base := serve(t, f.h, userMaster)
-	shots := os.Getenv("STEWARD_CONSOLE_SCREENSHOTS") // a directory for one PNG per page
 	for _, pc := range pages(f) {
 		tb.load(t, chromedp.Navigate(base+pc.path))
 		require.Equal(t, "object", run(t, tb, chromedp.Evaluate[string](`typeof htmx`)), "htmx on %s", pc.path)
@@ -98,10 +95,7 @@ func TestBrowserPagesLogNoCSPViolation(t *testing.T) {
 			tb.do(t, chromedp.WaitVisible(sel("chain-status")))
 			require.Contains(t, tb.text(t, "chain-status"), "chain verified")
 		}
-		if shots != "" {
-			png := run(t, tb, chromedp.FullScreenshot(100))
-			require.NoError(t, os.WriteFile(filepath.Join(shots, pc.name+".png"), png, 0o644))
-		}
+		tb.screenshot(t, pc.name)
 	}
 	require.Empty(t, tb.cspViolations())
 	for _, m := range tb.messages() {
@@ -191,10 +185,12 @@ func TestBrowserRestoreProgressArrivesLive(t *testing.T) {
 	tb.do(t, chromedp.Poll[chromedp.Void](`document.querySelector('[data-testid="restore-progress"]').textContent.startsWith("1 of 4 files")`))
 	require.Equal(t, "object", run(t, tb, chromedp.Evaluate[string](`typeof window.stayed`)), "the page reloaded instead of following the stream")
 	require.Equal(t, "1", run(t, tb, chromedp.AttributeValue(sel("restore-running"), "data-files-done")).Value)
+	tb.screenshot(t, "restore-running")
 
 	close(gate)
 	tb.do(t, chromedp.WaitVisible(sel("report")))
 	require.Contains(t, tb.text(t, "report-counts"), "4 files")
+	tb.screenshot(t, "restore-report")
 	require.Equal(t, f.files["acme"], treeOf(t, f.live+"/acme"))
 	require.Empty(t, tb.cspViolations())
 }
