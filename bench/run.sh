@@ -28,10 +28,11 @@ median_rss() {
 export RESTIC_PASSWORD=bench STEWARD_PASSPHRASE=bench
 
 go build -o "$W/backupctl" ./examples/backupctl
-# The same CLI without the GCS client's gRPC DirectPath modules (xDS, envoy
-# protos): gocloud's gs:// driver talks HTTP and never uses them. Only its
-# peak memory is measured, on the incrementals.
-go build -tags disable_grpc_modules -o "$W/backupctl-slim" ./examples/backupctl
+# The same CLI without cloud drivers (-tags nocloud): file:// only, what a
+# host embedding steward with its own store pays. The drivers' SDKs add
+# 15-20 MiB of resident code and init data to every run; only peak memory
+# is measured with it.
+go build -tags nocloud -o "$W/backupctl-slim" ./examples/backupctl
 go build -o "$W/gendata" ./bench/gendata
 DATA="$W/data"
 if [ ! -d "$DATA" ]; then "$W/gendata" -out "$DATA" -profile "$PROFILE" -size-mib "$SIZE_MIB"; fi
@@ -50,8 +51,10 @@ hyperfine --runs "$RUNS" --export-markdown "$W/results/full.md" --export-json "$
 for i in $(seq "${FULL_RSS_RUNS:-3}"); do
 	bash -c "rm -rf $ST"; /usr/bin/time -v "$W/backupctl" --store "file://$ST" backup --tenant bench --source "$DATA" --full --encrypt 2> "$W/results/full-steward-$i.time" >/dev/null
 	bash -c "rm -rf $RS && restic init -q --repo $RS"; /usr/bin/time -v restic --repo "$RS" backup -q --compression auto "$DATA" 2> "$W/results/full-restic-$i.time" >/dev/null
+	bash -c "rm -rf $ST.slim"; /usr/bin/time -v "$W/backupctl-slim" --store "file://$ST.slim" backup --tenant bench --source "$DATA" --full --encrypt 2> "$W/results/full-steward-slim-$i.time" >/dev/null
 done
-for t in steward restic; do median_rss full "$t"; done | tee "$W/results/full-rss.tsv"
+rm -rf "$ST.slim"
+for t in steward restic steward-slim; do median_rss full "$t"; done | tee "$W/results/full-rss.tsv"
 du -sb "$ST" "$RS" | tee "$W/results/stored-full.txt"
 # The same full backup into a repository whose key is derived with 64 MiB of
 # argon2id memory (3 passes; the default before 2026-11-29 and RFC 9106's
@@ -101,20 +104,32 @@ echo "== restore"
 # right after removing the previous 11,556 files costs a scan per file
 # created; point RESTORE_DIR at a journaled file system there (BENCHMARKS.md,
 # "Restore protocol").
-T="${RESTORE_DIR:-$W/restore-target}"
+# RESTORE_DIRS lists the targets, each timed in turn: by default
+# RESTORE_DIR (beside the data unless set) and, when there is one, a
+# directory on the /dev/shm tmpfs.
+if [ -z "${RESTORE_DIRS:-}" ]; then
+	RESTORE_DIRS="${RESTORE_DIR:-$W/restore-target}"
+	if [ -d /dev/shm ]; then RESTORE_DIRS="$RESTORE_DIRS /dev/shm/steward-bench-restore"; fi
+fi
 WARM=/dev/shm/steward-bench-warm
-prep="rm -rf $T; sync; if [ -d /dev/shm ]; then dd if=/dev/zero of=$WARM bs=1M count=2560 status=none; rm -f $WARM; fi"
-hyperfine --runs "${RESTORE_RUNS:-5}" --export-markdown "$W/results/restore.md" --export-json "$W/results/restore.json" \
-	--prepare "$prep" \
-	-n steward "$W/backupctl --store file://$ST restore --tenant bench --snapshot latest --target $T --mode full" \
-	-n steward-validate "$W/backupctl --store file://$ST restore --tenant bench --snapshot latest --target $T --mode full --validate" \
-	-n restic "restic --repo $RS restore latest -q --target $T" \
-	-n cp-a "cp -a $DATA $T"
-bash -c "$prep"; /usr/bin/time -v "$W/backupctl" --store "file://$ST" restore --tenant bench --snapshot latest --target "$T" --mode full 2> "$W/results/restore-steward.time" >/dev/null
-diff -r "$DATA" "$T" >/dev/null && echo "steward restore: identical to source"
-bash -c "$prep"; /usr/bin/time -v restic --repo "$RS" restore latest -q --target "$T" 2> "$W/results/restore-restic.time" >/dev/null
-diff -r "$DATA" "$T$DATA" >/dev/null && echo "restic restore: identical to source"
-rm -rf "$T"
+for T in $RESTORE_DIRS; do
+	tag=$(case "$T" in /dev/shm/*) echo tmpfs ;; *) echo disk ;; esac)
+	prep="rm -rf $T; sync; if [ -d /dev/shm ]; then dd if=/dev/zero of=$WARM bs=1M count=2560 status=none; rm -f $WARM; fi"
+	hyperfine --runs "${RESTORE_RUNS:-5}" --export-markdown "$W/results/restore-$tag.md" --export-json "$W/results/restore-$tag.json" \
+		--prepare "$prep" \
+		-n steward "$W/backupctl --store file://$ST restore --tenant bench --snapshot latest --target $T --mode full" \
+		-n steward-validate "$W/backupctl --store file://$ST restore --tenant bench --snapshot latest --target $T --mode full --validate" \
+		-n restic "restic --repo $RS restore latest -q --target $T" \
+		-n cp-a "cp -a $DATA $T"
+	for t in steward steward-slim; do
+		bin="$W/backupctl"; [ "$t" = steward-slim ] && bin="$W/backupctl-slim"
+		bash -c "$prep"; /usr/bin/time -v "$bin" --store "file://$ST" restore --tenant bench --snapshot latest --target "$T" --mode full 2> "$W/results/restore-$tag-$t.time" >/dev/null
+	done
+	diff -r -x .steward-restore "$DATA" "$T" >/dev/null && echo "steward restore ($tag): identical to source (its .steward-restore marker aside)"
+	bash -c "$prep"; /usr/bin/time -v restic --repo "$RS" restore latest -q --target "$T" 2> "$W/results/restore-$tag-restic.time" >/dev/null
+	diff -r "$DATA" "$T$DATA" >/dev/null && echo "restic restore ($tag): identical to source"
+	rm -rf "$T"
+done
 
 for f in "$W"/results/*.time; do
 	printf '%s\t%s\t%s\n' "$(basename "$f")" \
