@@ -99,6 +99,12 @@ type Config struct {
 	// PollInterval is how often an idle member looks for jobs when
 	// PostgreSQL's notifications do not reach it (default a second).
 	PollInterval time.Duration
+	// FetchCooldown is the least time between two fetches of jobs
+	// (default River's, 100 ms; at most PollInterval). Each fetch takes at
+	// most Workers jobs, so a member runs at most about Workers jobs per
+	// FetchCooldown: with short jobs (small tenants) raise Workers or
+	// lower it (BenchmarkFleetBackup).
+	FetchCooldown time.Duration
 	// HandBack bounds how long Stop waits for cancelled jobs to go back
 	// to the queue once its own context ended (default 10 s).
 	HandBack time.Duration
@@ -211,6 +217,7 @@ func (m *Member) riverConfig(workers *river.Workers) *river.Config {
 		RescueStuckJobsAfter:        c.RescueAfter,
 		JobTimeout:                  c.RescueAfter * 9 / 10,
 		FetchPollInterval:           c.PollInterval,
+		FetchCooldown:               c.FetchCooldown,
 		CompletedJobRetentionPeriod: doneRetention,
 		CancelledJobRetentionPeriod: doneRetention,
 		DiscardedJobRetentionPeriod: doneRetention,
