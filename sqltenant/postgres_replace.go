@@ -16,9 +16,11 @@ import (
 
 // classify counts, in one full join of the staged rows with the
 // tenant's, the staged rows whose key the tenant lacks (m.missing),
-// those whose values differ from the tenant's row (m.changed), and the
-// tenant's rows whose key is not staged (m.extra), so that the UPDATE,
-// the INSERT and prune's DELETE run only when they have rows to change.
+// those whose row the load updates (m.changed: newer for keep-newer,
+// different for replace, every one for overwrite), and the tenant's
+// rows whose key is not staged (m.extra), so that the UPDATE, the
+// INSERT and a replace's prune run only when they have rows to change:
+// a merge or restore over rows as they are costs this one join.
 func (t *pgWriteTx) classify(ctx context.Context, m *pgMerge) error {
 	k := pgIdent(m.l.Table.PrimaryKey[0])
 	sk := "s." + m.stageCols[slices.Index(m.l.Columns, m.l.Table.PrimaryKey[0])]
@@ -27,9 +29,17 @@ func (t *pgWriteTx) classify(ctx context.Context, m *pgMerge) error {
 		rows = "(SELECT * FROM " + m.table + " WHERE " + m.l.Where + ")"
 	}
 	q := "SELECT count(*) FILTER (WHERE t." + k + " IS NULL), count(*) FILTER (WHERE " + sk + " IS NULL), " +
-		"count(*) FILTER (WHERE t." + k + " IS NOT NULL AND " + sk + " IS NOT NULL AND NOT (" + m.same("t") + ")) " +
+		"count(*) FILTER (WHERE t." + k + " IS NOT NULL AND " + sk + " IS NOT NULL" + sqlAnd(m.changes("t")) + ") " +
 		"FROM " + m.stage + " AS s FULL JOIN " + rows + " AS t ON " + m.keyEquals("t")
 	return t.c.QueryRow(ctx, q, m.l.Args...).Scan(&m.missing, &m.extra, &m.changed)
+}
+
+// sqlAnd returns " AND cond", or "" for no cond.
+func sqlAnd(cond string) string {
+	if cond == "" {
+		return ""
+	}
+	return " AND " + cond
 }
 
 // keyEquals is the condition that the row of table (a name or an
