@@ -5,6 +5,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"slices"
+	"sync/atomic"
 	"math/rand/v2"
 	"sync"
 	"testing"
@@ -192,4 +195,55 @@ func loadAll(ctx context.Context, r *Repo, ids []ID, chunks [][]byte, order []in
 	}
 	wg.Wait()
 	return errors.Join(errs...)
+}
+
+// byteCounter counts the bytes a Store's range reads return.
+type byteCounter struct {
+	storage.Store
+	n atomic.Int64
+}
+
+func (c *byteCounter) GetRange(ctx context.Context, key string, off, n int64) (io.ReadCloser, error) {
+	rc, err := c.Store.GetRange(ctx, key, off, n)
+	if err != nil {
+		return nil, err
+	}
+	b, err := io.ReadAll(rc)
+	rc.Close()
+	c.n.Add(int64(len(b)))
+	return io.NopCloser(bytes.NewReader(b)), err
+}
+
+// TestPacksAreReadOnce: small chunks asked for by eight loaders in a
+// scrambled order (files restored in parallel finish out of order) read
+// each byte of the pack about once: windows start at fixed offsets, so
+// two loaders near each other share one instead of reading overlapping
+// ones, and a chunk across a window boundary is read on its own.
+func TestPacksAreReadOnce(t *testing.T) {
+	ctx := context.Background()
+	mem := storage.NewMemory()
+	var chunks [][]byte
+	for i := range 2500 {
+		chunks = append(chunks, randBytes(uint64(i), 1000+i%3000)) // incompressible
+	}
+	ids := saveChunks(t, mem, true, chunks)
+	var packBytes int64
+	for oi, err := range mem.List(ctx, "w/packs/") {
+		require.NoError(t, err)
+		packBytes += oi.Size
+	}
+	require.Greater(t, packBytes, int64(3*windowSize), "the pack spans several windows")
+	order := rand.New(rand.NewPCG(5, 6)).Perm(len(ids))
+	// Scrambled within runs of 40: near each other, never in order.
+	slices.Sort(order)
+	for i := 0; i < len(order); i += 40 {
+		rand.New(rand.NewPCG(uint64(i), 7)).Shuffle(min(40, len(order)-i), func(a, b int) { order[i+a], order[i+b] = order[i+b], order[i+a] })
+	}
+	counted := &byteCounter{Store: mem}
+	r, err := Open(ctx, counted, "w/", Options{Keys: testKeys{3}, Scope: "w"})
+	require.NoError(t, err)
+	require.NoError(t, loadAll(ctx, r, ids, chunks, order))
+	read := counted.n.Load()
+	t.Logf("read %d bytes of %d in packs (%.3f)", read, packBytes, float64(read)/float64(packBytes))
+	require.LessOrEqual(t, read, packBytes+packBytes/50, "packs read more than once")
 }
