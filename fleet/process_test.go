@@ -45,6 +45,9 @@ type memberSpec struct {
 	RescueAfter time.Duration `json:"rescue_after"`
 	// Tick is the leader's enqueue and RPO interval.
 	Tick time.Duration `json:"tick"`
+	// Workers and Cooldown are the member's Workers and FetchCooldown.
+	Workers  int           `json:"workers"`
+	Cooldown time.Duration `json:"cooldown"`
 }
 
 func TestMain(m *testing.M) {
@@ -107,7 +110,7 @@ func (s *memberSpec) member(pool *pgxpool.Pool, store storage.Store) (*fleet.Mem
 		Tenants: func(context.Context) ([]string, error) { return names, nil },
 		Options: backup.Options{Tags: []string{memberTag(s.ID)}},
 		Clock:   clock, Auditor: log, AuditLog: log,
-		ID: s.ID, Workers: 4, EnqueueInterval: s.Tick, RPOInterval: s.Tick, CatchUp: 20 * time.Minute,
+		ID: s.ID, Workers: s.Workers, FetchCooldown: s.Cooldown, EnqueueInterval: s.Tick, RPOInterval: s.Tick, CatchUp: 20 * time.Minute,
 		RescueAfter: s.RescueAfter, PollInterval: 200 * time.Millisecond, RetryPolicy: quickRetry{},
 	})
 }

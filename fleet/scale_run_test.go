@@ -33,13 +33,14 @@ func TestFleetProcesses(t *testing.T) {
 		rescueAfter: 3 * time.Second, tick: 300 * time.Millisecond, slotTimeout: 90 * time.Second})
 }
 
-// The fleet at scale (STEWARD_HEAVY=1): 3 member processes, 1,000
-// tenants × 4 hourly slots on a file store; a member that is not the
-// leader is SIGKILLed during slot 2, the leader during slot 3 (a third
-// and two thirds of the way), and each is replaced by a new process.
-// 1,000 × 24 slots take about 10 minutes on a 2-core machine, over the
-// 3 minutes a heavy case may take in CI: STEWARD_FLEET_SCALE=1000x24
-// (TENANTSxSLOTS) runs it, or any other size.
+// The fleet at scale (STEWARD_HEAVY=1): 3 member processes (Workers 8,
+// FetchCooldown 10 ms), 1,000 tenants × 6 hourly slots on a file store;
+// a member that is not the leader is SIGKILLed during slot 2, the leader
+// during slot 4 (a third and two thirds of the way), and each is
+// replaced by a new process. It takes about 2 minutes on a loaded 2-core
+// machine; 1,000 × 24 slots take longer than the 3 minutes a heavy case
+// may take in CI: STEWARD_FLEET_SCALE=1000x24 (TENANTSxSLOTS) runs it,
+// or any other size.
 func TestScaleFleetFile(t *testing.T) {
 	heavy(t)
 	runFleet(t, heavyScenario(t, false))
@@ -56,7 +57,8 @@ func TestScaleFleetS3(t *testing.T) {
 }
 
 func heavyScenario(t *testing.T, s3 bool) scenario {
-	sc := scenario{members: 3, tenants: 1000, slots: 4, broken: 10, s3: s3, replace: true, work: 5 * time.Millisecond,
+	sc := scenario{members: 3, tenants: 1000, slots: 6, broken: 10, s3: s3, replace: true, work: 5 * time.Millisecond,
+		workers: 8, cooldown: 10 * time.Millisecond,
 		rescueAfter: 10 * time.Second, tick: time.Second, slotTimeout: 3 * time.Minute}
 	if s3 {
 		sc.tenants = 100 // see TestScaleFleetS3

@@ -36,6 +36,8 @@ type scenario struct {
 	// that restarts would.
 	replace           bool
 	work              time.Duration // each backup's source takes this long
+	workers           int           // each member's Workers (default 4)
+	cooldown          time.Duration // each member's FetchCooldown (default River's)
 	rescueAfter, tick time.Duration
 	slotTimeout       time.Duration // how long one slot may take
 }
@@ -107,7 +109,7 @@ func startFleet(t *testing.T, sc scenario) *fleetRun {
 	f.seedPolicies()
 	require.NoError(t, setClock(f.clockFile, slotTime(0).Add(30*time.Minute)))
 	f.spec = memberSpec{DB: db.URL, Store: storeURL, ClockFile: f.clockFile, Tenants: sc.tenants, Broken: sc.broken,
-		Work: sc.work, RescueAfter: sc.rescueAfter, Tick: sc.tick}
+		Work: sc.work, RescueAfter: sc.rescueAfter, Tick: sc.tick, Workers: sc.workers, Cooldown: sc.cooldown}
 	for i := range sc.members {
 		f.spawn(fmt.Sprintf("m%d", i+1))
 	}

@@ -58,7 +58,9 @@ func (a *app) fleetRunCmd(f *fleetFlags) *cobra.Command {
 	var (
 		sources     string
 		workers     int
+		attempts    int
 		enqueue     time.Duration
+		rpo         time.Duration
 		rescue      time.Duration
 		stopTimeout time.Duration
 	)
@@ -68,13 +70,18 @@ func (a *app) fleetRunCmd(f *fleetFlags) *cobra.Command {
 		Long: `Run a fleet member: back up each tenant on its policy's schedule (the
 directory DIR/<tenant> as its source; the tenants are DIR's subdirectories),
 apply retention after each backup, and drill on the policy's drill
-schedule. On SIGINT or SIGTERM the member stops fetching jobs and waits
---stop-timeout for the running ones, then hands them back to the queue.`,
+schedule. While it leads, the member checks every tenant's RPOs for the
+fleet; a breach is alerted once (an rpo.breach audit event, also written
+to stderr). A failed job is retried up to its tenant's policy's
+max_attempts (--max-attempts when the policy sets none). On SIGINT or
+SIGTERM the member stops fetching jobs and waits --stop-timeout for the
+running ones, then hands them back to the queue.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if sources == "" {
 				return errors.New("fleet run: --sources is empty: name the directory holding one subdirectory per tenant")
 			}
-			cfg := &fleet.Config{Workers: workers, EnqueueInterval: enqueue, RescueAfter: rescue, Schema: f.schema,
+			cfg := &fleet.Config{Workers: workers, EnqueueInterval: enqueue, RPOInterval: rpo, RescueAfter: rescue,
+				MaxAttempts: attempts, Schema: f.schema,
 				Source: func(_ context.Context, t string) (backup.Source, error) {
 					return backup.DirSource(filepath.Join(sources, t)), nil
 				},
@@ -86,6 +93,8 @@ schedule. On SIGINT or SIGTERM the member stops fetching jobs and waits
 	fl.StringVar(&sources, "sources", "", "directory with one subdirectory per tenant: each tenant's data")
 	fl.IntVar(&workers, "workers", 4, "jobs this member runs at once")
 	fl.DurationVar(&enqueue, "enqueue-every", time.Minute, "how often the leader enqueues due slots")
+	fl.DurationVar(&rpo, "rpo-every", 5*time.Minute, "how often the leader checks every tenant's RPOs")
+	fl.IntVar(&attempts, "max-attempts", 5, "a job's retry budget when its tenant's policy sets none (max_attempts)")
 	fl.DurationVar(&rescue, "rescue-after", time.Hour, "how long a job may run before it is taken for one whose member died and retried")
 	fl.DurationVar(&stopTimeout, "stop-timeout", time.Minute, "on interrupt, how long to wait for running jobs before handing them back")
 	return cmd
@@ -105,7 +114,7 @@ func (a *app) fleetRun(cmd *cobra.Command, f *fleetFlags, cfg *fleet.Config, sto
 		return err
 	}
 	p, _ := steward.PrincipalFrom(ctx)
-	cfg.Engine, cfg.Restorer, cfg.Principal, cfg.Auditor = e, a.restorer(0), &p, a.auditor()
+	cfg.Engine, cfg.Restorer, cfg.Principal, cfg.Auditor, cfg.AuditLog = e, a.restorer(0), &p, a.auditor(), a.log
 	cfg.Policies = retention.NewPolicies(a.store, &retention.Config{Auditor: a.auditor()})
 	m, err := fleet.New(pool, cfg)
 	if err != nil {
