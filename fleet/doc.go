@@ -32,9 +32,10 @@
 //     keep their meaning across hosts; a prune refused by a lock is retried
 //     with River's backoff.
 //   - A drill job (when the member has a Restorer and the policy a
-//     DrillSchedule) drills the tenant's newest snapshot; a failed drill
-//     cancels its job with the report as its error, and one that finds no
-//     snapshot yet (the slot's first backup still running) is retried.
+//     DrillSchedule) waits, snoozing, while the backup job of its slot is
+//     enqueued and unfinished, then drills the tenant's newest snapshot;
+//     a failed drill cancels its job with the report as its error, and
+//     one that finds no snapshot at all is retried.
 //   - A job whose worker died stays "running" in River until the leader
 //     rescues it after Config.RescueAfter and another member retries it.
 //     A failed attempt is retried with backoff (Config.RetryPolicy) until

@@ -2,6 +2,7 @@ package fleet
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -137,8 +138,9 @@ type drillWorker struct {
 	m *Member
 }
 
-// Work drills the tenant's newest snapshot and records it as a
-// retention.Scheduler would (Policies.RecordDrill: the stored drill
+// Work waits (snoozing) while the backup of the drill's slot is enqueued
+// and unfinished, then drills the tenant's newest snapshot and records
+// it as a retention.Scheduler would (Policies.RecordDrill: the stored drill
 // status, its audit event, an alert on entering a breach). A drill that
 // ran and failed cancels the job (a retry would restore the same
 // snapshot); a drill that could not run, or found no snapshot yet, is
@@ -146,6 +148,13 @@ type drillWorker struct {
 func (w *drillWorker) Work(ctx context.Context, job *river.Job[DrillArgs]) error {
 	ctx = w.m.jobCtx(ctx)
 	t := job.Args.Tenant
+	waiting, err := w.m.backupPending(ctx, BackupArgs(job.Args))
+	if err != nil {
+		return err
+	}
+	if waiting {
+		return river.JobSnooze(drillWait)
+	}
 	vs, err := w.m.cfg.Restorer.Drill(ctx, []string{t})
 	if err != nil {
 		return err
@@ -171,6 +180,27 @@ func (w *drillWorker) Work(ctx context.Context, job *river.Job[DrillArgs]) error
 		return river.JobCancel(fmt.Errorf("fleet: drill of %q %s: %s", t, v.Status, v.Report))
 	}
 	return nil
+}
+
+// drillWait is how long a drill snoozes while its slot's backup runs.
+const drillWait = time.Second
+
+// backupPending reports whether the backup job a names is enqueued and
+// not finished: a drill of the same slot waits for it (snoozing, which
+// spends no attempt), so that it drills the slot's snapshot. A backup
+// that failed for good does not hold the drill back.
+func (m *Member) backupPending(ctx context.Context, a BackupArgs) (bool, error) {
+	args, err := json.Marshal(a)
+	if err != nil {
+		return false, err
+	}
+	var pending bool
+	err = m.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM `+m.table("river_job")+`
+		WHERE kind = $1 AND args @> $2::jsonb AND finalized_at IS NULL)`, KindBackup, string(args)).Scan(&pending)
+	if err != nil {
+		return false, fmt.Errorf("fleet: drill of %q: look for the slot's backup: %w", a.Tenant, err)
+	}
+	return pending, nil
 }
 
 // DrillResult is a drill job's recorded output (river_job metadata
