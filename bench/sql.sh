@@ -7,6 +7,7 @@
 #
 #   STEWARD_PG_URL=postgres://... bench/sql.sh [WORKDIR]
 #   ROWS=200000 RUNS=2 bench/sql.sh     # a smaller tenant, fewer runs
+#   SKIP_EMPTY=1 bench/sql.sh           # without the restores into emptied tables
 #
 # The dataset: three tables (accounts <- projects <- tasks, a tenth, a
 # tenth and eight tenths of the rows) with composite primary keys, foreign
@@ -113,13 +114,13 @@ hf shared-backup -n raw-copy "${PSQL[*]} '$DB' -f $W/raw-copy.sql" \
 	-n steward "rm -rf $ST && $CTL backup $SHARED --full"
 hf shared-restore -n steward-in-place "$CTL restore $SHARED --snapshot latest --delete" \
 	-n steward-merge "$CTL restore $SHARED --snapshot latest --mode merge"
-hf shared-restore-empty --prepare "$empty_shared" -n steward-into-empty "$CTL restore $SHARED --snapshot latest --delete"
+[ -n "${SKIP_EMPTY:-}" ] || hf shared-restore-empty --prepare "$empty_shared" -n steward-into-empty "$CTL restore $SHARED --snapshot latest --delete"
 
 hf schema-backup -n pg_dump "$PGBIN/pg_dump -Fc -n acme_s -f $DUMP '$DB'" \
 	-n steward "$CTL backup $SCHEMA --full"
 hf schema-restore -n pg_restore "$PGBIN/pg_restore -n acme_s --clean --if-exists -d '$DB' $DUMP" \
 	-n steward-in-place "$CTL restore $SCHEMA --snapshot latest --delete"
-hf schema-restore-empty --prepare "$empty_schema" \
+[ -n "${SKIP_EMPTY:-}" ] || hf schema-restore-empty --prepare "$empty_schema" \
 	-n pg_restore "$PGBIN/pg_restore -n acme_s --clean --if-exists -d '$DB' $DUMP" \
 	-n steward-into-empty "$CTL restore $SCHEMA --snapshot latest --delete"
 
