@@ -165,3 +165,31 @@ func TestRecentRefusesTampering(t *testing.T) {
 		})
 	}
 }
+
+// TestAtRereadsFollowedEvents: At reads the records a follower saw, one
+// read each, and refuses one whose content or hash changed since, and one
+// of another tenant when a tenant is named.
+func TestAtRereadsFollowedEvents(t *testing.T) {
+	ctx := context.Background()
+	store := &readCounter{Store: storage.NewMemory()}
+	l := newLog(t, store)
+	fill(t, l, 20)
+	require.NoError(t, l.Record(ctx, audit.Event{Type: audit.TypeFlagChanged, Tenant: "globex", Message: "flag"}))
+	all, err := since(l, audit.Checkpoint{})
+	require.NoError(t, err)
+	points := []audit.Checkpoint{{Seq: 21, Hash: all[20].Hash}, {Seq: 3, Hash: all[2].Hash}}
+
+	store.gets.Store(0)
+	got, err := l.At(master(), "", points)
+	require.NoError(t, err)
+	require.Equal(t, "flag", got[0].Event.Message)
+	require.Equal(t, "event 2", got[1].Event.Message)
+	require.Equal(t, int64(2), store.gets.Load(), "one read a record")
+
+	_, err = l.At(master(), "acme", points)
+	require.ErrorIs(t, err, steward.ErrForbidden, "event 21 is globex's")
+	_, err = l.At(master(), "", []audit.Checkpoint{{Seq: 3, Hash: all[3].Hash}})
+	requireTamperedAt(t, err, 3, false)
+	_, err = l.At(master(), "", []audit.Checkpoint{{Seq: 99, Hash: "x"}})
+	require.ErrorIs(t, err, storage.ErrNotFound)
+}

@@ -80,9 +80,8 @@ func (c *console) exportLink(q auditQuery, format audit.Format) string {
 	return c.cfg.BasePath + "/audit/export?" + v.Encode()
 }
 
-// auditList lists the newest matching events, newest first, reading the
-// log from its tail (audit.Log.Recent), with the chain's verification
-// status.
+// auditList lists the newest matching events, newest first (see
+// recentEvents), with the chain's verification status.
 func (c *console) auditList(w http.ResponseWriter, r *http.Request) {
 	if c.cfg.Log == nil {
 		c.notConfigured(w, r, "audit", "The audit log")
@@ -101,7 +100,7 @@ func (c *console) auditList(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	d := auditData{Query: q, ExportJSONL: c.exportLink(q, audit.JSONL), ExportCSV: c.exportLink(q, audit.CSV)}
-	if d.Events, _, err = c.cfg.Log.Recent(ctx, f); err != nil {
+	if d.Events, err = c.recentEvents(ctx, f); err != nil {
 		c.fail(w, r, err)
 		return
 	}

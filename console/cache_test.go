@@ -125,3 +125,29 @@ func TestPagesWorkWithoutTheRightToReadTheLog(t *testing.T) {
 	require.NoError(t, err)
 	require.Contains(t, get(t, h, userMaster, "/snapshots?tenant=acme").Body.String(), f.snaps["acme"][1].ID)
 }
+
+// A filtered Audit page shows what the log holds, newest first, and once
+// the console has followed the log it reads only the events it shows.
+func TestFilteredAuditPageReadsOnlyWhatItShows(t *testing.T) {
+	store := newCountingStore()
+	f := newFixtureOn(t, store)
+	for path, filter := range map[string]audit.Filter{
+		"/audit?tenant=acme&type=backup.created": {Tenant: "acme", Types: []audit.EventType{audit.TypeBackupCreated}},
+		"/audit?type=flag.changed":               {Types: []audit.EventType{audit.TypeFlagChanged}},
+	} {
+		want, err := f.log.Query(masterCtx(), filter)
+		require.NoError(t, err)
+		require.NotEmpty(t, want, path)
+		get(t, f.h, userMaster, path) // follows the log
+		store.reset()
+		body := get(t, f.h, userMaster, path).Body.String()
+		gets, _ := store.reset()
+		require.LessOrEqual(t, gets["audit"], len(want)+2, "%s: %d audit reads for %d events", path, gets["audit"], len(want))
+		last := -1
+		for i := len(want) - 1; i >= 0; i-- { // newest first
+			at := strings.Index(body, want[i].ID)
+			require.Greater(t, at, last, "%s: event %s missing or out of order", path, want[i].ID)
+			last = at
+		}
+	}
+}

@@ -43,6 +43,8 @@ type shared struct {
 	listGen  uint64           // bumped when the tenant list is forgotten
 	byTenant map[string]*tenantState
 	kept     []audit.Event // the events of keptTypes, oldest first (with history)
+	events   []indexEntry  // every event, oldest first (with history)
+	names    map[string]string
 }
 
 // keptTypes are the events shared keeps whole: few, and read by the flag
@@ -93,11 +95,13 @@ func (s *shared) forget(e *audit.Event) {
 	t.snaps, t.hasSnaps, t.rpo = nil, false, 0
 }
 
-// keep records what the Overview, the flag history and the Releases page
-// need of e.
-func (s *shared) keep(e audit.Event, now time.Time) {
+// keep records what the Overview, the flag history, the Releases page and
+// the Audit page's filters need of r.
+func (s *shared) keep(r *audit.Recorded, now time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.index(r)
+	e := r.Event
 	if slices.Contains(keptTypes, e.Type) {
 		s.kept = append(s.kept, e)
 	}
@@ -140,7 +144,7 @@ func (s *shared) reset() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.started, s.history, s.point, s.failedAt = false, false, audit.Checkpoint{}, time.Now()
-	s.tenants, s.byTenant, s.kept = nil, nil, nil
+	s.tenants, s.byTenant, s.kept, s.events, s.names = nil, nil, nil, nil, nil
 	s.listGen++
 }
 
@@ -294,7 +298,7 @@ func (c *console) syncShared(ctx context.Context, history bool) bool {
 			s.point = audit.Checkpoint{Seq: r.Seq, Hash: r.Hash}
 		}
 		if readHistory || s.history {
-			s.keep(r.Event, now)
+			s.keep(&r, now)
 		}
 	}
 	s.history = s.history || readHistory
