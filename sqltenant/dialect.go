@@ -221,6 +221,19 @@ type loadSpec struct {
 // verify.go) when the writeTx can scan.
 type loadCounts struct {
 	Inserted, Updated, Kept int64
+	// Before is the tenant's row count before the load, set by a
+	// tenantCounter's loads (see there).
+	Before int64
+}
+
+// tenantCounter is a writeTx whose loads in some modes check what the
+// caller would count: that every row they insert or update belongs to
+// the tenant (ErrMismatch otherwise), and how many rows the tenant held
+// before (loadCounts.Before), so that the caller counts the tenant's
+// rows neither before nor after (PostgreSQL's staged loads learn both
+// from the join that classifies the staged rows).
+type tenantCounter interface {
+	countsTenant(mode loadMode) bool
 }
 
 // quoteIdent quotes an identifier for SQL (both engines): in double

@@ -75,7 +75,10 @@
 // are never touched: deletes and merge look-ups select the tenant's rows
 // only, and after each table's load the tenant must hold exactly the
 // rows it held plus those inserted (ErrMismatch otherwise, as for a
-// backup whose rows name another tenant). The counts of rows inserted,
+// backup whose rows name another tenant; PostgreSQL's staged loads check
+// instead, before writing, that every staged row matches the tenant's
+// predicate, and learn the count from their classifying join, which
+// saves two counts of the tenant's rows per table). The counts of rows inserted,
 // updated, kept and deleted per table come back as the restore's
 // Report.Outcomes.
 //

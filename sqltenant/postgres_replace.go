@@ -34,6 +34,37 @@ func (t *pgWriteTx) classify(ctx context.Context, m *pgMerge) error {
 	return t.c.QueryRow(ctx, q, m.l.Args...).Scan(&m.missing, &m.extra, &m.changed)
 }
 
+// countsTenant: every load but loadInsert's straight COPY is staged,
+// classified (the tenant's rows before are the staged rows matched plus
+// the tenant's rows not staged) and checked by checkTenant.
+func (t *pgWriteTx) countsTenant(mode loadMode) bool { return mode != loadInsert }
+
+// checkTenant fails with ErrMismatch, before anything is written, when
+// a staged row does not belong to the tenant: the tenant's predicate
+// (written against the table's columns) is evaluated over the staged
+// rows under the table's name and column names. A row of the backup
+// that names another tenant would otherwise be inserted into that
+// tenant, or update nothing of this one.
+func (t *pgWriteTx) checkTenant(ctx context.Context, m *pgMerge) error {
+	if m.l.Where == "" {
+		return nil
+	}
+	cols := make([]string, len(m.l.Columns))
+	for i, c := range m.l.Columns {
+		cols[i] = "s." + m.stageCols[i] + " AS " + pgIdent(c)
+	}
+	q := "SELECT count(*) FROM (SELECT " + strings.Join(cols, ", ") + " FROM " + m.stage + " AS s) AS " +
+		pgIdent(m.l.Table.Name) + " WHERE (" + m.l.Where + ") IS NOT TRUE"
+	var n int64
+	if err := t.c.QueryRow(ctx, q, m.l.Args...).Scan(&n); err != nil {
+		return pgError(fmt.Sprintf("check the tenant of table %q's rows", m.l.Table.Name), err)
+	}
+	if n > 0 {
+		return fmt.Errorf("%w: table %q: %d of the backup's rows do not belong to the tenant: they name another tenant, or rows they reference now do", ErrMismatch, m.l.Table.Name, n)
+	}
+	return nil
+}
+
 // sqlAnd returns " AND cond", or "" for no cond.
 func sqlAnd(cond string) string {
 	if cond == "" {

@@ -162,7 +162,10 @@ func (t *pgWriteTx) mergeStaged(ctx context.Context, m *pgMerge, total int64) (l
 	if err := t.classify(ctx, m); err != nil {
 		return loadCounts{}, err
 	}
-	var n loadCounts
+	if err := t.checkTenant(ctx, m); err != nil {
+		return loadCounts{}, err
+	}
+	n := loadCounts{Before: total - m.missing + m.extra}
 	if q := m.update(); q != "" && m.changed > 0 {
 		tag, err := t.c.Exec(ctx, q, m.l.Args...)
 		if err != nil {
