@@ -86,6 +86,7 @@ func TestPagesSeeChangesTheLogRecords(t *testing.T) {
 	f := newFixture(t)
 	require.Equal(t, 2, strings.Count(get(t, f.h, userMaster, "/snapshots?tenant=acme").Body.String(), `<tr data-testid="snapshot-`))
 	require.Contains(t, get(t, f.h, userMaster, "/").Body.String(), `data-testid="tenant-acme"`)
+	require.Equal(t, 4, strings.Count(get(t, f.h, userMaster, "/snapshots").Body.String(), `<tr data-testid="snapshot-`))
 
 	// Another process: its own Log and Engine over the same store.
 	ctx := masterCtx()
@@ -100,10 +101,12 @@ func TestPagesSeeChangesTheLogRecords(t *testing.T) {
 	body := get(t, f.h, userMaster, "/snapshots?tenant=acme").Body.String()
 	require.Equal(t, 3, strings.Count(body, `<tr data-testid="snapshot-`))
 	require.Contains(t, body, s.ID)
+	require.Contains(t, get(t, f.h, userMaster, "/snapshots").Body.String(), s.ID, "the merged list of every tenant's")
 	require.Contains(t, get(t, f.h, userMaster, "/").Body.String(), `data-testid="tenant-initech"`, "a new tenant")
 
 	require.NoError(t, f.engine.Forget(ctx, "acme", s.ID))
 	require.NotContains(t, get(t, f.h, userMaster, "/snapshots?tenant=acme").Body.String(), s.ID)
+	require.NotContains(t, get(t, f.h, userMaster, "/snapshots").Body.String(), s.ID)
 
 	p := retention.Policy{KeepLast: 3, RPOIncremental: retention.Duration(90 * time.Minute)}
 	require.NoError(t, f.cfg.Policies.Set(ctx, "acme", p))

@@ -61,31 +61,55 @@ func (c *console) snapshots(w http.ResponseWriter, r *http.Request) {
 
 // listSnapshots gathers the matching snapshots of tenants, newest first,
 // and returns the page of them the query asks for with its pager. It
-// sorts pointers into the catalogs and copies only the page's rows.
+// filters pointers into the catalogs (see allSnapshots) and copies only
+// the page's rows.
 func (c *console) listSnapshots(ctx context.Context, tenants []string, f snapshotFilter, q url.Values) ([]backup.Snapshot, pager, error) {
-	per := make([][]*backup.Snapshot, len(tenants))
-	err := forEach(ctx, tenants, func(ctx context.Context, i int, t string) error {
-		snaps, err := c.catalogView(ctx, t)
-		for j := range snaps {
-			if f.match(&snaps[j]) {
-				per[i] = append(per[i], &snaps[j])
-			}
-		}
-		return err
-	})
+	all, err := c.allSnapshots(ctx, tenants)
 	if err != nil {
 		return nil, pager{}, err
 	}
-	all := slices.Concat(per...)
-	slices.SortFunc(all, func(a, b *backup.Snapshot) int {
-		return cmp.Or(b.Timestamp.Compare(a.Timestamp), cmp.Compare(b.ID, a.ID))
-	})
+	if f.Type != "" || f.Tag != "" {
+		all = slices.DeleteFunc(slices.Clone(all), func(s *backup.Snapshot) bool { return !f.match(s) })
+	}
 	lo, hi, pg := paginate(c.cfg.BasePath+"/snapshots", q, len(all))
 	out := make([]backup.Snapshot, 0, hi-lo)
 	for _, s := range all[lo:hi] {
 		out = append(out, *s)
 	}
 	return out, pg, nil
+}
+
+// allSnapshots returns pointers to the snapshots of tenants, newest first
+// (read only). For several tenants of a principal that may use the shared
+// cache, the merged list is kept until a catalog changes.
+func (c *console) allSnapshots(ctx context.Context, tenants []string) ([]*backup.Snapshot, error) {
+	shared := len(tenants) > 1 && c.useSharedCatalogs(ctx)
+	var gen uint64
+	if shared {
+		var all []*backup.Snapshot
+		if all, gen = c.shared.merged(tenants); all != nil {
+			return all, nil
+		}
+	}
+	per := make([][]*backup.Snapshot, len(tenants))
+	err := forEach(ctx, tenants, func(ctx context.Context, i int, t string) error {
+		snaps, err := c.catalogView(ctx, t)
+		for j := range snaps {
+			per[i] = append(per[i], &snaps[j])
+		}
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	all := slices.Concat(per...)
+	slices.SortFunc(all, func(a, b *backup.Snapshot) int {
+		return cmp.Or(b.Timestamp.Compare(a.Timestamp), cmp.Compare(b.ID, a.ID))
+	})
+	if shared {
+		c.shared.putMerged(gen, tenants, all)
+	}
+	return all, nil
 }
 
 // module is one module of a snapshot's details.

@@ -45,6 +45,10 @@ type shared struct {
 	kept     []audit.Event // the events of keptTypes, oldest first (with history)
 	events   []indexEntry  // every event, oldest first (with history)
 	names    map[string]string
+
+	catGen        uint64             // bumped when any catalog is forgotten
+	mergedAll     []*backup.Snapshot // every kept catalog's snapshots, newest first
+	mergedTenants []string           // whose snapshots merged holds
 }
 
 // keptTypes are the events shared keeps whole: few, and read by the flag
@@ -93,6 +97,29 @@ func (s *shared) forget(e *audit.Event) {
 	t := s.state(e.Tenant)
 	t.gen++
 	t.snaps, t.hasSnaps, t.rpo = nil, false, 0
+	s.catGen++
+	s.mergedAll, s.mergedTenants = nil, nil
+}
+
+// merged returns the kept merged list of tenants' snapshots (nil: none)
+// and the generation a new one must be put back with.
+func (s *shared) merged(tenants []string) ([]*backup.Snapshot, uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !slices.Equal(s.mergedTenants, tenants) {
+		return nil, s.catGen
+	}
+	return s.mergedAll, s.catGen
+}
+
+// putMerged keeps all, tenants' snapshots merged at generation gen,
+// unless a catalog was forgotten since.
+func (s *shared) putMerged(gen uint64, tenants []string, all []*backup.Snapshot) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.catGen == gen {
+		s.mergedAll, s.mergedTenants = slices.Clip(all), slices.Clone(tenants)
+	}
 }
 
 // keep records what the Overview, the flag history, the Releases page and
@@ -145,6 +172,8 @@ func (s *shared) reset() {
 	defer s.mu.Unlock()
 	s.started, s.history, s.point, s.failedAt = false, false, audit.Checkpoint{}, time.Now()
 	s.tenants, s.byTenant, s.kept, s.events, s.names = nil, nil, nil, nil, nil
+	s.mergedAll, s.mergedTenants = nil, nil
+	s.catGen++
 	s.listGen++
 }
 
