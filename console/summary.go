@@ -355,12 +355,15 @@ func (c *console) backupEvents(ctx context.Context, tenants []string, now time.T
 	return out
 }
 
-// scanEvents adds the events matching f to out.
+// scanEvents adds the events matching f to out, in log order. It reads
+// them from the tail (audit.Log.Recent), which checks the records it reads
+// without the whole chain's pinning walk that Events makes first.
 func (c *console) scanEvents(ctx context.Context, f audit.Filter, now time.Time, out map[string]*tenantEvents) {
-	for e, err := range c.cfg.Log.Events(ctx, f) {
-		if err != nil {
-			return
-		}
+	evs, _, err := c.cfg.Log.Recent(ctx, f)
+	if err != nil {
+		return
+	}
+	for _, e := range slices.Backward(evs) {
 		if out[e.Tenant] == nil {
 			out[e.Tenant] = &tenantEvents{}
 		}
