@@ -79,8 +79,24 @@ type EnqueueArgs struct{}
 // Kind returns KindEnqueue.
 func (EnqueueArgs) Kind() string { return KindEnqueue }
 
-// InsertOpts gives the enqueuer one attempt: the next tick is its retry.
-func (EnqueueArgs) InsertOpts() river.InsertOpts { return river.InsertOpts{MaxAttempts: 1} }
+// InsertOpts gives the enqueuer one attempt (the next tick is its
+// retry), and no second job while one is queued or running.
+func (EnqueueArgs) InsertOpts() river.InsertOpts { return onceAtATime() }
+
+// unfinished are the states of a job not yet finished.
+var unfinished = []rivertype.JobState{
+	rivertype.JobStateAvailable, rivertype.JobStatePending, rivertype.JobStateRetryable,
+	rivertype.JobStateRunning, rivertype.JobStateScheduled,
+}
+
+// onceAtATime gives a leader's periodic job one attempt and no second
+// job while one is unfinished: a tick that comes while the previous
+// run (a fleet-wide pass over every tenant) is still queued or running
+// inserts nothing, so slow runs do not pile up. A run whose member died
+// holds the next ones back until River rescues it (Config.RescueAfter).
+func onceAtATime() river.InsertOpts {
+	return river.InsertOpts{MaxAttempts: 1, UniqueOpts: river.UniqueOpts{ByState: unfinished}}
+}
 
 // SlotTag is the tag a scheduled backup's snapshot carries: "slot:" and
 // the slot in RFC 3339 (UTC). A backup job that finds a snapshot with its

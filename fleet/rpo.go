@@ -26,8 +26,9 @@ type RPOArgs struct{}
 // Kind returns KindRPO.
 func (RPOArgs) Kind() string { return KindRPO }
 
-// InsertOpts gives the check one attempt: the next tick is its retry.
-func (RPOArgs) InsertOpts() river.InsertOpts { return river.InsertOpts{MaxAttempts: 1} }
+// InsertOpts gives the check one attempt (the next tick is its retry),
+// and no second check while one is queued or running.
+func (RPOArgs) InsertOpts() river.InsertOpts { return onceAtATime() }
 
 // RPOReport says what one CheckRPO did.
 type RPOReport struct {
@@ -60,9 +61,9 @@ func (r *RPOReport) fail(t string, err error) {
 // call looks for the event in Config.AuditLog before recording it, so
 // the alert is neither lost nor, with an AuditLog, repeated. The leader
 // calls it every Config.RPOInterval; hosts and tests may call it too.
-// Tenants are checked Config.Workers at a time. A
-// tenant that cannot be checked is in the report's Errors; the error is
-// for a listing or a query that failed.
+// Tenants are checked Config.Workers at a time. A tenant that cannot be
+// checked is in the report's Errors; the error is for a listing or a
+// query that failed.
 func (m *Member) CheckRPO(ctx context.Context) (*RPOReport, error) {
 	ctx = m.jobCtx(ctx)
 	now := m.cfg.Clock.Now()
