@@ -137,32 +137,36 @@ func (t *pgReadTx) query(ctx context.Context, q string, args []any, fn func([]va
 	return t.with(ctx, func(c *pgx.Conn) error { return pgQuery(ctx, c, q, args, fn) })
 }
 
-// scan streams the rows with COPY (SELECT ...) TO STDOUT, decoding each
-// line as it arrives: no table is held in memory. COPY takes no bind
-// parameters, so s.Args are written into the predicate as quoted
-// literals (inlineParams).
+// scan streams the rows of s through one of the snapshot's connections
+// (copyScan).
 func (t *pgReadTx) scan(ctx context.Context, s *scanSpec, fn func([]value) error) error {
+	return t.with(ctx, func(c *pgx.Conn) error { return copyScan(ctx, c, s, fn) })
+}
+
+// copyScan streams the rows with COPY (SELECT ...) TO STDOUT on c,
+// decoding each line as it arrives: no table is held in memory. COPY
+// takes no bind parameters, so s.Args are written into the predicate as
+// quoted literals (inlineParams).
+func copyScan(ctx context.Context, c *pgx.Conn, s *scanSpec, fn func([]value) error) error {
 	sel := s.selectSQL(func(c string) string { return c })
 	q, err := inlineParams(sel, s.Args)
 	if err != nil {
 		return fmt.Errorf("sqltenant: postgres: table %q: %w", s.Table.Name, err)
 	}
 	what := fmt.Sprintf("read table %q", s.Table.Name)
-	return t.with(ctx, func(c *pgx.Conn) error {
-		kinds, err := pgResultKinds(ctx, c, sel)
-		if err != nil {
-			return pgError(what, err)
-		}
-		dec := newCopyDecoder(kinds, fn)
-		_, err = c.PgConn().CopyTo(ctx, dec, "COPY ("+q+") TO STDOUT")
-		if dec.err != nil {
-			return dec.err // fn's error, or a malformed line
-		}
-		if err != nil {
-			return pgError(what, err)
-		}
-		return dec.finish()
-	})
+	kinds, err := pgResultKinds(ctx, c, sel)
+	if err != nil {
+		return pgError(what, err)
+	}
+	dec := newCopyDecoder(kinds, fn)
+	_, err = c.PgConn().CopyTo(ctx, dec, "COPY ("+q+") TO STDOUT")
+	if dec.err != nil {
+		return dec.err // fn's error, or a malformed line
+	}
+	if err != nil {
+		return pgError(what, err)
+	}
+	return dec.finish()
 }
 
 // pgResultKinds returns the kind of each column q returns, from the

@@ -30,6 +30,13 @@ type pgWriteTx struct {
 	done    bool
 }
 
+// scan reads rows inside the restore's transaction, its own writes
+// included, so that a restore reads back what it loaded before it commits
+// (verifyTable).
+func (t *pgWriteTx) scan(ctx context.Context, s *scanSpec, fn func([]value) error) error {
+	return copyScan(ctx, t.c.Conn(), s, fn)
+}
+
 func (d *pgDialect) write(ctx context.Context) (writeTx, error) {
 	c, err := d.pool.Acquire(ctx)
 	if err != nil {
