@@ -137,6 +137,9 @@ type bucketStore struct {
 	write func(ctx context.Context, key string, r io.Reader, opts *PutOptions) error
 	// checkKey, when set, refuses keys the backend cannot hold faithfully.
 	checkKey func(key string) error
+	// list, when set, replaces the bucket's own listing (the file://
+	// adapter's tolerates files vanishing during the walk).
+	list func(ctx context.Context, prefix string) iter.Seq2[ObjectInfo, error]
 }
 
 // validate checks key with ValidateKey and then the backend's own rule.
@@ -247,18 +250,14 @@ func (s *bucketStore) Stat(ctx context.Context, key string) (ObjectInfo, error) 
 }
 
 func (s *bucketStore) List(ctx context.Context, prefix string) iter.Seq2[ObjectInfo, error] {
+	if s.list != nil {
+		return s.list(ctx, prefix)
+	}
 	return func(yield func(ObjectInfo, error) bool) {
 		if err := ctx.Err(); err != nil {
 			yield(ObjectInfo{}, err)
 			return
 		}
-		// A directory walk (the file adapter) fails with NotFound when a
-		// file it has just seen is removed before it is examined, which
-		// happens whenever a write's temporary file is moved into place
-		// during the listing. The walk's order is fixed (segment by
-		// segment), so it restarts and skips what was already yielded;
-		// restarts are bounded.
-		last, restarts := "", 0
 		it := s.b.List(&blob.ListOptions{Prefix: prefix})
 		for {
 			obj, err := it.Next(ctx)
@@ -266,44 +265,18 @@ func (s *bucketStore) List(ctx context.Context, prefix string) iter.Seq2[ObjectI
 				return
 			}
 			if err != nil {
-				if s.write != nil && ctx.Err() == nil && gcerrors.Code(err) == gcerrors.NotFound && restarts < maxListRestarts {
-					restarts++
-					it = s.b.List(&blob.ListOptions{Prefix: prefix})
-					continue
-				}
 				yield(ObjectInfo{}, s.wrap(ctx, "list", prefix, err))
 				return
 			}
-			if obj.IsDir || isInternalKey(obj.Key) || (restarts > 0 && last != "" && !walkBefore(last, obj.Key)) {
+			if obj.IsDir || isInternalKey(obj.Key) {
 				continue
 			}
-			last = obj.Key
 			if !yield(ObjectInfo{Key: obj.Key, Size: obj.Size, ModTime: obj.ModTime}, nil) {
 				return
 			}
 		}
 	}
 }
-
-// walkBefore reports whether a directory walk visits key a before key b:
-// keys compare segment by segment, each segment lexically.
-func walkBefore(a, b string) bool {
-	for {
-		sa, ra, moreA := strings.Cut(a, "/")
-		sb, rb, moreB := strings.Cut(b, "/")
-		if sa != sb {
-			return sa < sb
-		}
-		if !moreA || !moreB {
-			return !moreA && moreB
-		}
-		a, b = ra, rb
-	}
-}
-
-// maxListRestarts bounds how often one listing restarts after an object
-// vanished under it.
-const maxListRestarts = 100
 
 // isInternalKey hides the file adapter's temporary files from listings.
 func isInternalKey(key string) bool {
@@ -468,5 +441,11 @@ func OpenDir(dir string) (Store, error) {
 		return fileWrite(ctx, dir, key, r, false)
 	}
 	s.checkKey = fileKeyCheck
+	s.list = func(ctx context.Context, prefix string) iter.Seq2[ObjectInfo, error] {
+		if err := ctx.Err(); err != nil {
+			return func(yield func(ObjectInfo, error) bool) { yield(ObjectInfo{}, err) }
+		}
+		return fileList(ctx, dir, prefix)
+	}
 	return s, nil
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"iter"
 	"os"
 	"path/filepath"
 	"strings"
@@ -124,4 +125,62 @@ func (c *ctxReader) Read(p []byte) (int, error) {
 		return 0, err
 	}
 	return c.r.Read(p)
+}
+
+// fileList lists the keys under prefix of the directory store dir, in the
+// order a directory walk visits them (segment by segment, each segment
+// lexically), as fileblob's listing does, but tolerates what other
+// writers do meanwhile: a file removed between its directory being read
+// and its examination (another process's temporary file moved into
+// place, an object deleted) is skipped, not an error. fileblob's listing
+// failed there, and a busy directory (an audit log written by several
+// processes) failed every retry. Temporary files and fileblob's
+// attribute files are never listed.
+func fileList(ctx context.Context, dir, prefix string) iter.Seq2[ObjectInfo, error] {
+	return func(yield func(ObjectInfo, error) bool) {
+		root := dir
+		if i := strings.LastIndexByte(prefix, '/'); i >= 0 {
+			root = filepath.Join(dir, filepath.FromSlash(prefix[:i]))
+		}
+		stop := errors.New("stop")
+		err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+			if err != nil {
+				if errors.Is(err, fs.ErrNotExist) {
+					return nil // the root or a directory went away: nothing there
+				}
+				return err
+			}
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			rel, _ := filepath.Rel(dir, p)
+			key := filepath.ToSlash(rel)
+			if d.IsDir() {
+				if p != root && len(key)+1 > len(prefix) && !strings.HasPrefix(key+"/", prefix) {
+					return filepath.SkipDir
+				}
+				return nil
+			}
+			if !strings.HasPrefix(key, prefix) || isInternalKey(key) || strings.HasSuffix(key, attrsSuffix) {
+				return nil
+			}
+			info, err := d.Info()
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil // removed since its directory was read
+			}
+			if err != nil {
+				return err
+			}
+			if !yield(ObjectInfo{Key: key, Size: info.Size(), ModTime: info.ModTime()}, nil) {
+				return stop
+			}
+			return nil
+		})
+		if err != nil && err != stop {
+			if ctx.Err() != nil {
+				err = ctx.Err()
+			}
+			yield(ObjectInfo{}, &Error{Op: "list", Key: prefix, Err: err})
+		}
+	}
 }

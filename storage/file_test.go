@@ -7,7 +7,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -168,4 +170,52 @@ func TestFilePlainPutLeavesNoTemporaryFiles(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, entries, 1, "only the object remains")
 	require.Equal(t, "k", entries[0].Name())
+}
+
+// TestFileListWhileOthersWrite lists a directory that four writers keep
+// adding to, each through temporary files that appear and vanish during
+// the walk: every listing succeeds, lists every object that was there
+// before it began, once each and in walk order, and never a temporary
+// file.
+func TestFileListWhileOthersWrite(t *testing.T) {
+	ctx := context.Background()
+	s, err := storage.OpenDir(t.TempDir())
+	require.NoError(t, err)
+	var before []string
+	for i := range 300 {
+		k := fmt.Sprintf("log/a/%04d", i)
+		require.NoError(t, storage.PutBytes(ctx, s, k, []byte("x"), nil))
+		before = append(before, k)
+	}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for w := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				_ = storage.PutBytes(ctx, s, fmt.Sprintf("log/a/w%d-%06d", w, i), []byte("y"), nil)
+			}
+		}()
+	}
+	defer func() { close(stop); wg.Wait() }()
+	for range 40 {
+		var keys []string
+		for oi, err := range s.List(ctx, "log/") {
+			require.NoError(t, err)
+			require.NotContains(t, oi.Key, ".steward-tmp-")
+			keys = append(keys, oi.Key)
+		}
+		require.True(t, slices.IsSorted(keys), "listed in walk order")
+		require.Len(t, slices.Compact(slices.Clone(keys)), len(keys), "each key once")
+		for _, k := range before {
+			_, found := slices.BinarySearch(keys, k)
+			require.True(t, found, "%s is listed", k)
+		}
+	}
 }
