@@ -49,7 +49,7 @@ func (c *opCounter) List(ctx context.Context, prefix string) iter.Seq2[storage.O
 // read and the keys listed per backup, which the machine's load does not
 // change.
 func BenchmarkBackupAfterHistory(b *testing.B) {
-	for _, n := range []int{10, 300, 1000} {
+	for _, n := range []int{10, 100, 1000, 10000} {
 		b.Run(fmt.Sprintf("snapshots=%d", n), func(b *testing.B) {
 			ctx := master()
 			dir, err := storage.OpenDir(b.TempDir())
