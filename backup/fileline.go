@@ -81,8 +81,8 @@ func parseFileLine(line []byte, l *fileLine) bool {
 	}
 	for _, f := range []func() bool{
 		func() bool { return p.optStr(`,"h":`, &l.H) },
-		func() bool { return p.optStrs(`,"c":`, &l.C) },
-		func() bool { return p.optInts(`,"z":`, &l.Z) },
+		func() bool { return optList(&p, `,"c":`, &l.C, p.rawStr) },
+		func() bool { return optList(&p, `,"z":`, &l.Z, p.rawInt) },
 		func() bool { return p.optStr(`,"l":`, &l.L) },
 		func() bool { return p.optStr(`,"hl":`, &l.HL) },
 	} {
@@ -188,25 +188,15 @@ func (p *lineParser) optStr(k string, dst *string) bool {
 	return p.str(k, dst)
 }
 
-func (p *lineParser) optStrs(k string, dst *[]string) bool {
+// optList takes an omitempty list field when present (true when absent),
+// each element with elem.
+func optList[T any](p *lineParser, k string, dst *[]T, elem func() (T, bool)) bool {
 	if !bytes.HasPrefix(p.b, []byte(k)) {
 		return true
 	}
 	p.b = p.b[len(k):]
 	return p.list(func() bool {
-		s, ok := p.rawStr()
-		*dst = append(*dst, s)
-		return ok
-	})
-}
-
-func (p *lineParser) optInts(k string, dst *[]int64) bool {
-	if !bytes.HasPrefix(p.b, []byte(k)) {
-		return true
-	}
-	p.b = p.b[len(k):]
-	return p.list(func() bool {
-		v, ok := p.rawInt()
+		v, ok := elem()
 		*dst = append(*dst, v)
 		return ok
 	})

@@ -1,11 +1,8 @@
 package restore_test
 
 import (
-	"context"
 	"fmt"
-	"io"
 	"math/rand/v2"
-	"sync/atomic"
 	"testing"
 	"testing/fstest"
 	"time"
@@ -71,8 +68,7 @@ func BenchmarkRestore(b *testing.B) {
 				}
 				packBytes += oi.Size
 			}
-			counted := &readCounter{Store: mem}
-			fs := faultstore.New(counted, 1)
+			fs := faultstore.New(mem, 1)
 			fs.Latency = bc.latency
 			b.SetBytes(bc.bytes)
 			b.ReportAllocs()
@@ -95,41 +91,7 @@ func BenchmarkRestore(b *testing.B) {
 			b.ReportMetric(float64(fs.Calls(faultstore.OpGetRange))/float64(b.N), "range-reads/op")
 			// Each pack read once would be 1 (the index and entry lists
 			// count too): above it, parts of packs were read again.
-			b.ReportMetric(float64(counted.bytes.Load())/float64(b.N)/float64(packBytes), "read/packs")
+			b.ReportMetric(float64(fs.BytesRead())/float64(b.N)/float64(packBytes), "read/packs")
 		})
 	}
-}
-
-// readCounter counts the bytes read from a Store.
-type readCounter struct {
-	storage.Store
-	bytes atomic.Int64
-}
-
-func (c *readCounter) Get(ctx context.Context, key string) (io.ReadCloser, error) {
-	rc, err := c.Store.Get(ctx, key)
-	return c.wrap(rc), err
-}
-
-func (c *readCounter) GetRange(ctx context.Context, key string, off, n int64) (io.ReadCloser, error) {
-	rc, err := c.Store.GetRange(ctx, key, off, n)
-	return c.wrap(rc), err
-}
-
-func (c *readCounter) wrap(rc io.ReadCloser) io.ReadCloser {
-	if rc == nil {
-		return nil
-	}
-	return countedReader{rc, &c.bytes}
-}
-
-type countedReader struct {
-	io.ReadCloser
-	n *atomic.Int64
-}
-
-func (r countedReader) Read(p []byte) (int, error) {
-	n, err := r.ReadCloser.Read(p)
-	r.n.Add(int64(n))
-	return n, err
 }

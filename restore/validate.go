@@ -113,11 +113,13 @@ func (r *Restorer) validate(ctx context.Context, tenant, snapshotID string, fail
 // ctx ended.
 func (r *Restorer) verifyContent(ctx context.Context, tenant string, snap *backup.Snapshot, c *Checks) (int64, []string, error) {
 	scratch := &discardTarget{}
-	// The restore itself is authorized as part of the validation.
-	inner := New(r.e, &Config{Clock: r.cfg.Clock, Authorizer: allowAll{}, Parallelism: r.cfg.Parallelism, BufferBytes: r.cfg.BufferBytes})
-	o := &Options{Mode: Full, Validate: true, Progress: r.cfg.Progress}
-	o.sel = newSelection(o)
-	rep, rerr := inner.restore(ctx, tenant, snap.ID, scratch, o)
+	// The restore is a part of the validation, which was authorized: it
+	// runs without Restore's own authorization and audit event.
+	o := Options{Mode: Full, Validate: true, Progress: r.cfg.Progress}
+	if err := checkOptions(&o); err != nil {
+		return 0, nil, err
+	}
+	rep, rerr := r.restore(ctx, tenant, snap.ID, scratch, &o)
 	var problems []string
 	switch {
 	case rerr == nil:
@@ -194,10 +196,6 @@ func (r *Restorer) unrestorable(ctx context.Context, tenant string, err error, l
 		Data: map[string]any{"status": v.Status}})
 	return v
 }
-
-type allowAll struct{}
-
-func (allowAll) Authorize(context.Context, steward.Action, string) error { return nil }
 
 // discardTarget is Validate's scratch target: empty, it takes every file's
 // bytes and drops them, counting the regular files whose writer was closed.

@@ -442,9 +442,6 @@ func OpenDir(dir string) (Store, error) {
 	}
 	s.checkKey = fileKeyCheck
 	s.list = func(ctx context.Context, prefix string) iter.Seq2[ObjectInfo, error] {
-		if err := ctx.Err(); err != nil {
-			return func(yield func(ObjectInfo, error) bool) { yield(ObjectInfo{}, err) }
-		}
 		return fileList(ctx, dir, prefix)
 	}
 	return s, nil

@@ -138,6 +138,10 @@ func (c *ctxReader) Read(p []byte) (int, error) {
 // attribute files are never listed.
 func fileList(ctx context.Context, dir, prefix string) iter.Seq2[ObjectInfo, error] {
 	return func(yield func(ObjectInfo, error) bool) {
+		if err := ctx.Err(); err != nil {
+			yield(ObjectInfo{}, err)
+			return
+		}
 		root := dir
 		if i := strings.LastIndexByte(prefix, '/'); i >= 0 {
 			root = filepath.Join(dir, filepath.FromSlash(prefix[:i]))

@@ -91,8 +91,9 @@ type Store struct {
 	// IgnoreIfNotExist makes Put overwrite silently even with IfNotExist.
 	IgnoreIfNotExist bool
 
-	calls    [6]atomic.Int64
-	injected atomic.Int64
+	calls     [6]atomic.Int64
+	injected  atomic.Int64
+	bytesRead atomic.Int64
 }
 
 // New wraps inner. seed makes the random faults repeatable.
@@ -131,6 +132,9 @@ func (s *Store) Calls(op Op) int64 { return s.calls[opIndex(op)].Load() }
 
 // Injected returns how many faults were injected.
 func (s *Store) Injected() int64 { return s.injected.Load() }
+
+// BytesRead returns the bytes Get and GetRange readers have returned.
+func (s *Store) BytesRead() int64 { return s.bytesRead.Load() }
 
 func opIndex(op Op) int {
 	for i, o := range Ops {
@@ -240,10 +244,7 @@ func (s *Store) wrapReader(rc io.ReadCloser, op Op, key string, err error) (io.R
 	}
 	corrupt := s.CorruptReads && len(key) >= len(s.CorruptPrefix) && key[:len(s.CorruptPrefix)] == s.CorruptPrefix
 	short := s.ShortReads && applies(s.ShortReadOps, op)
-	if !short && !corrupt {
-		return rc, nil
-	}
-	return &faultReader{rc: rc, short: short, corrupt: corrupt}, nil
+	return &faultReader{rc: rc, short: short, corrupt: corrupt, read: &s.bytesRead}, nil
 }
 
 type faultReader struct {
@@ -251,6 +252,7 @@ type faultReader struct {
 	short   bool
 	corrupt bool
 	done    bool
+	read    *atomic.Int64 // the Store's count of bytes read
 }
 
 func (f *faultReader) Read(p []byte) (int, error) {
@@ -262,6 +264,7 @@ func (f *faultReader) Read(p []byte) (int, error) {
 		p[0] ^= 0x40
 		f.done = true
 	}
+	f.read.Add(int64(n))
 	return n, err
 }
 
