@@ -133,6 +133,15 @@ func (c *commit) replace(ctx context.Context, tx writeTx, restoring []*Table) ([
 	if err := c.checkCascade(restoring); err != nil {
 		return nil, err
 	}
+	if bl, ok := tx.(bulkLoader); ok && wholeTables(restoring, c.current) {
+		bulk, err := bl.bulkBegin(ctx, tableNames(restoring))
+		if err != nil {
+			return nil, err
+		}
+		if bulk {
+			return c.deleteAndLoad(ctx, tx, restoring, bl.bulkEnd)
+		}
+	}
 	if rp, ok := tx.(replacer); ok && c.inPlace(restoring) {
 		if err := rp.mark(ctx); err != nil {
 			return nil, err
@@ -145,6 +154,14 @@ func (c *commit) replace(ctx context.Context, tx writeTx, restoring []*Table) ([
 			return nil, errors.Join(err, uerr)
 		}
 	}
+	return c.deleteAndLoad(ctx, tx, restoring, nil)
+}
+
+// deleteAndLoad deletes the tenant's rows of the restored and removed
+// tables, children first, loads the backup's, parents first, runs
+// finish (when not nil), then reads each table back and checks the
+// foreign keys.
+func (c *commit) deleteAndLoad(ctx context.Context, tx writeTx, restoring []*Table, finish func(context.Context) error) ([]restore.Outcome, error) {
 	outs := map[string]*restore.Outcome{}
 	var touched []string
 	for _, tt := range slices.Backward(c.order) {
@@ -165,16 +182,44 @@ func (c *commit) replace(ctx context.Context, tx writeTx, restoring []*Table) ([
 		}
 		o := outs[bt.Name]
 		o.Action, o.Inserted = "replaced", n.Inserted
-		if !c.t.o.SkipVerify {
-			if err := verifyTable(ctx, tx, bt, c.current[bt.Name]); err != nil {
-				return nil, err
-			}
+	}
+	if finish != nil {
+		if err := finish(ctx); err != nil {
+			return nil, err
+		}
+	}
+	for _, bt := range restoring {
+		if c.t.o.SkipVerify {
+			break
+		}
+		if err := verifyTable(ctx, tx, bt, c.current[bt.Name]); err != nil {
+			return nil, err
 		}
 	}
 	if err := tx.checkForeignKeys(ctx, c.referencing(touched)); err != nil {
 		return nil, err
 	}
 	return outcomes(c.order, outs), nil
+}
+
+// wholeTables tells whether every restored table is the tenant's whole
+// table (a schema or a database of its own: no tenant filter).
+func wholeTables(restoring []*Table, current map[string]*tenantTable) bool {
+	for _, bt := range restoring {
+		if tt := current[bt.Name]; tt == nil || tt.where != "" {
+			return false
+		}
+	}
+	return len(restoring) > 0
+}
+
+// tableNames returns the names of tables.
+func tableNames(tables []*Table) []string {
+	out := make([]string, len(tables))
+	for i, t := range tables {
+		out[i] = t.Name
+	}
+	return out
 }
 
 // inPlace tells whether every restored table can be replaced in place:

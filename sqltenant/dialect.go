@@ -190,6 +190,24 @@ type replacer interface {
 	undo(ctx context.Context, err error) (bool, error)
 }
 
+// bulkLoader is a writeTx that loads tables holding no rows at all as
+// pg_restore does (PostgreSQL, a schema or a database of the tenant's
+// own): their foreign keys and secondary indexes set aside inside the
+// transaction, the rows copied straight in, then the indexes built and
+// each foreign key checked in one pass, instead of an index entry and a
+// foreign-key probe for every row.
+type bulkLoader interface {
+	// bulkBegin prepares tables for a bulk load and reports whether it
+	// did. It does not, changing nothing, when any of them holds a row,
+	// the role does not own one of them or of the tables whose foreign
+	// keys reference them, or they are of a kind it leaves alone.
+	bulkBegin(ctx context.Context, tables []string) (bool, error)
+	// bulkEnd builds the indexes and adds back the foreign keys bulkBegin
+	// set aside, failing with ErrForeignKey when a row references one
+	// that does not exist.
+	bulkEnd(ctx context.Context) error
+}
+
 // loadSpec is one table's rows to load.
 type loadSpec struct {
 	// Table is the table as the backup's metadata describes it.

@@ -27,7 +27,10 @@ type pgWriteTx struct {
 	// pending are the staging tables of loadReplace loads, by table,
 	// kept for prune.
 	pending map[string]*pgMerge
-	done    bool
+	// aside are the foreign keys and indexes bulkBegin dropped, which
+	// bulkEnd makes again.
+	aside []pgSetAside
+	done  bool
 }
 
 // scan reads rows inside the restore's transaction, its own writes
