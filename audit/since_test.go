@@ -88,6 +88,44 @@ func TestSinceIsAuthorized(t *testing.T) {
 	}
 }
 
+// TestFollowIsSinceForTheHost: Follow yields what Since yields, whatever
+// the context's principal (none, or a tenant-scoped one Since refuses),
+// and refuses tampering as Since does.
+func TestFollowIsSinceForTheHost(t *testing.T) {
+	ctx := context.Background()
+	store := storage.NewMemory()
+	l := newLog(t, store)
+	fill(t, l, 30)
+	want, err := since(l, audit.Checkpoint{Seq: 10, Hash: mustSince(t, l)[9].Hash})
+	require.NoError(t, err)
+	require.Len(t, want, 20)
+	tenant := steward.WithPrincipal(ctx, steward.Principal{ID: "t", Tenants: []string{"acme"}})
+	for _, c := range []context.Context{ctx, tenant} {
+		var got []audit.Recorded
+		for r, err := range l.Follow(c, audit.Checkpoint{Seq: 10, Hash: want[0].Prev}) {
+			require.NoError(t, err)
+			got = append(got, r)
+		}
+		require.Equal(t, want, got)
+	}
+	b, err := storage.ReadAll(ctx, store, eventKey(27))
+	require.NoError(t, err)
+	require.NoError(t, storage.PutBytes(ctx, store, eventKey(27), bytes.Replace(b, []byte("event 26"), []byte("event X"), 1), nil))
+	var last error
+	for _, err := range l.Follow(tenant, audit.Checkpoint{}) {
+		last = err
+	}
+	requireTamperedAt(t, last, 27, false)
+}
+
+// mustSince is since from the first record, which must succeed.
+func mustSince(t *testing.T, l *audit.Log) []audit.Recorded {
+	t.Helper()
+	all, err := since(l, audit.Checkpoint{})
+	require.NoError(t, err)
+	return all
+}
+
 // TestRecentReadsFromTheTail: the newest Limit matches, newest first, at
 // a cost of about Limit reads; a filter reads further back; Limit 0 reads
 // everything.

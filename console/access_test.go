@@ -5,9 +5,12 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/iluxsys/steward/audit"
 )
 
 // A tenant-scoped principal sees its own tenant and nothing of another:
@@ -191,6 +194,56 @@ func TestEveryPageForATenantScopedPrincipal(t *testing.T) {
 			require.NotContains(t, w.Body.String(), "globex")
 			for _, s := range f.snaps["globex"] {
 				require.NotContains(t, w.Body.String(), s.ID)
+			}
+		})
+	}
+}
+
+// A tenant-scoped principal's Overview and Audit pages come from the index
+// the server keeps of the whole log, yet show nothing of another tenant:
+// whether the index was built for the master first or for the tenant, on
+// every page of its events, with a cursor taken from another tenant's
+// event, and with filters; naming another tenant is refused. Every event
+// it is shown is its tenant's.
+func TestTenantScopedPagesFromTheServerIndexShowOnlyItsTenant(t *testing.T) {
+	for _, first := range []string{userMaster, userAcme} {
+		t.Run(first+" first", func(t *testing.T) {
+			f := newFixture(t)
+			seedEvents(t, f, 60)
+			master := get(t, f.h, first, "/").Body.String()
+			if first == userMaster {
+				require.Contains(t, master, "globex secret failure", "the master sees globex's failure")
+			}
+			all, err := f.log.Query(masterCtx(), audit.Filter{})
+			require.NoError(t, err)
+			tenantOf := map[string]string{}
+			for _, e := range all {
+				tenantOf[e.ID] = e.Tenant
+			}
+			body := get(t, f.h, userAcme, "/").Body.String()
+			require.Contains(t, body, `data-testid="tenant-acme"`)
+			require.NotContains(t, body, "globex")
+
+			paths := []string{"/audit?limit=7", "/audit?before=2&limit=3", "/audit?after=2&limit=3",
+				"/audit?user=scheduler", "/audit?failures=on", "/audit?type=backup.failed"}
+			for len(paths) > 0 {
+				p := paths[0]
+				paths = paths[1:]
+				w := get(t, f.h, userAcme, p)
+				require.Equal(t, http.StatusOK, w.Code, "%s: %s", p, w.Body.String())
+				require.NotContains(t, w.Body.String(), "globex", p)
+				pg := getAuditPage(t, f.h, userAcme, p)
+				for _, id := range pg.ids {
+					require.Equal(t, "acme", tenantOf[id], "%s shows event %s", p, id)
+				}
+				if pg.older != "" && strings.Contains(p, "limit=7") {
+					paths = append(paths, pg.older)
+				}
+			}
+			for _, p := range []string{"/audit?tenant=globex&before=30", "/audit?tenant=globex&after=1", "/audit/export?format=jsonl&tenant=globex"} {
+				w := get(t, f.h, userAcme, p)
+				require.Equal(t, http.StatusForbidden, w.Code, "%s: %s", p, w.Body.String())
+				require.NotContains(t, w.Body.String(), "secret", p)
 			}
 		})
 	}

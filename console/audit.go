@@ -15,11 +15,13 @@ import (
 // defaultAuditLimit is how many events the Audit page lists by default.
 const defaultAuditLimit = 100
 
-// auditQuery is the Audit page's filter as the form sends it.
+// auditQuery is the Audit page's filter as the form sends it, and the
+// page's cursor (from the Newer and Older links).
 type auditQuery struct {
 	Type, Tenant, User, From, To string
 	FailuresOnly                 bool
-	Limit                        int
+	Limit                        int // events a page
+	Cursor                       cursor
 }
 
 // parseAuditQuery reads the filter; dates are YYYY-MM-DD, in UTC.
@@ -32,6 +34,15 @@ func parseAuditQuery(v url.Values) (auditQuery, audit.Filter, error) {
 			return q, audit.Filter{}, fmt.Errorf("console: limit %q is not a positive number", s)
 		}
 		q.Limit = n
+	}
+	for name, to := range map[string]*uint64{"before": &q.Cursor.Before, "after": &q.Cursor.After} {
+		if s := v.Get(name); s != "" {
+			n, err := strconv.ParseUint(s, 10, 64)
+			if err != nil || n < 1 {
+				return q, audit.Filter{}, fmt.Errorf("console: %s %q is not an event's sequence number", name, s)
+			}
+			*to = n
+		}
 	}
 	f := audit.Filter{Tenant: q.Tenant, UserID: q.User, FailuresOnly: q.FailuresOnly, Limit: q.Limit}
 	if q.Type != "" {
@@ -64,11 +75,13 @@ type auditData struct {
 	Verified               *verification
 	VerifyErr              string // why the chain does not verify, or may not be verified
 	ExportJSONL, ExportCSV string // the export links, with the filter
+	Newer, Older           string // the links to the next pages, "" at either end
+	Unpaged                bool   // the log could not be followed: the newest events, without pages
 }
 
-// exportLink is the export URL of q's filter in format.
-func (c *console) exportLink(q auditQuery, format audit.Format) string {
-	v := url.Values{"format": {string(format)}}
+// filterValues is q's filter as query parameters, without the cursor.
+func (q auditQuery) filterValues() url.Values {
+	v := url.Values{}
 	for k, s := range map[string]string{"type": q.Type, "tenant": q.Tenant, "user": q.User, "from": q.From, "to": q.To} {
 		if s != "" {
 			v.Set(k, s)
@@ -77,11 +90,40 @@ func (c *console) exportLink(q auditQuery, format audit.Format) string {
 	if q.FailuresOnly {
 		v.Set("failures", "on")
 	}
+	return v
+}
+
+// exportLink is the export URL of q's filter in format.
+func (c *console) exportLink(q auditQuery, format audit.Format) string {
+	v := q.filterValues()
+	v.Set("format", string(format))
 	return c.cfg.BasePath + "/audit/export?" + v.Encode()
 }
 
-// auditList lists the newest matching events, newest first (see
-// recentEvents), with the chain's verification status.
+// pageLinks sets d's links to the pages newer and older than p.
+func (c *console) pageLinks(d *auditData, p eventPage) {
+	if !p.indexed || len(p.events) == 0 {
+		d.Unpaged = !p.indexed
+		return
+	}
+	link := func(name string, seq uint64) string {
+		v := d.Query.filterValues()
+		if d.Query.Limit != defaultAuditLimit {
+			v.Set("limit", strconv.Itoa(d.Query.Limit))
+		}
+		v.Set(name, strconv.FormatUint(seq, 10))
+		return c.cfg.BasePath + "/audit?" + v.Encode()
+	}
+	if p.newer {
+		d.Newer = link("after", p.events[0].Seq)
+	}
+	if p.older {
+		d.Older = link("before", p.events[len(p.events)-1].Seq)
+	}
+}
+
+// auditList lists a page of the matching events, newest first (see
+// auditEvents), with the chain's verification status.
 func (c *console) auditList(w http.ResponseWriter, r *http.Request) {
 	if c.cfg.Log == nil {
 		c.notConfigured(w, r, "audit", "The audit log")
@@ -100,10 +142,15 @@ func (c *console) auditList(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	d := auditData{Query: q, ExportJSONL: c.exportLink(q, audit.JSONL), ExportCSV: c.exportLink(q, audit.CSV)}
-	if d.Events, err = c.recentEvents(ctx, f); err != nil {
+	p, err := c.auditEvents(ctx, f, q.Cursor)
+	if err != nil {
 		c.fail(w, r, err)
 		return
 	}
+	for _, rec := range p.events {
+		d.Events = append(d.Events, rec.Event)
+	}
+	c.pageLinks(&d, p)
 	c.render(w, r, http.StatusOK, "audit", "", page{Title: "Audit", Nav: "audit", Data: d})
 }
 

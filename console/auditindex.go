@@ -1,10 +1,13 @@
 package console
 
 import (
+	"cmp"
 	"context"
+	"iter"
 	"slices"
 	"time"
 
+	"github.com/iluxsys/steward"
 	"github.com/iluxsys/steward/audit"
 )
 
@@ -39,56 +42,104 @@ func (s *shared) index(r *audit.Recorded) {
 		user: intern(e.UserID), at: e.Timestamp, failed: e.Failed()})
 }
 
-// find returns where the newest f.Limit events matching f are (all with
-// Limit 0), newest first.
-func (s *shared) find(f audit.Filter) []audit.Checkpoint {
+// cursor places a page of the Audit page in the log: the events before
+// sequence number Before (the newest when 0), or the oldest ones after
+// After when it is set.
+type cursor struct{ Before, After uint64 }
+
+// eventPage is one page of the events a filter matches, newest first,
+// with whether more match on either side of it.
+type eventPage struct {
+	points       []audit.Checkpoint // where the page's events are
+	newer, older bool               // more matches are newer / older than the page
+	events       []audit.Recorded   // the events, once read
+	indexed      bool               // false: read from the log's tail, without cursors
+}
+
+// find returns the page of the events matching f (f.Limit of them, all
+// with 0) at cur, newest first.
+func (s *shared) find(f audit.Filter, cur cursor) eventPage {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var out []audit.Checkpoint
-	for _, e := range slices.Backward(s.events) {
-		if f.Limit > 0 && len(out) == f.Limit {
-			break
-		}
-		if f.FailuresOnly && !e.failed {
+	var p eventPage
+	// at is the position of the first entry past the cursor's sequence number.
+	at, _ := slices.BinarySearchFunc(s.events, max(cur.Before, cur.After+1), func(e indexEntry, seq uint64) int {
+		return cmp.Compare(e.point.Seq, seq)
+	})
+	if cur.After > 0 { // the oldest after it, from at on
+		p.older = s.matchIn(f, slices.Backward(s.events[:at]))
+		p.points, p.newer = s.collect(f, slices.All(s.events[at:]))
+		slices.Reverse(p.points)
+		return p
+	}
+	if cur.Before == 0 {
+		at = len(s.events)
+	}
+	p.newer = s.matchIn(f, slices.All(s.events[at:]))
+	p.points, p.older = s.collect(f, slices.Backward(s.events[:at]))
+	return p
+}
+
+// collect returns where the first f.Limit entries of seq matching f are,
+// and whether another one matches after them.
+func (s *shared) collect(f audit.Filter, seq iter.Seq2[int, indexEntry]) (points []audit.Checkpoint, more bool) {
+	for _, e := range seq {
+		if !matches(f, &e) {
 			continue
 		}
-		ev := audit.Event{Type: e.typ, Level: e.level, Tenant: e.tenant, UserID: e.user, Timestamp: e.at}
-		if f.Match(&ev) || (f.FailuresOnly && matchButFailure(f, &ev)) {
-			out = append(out, e.point)
+		if f.Limit > 0 && len(points) == f.Limit {
+			return points, true
+		}
+		points = append(points, e.point)
+	}
+	return points, false
+}
+
+// matchIn reports whether an entry of seq matches f.
+func (s *shared) matchIn(f audit.Filter, seq iter.Seq2[int, indexEntry]) bool {
+	for _, e := range seq {
+		if matches(f, &e) {
+			return true
 		}
 	}
-	return out
+	return false
 }
 
-// matchButFailure is f.Match for an event known to have failed.
-func matchButFailure(f audit.Filter, e *audit.Event) bool {
-	f.FailuresOnly = false
-	return f.Match(e)
+// matches is f.Match for the event e indexes.
+func matches(f audit.Filter, e *indexEntry) bool {
+	if f.FailuresOnly && !e.failed {
+		return false
+	}
+	f.FailuresOnly = false // known to have failed
+	ev := audit.Event{Type: e.typ, Level: e.level, Tenant: e.tenant, UserID: e.user, Timestamp: e.at}
+	return f.Match(&ev)
 }
 
-// selective reports whether f selects more than the newest events.
-func selective(f audit.Filter) bool {
-	return f.Tenant != "" || len(f.Types) > 0 || len(f.Levels) > 0 || f.UserID != "" || f.FailuresOnly ||
-		!f.From.IsZero() || !f.To.IsZero()
-}
-
-// recentEvents returns the newest events matching f, newest first. A
-// selective filter of a principal that may use the shared cache is
-// answered from its index, with one read an event shown; any other
-// reads the log from its tail (audit.Log.Recent), which for a selective
-// filter may read far back.
-func (c *console) recentEvents(ctx context.Context, f audit.Filter) ([]audit.Event, error) {
-	if !selective(f) || !c.useShared(ctx, true) {
+// auditEvents returns the page of the events matching f at cur, newest
+// first. The principal must be allowed to read f.Tenant's events (the
+// whole log's without a tenant), checked first. The page is found in the
+// shared index, then its events are read with the principal's rights
+// (audit.Log.At: one read an event, and a record of another tenant than
+// f.Tenant is refused). When the index cannot be used (the log failed to
+// read) it is the newest page read from the log's tail (audit.Log.Recent),
+// without cursors.
+func (c *console) auditEvents(ctx context.Context, f audit.Filter, cur cursor) (eventPage, error) {
+	if err := c.authorize(ctx, steward.ActionAuditRead, f.Tenant); err != nil {
+		return eventPage{}, err
+	}
+	if !c.useShared(ctx, true) {
 		evs, _, err := c.cfg.Log.Recent(ctx, f)
-		return evs, err
+		p := eventPage{events: make([]audit.Recorded, len(evs))}
+		for i := range evs {
+			p.events[i].Event = evs[i]
+		}
+		return p, err
 	}
-	recs, err := c.cfg.Log.At(ctx, f.Tenant, c.shared.find(f))
+	p := c.shared.find(f, cur)
+	recs, err := c.cfg.Log.At(ctx, f.Tenant, p.points)
 	if err != nil {
-		return nil, err
+		return eventPage{}, err
 	}
-	out := make([]audit.Event, len(recs))
-	for i := range recs {
-		out[i] = recs[i].Event
-	}
-	return out, nil
+	p.events, p.indexed = recs, true
+	return p, nil
 }

@@ -127,6 +127,18 @@ func TestPagesWorkWithoutTheRightToReadTheLog(t *testing.T) {
 	h, err := console.New(&cfg)
 	require.NoError(t, err)
 	require.Contains(t, get(t, h, userMaster, "/snapshots?tenant=acme").Body.String(), f.snaps["acme"][1].ID)
+
+	// The server follows the log for itself, but serves none of it to them.
+	require.NoError(t, f.log.Record(masterCtx(), audit.Event{Type: audit.TypeBackupFailed, Level: audit.LevelError,
+		Tenant: "globex", Message: "globex secret failure"}))
+	for _, user := range []string{userMaster, userAcme} {
+		w := get(t, h, user, "/")
+		require.Equal(t, http.StatusOK, w.Code, w.Body.String())
+		require.NotContains(t, w.Body.String(), "secret", user)
+		require.Equal(t, http.StatusForbidden, get(t, h, user, "/audit").Code, user)
+		require.Equal(t, http.StatusForbidden, get(t, h, user, "/audit?tenant=globex&before=9").Code, user)
+	}
+	require.Contains(t, get(t, f.h, userMaster, "/").Body.String(), "secret", "with the right, the failure shows")
 }
 
 // A filtered Audit page shows what the log holds, newest first, and once

@@ -42,16 +42,24 @@
 //
 // # Speed
 //
-// For principals that may read everything, the console keeps the tenant
-// list, each tenant's catalog and RPO, and a summary of the audit log in
-// memory, and the audit log keeps them current: each request first reads
-// the events appended since the last one (audit.Log.Since; two reads when
-// there are none, whichever process appended them) and forgets what those
-// events' tenants had. So the Engine and the Policies must audit to
-// Config.Log. The Audit page reads the newest events from the log's tail
-// (audit.Log.Recent). The first request that needs the audit log's
-// history (the Overview, a flag's history, the Releases page) reads the
-// whole log once. Other principals' pages read what they show.
+// The console keeps the tenant list, each tenant's catalog and RPO, a
+// summary of the audit log and an index of its events in memory, and the
+// audit log keeps them current: each request first reads the events
+// appended since the last one (two reads when there are none, whichever
+// process appended them) and forgets what those events' tenants had. So
+// the Engine and the Policies must audit to Config.Log. The server reads
+// the log for this with its own rights (audit.Log.Follow), whoever the
+// principal; what a page takes from memory is authorized for its
+// principal tenant by tenant, and the events the Audit page lists are
+// read again with the principal's rights (audit.Log.At), so a
+// tenant-scoped principal's Overview and Audit page are served from the
+// same index as the master's and show only its tenants' events. The Audit
+// page pages through the matching events with Newer and Older links (by
+// sequence number), reading one record an event it shows. The first
+// request that needs the audit log's history (the Overview, the Audit
+// page, a flag's history, the Releases page) reads the whole log once.
+// Principals that may not list every tenant's backups read their own
+// tenants' catalogs.
 //
 // # No build step
 //

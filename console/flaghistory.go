@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"slices"
 
+	"github.com/iluxsys/steward"
 	"github.com/iluxsys/steward/audit"
 )
 
@@ -55,10 +56,10 @@ func summary(v any) string {
 }
 
 // typedEvents returns the events of types (some of keptTypes), oldest
-// first: from the shared cache when the principal may use it, else by
-// reading the whole log.
+// first: from the shared cache when the principal may read the whole log,
+// else by reading the whole log (which refuses the others).
 func (c *console) typedEvents(ctx context.Context, types ...audit.EventType) ([]audit.Event, error) {
-	if c.useShared(ctx, true) {
+	if c.allowed(ctx, steward.ActionAuditRead, "") && c.useShared(ctx, true) {
 		return c.shared.keptEvents(types...), nil
 	}
 	return c.cfg.Log.Query(ctx, audit.Filter{Types: types})

@@ -20,18 +20,38 @@ const retryAfter = 15 * time.Second
 // ttrWindow is how far back the Overview's times to restore go.
 const ttrWindow = 30 * 24 * time.Hour
 
-// shared is what the console reads once and keeps for the principals
-// that may read everything (list every tenant's backups and read the
-// whole audit log): the tenant list, each tenant's catalog and RPO, and
-// what the audit log says of each tenant's backups and restores.
+// shared is what the console reads once and keeps: the tenant list, each
+// tenant's catalog and RPO, and what the audit log says of each tenant's
+// backups and restores, with an index of every event.
 //
 // The audit log keeps it current. Every change to a catalog or a policy is
 // an audited event of its tenant, so each request first reads the events
-// appended since the last one (audit.Log.Since: two reads when there are
-// none, whoever appended them) and forgets the catalog and RPO of each
-// tenant they name; a tenant it does not know makes it read the tenant
-// list again. This needs the Engine and Policies to audit to Config.Log.
-// Safe for concurrent use.
+// appended since the last one (two reads when there are none, whoever
+// appended them) and forgets the catalog and RPO of each tenant they
+// name; a tenant it does not know makes it read the tenant list again.
+// This needs the Engine and Policies to audit to Config.Log. Safe for
+// concurrent use.
+//
+// The server follows the log with its own rights (audit.Log.Follow), not
+// the principal's, so that a tenant-scoped principal's pages are served
+// from it too; what a request takes from it is authorized for that
+// principal, by tenant, exactly as the SDK would authorize the read:
+//   - the catalogs and the tenant list, only with steward.ActionBackupList
+//     on every tenant (useSharedCatalogs);
+//   - a tenant's summed-up events (the Overview), only for the tenants
+//     the principal may read the audit events of (backupEvents);
+//   - the index (the Audit page), only for a filter of a tenant the
+//     principal may read the events of, or of the whole log with the right
+//     to read it; the events it names are then read with the principal's
+//     own rights (audit.Log.At, which refuses a record of another tenant
+//     than the filter's), so a mistake in the index cannot show another
+//     tenant's event;
+//   - the events kept whole (flags, deploys), only with the right to read
+//     the whole log (typedEvents).
+//
+// Reading with the server's rights gives the process nothing it could not
+// read (it holds the Log, its Store and its key), and nothing of it reaches
+// a page but through those checks.
 type shared struct {
 	follow   sync.Mutex // one reader of the log at a time
 	mu       sync.Mutex
@@ -268,7 +288,8 @@ func withRequestState(ctx context.Context) context.Context {
 	return context.WithValue(ctx, requestKey{}, &requestState{})
 }
 
-// useShared reports whether the request may use the shared cache; the
+// useShared reports whether the shared cache is current, for the
+// caller to take from it what the principal may read (see shared). The
 // first call of a request brings the cache up to date, reading the whole
 // log once in the process's life when history is asked for (the events
 // before the console's first request).
@@ -287,18 +308,18 @@ func (c *console) useShared(ctx context.Context, history bool) bool {
 }
 
 // useSharedCatalogs is useShared for the tenant list and catalogs, which
-// also need the right to list every tenant's backups.
+// need the right to list every tenant's backups.
 func (c *console) useSharedCatalogs(ctx context.Context) bool {
 	return c.cfg.Engine != nil && c.allowed(ctx, steward.ActionBackupList, "") && c.useShared(ctx, false)
 }
 
 // syncShared reads the audit events appended since the last request into
-// the shared cache (all of them, the first time history is asked for).
-// It reports false, and the request reads for itself, when the principal
-// may not read the whole log, there is no Log, or the log fails to read
-// (retried after retryAfter).
+// the shared cache (all of them, the first time history is asked for),
+// with the server's rights (audit.Log.Follow; see shared for why that is
+// sound). It reports false, and the request reads for itself, when there
+// is no Log or the log fails to read (retried after retryAfter).
 func (c *console) syncShared(ctx context.Context, history bool) bool {
-	if c.cfg.Log == nil || !c.allowed(ctx, steward.ActionAuditRead, "") {
+	if c.cfg.Log == nil {
 		return false
 	}
 	s := &c.shared
@@ -316,7 +337,7 @@ func (c *console) syncShared(ctx context.Context, history bool) bool {
 		from = audit.Checkpoint{}
 	}
 	now := c.cfg.Clock.Now()
-	for r, err := range c.cfg.Log.Since(ctx, from) {
+	for r, err := range c.cfg.Log.Follow(ctx, from) {
 		if err != nil {
 			slog.WarnContext(ctx, "console: reading the audit log failed: pages read without the shared cache", "err", err)
 			s.reset()
@@ -334,23 +355,27 @@ func (c *console) syncShared(ctx context.Context, history bool) bool {
 	return true
 }
 
-// backupEvents sums up what the audit log says of tenants' backups and
-// restores: from the shared cache when the principal may use it; else
-// one pass over the log for each tenant the principal may read the events
-// of. Reading the log fails quietly: the Overview then shows no failures,
-// and the Audit page says why.
+// backupEvents sums up what the audit log says of the tenants whose
+// events the principal may read, of their backups and restores: from the
+// shared cache when it is current; else one pass over the log for each
+// of them. Reading the log fails quietly: the Overview then shows no
+// failures, and the Audit page says why.
 func (c *console) backupEvents(ctx context.Context, tenants []string, now time.Time) map[string]*tenantEvents {
 	if c.cfg.Log == nil {
 		return map[string]*tenantEvents{}
 	}
+	readable := tenants
+	if !c.allowed(ctx, steward.ActionAuditRead, "") {
+		readable = slices.DeleteFunc(slices.Clone(tenants), func(t string) bool {
+			return !c.allowed(ctx, steward.ActionAuditRead, t)
+		})
+	}
 	if c.useShared(ctx, true) {
-		return c.shared.summary(tenants, now)
+		return c.shared.summary(readable, now)
 	}
 	out := map[string]*tenantEvents{}
-	for _, t := range tenants {
-		if c.allowed(ctx, steward.ActionAuditRead, t) {
-			c.scanEvents(ctx, audit.Filter{Tenant: t}, now, out)
-		}
+	for _, t := range readable {
+		c.scanEvents(ctx, audit.Filter{Tenant: t}, now, out)
 	}
 	return out
 }
