@@ -118,9 +118,10 @@ func TestPostgresBulkRestoreBrokenReferenceChangesNothing(t *testing.T) {
 	require.Equal(t, nodes, pgFileNodes(t, pool, "acme"))
 }
 
-// Tables that hold a row, a role that does not own the tables, and a
-// table with a trigger of the application's are loaded row by row, as
-// before: the restore gives the same rows, and no table is truncated.
+// Tables that hold a row, a role that does not own the tables, a table
+// with a trigger of the application's, and a key a view depends on make
+// the restore load row by row, as before: the same rows, and no table
+// truncated.
 func TestPostgresBulkDeclined(t *testing.T) {
 	t.Run("a table holds rows", func(t *testing.T) {
 		pool := pgtest.DB(t)
@@ -153,6 +154,19 @@ func TestPostgresBulkDeclined(t *testing.T) {
 		_, err := pgRestore(t, r, db, "acme", snap, nil, nil)
 		require.NoError(t, err)
 		require.Equal(t, want, pgSchemaDump(t, pool, "acme"))
+		require.Equal(t, nodes, pgFileNodes(t, pool, "acme"))
+	})
+	t.Run("a view depends on a primary key", func(t *testing.T) {
+		pool := pgtest.DB(t)
+		want, defs, snap, r, db := pgEmptySchema(t, pool)
+		// Grouping by the key lets the view select name: it depends on
+		// users_pkey, which therefore cannot be dropped.
+		pgExec(t, pool, `CREATE VIEW acme.names AS SELECT id, name FROM acme.users GROUP BY id`)
+		nodes := pgFileNodes(t, pool, "acme")
+		_, err := pgRestore(t, r, db, "acme", snap, nil, nil)
+		require.NoError(t, err)
+		require.Equal(t, want, pgSchemaDump(t, pool, "acme"))
+		require.Equal(t, defs, pgDefinitions(t, pool, "acme"))
 		require.Equal(t, nodes, pgFileNodes(t, pool, "acme"))
 	})
 }
