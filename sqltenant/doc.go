@@ -67,7 +67,19 @@
 // written at all (no index entry, no foreign-key check). The counts say
 // which rows were inserted, updated, kept and deleted. Should a unique
 // value move between rows so that this order cannot take it, the
-// restore rolls back to a savepoint and deletes and loads instead. A merge
+// restore rolls back to a savepoint and deletes and loads instead. A
+// full restore into the empty tables of a schema or database of the
+// tenant's own (a disaster recovery into emptied or newly migrated
+// tables) loads them as pg_restore does, still in its one transaction:
+// the foreign keys that touch them, their primary keys, unique
+// constraints and other indexes are dropped, the tables truncated, the
+// rows copied straight in, then the indexes built and the keys added
+// back, each foreign key checking every row in one join rather than one
+// probe a row. The tables are locked (ACCESS EXCLUSIVE) until the commit.
+// It is not done, and rows are loaded one by one, when a table holds a
+// row, the role does not own every table involved, a table has a
+// trigger or row security, or dropping a key or index would lose
+// something (a comment, a dependent view, a tablespace). A merge
 // inserts missing rows and, by Options.Merge, keeps newer rows by the
 // table's timestamp column, keeps every existing row, or overwrites;
 // it deletes nothing. Foreign keys are checked before the commit; any
