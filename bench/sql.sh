@@ -3,11 +3,14 @@
 # and PostgreSQL's own tools, in one run on one database. Needs hyperfine,
 # psql, pg_dump and pg_restore (PGBIN, default /usr/lib/postgresql/15/bin),
 # and a server: STEWARD_PG_URL, a connection string whose role may create
-# databases (the script makes and drops steward_sqlbench).
+# databases (the script makes and drops the database BENCH_DB, default
+# steward_sqlbench).
 #
 #   STEWARD_PG_URL=postgres://... bench/sql.sh [WORKDIR]
 #   ROWS=200000 RUNS=2 bench/sql.sh     # a smaller tenant, fewer runs
 #   SKIP_EMPTY=1 bench/sql.sh           # without the restores into emptied tables
+#   KEEP_DB=1 bench/sql.sh; REUSE=1 bench/sql.sh  # keep the seeded database, and
+#                                       # reuse it (same ROWS) instead of seeding again
 #
 # The dataset: three tables (accounts <- projects <- tasks, a tenth, a
 # tenth and eight tenths of the rows) with composite primary keys, foreign
@@ -43,11 +46,17 @@ R="$W/results"
 base="${STEWARD_PG_URL%%\?*}"
 query=""
 case "$STEWARD_PG_URL" in *\?*) query="?${STEWARD_PG_URL#*\?}" ;; esac
-DB="${base%/*}/steward_sqlbench$query"
+BENCH_DB="${BENCH_DB:-steward_sqlbench}"
+DB="${base%/*}/$BENCH_DB$query"
 PSQL=("$PGBIN/psql" -X -q -v ON_ERROR_STOP=1)
 
 uptime | tee "$R/uptime-before.txt"
-"${PSQL[@]}" "$STEWARD_PG_URL" -c "DROP DATABASE IF EXISTS steward_sqlbench" -c "CREATE DATABASE steward_sqlbench"
+if [ -n "${REUSE:-}" ] && "${PSQL[@]}" "$DB" -c "SELECT 1 FROM acme_s.tasks LIMIT 1" >/dev/null 2>&1; then
+	echo "== reusing the database $BENCH_DB"
+else
+	REUSE=""
+	"${PSQL[@]}" "$STEWARD_PG_URL" -c "DROP DATABASE IF EXISTS $BENCH_DB" -c "CREATE DATABASE $BENCH_DB"
+fi
 
 # tables SCHEMA creates the three tables in SCHEMA.
 tables() {
@@ -79,8 +88,8 @@ INSERT INTO public.tasks SELECT '$1', (i - 1) % $((ROWS / 10)) + 1, (i - 1) / $(
 EOF
 }
 
-echo "== seeding $ROWS rows for each of five tenants, and schema acme_s"
-{
+[ -n "$REUSE" ] || echo "== seeding $ROWS rows for each of five tenants, and schema acme_s"
+[ -n "$REUSE" ] || {
 	tables public
 	for t in acme globex initech umbrella hooli; do seed "$t"; done
 	echo "CREATE SCHEMA acme_s;"
@@ -99,6 +108,14 @@ for t in accounts projects tasks; do
 	raw_copy+="\\copy (SELECT * FROM public.$t WHERE tenant_id = 'acme' ORDER BY 1, 2, 3) TO '/dev/null'"$'\n'
 done
 printf '%s' "$raw_copy" > "$W/raw-copy.sql"
+# copy-in.sql loads acme's rows, saved below, into the shared tables in
+# one transaction, parents first: PostgreSQL's own floor for a restore
+# into emptied tables with their foreign keys and indexes in place.
+copy_in=""
+for t in accounts projects tasks; do
+	copy_in+="\\copy public.$t FROM '$W/acme-$t.copy'"$'\n'
+done
+printf '%s' "$copy_in" > "$W/copy-in.sql"
 empty_shared="${PSQL[*]} '$DB' -c \"DELETE FROM public.tasks WHERE tenant_id = 'acme'\" -c \"DELETE FROM public.projects WHERE tenant_id = 'acme'\" -c \"DELETE FROM public.accounts WHERE tenant_id = 'acme'\" -c 'VACUUM ANALYZE'"
 empty_schema="${PSQL[*]} '$DB' -c 'TRUNCATE acme_s.tasks, acme_s.projects, acme_s.accounts' -c 'VACUUM ANALYZE'"
 DUMP="$W/acme_s.dump"
@@ -114,7 +131,13 @@ hf shared-backup -n raw-copy "${PSQL[*]} '$DB' -f $W/raw-copy.sql" \
 	-n steward "rm -rf $ST && $CTL backup $SHARED --full"
 hf shared-restore -n steward-in-place "$CTL restore $SHARED --snapshot latest --delete" \
 	-n steward-merge "$CTL restore $SHARED --snapshot latest --mode merge"
-[ -n "${SKIP_EMPTY:-}" ] || hf shared-restore-empty --prepare "$empty_shared" -n steward-into-empty "$CTL restore $SHARED --snapshot latest --delete"
+if [ -z "${SKIP_EMPTY:-}" ]; then
+	for t in accounts projects tasks; do
+		"${PSQL[@]}" "$DB" -c "\\copy (SELECT * FROM public.$t WHERE tenant_id = 'acme') TO '$W/acme-$t.copy'"
+	done
+	hf shared-restore-empty --prepare "$empty_shared" -n plain-copy-in "${PSQL[*]} -1 '$DB' -f $W/copy-in.sql" \
+		-n steward-into-empty "$CTL restore $SHARED --snapshot latest --delete"
+fi
 
 hf schema-backup -n pg_dump "$PGBIN/pg_dump -Fc -n acme_s -f $DUMP '$DB'" \
 	-n steward "$CTL backup $SCHEMA --full"
@@ -139,4 +162,4 @@ echo "== means (s)"
 for f in "$R"/*.json; do
 	jq -r --arg f "$(basename "$f" .json)" '.results[] | [$f, .command, (.mean | tostring), (.stddev | tostring)] | @tsv' "$f"
 done | tee "$R/means.tsv"
-"${PSQL[@]}" "$STEWARD_PG_URL" -c "DROP DATABASE steward_sqlbench"
+[ -n "${KEEP_DB:-}" ] || "${PSQL[@]}" "$STEWARD_PG_URL" -c "DROP DATABASE $BENCH_DB"
