@@ -124,6 +124,21 @@ func (l *Log) recorded(rec *entry) (Recorded, error) {
 // Like Events it needs steward.ActionAuditRead on f.Tenant. Safe for
 // concurrent use.
 func (l *Log) Recent(ctx context.Context, f Filter) (events []Event, scanned int, err error) {
+	recs, scanned, err := l.RecentRecords(ctx, f)
+	if err != nil {
+		return nil, scanned, err
+	}
+	events = make([]Event, len(recs))
+	for i := range recs {
+		events[i] = recs[i].Event
+	}
+	return events, scanned, nil
+}
+
+// RecentRecords is Recent with each event's place in the chain: its
+// sequence number and hash, which At reads it again by and a reader may
+// page from.
+func (l *Log) RecentRecords(ctx context.Context, f Filter) (records []Recorded, scanned int, err error) {
 	if err := l.cfg.Authorizer.Authorize(ctx, steward.ActionAuditRead, f.Tenant); err != nil {
 		return nil, 0, err
 	}
@@ -136,7 +151,7 @@ func (l *Log) Recent(ctx context.Context, f Filter) (events []Event, scanned int
 	if f.Limit > 0 {
 		batch = uint64(min(256, f.Limit)) // a first page of the newest: about Limit reads
 	}
-	for hi := tail; hi > 0 && (f.Limit == 0 || len(events) < f.Limit); batch = 256 {
+	for hi := tail; hi > 0 && (f.Limit == 0 || len(records) < f.Limit); batch = 256 {
 		lo := hi - min(hi, batch) + 1
 		keys := make([]string, 0, hi-lo+1)
 		for s := hi; s >= lo; s-- {
@@ -144,22 +159,22 @@ func (l *Log) Recent(ctx context.Context, f Filter) (events []Event, scanned int
 		}
 		var serr error
 		l.readBatch(ctx, keys, func(rec entry, rerr error) bool {
-			var e Event
-			if e, serr = b.step(&rec, rerr); serr != nil {
+			var r Recorded
+			if r, serr = b.step(&rec, rerr); serr != nil {
 				return false
 			}
 			scanned++
-			if f.Match(&e) {
-				events = append(events, e)
+			if f.Match(&r.Event) {
+				records = append(records, r)
 			}
-			return f.Limit == 0 || len(events) < f.Limit
+			return f.Limit == 0 || len(records) < f.Limit
 		})
 		if serr != nil {
 			return nil, scanned, serr
 		}
 		hi = lo - 1
 	}
-	return events, scanned, nil
+	return records, scanned, nil
 }
 
 // tail is the sequence number of the newest stored record: this Log's
@@ -192,31 +207,31 @@ type backward struct {
 }
 
 // step checks rec, the record before b.next, and decodes its event.
-func (b *backward) step(rec *entry, err error) (Event, error) {
+func (b *backward) step(rec *entry, err error) (Recorded, error) {
 	if err != nil {
-		return Event{}, err
+		return Recorded{}, err
 	}
 	key := b.l.eventKey(rec.Seq)
 	switch {
 	case b.next == nil && b.anchor != "" && rec.Hash != b.anchor:
-		return Event{}, &TamperError{Seq: rec.Seq, Key: key, Reason: "newest event differs from the one this Log appended or followed"}
+		return Recorded{}, &TamperError{Seq: rec.Seq, Key: key, Reason: "newest event differs from the one this Log appended or followed"}
 	case b.next != nil && b.next.Seq != rec.Seq+1:
-		return Event{}, &TamperError{Seq: rec.Seq + 1, Key: b.l.eventKey(rec.Seq + 1), Reason: "sequence number out of order"}
+		return Recorded{}, &TamperError{Seq: rec.Seq + 1, Key: b.l.eventKey(rec.Seq + 1), Reason: "sequence number out of order"}
 	case b.next != nil && b.next.Prev != rec.Hash:
-		return Event{}, &TamperError{Seq: b.next.Seq, Key: b.l.eventKey(b.next.Seq), Reason: "previous-hash link is broken (an earlier event was edited, removed or reordered)"}
+		return Recorded{}, &TamperError{Seq: b.next.Seq, Key: b.l.eventKey(b.next.Seq), Reason: "previous-hash link is broken (an earlier event was edited, removed or reordered)"}
 	case chainHash(rec.Seq, rec.Prev, rec.Event) != rec.Hash:
-		return Event{}, &TamperError{Seq: rec.Seq, Key: key, Reason: "content does not match its hash (edited)"}
+		return Recorded{}, &TamperError{Seq: rec.Seq, Key: key, Reason: "content does not match its hash (edited)"}
 	case b.l.key.Keyed() && rec.Tag == "" && b.next == nil:
-		return Event{}, &TamperError{Seq: rec.Seq, Key: key, Err: steward.ErrForged,
+		return Recorded{}, &TamperError{Seq: rec.Seq, Key: key, Err: steward.ErrForged,
 			Reason: "no record written with the record key follows this one; an event recorded with the key pins the records written before it"}
 	case b.l.key.Keyed() && rec.Tag != "" && b.bare:
-		return Event{}, &TamperError{Seq: rec.Seq + 1, Key: b.l.eventKey(rec.Seq + 1), Err: steward.ErrForged,
+		return Recorded{}, &TamperError{Seq: rec.Seq + 1, Key: b.l.eventKey(rec.Seq + 1), Err: steward.ErrForged,
 			Reason: "record carries no MAC after records that do (stored without the record key)"}
 	}
 	b.bare = b.bare || rec.Tag == ""
 	r, err := b.l.recorded(rec)
 	b.next = rec
-	return r.Event, err
+	return r, err
 }
 
 // At returns the records at points, in their order, each read by its key

@@ -164,6 +164,27 @@ func TestRecentReadsFromTheTail(t *testing.T) {
 	}
 }
 
+// TestRecentRecordsPlaceEachEvent: RecentRecords returns Recent's events
+// with the sequence numbers and hashes Since gives them.
+func TestRecentRecordsPlaceEachEvent(t *testing.T) {
+	l := newLog(t, storage.NewMemory())
+	fill(t, l, 40)
+	require.NoError(t, l.Record(context.Background(), audit.Event{Type: audit.TypeFlagChanged, Tenant: "globex", Message: "flag"}))
+	fill(t, l, 5)
+	all := mustSince(t, l)
+	for _, f := range []audit.Filter{{Limit: 7}, {Tenant: "globex"}, {}} {
+		recs, _, err := l.RecentRecords(master(), f)
+		require.NoError(t, err)
+		evs, _, err := l.Recent(master(), f)
+		require.NoError(t, err)
+		require.Len(t, recs, len(evs))
+		for i, r := range recs {
+			require.Equal(t, evs[i], r.Event)
+			require.Equal(t, all[r.Seq-1], r, "record %d as Since gave it", r.Seq)
+		}
+	}
+}
+
 // TestRecentSeesAnotherWritersEvents: events appended by another Log
 // after this one's head are read too.
 func TestRecentSeesAnotherWritersEvents(t *testing.T) {

@@ -102,8 +102,8 @@ func (c *console) exportLink(q auditQuery, format audit.Format) string {
 
 // pageLinks sets d's links to the pages newer and older than p.
 func (c *console) pageLinks(d *auditData, p eventPage) {
-	if !p.indexed || len(p.events) == 0 {
-		d.Unpaged = !p.indexed
+	if !p.paged || len(p.events) == 0 {
+		d.Unpaged = !p.paged
 		return
 	}
 	link := func(name string, seq uint64) string {

@@ -53,7 +53,7 @@ type eventPage struct {
 	points       []audit.Checkpoint // where the page's events are
 	newer, older bool               // more matches are newer / older than the page
 	events       []audit.Recorded   // the events, once read
-	indexed      bool               // false: read from the log's tail, without cursors
+	paged        bool               // newer and older are known (false: the log could not be followed)
 }
 
 // find returns the page of the events matching f (f.Limit of them, all
@@ -115,31 +115,54 @@ func matches(f audit.Filter, e *indexEntry) bool {
 	return f.Match(&ev)
 }
 
+// selective reports whether f selects more than the newest events.
+func selective(f audit.Filter) bool {
+	return f.Tenant != "" || len(f.Types) > 0 || len(f.Levels) > 0 || f.UserID != "" || f.FailuresOnly ||
+		!f.From.IsZero() || !f.To.IsZero()
+}
+
 // auditEvents returns the page of the events matching f at cur, newest
 // first. The principal must be allowed to read f.Tenant's events (the
 // whole log's without a tenant), checked first. The page is found in the
 // shared index, then its events are read with the principal's rights
 // (audit.Log.At: one read an event, and a record of another tenant than
-// f.Tenant is refused). When the index cannot be used (the log failed to
-// read) it is the newest page read from the log's tail (audit.Log.Recent),
-// without cursors.
+// f.Tenant is refused). The newest events of the whole log are read from
+// its tail (audit.Log.RecentRecords) until the index holds the log's
+// history, so that the first Audit page of a process does not wait for
+// it; so is the newest page, without links, when the log cannot be
+// followed.
 func (c *console) auditEvents(ctx context.Context, f audit.Filter, cur cursor) (eventPage, error) {
 	if err := c.authorize(ctx, steward.ActionAuditRead, f.Tenant); err != nil {
 		return eventPage{}, err
 	}
+	if cur == (cursor{}) && !selective(f) && !c.shared.hasHistory() {
+		return c.tailEvents(ctx, f, true)
+	}
 	if !c.useShared(ctx, true) {
-		evs, _, err := c.cfg.Log.Recent(ctx, f)
-		p := eventPage{events: make([]audit.Recorded, len(evs))}
-		for i := range evs {
-			p.events[i].Event = evs[i]
-		}
-		return p, err
+		return c.tailEvents(ctx, f, false)
 	}
 	p := c.shared.find(f, cur)
 	recs, err := c.cfg.Log.At(ctx, f.Tenant, p.points)
 	if err != nil {
 		return eventPage{}, err
 	}
-	p.events, p.indexed = recs, true
+	p.events, p.paged = recs, true
+	return p, nil
+}
+
+// tailEvents is the newest page of f's events read from the log's tail;
+// paged, it reads one more to know whether there are older ones.
+func (c *console) tailEvents(ctx context.Context, f audit.Filter, paged bool) (eventPage, error) {
+	if paged && f.Limit > 0 {
+		f.Limit++
+	}
+	recs, _, err := c.cfg.Log.RecentRecords(ctx, f)
+	if err != nil {
+		return eventPage{}, err
+	}
+	p := eventPage{events: recs, paged: paged}
+	if paged && f.Limit > 0 && len(recs) == f.Limit {
+		p.events, p.older = recs[:len(recs)-1], true
+	}
 	return p, nil
 }

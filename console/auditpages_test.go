@@ -6,12 +6,14 @@ import (
 	"net/http"
 	"regexp"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/iluxsys/steward"
 	"github.com/iluxsys/steward/audit"
+	"github.com/iluxsys/steward/storage"
 )
 
 var (
@@ -145,4 +147,27 @@ func TestAuditPageCursors(t *testing.T) {
 	for _, q := range []string{"before=x", "after=-1", "before=0"} {
 		require.Equal(t, http.StatusBadRequest, get(t, f.h, userMaster, "/audit?"+q).Code, q)
 	}
+}
+
+// When the log cannot be followed (an old record edited in the store),
+// the first page still shows the newest events, read from the tail, and an
+// older page shows them too, saying it cannot page, without links.
+func TestAuditPageWithoutTheIndex(t *testing.T) {
+	f := newFixture(t)
+	seedEvents(t, f, 150)
+	key := "audit/events/00000000000000000003"
+	b, err := storage.ReadAll(masterCtx(), f.store, key)
+	require.NoError(t, err)
+	edited := strings.Replace(string(b), `"tenant":"globex"`, `"tenant":"evil"`, 1)
+	require.NotEqual(t, string(b), edited)
+	require.NoError(t, storage.PutBytes(masterCtx(), f.store, key, []byte(edited), nil))
+
+	first := getAuditPage(t, f.h, userMaster, "/audit?limit=25")
+	require.Len(t, first.ids, 25)
+	require.NotEmpty(t, first.older)
+	w := get(t, f.h, userMaster, first.older)
+	require.Equal(t, http.StatusOK, w.Code, w.Body.String())
+	require.Contains(t, w.Body.String(), `data-testid="audit-unpaged"`)
+	require.NotContains(t, w.Body.String(), `data-testid="audit-pager"`)
+	require.Equal(t, first.ids, getAuditPage(t, f.h, userMaster, first.older).ids, "the newest events")
 }

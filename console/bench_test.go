@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 	"testing/fstest"
@@ -53,7 +54,7 @@ var benchStore struct {
 }
 
 // benchDir returns the bench catalog's directory, building it first.
-func benchDir(b *testing.B) string {
+func benchDir(b testing.TB) string {
 	benchStore.once.Do(func() {
 		dir := os.Getenv("STEWARD_CONSOLE_BENCH_DIR")
 		if dir == "" {
@@ -194,7 +195,7 @@ func seedBenchReleases(ctx context.Context, store storage.Store, e *backup.Engin
 
 // benchConsole is a console over the bench catalog, opened afresh (cold
 // caches), with its clock the day after the last snapshot.
-func benchConsole(b *testing.B) (http.Handler, *backup.Engine) {
+func benchConsole(b testing.TB) (http.Handler, *backup.Engine) {
 	b.Helper()
 	ctx, authz := masterCtx(), steward.TenantScoped()
 	store, err := storage.Open(ctx, "file://"+filepath.ToSlash(benchDir(b)))
@@ -291,4 +292,32 @@ func benchGet(b *testing.B, h http.Handler, p benchPage) {
 	if w.Code != http.StatusOK {
 		b.Fatalf("GET %s as %s: %d %s", p.path, p.user, w.Code, w.Body.String())
 	}
+}
+
+// On the bench catalog (when STEWARD_CONSOLE_BENCH_DIR names a built one),
+// acme's admin pages through its tenant's events, served from the
+// server's index, and sees exactly what the old page read from the log
+// (Log.Recent with the principal's rights), newest first; its Overview
+// names no other tenant.
+func TestBenchTenantAuditPagesMatchTheLog(t *testing.T) {
+	dir := os.Getenv("STEWARD_CONSOLE_BENCH_DIR")
+	if _, err := os.Stat(filepath.Join(dir, "complete")); dir == "" || err != nil {
+		t.Skip("no bench catalog: run BenchmarkPages with STEWARD_CONSOLE_BENCH_DIR first")
+	}
+	h, _ := benchConsole(t)
+	ctx := steward.WithPrincipal(context.Background(), steward.Principal{ID: "acme-admin", Tenants: []string{"acme"}})
+	store, err := storage.Open(ctx, "file://"+filepath.ToSlash(dir))
+	require.NoError(t, err)
+	defer store.Close()
+	log, err := audit.NewLog(ctx, store, &audit.LogConfig{RecordKey: recordKey, Authorizer: steward.TenantScoped()})
+	require.NoError(t, err)
+	want, _, err := log.Recent(ctx, audit.Filter{Tenant: "acme"})
+	require.NoError(t, err)
+	require.NotEmpty(t, want)
+	pages := walkAuditPages(t, h, userAcme, "/audit?limit=3")
+	require.Equal(t, ids(want), slices.Concat(pages...))
+	require.Equal(t, ids(want[:min(len(want), 100)]), getAuditPage(t, h, userAcme, "/audit").ids)
+	body := get(t, h, userAcme, "/").Body.String()
+	require.Contains(t, body, `data-testid="tenant-acme"`)
+	require.NotContains(t, body, "tenant-0")
 }
