@@ -1,6 +1,7 @@
 package console
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -35,14 +36,9 @@ func parseAuditQuery(v url.Values) (auditQuery, audit.Filter, error) {
 		}
 		q.Limit = n
 	}
-	for name, to := range map[string]*uint64{"before": &q.Cursor.Before, "after": &q.Cursor.After} {
-		if s := v.Get(name); s != "" {
-			n, err := strconv.ParseUint(s, 10, 64)
-			if err != nil || n < 1 {
-				return q, audit.Filter{}, fmt.Errorf("console: %s %q is not an event's sequence number", name, s)
-			}
-			*to = n
-		}
+	q.Cursor = cursor{Before: v.Get("before"), After: v.Get("after")}
+	if q.Cursor.Before != "" && q.Cursor.After != "" {
+		return q, audit.Filter{}, errors.New("console: a page is before an event or after one, not both")
 	}
 	f := audit.Filter{Tenant: q.Tenant, UserID: q.User, FailuresOnly: q.FailuresOnly, Limit: q.Limit}
 	if q.Type != "" {
@@ -106,19 +102,19 @@ func (c *console) pageLinks(d *auditData, p eventPage) {
 		d.Unpaged = !p.paged
 		return
 	}
-	link := func(name string, seq uint64) string {
+	link := func(name, id string) string {
 		v := d.Query.filterValues()
 		if d.Query.Limit != defaultAuditLimit {
 			v.Set("limit", strconv.Itoa(d.Query.Limit))
 		}
-		v.Set(name, strconv.FormatUint(seq, 10))
+		v.Set(name, id)
 		return c.cfg.BasePath + "/audit?" + v.Encode()
 	}
-	if p.newer {
-		d.Newer = link("after", p.events[0].Seq)
+	if id := p.events[0].Event.ID; p.newer && id != "" {
+		d.Newer = link("after", id)
 	}
-	if p.older {
-		d.Older = link("before", p.events[len(p.events)-1].Seq)
+	if id := p.events[len(p.events)-1].Event.ID; p.older && id != "" {
+		d.Older = link("before", id)
 	}
 }
 
@@ -143,6 +139,10 @@ func (c *console) auditList(w http.ResponseWriter, r *http.Request) {
 	}
 	d := auditData{Query: q, ExportJSONL: c.exportLink(q, audit.JSONL), ExportCSV: c.exportLink(q, audit.CSV)}
 	p, err := c.auditEvents(ctx, f, q.Cursor)
+	if errors.Is(err, errNoSuchEvent) {
+		c.badRequest(w, r, err.Error())
+		return
+	}
 	if err != nil {
 		c.fail(w, r, err)
 		return

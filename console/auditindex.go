@@ -3,6 +3,8 @@ package console
 import (
 	"cmp"
 	"context"
+	"errors"
+	"fmt"
 	"iter"
 	"slices"
 	"time"
@@ -12,10 +14,11 @@ import (
 )
 
 // indexEntry is what the shared cache keeps of every event, to find the
-// events a filter matches without reading the log: about 150 bytes an
+// events a filter matches without reading the log: about 200 bytes an
 // event.
 type indexEntry struct {
 	point  audit.Checkpoint // where to read it again (audit.Log.At)
+	id     string           // the event's ID, which the Audit page's cursors name
 	typ    audit.EventType
 	level  audit.Level
 	tenant string
@@ -37,15 +40,21 @@ func (s *shared) index(r *audit.Recorded) {
 		return v
 	}
 	e := &r.Event
-	s.events = append(s.events, indexEntry{point: audit.Checkpoint{Seq: r.Seq, Hash: r.Hash},
+	s.events = append(s.events, indexEntry{point: audit.Checkpoint{Seq: r.Seq, Hash: r.Hash}, id: e.ID,
 		typ: audit.EventType(intern(string(e.Type))), level: e.Level, tenant: intern(e.Tenant),
 		user: intern(e.UserID), at: e.Timestamp, failed: e.Failed()})
 }
 
-// cursor places a page of the Audit page in the log: the events before
-// sequence number Before (the newest when 0), or the oldest ones after
-// After when it is set.
-type cursor struct{ Before, After uint64 }
+// cursor places a page of the Audit page among the events its filter
+// matches: the events older than the one of ID Before (the newest when
+// ""), or the oldest ones newer than the one of ID After when it is set.
+// Cursors name events by ID, which the page shows anyway, rather than by
+// sequence number, whose gaps would tell a tenant-scoped principal how
+// many events of other tenants were recorded between its own.
+type cursor struct{ Before, After string }
+
+// errNoSuchEvent: a cursor names no event the page's filter matches.
+var errNoSuchEvent = errors.New("console: the page's event is not among those the filter matches")
 
 // eventPage is one page of the events a filter matches, newest first,
 // with whether more match on either side of it.
@@ -57,32 +66,33 @@ type eventPage struct {
 }
 
 // find returns the page of the events matching f (f.Limit of them, all
-// with 0) at cur, newest first.
-func (s *shared) find(f audit.Filter, cur cursor) eventPage {
+// with 0) at cur, newest first; errNoSuchEvent when cur names no event
+// that f matches.
+func (s *shared) find(f audit.Filter, cur cursor) (eventPage, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var p eventPage
-	// at is the position of the first entry past the cursor's sequence number.
-	at, _ := slices.BinarySearchFunc(s.events, max(cur.Before, cur.After+1), func(e indexEntry, seq uint64) int {
-		return cmp.Compare(e.point.Seq, seq)
-	})
-	if cur.After > 0 { // the oldest after it, from at on
-		p.older = s.matchIn(f, slices.Backward(s.events[:at]))
-		p.points, p.newer = s.collect(f, slices.All(s.events[at:]))
+	at := len(s.events) // the entries before at are older than the page's cursor
+	if id := cmp.Or(cur.After, cur.Before); id != "" {
+		at = slices.IndexFunc(s.events, func(e indexEntry) bool { return e.id == id && matches(f, &e) })
+		if at < 0 {
+			return p, fmt.Errorf("%w: %q", errNoSuchEvent, id)
+		}
+	}
+	if cur.After != "" { // the oldest newer than it
+		p.older = matchIn(f, slices.Backward(s.events[:at+1]))
+		p.points, p.newer = collect(f, slices.All(s.events[at+1:]))
 		slices.Reverse(p.points)
-		return p
+		return p, nil
 	}
-	if cur.Before == 0 {
-		at = len(s.events)
-	}
-	p.newer = s.matchIn(f, slices.All(s.events[at:]))
-	p.points, p.older = s.collect(f, slices.Backward(s.events[:at]))
-	return p
+	p.newer = matchIn(f, slices.All(s.events[at:]))
+	p.points, p.older = collect(f, slices.Backward(s.events[:at]))
+	return p, nil
 }
 
 // collect returns where the first f.Limit entries of seq matching f are,
 // and whether another one matches after them.
-func (s *shared) collect(f audit.Filter, seq iter.Seq2[int, indexEntry]) (points []audit.Checkpoint, more bool) {
+func collect(f audit.Filter, seq iter.Seq2[int, indexEntry]) (points []audit.Checkpoint, more bool) {
 	for _, e := range seq {
 		if !matches(f, &e) {
 			continue
@@ -96,7 +106,7 @@ func (s *shared) collect(f audit.Filter, seq iter.Seq2[int, indexEntry]) (points
 }
 
 // matchIn reports whether an entry of seq matches f.
-func (s *shared) matchIn(f audit.Filter, seq iter.Seq2[int, indexEntry]) bool {
+func matchIn(f audit.Filter, seq iter.Seq2[int, indexEntry]) bool {
 	for _, e := range seq {
 		if matches(f, &e) {
 			return true
@@ -141,7 +151,10 @@ func (c *console) auditEvents(ctx context.Context, f audit.Filter, cur cursor) (
 	if !c.useShared(ctx, true) {
 		return c.tailEvents(ctx, f, false)
 	}
-	p := c.shared.find(f, cur)
+	p, err := c.shared.find(f, cur)
+	if err != nil {
+		return p, err
+	}
 	recs, err := c.cfg.Log.At(ctx, f.Tenant, p.points)
 	if err != nil {
 		return eventPage{}, err

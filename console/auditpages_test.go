@@ -134,19 +134,36 @@ func TestAuditPagesThroughEveryMatch(t *testing.T) {
 	}
 }
 
-// A page past either end is empty, and a cursor that is no number is
-// refused.
+// A cursor names an event the filter matches: a page before the oldest or
+// after the newest is empty; one that names no such event (none
+// at all, or one of another tenant for a tenant-scoped principal) is
+// refused, as are both cursors at once. The links name events by ID,
+// never by sequence number.
 func TestAuditPageCursors(t *testing.T) {
 	f := newFixture(t)
-	require.Empty(t, getAuditPage(t, f.h, userMaster, "/audit?before=1").ids)
-	require.Empty(t, getAuditPage(t, f.h, userMaster, "/audit?after=100000").ids)
-	p := getAuditPage(t, f.h, userMaster, "/audit?after=1&limit=2")
-	require.Len(t, p.ids, 2)
-	require.NotEmpty(t, p.older, "event 1 is older")
-	require.NotEmpty(t, p.newer)
-	for _, q := range []string{"before=x", "after=-1", "before=0"} {
-		require.Equal(t, http.StatusBadRequest, get(t, f.h, userMaster, "/audit?"+q).Code, q)
+	seedEvents(t, f, 20)
+	all, err := f.log.Query(masterCtx(), audit.Filter{})
+	require.NoError(t, err)
+	oldest, newest := all[0].ID, all[len(all)-1].ID
+	require.Empty(t, getAuditPage(t, f.h, userMaster, "/audit?before="+oldest).ids)
+	require.Empty(t, getAuditPage(t, f.h, userMaster, "/audit?after="+newest).ids)
+	p := getAuditPage(t, f.h, userMaster, "/audit?after="+oldest+"&limit=2")
+	require.Equal(t, []string{all[2].ID, all[1].ID}, p.ids)
+	require.Contains(t, p.newer, "after="+all[2].ID)
+	require.Contains(t, p.older, "before="+all[1].ID)
+
+	var globex string
+	for _, e := range all {
+		if e.Tenant == "globex" {
+			globex = e.ID
+		}
 	}
+	for user, q := range map[string]string{userMaster: "before=no-such-event", userAcme: "before=" + globex} {
+		w := get(t, f.h, user, "/audit?"+q)
+		require.Equal(t, http.StatusBadRequest, w.Code, "%s: %s", q, w.Body.String())
+		require.NotContains(t, w.Body.String(), `data-testid="event-`)
+	}
+	require.Equal(t, http.StatusBadRequest, get(t, f.h, userMaster, "/audit?before="+oldest+"&after="+newest).Code)
 }
 
 // When the log cannot be followed (an old record edited in the store),
