@@ -54,10 +54,12 @@
 // read again with the principal's rights (audit.Log.At), so a
 // tenant-scoped principal's Overview and Audit page are served from the
 // same index as the master's and show only its tenants' events. The Audit
-// page pages through the matching events with Newer and Older links (by
-// sequence number), reading one record an event it shows. The first
-// request that needs the audit log's history (the Overview, the Audit
-// page, a flag's history, the Releases page) reads the whole log once.
+// page pages through the matching events with Newer and Older links
+// (naming the event at the page's edge), reading one record an event it
+// shows. The first request that needs the audit log's history (the
+// Overview, the Audit page past its first page or with a filter, a flag's
+// history, the Releases page) reads the whole log once; the first page of
+// the whole log is read from its tail until then.
 // Principals that may not list every tenant's backups read their own
 // tenants' catalogs.
 //
