@@ -85,16 +85,28 @@ func NewChunker(g *Gear, r io.Reader, buf []byte) *Chunker {
 
 // Next returns the next chunk, or io.EOF after the last one. The slice is
 // only valid until the next call.
+//
+// It refills its buffer (moving what is left to the front) only when the
+// data left cannot decide the next cut: a boundary found within AvgChunk
+// bytes or more of data is the boundary a longer view would find (the
+// scan before it is the same), so a buffer is not topped up after every
+// chunk, which moved most of it each time.
 func (c *Chunker) Next() ([]byte, error) {
-	if c.end-c.start < MaxChunk && !c.eof {
-		if err := c.fill(); err != nil {
-			return nil, err
+	n, found := 0, false
+	if left := c.end - c.start; left >= AvgChunk && left < MaxChunk && !c.eof {
+		n, found = cutAt(c.gear, c.buf[c.start:c.end])
+	}
+	if !found {
+		if c.end-c.start < MaxChunk && !c.eof {
+			if err := c.fill(); err != nil {
+				return nil, err
+			}
 		}
+		if c.start == c.end {
+			return nil, io.EOF
+		}
+		n = cut(c.gear, c.buf[c.start:c.end])
 	}
-	if c.start == c.end {
-		return nil, io.EOF
-	}
-	n := cut(c.gear, c.buf[c.start:c.end])
 	chunk := c.buf[c.start : c.start+n]
 	c.start += n
 	return chunk, nil
@@ -126,9 +138,16 @@ func (c *Chunker) fill() error {
 // cut returns the length of the first chunk of data (all of data when it is
 // shorter than MinChunk or ends before a boundary within MaxChunk).
 func cut(g *Gear, data []byte) int {
+	n, _ := cutAt(g, data)
+	return n
+}
+
+// cutAt is cut, and whether the cut is at a boundary the content chose
+// (false when data ran out or MaxChunk was reached first).
+func cutAt(g *Gear, data []byte) (int, bool) {
 	n := len(data)
 	if n <= MinChunk {
-		return n
+		return n, false
 	}
 	if n > MaxChunk {
 		n = MaxChunk
@@ -144,14 +163,14 @@ func cut(g *Gear, data []byte) int {
 	for ; i < normal; i++ {
 		h = (h << 1) + g[data[i]]
 		if h&maskS == 0 {
-			return i + 1
+			return i + 1, true
 		}
 	}
 	for ; i < n; i++ {
 		h = (h << 1) + g[data[i]]
 		if h&maskL == 0 {
-			return i + 1
+			return i + 1, true
 		}
 	}
-	return n
+	return n, false
 }

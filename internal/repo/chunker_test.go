@@ -80,7 +80,7 @@ func TestGearDependsOnSeed(t *testing.T) {
 func BenchmarkChunker(b *testing.B) {
 	g := NewGear([]byte("bench"))
 	data := randBytes(3, 64<<20)
-	buf := make([]byte, 2*MaxChunk)
+	buf := make([]byte, BigChunkerBuf) // what a backup of a large file uses
 	b.ReportAllocs()
 	b.SetBytes(int64(len(data)))
 	for b.Loop() {
