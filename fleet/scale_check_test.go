@@ -212,15 +212,20 @@ type jobRow struct {
 	attempt     int
 	attemptedBy []string
 	finalizedAt *time.Time
-	args        []byte
-	errors      string
+	// rescuedAt is when River's rescuer first took the job from a member
+	// that held it too long (its "Stuck job rescued" attempt error).
+	rescuedAt *time.Time
+	args      []byte
+	errors    string
 }
 
 func (f *fleetRun) jobRows(ids []int64) []jobRow {
-	rows, _ := f.pool.Query(context.Background(), `SELECT id, state::text, attempt, attempted_by, finalized_at, args, coalesce(array_to_string(errors, '; '), '') FROM river_job WHERE id = ANY($1)`, ids)
+	rows, _ := f.pool.Query(context.Background(), `SELECT id, state::text, attempt, attempted_by, finalized_at,
+		(SELECT min((e->>'at')::timestamptz) FROM unnest(errors) e WHERE e->>'error' = $2),
+		args, coalesce(array_to_string(errors, '; '), '') FROM river_job WHERE id = ANY($1)`, ids, riverRescued)
 	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (jobRow, error) {
 		var j jobRow
-		err := r.Scan(&j.id, &j.state, &j.attempt, &j.attemptedBy, &j.finalizedAt, &j.args, &j.errors)
+		err := r.Scan(&j.id, &j.state, &j.attempt, &j.attemptedBy, &j.finalizedAt, &j.rescuedAt, &j.args, &j.errors)
 		return j, err
 	})
 	require.NoError(f.t, err)
@@ -228,17 +233,25 @@ func (f *fleetRun) jobRows(ids []int64) []jobRow {
 	return out
 }
 
-// checkRescues: every job a killed member was running was completed by
-// another member, within RescueAfter plus one
-// rescuer tick of the kill (plus the election of a new leader when the
-// leader was killed).
+// riverRescued is the attempt error River's rescuer records on a job it
+// takes from a member that held it past RescueAfter (riverqueue/river
+// v0.51, internal/maintenance/job_rescuer.go).
+const riverRescued = "Stuck job rescued by JobRescuer"
+
+// checkRescues: every job a killed member was running was rescued
+// within RescueAfter plus one rescuer tick of the kill (plus the
+// election of a new leader when the leader was killed), then completed
+// by another member. Completion itself is not bounded: the rescued job
+// is retried behind the slot's jobs still queued, which a loaded
+// machine takes longer to work off (on S3, 1,000 × 24 at load 20, one
+// completed 53 s after its kill, rescued well within the bound).
 func (f *fleetRun) checkRescues() {
 	for _, k := range f.kills {
 		bound := f.sc.rescueAfter + rescuerInterval + 5*time.Second // + River's scheduler tick
 		if k.leader {
 			bound += leaderLease
 		}
-		var slowest time.Duration
+		var slowest, completed time.Duration
 		for _, j := range f.jobRows(k.jobs) {
 			by := j.attemptedBy[len(j.attemptedBy)-1]
 			want := "completed"
@@ -255,11 +268,13 @@ func (f *fleetRun) checkRescues() {
 			if j.attempt > 2 {
 				f.t.Logf("job %d of killed member %s took %d attempts: %s", j.id, k.id, j.attempt, j.errors)
 			}
-			took := j.finalizedAt.Sub(k.at)
-			slowest = max(slowest, took)
-			require.LessOrEqual(f.t, took, bound, "job %d of killed member %s completed %s after the kill", j.id, k.id, took)
+			require.NotNil(f.t, j.rescuedAt, "job %d of killed member %s: no rescue among its errors (%s)", j.id, k.id, j.errors)
+			took := j.rescuedAt.Sub(k.at)
+			slowest, completed = max(slowest, took), max(completed, j.finalizedAt.Sub(k.at))
+			require.LessOrEqual(f.t, took, bound, "job %d of killed member %s rescued %s after the kill", j.id, k.id, took)
 		}
-		f.t.Logf("member %s's %d running jobs completed by others within %s of its SIGKILL (bound %s)", k.id, len(k.jobs), slowest.Round(time.Millisecond), bound)
+		f.t.Logf("member %s's %d running jobs rescued within %s of its SIGKILL (bound %s), completed by others within %s",
+			k.id, len(k.jobs), slowest.Round(time.Millisecond), bound, completed.Round(time.Millisecond))
 	}
 }
 

@@ -15,7 +15,6 @@ import (
 
 	"github.com/iluxsys/steward/fleet"
 	"github.com/iluxsys/steward/internal/pgtest"
-	"github.com/iluxsys/steward/internal/s3test"
 	"github.com/iluxsys/steward/retention"
 	"github.com/iluxsys/steward/storage"
 )
@@ -68,6 +67,7 @@ type fleetRun struct {
 	clockFile string
 	spec      memberSpec
 	procs     map[string]*memberProc
+	s3        *s3Server // nil on a file store
 	kills     []kill
 	began     time.Time
 }
@@ -101,7 +101,8 @@ func startFleet(t *testing.T, sc scenario) *fleetRun {
 	if sc.s3 {
 		t.Setenv("AWS_ACCESS_KEY_ID", "test")
 		t.Setenv("AWS_SECRET_ACCESS_KEY", "test")
-		storeURL = s3test.Start(t).URL("fleet")
+		f.s3 = startS3(t)
+		storeURL = f.s3.storeURL("fleet")
 	}
 	f.store, err = storage.Open(t.Context(), storeURL)
 	require.NoError(t, err)
