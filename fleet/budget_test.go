@@ -4,12 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/riverqueue/river/rivertype"
 	"github.com/stretchr/testify/require"
 
+	"github.com/iluxsys/steward"
 	"github.com/iluxsys/steward/audit"
 	"github.com/iluxsys/steward/backup"
 	"github.com/iluxsys/steward/fleet"
@@ -72,6 +74,15 @@ func TestPolicyRetryBudget(t *testing.T) {
 		}
 	}
 	require.Equal(t, want, failed, "backup.failed events per tenant")
+	for _, ev := range w.events {
+		if ev.Type == audit.TypeBackupFailed && ev.Tenant == "alpha" {
+			cause := `fleet: source of "alpha": ` + errSourceDown.Error()
+			require.Equal(t, audit.Event{Type: audit.TypeBackupFailed, Level: audit.LevelError, UserID: "fleet", Tenant: "alpha",
+				Message: `scheduled backup of "alpha" (slot 2026-01-01T01:00:00Z) not run: ` + cause,
+				Data:    map[string]any{audit.DataError: cause, "slot": "2026-01-01T01:00:00Z"}}, ev)
+			break
+		}
+	}
 	require.Empty(t, jobs(t, m, fleet.KindRetention), "a failed backup enqueues no retention run")
 }
 
@@ -80,4 +91,46 @@ func argsTenant(t *testing.T, j *rivertype.JobRow) string {
 	var a fleet.BackupArgs
 	require.NoError(t, json.Unmarshal(j.EncodedArgs, &a))
 	return a.Tenant
+}
+
+// A member whose principal may list a tenant's snapshots but not back
+// it up opens no source: each attempt is denied and audited as
+// access.denied, none as backup.failed.
+func TestBackupDeniedOpensNoSource(t *testing.T) {
+	w := newWorld(t)
+	var opened atomic.Int32
+	source := func(ctx context.Context, tn string) (backup.Source, error) {
+		opened.Add(1)
+		return dataSource(ctx, tn)
+	}
+	noCreate := steward.AuthorizerFunc(func(_ context.Context, a steward.Action, _ string) error {
+		if a == steward.ActionBackupCreate {
+			return steward.ErrForbidden
+		}
+		return nil
+	})
+	m, err := fleet.New(w.pool, &fleet.Config{
+		Engine: w.engine(), Policies: retention.NewPolicies(w.store, nil), Source: source, Clock: w.clock, Auditor: w, Authorizer: noCreate,
+		Tenants: func(context.Context) ([]string, error) { return []string{"alpha"}, nil },
+		CatchUp: 20 * time.Minute, EnqueueInterval: time.Hour, PollInterval: 100 * time.Millisecond,
+		MaxAttempts: 2, RetryPolicy: quickRetry{},
+	})
+	require.NoError(t, err)
+	w.clock.Set(start.Add(30 * time.Minute))
+	_, err = m.EnqueueDue(t.Context())
+	require.NoError(t, err)
+	w.run(m)
+	waitFor(t, "the backup job to be discarded", settled(t, m, 1, fleet.KindBackup))
+	require.Zero(t, opened.Load(), "sources opened")
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	types := map[audit.EventType]int{}
+	for _, ev := range w.events {
+		types[ev.Type]++
+		if ev.Type == audit.TypeAccessDenied {
+			require.Equal(t, string(steward.ActionBackupCreate), ev.Data[audit.DataAction])
+			require.Equal(t, "alpha", ev.Tenant)
+		}
+	}
+	require.Equal(t, map[audit.EventType]int{audit.TypeAccessDenied: 2}, types, "events recorded")
 }

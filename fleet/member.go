@@ -48,10 +48,12 @@ type Config struct {
 	// steward.SystemClock). River keeps its own (real) time for retries
 	// and rescues.
 	Clock steward.Clock
-	// Auditor and Authorizer are given to retention.Apply and receive the
-	// failures of scheduled backups that never reached the Engine (a
-	// source that could not open). Pass the ones the Engine has. Default:
-	// none recorded, steward.MasterOnly.
+	// Auditor and Authorizer are given to retention.Apply. The Authorizer
+	// is asked for steward.ActionBackupCreate before a tenant's Source is
+	// opened (a denial is audited and fails the attempt); the Auditor
+	// receives the failures of scheduled backups that never reached the
+	// Engine (a source that could not open). Pass the ones the Engine
+	// has. Default: none recorded, steward.MasterOnly.
 	Auditor    audit.Auditor
 	Authorizer steward.Authorizer
 

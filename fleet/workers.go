@@ -13,6 +13,7 @@ import (
 	"github.com/iluxsys/steward"
 	"github.com/iluxsys/steward/audit"
 	"github.com/iluxsys/steward/backup"
+	"github.com/iluxsys/steward/internal/op"
 	"github.com/iluxsys/steward/restore"
 	"github.com/iluxsys/steward/retention"
 )
@@ -68,10 +69,17 @@ func (m *Member) backupSlot(ctx context.Context, t string, slot time.Time) (*Bac
 	if err != nil {
 		return nil, err
 	}
+	// Authorized before the source is opened, as the Engine authorizes
+	// before any I/O: a denial is audited (access.denied) and returned.
+	task, err := op.Start(ctx, m.cfg.Authorizer, m.cfg.Auditor, steward.ActionBackupCreate, t)
+	if err != nil {
+		return nil, err
+	}
 	src, err := m.cfg.Source(ctx, t)
 	if err != nil {
 		err = fmt.Errorf("fleet: source of %q: %w", t, err)
-		m.auditFailed(ctx, t, slot, err)
+		task.Finish(ctx, err, audit.TypeBackupFailed, fmt.Sprintf("scheduled backup of %q (slot %s) not run", t, slot.Format(time.RFC3339)),
+			map[string]any{"slot": slot.Format(time.RFC3339)})
 		return nil, err
 	}
 	o := m.cfg.Options
@@ -98,14 +106,6 @@ func backupType(cat []backup.Snapshot, p retention.Policy, now time.Time) backup
 		}
 	}
 	return backup.Full
-}
-
-// auditFailed records a scheduled backup that never reached the engine.
-func (m *Member) auditFailed(ctx context.Context, t string, slot time.Time, err error) {
-	_ = m.cfg.Auditor.Record(context.WithoutCancel(ctx), audit.Event{Type: audit.TypeBackupFailed, Level: audit.LevelError, Tenant: t,
-		UserID:  steward.PrincipalID(ctx),
-		Message: fmt.Sprintf("scheduled backup of %q (slot %s) not run: %v", t, slot.Format(time.RFC3339), err),
-		Data:    map[string]any{audit.DataError: err.Error(), "slot": slot.Format(time.RFC3339)}})
 }
 
 type retentionWorker struct {
