@@ -68,13 +68,39 @@ type Config struct {
 	// Policies are the stored retention policies: the Retention page
 	// previews and saves them, the Overview reads each tenant's RPO.
 	Policies *retention.Policies
+
+	// WarmAs, when set, is the principal the console warms its shared
+	// cache as, and only that: New starts one goroutine that reads the
+	// audit log's history into the cache's index and, when the Authorizer
+	// lets WarmAs list every tenant's backups (steward.ActionBackupList
+	// on "", as a master may), the tenant list, every tenant's catalog
+	// and RPO, a few tenants at a time, so that the first Overview,
+	// Snapshots, flag history, filtered Audit or Releases page of the
+	// process is served from memory rather than waiting for those reads.
+	// Every SDK call it makes is authorized and audited for WarmAs. It
+	// never answers a request: what a page takes from the cache is
+	// authorized for the page's own principal, tenant by tenant, as when a
+	// request filled the cache (see the package documentation), so a
+	// tenant-scoped principal sees only its tenants whoever warmed it.
+	// Requests are served while it warms; one that needs a catalog being
+	// read waits for that read instead of making it again. Warming needs
+	// Log (without it there is no shared cache). nil: nothing is warmed,
+	// the first request that needs a read makes it.
+	WarmAs *steward.Principal
+	// WarmContext bounds warming: the goroutine stops reading when it is
+	// done (give the host's lifetime context, so a shutdown does not wait
+	// for it). nil: context.Background(), warming ends once the cache is
+	// filled.
+	WarmContext context.Context
 }
 
 // New returns the console as an http.Handler. It parses every template
 // first, so a broken template fails here rather than on a request, and it
 // draws the random key of the CSRF tokens: tokens of one handler are not
 // accepted by another (a restarted process asks users to reload the page).
-// The handler is safe for concurrent use.
+// With Config.WarmAs it starts warming the shared cache in the background
+// (until Config.WarmContext is done). The handler is safe for concurrent
+// use.
 func New(cfg *Config) (http.Handler, error) {
 	if cfg == nil || cfg.Authenticate == nil {
 		return nil, fmt.Errorf("%w: Config.Authenticate is required", ErrConfig)
@@ -94,7 +120,18 @@ func New(cfg *Config) (http.Handler, error) {
 	c := &console{cfg: *cfg, views: views, csrf: key}
 	c.cfg.Authorizer = steward.AuthorizerOrDefault(cfg.Authorizer)
 	c.cfg.Clock = steward.ClockOrSystem(cfg.Clock)
-	return c.handler(), nil
+	if cfg.WarmAs != nil {
+		if cfg.WarmAs.ID == "" {
+			return nil, fmt.Errorf("%w: Config.WarmAs has no ID", ErrConfig)
+		}
+		c.warmAs, c.warmed = *cfg.WarmAs, make(chan struct{})
+		ctx := cfg.WarmContext
+		if ctx == nil {
+			ctx = context.Background()
+		}
+		go c.warm(ctx)
+	}
+	return &handler{Handler: c.handler(), c: c}, nil
 }
 
 // console is the handler New returns.
@@ -106,4 +143,7 @@ type console struct {
 
 	shared   shared     // tenants, catalogs, RPOs and the audit log's summary, kept current by the log
 	verified chainPoint // how far the Audit page verified the chain
+
+	warmAs steward.Principal // Config.WarmAs, copied
+	warmed chan struct{}     // closed when warming ended (nil: no warming)
 }

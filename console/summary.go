@@ -82,6 +82,7 @@ type tenantState struct {
 	hasSnaps bool
 	rpo      time.Duration // 0: to be read
 	log      tenantLog
+	reading  *flight // the read of the catalog in progress (nil: none)
 }
 
 // tenantLog holds the events the Overview sums up for one tenant.
@@ -186,6 +187,18 @@ func (s *shared) keptEvents(types ...audit.EventType) []audit.Event {
 	return out
 }
 
+// dropHistory forgets the events kept of the log's history, after a
+// read of it stopped part way: the next one keeps them again from the
+// first. Call with follow held.
+func (s *shared) dropHistory() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.kept, s.events, s.names = nil, nil, nil
+	for _, t := range s.byTenant {
+		t.log = tenantLog{}
+	}
+}
+
 // reset forgets everything, after the log failed to read.
 func (s *shared) reset() {
 	s.mu.Lock()
@@ -195,16 +208,6 @@ func (s *shared) reset() {
 	s.mergedAll, s.mergedTenants = nil, nil
 	s.catGen++
 	s.listGen++
-}
-
-// catalog returns tenant's kept catalog (read only: a new catalog
-// replaces it, nothing modifies it) and whether there is one, and the
-// generation a read of it must be put back with.
-func (s *shared) catalog(tenant string) ([]backup.Snapshot, bool, uint64) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	t := s.state(tenant)
-	return t.snaps, t.hasSnaps, t.gen
 }
 
 // putCatalog keeps snaps, read at generation gen, unless an event of the
@@ -338,6 +341,12 @@ func (c *console) syncShared(ctx context.Context, history bool) bool {
 	}
 	now := c.cfg.Clock.Now()
 	for r, err := range c.cfg.Log.Follow(ctx, from) {
+		if err != nil && ctx.Err() != nil { // the caller gave up (a request, warming): not the log's fault
+			if readHistory {
+				s.dropHistory()
+			}
+			return false
+		}
 		if err != nil {
 			slog.WarnContext(ctx, "console: reading the audit log failed: pages read without the shared cache", "err", err)
 			s.reset()

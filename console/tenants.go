@@ -73,20 +73,14 @@ func (c *console) catalog(ctx context.Context, tenant string) ([]backup.Snapshot
 }
 
 // catalogView is catalog without the copy: the caller must not modify the
-// slice, which the shared cache may hold.
+// slice, which the shared cache may hold. With the shared cache, a read of
+// the same catalog in flight (warming's, another request's) is waited for
+// rather than made again (shared.loadCatalog).
 func (c *console) catalogView(ctx context.Context, tenant string) ([]backup.Snapshot, error) {
 	if !c.useSharedCatalogs(ctx) {
 		return c.readCatalog(ctx, tenant)
 	}
-	snaps, ok, gen := c.shared.catalog(tenant)
-	if ok {
-		return snaps, nil
-	}
-	snaps, err := c.readCatalog(ctx, tenant)
-	if err == nil {
-		snaps = c.shared.putCatalog(tenant, gen, snaps)
-	}
-	return snaps, err
+	return c.shared.loadCatalog(ctx, tenant, c.readCatalog)
 }
 
 func (c *console) readCatalog(ctx context.Context, tenant string) ([]backup.Snapshot, error) {
