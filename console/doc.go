@@ -63,6 +63,15 @@
 // Principals that may not list every tenant's backups read their own
 // tenants' catalogs.
 //
+// Those first reads take seconds at a thousand tenants. A host that sets
+// Config.WarmAs has them made in the background from New on, as that
+// principal (one of its own, which may list every tenant's backups):
+// the log's history, the tenant list, each tenant's catalog and RPO. The
+// warm principal only fills the cache; it answers no request, each page
+// taking from the cache what its own principal may read, as above. A
+// request that needs a catalog being read waits for that read rather than
+// reading it again.
+//
 // # No build step
 //
 // Pages are html/template files embedded in the binary and parsed by New;

@@ -52,6 +52,12 @@ const ttrWindow = 30 * 24 * time.Hour
 // Reading with the server's rights gives the process nothing it could not
 // read (it holds the Log, its Store and its key), and nothing of it reaches
 // a page but through those checks.
+//
+// Whoever filled an entry (a request's principal, or Config.WarmAs when
+// the console warms it, see console.warm) does not matter to those
+// checks: a catalog is kept only by a principal allowed to list every
+// tenant's backups, the right the checks ask of a principal that takes
+// it, and a read in flight is shared (loadCatalog) on the same terms.
 type shared struct {
 	follow   sync.Mutex // one reader of the log at a time
 	mu       sync.Mutex
