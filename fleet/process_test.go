@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"path/filepath"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -61,6 +63,24 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
+// envMemberProfiles, when set, names a directory where each member
+// process writes the CPU profile of its run, <id>.cpu.prof, when it is
+// stopped (a member SIGKILLed leaves it empty).
+const envMemberProfiles = "STEWARD_FLEET_MEMBER_PROFILES"
+
+// profileCPU starts a CPU profile written to path; stop ends it.
+func profileCPU(path string) (stop func(), err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
+}
+
 // runMember runs one fleet member until SIGTERM, then stops it.
 func runMember(specJSON string) error {
 	var s memberSpec
@@ -74,6 +94,13 @@ func runMember(specJSON string) error {
 		return err
 	}
 	defer pool.Close()
+	if dir := os.Getenv(envMemberProfiles); dir != "" {
+		end, err := profileCPU(filepath.Join(dir, s.ID+".cpu.prof"))
+		if err != nil {
+			return err
+		}
+		defer end()
+	}
 	store, err := storage.Open(ctx, s.Store)
 	if err != nil {
 		return err

@@ -95,3 +95,15 @@ func TestS3ServerListsPages(t *testing.T) {
 	require.Equal(t, 1100, srv.counts.get("PUT p/"))
 	require.Equal(t, 2, srv.counts.get("PUT "), "PUTs of keys without a slash")
 }
+
+func TestPrefixClass(t *testing.T) {
+	for in, want := range map[string]string{
+		"tenants/t0042/packs/ab/":  "tenants/{tenant}/packs/{hex}/",
+		"tenants/t0001/snapshots/": "tenants/{tenant}/snapshots/",
+		"audit/events/":            "audit/events/",
+		"":                         "",
+		"policies/":                "policies/",
+	} {
+		require.Equal(t, want, prefixClass(in), "class of %q", in)
+	}
+}

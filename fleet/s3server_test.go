@@ -1,6 +1,7 @@
 package fleet_test
 
 import (
+	"cmp"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -113,8 +114,7 @@ func seekFrom(prefix *gofakes3.Prefix, page gofakes3.ListBucketPage) (from strin
 
 // s3Counts counts the requests an s3Server serves, by kind (LIST, GET,
 // HEAD, PUT, DELETE, POST), and by kind and class: the listed prefix,
-// or the object's key up to its last slash, with tenant names and
-// numbers replaced by placeholders.
+// or the object's key up to its last slash (see prefixClass).
 type s3Counts struct {
 	mu sync.Mutex
 	n  map[string]int
@@ -135,15 +135,25 @@ func (c *s3Counts) front(h http.Handler) http.Handler {
 	})
 }
 
-// prefixClass is a listed prefix with tenant names (t0042) and runs of
-// digits replaced by placeholders.
+// prefixClass is a listed prefix with tenant names (t0042) and path
+// segments of hex digits (pack directories, sequence numbers) replaced
+// by placeholders.
 func prefixClass(prefix string) string {
-	return digitsRE.ReplaceAllString(tenantRE.ReplaceAllString(prefix, "{tenant}"), "{n}")
+	segs := strings.Split(prefix, "/")
+	for i, s := range segs {
+		switch {
+		case tenantRE.MatchString(s):
+			segs[i] = "{tenant}"
+		case hexRE.MatchString(s):
+			segs[i] = "{hex}"
+		}
+	}
+	return strings.Join(segs, "/")
 }
 
 var (
-	tenantRE = regexp.MustCompile(`\bt[0-9]{4}\b`)
-	digitsRE = regexp.MustCompile(`[0-9]+`)
+	tenantRE = regexp.MustCompile(`^t[0-9]{4}$`)
+	hexRE    = regexp.MustCompile(`^[0-9a-f]+$`)
 )
 
 func (c *s3Counts) add(k string) {
@@ -159,8 +169,8 @@ func (c *s3Counts) get(k string) int {
 	return c.n[k]
 }
 
-// report lists the counts, the most frequent first, per backup as
-// well.
+// report lists the counts by kind, then by kind and class, the most
+// frequent first, per backup as well.
 func (c *s3Counts) report(backups int) string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -168,10 +178,22 @@ func (c *s3Counts) report(backups int) string {
 	for k := range c.n {
 		keys = append(keys, k)
 	}
-	slices.SortFunc(keys, func(a, b string) int { return c.n[b] - c.n[a] })
+	slices.SortFunc(keys, func(a, b string) int {
+		if ka, kb := strings.Contains(a, " "), strings.Contains(b, " "); ka != kb { // kinds first
+			return cmp.Compare(btoi(ka), btoi(kb))
+		}
+		return c.n[b] - c.n[a]
+	})
 	var sb strings.Builder
 	for _, k := range keys {
 		fmt.Fprintf(&sb, "%s: %d (%.2f per backup)\n", k, c.n[k], float64(c.n[k])/float64(max(backups, 1)))
 	}
 	return sb.String()
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }

@@ -108,7 +108,7 @@ func runFleet(t *testing.T, sc scenario) {
 	t.Logf("%d slots × %d tenants on %d members in %s (%.1f backups/s)", sc.slots, sc.tenants, sc.members,
 		elapsed.Round(time.Millisecond), float64(sc.slots*sc.tenants)/elapsed.Seconds())
 	if f.s3 != nil {
-		t.Logf("S3 requests while the fleet ran, by kind and listed prefix:\n%s", f.s3.counts.report(sc.slots*sc.tenants))
+		t.Logf("S3 requests while the fleet ran, by kind, then by kind and prefix:\n%s", f.s3.counts.report(sc.slots*sc.tenants))
 	}
 	// Stopped first: the file store's listing can trip over a temporary
 	// object a live member's audit append renames meanwhile.
