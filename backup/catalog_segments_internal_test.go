@@ -157,9 +157,10 @@ func segments(tb testing.TB, store storage.Store) []repo.CatalogSegment {
 }
 
 // TestCompactCatalogCostDoesNotGrowWithHistory: a compaction after 33 new
-// snapshots lists only about those 33 snapshot keys and writes about their
-// 33 summaries, with 100 or 3,000 earlier snapshots covered: before
-// segments it listed every snapshot and rewrote every summary.
+// snapshots lists only those 33 snapshot keys (and at most one more) and
+// writes about their 33 summaries, with 100 or 3,000 earlier snapshots
+// covered: before segments it listed every snapshot and rewrote every
+// summary.
 func TestCompactCatalogCostDoesNotGrowWithHistory(t *testing.T) {
 	for _, hist := range []int{100, 3000} {
 		e, ctx := manySnapshots(t, 1)
@@ -179,7 +180,10 @@ func TestCompactCatalogCostDoesNotGrowWithHistory(t *testing.T) {
 		store.catRead.Store(0)
 		store.catWritten.Store(0)
 		require.NoError(t, compact(t, store))
-		require.Equal(t, int64(33), store.snapListed.Load(), "snapshot keys listed after %d", hist)
+		// 33, and the history's first snapshot when it is in the block
+		// listed first (it was taken just before, by a backup).
+		require.LessOrEqual(t, store.snapListed.Load(), int64(34), "snapshot keys listed after %d", hist)
+		require.GreaterOrEqual(t, store.snapListed.Load(), int64(33))
 		require.Zero(t, store.catRead.Load(), "no catalog object is read after %d", hist)
 		require.Less(t, store.catWritten.Load(), int64(33*300), "catalog bytes written after %d", hist)
 		require.Len(t, segments(t, store), 2)

@@ -79,12 +79,14 @@ func catalogSummaries(ctx context.Context, r *repo.Repo, ids []string) ([]Snapsh
 // each next tier catalogFanout times more. A compaction writes the
 // summaries of the snapshots newer than the segments cover as a new
 // segment, merged with the newest segments when catalogFanout of one tier
-// would be there; segments of catalogMaxTier are never merged. So each
-// summary is written at most catalogMaxTier+1 times, no compaction writes
-// more than about catalogEvery*catalogFanout^catalogMaxTier summaries
-// (8,448), and readers read few objects: fewer than catalogFanout per tier.
+// would be there; segments of catalogMaxTier are never merged. So a
+// summary is written about three times on average (at most four), no
+// compaction writes more than about 4,000 summaries (catalogFanout^2
+// compactions' worth), and readers read few objects: fewer than 20 at
+// 10,000 snapshots (tier 2 segments hold about 2,100 summaries each), about
+// 60 at 100,000.
 const (
-	catalogFanout  = 16
+	catalogFanout  = 8
 	catalogMaxTier = 2
 )
 
