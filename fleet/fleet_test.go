@@ -243,6 +243,7 @@ func TestStoppedMemberHandsBackItsJob(t *testing.T) {
 	defer cancel()
 	err = a.Stop(ctx)
 	require.ErrorIs(t, err, context.DeadlineExceeded, "Stop past its deadline")
+	require.ErrorIs(t, err, fleet.ErrHandedBack)
 	js := jobs(t, a, fleet.KindBackup)
 	require.Len(t, js, 1)
 	require.NotEqual(t, rivertype.JobStateRunning, js[0].State, "the job is handed back, not left running")

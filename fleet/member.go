@@ -240,10 +240,18 @@ func (m *Member) Start(ctx context.Context) error {
 	return nil
 }
 
+// ErrHandedBack is what Stop's error wraps, beside ctx's, when its context
+// ended before the running jobs finished and all of them were cancelled
+// and handed back to the queue: a graceful stop that left work for the
+// other members, not a failure.
+var ErrHandedBack = errors.New("fleet: running jobs cancelled and handed back")
+
 // Stop stops fetching jobs and waits for the running ones to finish. When
 // ctx ends first, it cancels them: a cancelled job goes back to the queue
 // for another member (a cancelled backup leaves no snapshot), and Stop
-// waits up to Config.HandBack for that before returning ctx's error.
+// waits up to Config.HandBack for that, then returns an error wrapping
+// ctx's and ErrHandedBack, or, when they were not handed back in time,
+// not ErrHandedBack.
 func (m *Member) Stop(ctx context.Context) error {
 	err := m.client.Stop(ctx)
 	if err == nil || ctx.Err() == nil {
@@ -254,7 +262,7 @@ func (m *Member) Stop(ctx context.Context) error {
 	if herr := m.client.StopAndCancel(hctx); herr != nil {
 		return fmt.Errorf("fleet: stop: running jobs not handed back within %s: %w", m.cfg.HandBack, herr)
 	}
-	return fmt.Errorf("fleet: stop: running jobs cancelled and handed back: %w", err)
+	return fmt.Errorf("%w: %w", ErrHandedBack, err)
 }
 
 // Migrate creates or updates River's tables, and the fleet's own two

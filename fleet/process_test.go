@@ -116,7 +116,13 @@ func runMember(specJSON string) error {
 	<-ctx.Done()
 	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	return m.Stop(sctx)
+	err = m.Stop(sctx)
+	if errors.Is(err, fleet.ErrHandedBack) {
+		// A loaded machine's long jobs: handed back is a graceful stop.
+		fmt.Fprintln(os.Stderr, "member stopped:", err)
+		return nil
+	}
+	return err
 }
 
 // member builds the process's Member: its own audit log, engine and

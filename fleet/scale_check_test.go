@@ -157,34 +157,50 @@ func (f *fleetRun) auditCounts() (created map[string]int, failed map[tenantSlot]
 	return created, failed, breaches, scanned
 }
 
-// checkShares: over the slots before the first kill, each member took
-// 0.85–1.15 of an even share of the backups. Below minShared backups
-// (the small runs) chance alone strays further: there each member must
-// only have taken some.
+// checkShares: over the slots during which no member was killed, each
+// seat took 0.85–1.15 of an even share of the backups. A seat is a
+// member and the replacements that took its place after it was killed
+// (without replacements, only the slots before the first kill count).
+// Below minShared backups (the small runs) chance alone strays further:
+// there each seat must only have taken some.
 func (f *fleetRun) checkShares(snaps map[tenantSlot][]snapInfo) {
-	last := f.sc.slots
-	if len(f.kills) > 0 {
-		last = f.kills[0].slot - 1
+	replaced, killSlots := map[string]string{}, map[int]bool{}
+	for _, k := range f.kills {
+		killSlots[k.slot] = true
+		if k.successor != "" {
+			replaced[k.successor] = k.id
+		}
 	}
-	per := map[string]int{}
-	total := 0
-	for ts, ss := range snaps {
-		if ts.slot >= 1 && ts.slot <= last {
-			for _, s := range ss {
-				per[s.member]++
+	seat := func(id string) string {
+		for replaced[id] != "" {
+			id = replaced[id]
+		}
+		return id
+	}
+	var slots []int
+	for h := 1; h <= f.sc.slots; h++ {
+		if !killSlots[h] && (f.sc.replace || len(f.kills) == 0 || h < f.kills[0].slot) {
+			slots = append(slots, h)
+		}
+	}
+	per, total := map[string]int{}, 0
+	for _, h := range slots {
+		for _, tn := range tenantNames(f.sc.tenants) {
+			for _, s := range snaps[tenantSlot{tn, h}] {
+				per[seat(s.member)]++
 				total++
 			}
 		}
 	}
 	even := float64(total) / float64(f.sc.members)
-	f.t.Logf("shares of %d backups over slots 1–%d: %v (even: %.1f)", total, last, per, even)
-	require.Len(f.t, per, f.sc.members, "members that took backups")
+	f.t.Logf("shares of %d backups over slots %v by seat: %v (even: %.1f)", total, slots, per, even)
+	require.Len(f.t, per, f.sc.members, "seats that took backups")
 	if total < minShared {
 		return
 	}
 	for m, n := range per {
 		r := float64(n) / even
-		require.True(f.t, r >= 0.85 && r <= 1.15, "member %s took %d backups, %.2f of an even share (%v)", m, n, r, per)
+		require.True(f.t, r >= 0.85 && r <= 1.15, "seat %s took %d backups, %.2f of an even share (%v)", m, n, r, per)
 	}
 }
 

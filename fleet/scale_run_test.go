@@ -151,11 +151,12 @@ func (f *fleetRun) killMidRun(h int, leader bool) {
 	var err error
 	k.jobs, err = pgx.CollectRows(rows, pgx.RowTo[int64])
 	require.NoError(f.t, err)
+	if f.sc.replace {
+		k.successor = fmt.Sprintf("m%d", len(f.procs)+1)
+		f.spawn(k.successor)
+	}
 	f.kills = append(f.kills, k)
 	f.t.Logf("slot %d: SIGKILLed member %s (leader: %v) running %d backups", h, id, leader, len(k.jobs))
-	if f.sc.replace {
-		f.spawn(fmt.Sprintf("m%d", len(f.procs)+1))
-	}
 	if leader {
 		began := time.Now()
 		f.waitFor("a new leader", 2*leaderLease, func() bool { l := f.leader(); return l != "" && !f.killed(l) })

@@ -87,6 +87,8 @@ type kill struct {
 	leader bool
 	at     time.Time
 	jobs   []int64
+	// successor is the id of the member spawned in its place, if any.
+	successor string
 }
 
 func startFleet(t *testing.T, sc scenario) *fleetRun {

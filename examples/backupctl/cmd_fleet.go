@@ -128,7 +128,10 @@ func (a *app) fleetRun(cmd *cobra.Command, f *fleetFlags, cfg *fleet.Config, sto
 	<-ctx.Done()
 	stop, cancel := context.WithTimeout(context.WithoutCancel(ctx), stopTimeout)
 	defer cancel()
-	if err := m.Stop(stop); err != nil {
+	if err := m.Stop(stop); errors.Is(err, fleet.ErrHandedBack) {
+		fmt.Fprintf(a.errOut, "fleet member stopped: its running jobs did not finish within %s and were handed back to the queue\n", stopTimeout)
+		return nil
+	} else if err != nil {
 		return err
 	}
 	fmt.Fprintln(a.errOut, "fleet member stopped")
