@@ -74,9 +74,12 @@ type Config struct {
 	// audit log's history into the cache's index and, when the Authorizer
 	// lets WarmAs list every tenant's backups (steward.ActionBackupList
 	// on "", as a master may), the tenant list, every tenant's catalog
-	// and RPO, a few tenants at a time, so that the first Overview,
-	// Snapshots, flag history, filtered Audit or Releases page of the
-	// process is served from memory rather than waiting for those reads.
+	// and RPO, a few tenants at a time, and, when it may read the whole
+	// log (steward.ActionAuditRead on ""), walks the audit chain once, so
+	// that the first Overview, Snapshots, flag history, filtered Audit,
+	// Releases or chain status page of the process is served from memory
+	// (the chain status checking only the events appended since) rather
+	// than waiting for those reads.
 	// Every SDK call it makes is authorized and audited for WarmAs. It
 	// never answers a request: what a page takes from the cache is
 	// authorized for the page's own principal, tenant by tenant, as when a

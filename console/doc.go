@@ -66,7 +66,9 @@
 // Those first reads take seconds at a thousand tenants. A host that sets
 // Config.WarmAs has them made in the background from New on, as that
 // principal (one of its own, which may list every tenant's backups):
-// the log's history, the tenant list, each tenant's catalog and RPO. The
+// the log's history, the tenant list, each tenant's catalog and RPO, and
+// (when it may read the whole log) one walk of the audit chain, so the
+// first chain status checks only the events appended since. The
 // warm principal only fills the cache; it answers no request, each page
 // taking from the cache what its own principal may read, as above. A
 // request that needs a catalog being read waits for that read rather than

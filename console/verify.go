@@ -25,9 +25,10 @@ type chainPoint struct {
 
 // verification is what one verification found.
 type verification struct {
-	Report *audit.VerifyReport
-	UpTo   uint64 // the newest event verified
-	Full   bool   // from the first event, not since the last point
+	Report   *audit.VerifyReport
+	UpTo     uint64    // the newest event verified
+	Full     bool      // from the first event, not since the last point
+	LastFull time.Time // when the chain was last walked from its first event
 }
 
 // verifyChain verifies the events appended since the last point, or the
@@ -52,5 +53,5 @@ func (c *console) verifyChain(ctx context.Context, full bool) (*verification, er
 	if full {
 		cp.lastFull = time.Now()
 	}
-	return &verification{Report: rep, UpTo: point.Seq, Full: full}, nil
+	return &verification{Report: rep, UpTo: point.Seq, Full: full, LastFull: cp.lastFull}, nil
 }

@@ -2,7 +2,9 @@ package console_test
 
 import (
 	"context"
+	"io"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -90,6 +92,38 @@ func TestWarmingAsATenantAdminKeepsNoCatalog(t *testing.T) {
 	_, lists := store.reset()
 	require.NotZero(t, lists["tenants"], "the master's Overview read the catalogs itself")
 	require.Contains(t, body, `data-testid="tenant-globex"`)
+}
+
+// Warming walks the audit chain once, so the first chain status of the
+// process checks only what was appended since; an edit warming finds is
+// still what that first status shows.
+func TestWarmingWalksTheAuditChain(t *testing.T) {
+	store := newCountingStore()
+	f := newFixtureOn(t, store)
+	h := warmedConsole(t, f, steward.Principal{ID: "console-warm", Roles: []string{steward.RoleMaster}})
+	store.reset()
+	body := get(t, h, userMaster, "/audit/verify").Body.String()
+	gets, _ := store.reset()
+	require.Contains(t, body, "chain verified")
+	require.Contains(t, body, "0 new events checked since the last verification (every event checked ")
+	require.LessOrEqual(t, gets["audit"], 3, "the first status read %d audit records", gets["audit"])
+	warmedConsole(t, f, steward.Principal{ID: "acme-warm", Tenants: []string{"acme"}})
+	require.Empty(t, deniedTo(t, f.log, "acme-warm"), "a tenant's admin does not try to walk the chain")
+
+	key := "audit/events/00000000000000000003"
+	rc, err := store.Get(masterCtx(), key)
+	require.NoError(t, err)
+	b, err := io.ReadAll(rc)
+	rc.Close()
+	require.NoError(t, err)
+	edited := strings.Replace(string(b), `"tenant":"globex"`, `"tenant":"evil"`, 1)
+	require.NotEqual(t, string(b), edited)
+	require.NoError(t, store.Put(masterCtx(), key, strings.NewReader(edited), nil))
+	h = warmedConsole(t, f, steward.Principal{ID: "console-warm", Roles: []string{steward.RoleMaster}})
+	body = get(t, h, userMaster, "/audit/verify").Body.String()
+	require.Contains(t, body, "not verified", "the edit warming found is reported")
+	require.NotContains(t, body, "chain verified")
+
 }
 
 // Warming stops with its context, and leaves the console working: a
