@@ -158,6 +158,7 @@ func (r *Repo) loadNew(ctx context.Context, listed map[string]int64) (gone bool,
 	wg.Wait()
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.reserveLocked(results)
 	for i, key := range keys {
 		if errors.Is(errs[i], storage.ErrNotFound) {
 			gone = true
@@ -172,6 +173,25 @@ func (r *Repo) loadNew(ctx context.Context, listed map[string]int64) (gone bool,
 		r.loadedIdx[key] = listed[key]
 	}
 	return gone, nil
+}
+
+// reserveLocked sizes the empty index maps for the packs and entries
+// of loaded, so that the first load (a new process reading the whole
+// index) does not grow them step by step.
+func (r *Repo) reserveLocked(loaded [][]IndexPack) {
+	if len(r.index) > 0 || len(r.packIdx) > 0 {
+		return
+	}
+	var packs, entries int
+	for _, ps := range loaded {
+		packs += len(ps)
+		for _, p := range ps {
+			entries += len(p.Entries)
+		}
+	}
+	r.index = make(map[ID]Location, entries)
+	r.packIdx = make(map[string]int, packs)
+	r.packNames = slices.Grow(r.packNames, packs)
 }
 
 // readIndex reads the index object at key. One that fails to open or
