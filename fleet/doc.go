@@ -66,8 +66,13 @@
 // Config.Alert. A member that dies between claiming and recording leaves
 // the claim open, and the next check looks for the event in the audit log
 // (Config.AuditLog) before recording it, so an alert is neither lost nor
-// repeated. Not yet here: overdue-drill alerts for the fleet (the health
-// checks report an overdue drill meanwhile).
+// repeated. The same check alerts an overdue DR drill the same way
+// (retention.DrillOverdue, by a Scheduler's rule: the second drill slot
+// after the last successful drill, or after the fleet began watching the
+// tenant, passed without a success): claimed by tenant and last success,
+// recorded as a drill.alert audit event (retention.RecordDrillAlert) and
+// given to Config.DrillAlert, which also hears of the failed and slow
+// drills the drill jobs find.
 //
 // # Setting up
 //

@@ -64,6 +64,11 @@ type Config struct {
 	// breach (CheckRPO), on the member that recorded its rpo.breach
 	// audit event.
 	Alert func(ctx context.Context, a retention.Alert)
+	// DrillAlert is called once for the fleet when a tenant enters a
+	// drill breach: a failed drill or one over its SLO (on the member
+	// whose drill job found it), or an overdue drill (CheckRPO, on the
+	// member that recorded its drill.alert audit event).
+	DrillAlert func(ctx context.Context, a retention.DrillAlert)
 	// AuditLog is the log the Auditor writes to, if it is one. CheckRPO
 	// reads it to finish an alert whose member died between claiming it
 	// and marking it recorded, so that the alert is not repeated. Nil:

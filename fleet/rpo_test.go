@@ -14,6 +14,7 @@ import (
 	"github.com/iluxsys/steward/audit"
 	"github.com/iluxsys/steward/backup"
 	"github.com/iluxsys/steward/fleet"
+	"github.com/iluxsys/steward/restore"
 	"github.com/iluxsys/steward/retention"
 )
 
@@ -24,6 +25,7 @@ type rpoWorld struct {
 	log     *audit.Log
 	mu      sync.Mutex
 	alerted []retention.Alert
+	drilled []retention.DrillAlert // given to Config.DrillAlert
 }
 
 func newRPOWorld(t *testing.T, rpo time.Duration) *rpoWorld {
@@ -48,6 +50,11 @@ func (w *rpoWorld) member(id string, src func(context.Context, string) (backup.S
 			w.mu.Lock()
 			defer w.mu.Unlock()
 			w.alerted = append(w.alerted, a)
+		},
+		DrillAlert: func(_ context.Context, a retention.DrillAlert) {
+			w.mu.Lock()
+			defer w.mu.Unlock()
+			w.drilled = append(w.drilled, a)
 		},
 		Tenants: func(context.Context) ([]string, error) { return tenants, nil },
 		ID:      id, CatchUp: 20 * time.Minute, EnqueueInterval: time.Hour, PollInterval: 100 * time.Millisecond,
@@ -142,4 +149,80 @@ func TestRPOAlertFinishedAfterCrash(t *testing.T) {
 		got = append(got, a.Tenant)
 	}
 	require.ElementsMatch(t, []string{"alpha", "charlie"}, got, "Config.Alert calls (bravo's was made before the crash)")
+}
+
+// The leader's check alerts an overdue DR drill once for the fleet, as a
+// Scheduler would: alpha drills every two hours and is watched from
+// 00:30, so with no drill it is overdue after 04:00 (the second drill slot
+// after 00:30) and alerted at 04:30 by the first member to check, not by
+// the second; a drill that passes at 05:30 ends the breach, and the
+// second slot after it, 08:00, starts a new one, alerted at 08:30. The
+// other tenants schedule no drills and are never overdue.
+func TestDrillOverdueAlertedOncePerBreach(t *testing.T) {
+	w := newRPOWorld(t, 24*time.Hour)
+	ps := retention.NewPolicies(w.store, nil)
+	p := retention.Policy{IncrementalDays: 7, Schedule: "0 * * * *", DrillSchedule: "0 */2 * * *"}
+	require.NoError(t, ps.Set(master(), "alpha", p))
+	a, b := w.member("a", dataSource), w.member("b", dataSource) // not started: CheckRPO only
+	wantAlerts := map[int]int{4: 1, 8: 1}                        // hour -> alerts entered at hh:30
+	for h := 0; h <= 9; h++ {
+		w.clock.Set(time.Date(2026, 1, 1, h, 30, 0, 0, time.UTC))
+		if h == 5 {
+			_, err := ps.RecordDrill(master(), &restore.Validation{Tenant: "alpha", SnapshotID: "s", Status: restore.StatusPassed}, p, w.clock.Now())
+			require.NoError(t, err)
+		}
+		ra, err := a.CheckRPO(t.Context())
+		require.NoError(t, err)
+		rb, err := b.CheckRPO(t.Context())
+		require.NoError(t, err)
+		require.Empty(t, ra.Errors)
+		overdue := h == 4 || h >= 8
+		require.Equal(t, [2]bool{overdue, overdue}, [2]bool{ra.Overdue == 1, rb.Overdue == 1}, "alpha overdue at %02d:30 (a, b)", h)
+		require.Equal(t, [2]int{wantAlerts[h], 0}, [2]int{len(ra.DrillAlerts), len(rb.DrillAlerts)}, "drill alerts entered at %02d:30 by a, then b", h)
+		require.Zero(t, ra.Breached, "no RPO breach within 24 h")
+	}
+	evs, _, err := w.log.Recent(master(), audit.Filter{Types: []audit.EventType{audit.TypeDrillAlert}})
+	require.NoError(t, err)
+	slices.Reverse(evs)
+	require.Len(t, evs, 2, "drill.alert events")
+	for i, want := range []struct{ last, deadline string }{
+		{"", "2026-01-01T04:00:00Z"}, {"2026-01-01T05:30:00Z", "2026-01-01T08:00:00Z"},
+	} {
+		require.Equal(t, "alpha", evs[i].Tenant)
+		require.Equal(t, audit.DrillConditionOverdue, evs[i].Data[audit.DataCondition])
+		require.Equal(t, want.last, evs[i].Data[retention.DataLastSuccess])
+		require.Equal(t, want.deadline, evs[i].Data["deadline"])
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	require.Len(t, w.drilled, 2, "alerts given to Config.DrillAlert")
+	require.Empty(t, w.alerted, "no RPO alert")
+}
+
+// A member that died after claiming an overdue alert and recording its
+// event leaves the claim open: the next check finds the event and records
+// no second one.
+func TestDrillOverdueAlertFinishedAfterCrash(t *testing.T) {
+	w := newRPOWorld(t, 24*time.Hour)
+	ps := retention.NewPolicies(w.store, nil)
+	p := retention.Policy{IncrementalDays: 7, Schedule: "0 * * * *", DrillSchedule: "0 */2 * * *"}
+	require.NoError(t, ps.Set(master(), "alpha", p))
+	m := w.member("a", dataSource)
+	_, err := m.CheckRPO(t.Context()) // 00:30: alpha watched from now
+	require.NoError(t, err)
+	w.clock.Set(time.Date(2026, 1, 1, 4, 30, 0, 0, time.UTC))
+	_, err = w.pool.Exec(t.Context(), `INSERT INTO steward_fleet_rpo_alert (tenant, kind, newest) VALUES ('alpha', 'drill-overdue', $1)`, time.Time{})
+	require.NoError(t, err)
+	a, overdue := retention.DrillOverdue("alpha", p, nil, start, w.clock.Now())
+	require.True(t, overdue)
+	require.NoError(t, retention.RecordDrillAlert(master(), w.log, a))
+	for range 2 {
+		rep, err := m.CheckRPO(t.Context())
+		require.NoError(t, err)
+		require.Equal(t, 1, rep.Overdue)
+		require.Empty(t, rep.DrillAlerts, "the crashed member's event was found")
+	}
+	evs, _, err := w.log.Recent(master(), audit.Filter{Types: []audit.EventType{audit.TypeDrillAlert}})
+	require.NoError(t, err)
+	require.Len(t, evs, 1, "drill.alert events")
 }

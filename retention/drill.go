@@ -132,8 +132,8 @@ func (d DrillStatus) next(v *restore.Validation, p Policy, now time.Time) DrillS
 // stored, the drill audited (audit.TypeDrillPassed or TypeDrillFailed on
 // the Policies' Auditor), and a failed drill or a TTR over p's SLO that
 // the previous stored drill was not in is alerted (audit.TypeDrillAlert)
-// and returned. Overdue drills are a Scheduler's or a health check's to
-// notice. It is authorized as ActionRetentionWrite; a Validation without
+// and returned. Overdue drills are a Scheduler's, a fleet's (DrillOverdue)
+// or a health check's to notice. It is authorized as ActionRetentionWrite; a Validation without
 // a tenant, or an invalid one, is refused before any I/O.
 func (ps *Policies) RecordDrill(ctx context.Context, v *restore.Validation, p Policy, at time.Time) ([]DrillAlert, error) {
 	if v == nil {

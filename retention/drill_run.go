@@ -153,33 +153,68 @@ func recordDrill(ctx context.Context, aud audit.Auditor, d *DrillStatus) {
 		Message: fmt.Sprintf("scheduled DR drill of %q %s in %s", d.Tenant, d.LastStatus, time.Duration(d.TTR).Round(time.Millisecond))})
 }
 
-// recordAlert audits a on aud as a TypeDrillAlert at LevelError.
+// recordAlert audits a on aud (RecordDrillAlert); a failure to record is
+// the Auditor's to report.
 func recordAlert(ctx context.Context, aud audit.Auditor, a *DrillAlert) {
+	_ = RecordDrillAlert(ctx, aud, *a)
+}
+
+// DataLastSuccess is the key of an overdue drill.alert event's Data
+// holding the tenant's last successful drill (RFC 3339, "" when none),
+// which with the tenant names the breach (see DrillOverdue).
+const DataLastSuccess = "last_success"
+
+// RecordDrillAlert audits a as a TypeDrillAlert at LevelError, the event
+// a Scheduler records when a tenant enters a drill breach, for hosts
+// that find breaches themselves (fleet). An overdue alert's Data also
+// holds its last success (DataLastSuccess) and deadline.
+func RecordDrillAlert(ctx context.Context, aud audit.Auditor, a DrillAlert) error {
 	data := map[string]any{audit.DataCondition: a.Condition, "status": a.Status, audit.DataTTRMS: a.TTR.Milliseconds()}
 	if a.SLO > 0 {
 		data[audit.DataSLOMS] = a.SLO.Milliseconds()
 	}
-	_ = aud.Record(context.WithoutCancel(ctx), audit.Event{Type: audit.TypeDrillAlert, Level: audit.LevelError,
+	if a.Condition == audit.DrillConditionOverdue {
+		data[DataLastSuccess] = ""
+		if !a.LastSuccess.IsZero() {
+			data[DataLastSuccess] = a.LastSuccess.UTC().Format(time.RFC3339Nano)
+		}
+		data["deadline"] = a.Deadline.UTC().Format(time.RFC3339Nano)
+	}
+	return aud.Record(context.WithoutCancel(ctx), audit.Event{Type: audit.TypeDrillAlert, Level: audit.LevelError,
 		Tenant: a.Tenant, Message: a.message(), Data: data})
 }
 
-// checkOverdue alerts when t's last successful drill (or, when none was
-// seen, the Scheduler's start) is older than its drill schedule allows.
+// checkOverdue alerts when t is overdue (DrillOverdue), counting from
+// the Scheduler's start when no drill of t succeeded.
 func (s *Scheduler) checkOverdue(ctx context.Context, t string, p Policy, now time.Time, rep *RunReport) {
 	s.mu.Lock()
 	st := s.drills[t]
-	last := st.status.LastSuccess
+	status := st.status
 	s.mu.Unlock()
-	ref := last
-	if ref.IsZero() {
-		ref = s.started
+	a, in := DrillOverdue(t, p, &status, s.started, now)
+	s.breach(ctx, rep, &st.overdue, in, a, audit.DrillConditionOverdue)
+}
+
+// DrillOverdue returns tenant's overdue alert under p at now, and whether
+// the tenant is overdue: its last successful drill (d's; d may be nil when
+// none was recorded) or, when none succeeded, since (when the host began
+// watching it) is past DrillDeadline. It is false when p schedules no
+// drills or its schedule does not parse.
+func DrillOverdue(tenant string, p Policy, d *DrillStatus, since, now time.Time) (DrillAlert, bool) {
+	a := DrillAlert{Tenant: tenant, Condition: audit.DrillConditionOverdue}
+	ref := since
+	if d != nil {
+		a.Status, a.LastSuccess, a.Report = d.LastStatus, d.LastSuccess, d.Report
+		if !d.LastSuccess.IsZero() {
+			ref = d.LastSuccess
+		}
 	}
 	deadline, err := DrillDeadline(p, ref)
 	if err != nil || deadline.IsZero() {
-		return
+		return a, false
 	}
-	a := DrillAlert{Tenant: t, Status: st.status.LastStatus, LastSuccess: last, Deadline: deadline, Report: st.status.Report}
-	s.breach(ctx, rep, &st.overdue, now.After(deadline), a, audit.DrillConditionOverdue)
+	a.Deadline = deadline
+	return a, now.After(deadline)
 }
 
 // breach sets *flag to in and, when that enters the breach, records a
