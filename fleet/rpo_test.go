@@ -88,6 +88,10 @@ func TestRPOAlertedOncePerBreach(t *testing.T) {
 	a, b := w.member("a", src), w.member("b", src)
 	w.run(a)
 	w.run(b)
+	// The leader runs a check when elected (RunOnStart), which a loaded
+	// machine may delay into a later hour, where it would enter that
+	// hour's alert before the test's own checks: wait for it at 00:30.
+	waitFor(t, "the leader's first RPO check", settled(t, a, 1, fleet.KindRPO))
 	wantAlerts := map[int]int{4: 1, 9: 1} // hour -> alerts entered then
 	for h := 1; h <= 10; h++ {
 		down.Store(h >= 2 && h != 6)

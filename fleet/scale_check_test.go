@@ -270,6 +270,12 @@ func (f *fleetRun) checkRescues() {
 		var slowest, completed time.Duration
 		for _, j := range f.jobRows(k.jobs) {
 			by := j.attemptedBy[len(j.attemptedBy)-1]
+			if by == k.id && j.state == "completed" && j.rescuedAt == nil {
+				// The member finished it as it died: the COMMIT it had
+				// sent landed after the listing of its running jobs.
+				f.t.Logf("job %d of killed member %s: completed by it, committed as it died", j.id, k.id)
+				continue
+			}
 			want := "completed"
 			if f.brokenSlot(j) { // its retry failed too, and spent the budget
 				want = "discarded"
