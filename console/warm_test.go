@@ -123,7 +123,6 @@ func TestWarmingWalksTheAuditChain(t *testing.T) {
 	body = get(t, h, userMaster, "/audit/verify").Body.String()
 	require.Contains(t, body, "not verified", "the edit warming found is reported")
 	require.NotContains(t, body, "chain verified")
-
 }
 
 // Warming stops with its context, and leaves the console working: a

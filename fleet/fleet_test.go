@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"testing/fstest"
@@ -391,6 +392,78 @@ func TestDrillSlot(t *testing.T) {
 	st, err := retention.NewPolicies(w.store, nil).DrillStatus(master(), "alpha")
 	require.NoError(t, err)
 	require.Equal(t, [3]any{restore.StatusPassed, 1, newest}, [3]any{st.LastStatus, st.Passed, st.SnapshotID}, "stored drill status %+v", st)
+}
+
+// A drill job that finds the tenant's data damaged (every pack's bytes
+// altered in the store) is cancelled, not retried, and alerts the failed
+// drill once: its audit event and one call of Config.DrillAlert.
+func TestFailedDrillAlertsOnce(t *testing.T) {
+	w := newWorld(t)
+	p := retention.Policy{IncrementalDays: 7, Schedule: "0 * * * *", DrillSchedule: "0 */2 * * *"}
+	require.NoError(t, retention.NewPolicies(w.store, nil).Set(master(), "alpha", p))
+	e := w.engine()
+	var alerts []retention.DrillAlert
+	var mu sync.Mutex
+	m, err := fleet.New(w.pool, &fleet.Config{
+		Engine: e, Policies: retention.NewPolicies(w.store, &retention.Config{Auditor: w}), Source: dataSource,
+		Clock: w.clock, Auditor: w, Restorer: restore.New(e, &restore.Config{Auditor: w, Clock: w.clock}),
+		DrillAlert: func(_ context.Context, a retention.DrillAlert) {
+			mu.Lock()
+			defer mu.Unlock()
+			alerts = append(alerts, a)
+		},
+		Tenants: func(context.Context) ([]string, error) { return []string{"alpha"}, nil },
+		CatchUp: 20 * time.Minute, EnqueueInterval: time.Hour, PollInterval: 100 * time.Millisecond,
+	})
+	require.NoError(t, err)
+	src, _ := dataSource(t.Context(), "alpha")
+	_, err = e.Backup(master(), "alpha", src, &backup.Options{Type: backup.Full})
+	require.NoError(t, err)
+	damaged := 0
+	for oi, err := range w.store.List(t.Context(), "") {
+		require.NoError(t, err)
+		if !strings.Contains(oi.Key, "/packs/") {
+			continue
+		}
+		b, err := storage.ReadAllLimit(t.Context(), w.store, oi.Key, 1<<30)
+		require.NoError(t, err)
+		b[len(b)/2] ^= 0xff
+		require.NoError(t, storage.PutBytes(t.Context(), w.store, oi.Key, b, nil))
+		damaged++
+	}
+	require.NotZero(t, damaged, "packs damaged")
+
+	res, err := m.Client().Insert(t.Context(), fleet.DrillArgs{Tenant: "alpha", Slot: w.clock.Now()}, nil)
+	require.NoError(t, err)
+	w.run(m)
+	var j *rivertype.JobRow
+	waitFor(t, "the drill job", func() bool {
+		j, err = m.Client().JobGet(t.Context(), res.Job.ID)
+		require.NoError(t, err)
+		return j.FinalizedAt != nil
+	})
+	require.Equal(t, rivertype.JobStateCancelled, j.State, "a failed drill is not retried")
+	var out struct {
+		Output fleet.DrillResult `json:"output"`
+	}
+	require.NoError(t, json.Unmarshal(j.Metadata, &out))
+	require.Equal(t, restore.StatusFailed, out.Output.Validation.Status)
+	require.Len(t, out.Output.Alerts, 1)
+	require.Equal(t, audit.DrillConditionFailed, out.Output.Alerts[0].Condition)
+	mu.Lock()
+	defer mu.Unlock()
+	require.Len(t, alerts, 1, "Config.DrillAlert calls")
+	require.Equal(t, [2]string{"alpha", audit.DrillConditionFailed}, [2]string{alerts[0].Tenant, alerts[0].Condition})
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	n := 0
+	for _, ev := range w.events {
+		if ev.Type == audit.TypeDrillAlert {
+			n++
+			require.Equal(t, audit.DrillConditionFailed, ev.Data[audit.DataCondition])
+		}
+	}
+	require.Equal(t, 1, n, "drill.alert events")
 }
 
 // A backup job whose slot's snapshot already exists (an earlier attempt

@@ -144,7 +144,7 @@ func (m *Member) checkTenant(ctx context.Context, t string, since, now time.Time
 	tc.checked, tc.breached = true, len(breaches)
 	var first error
 	for _, a := range breaches {
-		entered, err := m.alertOnce(ctx, rpoClaim(m, a))
+		entered, err := m.alertOnce(ctx, m.rpoClaim(a))
 		first = cmp.Or(first, err)
 		if entered {
 			tc.alerts = append(tc.alerts, a)
@@ -155,7 +155,7 @@ func (m *Member) checkTenant(ctx context.Context, t string, since, now time.Time
 		return tc, cmp.Or(first, err)
 	}
 	if tc.overdue = overdue; overdue {
-		entered, err := m.alertOnce(ctx, drillClaim(m, a))
+		entered, err := m.alertOnce(ctx, m.drillClaim(a))
 		first = cmp.Or(first, err)
 		if entered {
 			tc.drillAlerts = append(tc.drillAlerts, a)
@@ -227,7 +227,7 @@ type claim struct {
 const kindDrillOverdue = "drill-overdue"
 
 // rpoClaim is the claim of RPO breach a.
-func rpoClaim(m *Member, a retention.Alert) claim {
+func (m *Member) rpoClaim(a retention.Alert) claim {
 	c := claim{tenant: a.Tenant, kind: a.Kind, what: "RPO alert", newest: a.Newest,
 		record: func(ctx context.Context) error { return retention.RecordRPOBreach(ctx, m.cfg.Auditor, a) },
 		recorded: func(ctx context.Context) (bool, error) {
@@ -242,7 +242,7 @@ func rpoClaim(m *Member, a retention.Alert) claim {
 }
 
 // drillClaim is the claim of overdue drill alert a.
-func drillClaim(m *Member, a retention.DrillAlert) claim {
+func (m *Member) drillClaim(a retention.DrillAlert) claim {
 	c := claim{tenant: a.Tenant, kind: kindDrillOverdue, what: "drill alert", newest: a.LastSuccess,
 		record: func(ctx context.Context) error { return retention.RecordDrillAlert(ctx, m.cfg.Auditor, a) },
 		recorded: func(ctx context.Context) (bool, error) {

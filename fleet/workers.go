@@ -223,9 +223,10 @@ func (m *Member) recordDrill(ctx context.Context, v *restore.Validation) ([]rete
 		return nil, fmt.Errorf("fleet: record the drill of %q: %w", v.Tenant, err)
 	}
 	for _, a := range alerts {
-		if m.cfg.DrillAlert != nil {
-			m.cfg.DrillAlert(ctx, a)
+		if m.cfg.DrillAlert == nil {
+			break
 		}
+		m.cfg.DrillAlert(ctx, a)
 	}
 	return alerts, nil
 }

@@ -132,9 +132,10 @@ func (d DrillStatus) next(v *restore.Validation, p Policy, now time.Time) DrillS
 // stored, the drill audited (audit.TypeDrillPassed or TypeDrillFailed on
 // the Policies' Auditor), and a failed drill or a TTR over p's SLO that
 // the previous stored drill was not in is alerted (audit.TypeDrillAlert)
-// and returned. Overdue drills are a Scheduler's, a fleet's (DrillOverdue)
-// or a health check's to notice. It is authorized as ActionRetentionWrite; a Validation without
-// a tenant, or an invalid one, is refused before any I/O.
+// and returned. Overdue drills are a Scheduler's, a fleet's
+// (DrillOverdue) or a health check's to notice. It is authorized as
+// ActionRetentionWrite; a Validation without a tenant, or an invalid one,
+// is refused before any I/O.
 func (ps *Policies) RecordDrill(ctx context.Context, v *restore.Validation, p Policy, at time.Time) ([]DrillAlert, error) {
 	if v == nil {
 		return nil, fmt.Errorf("%w: no validation to record", ErrInvalidPolicy)
@@ -159,7 +160,7 @@ func (ps *Policies) RecordDrill(ctx context.Context, v *restore.Validation, p Po
 	}
 	alerts := entered(prev, &next)
 	for i := range alerts {
-		recordAlert(ctx, ps.cfg.Auditor, &alerts[i])
+		_ = RecordDrillAlert(ctx, ps.cfg.Auditor, alerts[i]) // a failure is the Auditor's to report
 	}
 	return alerts, nil
 }

@@ -153,12 +153,6 @@ func recordDrill(ctx context.Context, aud audit.Auditor, d *DrillStatus) {
 		Message: fmt.Sprintf("scheduled DR drill of %q %s in %s", d.Tenant, d.LastStatus, time.Duration(d.TTR).Round(time.Millisecond))})
 }
 
-// recordAlert audits a on aud (RecordDrillAlert); a failure to record is
-// the Auditor's to report.
-func recordAlert(ctx context.Context, aud audit.Auditor, a *DrillAlert) {
-	_ = RecordDrillAlert(ctx, aud, *a)
-}
-
 // DataLastSuccess is the key of an overdue drill.alert event's Data
 // holding the tenant's last successful drill (RFC 3339, "" when none),
 // which with the tenant names the breach (see DrillOverdue).
@@ -174,11 +168,8 @@ func RecordDrillAlert(ctx context.Context, aud audit.Auditor, a DrillAlert) erro
 		data[audit.DataSLOMS] = a.SLO.Milliseconds()
 	}
 	if a.Condition == audit.DrillConditionOverdue {
-		data[DataLastSuccess] = ""
-		if !a.LastSuccess.IsZero() {
-			data[DataLastSuccess] = a.LastSuccess.UTC().Format(time.RFC3339Nano)
-		}
-		data["deadline"] = a.Deadline.UTC().Format(time.RFC3339Nano)
+		data[DataLastSuccess] = eventTime(a.LastSuccess)
+		data["deadline"] = eventTime(a.Deadline)
 	}
 	return aud.Record(context.WithoutCancel(ctx), audit.Event{Type: audit.TypeDrillAlert, Level: audit.LevelError,
 		Tenant: a.Tenant, Message: a.message(), Data: data})
@@ -230,7 +221,7 @@ func (s *Scheduler) breach(ctx context.Context, rep *RunReport, flag *bool, in b
 	}
 	a.Condition = condition
 	rep.DrillAlerts = append(rep.DrillAlerts, a)
-	recordAlert(ctx, s.cfg.Auditor, &a)
+	_ = RecordDrillAlert(ctx, s.cfg.Auditor, a) // a failure is the Auditor's to report
 	if s.cfg.DrillAlert != nil {
 		s.cfg.DrillAlert(ctx, a)
 	}

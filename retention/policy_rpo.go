@@ -66,11 +66,16 @@ func RPOBreaches(tenant string, p Policy, newest, newestFull, since, now time.Ti
 // age, the RPO and the newest backup (DataNewest) in its Data. Its error
 // is aud's.
 func RecordRPOBreach(ctx context.Context, aud audit.Auditor, a Alert) error {
-	newest := ""
-	if !a.Newest.IsZero() {
-		newest = a.Newest.UTC().Format(time.RFC3339Nano)
-	}
 	return aud.Record(context.WithoutCancel(ctx), audit.Event{Type: audit.TypeRPOBreach, Level: audit.LevelError, Tenant: a.Tenant,
 		Message: fmt.Sprintf("RPO breach for %q: newest %s backup is %s old (RPO %s)", a.Tenant, a.Kind, a.Age.Round(time.Minute), a.RPO),
-		Data:    map[string]any{"kind": a.Kind, "age_ms": a.Age.Milliseconds(), "rpo_ms": a.RPO.Milliseconds(), DataNewest: newest}})
+		Data:    map[string]any{"kind": a.Kind, "age_ms": a.Age.Milliseconds(), "rpo_ms": a.RPO.Milliseconds(), DataNewest: eventTime(a.Newest)}})
+}
+
+// eventTime is t as an audit event's Data holds it: RFC 3339 in UTC, ""
+// for the zero time.
+func eventTime(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(time.RFC3339Nano)
 }

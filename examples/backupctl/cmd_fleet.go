@@ -72,8 +72,9 @@ directory DIR/<tenant> as its source; the tenants are DIR's subdirectories),
 apply retention after each backup, and drill on the policy's drill
 schedule. While it leads, the member checks every tenant's RPOs for the
 fleet; a breach is alerted once (an rpo.breach audit event, also written
-to stderr), and so is an overdue drill (a drill.alert audit event). A failed job is retried up to its tenant's policy's
-max_attempts (--max-attempts when the policy sets none). On SIGINT or
+to stderr), and so is an overdue drill (a drill.alert audit event). A
+failed job is retried up to its tenant's policy's max_attempts
+(--max-attempts when the policy sets none). On SIGINT or
 SIGTERM the member stops fetching jobs and waits --stop-timeout for the
 running ones, then hands them back to the queue.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
