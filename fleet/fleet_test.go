@@ -128,6 +128,18 @@ func settled(t *testing.T, m *fleet.Member, n int, kinds ...string) func() bool 
 	}
 }
 
+// finalized waits until job id is finalized and returns it.
+func finalized(t *testing.T, m *fleet.Member, id int64, what string) *rivertype.JobRow {
+	var j *rivertype.JobRow
+	waitFor(t, what, func() bool {
+		var err error
+		j, err = m.Client().JobGet(t.Context(), id)
+		require.NoError(t, err)
+		return j.FinalizedAt != nil
+	})
+	return j
+}
+
 func catalog(t *testing.T, e *backup.Engine, tenant string) []backup.Snapshot {
 	cat, err := e.Catalog(master(), tenant)
 	if errors.Is(err, backup.ErrNotFound) {
@@ -436,12 +448,7 @@ func TestFailedDrillAlertsOnce(t *testing.T) {
 	res, err := m.Client().Insert(t.Context(), fleet.DrillArgs{Tenant: "alpha", Slot: w.clock.Now()}, nil)
 	require.NoError(t, err)
 	w.run(m)
-	var j *rivertype.JobRow
-	waitFor(t, "the drill job", func() bool {
-		j, err = m.Client().JobGet(t.Context(), res.Job.ID)
-		require.NoError(t, err)
-		return j.FinalizedAt != nil
-	})
+	j := finalized(t, m, res.Job.ID, "the drill job")
 	require.Equal(t, rivertype.JobStateCancelled, j.State, "a failed drill is not retried")
 	var out struct {
 		Output fleet.DrillResult `json:"output"`
@@ -482,12 +489,7 @@ func TestRetriedBackupTakesNoSecondSnapshot(t *testing.T) {
 	res, err := m.Client().Insert(t.Context(), fleet.BackupArgs{Tenant: "alpha", Slot: slot}, nil)
 	require.NoError(t, err)
 	w.run(m)
-	var j *rivertype.JobRow
-	waitFor(t, "the backup job", func() bool {
-		j, err = m.Client().JobGet(t.Context(), res.Job.ID)
-		require.NoError(t, err)
-		return j.FinalizedAt != nil
-	})
+	j := finalized(t, m, res.Job.ID, "the backup job")
 	require.Equal(t, rivertype.JobStateCompleted, j.State, "errors: %v", j.Errors)
 	var out struct {
 		Output fleet.BackupResult `json:"output"`
