@@ -6,7 +6,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
 	"slices"
 	"strings"
 	"sync"
@@ -35,44 +34,47 @@ func EncodeIndex(packs []IndexPack) []byte {
 	return b
 }
 
-// DecodeIndex parses an index object's plaintext. It never panics.
+// DecodeIndex parses an index object's plaintext. It never panics. The
+// packs' entries share one backing array.
 func DecodeIndex(b []byte) ([]IndexPack, error) {
 	if !bytes.HasPrefix(b, []byte(indexMagic)) {
 		return nil, fmt.Errorf("index: bad magic")
 	}
-	rd := bytes.NewReader(b[len(indexMagic):])
-	n, err := binary.ReadUvarint(rd)
+	d := decoder{b: b[len(indexMagic):]}
+	n, err := d.uvarint()
 	if err != nil {
 		return nil, fmt.Errorf("index: pack count: %w", err)
 	}
 	if n > uint64(len(b)) {
 		return nil, fmt.Errorf("index: %d packs cannot fit in %d bytes", n, len(b))
 	}
-	var out []IndexPack
+	out := make([]IndexPack, 0, n)
+	all := make([]PackEntry, 0, len(d.b)/packEntryMinLen)
 	for i := uint64(0); i < n; i++ {
-		nl, err := binary.ReadUvarint(rd)
-		if err != nil || nl == 0 || nl > 128 {
+		nl, err := d.uvarint()
+		if err != nil || nl == 0 || nl > 128 || nl > uint64(len(d.b)) {
 			return nil, fmt.Errorf("index: pack %d: bad name length", i)
 		}
-		name := make([]byte, nl)
-		if _, err := io.ReadFull(rd, name); err != nil {
-			return nil, fmt.Errorf("index: pack %d: %w", i, err)
-		}
-		if !validPackName(string(name)) {
+		name := string(d.b[:nl])
+		d.b = d.b[nl:]
+		if !validPackName(name) {
 			return nil, fmt.Errorf("index: pack %d: bad name %q", i, name)
 		}
-		cnt, err := binary.ReadUvarint(rd)
+		cnt, err := d.uvarint()
 		if err != nil {
 			return nil, fmt.Errorf("index: pack %q: entry count: %w", name, err)
 		}
-		entries, err := readEntries(rd, cnt)
+		entries, err := d.entries(cnt, all[len(all):])
 		if err != nil {
 			return nil, fmt.Errorf("index: pack %q: %w", name, err)
 		}
-		out = append(out, IndexPack{Name: string(name), Entries: entries})
+		if cap(all)-len(all) >= len(entries) {
+			all = all[:len(all)+len(entries)] // decoded into all's free space
+		}
+		out = append(out, IndexPack{Name: name, Entries: entries[:len(entries):len(entries)]})
 	}
-	if rd.Len() != 0 {
-		return nil, fmt.Errorf("index: %d trailing bytes", rd.Len())
+	if len(d.b) != 0 {
+		return nil, fmt.Errorf("index: %d trailing bytes", len(d.b))
 	}
 	return out, nil
 }

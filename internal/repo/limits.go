@@ -54,8 +54,13 @@ func splitIndex(packs []IndexPack) [][]IndexPack {
 	return out
 }
 
-// packEntryMaxLen is the most bytes encodeHeader spends on one entry.
-const packEntryMaxLen = 32 + 1 + 3*5
+// packEntryMaxLen and packEntryMinLen bound the bytes encodeHeader
+// spends on one entry (a varint takes one to five bytes; the minimum is
+// kept one below the true 36 as the decoders always checked it).
+const (
+	packEntryMaxLen = 32 + 1 + 3*5
+	packEntryMinLen = 35
+)
 
 // writeIndex stores packs as one or more new index objects (each below
 // maxIndexObject) and returns their keys and the bytes written.
