@@ -147,7 +147,7 @@ func (e *Engine) openRepo(ctx context.Context, scope string, create, deferred, e
 		}
 		conditional = &caps.ConditionalCreate
 	}
-	r, err = repo.Open(ctx, e.store, prefix, repo.Options{Create: create, Deferred: deferred, Encrypt: encrypt, Keys: keys, Scope: scope, Now: e.cfg.Clock.Now(), ConditionalCreate: conditional})
+	r, err = repo.Open(ctx, e.store, prefix, repo.Options{Create: create, Deferred: deferred, Encrypt: encrypt, Keys: keys, Scope: scope, Now: e.cfg.Clock.Now(), ConditionalCreate: conditional, LazyIndex: true})
 	if err != nil {
 		if errors.Is(err, repo.ErrNotFound) {
 			return nil, errs.Errorf("backup", "scope %q has no backups: %w", scope, ErrNotFound)

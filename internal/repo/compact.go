@@ -9,85 +9,100 @@ import (
 	"github.com/iluxsys/steward/storage"
 )
 
-// Index compaction. Every backup that stores anything writes an index
-// object for its packs, so without compaction a scope with 10,000 backups
-// has 10,000 of them and opening it reads them all. CompactIndex merges the
-// small ones once there are more than compactAbove, so the number of index
-// objects stays near the number of full ones (indexSplit bytes each: a
-// function of the repository's size, not of its history) plus at most
-// compactAbove.
+// Index compaction. Every backup that stores anything writes a delta
+// index object for its packs, so without compaction a scope with 10,000
+// backups has 10,000 of them and opening it reads them all. CompactIndex
+// runs once there are more than compactAbove objects that are not shard
+// objects (shard.go), which every open reads, and either
+//   - merges them into one merged object (index/m-<random>), or,
+//   - once they hold a mergedShare-th of the index's bytes (and at least
+//     shardTarget bytes), rewrites the whole index, them and every shard
+//     object, as shard objects of the width the index's size asks for.
+//
+// So an open reads at most compactAbove deltas, one merged object of at
+// most a mergedShare-th of the index (or shardTarget bytes) and, for a
+// lazy Repo, the shards its lookups touch; and a full rewrite, whose cost
+// follows the index's size, comes only after the index has grown by a
+// mergedShare-th, so its cost per backup does not grow with the index.
 const (
-	compactAbove = 32
-	// fullIndex is the stored size from which an index object counts as
-	// full and is left as it is.
-	fullIndex = indexSplit / 2
+	compactAbove = 16
+	mergedShare  = 8
+	mergedBase   = "index/m-"
 )
 
 // IndexCompaction says what CompactIndex did.
 type IndexCompaction struct {
-	Merged  int // small index objects read and merged
-	Written int // index objects written
-	Removed int // merged objects deleted
+	Merged  int  // index objects read and merged
+	Written int  // index objects written
+	Removed int  // merged objects deleted
+	Full    bool // the whole index was rewritten as shard objects
 }
 
 // NeedsCompaction reports whether the loaded index has more than
-// compactAbove small objects.
+// compactAbove objects that are not shard objects.
 func (r *Repo) NeedsCompaction() bool {
-	return len(r.smallIndexes()) > compactAbove
-}
-
-// smallIndexes returns the keys of the loaded index objects below
-// fullIndex bytes, sorted.
-func (r *Repo) smallIndexes() []string {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
-	var keys []string
-	for key, size := range r.loadedIdx {
-		if size < fullIndex {
-			keys = append(keys, key)
+	n := 0
+	for key := range r.loadedIdx {
+		if _, ok := r.shardOfKey(key); !ok {
+			n++
 		}
 	}
-	slices.Sort(keys)
-	return keys
+	return n > compactAbove
 }
 
-// CompactIndex merges the small index objects into as few as indexSplit
-// allows: it reads them, writes the merged objects, and only then deletes
-// the ones it read, so the store always holds a superset of the index and
-// a crash at any point leaves it whole. It does nothing when there are
-// compactAbove small objects or fewer.
+// CompactIndex compacts the index (see above) when NeedsCompaction: it
+// reads the objects it merges, writes the merged objects, and only then
+// deletes the ones it read, so the store always holds a superset of the
+// index and a crash at any point leaves it whole. The entries it read
+// join the loaded index.
 //
 // The caller holds the scope's shared lock (a backup) or its exclusive
 // lock, so no prune rewrites the index meanwhile. Concurrent backups and
 // readers are safe: a reader that finds an object gone lists the index
-// again (loadListed), and two compactions of the same objects only write
-// the same entries twice.
+// again (loadListed, need), and two compactions of the same objects only
+// write the same entries twice.
 func (r *Repo) CompactIndex(ctx context.Context) (*IndexCompaction, error) {
-	keys := r.smallIndexes()
 	rep := &IndexCompaction{}
-	if len(keys) <= compactAbove {
+	if !r.NeedsCompaction() {
 		return rep, nil
 	}
-	var packs []IndexPack
-	var read []string
-	for _, key := range keys {
-		p, err := r.readIndex(ctx, key)
-		if errors.Is(err, storage.ErrNotFound) {
-			continue // merged by a concurrent compaction
+	listed, err := r.listIndex(ctx)
+	if err != nil {
+		return rep, fmt.Errorf("compact index: %w", err)
+	}
+	var merge, shards []string
+	var small, total int64
+	for key, size := range listed {
+		total += size
+		if _, ok := r.shardOfKey(key); ok {
+			shards = append(shards, key)
+			continue
 		}
-		if err != nil {
-			return rep, fmt.Errorf("compact index: %w", err)
-		}
-		packs = append(packs, p...)
-		read = append(read, key)
+		merge = append(merge, key)
+		small += size
+	}
+	rep.Full = small >= max(int64(shardTarget), total/mergedShare)
+	if rep.Full {
+		merge = append(merge, shards...)
+	}
+	packs, read, err := r.readMerged(ctx, merge)
+	if err != nil {
+		return rep, fmt.Errorf("compact index: %w", err)
 	}
 	rep.Merged = len(read)
-	written, n, err := r.writeIndex(ctx, packs)
+	var written []string
+	if rep.Full {
+		written, _, err = r.writeShards(ctx, packs)
+	} else {
+		written, _, err = r.writeIndexAs(ctx, mergedBase, packs)
+	}
 	rep.Written = len(written)
 	if err != nil {
 		return rep, fmt.Errorf("compact index: %w (nothing was deleted)", err)
 	}
-	r.swapIndexes(read, written, n)
+	r.swapIndexes(read, packs, written, listed)
 	for _, key := range read {
 		if err := r.store.Delete(ctx, key); err != nil && !errors.Is(err, storage.ErrNotFound) {
 			return rep, fmt.Errorf("compact index: delete merged index %q: %w (the merged objects are complete)", key, err)
@@ -97,13 +112,40 @@ func (r *Repo) CompactIndex(ctx context.Context) (*IndexCompaction, error) {
 	return rep, nil
 }
 
-// swapIndexes records that the objects written (n bytes in all) replace
-// the objects merged, whose entries the loaded index already holds.
-func (r *Repo) swapIndexes(merged, written []string, n int64) {
+// readMerged reads the index objects at keys, skipping those a concurrent
+// compaction merged meanwhile, and returns their packs and the keys read.
+func (r *Repo) readMerged(ctx context.Context, keys []string) (packs []IndexPack, read []string, err error) {
+	slices.Sort(keys)
+	for _, key := range keys {
+		p, err := r.readIndex(ctx, key)
+		if errors.Is(err, storage.ErrNotFound) {
+			continue // merged by a concurrent compaction
+		}
+		if err != nil {
+			return nil, nil, err
+		}
+		packs = append(packs, p...)
+		read = append(read, key)
+	}
+	return packs, read, nil
+}
+
+// swapIndexes records that the objects written replace the objects
+// merged, whose entries (packs) join the loaded index: the written
+// objects hold nothing the Repo has not loaded.
+func (r *Repo) swapIndexes(merged []string, packs []IndexPack, written []string, listed map[string]int64) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	for _, p := range packs {
+		r.addPackLocked(p)
+	}
+	var n int64
 	for _, key := range merged {
+		n += listed[key]
 		delete(r.loadedIdx, key)
+		if s, ok := r.shardOfKey(key); ok {
+			r.lazy.remove(key, s)
+		}
 	}
 	for _, key := range written {
 		r.loadedIdx[key] = n / int64(len(written))

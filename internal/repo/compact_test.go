@@ -55,9 +55,10 @@ func requireChunks(t *testing.T, store storage.Store, opts Options, ids []ID, ch
 	}
 }
 
-// TestCompactIndexBoundsIndexObjects: 40 sessions leave 40 index objects;
-// compaction merges them into one and every chunk still loads, from this
-// Repo and from a fresh one. Below the threshold nothing happens.
+// TestCompactIndexBoundsIndexObjects: 24 sessions leave 24 index objects;
+// compaction merges them into one merged object (they are too small for
+// shards) and every chunk still loads, from this Repo and from a fresh
+// one. Below the threshold nothing happens.
 func TestCompactIndexBoundsIndexObjects(t *testing.T) {
 	for _, enc := range []bool{false, true} {
 		ctx := context.Background()
@@ -73,12 +74,15 @@ func TestCompactIndexBoundsIndexObjects(t *testing.T) {
 
 		more, moreChunks := sessions(t, r, compactAbove, 8)
 		ids, chunks = append(ids, more...), append(chunks, moreChunks...)
-		require.Equal(t, 40, countIndexes(t, store, "tenants/t/"))
+		require.Equal(t, 24, countIndexes(t, store, "tenants/t/"))
 		require.True(t, r.NeedsCompaction())
 		rep, err = r.CompactIndex(ctx)
 		require.NoError(t, err)
-		require.Equal(t, IndexCompaction{Merged: 40, Written: 1, Removed: 40}, *rep)
+		require.Equal(t, IndexCompaction{Merged: 24, Written: 1, Removed: 24}, *rep)
 		require.Equal(t, 1, countIndexes(t, store, "tenants/t/"))
+		for key := range r.loadedIdx {
+			require.Contains(t, key, "/index/m-", "a merged object")
+		}
 		require.False(t, r.NeedsCompaction())
 		for i, id := range ids {
 			got, err := r.LoadChunk(ctx, id, nil)

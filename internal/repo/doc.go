@@ -8,7 +8,10 @@
 //	config              repository config (JSON, written once with IfNotExist)
 //	key                 the wrapped data key (rewritten by Rekey, deleted by DestroyKey)
 //	packs/<hh>/<id>     pack objects: chunk blobs, then an (encrypted) header
-//	index/<id>          index objects: chunk ID -> pack, offset, length
+//	index/<id>          index objects: chunk ID -> pack, offset, length; a
+//	                    backup's delta, index/m-<id> a compaction's merge of
+//	                    deltas, index/s<bits>-<prefix>-<id> a shard of the
+//	                    whole index, read only when a lookup needs it (shard.go)
 //	snapshots/<id>      snapshot manifests: the commit point, written last with IfNotExist
 //	head                a hint naming the newest snapshot (an ID) and how many were
 //	                    committed since the catalog's last compaction, written after

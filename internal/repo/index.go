@@ -93,8 +93,12 @@ func validPackName(s string) bool {
 }
 
 // LoadIndex reads index objects not loaded yet (those written since the
-// repository was opened, by this or another process).
+// repository was opened, by this or another process), shard objects
+// included: a lazy Repo is lazy no more.
 func (r *Repo) LoadIndex(ctx context.Context) error {
+	r.mu.Lock()
+	r.lazyMode = false
+	r.mu.Unlock()
 	listed, err := r.listIndex(ctx)
 	if err != nil {
 		return err
@@ -133,17 +137,31 @@ func (r *Repo) loadListed(ctx context.Context, listed map[string]int64) error {
 	}
 }
 
-// loadNew reads the objects of listed not loaded yet, eight at a time,
-// and reports whether one of them was gone.
+// loadNew reads the objects of listed not loaded yet (a lazy Repo
+// records its shard objects as unread instead) and reports whether one
+// of them was gone.
 func (r *Repo) loadNew(ctx context.Context, listed map[string]int64) (gone bool, err error) {
 	var keys []string
-	r.mu.RLock()
-	for key := range listed {
-		if _, done := r.loadedIdx[key]; !done {
-			keys = append(keys, key)
+	r.mu.Lock()
+	r.lazy = lazyIndex{}
+	for key, size := range listed {
+		if _, done := r.loadedIdx[key]; done {
+			continue
 		}
+		if s, ok := r.shardOfKey(key); ok && r.lazyMode {
+			r.lazy.add(key, s, size)
+			continue
+		}
+		keys = append(keys, key)
 	}
-	r.mu.RUnlock()
+	r.mu.Unlock()
+	return r.loadKeys(ctx, keys, listed)
+}
+
+// loadKeys reads the index objects at keys, eight at a time, adds their
+// entries and records them as loaded with their sizes, and reports
+// whether one of them was gone.
+func (r *Repo) loadKeys(ctx context.Context, keys []string, sizes map[string]int64) (gone bool, err error) {
 	slices.Sort(keys)
 	results := make([][]IndexPack, len(keys))
 	errs := make([]error, len(keys))
@@ -172,7 +190,10 @@ func (r *Repo) loadNew(ctx context.Context, listed map[string]int64) (gone bool,
 		for _, p := range results[i] {
 			r.addPackLocked(p)
 		}
-		r.loadedIdx[key] = listed[key]
+		r.loadedIdx[key] = sizes[key]
+		if s, ok := r.shardOfKey(key); ok {
+			r.lazy.remove(key, s)
+		}
 	}
 	return gone, nil
 }
@@ -207,6 +228,8 @@ func (r *Repo) readIndex(ctx context.Context, key string) ([]IndexPack, error) {
 	if err == nil {
 		if packs, err = DecodeIndex(b); err != nil {
 			err = &CorruptError{Key: key, Detail: err.Error()}
+		} else {
+			err = r.checkShard(key, packs)
 		}
 	}
 	if ce, ok := errors.AsType[*CorruptError](err); ok {
@@ -286,7 +309,8 @@ func (r *Repo) IsPackKey(key string) bool {
 
 // RefreshIndex brings the loaded index up to date cheaply: when every index
 // object loaded before still exists, only the new ones are read; when one
-// has gone (a prune rewrote the index), everything is read again.
+// has gone (a prune rewrote the index), everything is read again. A lazy
+// Repo stays lazy: it reads the new objects that are not shard objects.
 func (r *Repo) RefreshIndex(ctx context.Context) error {
 	listed, err := r.listIndex(ctx)
 	if err != nil {
@@ -305,4 +329,13 @@ func (r *Repo) RefreshIndex(ctx context.Context) error {
 		r.resetIndex()
 	}
 	return r.loadListed(ctx, listed)
+}
+
+// CompleteIndex brings the loaded index up to date as RefreshIndex does
+// and ends the laziness of a lazy Repo: every index object is read.
+func (r *Repo) CompleteIndex(ctx context.Context) error {
+	r.mu.Lock()
+	r.lazyMode = false
+	r.mu.Unlock()
+	return r.RefreshIndex(ctx)
 }

@@ -62,11 +62,17 @@ const (
 	packEntryMinLen = 35
 )
 
-// writeIndex stores packs as one or more new index objects (each below
-// maxIndexObject) and returns their keys and the bytes written.
+// writeIndex stores packs as one or more new delta index objects (each
+// below maxIndexObject) and returns their keys and the bytes written.
 func (r *Repo) writeIndex(ctx context.Context, packs []IndexPack) (keys []string, n int64, err error) {
+	return r.writeIndexAs(ctx, "index/", packs)
+}
+
+// writeIndexAs is writeIndex for objects named base followed by 32 random
+// hex digits: "index/" for deltas, mergedBase for a compaction's merge.
+func (r *Repo) writeIndexAs(ctx context.Context, base string, packs []IndexPack) (keys []string, n int64, err error) {
 	for _, group := range splitIndex(packs) {
-		name := "index/" + randomHex(16)
+		name := base + randomHex(16)
 		body := r.sealMeta(EncodeIndex(group), metaAD("index", name))
 		if err := storage.PutBytes(ctx, r.store, r.prefix+name, body, &storage.PutOptions{IfNotExist: true}); err != nil {
 			return keys, n, fmt.Errorf("write index: %w", err)

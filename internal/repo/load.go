@@ -22,6 +22,9 @@ var rawPool = sync.Pool{New: func() any { return new([]byte) }}
 // chunk by hashing its content to id. The result is appended to dst[:0].
 // A mismatch is a *CorruptError naming the pack object.
 func (r *Repo) LoadChunk(ctx context.Context, id ID, dst []byte) ([]byte, error) {
+	if err := r.need(ctx, id); err != nil {
+		return nil, fmt.Errorf("chunk %s: %w", id, err)
+	}
 	loc, packKey, ok := r.Lookup(id)
 	if !ok {
 		return nil, fmt.Errorf("chunk %s is not in the index of %q: %w", id, r.prefix, ErrNotFound)

@@ -102,6 +102,7 @@ func (r *Repo) resetIndex() {
 	r.packNames = nil
 	r.packIdx = map[string]int{}
 	r.loadedIdx = map[string]int64{}
+	r.lazy = lazyIndex{}
 	r.mu.Unlock()
 }
 
@@ -115,10 +116,10 @@ func (r *Repo) resetIndex() {
 // PlanPrune takes no lock: the plan of a caller without the exclusive lock
 // is a report (a running backup's packs show as unindexed), and only a
 // plan made under the exclusive lock may be executed. The index is brought
-// up to date additively (RefreshIndex), so a Repo shared with a running
+// up to date additively (CompleteIndex), so a Repo shared with a running
 // backup keeps serving it.
 func (r *Repo) PlanPrune(ctx context.Context, used map[ID]bool, threshold float64) (*PrunePlan, error) {
-	if err := r.RefreshIndex(ctx); err != nil {
+	if err := r.CompleteIndex(ctx); err != nil {
 		return nil, err
 	}
 	for id := range used {
@@ -234,8 +235,12 @@ func (r *Repo) packUsage(used map[ID]bool) map[string]*PrunePack {
 
 // UnreferencedPacks lists the packs in the store that no loaded index
 // object lists, with their sizes, sorted by key: packs of a backup that
-// crashed or is still running. Call LoadIndex or RefreshIndex first.
+// crashed or is still running. It completes the loaded index first
+// (CompleteIndex): a pack only an unread shard lists is referenced.
 func (r *Repo) UnreferencedPacks(ctx context.Context) ([]PrunePack, error) {
+	if err := r.CompleteIndex(ctx); err != nil {
+		return nil, err
+	}
 	stored, err := r.listPacks(ctx)
 	if err != nil {
 		return nil, err

@@ -160,6 +160,11 @@ type Options struct {
 	// fails leaves no repository behind. A key without a config (a create
 	// interrupted before) is adopted as without Deferred.
 	Deferred bool
+	// LazyIndex makes the Repo read the index's shard objects (shard.go)
+	// only when a lookup needs them: a backup reads a few shards instead
+	// of the whole index. LoadIndex, ReloadIndex and CompleteIndex end
+	// the laziness (check and prune need every entry).
+	LazyIndex bool
 }
 
 // pendingCreate is what Commit writes for a repository Open built in
@@ -178,11 +183,15 @@ type Repo struct {
 	keyID  string
 	k      *keys
 
-	mu        sync.RWMutex
-	index     map[ID]Location
-	packNames []string         // pack keys; Location.Pack indexes it
-	packIdx   map[string]int   // pack key -> index in packNames
-	loadedIdx map[string]int64 // index objects already loaded, and their stored sizes
+	mu         sync.RWMutex
+	index      map[ID]Location
+	packNames  []string         // pack keys; Location.Pack indexes it
+	packIdx    map[string]int   // pack key -> index in packNames
+	loadedIdx  map[string]int64 // index objects already loaded, and their stored sizes
+	lazyMode   bool             // shard objects are read when first needed (Options.LazyIndex)
+	lazy       lazyIndex        // listed shard objects not read yet
+	shardMu    sync.Mutex       // one reader of shard objects at a time (need)
+	shardReads int              // lookups that read shard objects (need, under shardMu)
 
 	codecOnce sync.Once
 	cdc       *codec
@@ -194,7 +203,7 @@ type Repo struct {
 
 // Open opens the repository at prefix (which ends in "/").
 func Open(ctx context.Context, store storage.Store, prefix string, opts Options) (*Repo, error) {
-	r := &Repo{store: store, prefix: prefix, index: map[ID]Location{}, packIdx: map[string]int{}, loadedIdx: map[string]int64{}, serial: repoSerial.Add(1)}
+	r := &Repo{store: store, prefix: prefix, index: map[ID]Location{}, packIdx: map[string]int{}, loadedIdx: map[string]int64{}, lazyMode: opts.LazyIndex, serial: repoSerial.Add(1)}
 	b, err := readObject(ctx, store, prefix+"config", maxSmallObject)
 	switch {
 	case errors.Is(err, storage.ErrNotFound) && opts.Create && opts.Deferred:
@@ -220,7 +229,7 @@ func Open(ctx context.Context, store storage.Store, prefix string, opts Options)
 			return nil, err
 		}
 	}
-	if err := r.LoadIndex(ctx); err != nil {
+	if err := r.RefreshIndex(ctx); err != nil {
 		return nil, err
 	}
 	return r, nil

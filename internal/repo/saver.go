@@ -158,8 +158,13 @@ func (s *Saver) SaveMeta(id ID, plain []byte, compress bool) (bool, error) {
 }
 
 func (s *Saver) save(id ID, plain []byte, compress bool, kind packKind) (bool, error) {
-	if !s.force && s.r.Has(id) {
-		return false, nil
+	if !s.force {
+		if err := s.r.need(s.ctx, id); err != nil {
+			return false, err
+		}
+		if s.r.Has(id) {
+			return false, nil
+		}
 	}
 	if err := s.failed(); err != nil {
 		return false, err

@@ -1,0 +1,283 @@
+package repo
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"maps"
+	"slices"
+	"strconv"
+	"strings"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/iluxsys/steward/storage"
+)
+
+// Sharded index objects. A backup looks up only the chunks it makes (to
+// deduplicate them) and the parent's entry-list chunks (to read them), so
+// it needs a few entries of the index, not all of them: reading every
+// entry made a backup's cost grow with the repository's history (40,000
+// entries at 10,000 snapshots of BenchmarkBackupAfterHistory). A full
+// rewrite of the index (a compaction that merges everything, a prune, a
+// repair) writes it as shard objects, each holding the entries whose
+// chunk IDs begin with the same bits:
+//
+//	index/s<bits>-<prefix>-<random>   e.g. index/s05-0013-<32 hex>
+//
+// bits (two decimal digits) grows with the index so that a shard stays
+// near shardTarget bytes; prefix (four hex digits) is the value of the
+// IDs' first bits. A Repo opened with Options.LazyIndex reads the other
+// index objects (the deltas each backup writes, the merged ones of
+// compactions, those of older versions) when it opens and a shard object
+// only when it first looks up an ID the shard covers. Objects of several
+// widths may coexist (an interrupted compaction): an ID is looked up in
+// every listed shard object that covers it. A shard object's name is
+// bound to its contents (the AEAD's additional data, as for every index
+// object) and an entry outside the shard its name gives is corruption.
+const (
+	shardTarget  = 32 << 10
+	maxShardBits = 12
+)
+
+// shard is a range of chunk IDs: those whose first bits equal prefix.
+// The zero shard covers every ID.
+type shard struct {
+	bits   uint8
+	prefix uint16
+}
+
+// shardOf returns the shard of width bits that covers id.
+func shardOf(id ID, bits uint8) shard {
+	if bits == 0 {
+		return shard{}
+	}
+	return shard{bits: bits, prefix: binary.BigEndian.Uint16(id[:2]) >> (16 - bits)}
+}
+
+func (s shard) covers(id ID) bool { return shardOf(id, s.bits) == s }
+
+// shardBitsFor returns the width at which an index of about size encoded
+// bytes has shards of at most shardTarget bytes (up to maxShardBits).
+func shardBitsFor(size int64) uint8 {
+	var b uint8
+	for b < maxShardBits && size > int64(shardTarget)<<b {
+		b++
+	}
+	return b
+}
+
+// parseShardName parses the name of a shard object (after "index/").
+func parseShardName(name string) (shard, bool) {
+	if len(name) != 41 || name[0] != 's' || name[3] != '-' || name[8] != '-' || !validPackName(name[9:]) {
+		return shard{}, false
+	}
+	bits, err := strconv.ParseUint(name[1:3], 10, 8)
+	if err != nil || bits > maxShardBits {
+		return shard{}, false
+	}
+	prefix, err := strconv.ParseUint(name[4:8], 16, 16)
+	if err != nil || prefix >= 1<<bits || name[4:8] != fmt.Sprintf("%04x", prefix) {
+		return shard{}, false
+	}
+	return shard{bits: uint8(bits), prefix: uint16(prefix)}, true
+}
+
+// shardOfKey returns the shard of the index object at key, if it is one.
+func (r *Repo) shardOfKey(key string) (shard, bool) {
+	name, ok := strings.CutPrefix(key, r.prefix+"index/")
+	if !ok {
+		return shard{}, false
+	}
+	return parseShardName(name)
+}
+
+// indexSize estimates the encoded size of packs.
+func indexSize(packs []IndexPack) int64 {
+	var n int64
+	for _, p := range packs {
+		n += int64(len(p.Name) + 16 + len(p.Entries)*packEntryMaxLen)
+	}
+	return n
+}
+
+// writeShards stores packs as shard objects of the width their size asks
+// for, eight writes at a time, and returns their keys and the bytes
+// written. On error the objects written so far are returned too.
+func (r *Repo) writeShards(ctx context.Context, packs []IndexPack) (keys []string, n int64, err error) {
+	bits := shardBitsFor(indexSize(packs))
+	byShard := make([][]IndexPack, 1<<bits)
+	for _, p := range packs {
+		for _, e := range p.Entries {
+			s := shardOf(e.ID, bits).prefix
+			g := byShard[s]
+			if len(g) == 0 || g[len(g)-1].Name != p.Name {
+				g = append(g, IndexPack{Name: p.Name})
+			}
+			g[len(g)-1].Entries = append(g[len(g)-1].Entries, e)
+			byShard[s] = g
+		}
+	}
+	type object struct {
+		name string
+		body []byte
+	}
+	var objects []object
+	for prefix, g := range byShard {
+		for _, part := range splitIndex(g) {
+			name := fmt.Sprintf("index/s%02d-%04x-%s", bits, prefix, randomHex(16))
+			objects = append(objects, object{name, r.sealMeta(EncodeIndex(part), metaAD("index", name))})
+		}
+	}
+	done := make([]bool, len(objects))
+	var g errgroup.Group
+	g.SetLimit(8)
+	for i, o := range objects {
+		g.Go(func() error {
+			if err := storage.PutBytes(ctx, r.store, r.prefix+o.name, o.body, &storage.PutOptions{IfNotExist: true}); err != nil {
+				return fmt.Errorf("write index: %w", err)
+			}
+			done[i] = true
+			return nil
+		})
+	}
+	err = g.Wait()
+	for i, o := range objects {
+		if done[i] {
+			keys = append(keys, r.prefix+o.name)
+			n += int64(len(o.body))
+		}
+	}
+	return keys, n, err
+}
+
+// checkShard refuses the entries of the shard object at key that lie
+// outside its shard.
+func (r *Repo) checkShard(key string, packs []IndexPack) error {
+	s, ok := r.shardOfKey(key)
+	if !ok {
+		return nil
+	}
+	for _, p := range packs {
+		for _, e := range p.Entries {
+			if !s.covers(e.ID) {
+				return &CorruptError{Key: key, Detail: fmt.Sprintf("chunk %s lies outside the shard the object's name gives", e.ID)}
+			}
+		}
+	}
+	return nil
+}
+
+// lazyIndex holds the listed shard objects a lazy Repo has not read yet.
+type lazyIndex struct {
+	byShard map[shard][]string
+	size    map[string]int64
+	widths  []uint8 // the widths byShard holds
+}
+
+func (l *lazyIndex) add(key string, s shard, size int64) {
+	if l.byShard == nil {
+		l.byShard, l.size = map[shard][]string{}, map[string]int64{}
+	}
+	l.byShard[s] = append(l.byShard[s], key)
+	l.size[key] = size
+	if !slices.Contains(l.widths, s.bits) {
+		l.widths = append(l.widths, s.bits)
+	}
+}
+
+func (l *lazyIndex) remove(key string, s shard) {
+	if _, ok := l.size[key]; !ok {
+		return
+	}
+	delete(l.size, key)
+	keys := slices.DeleteFunc(l.byShard[s], func(k string) bool { return k == key })
+	if len(keys) == 0 {
+		delete(l.byShard, s)
+	} else {
+		l.byShard[s] = keys
+	}
+}
+
+// covering returns the keys of the unread shard objects that cover id.
+func (l *lazyIndex) covering(id ID) []string {
+	var keys []string
+	for _, b := range l.widths {
+		keys = append(keys, l.byShard[shardOf(id, b)]...)
+	}
+	return keys
+}
+
+// bulkAfter is the number of lookups that read shards after which need
+// reads every unread shard at once, eight at a time: a caller touching
+// that many shards (a restore) will touch them all, and reading them one
+// by one would add a round trip to the store for each. A backup reads
+// about ten (its parent's entry list, its new chunks). A variable for
+// tests.
+var bulkAfter = 32
+
+// need reads the unread shard objects that cover id, so that Has and
+// Lookup answer for it. It does nothing for a Repo that is not lazy. A
+// shard object gone by the time it is read was merged into others by a
+// compaction (which writes the merged objects first): the index is
+// listed again and the new objects read, a few times at most.
+func (r *Repo) need(ctx context.Context, id ID) error {
+	for attempt := 0; ; attempt++ {
+		if !r.unread(id) {
+			return nil
+		}
+		r.shardMu.Lock()
+		r.mu.RLock()
+		keys := r.lazy.covering(id)
+		if r.shardReads >= bulkAfter {
+			keys = slices.Collect(maps.Keys(r.lazy.size))
+		}
+		sizes := make(map[string]int64, len(keys))
+		for _, k := range keys {
+			sizes[k] = r.lazy.size[k]
+		}
+		r.mu.RUnlock()
+		r.shardReads++
+		gone, err := r.loadKeys(ctx, keys, sizes)
+		r.shardMu.Unlock()
+		if err != nil || !gone {
+			return err
+		}
+		if attempt == 3 {
+			return fmt.Errorf("index objects keep disappearing while they are read (a prune or compaction running in a loop?): %w", ErrNotFound)
+		}
+		if err := r.relist(ctx); err != nil {
+			return err
+		}
+	}
+}
+
+// unread reports whether an unread shard object covers id and id is not
+// in the loaded index (found in a delta, its shards need not be read).
+func (r *Repo) unread(id ID) bool {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	if len(r.lazy.size) == 0 {
+		return false
+	}
+	if _, ok := r.index[id]; ok {
+		return false
+	}
+	for _, b := range r.lazy.widths {
+		if len(r.lazy.byShard[shardOf(id, b)]) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// relist lists the index again and reads what is new, keeping the
+// laziness of the Repo.
+func (r *Repo) relist(ctx context.Context) error {
+	listed, err := r.listIndex(ctx)
+	if err != nil {
+		return err
+	}
+	_, err = r.loadNew(ctx, listed)
+	return err
+}

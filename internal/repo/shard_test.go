@@ -1,0 +1,236 @@
+package repo
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/iluxsys/steward/storage"
+)
+
+// bigSessions saves n sessions of per chunks each (one index object a
+// session) and returns every ID and content.
+func bigSessions(t *testing.T, r *Repo, n, per int) ([]ID, [][]byte) {
+	t.Helper()
+	ctx := context.Background()
+	var ids []ID
+	var chunks [][]byte
+	for i := range n {
+		s := r.NewSaver(ctx, 1)
+		for j := range per {
+			c := fmt.Appendf(nil, "chunk %d/%d of %d %s", i, j, per, randBytes(uint64(i*per+j), 80))
+			id := r.ChunkID(c)
+			_, err := s.Save(id, c, false)
+			require.NoError(t, err)
+			ids, chunks = append(ids, id), append(chunks, c)
+		}
+		require.NoError(t, s.Flush())
+	}
+	return ids, chunks
+}
+
+// shardedRepo makes a repository whose index was rewritten as shard
+// objects by a full compaction: 17 sessions of 100 chunks (about 80 KB
+// of index, so 4 shards of at most shardTarget bytes).
+func shardedRepo(t *testing.T, store storage.Store, opts Options) ([]ID, [][]byte) {
+	t.Helper()
+	ctx := context.Background()
+	r, err := Open(ctx, store, "tenants/t/", opts)
+	require.NoError(t, err)
+	ids, chunks := bigSessions(t, r, compactAbove+1, 100)
+	rep, err := r.CompactIndex(ctx)
+	require.NoError(t, err)
+	require.True(t, rep.Full, "about 80 KB of deltas are a full rewrite")
+	require.Equal(t, IndexCompaction{Merged: compactAbove + 1, Written: 4, Removed: compactAbove + 1, Full: true}, *rep)
+	for key := range r.loadedIdx {
+		s, ok := r.shardOfKey(key)
+		require.True(t, ok, "%s is a shard object", key)
+		require.EqualValues(t, 2, s.bits)
+	}
+	return ids, chunks
+}
+
+// TestLazyRepoReadsOnlyTheShardsItNeeds: a lazy Repo opened on a sharded
+// index reads no shard until a lookup, then only the shard covering the
+// chunk; every chunk loads, and a chunk saved again is not stored twice
+// (the saver's dedup check reads the shard first).
+func TestLazyRepoReadsOnlyTheShardsItNeeds(t *testing.T) {
+	for _, enc := range []bool{false, true} {
+		ctx := context.Background()
+		store := storage.NewMemory()
+		opts := Options{Create: true, Encrypt: enc, Keys: testKeys{7}, Scope: "t", Now: time.Now()}
+		ids, chunks := shardedRepo(t, store, opts)
+
+		opts.LazyIndex = true
+		r, err := Open(ctx, store, "tenants/t/", opts)
+		require.NoError(t, err)
+		require.Zero(t, r.IndexLen(), "no shard is read on open")
+		require.Len(t, r.lazy.size, 4)
+		got, err := r.LoadChunk(ctx, ids[0], nil)
+		require.NoError(t, err)
+		require.Equal(t, chunks[0], got)
+		require.Len(t, r.loadedIdx, 1, "one shard read")
+		require.Len(t, r.lazy.size, 3)
+		require.Less(t, r.IndexLen(), len(ids)/2)
+
+		s := r.NewSaver(ctx, 1)
+		last := len(ids) - 1
+		isNew, err := s.Save(ids[last], chunks[last], false)
+		require.NoError(t, err)
+		require.False(t, isNew, "a chunk an unread shard lists is not stored again")
+		require.NoError(t, s.Flush())
+
+		for i, id := range ids {
+			got, err := r.LoadChunk(ctx, id, nil)
+			require.NoError(t, err)
+			require.Equal(t, chunks[i], got)
+		}
+		require.Empty(t, r.lazy.size, "every shard read by now")
+	}
+}
+
+// TestCompleteIndexEndsLaziness: check and prune need every entry: a lazy
+// Repo's UnreferencedPacks reads every shard first and finds no pack
+// unreferenced, and CompleteIndex leaves nothing unread.
+func TestCompleteIndexEndsLaziness(t *testing.T) {
+	ctx := context.Background()
+	store := storage.NewMemory()
+	opts := Options{Create: true, Scope: "t", Now: time.Now()}
+	ids, _ := shardedRepo(t, store, opts)
+	opts.LazyIndex = true
+	r, err := Open(ctx, store, "tenants/t/", opts)
+	require.NoError(t, err)
+	orphans, err := r.UnreferencedPacks(ctx)
+	require.NoError(t, err)
+	require.Empty(t, orphans, "packs only unread shards listed are referenced")
+	require.Equal(t, len(ids), r.IndexLen())
+
+	r, err = Open(ctx, store, "tenants/t/", opts)
+	require.NoError(t, err)
+	require.NoError(t, r.CompleteIndex(ctx))
+	require.Empty(t, r.lazy.size)
+	require.Equal(t, len(ids), r.IndexLen())
+}
+
+// TestLazyReaderSurvivesFullCompaction: a lazy Repo whose unread shard
+// objects another process's compaction replaced lists the index again
+// and finds every chunk in the new shards.
+func TestLazyReaderSurvivesFullCompaction(t *testing.T) {
+	ctx := context.Background()
+	store := storage.NewMemory()
+	opts := Options{Create: true, Scope: "t", Now: time.Now()}
+	ids, chunks := shardedRepo(t, store, opts)
+	lazy := opts
+	lazy.LazyIndex = true
+	reader, err := Open(ctx, store, "tenants/t/", lazy)
+	require.NoError(t, err)
+
+	w, err := Open(ctx, store, "tenants/t/", opts)
+	require.NoError(t, err)
+	more, moreChunks := bigSessions(t, w, compactAbove+1, 60)
+	rep, err := w.CompactIndex(ctx)
+	require.NoError(t, err)
+	require.True(t, rep.Full, "%+v", rep)
+	require.Equal(t, compactAbove+1+4, rep.Merged, "the deltas and the four shards")
+
+	for i, id := range ids {
+		got, err := reader.LoadChunk(ctx, id, nil)
+		require.NoError(t, err, "chunk %d", i)
+		require.Equal(t, chunks[i], got)
+	}
+	require.NoError(t, reader.RefreshIndex(ctx))
+	for i, id := range more {
+		got, err := reader.LoadChunk(ctx, id, nil)
+		require.NoError(t, err)
+		require.Equal(t, moreChunks[i], got)
+	}
+}
+
+// TestShardEntryOutsideItsShardIsCorrupt: a shard object listing a chunk
+// its name does not cover is refused as corrupt, lazily or not.
+func TestShardEntryOutsideItsShardIsCorrupt(t *testing.T) {
+	ctx := context.Background()
+	store := storage.NewMemory()
+	opts := Options{Create: true, Scope: "t", Now: time.Now()}
+	r, err := Open(ctx, store, "tenants/t/", opts)
+	require.NoError(t, err)
+	id := ID{0x80} // first bit 1: outside shard s01-0000
+	name := "index/s01-0000-" + strings.Repeat("ab", 16)
+	packs := []IndexPack{{Name: strings.Repeat("cd", 16), Entries: []PackEntry{{ID: id, Length: 10, RawLength: 10}}}}
+	require.NoError(t, storage.PutBytes(ctx, store, "tenants/t/"+name, r.sealMeta(EncodeIndex(packs), metaAD("index", name)), nil))
+
+	_, err = Open(ctx, store, "tenants/t/", Options{Scope: "t"})
+	require.ErrorIs(t, err, ErrCorrupt)
+	require.ErrorContains(t, err, "outside the shard")
+
+	lazy, err := Open(ctx, store, "tenants/t/", Options{Scope: "t", LazyIndex: true})
+	require.NoError(t, err)
+	_, err = lazy.LoadChunk(ctx, ID{0x00, 1}, nil) // covered by the bad shard
+	require.ErrorIs(t, err, ErrCorrupt)
+}
+
+// TestShardBitsFollowSize: the width grows with the index so that shards
+// stay at most shardTarget bytes, up to maxShardBits.
+func TestShardBitsFollowSize(t *testing.T) {
+	require.EqualValues(t, 0, shardBitsFor(0))
+	require.EqualValues(t, 0, shardBitsFor(shardTarget))
+	require.EqualValues(t, 1, shardBitsFor(shardTarget+1))
+	require.EqualValues(t, 6, shardBitsFor(64*shardTarget))
+	require.EqualValues(t, maxShardBits, shardBitsFor(1<<40))
+	id := ID{0b1011_0110, 0b0100_0000}
+	require.Equal(t, shard{bits: 3, prefix: 0b101}, shardOf(id, 3))
+	require.Equal(t, shard{bits: 10, prefix: 0b1011_0110_01}, shardOf(id, 10))
+	require.True(t, shard{}.covers(id))
+	require.False(t, shard{bits: 1, prefix: 0}.covers(id))
+}
+
+// FuzzParseShardName: a name parses only in its canonical form, and the
+// shard it gives formats back to the same name.
+func FuzzParseShardName(f *testing.F) {
+	f.Add("s05-0013-" + strings.Repeat("0a", 16))
+	f.Add("s00-0000-" + strings.Repeat("ff", 16))
+	f.Add("s12-0fff-" + strings.Repeat("12", 16))
+	f.Add("s01-0002-" + strings.Repeat("12", 16))
+	f.Add("S05-0013-" + strings.Repeat("0A", 16))
+	f.Fuzz(func(t *testing.T, name string) {
+		s, ok := parseShardName(name)
+		if !ok {
+			return
+		}
+		require.LessOrEqual(t, s.bits, uint8(maxShardBits))
+		require.Less(t, int(s.prefix), 1<<s.bits)
+		require.Equal(t, name, fmt.Sprintf("s%02d-%04x-%s", s.bits, s.prefix, name[9:]))
+	})
+}
+
+// TestLazyRestoreReadsShardsInBulk: a caller that touches shard after
+// shard (a restore) makes the Repo read the rest at once after bulkAfter
+// lookups, not one round trip per shard.
+func TestLazyRestoreReadsShardsInBulk(t *testing.T) {
+	defer func(n int) { bulkAfter = n }(bulkAfter)
+	bulkAfter = 8
+	ctx := context.Background()
+	store := storage.NewMemory()
+	opts := Options{Create: true, Scope: "t", Now: time.Now()}
+	r, err := Open(ctx, store, "tenants/t/", opts)
+	require.NoError(t, err)
+	ids, chunks := bigSessions(t, r, compactAbove+1, 400)
+	rep, err := r.CompactIndex(ctx)
+	require.NoError(t, err)
+	require.Greater(t, rep.Written, bulkAfter+1)
+
+	opts.LazyIndex = true
+	lazy, err := Open(ctx, store, "tenants/t/", opts)
+	require.NoError(t, err)
+	for i, id := range ids {
+		got, err := lazy.LoadChunk(ctx, id, nil)
+		require.NoError(t, err)
+		require.Equal(t, chunks[i], got)
+	}
+	require.Equal(t, bulkAfter+1, lazy.shardReads, "%d shards", rep.Written)
+	require.Empty(t, lazy.lazy.size)
+}

@@ -1,0 +1,68 @@
+package storage_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/iluxsys/steward/storage"
+)
+
+func listKeys(t testing.TB, s storage.Store, prefix string) []string {
+	t.Helper()
+	var keys []string
+	for oi, err := range s.List(context.Background(), prefix) {
+		require.NoError(t, err)
+		keys = append(keys, oi.Key)
+	}
+	return keys
+}
+
+// TestFileListByPrefix: a prefix ending inside a name lists the matching
+// files and everything under matching directories, in walk order (names
+// lexically, a directory's contents at its place), with their sizes; a
+// prefix under a file or a missing directory lists nothing.
+func TestFileListByPrefix(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	s, err := storage.OpenDir(dir)
+	require.NoError(t, err)
+	for _, k := range []string{"snap/0192-a", "snap/0193-b", "snap/0193-a", "snap/0193/x", "snap/0193/y/z", "snap/0194", "snap/01930", "other/0193", "config"} {
+		require.NoError(t, storage.PutBytes(ctx, s, k, []byte(k), nil))
+	}
+	require.Equal(t, []string{"snap/0193/x", "snap/0193/y/z", "snap/0193-a", "snap/0193-b", "snap/01930"}, listKeys(t, s, "snap/0193"))
+	require.Equal(t, []string{"snap/0193/x", "snap/0193/y/z"}, listKeys(t, s, "snap/0193/"))
+	require.Equal(t, []string{"snap/0192-a", "snap/0193/x", "snap/0193/y/z", "snap/0193-a", "snap/0193-b", "snap/01930", "snap/0194"}, listKeys(t, s, "snap/"))
+	require.Len(t, listKeys(t, s, ""), 9)
+	require.Empty(t, listKeys(t, s, "config/x"))
+	require.Empty(t, listKeys(t, s, "missing/dir/"))
+	require.Empty(t, listKeys(t, s, "snap/02"))
+	for oi, err := range s.List(ctx, "snap/0194") {
+		require.NoError(t, err)
+		require.EqualValues(t, len("snap/0194"), oi.Size)
+	}
+}
+
+// BenchmarkFileListPrefix lists the keys of one time prefix in a
+// directory of 10,000 snapshot keys, as a catalog compaction at 10,000
+// snapshots does.
+func BenchmarkFileListPrefix(b *testing.B) {
+	dir := b.TempDir()
+	sub := filepath.Join(dir, "snapshots")
+	require.NoError(b, os.MkdirAll(sub, 0o755))
+	for i := range 10000 {
+		require.NoError(b, os.WriteFile(filepath.Join(sub, fmt.Sprintf("%08x-%04x", 0x01930000+i, i)), []byte("m"), 0o644))
+	}
+	s, err := storage.OpenDir(dir)
+	require.NoError(b, err)
+	b.ReportAllocs()
+	for b.Loop() {
+		if n := len(listKeys(b, s, "snapshots/0193270")); n != 16 {
+			b.Fatalf("%d keys", n)
+		}
+	}
+}
