@@ -185,13 +185,13 @@ type Repo struct {
 
 	mu         sync.RWMutex
 	index      map[ID]Location
-	packNames  []string         // pack keys; Location.Pack indexes it
-	packIdx    map[string]int   // pack key -> index in packNames
-	loadedIdx  map[string]int64 // index objects already loaded, and their stored sizes
-	lazyMode   bool             // shard objects are read when first needed (Options.LazyIndex)
-	lazy       lazyIndex        // listed shard objects not read yet
-	shardMu    sync.Mutex       // one reader of shard objects at a time (need)
-	shardReads int              // lookups that read shard objects (need, under shardMu)
+	packNames  []string                 // pack keys; Location.Pack indexes it
+	packIdx    map[string]int           // pack key -> index in packNames
+	loadedIdx  map[string]int64         // index objects already loaded, and their stored sizes
+	lazyMode   bool                     // shard objects are read when first needed (Options.LazyIndex)
+	lazy       lazyIndex                // listed shard objects not read yet
+	reading    map[string]chan struct{} // shard objects being read (need), closed when done
+	shardReads int                      // lookups that read shard objects (need)
 
 	codecOnce sync.Once
 	cdc       *codec

@@ -217,58 +217,89 @@ func (l *lazyIndex) covering(id ID) []string {
 var bulkAfter = 32
 
 // need reads the unread shard objects that cover id, so that Has and
-// Lookup answer for it. It does nothing for a Repo that is not lazy. A
-// shard object gone by the time it is read was merged into others by a
-// compaction (which writes the merged objects first): the index is
-// listed again and the new objects read, a few times at most.
+// Lookup answer for it. It does nothing for a Repo that is not lazy or
+// when id is loaded already. Lookups of different shards read them at
+// the same time; one that needs a shard another is reading waits for it.
+// A shard object gone by the time it is read was merged into others by a
+// compaction (which writes the merged objects first): the index is listed
+// again and the new objects read, a few times at most.
 func (r *Repo) need(ctx context.Context, id ID) error {
-	for attempt := 0; ; attempt++ {
-		if !r.unread(id) {
+	for range 8 {
+		keys, sizes, wait := r.claim(id)
+		if len(keys) == 0 && len(wait) == 0 {
 			return nil
 		}
-		r.shardMu.Lock()
-		r.mu.RLock()
-		keys := r.lazy.covering(id)
-		if r.shardReads >= bulkAfter {
-			keys = slices.Collect(maps.Keys(r.lazy.size))
+		for _, ch := range wait {
+			select {
+			case <-ch:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
 		}
-		sizes := make(map[string]int64, len(keys))
-		for _, k := range keys {
-			sizes[k] = r.lazy.size[k]
+		if len(keys) == 0 {
+			continue
 		}
-		r.mu.RUnlock()
-		r.shardReads++
 		gone, err := r.loadKeys(ctx, keys, sizes)
-		r.shardMu.Unlock()
-		if err != nil || !gone {
+		r.release(keys)
+		if err != nil {
 			return err
 		}
-		if attempt == 3 {
-			return fmt.Errorf("index objects keep disappearing while they are read (a prune or compaction running in a loop?): %w", ErrNotFound)
-		}
-		if err := r.relist(ctx); err != nil {
-			return err
+		if gone {
+			if err := r.relist(ctx); err != nil {
+				return err
+			}
 		}
 	}
+	return fmt.Errorf("index objects keep disappearing while they are read (a prune or compaction running in a loop?): %w", ErrNotFound)
 }
 
-// unread reports whether an unread shard object covers id and id is not
-// in the loaded index (found in a delta, its shards need not be read).
-func (r *Repo) unread(id ID) bool {
-	r.mu.RLock()
-	defer r.mu.RUnlock()
+// claim returns the unread shard objects covering id (all of them after
+// bulkAfter lookups) that no other lookup is reading, now claimed by the
+// caller, and the channels of those others are reading. Both are empty
+// when id is loaded or nothing unread covers it.
+func (r *Repo) claim(id ID) (keys []string, sizes map[string]int64, wait []chan struct{}) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	if len(r.lazy.size) == 0 {
-		return false
+		return nil, nil, nil
 	}
 	if _, ok := r.index[id]; ok {
-		return false
+		return nil, nil, nil
 	}
-	for _, b := range r.lazy.widths {
-		if len(r.lazy.byShard[shardOf(id, b)]) > 0 {
-			return true
+	covering := r.lazy.covering(id)
+	if len(covering) == 0 {
+		return nil, nil, nil
+	}
+	if r.shardReads >= bulkAfter {
+		covering = slices.Collect(maps.Keys(r.lazy.size))
+	}
+	sizes = map[string]int64{}
+	for _, k := range covering {
+		if ch, ok := r.reading[k]; ok {
+			wait = append(wait, ch)
+			continue
 		}
+		if r.reading == nil {
+			r.reading = map[string]chan struct{}{}
+		}
+		r.reading[k] = make(chan struct{})
+		keys = append(keys, k)
+		sizes[k] = r.lazy.size[k]
 	}
-	return false
+	if len(keys) > 0 {
+		r.shardReads++
+	}
+	return keys, sizes, wait
+}
+
+// release ends the caller's claim on keys and wakes their waiters.
+func (r *Repo) release(keys []string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, k := range keys {
+		close(r.reading[k])
+		delete(r.reading, k)
+	}
 }
 
 // relist lists the index again and reads what is new, keeping the

@@ -1,9 +1,14 @@
 package repo
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -233,4 +238,53 @@ func TestLazyRestoreReadsShardsInBulk(t *testing.T) {
 	}
 	require.Equal(t, bulkAfter+1, lazy.shardReads, "%d shards", rep.Written)
 	require.Empty(t, lazy.lazy.size)
+}
+
+// TestLazyConcurrentLookups: goroutines loading chunks of the same and of
+// different shards at once each get their chunk, and every shard object
+// is read once.
+func TestLazyConcurrentLookups(t *testing.T) {
+	ctx := context.Background()
+	store := &countingStore{Store: storage.NewMemory()}
+	opts := Options{Create: true, Scope: "t", Now: time.Now()}
+	ids, chunks := shardedRepo(t, store, opts)
+	opts.LazyIndex = true
+	r, err := Open(ctx, store, "tenants/t/", opts)
+	require.NoError(t, err)
+	store.reset()
+	var wg sync.WaitGroup
+	errs := make([]error, 16)
+	for g := range errs {
+		wg.Go(func() {
+			for i := range ids {
+				k := (i*7 + g*31) % len(ids)
+				got, err := r.LoadChunk(ctx, ids[k], nil)
+				if err == nil && !bytes.Equal(got, chunks[k]) {
+					err = fmt.Errorf("chunk %d differs", k)
+				}
+				if err != nil {
+					errs[g] = err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	require.NoError(t, errors.Join(errs...))
+	require.EqualValues(t, 4, store.indexReads.Load(), "each of the four shards read once")
+}
+
+// countingStore counts reads of index objects.
+type countingStore struct {
+	storage.Store
+	indexReads atomic.Int64
+}
+
+func (c *countingStore) reset() { c.indexReads.Store(0) }
+
+func (c *countingStore) Get(ctx context.Context, key string) (io.ReadCloser, error) {
+	if strings.Contains(key, "/index/") {
+		c.indexReads.Add(1)
+	}
+	return c.Store.Get(ctx, key)
 }
