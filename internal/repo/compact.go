@@ -19,6 +19,12 @@ import (
 //     shardTarget bytes), rewrites the whole index, them and every shard
 //     object, as shard objects of the width the index's size asks for.
 //
+// A full rewrite given the entry-list chunks of the snapshot just taken
+// (hot) also writes their entries, duplicated, as the new merged object:
+// the next backup reads that entry list as its parent's, and finds it
+// without reading a shard (the chunks a backup reuses from its parent
+// are otherwise in shards, one read each).
+//
 // So an open reads at most compactAbove deltas, one merged object of at
 // most a mergedShare-th of the index (or shardTarget bytes) and, for a
 // lazy Repo, the shards its lookups touch; and a full rewrite, whose cost
@@ -28,6 +34,9 @@ const (
 	compactAbove = 16
 	mergedShare  = 8
 	mergedBase   = "index/m-"
+	// maxHot bounds the hot chunks a full rewrite keeps in the merged
+	// object (Saver.MetaIDs): 4,096 segments are about 65,000 files.
+	maxHot = 4096
 )
 
 // IndexCompaction says what CompactIndex did.
@@ -63,7 +72,7 @@ func (r *Repo) NeedsCompaction() bool {
 // readers are safe: a reader that finds an object gone lists the index
 // again (loadListed, need), and two compactions of the same objects only
 // write the same entries twice.
-func (r *Repo) CompactIndex(ctx context.Context) (*IndexCompaction, error) {
+func (r *Repo) CompactIndex(ctx context.Context, hot []ID) (*IndexCompaction, error) {
 	rep := &IndexCompaction{}
 	if !r.NeedsCompaction() {
 		return rep, nil
@@ -95,6 +104,11 @@ func (r *Repo) CompactIndex(ctx context.Context) (*IndexCompaction, error) {
 	var written []string
 	if rep.Full {
 		written, _, err = r.writeShards(ctx, packs)
+		if kept := hotEntries(packs, hot); err == nil && len(kept) > 0 && indexSize(kept) <= total/32 {
+			var more []string
+			more, _, err = r.writeIndexAs(ctx, mergedBase, kept)
+			written = append(written, more...)
+		}
 	} else {
 		written, _, err = r.writeIndexAs(ctx, mergedBase, packs)
 	}
@@ -110,6 +124,31 @@ func (r *Repo) CompactIndex(ctx context.Context) (*IndexCompaction, error) {
 		rep.Removed++
 	}
 	return rep, nil
+}
+
+// hotEntries returns the entries of packs whose IDs are in hot.
+func hotEntries(packs []IndexPack, hot []ID) []IndexPack {
+	if len(hot) == 0 {
+		return nil
+	}
+	want := make(map[ID]bool, len(hot))
+	for _, id := range hot {
+		want[id] = true
+	}
+	var out []IndexPack
+	for _, p := range packs {
+		var kept []PackEntry
+		for _, e := range p.Entries {
+			if want[e.ID] {
+				kept = append(kept, e)
+				delete(want, e.ID)
+			}
+		}
+		if len(kept) > 0 {
+			out = append(out, IndexPack{Name: p.Name, Entries: kept})
+		}
+	}
+	return out
 }
 
 // readMerged reads the index objects at keys, skipping those a concurrent

@@ -68,7 +68,7 @@ func TestCompactIndexBoundsIndexObjects(t *testing.T) {
 		require.NoError(t, err)
 		ids, chunks := sessions(t, r, 0, compactAbove)
 		require.False(t, r.NeedsCompaction())
-		rep, err := r.CompactIndex(ctx)
+		rep, err := r.CompactIndex(ctx, nil)
 		require.NoError(t, err)
 		require.Zero(t, rep.Merged, "at the threshold nothing is merged")
 
@@ -76,7 +76,7 @@ func TestCompactIndexBoundsIndexObjects(t *testing.T) {
 		ids, chunks = append(ids, more...), append(chunks, moreChunks...)
 		require.Equal(t, 24, countIndexes(t, store, "tenants/t/"))
 		require.True(t, r.NeedsCompaction())
-		rep, err = r.CompactIndex(ctx)
+		rep, err = r.CompactIndex(ctx, nil)
 		require.NoError(t, err)
 		require.Equal(t, IndexCompaction{Merged: 24, Written: 1, Removed: 24}, *rep)
 		require.Equal(t, 1, countIndexes(t, store, "tenants/t/"))
@@ -112,13 +112,13 @@ func TestCompactIndexFailuresLoseNothing(t *testing.T) {
 			if op == faultstore.OpPut {
 				rule.FromNth = 1
 			}
-			_, err = r.CompactIndex(ctx)
+			_, err = r.CompactIndex(ctx, nil)
 			require.Error(t, err)
 			requireChunks(t, mem, opts, ids, chunks)
 			rule.FromNth = 0 // the store recovers
 			r2, err := Open(ctx, mem, "tenants/t/", opts)
 			require.NoError(t, err)
-			_, err = r2.CompactIndex(ctx)
+			_, err = r2.CompactIndex(ctx, nil)
 			require.NoError(t, err)
 			require.Equal(t, 1, countIndexes(t, mem, "tenants/t/"))
 			requireChunks(t, mem, opts, ids, chunks)
@@ -141,7 +141,7 @@ func TestReaderSurvivesCompaction(t *testing.T) {
 	require.NoError(t, err)
 	listed, err := reader.listIndex(ctx) // a listing taken before the compaction
 	require.NoError(t, err)
-	_, err = w.CompactIndex(ctx)
+	_, err = w.CompactIndex(ctx, nil)
 	require.NoError(t, err)
 
 	require.NoError(t, reader.RefreshIndex(ctx))

@@ -8,6 +8,7 @@ import (
 	"io"
 	"math/bits"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -51,6 +52,9 @@ type Saver struct {
 
 	newChunks   atomic.Int64
 	storedBytes atomic.Int64
+
+	metaMu  sync.Mutex
+	metaIDs []ID // the IDs SaveMeta was given, up to maxHot (MetaIDs)
 
 	force     bool // save even chunks the index has (repacking)
 	noInstall bool // Flush does not add the new entries to the loaded index
@@ -154,7 +158,24 @@ func (s *Saver) Save(id ID, plain []byte, compress bool) (bool, error) {
 // parent, reads a few packs instead of a window into every pack the backup
 // wrote.
 func (s *Saver) SaveMeta(id ID, plain []byte, compress bool) (bool, error) {
+	s.metaMu.Lock()
+	if len(s.metaIDs) < maxHot {
+		s.metaIDs = append(s.metaIDs, id)
+	}
+	s.metaMu.Unlock()
 	return s.save(id, plain, compress, metaPack)
+}
+
+// MetaIDs returns the IDs SaveMeta was given, new or not (a snapshot's
+// entry-list chunks), or nil when there were more than maxHot: what the
+// next backup reads of its parent, for CompactIndex to keep at hand.
+func (s *Saver) MetaIDs() []ID {
+	s.metaMu.Lock()
+	defer s.metaMu.Unlock()
+	if len(s.metaIDs) >= maxHot {
+		return nil
+	}
+	return slices.Clone(s.metaIDs)
 }
 
 func (s *Saver) save(id ID, plain []byte, compress bool, kind packKind) (bool, error) {

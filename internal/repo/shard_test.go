@@ -47,7 +47,7 @@ func shardedRepo(t *testing.T, store storage.Store, opts Options) ([]ID, [][]byt
 	r, err := Open(ctx, store, "tenants/t/", opts)
 	require.NoError(t, err)
 	ids, chunks := bigSessions(t, r, compactAbove+1, 100)
-	rep, err := r.CompactIndex(ctx)
+	rep, err := r.CompactIndex(ctx, nil)
 	require.NoError(t, err)
 	require.True(t, rep.Full, "about 80 KB of deltas are a full rewrite")
 	require.Equal(t, IndexCompaction{Merged: compactAbove + 1, Written: 4, Removed: compactAbove + 1, Full: true}, *rep)
@@ -137,7 +137,7 @@ func TestLazyReaderSurvivesFullCompaction(t *testing.T) {
 	w, err := Open(ctx, store, "tenants/t/", opts)
 	require.NoError(t, err)
 	more, moreChunks := bigSessions(t, w, compactAbove+1, 60)
-	rep, err := w.CompactIndex(ctx)
+	rep, err := w.CompactIndex(ctx, nil)
 	require.NoError(t, err)
 	require.True(t, rep.Full, "%+v", rep)
 	require.Equal(t, compactAbove+1+4, rep.Merged, "the deltas and the four shards")
@@ -224,7 +224,7 @@ func TestLazyRestoreReadsShardsInBulk(t *testing.T) {
 	r, err := Open(ctx, store, "tenants/t/", opts)
 	require.NoError(t, err)
 	ids, chunks := bigSessions(t, r, compactAbove+1, 400)
-	rep, err := r.CompactIndex(ctx)
+	rep, err := r.CompactIndex(ctx, nil)
 	require.NoError(t, err)
 	require.Greater(t, rep.Written, bulkAfter+1)
 
@@ -287,4 +287,50 @@ func (c *countingStore) Get(ctx context.Context, key string) (io.ReadCloser, err
 		c.indexReads.Add(1)
 	}
 	return c.Store.Get(ctx, key)
+}
+
+// TestFullRewriteKeepsHotChunksAtHand: the chunks a full rewrite is given
+// as hot (the entry list the next backup reads as its parent's) are found
+// by a lazy Repo without reading a shard; others still read theirs. A
+// Saver reports the IDs SaveMeta was given, new or deduplicated.
+func TestFullRewriteKeepsHotChunksAtHand(t *testing.T) {
+	ctx := context.Background()
+	store := &countingStore{Store: storage.NewMemory()}
+	opts := Options{Create: true, Scope: "t", Now: time.Now()}
+	r, err := Open(ctx, store, "tenants/t/", opts)
+	require.NoError(t, err)
+	ids, chunks := bigSessions(t, r, compactAbove, 100)
+	s := r.NewSaver(ctx, 1)
+	for i := range 3 {
+		_, err := s.SaveMeta(ids[i], chunks[i], false) // known: deduplicated
+		require.NoError(t, err)
+	}
+	meta := []byte("a new segment")
+	_, err = s.SaveMeta(r.ChunkID(meta), meta, true)
+	require.NoError(t, err)
+	require.NoError(t, s.Flush())
+	hot := s.MetaIDs()
+	require.Equal(t, []ID{ids[0], ids[1], ids[2], r.ChunkID(meta)}, hot)
+
+	rep, err := r.CompactIndex(ctx, hot)
+	require.NoError(t, err)
+	require.True(t, rep.Full)
+	require.Equal(t, 4+1, rep.Written, "four shards and the hot merged object")
+
+	opts.LazyIndex = true
+	lazy, err := Open(ctx, store, "tenants/t/", opts)
+	require.NoError(t, err)
+	store.reset()
+	for i := range 3 {
+		got, err := lazy.LoadChunk(ctx, ids[i], nil)
+		require.NoError(t, err)
+		require.Equal(t, chunks[i], got)
+	}
+	got, err := lazy.LoadChunk(ctx, r.ChunkID(meta), nil)
+	require.NoError(t, err)
+	require.Equal(t, meta, got)
+	require.Zero(t, store.indexReads.Load(), "hot chunks need no shard")
+	_, err = lazy.LoadChunk(ctx, ids[len(ids)-1], nil)
+	require.NoError(t, err)
+	require.EqualValues(t, 1, store.indexReads.Load(), "another chunk reads its shard")
 }
