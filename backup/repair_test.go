@@ -84,9 +84,9 @@ func TestRepairIndexAfterTruncatedAndDeletedIndex(t *testing.T) {
 
 	e, err = backup.New(store, &backup.Config{Keys: cheapKeys("p")}) // a fresh process
 	require.NoError(t, err)
-	_, err = e.Catalog(ctx, "acme")
-	require.ErrorIs(t, err, backup.ErrCorrupt)
-	require.ErrorContains(t, err, repairHint)
+	cat, err := e.Catalog(ctx, "acme")
+	require.NoError(t, err, "listing snapshots needs no index")
+	require.Len(t, cat, len(want))
 	for id := range want {
 		for _, err := range e.Files(ctx, "acme", id) {
 			require.ErrorContains(t, err, repairHint)

@@ -32,7 +32,7 @@ import (
 // mergedShare-th, so its cost per backup does not grow with the index.
 const (
 	compactAbove = 16
-	mergedShare  = 8
+	mergedShare  = 16
 	mergedBase   = "index/m-"
 	// maxHot bounds the hot chunks a full rewrite keeps in the merged
 	// object (Saver.MetaIDs): 4,096 segments are about 65,000 files.

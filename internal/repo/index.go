@@ -125,8 +125,14 @@ func (r *Repo) listIndex(ctx context.Context) (map[string]int64, error) {
 func (r *Repo) loadListed(ctx context.Context, listed map[string]int64) error {
 	for attempt := 0; ; attempt++ {
 		gone, err := r.loadNew(ctx, listed)
-		if err != nil || !gone {
+		if err != nil {
 			return err
+		}
+		if !gone {
+			r.mu.Lock()
+			r.listed = true
+			r.mu.Unlock()
+			return nil
 		}
 		if attempt == 3 {
 			return fmt.Errorf("index objects keep disappearing while they are read (a prune or compaction running in a loop?): %w", ErrNotFound)

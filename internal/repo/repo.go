@@ -162,8 +162,11 @@ type Options struct {
 	Deferred bool
 	// LazyIndex makes the Repo read the index's shard objects (shard.go)
 	// only when a lookup needs them: a backup reads a few shards instead
-	// of the whole index. LoadIndex, ReloadIndex and CompleteIndex end
-	// the laziness (check and prune need every entry).
+	// of the whole index. Open then reads nothing of the index: the
+	// first lookup or RefreshIndex lists it (a backup refreshes it once
+	// it holds its lock, so listing it before was wasted). LoadIndex,
+	// ReloadIndex and CompleteIndex end the laziness (check and prune
+	// need every entry).
 	LazyIndex bool
 }
 
@@ -189,6 +192,7 @@ type Repo struct {
 	packIdx    map[string]int           // pack key -> index in packNames
 	loadedIdx  map[string]int64         // index objects already loaded, and their stored sizes
 	lazyMode   bool                     // shard objects are read when first needed (Options.LazyIndex)
+	listed     bool                     // the index was listed once (a lazy Repo's Open does not)
 	lazy       lazyIndex                // listed shard objects not read yet
 	reading    map[string]chan struct{} // shard objects being read (need), closed when done
 	shardReads int                      // lookups that read shard objects (need)
@@ -228,6 +232,9 @@ func Open(ctx context.Context, store storage.Store, prefix string, opts Options)
 		if err := r.loadKey(ctx, opts); err != nil {
 			return nil, err
 		}
+	}
+	if opts.LazyIndex {
+		return r, nil // listed by the first lookup or RefreshIndex
 	}
 	if err := r.RefreshIndex(ctx); err != nil {
 		return nil, err

@@ -218,12 +218,21 @@ var bulkAfter = 32
 
 // need reads the unread shard objects that cover id, so that Has and
 // Lookup answer for it. It does nothing for a Repo that is not lazy or
-// when id is loaded already. Lookups of different shards read them at
+// when id is loaded already; it lists the index first when a lazy Repo
+// has not listed it yet. Lookups of different shards read them at
 // the same time; one that needs a shard another is reading waits for it.
 // A shard object gone by the time it is read was merged into others by a
 // compaction (which writes the merged objects first): the index is listed
 // again and the new objects read, a few times at most.
 func (r *Repo) need(ctx context.Context, id ID) error {
+	r.mu.RLock()
+	listed := r.listed
+	r.mu.RUnlock()
+	if !listed {
+		if err := r.RefreshIndex(ctx); err != nil {
+			return err
+		}
+	}
 	for range 8 {
 		keys, sizes, wait := r.claim(id)
 		if len(keys) == 0 && len(wait) == 0 {

@@ -73,7 +73,9 @@ func TestLazyRepoReadsOnlyTheShardsItNeeds(t *testing.T) {
 		opts.LazyIndex = true
 		r, err := Open(ctx, store, "tenants/t/", opts)
 		require.NoError(t, err)
-		require.Zero(t, r.IndexLen(), "no shard is read on open")
+		require.False(t, r.listed, "a lazy open reads nothing of the index")
+		require.NoError(t, r.RefreshIndex(ctx))
+		require.Zero(t, r.IndexLen(), "no shard is read on a listing")
 		require.Len(t, r.lazy.size, 4)
 		got, err := r.LoadChunk(ctx, ids[0], nil)
 		require.NoError(t, err)
@@ -320,6 +322,7 @@ func TestFullRewriteKeepsHotChunksAtHand(t *testing.T) {
 	opts.LazyIndex = true
 	lazy, err := Open(ctx, store, "tenants/t/", opts)
 	require.NoError(t, err)
+	require.NoError(t, lazy.RefreshIndex(ctx)) // as a backup does once locked
 	store.reset()
 	for i := range 3 {
 		got, err := lazy.LoadChunk(ctx, ids[i], nil)
