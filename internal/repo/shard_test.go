@@ -337,3 +337,49 @@ func TestFullRewriteKeepsHotChunksAtHand(t *testing.T) {
 	require.NoError(t, err)
 	require.EqualValues(t, 1, store.indexReads.Load(), "another chunk reads its shard")
 }
+
+// TestDamagedShardIsCorrupt: a damaged shard object (a flipped byte in a
+// sealed one; a truncated plain one, whose entries are checked when used,
+// as every plain chunk is hashed against its ID) fails the lookup that
+// needs it with ErrCorrupt naming the object, and lookups served by other
+// shards still succeed.
+func TestDamagedShardIsCorrupt(t *testing.T) {
+	for _, enc := range []bool{false, true} {
+		ctx := context.Background()
+		store := storage.NewMemory()
+		opts := Options{Create: true, Encrypt: enc, Keys: testKeys{7}, Scope: "t", Now: time.Now()}
+		ids, chunks := shardedRepo(t, store, opts)
+		victim := shardOf(ids[0], 2)
+		var key string
+		for oi, err := range store.List(ctx, "tenants/t/index/s02-") {
+			require.NoError(t, err)
+			if s, ok := parseShardName(strings.TrimPrefix(oi.Key, "tenants/t/index/")); ok && s == victim {
+				key = oi.Key
+			}
+		}
+		require.NotEmpty(t, key)
+		b, err := storage.ReadAll(ctx, store, key)
+		require.NoError(t, err)
+		if enc {
+			b[len(b)/2] ^= 0x40
+		} else {
+			b = b[:len(b)/2]
+		}
+		require.NoError(t, storage.PutBytes(ctx, store, key, b, nil))
+
+		opts.LazyIndex = true
+		r, err := Open(ctx, store, "tenants/t/", opts)
+		require.NoError(t, err)
+		_, err = r.LoadChunk(ctx, ids[0], nil)
+		require.ErrorIs(t, err, ErrCorrupt, "encrypted %v", enc)
+		require.ErrorContains(t, err, key)
+		for i, id := range ids {
+			if shardOf(id, 2) != victim {
+				got, err := r.LoadChunk(ctx, id, nil)
+				require.NoError(t, err)
+				require.Equal(t, chunks[i], got)
+				break
+			}
+		}
+	}
+}
