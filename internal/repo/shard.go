@@ -29,8 +29,9 @@ import (
 // near shardTarget bytes; prefix (four hex digits) is the value of the
 // IDs' first bits. A Repo opened with Options.LazyIndex reads the other
 // index objects (the deltas each backup writes, the merged ones of
-// compactions, those of older versions) when it opens and a shard object
-// only when it first looks up an ID the shard covers. Objects of several
+// compactions, those of older versions) when it first lists the index
+// (RefreshIndex, or its first lookup) and a shard object only when a
+// lookup of an ID it has not loaded needs it. Objects of several
 // widths may coexist (an interrupted compaction): an ID is looked up in
 // every listed shard object that covers it. A shard object's name is
 // bound to its contents (the AEAD's additional data, as for every index
