@@ -227,8 +227,12 @@ var bulkAfter = 32
 // again and the new objects read, a few times at most.
 func (r *Repo) need(ctx context.Context, id ID) error {
 	r.mu.RLock()
-	listed := r.listed
+	listed, unread := r.listed, len(r.lazy.size) > 0
+	_, loaded := r.index[id]
 	r.mu.RUnlock()
+	if listed && (!unread || loaded) {
+		return nil // the common case, under the read lock only
+	}
 	if !listed {
 		if err := r.RefreshIndex(ctx); err != nil {
 			return err
