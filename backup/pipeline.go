@@ -164,7 +164,7 @@ func (e *Engine) backup(ctx context.Context, tenant string, src Source, o *Optio
 	if err != nil {
 		return nil, err
 	}
-	e.maintain(ctx, r, snap, a.saver.MetaIDs())
+	e.maintain(ctx, r, snap, a.saver)
 	return snap, nil
 }
 
@@ -172,12 +172,12 @@ func (e *Engine) backup(ctx context.Context, tenant string, src Source, o *Optio
 // advances the head hint and, when due, compacts the index and the
 // catalog. A failed compaction leaves both whole (repo.CompactIndex,
 // compactCatalog) and the next backup retries: it is not this backup's
-// failure. hot are the snapshot's entry-list chunks, which the next
-// backup reads as its parent's (repo.Saver.MetaIDs).
-func (e *Engine) maintain(ctx context.Context, r *repo.Repo, snap *Snapshot, hot []repo.ID) {
+// failure. The backup's saver knows the snapshot's entry-list chunks,
+// which the next backup reads as its parent's (repo.Saver.MetaIDs).
+func (e *Engine) maintain(ctx context.Context, r *repo.Repo, snap *Snapshot, saver *repo.Saver) {
 	since := e.advanceHead(ctx, r, snap)
 	if r.NeedsCompaction() {
-		_, _ = r.CompactIndex(ctx, hot)
+		_, _ = r.CompactIndex(ctx, saver.MetaIDs())
 	}
 	if since > catalogEvery && e.compactCatalog(ctx, r) == nil {
 		if id, _, err := r.Head(ctx); err == nil && id != "" {

@@ -37,6 +37,9 @@ const (
 	// maxHot bounds the hot chunks a full rewrite keeps in the merged
 	// object (Saver.MetaIDs): 4,096 segments are about 65,000 files.
 	maxHot = 4096
+	// hotShare: the hot entries are kept only when they are at most a
+	// hotShare-th of the index, so that every open reads little.
+	hotShare = 32
 )
 
 // IndexCompaction says what CompactIndex did.
@@ -104,7 +107,7 @@ func (r *Repo) CompactIndex(ctx context.Context, hot []ID) (*IndexCompaction, er
 	var written []string
 	if rep.Full {
 		written, _, err = r.writeShards(ctx, packs)
-		if kept := hotEntries(packs, hot); err == nil && len(kept) > 0 && indexSize(kept) <= total/32 {
+		if kept := hotEntries(packs, hot); err == nil && len(kept) > 0 && indexSize(kept) <= total/hotShare {
 			var more []string
 			more, _, err = r.writeIndexAs(ctx, mergedBase, kept)
 			written = append(written, more...)
@@ -116,7 +119,7 @@ func (r *Repo) CompactIndex(ctx context.Context, hot []ID) (*IndexCompaction, er
 	if err != nil {
 		return rep, fmt.Errorf("compact index: %w (nothing was deleted)", err)
 	}
-	r.swapIndexes(read, packs, written, listed)
+	r.swapIndexes(read, packs, written)
 	for _, key := range read {
 		if err := r.store.Delete(ctx, key); err != nil && !errors.Is(err, storage.ErrNotFound) {
 			return rep, fmt.Errorf("compact index: delete merged index %q: %w (the merged objects are complete)", key, err)
@@ -172,21 +175,17 @@ func (r *Repo) readMerged(ctx context.Context, keys []string) (packs []IndexPack
 // swapIndexes records that the objects written replace the objects
 // merged, whose entries (packs) join the loaded index: the written
 // objects hold nothing the Repo has not loaded.
-func (r *Repo) swapIndexes(merged []string, packs []IndexPack, written []string, listed map[string]int64) {
+func (r *Repo) swapIndexes(merged []string, packs []IndexPack, written []string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for _, p := range packs {
 		r.addPackLocked(p)
 	}
-	var n int64
 	for _, key := range merged {
-		n += listed[key]
 		delete(r.loadedIdx, key)
-		if s, ok := r.shardOfKey(key); ok {
-			r.lazy.remove(key, s)
-		}
+		r.lazy.remove(key)
 	}
 	for _, key := range written {
-		r.loadedIdx[key] = n / int64(len(written))
+		r.loadedIdx[key] = struct{}{}
 	}
 }

@@ -131,7 +131,7 @@ func fzBlobRepo(t testing.TB, encrypted bool) *Repo {
 	k, err := deriveKeys(fzDataKey, encrypted)
 	require.NoError(t, err)
 	r := &Repo{store: storage.NewMemory(), prefix: "t/", cfg: Config{Encrypted: encrypted}, k: k,
-		index: map[ID]Location{}, packIdx: map[string]int{}, loadedIdx: map[string]int64{}}
+		index: map[ID]Location{}, packIdx: map[string]int{}, loadedIdx: map[string]struct{}{}}
 	r.addPackLocked(IndexPack{Name: fzBlobPack})
 	return r
 }

@@ -92,20 +92,6 @@ func validPackName(s string) bool {
 	return true
 }
 
-// LoadIndex reads index objects not loaded yet (those written since the
-// repository was opened, by this or another process), shard objects
-// included: a lazy Repo is lazy no more.
-func (r *Repo) LoadIndex(ctx context.Context) error {
-	r.mu.Lock()
-	r.lazyMode = false
-	r.mu.Unlock()
-	listed, err := r.listIndex(ctx)
-	if err != nil {
-		return err
-	}
-	return r.loadListed(ctx, listed)
-}
-
 // listIndex lists the index objects in the store, with their sizes.
 func (r *Repo) listIndex(ctx context.Context) (map[string]int64, error) {
 	listed := map[string]int64{}
@@ -150,24 +136,24 @@ func (r *Repo) loadNew(ctx context.Context, listed map[string]int64) (gone bool,
 	var keys []string
 	r.mu.Lock()
 	r.lazy = lazyIndex{}
-	for key, size := range listed {
+	for key := range listed {
 		if _, done := r.loadedIdx[key]; done {
 			continue
 		}
 		if s, ok := r.shardOfKey(key); ok && r.lazyMode {
-			r.lazy.add(key, s, size)
+			r.lazy.add(key, s)
 			continue
 		}
 		keys = append(keys, key)
 	}
 	r.mu.Unlock()
-	return r.loadKeys(ctx, keys, listed)
+	return r.loadKeys(ctx, keys)
 }
 
 // loadKeys reads the index objects at keys, eight at a time, adds their
-// entries and records them as loaded with their sizes, and reports
-// whether one of them was gone.
-func (r *Repo) loadKeys(ctx context.Context, keys []string, sizes map[string]int64) (gone bool, err error) {
+// entries and records them as loaded, and reports whether one of them
+// was gone.
+func (r *Repo) loadKeys(ctx context.Context, keys []string) (gone bool, err error) {
 	slices.Sort(keys)
 	results := make([][]IndexPack, len(keys))
 	errs := make([]error, len(keys))
@@ -196,10 +182,8 @@ func (r *Repo) loadKeys(ctx context.Context, keys []string, sizes map[string]int
 		for _, p := range results[i] {
 			r.addPackLocked(p)
 		}
-		r.loadedIdx[key] = sizes[key]
-		if s, ok := r.shardOfKey(key); ok {
-			r.lazy.remove(key, s)
-		}
+		r.loadedIdx[key] = struct{}{}
+		r.lazy.remove(key)
 	}
 	return gone, nil
 }

@@ -92,7 +92,7 @@ func (p *PrunePlan) Empty() bool { return len(p.Delete) == 0 && len(p.Repack) ==
 // (after a prune rewrote them).
 func (r *Repo) ReloadIndex(ctx context.Context) error {
 	r.resetIndex()
-	return r.LoadIndex(ctx)
+	return r.CompleteIndex(ctx)
 }
 
 // resetIndex empties the loaded index.
@@ -101,7 +101,7 @@ func (r *Repo) resetIndex() {
 	r.index = map[ID]Location{}
 	r.packNames = nil
 	r.packIdx = map[string]int{}
-	r.loadedIdx = map[string]int64{}
+	r.loadedIdx = map[string]struct{}{}
 	r.lazy = lazyIndex{}
 	r.mu.Unlock()
 }

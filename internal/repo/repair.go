@@ -20,7 +20,7 @@ const IndexRepairHint = "the index is damaged: rebuild it with Engine.RepairInde
 // for RepairIndex and RemoveLocks, which must work when the index does not
 // load. A missing repository is ErrNotFound.
 func OpenNoIndex(ctx context.Context, store storage.Store, prefix string, opts Options) (*Repo, error) {
-	r := &Repo{store: store, prefix: prefix, index: map[ID]Location{}, packIdx: map[string]int{}, loadedIdx: map[string]int64{}, serial: repoSerial.Add(1)}
+	r := &Repo{store: store, prefix: prefix, index: map[ID]Location{}, packIdx: map[string]int{}, loadedIdx: map[string]struct{}{}, serial: repoSerial.Add(1)}
 	b, err := readObject(ctx, store, prefix+"config", maxSmallObject)
 	if errors.Is(err, storage.ErrNotFound) {
 		return nil, fmt.Errorf("repository %q: %w", prefix, ErrNotFound)

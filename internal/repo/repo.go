@@ -164,9 +164,9 @@ type Options struct {
 	// only when a lookup needs them: a backup reads a few shards instead
 	// of the whole index. Open then reads nothing of the index: the
 	// first lookup or RefreshIndex lists it (a backup refreshes it once
-	// it holds its lock, so listing it before was wasted). LoadIndex,
-	// ReloadIndex and CompleteIndex end the laziness (check and prune
-	// need every entry).
+	// it holds its lock, so listing it before was wasted). ReloadIndex
+	// and CompleteIndex end the laziness (check and prune need every
+	// entry).
 	LazyIndex bool
 }
 
@@ -190,7 +190,7 @@ type Repo struct {
 	index      map[ID]Location
 	packNames  []string                 // pack keys; Location.Pack indexes it
 	packIdx    map[string]int           // pack key -> index in packNames
-	loadedIdx  map[string]int64         // index objects already loaded, and their stored sizes
+	loadedIdx  map[string]struct{}      // index objects already loaded
 	lazyMode   bool                     // shard objects are read when first needed (Options.LazyIndex)
 	listed     bool                     // the index was listed once (a lazy Repo's Open does not)
 	lazy       lazyIndex                // listed shard objects not read yet
@@ -207,7 +207,7 @@ type Repo struct {
 
 // Open opens the repository at prefix (which ends in "/").
 func Open(ctx context.Context, store storage.Store, prefix string, opts Options) (*Repo, error) {
-	r := &Repo{store: store, prefix: prefix, index: map[ID]Location{}, packIdx: map[string]int{}, loadedIdx: map[string]int64{}, lazyMode: opts.LazyIndex, serial: repoSerial.Add(1)}
+	r := &Repo{store: store, prefix: prefix, index: map[ID]Location{}, packIdx: map[string]int{}, loadedIdx: map[string]struct{}{}, lazyMode: opts.LazyIndex, serial: repoSerial.Add(1)}
 	b, err := readObject(ctx, store, prefix+"config", maxSmallObject)
 	switch {
 	case errors.Is(err, storage.ErrNotFound) && opts.Create && opts.Deferred:

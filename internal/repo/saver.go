@@ -313,7 +313,7 @@ func (s *Saver) Flush() error {
 		s.r.addPackLocked(ip)
 	}
 	for _, key := range keys {
-		s.r.loadedIdx[key] = n / int64(len(keys))
+		s.r.loadedIdx[key] = struct{}{}
 	}
 	s.r.mu.Unlock()
 	return nil

@@ -172,26 +172,27 @@ func (r *Repo) checkShard(key string, packs []IndexPack) error {
 // lazyIndex holds the listed shard objects a lazy Repo has not read yet.
 type lazyIndex struct {
 	byShard map[shard][]string
-	size    map[string]int64
-	widths  []uint8 // the widths byShard holds
+	shards  map[string]shard // every key of byShard, with its shard
+	widths  []uint8          // the widths byShard holds
 }
 
-func (l *lazyIndex) add(key string, s shard, size int64) {
+func (l *lazyIndex) add(key string, s shard) {
 	if l.byShard == nil {
-		l.byShard, l.size = map[shard][]string{}, map[string]int64{}
+		l.byShard, l.shards = map[shard][]string{}, map[string]shard{}
 	}
 	l.byShard[s] = append(l.byShard[s], key)
-	l.size[key] = size
+	l.shards[key] = s
 	if !slices.Contains(l.widths, s.bits) {
 		l.widths = append(l.widths, s.bits)
 	}
 }
 
-func (l *lazyIndex) remove(key string, s shard) {
-	if _, ok := l.size[key]; !ok {
+func (l *lazyIndex) remove(key string) {
+	s, ok := l.shards[key]
+	if !ok {
 		return
 	}
-	delete(l.size, key)
+	delete(l.shards, key)
 	keys := slices.DeleteFunc(l.byShard[s], func(k string) bool { return k == key })
 	if len(keys) == 0 {
 		delete(l.byShard, s)
@@ -227,7 +228,7 @@ var bulkAfter = 32
 // again and the new objects read, a few times at most.
 func (r *Repo) need(ctx context.Context, id ID) error {
 	r.mu.RLock()
-	listed, unread := r.listed, len(r.lazy.size) > 0
+	listed, unread := r.listed, len(r.lazy.shards) > 0
 	_, loaded := r.index[id]
 	r.mu.RUnlock()
 	if listed && (!unread || loaded) {
@@ -239,7 +240,7 @@ func (r *Repo) need(ctx context.Context, id ID) error {
 		}
 	}
 	for range 8 {
-		keys, sizes, wait := r.claim(id)
+		keys, wait := r.claim(id)
 		if len(keys) == 0 && len(wait) == 0 {
 			return nil
 		}
@@ -253,13 +254,13 @@ func (r *Repo) need(ctx context.Context, id ID) error {
 		if len(keys) == 0 {
 			continue
 		}
-		gone, err := r.loadKeys(ctx, keys, sizes)
+		gone, err := r.loadKeys(ctx, keys)
 		r.release(keys)
 		if err != nil {
 			return err
 		}
 		if gone {
-			if err := r.relist(ctx); err != nil {
+			if err := r.RefreshIndex(ctx); err != nil {
 				return err
 			}
 		}
@@ -271,23 +272,19 @@ func (r *Repo) need(ctx context.Context, id ID) error {
 // bulkAfter lookups) that no other lookup is reading, now claimed by the
 // caller, and the channels of those others are reading. Both are empty
 // when id is loaded or nothing unread covers it.
-func (r *Repo) claim(id ID) (keys []string, sizes map[string]int64, wait []chan struct{}) {
+func (r *Repo) claim(id ID) (keys []string, wait []chan struct{}) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if len(r.lazy.size) == 0 {
-		return nil, nil, nil
-	}
 	if _, ok := r.index[id]; ok {
-		return nil, nil, nil
+		return nil, nil
 	}
 	covering := r.lazy.covering(id)
 	if len(covering) == 0 {
-		return nil, nil, nil
+		return nil, nil
 	}
 	if r.shardReads >= bulkAfter {
-		covering = slices.Collect(maps.Keys(r.lazy.size))
+		covering = slices.Collect(maps.Keys(r.lazy.shards))
 	}
-	sizes = map[string]int64{}
 	for _, k := range covering {
 		if ch, ok := r.reading[k]; ok {
 			wait = append(wait, ch)
@@ -298,12 +295,11 @@ func (r *Repo) claim(id ID) (keys []string, sizes map[string]int64, wait []chan 
 		}
 		r.reading[k] = make(chan struct{})
 		keys = append(keys, k)
-		sizes[k] = r.lazy.size[k]
 	}
 	if len(keys) > 0 {
 		r.shardReads++
 	}
-	return keys, sizes, wait
+	return keys, wait
 }
 
 // release ends the caller's claim on keys and wakes their waiters.
@@ -314,15 +310,4 @@ func (r *Repo) release(keys []string) {
 		close(r.reading[k])
 		delete(r.reading, k)
 	}
-}
-
-// relist lists the index again and reads what is new, keeping the
-// laziness of the Repo.
-func (r *Repo) relist(ctx context.Context) error {
-	listed, err := r.listIndex(ctx)
-	if err != nil {
-		return err
-	}
-	_, err = r.loadNew(ctx, listed)
-	return err
 }

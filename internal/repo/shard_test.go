@@ -76,12 +76,12 @@ func TestLazyRepoReadsOnlyTheShardsItNeeds(t *testing.T) {
 		require.False(t, r.listed, "a lazy open reads nothing of the index")
 		require.NoError(t, r.RefreshIndex(ctx))
 		require.Zero(t, r.IndexLen(), "no shard is read on a listing")
-		require.Len(t, r.lazy.size, 4)
+		require.Len(t, r.lazy.shards, 4)
 		got, err := r.LoadChunk(ctx, ids[0], nil)
 		require.NoError(t, err)
 		require.Equal(t, chunks[0], got)
 		require.Len(t, r.loadedIdx, 1, "one shard read")
-		require.Len(t, r.lazy.size, 3)
+		require.Len(t, r.lazy.shards, 3)
 		require.Less(t, r.IndexLen(), len(ids)/2)
 
 		s := r.NewSaver(ctx, 1)
@@ -96,7 +96,7 @@ func TestLazyRepoReadsOnlyTheShardsItNeeds(t *testing.T) {
 			require.NoError(t, err)
 			require.Equal(t, chunks[i], got)
 		}
-		require.Empty(t, r.lazy.size, "every shard read by now")
+		require.Empty(t, r.lazy.shards, "every shard read by now")
 	}
 }
 
@@ -119,7 +119,7 @@ func TestCompleteIndexEndsLaziness(t *testing.T) {
 	r, err = Open(ctx, store, "tenants/t/", opts)
 	require.NoError(t, err)
 	require.NoError(t, r.CompleteIndex(ctx))
-	require.Empty(t, r.lazy.size)
+	require.Empty(t, r.lazy.shards)
 	require.Equal(t, len(ids), r.IndexLen())
 }
 
@@ -239,7 +239,7 @@ func TestLazyRestoreReadsShardsInBulk(t *testing.T) {
 		require.Equal(t, chunks[i], got)
 	}
 	require.Equal(t, bulkAfter+1, lazy.shardReads, "%d shards", rep.Written)
-	require.Empty(t, lazy.lazy.size)
+	require.Empty(t, lazy.lazy.shards)
 }
 
 // TestLazyConcurrentLookups: goroutines loading chunks of the same and of
