@@ -1,6 +1,7 @@
 package backup
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -26,9 +27,20 @@ func (a *archiver) saveEntryList() error {
 }
 
 func (a *archiver) chunkEntryList() error {
-	buf := a.e.bufs.Get(SizeUnknown)
+	probe := a.e.bufs.Get(int64(entryListProbe))
+	defer a.e.bufs.Put(probe)
+	n, err := io.ReadFull(a.pr, probe.B[:entryListProbe])
+	src, size := io.Reader(bytes.NewReader(probe.B[:n])), int64(n)
+	switch err {
+	case io.EOF, io.ErrUnexpectedEOF: // the whole list: a buffer of its size
+	case nil:
+		src, size = io.MultiReader(src, a.pr), SizeUnknown
+	default:
+		return err
+	}
+	buf := a.e.bufs.Get(size)
 	defer a.e.bufs.Put(buf)
-	c := repo.NewChunker(a.r.Gear(), a.pr, buf.B)
+	c := repo.NewChunker(a.r.Gear(), src, buf.B)
 	for {
 		chunk, err := c.Next()
 		if err == io.EOF {
@@ -44,6 +56,13 @@ func (a *archiver) chunkEntryList() error {
 		a.tree = append(a.tree, id.String())
 	}
 }
+
+// entryListProbe: an entry list of at most this many bytes (a tenant of
+// a few thousand files) is chunked in a buffer of its own size, not in a
+// BigChunkerBuf of 5 MiB, which an engine made for one backup (a CLI
+// process) allocated and cleared for a list of a few kilobytes. The list
+// is read into a probe buffer of this size first.
+var entryListProbe = 256 << 10
 
 // commit writes the manifest of the backup a ran, once its packs and index
 // are flushed: the manifest, written only if no object has its key, is the

@@ -114,6 +114,19 @@ func (c *opCounter) List(ctx context.Context, prefix string) iter.Seq2[storage.O
 	}
 }
 
+// ListKeys counts as List does and passes the store's key listing on.
+func (c *opCounter) ListKeys(ctx context.Context, prefix string) iter.Seq2[string, error] {
+	return func(yield func(string, error) bool) {
+		for key, err := range storage.ListKeys(ctx, c.Store, prefix) {
+			c.listed.Add(1)
+			c.countPrefix(prefix)
+			if !yield(key, err) {
+				return
+			}
+		}
+	}
+}
+
 // countPrefix counts one key listed under prefix.
 func (c *opCounter) countPrefix(prefix string) {
 	c.mu.Lock()

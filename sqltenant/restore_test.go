@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -487,6 +488,12 @@ func TestRestoreWhileAnotherTenantIsUpdated(t *testing.T) {
 				return
 			}
 			n++
+			// A pause between updates, as an application's writes
+			// have: in a tight loop the updater takes the write lock
+			// again the instant it is free, and on a loaded machine
+			// the restore's BEGIN IMMEDIATE can wait out its busy
+			// timeout (SQLite's lock is not fair).
+			time.Sleep(time.Millisecond)
 		}
 	}()
 	_, err := restoreInto(t, r, db, "acme", snap.ID, nil, &restore.Options{Mode: restore.Full})

@@ -138,8 +138,9 @@ type bucketStore struct {
 	// checkKey, when set, refuses keys the backend cannot hold faithfully.
 	checkKey func(key string) error
 	// list, when set, replaces the bucket's own listing (the file://
-	// adapter's tolerates files vanishing during the walk).
-	list func(ctx context.Context, prefix string) iter.Seq2[ObjectInfo, error]
+	// adapter's tolerates files vanishing during the walk, and without
+	// withInfo stats no file).
+	list func(ctx context.Context, prefix string, withInfo bool) iter.Seq2[ObjectInfo, error]
 }
 
 // validate checks key with ValidateKey and then the backend's own rule.
@@ -251,7 +252,7 @@ func (s *bucketStore) Stat(ctx context.Context, key string) (ObjectInfo, error) 
 
 func (s *bucketStore) List(ctx context.Context, prefix string) iter.Seq2[ObjectInfo, error] {
 	if s.list != nil {
-		return s.list(ctx, prefix)
+		return s.list(ctx, prefix, true)
 	}
 	return func(yield func(ObjectInfo, error) bool) {
 		if err := ctx.Err(); err != nil {
@@ -276,6 +277,15 @@ func (s *bucketStore) List(ctx context.Context, prefix string) iter.Seq2[ObjectI
 			}
 		}
 	}
+}
+
+// ListKeys implements KeyLister: a directory store reads the directory
+// and stats no file.
+func (s *bucketStore) ListKeys(ctx context.Context, prefix string) iter.Seq2[string, error] {
+	if s.list != nil {
+		return keysOf(s.list(ctx, prefix, false))
+	}
+	return keysOf(s.List(ctx, prefix))
 }
 
 // isInternalKey hides the file adapter's temporary files from listings.
@@ -441,8 +451,8 @@ func OpenDir(dir string) (Store, error) {
 		return fileWrite(ctx, dir, key, r, false)
 	}
 	s.checkKey = fileKeyCheck
-	s.list = func(ctx context.Context, prefix string) iter.Seq2[ObjectInfo, error] {
-		return fileList(ctx, dir, prefix)
+	s.list = func(ctx context.Context, prefix string, withInfo bool) iter.Seq2[ObjectInfo, error] {
+		return fileList(ctx, dir, prefix, withInfo)
 	}
 	return s, nil
 }

@@ -142,8 +142,10 @@ func (c *ctxReader) Read(p []byte) (int, error) {
 // only the names that begin with that segment are sorted and examined: a
 // repository lists a few snapshot keys by their time prefix in a
 // directory of 10,000, which a whole walk (sorting, joining and cleaning
-// every path) made cost as much as the backup it served.
-func fileList(ctx context.Context, dir, prefix string) iter.Seq2[ObjectInfo, error] {
+// every path) made cost as much as the backup it served. Without
+// withInfo the ObjectInfos carry keys only, and a file the directory
+// record calls regular is not stat'ed.
+func fileList(ctx context.Context, dir, prefix string, withInfo bool) iter.Seq2[ObjectInfo, error] {
 	return func(yield func(ObjectInfo, error) bool) {
 		if err := ctx.Err(); err != nil {
 			yield(ObjectInfo{}, err)
@@ -153,27 +155,15 @@ func fileList(ctx context.Context, dir, prefix string) iter.Seq2[ObjectInfo, err
 		if i := strings.LastIndexByte(prefix, '/'); i >= 0 {
 			base, leaf = prefix[:i+1], prefix[i+1:]
 		}
-		names, err := readDirPrefix(filepath.Join(dir, filepath.FromSlash(base)), leaf)
-		stop := errors.New("stop")
-		for _, name := range names {
+		l := lister{ctx: ctx, dir: dir, withInfo: withInfo, yield: yield, stop: errors.New("stop")}
+		entries, err := readDirPrefix(filepath.Join(dir, filepath.FromSlash(base)), leaf)
+		for _, e := range entries {
 			if err != nil {
 				break
 			}
-			key := base + name
-			p := filepath.Join(dir, filepath.FromSlash(key))
-			info, lerr := os.Lstat(p)
-			switch {
-			case errors.Is(lerr, fs.ErrNotExist):
-				// removed since its directory was read
-			case lerr != nil:
-				err = lerr
-			case info.IsDir():
-				err = walkKeys(ctx, dir, p, yield, stop)
-			case listable(key):
-				err = yieldInfo(ctx, key, info, yield, stop)
-			}
+			err = l.entry(base+e.name, e.kind)
 		}
-		if err != nil && err != stop {
+		if err != nil && err != l.stop {
 			if ctx.Err() != nil {
 				err = ctx.Err()
 			}
@@ -182,9 +172,75 @@ func fileList(ctx context.Context, dir, prefix string) iter.Seq2[ObjectInfo, err
 	}
 }
 
-// readDirPrefix returns the names in directory p that begin with leaf,
-// sorted; a missing directory has none.
-func readDirPrefix(p, leaf string) ([]string, error) {
+// lister carries one listing of a directory store.
+type lister struct {
+	ctx      context.Context
+	dir      string
+	withInfo bool
+	yield    func(ObjectInfo, error) bool
+	stop     error // returned when yield asks to stop
+}
+
+// entry lists key, whose directory record says it is of kind: a file is
+// yielded, a directory walked.
+func (l *lister) entry(key string, kind entryKind) error {
+	p := filepath.Join(l.dir, filepath.FromSlash(key))
+	switch {
+	case !l.withInfo && kind == kindFile:
+		return l.yieldKey(key, nil)
+	case !l.withInfo && kind == kindDir:
+		return l.walk(p)
+	}
+	info, err := os.Lstat(p)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil // removed since its directory was read
+	case err != nil:
+		return err
+	case info.IsDir():
+		return l.walk(p)
+	}
+	return l.yieldKey(key, info)
+}
+
+// yieldKey yields key when it is listable, with info's size and time
+// when info is not nil.
+func (l *lister) yieldKey(key string, info fs.FileInfo) error {
+	if !listable(key) {
+		return nil
+	}
+	if err := l.ctx.Err(); err != nil {
+		return err
+	}
+	oi := ObjectInfo{Key: key}
+	if info != nil {
+		oi.Size, oi.ModTime = info.Size(), info.ModTime()
+	}
+	if !l.yield(oi, nil) {
+		return l.stop
+	}
+	return nil
+}
+
+// entryKind is what a directory record says an entry is.
+type entryKind uint8
+
+const (
+	kindUnknown entryKind = iota // the filesystem did not say
+	kindFile
+	kindDir
+	kindOther // a symbolic link, a device, a socket...
+)
+
+// dirEntry is one name of a directory and its kind.
+type dirEntry struct {
+	name string
+	kind entryKind
+}
+
+// readDirPrefix returns the entries of directory p whose names begin with
+// leaf, sorted by name; a missing directory has none.
+func readDirPrefix(p, leaf string) ([]dirEntry, error) {
 	f, err := os.Open(p)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
@@ -196,23 +252,17 @@ func readDirPrefix(p, leaf string) ([]string, error) {
 	if info, err := f.Stat(); err != nil || !info.IsDir() {
 		return nil, err // a file where a directory would be: nothing under it
 	}
-	all, err := f.Readdirnames(-1)
+	out, err := readDirEntries(f, leaf)
 	if err != nil {
 		return nil, err
 	}
-	out := all[:0]
-	for _, name := range all {
-		if strings.HasPrefix(name, leaf) {
-			out = append(out, name)
-		}
-	}
-	slices.Sort(out)
+	slices.SortFunc(out, func(a, b dirEntry) int { return strings.Compare(a.name, b.name) })
 	return out, nil
 }
 
-// walkKeys yields every listable file under root, a directory of the
-// store dir, in walk order.
-func walkKeys(ctx context.Context, dir, root string, yield func(ObjectInfo, error) bool, stop error) error {
+// walk yields every listable file under root, a directory of the store,
+// in walk order.
+func (l *lister) walk(root string) error {
 	return filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			if errors.Is(err, fs.ErrNotExist) {
@@ -223,10 +273,10 @@ func walkKeys(ctx context.Context, dir, root string, yield func(ObjectInfo, erro
 		if d.IsDir() {
 			return nil
 		}
-		rel, _ := filepath.Rel(dir, p)
+		rel, _ := filepath.Rel(l.dir, p)
 		key := filepath.ToSlash(rel)
-		if !listable(key) {
-			return nil
+		if !l.withInfo || !listable(key) {
+			return l.yieldKey(key, nil)
 		}
 		info, err := d.Info()
 		if errors.Is(err, fs.ErrNotExist) {
@@ -235,7 +285,7 @@ func walkKeys(ctx context.Context, dir, root string, yield func(ObjectInfo, erro
 		if err != nil {
 			return err
 		}
-		return yieldInfo(ctx, key, info, yield, stop)
+		return l.yieldKey(key, info)
 	})
 }
 
@@ -243,15 +293,4 @@ func walkKeys(ctx context.Context, dir, root string, yield func(ObjectInfo, erro
 // attribute file.
 func listable(key string) bool {
 	return !isInternalKey(key) && !strings.HasSuffix(key, attrsSuffix)
-}
-
-// yieldInfo yields the object at key; stop when the consumer stops.
-func yieldInfo(ctx context.Context, key string, info fs.FileInfo, yield func(ObjectInfo, error) bool, stop error) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	if !yield(ObjectInfo{Key: key, Size: info.Size(), ModTime: info.ModTime()}, nil) {
-		return stop
-	}
-	return nil
 }

@@ -12,12 +12,26 @@ import (
 	"github.com/iluxsys/steward/storage"
 )
 
+// listKeys lists prefix with List and checks that ListKeys, on s and
+// through WithRetry, yields the same keys.
 func listKeys(t testing.TB, s storage.Store, prefix string) []string {
 	t.Helper()
 	var keys []string
 	for oi, err := range s.List(context.Background(), prefix) {
 		require.NoError(t, err)
 		keys = append(keys, oi.Key)
+	}
+	require.Equal(t, keys, keysOnly(t, s, prefix), "ListKeys of %q", prefix)
+	require.Equal(t, keys, keysOnly(t, storage.WithRetry(s, nil), prefix), "ListKeys through WithRetry of %q", prefix)
+	return keys
+}
+
+func keysOnly(t testing.TB, s storage.Store, prefix string) []string {
+	t.Helper()
+	var keys []string
+	for key, err := range storage.ListKeys(context.Background(), s, prefix) {
+		require.NoError(t, err)
+		keys = append(keys, key)
 	}
 	return keys
 }
@@ -41,6 +55,15 @@ func TestFileListByPrefix(t *testing.T) {
 	require.Empty(t, listKeys(t, s, "config/x"))
 	require.Empty(t, listKeys(t, s, "missing/dir/"))
 	require.Empty(t, listKeys(t, s, "snap/02"))
+
+	// A symbolic link is listed as an object (as List always did); a
+	// temporary file and an attribute file are not.
+	require.NoError(t, os.Symlink("0194", filepath.Join(dir, "snap", "0195")))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "snap", ".steward-tmp-0196"), nil, 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "snap", "0197.attrs"), nil, 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "snap", "0193", ".steward-tmp-1"), nil, 0o644))
+	require.Equal(t, []string{"snap/0192-a", "snap/0193/x", "snap/0193/y/z", "snap/0193-a", "snap/0193-b", "snap/01930", "snap/0194", "snap/0195"}, listKeys(t, s, "snap/"))
+	require.Equal(t, []string{"snap/0193/x", "snap/0193/y/z"}, listKeys(t, s, "snap/0193/"))
 	for oi, err := range s.List(ctx, "snap/0194") {
 		require.NoError(t, err)
 		require.EqualValues(t, len("snap/0194"), oi.Size)
@@ -59,10 +82,25 @@ func BenchmarkFileListPrefix(b *testing.B) {
 	}
 	s, err := storage.OpenDir(dir)
 	require.NoError(b, err)
-	b.ReportAllocs()
-	for b.Loop() {
-		if n := len(listKeys(b, s, "snapshots/0193270")); n != 16 {
-			b.Fatalf("%d keys", n)
+	b.Run("List", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			n := 0
+			for _, err := range s.List(context.Background(), "snapshots/0193270") {
+				require.NoError(b, err)
+				n++
+			}
+			if n != 16 {
+				b.Fatalf("%d keys", n)
+			}
 		}
-	}
+	})
+	b.Run("ListKeys", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if n := len(keysOnly(b, s, "snapshots/0193270")); n != 16 {
+				b.Fatalf("%d keys", n)
+			}
+		}
+	})
 }

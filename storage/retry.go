@@ -168,28 +168,40 @@ func (r *retryStore) Stat(ctx context.Context, key string) (oi ObjectInfo, err e
 // List retries a listing that fails before yielding anything; a failure in
 // the middle of a listing is returned (restarting would repeat keys).
 func (r *retryStore) List(ctx context.Context, prefix string) iter.Seq2[ObjectInfo, error] {
-	return func(yield func(ObjectInfo, error) bool) {
+	return retryListing(ctx, r, func() iter.Seq2[ObjectInfo, error] { return r.inner.List(ctx, prefix) })
+}
+
+// ListKeys retries as List does.
+func (r *retryStore) ListKeys(ctx context.Context, prefix string) iter.Seq2[string, error] {
+	return retryListing(ctx, r, func() iter.Seq2[string, error] { return ListKeys(ctx, r.inner, prefix) })
+}
+
+// retryListing runs the listing list returns again while it fails
+// transiently before yielding anything.
+func retryListing[T any](ctx context.Context, r *retryStore, list func() iter.Seq2[T, error]) iter.Seq2[T, error] {
+	return func(yield func(T, error) bool) {
+		var zero T
 		var lastErr error
 		for i := 0; i < r.attempts; i++ {
 			if i > 0 {
 				if err := r.sleep(ctx, r.base<<(i-1)); err != nil {
-					yield(ObjectInfo{}, err)
+					yield(zero, err)
 					return
 				}
 			}
 			yielded := false
 			lastErr = nil
-			for oi, err := range r.inner.List(ctx, prefix) {
+			for v, err := range list() {
 				if err != nil {
 					if !yielded && IsTransient(err) {
 						lastErr = err
 						break
 					}
-					yield(ObjectInfo{}, err)
+					yield(zero, err)
 					return
 				}
 				yielded = true
-				if !yield(oi, nil) {
+				if !yield(v, nil) {
 					return
 				}
 			}
@@ -197,7 +209,7 @@ func (r *retryStore) List(ctx context.Context, prefix string) iter.Seq2[ObjectIn
 				return
 			}
 		}
-		yield(ObjectInfo{}, lastErr)
+		yield(zero, lastErr)
 	}
 }
 

@@ -38,6 +38,34 @@ type Store interface {
 	Close() error
 }
 
+// KeyLister is a Store that lists keys without each object's size and
+// time, which some backends learn only at a cost (a directory store stats
+// each file for them). ListKeys yields what List would, keys only, in the
+// same order. Wrappers of a Store should implement it by delegation.
+type KeyLister interface {
+	ListKeys(ctx context.Context, prefix string) iter.Seq2[string, error]
+}
+
+// ListKeys yields the keys of the objects under prefix in s, through s's
+// own ListKeys when it is a KeyLister, else through List.
+func ListKeys(ctx context.Context, s Store, prefix string) iter.Seq2[string, error] {
+	if kl, ok := s.(KeyLister); ok {
+		return kl.ListKeys(ctx, prefix)
+	}
+	return keysOf(s.List(ctx, prefix))
+}
+
+// keysOf yields the keys of a listing.
+func keysOf(seq iter.Seq2[ObjectInfo, error]) iter.Seq2[string, error] {
+	return func(yield func(string, error) bool) {
+		for oi, err := range seq {
+			if !yield(oi.Key, err) || err != nil {
+				return
+			}
+		}
+	}
+}
+
 // PutOptions changes how Put writes. A nil *PutOptions means defaults.
 type PutOptions struct {
 	// IfNotExist makes Put fail with ErrExists when the key exists.

@@ -261,11 +261,11 @@ func (r *Repo) SnapshotIDsBetween(ctx context.Context, lo, hi uint64) ([]string,
 	var out []string
 	for _, p := range idTimePrefixes(lo, hi) {
 		p = r.prefix + "snapshots/" + p
-		for oi, err := range r.store.List(ctx, p) {
+		for key, err := range storage.ListKeys(ctx, r.store, p) {
 			if err != nil {
 				return nil, err
 			}
-			id := oi.Key[len(r.prefix+"snapshots/"):]
+			id := key[len(r.prefix+"snapshots/"):]
 			if t, ok := IDTime(id); ok && lo <= t && t <= hi {
 				out = append(out, id)
 			}

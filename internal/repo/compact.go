@@ -80,13 +80,13 @@ func (r *Repo) CompactIndex(ctx context.Context, hot []ID) (*IndexCompaction, er
 	if !r.NeedsCompaction() {
 		return rep, nil
 	}
-	listed, err := r.listIndex(ctx)
-	if err != nil {
-		return rep, fmt.Errorf("compact index: %w", err)
-	}
 	var merge, shards []string
 	var small, total int64
-	for key, size := range listed {
+	for oi, err := range r.store.List(ctx, r.prefix+"index/") {
+		if err != nil {
+			return rep, fmt.Errorf("compact index: %w", err)
+		}
+		key, size := oi.Key, oi.Size
 		total += size
 		if _, ok := r.shardOfKey(key); ok {
 			shards = append(shards, key)

@@ -92,14 +92,14 @@ func validPackName(s string) bool {
 	return true
 }
 
-// listIndex lists the index objects in the store, with their sizes.
-func (r *Repo) listIndex(ctx context.Context) (map[string]int64, error) {
-	listed := map[string]int64{}
-	for oi, err := range r.store.List(ctx, r.prefix+"index/") {
+// listIndex lists the index objects in the store.
+func (r *Repo) listIndex(ctx context.Context) (map[string]struct{}, error) {
+	listed := map[string]struct{}{}
+	for key, err := range storage.ListKeys(ctx, r.store, r.prefix+"index/") {
 		if err != nil {
 			return nil, err
 		}
-		listed[oi.Key] = oi.Size
+		listed[key] = struct{}{}
 	}
 	return listed, nil
 }
@@ -108,7 +108,7 @@ func (r *Repo) listIndex(ctx context.Context) (map[string]int64, error) {
 // that is gone by the time it is read was merged into others by
 // CompactIndex (which writes the merged objects first) or replaced by a
 // prune: the index is listed and read again, a few times at most.
-func (r *Repo) loadListed(ctx context.Context, listed map[string]int64) error {
+func (r *Repo) loadListed(ctx context.Context, listed map[string]struct{}) error {
 	for attempt := 0; ; attempt++ {
 		gone, err := r.loadNew(ctx, listed)
 		if err != nil {
@@ -132,7 +132,7 @@ func (r *Repo) loadListed(ctx context.Context, listed map[string]int64) error {
 // loadNew reads the objects of listed not loaded yet (a lazy Repo
 // records its shard objects as unread instead) and reports whether one
 // of them was gone.
-func (r *Repo) loadNew(ctx context.Context, listed map[string]int64) (gone bool, err error) {
+func (r *Repo) loadNew(ctx context.Context, listed map[string]struct{}) (gone bool, err error) {
 	var keys []string
 	r.mu.Lock()
 	r.lazy = lazyIndex{}

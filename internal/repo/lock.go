@@ -103,15 +103,15 @@ func (r *Repo) Lock(ctx context.Context, exclusive bool, owner string, now func(
 	if err := storage.PutBytes(ctx, r.store, l.key, b, &storage.PutOptions{IfNotExist: true}); err != nil {
 		return nil, fmt.Errorf("take lock: %w", err)
 	}
-	for oi, err := range r.store.List(ctx, r.prefix+"locks/") {
+	for key, err := range storage.ListKeys(ctx, r.store, r.prefix+"locks/") {
 		if err != nil {
 			_ = r.store.Delete(context.WithoutCancel(ctx), l.key)
 			return nil, err
 		}
-		if oi.Key == l.key {
+		if key == l.key {
 			continue
 		}
-		ob, err := readObject(ctx, r.store, oi.Key, maxSmallObject)
+		ob, err := readObject(ctx, r.store, key, maxSmallObject)
 		if errors.Is(err, storage.ErrNotFound) {
 			continue // released meanwhile
 		}
@@ -128,7 +128,7 @@ func (r *Repo) Lock(ctx context.Context, exclusive bool, owner string, now func(
 		}
 		if exclusive || other.Exclusive {
 			_ = r.store.Delete(context.WithoutCancel(ctx), l.key)
-			return nil, other.lockedError(strings.TrimPrefix(oi.Key, r.prefix))
+			return nil, other.lockedError(strings.TrimPrefix(key, r.prefix))
 		}
 	}
 	l.done.Add(1)

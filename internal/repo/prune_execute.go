@@ -59,14 +59,10 @@ func (r *Repo) ExecutePrune(ctx context.Context, plan *PrunePlan, progress func(
 // checkFresh refuses a plan made from other index objects than the store
 // holds now.
 func (r *Repo) checkFresh(ctx context.Context, plan *PrunePlan) error {
-	var now []string
-	for oi, err := range r.store.List(ctx, r.prefix+"index/") {
-		if err != nil {
-			return err
-		}
-		now = append(now, oi.Key)
+	now, err := r.listKeys(ctx, r.prefix+"index/")
+	if err != nil {
+		return err
 	}
-	slices.Sort(now)
 	if !slices.Equal(now, plan.loaded) {
 		return fmt.Errorf("%w (%d index objects planned, %d now)", ErrStalePlan, len(plan.loaded), len(now))
 	}

@@ -106,11 +106,11 @@ func (r *Repo) RepairIndex(ctx context.Context) (*IndexRepair, error) {
 // listKeys returns the keys under prefix, sorted.
 func (r *Repo) listKeys(ctx context.Context, prefix string) ([]string, error) {
 	var keys []string
-	for oi, err := range r.store.List(ctx, prefix) {
+	for key, err := range storage.ListKeys(ctx, r.store, prefix) {
 		if err != nil {
 			return nil, err
 		}
-		keys = append(keys, oi.Key)
+		keys = append(keys, key)
 	}
 	slices.Sort(keys)
 	return keys, nil

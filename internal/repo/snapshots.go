@@ -47,12 +47,12 @@ func (r *Repo) DeleteSnapshot(ctx context.Context, id string) error {
 func (r *Repo) SnapshotIDs(ctx context.Context) iter.Seq2[string, error] {
 	return func(yield func(string, error) bool) {
 		p := r.prefix + "snapshots/"
-		for oi, err := range r.store.List(ctx, p) {
+		for key, err := range storage.ListKeys(ctx, r.store, p) {
 			if err != nil {
 				yield("", err)
 				return
 			}
-			if !yield(strings.TrimPrefix(oi.Key, p), nil) {
+			if !yield(strings.TrimPrefix(key, p), nil) {
 				return
 			}
 		}
