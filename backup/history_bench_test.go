@@ -114,12 +114,14 @@ func (c *opCounter) List(ctx context.Context, prefix string) iter.Seq2[storage.O
 	}
 }
 
+var _ storage.KeyLister = (*opCounter)(nil)
+
 // ListKeys counts as List does and passes the store's key listing on.
-func (c *opCounter) ListKeys(ctx context.Context, prefix string) iter.Seq2[string, error] {
+func (c *opCounter) ListKeys(ctx context.Context, prefixes ...string) iter.Seq2[string, error] {
 	return func(yield func(string, error) bool) {
-		for key, err := range storage.ListKeys(ctx, c.Store, prefix) {
+		for key, err := range storage.ListKeys(ctx, c.Store, prefixes...) {
 			c.listed.Add(1)
-			c.countPrefix(prefix)
+			c.countPrefix(key)
 			if !yield(key, err) {
 				return
 			}

@@ -138,9 +138,11 @@ type bucketStore struct {
 	// checkKey, when set, refuses keys the backend cannot hold faithfully.
 	checkKey func(key string) error
 	// list, when set, replaces the bucket's own listing (the file://
-	// adapter's tolerates files vanishing during the walk, and without
-	// withInfo stats no file).
-	list func(ctx context.Context, prefix string, withInfo bool) iter.Seq2[ObjectInfo, error]
+	// adapter's tolerates files vanishing during the walk).
+	list func(ctx context.Context, prefix string) iter.Seq2[ObjectInfo, error]
+	// keys, when set, lists keys alone (the file:// adapter's stats no
+	// file and reads a directory once for all the prefixes in it).
+	keys func(ctx context.Context, prefixes []string) iter.Seq2[string, error]
 }
 
 // validate checks key with ValidateKey and then the backend's own rule.
@@ -252,7 +254,7 @@ func (s *bucketStore) Stat(ctx context.Context, key string) (ObjectInfo, error) 
 
 func (s *bucketStore) List(ctx context.Context, prefix string) iter.Seq2[ObjectInfo, error] {
 	if s.list != nil {
-		return s.list(ctx, prefix, true)
+		return s.list(ctx, prefix)
 	}
 	return func(yield func(ObjectInfo, error) bool) {
 		if err := ctx.Err(); err != nil {
@@ -279,13 +281,13 @@ func (s *bucketStore) List(ctx context.Context, prefix string) iter.Seq2[ObjectI
 	}
 }
 
-// ListKeys implements KeyLister: a directory store reads the directory
-// and stats no file.
-func (s *bucketStore) ListKeys(ctx context.Context, prefix string) iter.Seq2[string, error] {
-	if s.list != nil {
-		return keysOf(s.list(ctx, prefix, false))
+// ListKeys implements KeyLister: a directory store stats no file and
+// reads a directory once for all the prefixes in it.
+func (s *bucketStore) ListKeys(ctx context.Context, prefixes ...string) iter.Seq2[string, error] {
+	if s.keys != nil {
+		return s.keys(ctx, prefixes)
 	}
-	return keysOf(s.List(ctx, prefix))
+	return listEach(ctx, s.List, prefixes)
 }
 
 // isInternalKey hides the file adapter's temporary files from listings.
@@ -451,8 +453,11 @@ func OpenDir(dir string) (Store, error) {
 		return fileWrite(ctx, dir, key, r, false)
 	}
 	s.checkKey = fileKeyCheck
-	s.list = func(ctx context.Context, prefix string, withInfo bool) iter.Seq2[ObjectInfo, error] {
-		return fileList(ctx, dir, prefix, withInfo)
+	s.list = func(ctx context.Context, prefix string) iter.Seq2[ObjectInfo, error] {
+		return fileList(ctx, dir, []string{prefix}, true)
+	}
+	s.keys = func(ctx context.Context, prefixes []string) iter.Seq2[string, error] {
+		return fileKeys(ctx, dir, prefixes)
 	}
 	return s, nil
 }

@@ -16,11 +16,11 @@ import (
 const direntBufSize = 16 << 10
 
 // readDirEntries returns the entries of directory f whose names begin with
-// leaf, unsorted. It reads the kernel's records itself (getdents64) and
+// one of leaves, unsorted. It reads the kernel's records itself (getdents64) and
 // copies only the matching names: a repository lists a few keys of a
 // directory of 10,000 snapshots, and os.File.ReadDir would allocate every
 // name and entry there.
-func readDirEntries(f *os.File, leaf string) ([]dirEntry, error) {
+func readDirEntries(f *os.File, leaves []string) ([]dirEntry, error) {
 	sc, err := f.SyscallConn()
 	if err != nil {
 		return nil, err
@@ -45,7 +45,7 @@ func readDirEntries(f *os.File, leaf string) ([]dirEntry, error) {
 		if n <= 0 {
 			return out, nil
 		}
-		if out, err = appendDirents(out, buf[:n], leaf); err != nil {
+		if out, err = appendDirents(out, buf[:n], leaves); err != nil {
 			return nil, &fs.PathError{Op: "readdirent", Path: f.Name(), Err: err}
 		}
 	}
@@ -53,8 +53,8 @@ func readDirEntries(f *os.File, leaf string) ([]dirEntry, error) {
 
 // appendDirents appends to out the records of b (struct linux_dirent64:
 // inode u64, offset s64, record length u16, type u8, NUL-terminated name)
-// whose names begin with leaf, "." and ".." excepted.
-func appendDirents(out []dirEntry, b []byte, leaf string) ([]dirEntry, error) {
+// whose names begin with one of leaves, "." and ".." excepted.
+func appendDirents(out []dirEntry, b []byte, leaves []string) ([]dirEntry, error) {
 	const nameOff = 19
 	for len(b) > 0 {
 		if len(b) < nameOff {
@@ -69,12 +69,22 @@ func appendDirents(out []dirEntry, b []byte, leaf string) ([]dirEntry, error) {
 		if i := bytes.IndexByte(name, 0); i >= 0 {
 			name = name[:i]
 		}
-		if !bytes.HasPrefix(name, []byte(leaf)) || string(name) == "." || string(name) == ".." {
+		if !hasAnyBytePrefix(name, leaves) || string(name) == "." || string(name) == ".." {
 			continue
 		}
 		out = append(out, dirEntry{name: string(name), kind: direntKind(typ)})
 	}
 	return out, nil
+}
+
+// hasAnyBytePrefix is hasAnyPrefix on a name not copied yet.
+func hasAnyBytePrefix(name []byte, leaves []string) bool {
+	for _, l := range leaves {
+		if bytes.HasPrefix(name, []byte(l)) {
+			return true
+		}
+	}
+	return false
 }
 
 // direntKind maps a record's d_type to what a listing needs to know.

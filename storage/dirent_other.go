@@ -8,15 +8,15 @@ import (
 )
 
 // readDirEntries returns the entries of directory f whose names begin with
-// leaf, unsorted.
-func readDirEntries(f *os.File, leaf string) ([]dirEntry, error) {
+// one of leaves, unsorted.
+func readDirEntries(f *os.File, leaves []string) ([]dirEntry, error) {
 	all, err := f.ReadDir(-1)
 	if err != nil {
 		return nil, err
 	}
 	var out []dirEntry
 	for _, d := range all {
-		if !strings.HasPrefix(d.Name(), leaf) {
+		if !hasAnyPrefix(d.Name(), leaves) {
 			continue
 		}
 		k := kindOther
@@ -29,4 +29,14 @@ func readDirEntries(f *os.File, leaf string) ([]dirEntry, error) {
 		out = append(out, dirEntry{name: d.Name(), kind: k})
 	}
 	return out, nil
+}
+
+// hasAnyPrefix reports whether name begins with one of leaves.
+func hasAnyPrefix(name string, leaves []string) bool {
+	for _, l := range leaves {
+		if strings.HasPrefix(name, l) {
+			return true
+		}
+	}
+	return false
 }

@@ -128,7 +128,8 @@ func (c *ctxReader) Read(p []byte) (int, error) {
 	return c.r.Read(p)
 }
 
-// fileList lists the keys under prefix of the directory store dir, in the
+// fileList lists the keys under prefixes (sorted, none beginning with
+// another, all in one directory) of the directory store dir, in the
 // order a directory walk visits them (segment by segment, each segment
 // lexically), as fileblob's listing does, but tolerates what other
 // writers do meanwhile: a file removed between its directory being read
@@ -138,25 +139,26 @@ func (c *ctxReader) Read(p []byte) (int, error) {
 // processes) failed every retry. Temporary files and fileblob's
 // attribute files are never listed.
 //
-// The directory holding the prefix's last segment is read unsorted and
-// only the names that begin with that segment are sorted and examined: a
-// repository lists a few snapshot keys by their time prefix in a
-// directory of 10,000, which a whole walk (sorting, joining and cleaning
-// every path) made cost as much as the backup it served. Without
-// withInfo the ObjectInfos carry keys only, and a file the directory
-// record calls regular is not stat'ed.
-func fileList(ctx context.Context, dir, prefix string, withInfo bool) iter.Seq2[ObjectInfo, error] {
+// The directory holding the prefixes' last segments is read once,
+// unsorted, and only the names that begin with one of those segments are
+// sorted and examined: a repository lists a few snapshot keys by their
+// time prefixes in a directory of 10,000, which a whole walk (sorting,
+// joining and cleaning every path) made cost as much as the backup it
+// served. Without withInfo the ObjectInfos carry keys only, and a file
+// the directory record calls regular is not stat'ed.
+func fileList(ctx context.Context, dir string, prefixes []string, withInfo bool) iter.Seq2[ObjectInfo, error] {
 	return func(yield func(ObjectInfo, error) bool) {
 		if err := ctx.Err(); err != nil {
 			yield(ObjectInfo{}, err)
 			return
 		}
-		base, leaf := "", prefix
-		if i := strings.LastIndexByte(prefix, '/'); i >= 0 {
-			base, leaf = prefix[:i+1], prefix[i+1:]
+		base := prefixDir(prefixes[0])
+		leaves := make([]string, len(prefixes))
+		for i, p := range prefixes {
+			leaves[i] = p[len(base):]
 		}
 		l := lister{ctx: ctx, dir: dir, withInfo: withInfo, yield: yield, stop: errors.New("stop")}
-		entries, err := readDirPrefix(filepath.Join(dir, filepath.FromSlash(base)), leaf)
+		entries, err := readDirPrefix(filepath.Join(dir, filepath.FromSlash(base)), leaves)
 		for _, e := range entries {
 			if err != nil {
 				break
@@ -167,7 +169,31 @@ func fileList(ctx context.Context, dir, prefix string, withInfo bool) iter.Seq2[
 			if ctx.Err() != nil {
 				err = ctx.Err()
 			}
-			yield(ObjectInfo{}, &Error{Op: "list", Key: prefix, Err: err})
+			yield(ObjectInfo{}, &Error{Op: "list", Key: prefixes[0], Err: err})
+		}
+	}
+}
+
+// prefixDir returns prefix up to and including its last "/".
+func prefixDir(prefix string) string {
+	return prefix[:strings.LastIndexByte(prefix, '/')+1]
+}
+
+// fileKeys yields the keys fileList yields for prefixes, stat'ing no
+// file: the prefixes in one directory are listed with one read of it.
+func fileKeys(ctx context.Context, dir string, prefixes []string) iter.Seq2[string, error] {
+	return func(yield func(string, error) bool) {
+		for len(prefixes) > 0 {
+			n := 1
+			for n < len(prefixes) && prefixDir(prefixes[n]) == prefixDir(prefixes[0]) {
+				n++
+			}
+			for oi, err := range fileList(ctx, dir, prefixes[:n], false) {
+				if !yield(oi.Key, err) || err != nil {
+					return
+				}
+			}
+			prefixes = prefixes[n:]
 		}
 	}
 }
@@ -184,11 +210,11 @@ type lister struct {
 // entry lists key, whose directory record says it is of kind: a file is
 // yielded, a directory walked.
 func (l *lister) entry(key string, kind entryKind) error {
-	p := filepath.Join(l.dir, filepath.FromSlash(key))
-	switch {
-	case !l.withInfo && kind == kindFile:
+	if !l.withInfo && kind == kindFile {
 		return l.yieldKey(key, nil)
-	case !l.withInfo && kind == kindDir:
+	}
+	p := filepath.Join(l.dir, filepath.FromSlash(key))
+	if !l.withInfo && kind == kindDir {
 		return l.walk(p)
 	}
 	info, err := os.Lstat(p)
@@ -239,8 +265,8 @@ type dirEntry struct {
 }
 
 // readDirPrefix returns the entries of directory p whose names begin with
-// leaf, sorted by name; a missing directory has none.
-func readDirPrefix(p, leaf string) ([]dirEntry, error) {
+// one of leaves, sorted by name; a missing directory has none.
+func readDirPrefix(p string, leaves []string) ([]dirEntry, error) {
 	f, err := os.Open(p)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
@@ -252,7 +278,7 @@ func readDirPrefix(p, leaf string) ([]dirEntry, error) {
 	if info, err := f.Stat(); err != nil || !info.IsDir() {
 		return nil, err // a file where a directory would be: nothing under it
 	}
-	out, err := readDirEntries(f, leaf)
+	out, err := readDirEntries(f, leaves)
 	if err != nil {
 		return nil, err
 	}

@@ -26,10 +26,10 @@ func listKeys(t testing.TB, s storage.Store, prefix string) []string {
 	return keys
 }
 
-func keysOnly(t testing.TB, s storage.Store, prefix string) []string {
+func keysOnly(t testing.TB, s storage.Store, prefixes ...string) []string {
 	t.Helper()
 	var keys []string
-	for key, err := range storage.ListKeys(context.Background(), s, prefix) {
+	for key, err := range storage.ListKeys(context.Background(), s, prefixes...) {
 		require.NoError(t, err)
 		keys = append(keys, key)
 	}
@@ -67,6 +67,36 @@ func TestFileListByPrefix(t *testing.T) {
 	for oi, err := range s.List(ctx, "snap/0194") {
 		require.NoError(t, err)
 		require.EqualValues(t, len("snap/0194"), oi.Size)
+	}
+}
+
+// ListKeys of several prefixes yields what List yields for each in turn,
+// on a directory store (prefixes in one directory or in several), in
+// memory (through List) and through WithRetry.
+func TestListKeysOfSeveralPrefixes(t *testing.T) {
+	ctx := context.Background()
+	keys := []string{"snap/0192-a", "snap/0193-b", "snap/0193-a", "snap/0193/x", "snap/0194", "snap/0195", "snap/01930", "other/0193", "other/x/y", "config"}
+	dir, err := storage.OpenDir(t.TempDir())
+	require.NoError(t, err)
+	for _, s := range []storage.Store{dir, storage.NewMemory()} {
+		for _, k := range keys {
+			require.NoError(t, storage.PutBytes(ctx, s, k, []byte(k), nil))
+		}
+		for _, prefixes := range [][]string{
+			{"snap/0192", "snap/0194"},
+			{"snap/0193-", "snap/0193/", "snap/0195"},
+			{"config", "other/", "snap/0194"},
+			{"other/x/", "snap/"},
+			{"missing/", "snap/0199"},
+			{},
+		} {
+			var want []string
+			for _, p := range prefixes {
+				want = append(want, listKeys(t, s, p)...)
+			}
+			require.Equal(t, want, keysOnly(t, s, prefixes...), "%v", prefixes)
+			require.Equal(t, want, keysOnly(t, storage.WithRetry(s, nil), prefixes...), "%v through WithRetry", prefixes)
+		}
 	}
 }
 

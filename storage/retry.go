@@ -172,8 +172,8 @@ func (r *retryStore) List(ctx context.Context, prefix string) iter.Seq2[ObjectIn
 }
 
 // ListKeys retries as List does.
-func (r *retryStore) ListKeys(ctx context.Context, prefix string) iter.Seq2[string, error] {
-	return retryListing(ctx, r, func() iter.Seq2[string, error] { return ListKeys(ctx, r.inner, prefix) })
+func (r *retryStore) ListKeys(ctx context.Context, prefixes ...string) iter.Seq2[string, error] {
+	return retryListing(ctx, r, func() iter.Seq2[string, error] { return ListKeys(ctx, r.inner, prefixes...) })
 }
 
 // retryListing runs the listing list returns again while it fails

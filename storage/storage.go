@@ -40,27 +40,34 @@ type Store interface {
 
 // KeyLister is a Store that lists keys without each object's size and
 // time, which some backends learn only at a cost (a directory store stats
-// each file for them). ListKeys yields what List would, keys only, in the
-// same order. Wrappers of a Store should implement it by delegation.
+// each file for them), and lists several prefixes at once where that
+// costs less than one listing each (a directory store reads a directory
+// once for all the prefixes in it). ListKeys yields, keys only, what List
+// would for each prefix in turn; the prefixes are sorted and none begins
+// with another, so the keys come in key order. Wrappers of a Store should
+// implement it by delegation.
 type KeyLister interface {
-	ListKeys(ctx context.Context, prefix string) iter.Seq2[string, error]
+	ListKeys(ctx context.Context, prefixes ...string) iter.Seq2[string, error]
 }
 
-// ListKeys yields the keys of the objects under prefix in s, through s's
-// own ListKeys when it is a KeyLister, else through List.
-func ListKeys(ctx context.Context, s Store, prefix string) iter.Seq2[string, error] {
+// ListKeys yields the keys of the objects under the prefixes in s (sorted,
+// none beginning with another), through s's own ListKeys when it is a
+// KeyLister, else through List, one prefix after the other.
+func ListKeys(ctx context.Context, s Store, prefixes ...string) iter.Seq2[string, error] {
 	if kl, ok := s.(KeyLister); ok {
-		return kl.ListKeys(ctx, prefix)
+		return kl.ListKeys(ctx, prefixes...)
 	}
-	return keysOf(s.List(ctx, prefix))
+	return listEach(ctx, s.List, prefixes)
 }
 
-// keysOf yields the keys of a listing.
-func keysOf(seq iter.Seq2[ObjectInfo, error]) iter.Seq2[string, error] {
+// listEach yields the keys list yields for each prefix in turn.
+func listEach(ctx context.Context, list func(context.Context, string) iter.Seq2[ObjectInfo, error], prefixes []string) iter.Seq2[string, error] {
 	return func(yield func(string, error) bool) {
-		for oi, err := range seq {
-			if !yield(oi.Key, err) || err != nil {
-				return
+		for _, p := range prefixes {
+			for oi, err := range list(ctx, p) {
+				if !yield(oi.Key, err) || err != nil {
+					return
+				}
 			}
 		}
 	}

@@ -184,6 +184,24 @@ func testPrefixListing(t *testing.T, open func(*testing.T) storage.Store, opts *
 		require.NoError(t, err)
 		t.Fatal("an empty prefix listing yields nothing")
 	}
+
+	// ListKeys (the store's own when it is a KeyLister) yields List's
+	// keys, prefix after prefix.
+	got = got[:0]
+	for k, err := range storage.ListKeys(ctx, s, "list/a/", "list/ab", "list/b/", "nothing-here/") {
+		require.NoError(t, err)
+		got = append(got, k)
+	}
+	require.Equal(t, append(want, "list/ab", "list/b/x"), got, "ListKeys of several prefixes")
+	n = 0
+	for _, err := range storage.ListKeys(ctx, s, "list/") {
+		require.NoError(t, err)
+		n++
+		if n == 3 {
+			break // stopping early must be fine
+		}
+	}
+	require.Equal(t, 3, n)
 }
 
 func testDelete(t *testing.T, open func(*testing.T) storage.Store, opts *Options) {
