@@ -32,7 +32,8 @@ func shardObjects(t *testing.T, store storage.Store) int {
 	t.Helper()
 	n := 0
 	for _, key := range keysUnder(t, store, "tenants/acme/index/") {
-		if strings.HasPrefix(key, "tenants/acme/index/s") {
+		if strings.HasPrefix(key, "tenants/acme/index/b") { // a bundle of shards
+
 			n++
 		}
 	}

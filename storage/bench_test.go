@@ -35,26 +35,30 @@ func BenchmarkPut(b *testing.B) {
 	}
 }
 
+// BenchmarkGet reads a 1 MiB object and a small one (an index delta's
+// size), where opening costs more than reading.
 func BenchmarkGet(b *testing.B) {
-	data := bytes.Repeat([]byte("steward!"), 1<<17)
-	for name, s := range benchStores(b) {
-		b.Run(name, func(b *testing.B) {
-			ctx := context.Background()
-			if err := storage.PutBytes(ctx, s, "b/obj", data, nil); err != nil {
-				b.Fatal(err)
-			}
-			b.ReportAllocs()
-			b.SetBytes(int64(len(data)))
-			for b.Loop() {
-				rc, err := s.Get(ctx, "b/obj")
-				if err != nil {
+	for _, size := range []int{200, 1 << 20} {
+		data := bytes.Repeat([]byte("steward!"), size/8)
+		for name, s := range benchStores(b) {
+			b.Run(fmt.Sprintf("%s/%d", name, size), func(b *testing.B) {
+				ctx := context.Background()
+				if err := storage.PutBytes(ctx, s, "b/obj", data, nil); err != nil {
 					b.Fatal(err)
 				}
-				if _, err := io.Copy(io.Discard, rc); err != nil {
-					b.Fatal(err)
+				b.ReportAllocs()
+				b.SetBytes(int64(len(data)))
+				for b.Loop() {
+					rc, err := s.Get(ctx, "b/obj")
+					if err != nil {
+						b.Fatal(err)
+					}
+					if _, err := io.Copy(io.Discard, rc); err != nil {
+						b.Fatal(err)
+					}
+					rc.Close()
 				}
-				rc.Close()
-			}
-		})
+			})
+		}
 	}
 }

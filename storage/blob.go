@@ -140,6 +140,9 @@ type bucketStore struct {
 	// list, when set, replaces the bucket's own listing (the file://
 	// adapter's tolerates files vanishing during the walk).
 	list func(ctx context.Context, prefix string) iter.Seq2[ObjectInfo, error]
+	// read, when set, replaces the bucket's own range reads (the file://
+	// adapter reads the file itself).
+	read func(ctx context.Context, key string, off, n int64) (io.ReadCloser, error)
 	// keys, when set, lists keys alone (the file:// adapter's stats no
 	// file and reads a directory once for all the prefixes in it).
 	keys func(ctx context.Context, prefixes []string) iter.Seq2[string, error]
@@ -212,6 +215,9 @@ func (s *bucketStore) GetRange(ctx context.Context, key string, off, n int64) (i
 	}
 	if off < 0 {
 		return nil, &Error{Op: "get", Key: key, Err: fmt.Errorf("negative offset %d", off)}
+	}
+	if s.read != nil {
+		return s.read(ctx, key, off, n)
 	}
 	r, err := s.b.NewRangeReader(ctx, key, off, n, nil)
 	if err != nil {
@@ -458,6 +464,11 @@ func OpenDir(dir string) (Store, error) {
 	}
 	s.keys = func(ctx context.Context, prefixes []string) iter.Seq2[string, error] {
 		return fileKeys(ctx, dir, prefixes)
+	}
+	if fileRange != nil {
+		s.read = func(ctx context.Context, key string, off, n int64) (io.ReadCloser, error) {
+			return fileRange(ctx, dir, key, off, n)
+		}
 	}
 	return s, nil
 }

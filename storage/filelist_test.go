@@ -3,6 +3,7 @@ package storage_test
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"testing"
@@ -133,4 +134,45 @@ func BenchmarkFileListPrefix(b *testing.B) {
 			}
 		}
 	})
+}
+
+// A directory store reads objects itself: a key naming a directory or
+// lying under a file is ErrNotFound, a small range and a large one (past
+// smallRead, streamed from the file) read back exactly, and a cancelled
+// context stops a stream.
+func TestDirectoryStoreReads(t *testing.T) {
+	ctx := context.Background()
+	s, err := storage.OpenDir(t.TempDir())
+	require.NoError(t, err)
+	big := make([]byte, 3<<20)
+	for i := range big {
+		big[i] = byte(i * 7)
+	}
+	require.NoError(t, storage.PutBytes(ctx, s, "dir/big", big, nil))
+	require.NoError(t, storage.PutBytes(ctx, s, "file", []byte("small"), nil))
+	for _, key := range []string{"dir", "file/x", "missing", "dir/missing"} {
+		_, err := s.Get(ctx, key)
+		require.ErrorIs(t, err, storage.ErrNotFound, key)
+	}
+	for _, c := range []struct{ off, n int64 }{{0, -1}, {1, 10}, {1 << 20, 2 << 20}, {3<<20 - 5, 100}, {4 << 20, 10}} {
+		rc, err := s.GetRange(ctx, "dir/big", c.off, c.n)
+		require.NoError(t, err)
+		got, err := io.ReadAll(rc)
+		require.NoError(t, err)
+		require.NoError(t, rc.Close())
+		end := int64(len(big))
+		if c.n >= 0 {
+			end = min(end, c.off+c.n)
+		}
+		require.Equal(t, big[min(c.off, end):end], got, "off %d n %d", c.off, c.n)
+	}
+	cctx, cancel := context.WithCancel(ctx)
+	rc, err := s.Get(cctx, "dir/big")
+	require.NoError(t, err)
+	defer rc.Close()
+	_, err = io.ReadFull(rc, make([]byte, 1000))
+	require.NoError(t, err)
+	cancel()
+	_, err = io.ReadAll(rc)
+	require.ErrorIs(t, err, context.Canceled)
 }

@@ -2,11 +2,14 @@ package repo
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -130,14 +133,25 @@ func (r *Repo) loadListed(ctx context.Context, listed map[string]struct{}) error
 }
 
 // loadNew reads the objects of listed not loaded yet (a lazy Repo
-// records its shard objects as unread instead) and reports whether one
-// of them was gone.
+// records its shard objects and bundle parts as unread instead) and
+// reports whether one of them was gone.
 func (r *Repo) loadNew(ctx context.Context, listed map[string]struct{}) (gone bool, err error) {
+	if gone, err := r.readTables(ctx, listed); gone || err != nil {
+		return gone, err
+	}
 	var keys []string
 	r.mu.Lock()
 	r.lazy = lazyIndex{}
 	for key := range listed {
 		if _, done := r.loadedIdx[key]; done {
+			continue
+		}
+		if t := r.tables[key]; t != nil {
+			if r.lazyMode && t.loaded < len(t.parts) {
+				r.lazy.addBundle(key, t)
+			} else if t.loaded < len(t.parts) {
+				keys = append(keys, r.unreadParts(t)...)
+			}
 			continue
 		}
 		if s, ok := r.shardOfKey(key); ok && r.lazyMode {
@@ -150,28 +164,133 @@ func (r *Repo) loadNew(ctx context.Context, listed map[string]struct{}) (gone bo
 	return r.loadKeys(ctx, keys)
 }
 
-// loadKeys reads the index objects at keys, eight at a time, adds their
-// entries and records them as loaded, and reports whether one of them
-// was gone.
-func (r *Repo) loadKeys(ctx context.Context, keys []string) (gone bool, err error) {
+// loaded reports whether the index object or part at key is loaded.
+func (r *Repo) loaded(key string) bool {
+	_, ok := r.loadedIdx[key]
+	return ok
+}
+
+// unreadParts returns the keys of t's parts not loaded.
+func (r *Repo) unreadParts(t *bundleTable) []string {
+	var out []string
+	for i := range t.parts {
+		if pk := t.partKey(i); !r.loaded(pk) {
+			out = append(out, pk)
+		}
+	}
+	return out
+}
+
+// readTables reads the tables of the bundles of listed not loaded and not
+// read yet, and reports whether one of them was gone.
+func (r *Repo) readTables(ctx context.Context, listed map[string]struct{}) (gone bool, err error) {
+	r.mu.RLock()
+	var keys []string
+	for key := range listed {
+		if _, read := r.tables[key]; !read && !r.loaded(key) && r.isBundleKey(key) {
+			keys = append(keys, key)
+		}
+	}
+	r.mu.RUnlock()
+	for _, key := range keys {
+		parts, err := r.readBundleTable(ctx, key)
+		if errors.Is(err, storage.ErrNotFound) {
+			gone = true
+			continue
+		}
+		if err != nil {
+			return false, err
+		}
+		r.mu.Lock()
+		if r.tables == nil {
+			r.tables = map[string]*bundleTable{}
+		}
+		r.tables[key] = newBundleTable(key, parts)
+		r.mu.Unlock()
+	}
+	return gone, nil
+}
+
+// indexRead is one read of loadKeys: an index object (keys holds its
+// key) or parts of a bundle (keys holds their part keys, in part order).
+type indexRead struct {
+	object string
+	keys   []string
+	parts  []bundlePart
+}
+
+// planReads groups keys into reads: the parts of one bundle together.
+func (r *Repo) planReads(keys []string) []indexRead {
 	slices.Sort(keys)
-	results := make([][]IndexPack, len(keys))
-	errs := make([]error, len(keys))
+	var reads []indexRead
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	for _, key := range keys {
+		obj := objectKey(key)
+		if obj == key {
+			reads = append(reads, indexRead{object: key, keys: []string{key}})
+			continue
+		}
+		if len(reads) == 0 || reads[len(reads)-1].object != obj {
+			reads = append(reads, indexRead{object: obj})
+		}
+		rd := &reads[len(reads)-1]
+		i, _ := strconv.Atoi(key[len(obj)+1:])
+		rd.keys = append(rd.keys, key)
+		rd.parts = append(rd.parts, r.tables[obj].parts[i])
+	}
+	for _, rd := range reads { // part order: keys sort "#10" before "#2"
+		if rd.parts != nil {
+			sortParts(rd.keys, rd.parts)
+		}
+	}
+	return reads
+}
+
+// sortParts sorts parts by offset and keys with them.
+func sortParts(keys []string, parts []bundlePart) {
+	idx := make([]int, len(parts))
+	for i := range idx {
+		idx[i] = i
+	}
+	slices.SortFunc(idx, func(a, b int) int { return cmp.Compare(parts[a].off, parts[b].off) })
+	k2, p2 := slices.Clone(keys), slices.Clone(parts)
+	for i, j := range idx {
+		keys[i], parts[i] = k2[j], p2[j]
+	}
+}
+
+// read reads rd, returning the packs of each of its keys.
+func (r *Repo) read(ctx context.Context, rd indexRead) ([][]IndexPack, error) {
+	if rd.parts == nil {
+		packs, err := r.readIndex(ctx, rd.object)
+		return [][]IndexPack{packs}, err
+	}
+	return r.readParts(ctx, rd.object, rd.keys, rd.parts)
+}
+
+// loadKeys reads the index objects and bundle parts at keys, eight reads
+// at a time, adds their entries and records them as loaded, and reports
+// whether one of them was gone.
+func (r *Repo) loadKeys(ctx context.Context, keys []string) (gone bool, err error) {
+	reads := r.planReads(keys)
+	results := make([][][]IndexPack, len(reads))
+	errs := make([]error, len(reads))
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, 8)
-	for i, key := range keys {
+	for i, rd := range reads {
 		wg.Add(1)
 		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			results[i], errs[i] = r.readIndex(ctx, key)
+			results[i], errs[i] = r.read(ctx, rd)
 		}()
 	}
 	wg.Wait()
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.reserveLocked(results)
-	for i, key := range keys {
+	for i, rd := range reads {
 		if errors.Is(errs[i], storage.ErrNotFound) {
 			gone = true
 			continue
@@ -179,11 +298,12 @@ func (r *Repo) loadKeys(ctx context.Context, keys []string) (gone bool, err erro
 		if errs[i] != nil {
 			return false, errs[i]
 		}
-		for _, p := range results[i] {
-			r.addPackLocked(p)
+		for j, key := range rd.keys {
+			for _, p := range results[i][j] {
+				r.addPackLocked(p)
+			}
+			r.markLoadedLocked(key)
 		}
-		r.loadedIdx[key] = struct{}{}
-		r.lazy.remove(key)
 	}
 	return gone, nil
 }
@@ -191,15 +311,17 @@ func (r *Repo) loadKeys(ctx context.Context, keys []string) (gone bool, err erro
 // reserveLocked sizes the empty index maps for the packs and entries
 // of loaded, so that the first load (a new process reading the whole
 // index) does not grow them step by step.
-func (r *Repo) reserveLocked(loaded [][]IndexPack) {
+func (r *Repo) reserveLocked(loaded [][][]IndexPack) {
 	if len(r.index) > 0 || len(r.packIdx) > 0 {
 		return
 	}
 	var packs, entries int
-	for _, ps := range loaded {
-		packs += len(ps)
-		for _, p := range ps {
-			entries += len(p.Entries)
+	for _, read := range loaded {
+		for _, ps := range read {
+			packs += len(ps)
+			for _, p := range ps {
+				entries += len(p.Entries)
+			}
 		}
 	}
 	r.index = make(map[ID]Location, entries)
@@ -207,9 +329,13 @@ func (r *Repo) reserveLocked(loaded [][]IndexPack) {
 	r.packNames = slices.Grow(r.packNames, packs)
 }
 
-// readIndex reads the index object at key. One that fails to open or
-// decode is a *CorruptError whose message ends in IndexRepairHint.
+// readIndex reads the index object at key (a bundle whole). One that
+// fails to open or decode is a *CorruptError whose message ends in
+// IndexRepairHint.
 func (r *Repo) readIndex(ctx context.Context, key string) ([]IndexPack, error) {
+	if r.isBundleKey(key) {
+		return r.readBundle(ctx, key)
+	}
 	b, err := readObject(ctx, r.store, key, maxIndexObject)
 	if err == nil {
 		b, err = r.openMeta(key, b, metaAD("index", strings.TrimPrefix(key, r.prefix)), "index")
@@ -218,8 +344,8 @@ func (r *Repo) readIndex(ctx context.Context, key string) ([]IndexPack, error) {
 	if err == nil {
 		if packs, err = DecodeIndex(b); err != nil {
 			err = &CorruptError{Key: key, Detail: err.Error()}
-		} else {
-			err = r.checkShard(key, packs)
+		} else if s, ok := r.shardOfKey(key); ok {
+			err = checkShard(key, s, packs)
 		}
 	}
 	if ce, ok := errors.AsType[*CorruptError](err); ok {
@@ -280,15 +406,16 @@ func (r *Repo) ForEachIndexed(fn func(id ID, loc Location, packKey string)) {
 	}
 }
 
-// IndexKeys returns the keys of the index objects loaded.
+// IndexKeys returns the keys of the index objects loaded (in part or
+// whole, for a bundle).
 func (r *Repo) IndexKeys() []string {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
-	out := make([]string, 0, len(r.loadedIdx))
+	seen := make(map[string]struct{}, len(r.loadedIdx))
 	for k := range r.loadedIdx {
-		out = append(out, k)
+		seen[objectKey(k)] = struct{}{}
 	}
-	return out
+	return slices.Collect(maps.Keys(seen))
 }
 
 // IsPackKey reports whether key names a pack of this repository.
@@ -309,7 +436,7 @@ func (r *Repo) RefreshIndex(ctx context.Context) error {
 	r.mu.RLock()
 	stale := false
 	for k := range r.loadedIdx {
-		if _, ok := listed[k]; !ok {
+		if _, ok := listed[objectKey(k)]; !ok {
 			stale = true
 			break
 		}

@@ -103,6 +103,7 @@ func (r *Repo) resetIndex() {
 	r.packIdx = map[string]int{}
 	r.loadedIdx = map[string]struct{}{}
 	r.lazy = lazyIndex{}
+	r.tables = nil
 	r.mu.Unlock()
 }
 

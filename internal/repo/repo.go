@@ -190,7 +190,8 @@ type Repo struct {
 	index      map[ID]Location
 	packNames  []string                 // pack keys; Location.Pack indexes it
 	packIdx    map[string]int           // pack key -> index in packNames
-	loadedIdx  map[string]struct{}      // index objects already loaded
+	loadedIdx  map[string]struct{}      // index objects (and bundle parts, see partKey) already loaded
+	tables     map[string]*bundleTable  // the tables of the bundles read
 	lazyMode   bool                     // shard objects are read when first needed (Options.LazyIndex)
 	listed     bool                     // the index was listed once (a lazy Repo's Open does not)
 	lazy       lazyIndex                // listed shard objects not read yet

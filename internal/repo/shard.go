@@ -9,8 +9,6 @@ import (
 	"strconv"
 	"strings"
 
-	"golang.org/x/sync/errgroup"
-
 	"github.com/iluxsys/steward/storage"
 )
 
@@ -59,10 +57,10 @@ func shardOf(id ID, bits uint8) shard {
 func (s shard) covers(id ID) bool { return shardOf(id, s.bits) == s }
 
 // shardBitsFor returns the width at which an index of about size encoded
-// bytes has shards of at most shardTarget bytes (up to maxShardBits).
-func shardBitsFor(size int64) uint8 {
+// bytes has shards of at most target bytes (up to maxShardBits).
+func shardBitsFor(size, target int64) uint8 {
 	var b uint8
-	for b < maxShardBits && size > int64(shardTarget)<<b {
+	for b < maxShardBits && size > target<<b {
 		b++
 	}
 	return b
@@ -102,11 +100,11 @@ func indexSize(packs []IndexPack) int64 {
 	return n
 }
 
-// writeShards stores packs as shard objects of the width their size asks
-// for, eight writes at a time, and returns their keys and the bytes
-// written. On error the objects written so far are returned too.
+// writeShards stores packs as one bundle of parts of the width their
+// size asks for and returns its key and the bytes written (none on
+// error).
 func (r *Repo) writeShards(ctx context.Context, packs []IndexPack) (keys []string, n int64, err error) {
-	bits := shardBitsFor(indexSize(packs))
+	bits := shardBitsFor(indexSize(packs), partTarget)
 	byShard := make([][]IndexPack, 1<<bits)
 	for _, p := range packs {
 		for _, e := range p.Entries {
@@ -119,46 +117,25 @@ func (r *Repo) writeShards(ctx context.Context, packs []IndexPack) (keys []strin
 			byShard[s] = g
 		}
 	}
-	type object struct {
-		name string
-		body []byte
-	}
-	var objects []object
+	var shards []shard
+	var parts [][]byte
 	for prefix, g := range byShard {
 		for _, part := range splitIndex(g) {
-			name := fmt.Sprintf("index/s%02d-%04x-%s", bits, prefix, randomHex(16))
-			objects = append(objects, object{name, r.sealMeta(EncodeIndex(part), metaAD("index", name))})
+			shards = append(shards, shard{bits: bits, prefix: uint16(prefix)})
+			parts = append(parts, EncodeIndex(part))
 		}
 	}
-	done := make([]bool, len(objects))
-	var g errgroup.Group
-	g.SetLimit(8)
-	for i, o := range objects {
-		g.Go(func() error {
-			if err := storage.PutBytes(ctx, r.store, r.prefix+o.name, o.body, &storage.PutOptions{IfNotExist: true}); err != nil {
-				return fmt.Errorf("write index: %w", err)
-			}
-			done[i] = true
-			return nil
-		})
+	name := "index/b" + randomHex(16)
+	body := r.encodeBundle(name, shards, parts)
+	if err := storage.PutBytes(ctx, r.store, r.prefix+name, body, &storage.PutOptions{IfNotExist: true}); err != nil {
+		return nil, 0, fmt.Errorf("write index: %w", err)
 	}
-	err = g.Wait()
-	for i, o := range objects {
-		if done[i] {
-			keys = append(keys, r.prefix+o.name)
-			n += int64(len(o.body))
-		}
-	}
-	return keys, n, err
+	return []string{r.prefix + name}, int64(len(body)), nil
 }
 
-// checkShard refuses the entries of the shard object at key that lie
-// outside its shard.
-func (r *Repo) checkShard(key string, packs []IndexPack) error {
-	s, ok := r.shardOfKey(key)
-	if !ok {
-		return nil
-	}
+// checkShard refuses the entries of the index object at key, of shard
+// s, that lie outside s.
+func checkShard(key string, s shard, packs []IndexPack) error {
 	for _, p := range packs {
 		for _, e := range p.Entries {
 			if !s.covers(e.ID) {
@@ -169,12 +146,26 @@ func (r *Repo) checkShard(key string, packs []IndexPack) error {
 	return nil
 }
 
-// lazyIndex holds the listed shard objects a lazy Repo has not read yet.
+// lazyIndex holds what a lazy Repo listed and has not read yet: shard
+// objects, and bundles with parts not loaded (which parts is in the
+// Repo's loadedIdx: a bundle is registered whole, not part by part, so
+// listing the index costs the same whatever a bundle's size).
 type lazyIndex struct {
 	byShard map[shard][]string
 	shards  map[string]shard // every key of byShard, with its shard
 	widths  []uint8          // the widths byShard holds
+	bundles map[string]*bundleTable
 }
+
+func (l *lazyIndex) addBundle(key string, t *bundleTable) {
+	if l.bundles == nil {
+		l.bundles = map[string]*bundleTable{}
+	}
+	l.bundles[key] = t
+}
+
+// empty reports whether nothing is unread.
+func (l *lazyIndex) empty() bool { return len(l.shards) == 0 && len(l.bundles) == 0 }
 
 func (l *lazyIndex) add(key string, s shard) {
 	if l.byShard == nil {
@@ -201,11 +192,29 @@ func (l *lazyIndex) remove(key string) {
 	}
 }
 
-// covering returns the keys of the unread shard objects that cover id.
-func (l *lazyIndex) covering(id ID) []string {
+// coveringLocked returns the keys of the unread shard objects and bundle
+// parts that cover id.
+func (r *Repo) coveringLocked(id ID) []string {
 	var keys []string
-	for _, b := range l.widths {
-		keys = append(keys, l.byShard[shardOf(id, b)]...)
+	for _, b := range r.lazy.widths {
+		keys = append(keys, r.lazy.byShard[shardOf(id, b)]...)
+	}
+	for _, t := range r.lazy.bundles {
+		from, to := t.covering(id)
+		for i := from; i < to; i++ {
+			if pk := t.partKey(i); !r.loaded(pk) {
+				keys = append(keys, pk)
+			}
+		}
+	}
+	return keys
+}
+
+// unreadLocked returns the keys of every unread shard object and part.
+func (r *Repo) unreadLocked() []string {
+	keys := slices.Collect(maps.Keys(r.lazy.shards))
+	for _, t := range r.lazy.bundles {
+		keys = append(keys, r.unreadParts(t)...)
 	}
 	return keys
 }
@@ -228,7 +237,7 @@ var bulkAfter = 32
 // again and the new objects read, a few times at most.
 func (r *Repo) need(ctx context.Context, id ID) error {
 	r.mu.RLock()
-	listed, unread := r.listed, len(r.lazy.shards) > 0
+	listed, unread := r.listed, !r.lazy.empty()
 	_, loaded := r.index[id]
 	r.mu.RUnlock()
 	if listed && (!unread || loaded) {
@@ -278,12 +287,12 @@ func (r *Repo) claim(id ID) (keys []string, wait []chan struct{}) {
 	if _, ok := r.index[id]; ok {
 		return nil, nil
 	}
-	covering := r.lazy.covering(id)
+	covering := r.coveringLocked(id)
 	if len(covering) == 0 {
 		return nil, nil
 	}
 	if r.shardReads >= bulkAfter {
-		covering = slices.Collect(maps.Keys(r.lazy.shards))
+		covering = r.unreadLocked()
 	}
 	for _, k := range covering {
 		if ch, ok := r.reading[k]; ok {

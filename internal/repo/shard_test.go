@@ -38,9 +38,9 @@ func bigSessions(t *testing.T, r *Repo, n, per int) ([]ID, [][]byte) {
 	return ids, chunks
 }
 
-// shardedRepo makes a repository whose index was rewritten as shard
-// objects by a full compaction: 17 sessions of 100 chunks (about 80 KB
-// of index, so 4 shards of at most shardTarget bytes).
+// shardedRepo makes a repository whose index was rewritten as a bundle
+// by a full compaction: 17 sessions of 100 chunks (about 80 KB of index,
+// so 32 parts of at most partTarget bytes).
 func shardedRepo(t *testing.T, store storage.Store, opts Options) ([]ID, [][]byte) {
 	t.Helper()
 	ctx := context.Background()
@@ -50,14 +50,22 @@ func shardedRepo(t *testing.T, store storage.Store, opts Options) ([]ID, [][]byt
 	rep, err := r.CompactIndex(ctx, nil)
 	require.NoError(t, err)
 	require.True(t, rep.Full, "about 80 KB of deltas are a full rewrite")
-	require.Equal(t, IndexCompaction{Merged: compactAbove + 1, Written: 4, Removed: compactAbove + 1, Full: true}, *rep)
+	require.Equal(t, IndexCompaction{Merged: compactAbove + 1, Written: 1, Removed: compactAbove + 1, Full: true}, *rep)
+	require.Len(t, r.loadedIdx, 1)
 	for key := range r.loadedIdx {
-		s, ok := r.shardOfKey(key)
-		require.True(t, ok, "%s is a shard object", key)
-		require.EqualValues(t, 2, s.bits)
+		require.True(t, r.isBundleKey(key), "%s is a bundle", key)
+		parts, err := r.readBundleTable(ctx, key)
+		require.NoError(t, err)
+		require.Len(t, parts, shardedParts)
+		for _, p := range parts {
+			require.EqualValues(t, 5, p.bits)
+		}
 	}
 	return ids, chunks
 }
+
+// shardedParts is the number of parts of shardedRepo's bundle.
+const shardedParts = 32
 
 // TestLazyRepoReadsOnlyTheShardsItNeeds: a lazy Repo opened on a sharded
 // index reads no shard until a lookup, then only the shard covering the
@@ -76,12 +84,12 @@ func TestLazyRepoReadsOnlyTheShardsItNeeds(t *testing.T) {
 		require.False(t, r.listed, "a lazy open reads nothing of the index")
 		require.NoError(t, r.RefreshIndex(ctx))
 		require.Zero(t, r.IndexLen(), "no shard is read on a listing")
-		require.Len(t, r.lazy.shards, 4)
+		require.Len(t, r.unreadLocked(), shardedParts)
 		got, err := r.LoadChunk(ctx, ids[0], nil)
 		require.NoError(t, err)
 		require.Equal(t, chunks[0], got)
 		require.Len(t, r.loadedIdx, 1, "one shard read")
-		require.Len(t, r.lazy.shards, 3)
+		require.Len(t, r.unreadLocked(), shardedParts-1)
 		require.Less(t, r.IndexLen(), len(ids)/2)
 
 		s := r.NewSaver(ctx, 1)
@@ -96,7 +104,8 @@ func TestLazyRepoReadsOnlyTheShardsItNeeds(t *testing.T) {
 			require.NoError(t, err)
 			require.Equal(t, chunks[i], got)
 		}
-		require.Empty(t, r.lazy.shards, "every shard read by now")
+		require.Empty(t, r.unreadLocked(), "every shard read by now")
+		require.True(t, r.lazy.empty())
 	}
 }
 
@@ -119,7 +128,7 @@ func TestCompleteIndexEndsLaziness(t *testing.T) {
 	r, err = Open(ctx, store, "tenants/t/", opts)
 	require.NoError(t, err)
 	require.NoError(t, r.CompleteIndex(ctx))
-	require.Empty(t, r.lazy.shards)
+	require.True(t, r.lazy.empty())
 	require.Equal(t, len(ids), r.IndexLen())
 }
 
@@ -142,7 +151,7 @@ func TestLazyReaderSurvivesFullCompaction(t *testing.T) {
 	rep, err := w.CompactIndex(ctx, nil)
 	require.NoError(t, err)
 	require.True(t, rep.Full, "%+v", rep)
-	require.Equal(t, compactAbove+1+4, rep.Merged, "the deltas and the four shards")
+	require.Equal(t, compactAbove+1+1, rep.Merged, "the deltas and the bundle")
 
 	for i, id := range ids {
 		got, err := reader.LoadChunk(ctx, id, nil)
@@ -183,11 +192,11 @@ func TestShardEntryOutsideItsShardIsCorrupt(t *testing.T) {
 // TestShardBitsFollowSize: the width grows with the index so that shards
 // stay at most shardTarget bytes, up to maxShardBits.
 func TestShardBitsFollowSize(t *testing.T) {
-	require.EqualValues(t, 0, shardBitsFor(0))
-	require.EqualValues(t, 0, shardBitsFor(shardTarget))
-	require.EqualValues(t, 1, shardBitsFor(shardTarget+1))
-	require.EqualValues(t, 6, shardBitsFor(64*shardTarget))
-	require.EqualValues(t, maxShardBits, shardBitsFor(1<<40))
+	require.EqualValues(t, 0, shardBitsFor(0, partTarget))
+	require.EqualValues(t, 0, shardBitsFor(partTarget, partTarget))
+	require.EqualValues(t, 1, shardBitsFor(partTarget+1, partTarget))
+	require.EqualValues(t, 6, shardBitsFor(64*partTarget, partTarget))
+	require.EqualValues(t, maxShardBits, shardBitsFor(1<<40, partTarget))
 	id := ID{0b1011_0110, 0b0100_0000}
 	require.Equal(t, shard{bits: 3, prefix: 0b101}, shardOf(id, 3))
 	require.Equal(t, shard{bits: 10, prefix: 0b1011_0110_01}, shardOf(id, 10))
@@ -226,20 +235,22 @@ func TestLazyRestoreReadsShardsInBulk(t *testing.T) {
 	r, err := Open(ctx, store, "tenants/t/", opts)
 	require.NoError(t, err)
 	ids, chunks := bigSessions(t, r, compactAbove+1, 400)
-	rep, err := r.CompactIndex(ctx, nil)
+	_, err = r.CompactIndex(ctx, nil)
 	require.NoError(t, err)
-	require.Greater(t, rep.Written, bulkAfter+1)
 
 	opts.LazyIndex = true
 	lazy, err := Open(ctx, store, "tenants/t/", opts)
 	require.NoError(t, err)
+	require.NoError(t, lazy.RefreshIndex(ctx))
+	parts := len(lazy.unreadLocked())
+	require.Greater(t, parts, bulkAfter+1)
 	for i, id := range ids {
 		got, err := lazy.LoadChunk(ctx, id, nil)
 		require.NoError(t, err)
 		require.Equal(t, chunks[i], got)
 	}
-	require.Equal(t, bulkAfter+1, lazy.shardReads, "%d shards", rep.Written)
-	require.Empty(t, lazy.lazy.shards)
+	require.Equal(t, bulkAfter+1, lazy.shardReads, "%d parts", parts)
+	require.True(t, lazy.lazy.empty())
 }
 
 // TestLazyConcurrentLookups: goroutines loading chunks of the same and of
@@ -273,7 +284,7 @@ func TestLazyConcurrentLookups(t *testing.T) {
 	}
 	wg.Wait()
 	require.NoError(t, errors.Join(errs...))
-	require.EqualValues(t, 4, store.indexReads.Load(), "each of the four shards read once")
+	require.EqualValues(t, 1+shardedParts, store.indexReads.Load(), "the table and each part read once")
 }
 
 // countingStore counts reads of index objects.
@@ -285,10 +296,14 @@ type countingStore struct {
 func (c *countingStore) reset() { c.indexReads.Store(0) }
 
 func (c *countingStore) Get(ctx context.Context, key string) (io.ReadCloser, error) {
+	return c.GetRange(ctx, key, 0, -1)
+}
+
+func (c *countingStore) GetRange(ctx context.Context, key string, off, n int64) (io.ReadCloser, error) {
 	if strings.Contains(key, "/index/") {
 		c.indexReads.Add(1)
 	}
-	return c.Store.Get(ctx, key)
+	return c.Store.GetRange(ctx, key, off, n)
 }
 
 // TestFullRewriteKeepsHotChunksAtHand: the chunks a full rewrite is given
@@ -317,7 +332,7 @@ func TestFullRewriteKeepsHotChunksAtHand(t *testing.T) {
 	rep, err := r.CompactIndex(ctx, hot)
 	require.NoError(t, err)
 	require.True(t, rep.Full)
-	require.Equal(t, 4+1, rep.Written, "four shards and the hot merged object")
+	require.Equal(t, 1+1, rep.Written, "the bundle and the hot merged object")
 
 	opts.LazyIndex = true
 	lazy, err := Open(ctx, store, "tenants/t/", opts)
@@ -338,32 +353,26 @@ func TestFullRewriteKeepsHotChunksAtHand(t *testing.T) {
 	require.EqualValues(t, 1, store.indexReads.Load(), "another chunk reads its shard")
 }
 
-// TestDamagedShardIsCorrupt: a damaged shard object (a flipped byte in a
-// sealed one; a truncated plain one, whose entries are checked when used,
-// as every plain chunk is hashed against its ID) fails the lookup that
-// needs it with ErrCorrupt naming the object, and lookups served by other
-// shards still succeed.
+// TestDamagedShardIsCorrupt: a damaged bundle part (a flipped byte in a
+// sealed one; a plain one whose bytes were overwritten) fails the lookup
+// that needs it with ErrCorrupt naming the bundle, and lookups served by
+// other parts still succeed.
 func TestDamagedShardIsCorrupt(t *testing.T) {
 	for _, enc := range []bool{false, true} {
 		ctx := context.Background()
 		store := storage.NewMemory()
 		opts := Options{Create: true, Encrypt: enc, Keys: testKeys{7}, Scope: "t", Now: time.Now()}
 		ids, chunks := shardedRepo(t, store, opts)
-		victim := shardOf(ids[0], 2)
-		var key string
-		for oi, err := range store.List(ctx, "tenants/t/index/s02-") {
-			require.NoError(t, err)
-			if s, ok := parseShardName(strings.TrimPrefix(oi.Key, "tenants/t/index/")); ok && s == victim {
-				key = oi.Key
-			}
-		}
-		require.NotEmpty(t, key)
+		key, parts := onlyBundle(t, store, opts)
+		victim := shardOf(ids[0], parts[0].bits)
 		b, err := storage.ReadAll(ctx, store, key)
 		require.NoError(t, err)
-		if enc {
-			b[len(b)/2] ^= 0x40
-		} else {
-			b = b[:len(b)/2]
+		for _, p := range parts {
+			if p.shard == victim && enc {
+				b[p.off+p.n/2] ^= 0x40
+			} else if p.shard == victim {
+				copy(b[p.off:], "XXXXX") // the index magic
+			}
 		}
 		require.NoError(t, storage.PutBytes(ctx, store, key, b, nil))
 
@@ -374,7 +383,7 @@ func TestDamagedShardIsCorrupt(t *testing.T) {
 		require.ErrorIs(t, err, ErrCorrupt, "encrypted %v", enc)
 		require.ErrorContains(t, err, key)
 		for i, id := range ids {
-			if shardOf(id, 2) != victim {
+			if shardOf(id, parts[0].bits) != victim {
 				got, err := r.LoadChunk(ctx, id, nil)
 				require.NoError(t, err)
 				require.Equal(t, chunks[i], got)
@@ -382,4 +391,94 @@ func TestDamagedShardIsCorrupt(t *testing.T) {
 			}
 		}
 	}
+}
+
+// onlyBundle returns the key and table of the one bundle of scope t.
+func onlyBundle(t *testing.T, store storage.Store, opts Options) (string, []bundlePart) {
+	t.Helper()
+	ctx := context.Background()
+	r, err := Open(ctx, store, "tenants/t/", opts)
+	require.NoError(t, err)
+	var keys []string
+	for k, err := range storage.ListKeys(ctx, store, "tenants/t/index/b") {
+		require.NoError(t, err)
+		keys = append(keys, k)
+	}
+	require.Len(t, keys, 1)
+	parts, err := r.readBundleTable(ctx, keys[0])
+	require.NoError(t, err)
+	return keys[0], parts
+}
+
+// A damaged table (a flipped byte when sealed, a length past the end, a
+// truncated bundle) fails the listing of a lazy Repo and the open of one
+// that is not with ErrCorrupt naming the bundle.
+func TestDamagedBundleTableIsCorrupt(t *testing.T) {
+	ctx := context.Background()
+	for _, damage := range []string{"flip", "length", "truncate"} {
+		store := storage.NewMemory()
+		opts := Options{Create: true, Encrypt: true, Keys: testKeys{7}, Scope: "t", Now: time.Now()}
+		shardedRepo(t, store, opts)
+		key, parts := onlyBundle(t, store, opts)
+		b, err := storage.ReadAll(ctx, store, key)
+		require.NoError(t, err)
+		switch damage {
+		case "flip":
+			b[8] ^= 1
+		case "length":
+			b[0] = 0x7f
+		case "truncate":
+			b = b[:parts[len(parts)-1].off+1]
+		}
+		require.NoError(t, storage.PutBytes(ctx, store, key, b, nil))
+		_, err = Open(ctx, store, "tenants/t/", Options{Scope: "t", Keys: testKeys{7}})
+		require.ErrorIs(t, err, ErrCorrupt, damage)
+		require.ErrorContains(t, err, key, damage)
+		lazy, err := Open(ctx, store, "tenants/t/", Options{Scope: "t", Keys: testKeys{7}, LazyIndex: true})
+		require.NoError(t, err)
+		if damage == "truncate" { // the table reads; the last part does not
+			_, err = lazy.LoadChunk(ctx, ID{0xff, 0xff}, nil)
+		} else {
+			err = lazy.RefreshIndex(ctx)
+		}
+		require.ErrorIs(t, err, ErrCorrupt, damage)
+	}
+}
+
+// A bundle part listing a chunk outside its shard is refused as corrupt.
+func TestBundlePartOutsideItsShardIsCorrupt(t *testing.T) {
+	ctx := context.Background()
+	store := storage.NewMemory()
+	opts := Options{Create: true, Scope: "t", Now: time.Now()}
+	r, err := Open(ctx, store, "tenants/t/", opts)
+	require.NoError(t, err)
+	name := "index/b" + strings.Repeat("ab", 16)
+	packs := []IndexPack{{Name: strings.Repeat("cd", 16), Entries: []PackEntry{{ID: ID{0x80}, Length: 10, RawLength: 10}}}}
+	body := r.encodeBundle(name, []shard{{bits: 1, prefix: 0}}, [][]byte{EncodeIndex(packs)})
+	require.NoError(t, storage.PutBytes(ctx, store, "tenants/t/"+name, body, nil))
+	_, err = Open(ctx, store, "tenants/t/", Options{Scope: "t"})
+	require.ErrorIs(t, err, ErrCorrupt)
+	require.ErrorContains(t, err, "outside the shard")
+}
+
+// FuzzDecodeBundleTable: a table that decodes encodes back to the same
+// bytes, its parts laid end to end from the base.
+func FuzzDecodeBundleTable(f *testing.F) {
+	f.Add(encodeBundleTable([]bundlePart{{shard: shard{bits: 5, prefix: 3}, n: 100}, {shard: shard{bits: 5, prefix: 31}, n: 4096}}), int64(40))
+	f.Add(encodeBundleTable(nil), int64(4))
+	f.Add([]byte{1, 13, 0xff, 0x1f, 1}, int64(0))
+	f.Fuzz(func(t *testing.T, b []byte, base int64) {
+		parts, err := decodeBundleTable(b, base)
+		if err != nil {
+			return
+		}
+		require.Equal(t, b, encodeBundleTable(parts))
+		off := base
+		for _, p := range parts {
+			require.Equal(t, off, p.off)
+			require.LessOrEqual(t, p.bits, uint8(maxShardBits))
+			require.Less(t, int(p.prefix), 1<<p.bits)
+			off += p.n
+		}
+	})
 }
