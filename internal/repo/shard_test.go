@@ -482,3 +482,72 @@ func FuzzDecodeBundleTable(f *testing.F) {
 		}
 	})
 }
+
+// A repository whose index is in shard objects of the previous format
+// (index/s<bits>-<prefix>-<id>) reads lazily as before, and its next
+// compaction rewrites everything into a bundle: no shard object is left
+// and every chunk still loads.
+func TestLegacyShardObjectsBecomeABundle(t *testing.T) {
+	ctx := context.Background()
+	store := storage.NewMemory()
+	opts := Options{Create: true, Encrypt: true, Keys: testKeys{7}, Scope: "t", Now: time.Now()}
+	r, err := Open(ctx, store, "tenants/t/", opts)
+	require.NoError(t, err)
+	ids, chunks := bigSessions(t, r, 4, 400) // past shardTarget: a compaction rewrites it all
+	// Rewrite the index as two legacy shard objects, as that format did.
+	var packs []IndexPack
+	for _, key := range r.IndexKeys() {
+		p, err := r.readIndex(ctx, key)
+		require.NoError(t, err)
+		packs = append(packs, p...)
+		require.NoError(t, store.Delete(ctx, key))
+	}
+	for prefix := range 2 {
+		var part []IndexPack
+		for _, p := range packs {
+			var es []PackEntry
+			for _, e := range p.Entries {
+				if shardOf(e.ID, 1).prefix == uint16(prefix) {
+					es = append(es, e)
+				}
+			}
+			if len(es) > 0 {
+				part = append(part, IndexPack{Name: p.Name, Entries: es})
+			}
+		}
+		name := fmt.Sprintf("index/s01-%04x-%s", prefix, randomHex(16))
+		require.NoError(t, storage.PutBytes(ctx, store, "tenants/t/"+name, r.sealMeta(EncodeIndex(part), metaAD("index", name)), nil))
+	}
+
+	lazyOpts := opts
+	lazyOpts.LazyIndex = true
+	lazy, err := Open(ctx, store, "tenants/t/", lazyOpts)
+	require.NoError(t, err)
+	got, err := lazy.LoadChunk(ctx, ids[0], nil)
+	require.NoError(t, err)
+	require.Equal(t, chunks[0], got)
+	require.Len(t, lazy.unreadLocked(), 1, "one legacy shard read, one left")
+
+	w, err := Open(ctx, store, "tenants/t/", opts)
+	require.NoError(t, err)
+	more, moreChunks := bigSessions(t, w, compactAbove+1, 10)
+	rep, err := w.CompactIndex(ctx, nil)
+	require.NoError(t, err)
+	require.True(t, rep.Full, "%+v", rep)
+	var left []string
+	for k, err := range storage.ListKeys(ctx, store, "tenants/t/index/") {
+		require.NoError(t, err)
+		left = append(left, strings.TrimPrefix(k, "tenants/t/index/"))
+	}
+	require.Len(t, left, 1)
+	require.True(t, parseBundleName(left[0]), left[0])
+
+	fresh, err := Open(ctx, store, "tenants/t/", lazyOpts)
+	require.NoError(t, err)
+	for i, id := range append(ids, more...) {
+		want := append(chunks, moreChunks...)[i]
+		got, err := fresh.LoadChunk(ctx, id, nil)
+		require.NoError(t, err)
+		require.Equal(t, want, got)
+	}
+}
