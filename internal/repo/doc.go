@@ -10,8 +10,11 @@
 //	packs/<hh>/<id>     pack objects: chunk blobs, then an (encrypted) header
 //	index/<id>          index objects: chunk ID -> pack, offset, length; a
 //	                    backup's delta, index/m-<id> a compaction's merge of
-//	                    deltas, index/s<bits>-<prefix>-<id> a shard of the
-//	                    whole index, read only when a lookup needs it (shard.go)
+//	                    deltas, index/b<id> a bundle: the index (or merged
+//	                    deltas) in parts by chunk ID prefix, each read by
+//	                    range only when a lookup needs it (bundle.go);
+//	                    index/s<bits>-<prefix>-<id>, a shard object of the
+//	                    previous format, read likewise (shard.go)
 //	snapshots/<id>      snapshot manifests: the commit point, written last with IfNotExist
 //	head                a hint naming the newest snapshot (an ID) and how many were
 //	                    committed since the catalog's last compaction, written after

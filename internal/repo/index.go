@@ -219,10 +219,11 @@ type indexRead struct {
 	parts  []bundlePart
 }
 
-// planReads groups keys into reads: the parts of one bundle together.
-func (r *Repo) planReads(keys []string) []indexRead {
+// planReads groups keys into reads: the parts of one bundle together. A
+// part whose table the Repo no longer holds (a concurrent refresh found
+// the index rewritten and reset it) is left out and reported as gone.
+func (r *Repo) planReads(keys []string) (reads []indexRead, gone bool) {
 	slices.Sort(keys)
-	var reads []indexRead
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	for _, key := range keys {
@@ -231,20 +232,25 @@ func (r *Repo) planReads(keys []string) []indexRead {
 			reads = append(reads, indexRead{object: key, keys: []string{key}})
 			continue
 		}
+		t := r.tables[obj]
+		i, err := strconv.Atoi(key[len(obj)+1:])
+		if t == nil || err != nil || i < 0 || i >= len(t.parts) {
+			gone = true
+			continue
+		}
 		if len(reads) == 0 || reads[len(reads)-1].object != obj {
 			reads = append(reads, indexRead{object: obj})
 		}
 		rd := &reads[len(reads)-1]
-		i, _ := strconv.Atoi(key[len(obj)+1:])
 		rd.keys = append(rd.keys, key)
-		rd.parts = append(rd.parts, r.tables[obj].parts[i])
+		rd.parts = append(rd.parts, t.parts[i])
 	}
 	for _, rd := range reads { // part order: keys sort "#10" before "#2"
 		if rd.parts != nil {
 			sortParts(rd.keys, rd.parts)
 		}
 	}
-	return reads
+	return reads, gone
 }
 
 // sortParts sorts parts by offset and keys with them.
@@ -272,8 +278,8 @@ func (r *Repo) read(ctx context.Context, rd indexRead) ([][]IndexPack, error) {
 // loadKeys reads the index objects and bundle parts at keys, eight reads
 // at a time, adds their entries and records them as loaded, and reports
 // whether one of them was gone.
-func (r *Repo) loadKeys(ctx context.Context, keys []string) (gone bool, err error) {
-	reads := r.planReads(keys)
+func (r *Repo) loadKeys(ctx context.Context, keys []string) (bool, error) {
+	reads, gone := r.planReads(keys)
 	results := make([][][]IndexPack, len(reads))
 	errs := make([]error, len(reads))
 	var wg sync.WaitGroup

@@ -18,12 +18,13 @@ import (
 // entry made a backup's cost grow with the repository's history (40,000
 // entries at 10,000 snapshots of BenchmarkBackupAfterHistory). A full
 // rewrite of the index (a compaction that merges everything, a prune, a
-// repair) writes it as shard objects, each holding the entries whose
-// chunk IDs begin with the same bits:
+// repair) writes it in shards, each holding the entries whose chunk IDs
+// begin with the same bits: now as the parts of one bundle (bundle.go),
+// before as shard objects, which are still read:
 //
 //	index/s<bits>-<prefix>-<random>   e.g. index/s05-0013-<32 hex>
 //
-// bits (two decimal digits) grows with the index so that a shard stays
+// bits (two decimal digits) grew with the index so that a shard stayed
 // near shardTarget bytes; prefix (four hex digits) is the value of the
 // IDs' first bits. A Repo opened with Options.LazyIndex reads the other
 // index objects (the deltas each backup writes, the merged ones of

@@ -551,3 +551,23 @@ func TestLegacyShardObjectsBecomeABundle(t *testing.T) {
 		require.Equal(t, want, got)
 	}
 }
+
+// A part whose bundle's table the Repo dropped meanwhile (a concurrent
+// refresh reset the index) is reported gone, so the caller lists the
+// index again, and not read.
+func TestPartOfAForgottenBundleIsGone(t *testing.T) {
+	ctx := context.Background()
+	store := storage.NewMemory()
+	opts := Options{Create: true, Scope: "t", Now: time.Now(), LazyIndex: true}
+	shardedRepo(t, store, Options{Create: true, Scope: "t", Now: opts.Now})
+	r, err := Open(ctx, store, "tenants/t/", opts)
+	require.NoError(t, err)
+	require.NoError(t, r.RefreshIndex(ctx))
+	keys := r.unreadLocked()
+	require.Len(t, keys, shardedParts)
+	r.resetIndex()
+	gone, err := r.loadKeys(ctx, keys[:2])
+	require.NoError(t, err)
+	require.True(t, gone)
+	require.Zero(t, r.IndexLen())
+}
