@@ -50,19 +50,17 @@ type bundlePart struct {
 type bundleTable struct {
 	key    string // the bundle's
 	parts  []bundlePart
-	loaded int // parts loaded (Repo.loadedIdx holds their keys)
-}
-
-func newBundleTable(key string, parts []bundlePart) *bundleTable {
-	return &bundleTable{key: key, parts: parts}
+	filter chunkFilter // the IDs the parts hold; empty: none kept
+	loaded int         // parts loaded (Repo.loadedIdx holds their keys)
 }
 
 // partKey returns the key of part i.
 func (t *bundleTable) partKey(i int) string { return partKey(t.key, i) }
 
-// covering returns the range of the parts that cover id.
+// covering returns the range of the parts that cover id: none when the
+// filter says the bundle does not hold it.
 func (t *bundleTable) covering(id ID) (from, to int) {
-	if len(t.parts) == 0 {
+	if len(t.parts) == 0 || !t.filter.mayHold(id) {
 		return 0, 0
 	}
 	s := shardOf(id, t.parts[0].bits)
@@ -70,6 +68,64 @@ func (t *bundleTable) covering(id ID) (from, to int) {
 	for to = from; to < len(t.parts) && t.parts[to].prefix == s.prefix; to++ {
 	}
 	return from, to
+}
+
+// chunkFilter is a Bloom filter of chunk IDs, filterBits bits and
+// filterProbes probes per ID (about 1 % false positives), kept in a
+// bundle's table: a lookup of a chunk the bundle does not hold (every
+// chunk a backup makes anew) reads none of its parts. IDs are keyed
+// hashes, uniform already, so the probes are words of the ID. Past
+// maxFilter bytes (about 400,000 IDs) a bundle keeps none.
+type chunkFilter []byte
+
+const (
+	filterBits   = 10
+	filterProbes = 7
+	maxFilter    = 512 << 10
+)
+
+// newChunkFilter returns a filter of the IDs of packs, or none past
+// maxFilter.
+func newChunkFilter(packs []IndexPack) chunkFilter {
+	n := 0
+	for _, p := range packs {
+		n += len(p.Entries)
+	}
+	size := max(8, (n*filterBits+7)/8)
+	if size > maxFilter {
+		return nil
+	}
+	f := make(chunkFilter, size)
+	for _, p := range packs {
+		for _, e := range p.Entries {
+			f.add(e.ID)
+		}
+	}
+	return f
+}
+
+func (f chunkFilter) add(id ID) {
+	m := uint32(len(f)) * 8
+	for i := range filterProbes {
+		h := binary.LittleEndian.Uint32(id[4*i:]) % m
+		f[h/8] |= 1 << (h % 8)
+	}
+}
+
+// mayHold reports whether id may be among the filter's IDs: always for
+// no filter.
+func (f chunkFilter) mayHold(id ID) bool {
+	if len(f) == 0 {
+		return true
+	}
+	m := uint32(len(f)) * 8
+	for i := range filterProbes {
+		h := binary.LittleEndian.Uint32(id[4*i:]) % m
+		if f[h/8]&(1<<(h%8)) == 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // parseBundleName reports whether name (after "index/") names a bundle.
@@ -104,29 +160,50 @@ func objectKey(key string) string {
 	return key
 }
 
-// encodeBundleTable encodes the shards and lengths of parts.
-func encodeBundleTable(parts []bundlePart) []byte {
+// encodeBundleTable encodes the shards and lengths of parts, then the
+// filter.
+func encodeBundleTable(parts []bundlePart, filter chunkFilter) []byte {
 	b := binary.AppendUvarint(nil, uint64(len(parts)))
 	for _, p := range parts {
 		b = append(b, p.bits)
 		b = binary.AppendUvarint(b, uint64(p.prefix))
 		b = binary.AppendUvarint(b, uint64(p.n))
 	}
-	return b
+	b = binary.AppendUvarint(b, uint64(len(filter)))
+	return append(b, filter...)
 }
 
 // decodeBundleTable decodes a table whose parts begin at offset base.
-func decodeBundleTable(b []byte, base int64) ([]bundlePart, error) {
+func decodeBundleTable(b []byte, base int64) ([]bundlePart, chunkFilter, error) {
+	parts, rest, err := decodeBundleParts(b, base)
+	if err != nil {
+		return nil, nil, err
+	}
+	d := decoder{b: rest}
+	n, err := d.uvarint()
+	if err != nil || n != uint64(len(d.b)) || n > maxFilter {
+		return nil, nil, fmt.Errorf("bundle table: bad filter length")
+	}
+	filter := chunkFilter(d.b)
+	if !bytes.Equal(encodeBundleTable(parts, filter), b) {
+		return nil, nil, fmt.Errorf("bundle table: not in canonical form")
+	}
+	return parts, filter, nil
+}
+
+// decodeBundleParts decodes the parts of a table and returns what
+// follows them.
+func decodeBundleParts(b []byte, base int64) ([]bundlePart, []byte, error) {
 	d := decoder{b: b}
 	n, err := d.uvarint()
 	if err != nil || n > uint64(len(b)) {
-		return nil, fmt.Errorf("bundle table: bad part count")
+		return nil, nil, fmt.Errorf("bundle table: bad part count")
 	}
 	parts := make([]bundlePart, 0, n)
 	off := base
 	for i := range n {
 		if len(d.b) == 0 {
-			return nil, fmt.Errorf("bundle table: part %d: truncated", i)
+			return nil, nil, fmt.Errorf("bundle table: part %d: truncated", i)
 		}
 		bits := d.b[0]
 		d.b = d.b[1:]
@@ -134,37 +211,31 @@ func decodeBundleTable(b []byte, base int64) ([]bundlePart, error) {
 		size, err2 := d.uvarint()
 		switch {
 		case err1 != nil || err2 != nil:
-			return nil, fmt.Errorf("bundle table: part %d: truncated", i)
+			return nil, nil, fmt.Errorf("bundle table: part %d: truncated", i)
 		case bits > maxShardBits || prefix >= 1<<bits:
-			return nil, fmt.Errorf("bundle table: part %d: bad shard %d/%d", i, bits, prefix)
+			return nil, nil, fmt.Errorf("bundle table: part %d: bad shard %d/%d", i, bits, prefix)
 		case size == 0 || size > maxIndexObject:
-			return nil, fmt.Errorf("bundle table: part %d: bad length %d", i, size)
+			return nil, nil, fmt.Errorf("bundle table: part %d: bad length %d", i, size)
 		}
 		if i > 0 && (bits != parts[0].bits || uint16(prefix) < parts[i-1].prefix) {
-			return nil, fmt.Errorf("bundle table: part %d: shard %d/%d out of order", i, bits, prefix)
+			return nil, nil, fmt.Errorf("bundle table: part %d: shard %d/%d out of order", i, bits, prefix)
 		}
 		parts = append(parts, bundlePart{shard: shard{bits: bits, prefix: uint16(prefix)}, off: off, n: int64(size)})
 		off += int64(size)
 	}
-	if len(d.b) != 0 {
-		return nil, fmt.Errorf("bundle table: %d trailing bytes", len(d.b))
-	}
-	if !bytes.Equal(encodeBundleTable(parts), b) {
-		return nil, fmt.Errorf("bundle table: not in canonical form")
-	}
-	return parts, nil
+	return parts, d.b, nil
 }
 
 // encodeBundle seals parts (each an encoded index of its shard) and the
-// table into the bundle object named name (after the prefix).
-func (r *Repo) encodeBundle(name string, shards []shard, parts [][]byte) []byte {
+// table with filter into the bundle object named name (after the prefix).
+func (r *Repo) encodeBundle(name string, shards []shard, parts [][]byte, filter chunkFilter) []byte {
 	table := make([]bundlePart, len(parts))
 	sealed := make([][]byte, len(parts))
 	for i, p := range parts {
 		sealed[i] = r.sealMeta(p, metaAD("index", partKey(name, i)))
 		table[i] = bundlePart{shard: shards[i], n: int64(len(sealed[i]))}
 	}
-	t := r.sealMeta(encodeBundleTable(table), metaAD("index", name+"#table"))
+	t := r.sealMeta(encodeBundleTable(table, filter), metaAD("index", name+"#table"))
 	out := binary.BigEndian.AppendUint32(nil, uint32(len(t)))
 	out = append(out, t...)
 	for _, s := range sealed {
@@ -174,7 +245,7 @@ func (r *Repo) encodeBundle(name string, shards []shard, parts [][]byte) []byte 
 }
 
 // readBundleTable reads the table of the bundle at key.
-func (r *Repo) readBundleTable(ctx context.Context, key string) ([]bundlePart, error) {
+func (r *Repo) readBundleTable(ctx context.Context, key string) (*bundleTable, error) {
 	head, err := readHead(ctx, r.store, key, bundleHeadRead)
 	if err != nil {
 		return nil, err
@@ -196,11 +267,11 @@ func (r *Repo) readBundleTable(ctx context.Context, key string) ([]bundlePart, e
 	if err != nil {
 		return nil, err
 	}
-	parts, err := decodeBundleTable(plain, 4+t)
+	parts, filter, err := decodeBundleTable(plain, 4+t)
 	if err != nil {
 		return nil, r.bundleCorrupt(key, err.Error())
 	}
-	return parts, nil
+	return &bundleTable{key: key, parts: parts, filter: filter}, nil
 }
 
 // bundleCorrupt is the error of a damaged bundle.
@@ -275,11 +346,10 @@ func (r *Repo) readBundle(ctx context.Context, key string) ([]IndexPack, error) 
 	t, ok := r.tables[key]
 	r.mu.RUnlock()
 	if !ok {
-		parts, err := r.readBundleTable(ctx, key)
-		if err != nil {
+		var err error
+		if t, err = r.readBundleTable(ctx, key); err != nil {
 			return nil, err
 		}
-		t = newBundleTable(key, parts)
 	}
 	keys := make([]string, len(t.parts))
 	for i := range keys {

@@ -86,43 +86,29 @@ func (r *Repo) CompactIndex(ctx context.Context, hot []ID) (*IndexCompaction, er
 	if !r.NeedsCompaction() {
 		return rep, nil
 	}
-	var merge, shards []string
-	var total, largest int64
-	for oi, err := range r.store.List(ctx, r.prefix+"index/") {
-		if err != nil {
-			return rep, fmt.Errorf("compact index: %w", err)
-		}
-		key, size := oi.Key, oi.Size
-		total += size
-		if r.isBundleKey(key) {
-			largest = max(largest, size)
-		}
-		if r.isShardObject(key) {
-			shards = append(shards, key)
-			continue
-		}
-		merge = append(merge, key)
+	o, err := r.listIndexObjects(ctx)
+	if err != nil {
+		return rep, fmt.Errorf("compact index: %w", err)
 	}
-	rep.Full = total-largest >= max(int64(shardTarget), total/mergedShare)
+	rep.Full = o.total-o.largest >= max(int64(shardTarget), o.total/mergedShare)
+	merge := o.merge
 	if rep.Full {
-		merge = append(merge, shards...)
+		merge = append(merge, o.shards...)
 	}
 	packs, read, err := r.readMerged(ctx, merge)
 	if err != nil {
 		return rep, fmt.Errorf("compact index: %w", err)
 	}
-	rep.Merged = len(read)
-	var written []string
-	if rep.Full || indexSize(packs) >= mergedCap {
-		written, _, err = r.writeShards(ctx, packs)
-		if kept := hotEntries(packs, hot); err == nil && len(kept) > 0 && indexSize(kept) <= total/hotShare {
-			var more []string
-			more, _, err = r.writeIndexAs(ctx, mergedBase, kept)
-			written = append(written, more...)
+	bundle := rep.Full || indexSize(packs) >= mergedCap
+	if bundle && !rep.Full && len(o.small) > 0 { // one small bundle at most
+		more, moreRead, err := r.readMerged(ctx, o.small)
+		if err != nil {
+			return rep, fmt.Errorf("compact index: %w", err)
 		}
-	} else {
-		written, _, err = r.writeIndexAs(ctx, mergedBase, packs)
+		packs, read = append(packs, more...), append(read, moreRead...)
 	}
+	rep.Merged = len(read)
+	written, err := r.writeCompacted(ctx, packs, hot, bundle, o.total)
 	rep.Written = len(written)
 	if err != nil {
 		return rep, fmt.Errorf("compact index: %w (nothing was deleted)", err)
@@ -135,6 +121,62 @@ func (r *Repo) CompactIndex(ctx context.Context, hot []ID) (*IndexCompaction, er
 		rep.Removed++
 	}
 	return rep, nil
+}
+
+// indexObjects is the index as a compaction lists it.
+type indexObjects struct {
+	merge   []string // deltas and merged objects, which every open reads
+	shards  []string // bundles and shard objects
+	small   []string // the bundles but the largest
+	total   int64    // bytes of all
+	largest int64    // bytes of the largest bundle
+}
+
+// listIndexObjects lists the index objects and sorts them for CompactIndex.
+func (r *Repo) listIndexObjects(ctx context.Context) (*indexObjects, error) {
+	o := &indexObjects{}
+	var bundles []string
+	largestKey := ""
+	for oi, err := range r.store.List(ctx, r.prefix+"index/") {
+		if err != nil {
+			return nil, err
+		}
+		o.total += oi.Size
+		if r.isBundleKey(oi.Key) {
+			bundles = append(bundles, oi.Key)
+			if oi.Size > o.largest {
+				o.largest, largestKey = oi.Size, oi.Key
+			}
+		}
+		if r.isShardObject(oi.Key) {
+			o.shards = append(o.shards, oi.Key)
+		} else {
+			o.merge = append(o.merge, oi.Key)
+		}
+	}
+	for _, b := range bundles {
+		if b != largestKey {
+			o.small = append(o.small, b)
+		}
+	}
+	return o, nil
+}
+
+// writeCompacted writes the merged packs: as a bundle (and the hot
+// entries, when at most a hotShare-th of the index's total bytes, as a
+// merged object) or as one merged object.
+func (r *Repo) writeCompacted(ctx context.Context, packs []IndexPack, hot []ID, bundle bool, total int64) ([]string, error) {
+	if !bundle {
+		written, _, err := r.writeIndexAs(ctx, mergedBase, packs)
+		return written, err
+	}
+	written, _, err := r.writeShards(ctx, packs)
+	if kept := hotEntries(packs, hot); err == nil && len(kept) > 0 && indexSize(kept) <= total/hotShare {
+		var more []string
+		more, _, err = r.writeIndexAs(ctx, mergedBase, kept)
+		written = append(written, more...)
+	}
+	return written, err
 }
 
 // hotEntries returns the entries of packs whose IDs are in hot.

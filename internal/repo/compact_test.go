@@ -156,3 +156,45 @@ func TestReaderSurvivesCompaction(t *testing.T) {
 	require.NoError(t, late.loadListed(ctx, listed), "objects gone since the listing make it list again")
 	require.Equal(t, len(ids), late.IndexLen())
 }
+
+// TestCompactionKeepsOneSmallBundle: beside the index's large bundle,
+// merged deltas past mergedCap become a small bundle, and the next such
+// compaction merges that one in too, so an open reads at most two
+// bundle tables; every chunk loads from a fresh lazy Repo.
+func TestCompactionKeepsOneSmallBundle(t *testing.T) {
+	ctx := context.Background()
+	store := storage.NewMemory()
+	opts := Options{Create: true, Scope: "t", Now: time.Now()}
+	r, err := Open(ctx, store, "tenants/t/", opts)
+	require.NoError(t, err)
+	ids, chunks := bigSessions(t, r, compactAbove+1, 2500) // ~2 MB of index
+	rep, err := r.CompactIndex(ctx, nil)
+	require.NoError(t, err)
+	require.True(t, rep.Full)
+	bundles := func() int {
+		n := 0
+		for k, err := range storage.ListKeys(ctx, store, "tenants/t/index/b") {
+			require.NoError(t, err)
+			require.True(t, r.isBundleKey(k))
+			n++
+		}
+		return n
+	}
+	var merged []int
+	for round := range 4 {
+		more, moreChunks := bigSessions(t, r, compactAbove+1, 20+round) // new chunks each round
+		ids, chunks = append(ids, more...), append(chunks, moreChunks...)
+		rep, err := r.CompactIndex(ctx, nil)
+		require.NoError(t, err)
+		require.False(t, rep.Full, "round %d", round)
+		merged = append(merged, rep.Merged)
+		require.LessOrEqual(t, bundles(), 2, "round %d", round)
+	}
+	// Deltas into a merged object; then deltas and it into a small
+	// bundle; again; then deltas, the merged object and the small bundle.
+	require.Equal(t, []int{compactAbove + 1, compactAbove + 2, compactAbove + 1, compactAbove + 3}, merged)
+	require.Equal(t, 2, bundles())
+	lazy := opts
+	lazy.LazyIndex = true
+	requireChunks(t, store, lazy, ids, chunks)
+}

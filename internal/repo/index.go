@@ -193,7 +193,7 @@ func (r *Repo) readTables(ctx context.Context, listed map[string]struct{}) (gone
 	}
 	r.mu.RUnlock()
 	for _, key := range keys {
-		parts, err := r.readBundleTable(ctx, key)
+		t, err := r.readBundleTable(ctx, key)
 		if errors.Is(err, storage.ErrNotFound) {
 			gone = true
 			continue
@@ -205,7 +205,7 @@ func (r *Repo) readTables(ctx context.Context, listed map[string]struct{}) (gone
 		if r.tables == nil {
 			r.tables = map[string]*bundleTable{}
 		}
-		r.tables[key] = newBundleTable(key, parts)
+		r.tables[key] = t
 		r.mu.Unlock()
 	}
 	return gone, nil

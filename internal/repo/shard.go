@@ -127,7 +127,7 @@ func (r *Repo) writeShards(ctx context.Context, packs []IndexPack) (keys []strin
 		}
 	}
 	name := "index/b" + randomHex(16)
-	body := r.encodeBundle(name, shards, parts)
+	body := r.encodeBundle(name, shards, parts, newChunkFilter(packs))
 	if err := storage.PutBytes(ctx, r.store, r.prefix+name, body, &storage.PutOptions{IfNotExist: true}); err != nil {
 		return nil, 0, fmt.Errorf("write index: %w", err)
 	}

@@ -3,9 +3,12 @@ package repo
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -54,10 +57,10 @@ func shardedRepo(t *testing.T, store storage.Store, opts Options) ([]ID, [][]byt
 	require.Len(t, r.loadedIdx, 1)
 	for key := range r.loadedIdx {
 		require.True(t, r.isBundleKey(key), "%s is a bundle", key)
-		parts, err := r.readBundleTable(ctx, key)
+		table, err := r.readBundleTable(ctx, key)
 		require.NoError(t, err)
-		require.Len(t, parts, shardedParts)
-		for _, p := range parts {
+		require.Len(t, table.parts, shardedParts)
+		for _, p := range table.parts {
 			require.EqualValues(t, 5, p.bits)
 		}
 	}
@@ -284,16 +287,35 @@ func TestLazyConcurrentLookups(t *testing.T) {
 	}
 	wg.Wait()
 	require.NoError(t, errors.Join(errs...))
-	require.EqualValues(t, 1+shardedParts, store.indexReads.Load(), "the table and each part read once")
+	require.Len(t, store.ranges(), shardedParts+1, "the table and each part read")
+	for at, n := range store.ranges() {
+		if at != 0 { // the table is read by each lookup that lists the index
+			require.EqualValues(t, 1, n, "part at %d read once", at)
+		}
+	}
 }
 
-// countingStore counts reads of index objects.
+// countingStore counts reads of index objects, in all and by offset.
 type countingStore struct {
 	storage.Store
 	indexReads atomic.Int64
+	mu         sync.Mutex
+	byOffset   map[int64]int
 }
 
-func (c *countingStore) reset() { c.indexReads.Store(0) }
+func (c *countingStore) reset() {
+	c.indexReads.Store(0)
+	c.mu.Lock()
+	c.byOffset = nil
+	c.mu.Unlock()
+}
+
+// ranges returns how many times each offset of an index object was read.
+func (c *countingStore) ranges() map[int64]int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return maps.Clone(c.byOffset)
+}
 
 func (c *countingStore) Get(ctx context.Context, key string) (io.ReadCloser, error) {
 	return c.GetRange(ctx, key, 0, -1)
@@ -302,6 +324,12 @@ func (c *countingStore) Get(ctx context.Context, key string) (io.ReadCloser, err
 func (c *countingStore) GetRange(ctx context.Context, key string, off, n int64) (io.ReadCloser, error) {
 	if strings.Contains(key, "/index/") {
 		c.indexReads.Add(1)
+		c.mu.Lock()
+		if c.byOffset == nil {
+			c.byOffset = map[int64]int{}
+		}
+		c.byOffset[off]++
+		c.mu.Unlock()
 	}
 	return c.Store.GetRange(ctx, key, off, n)
 }
@@ -405,9 +433,9 @@ func onlyBundle(t *testing.T, store storage.Store, opts Options) (string, []bund
 		keys = append(keys, k)
 	}
 	require.Len(t, keys, 1)
-	parts, err := r.readBundleTable(ctx, keys[0])
+	table, err := r.readBundleTable(ctx, keys[0])
 	require.NoError(t, err)
-	return keys[0], parts
+	return keys[0], table.parts
 }
 
 // A damaged table (a flipped byte when sealed, a length past the end, a
@@ -418,10 +446,11 @@ func TestDamagedBundleTableIsCorrupt(t *testing.T) {
 	for _, damage := range []string{"flip", "length", "truncate"} {
 		store := storage.NewMemory()
 		opts := Options{Create: true, Encrypt: true, Keys: testKeys{7}, Scope: "t", Now: time.Now()}
-		shardedRepo(t, store, opts)
+		ids, _ := shardedRepo(t, store, opts)
 		key, parts := onlyBundle(t, store, opts)
 		b, err := storage.ReadAll(ctx, store, key)
 		require.NoError(t, err)
+		last := ids[slices.IndexFunc(ids, func(id ID) bool { return parts[len(parts)-1].covers(id) })]
 		switch damage {
 		case "flip":
 			b[8] ^= 1
@@ -437,7 +466,7 @@ func TestDamagedBundleTableIsCorrupt(t *testing.T) {
 		lazy, err := Open(ctx, store, "tenants/t/", Options{Scope: "t", Keys: testKeys{7}, LazyIndex: true})
 		require.NoError(t, err)
 		if damage == "truncate" { // the table reads; the last part does not
-			_, err = lazy.LoadChunk(ctx, ID{0xff, 0xff}, nil)
+			_, err = lazy.LoadChunk(ctx, last, nil)
 		} else {
 			err = lazy.RefreshIndex(ctx)
 		}
@@ -454,7 +483,7 @@ func TestBundlePartOutsideItsShardIsCorrupt(t *testing.T) {
 	require.NoError(t, err)
 	name := "index/b" + strings.Repeat("ab", 16)
 	packs := []IndexPack{{Name: strings.Repeat("cd", 16), Entries: []PackEntry{{ID: ID{0x80}, Length: 10, RawLength: 10}}}}
-	body := r.encodeBundle(name, []shard{{bits: 1, prefix: 0}}, [][]byte{EncodeIndex(packs)})
+	body := r.encodeBundle(name, []shard{{bits: 1, prefix: 0}}, [][]byte{EncodeIndex(packs)}, nil)
 	require.NoError(t, storage.PutBytes(ctx, store, "tenants/t/"+name, body, nil))
 	_, err = Open(ctx, store, "tenants/t/", Options{Scope: "t"})
 	require.ErrorIs(t, err, ErrCorrupt)
@@ -464,15 +493,16 @@ func TestBundlePartOutsideItsShardIsCorrupt(t *testing.T) {
 // FuzzDecodeBundleTable: a table that decodes encodes back to the same
 // bytes, its parts laid end to end from the base.
 func FuzzDecodeBundleTable(f *testing.F) {
-	f.Add(encodeBundleTable([]bundlePart{{shard: shard{bits: 5, prefix: 3}, n: 100}, {shard: shard{bits: 5, prefix: 31}, n: 4096}}), int64(40))
-	f.Add(encodeBundleTable(nil), int64(4))
-	f.Add([]byte{1, 13, 0xff, 0x1f, 1}, int64(0))
+	f.Add(encodeBundleTable([]bundlePart{{shard: shard{bits: 5, prefix: 3}, n: 100}, {shard: shard{bits: 5, prefix: 31}, n: 4096}}, chunkFilter{1, 2, 3, 4, 5, 6, 7, 8}), int64(40))
+	f.Add(encodeBundleTable(nil, nil), int64(4))
+	f.Add([]byte{1, 13, 0xff, 0x1f, 1, 0}, int64(0))
 	f.Fuzz(func(t *testing.T, b []byte, base int64) {
-		parts, err := decodeBundleTable(b, base)
+		parts, filter, err := decodeBundleTable(b, base)
 		if err != nil {
 			return
 		}
-		require.Equal(t, b, encodeBundleTable(parts))
+		require.Equal(t, b, encodeBundleTable(parts, filter))
+		require.LessOrEqual(t, len(filter), maxFilter)
 		off := base
 		for _, p := range parts {
 			require.Equal(t, off, p.off)
@@ -570,4 +600,50 @@ func TestPartOfAForgottenBundleIsGone(t *testing.T) {
 	require.NoError(t, err)
 	require.True(t, gone)
 	require.Zero(t, r.IndexLen())
+}
+
+// The filter never misses an ID it was given and rejects about 1 % of
+// others; a bundle's table keeps it, and a lookup of a chunk the bundle
+// does not hold reads no part.
+func TestChunkFilter(t *testing.T) {
+	var packs []IndexPack
+	for i := range 20 {
+		p := IndexPack{Name: fmt.Sprintf("%032x", i)}
+		for j := range 1000 {
+			p.Entries = append(p.Entries, PackEntry{ID: ID(sha256.Sum256(fmt.Appendf(nil, "in %d %d", i, j)))})
+		}
+		packs = append(packs, p)
+	}
+	f := newChunkFilter(packs)
+	require.Len(t, f, 20000*filterBits/8)
+	for _, p := range packs {
+		for _, e := range p.Entries {
+			require.True(t, f.mayHold(e.ID))
+		}
+	}
+	fp := 0
+	for i := range 20000 {
+		if f.mayHold(ID(sha256.Sum256(fmt.Appendf(nil, "out %d", i)))) {
+			fp++
+		}
+	}
+	require.Less(t, fp, 20000*3/100, "false positives")
+	require.True(t, chunkFilter(nil).mayHold(ID{1}), "no filter: every ID may be there")
+
+	ctx := context.Background()
+	store := &countingStore{Store: storage.NewMemory()}
+	opts := Options{Create: true, Scope: "t", Now: time.Now()}
+	ids, _ := shardedRepo(t, store, opts)
+	opts.LazyIndex = true
+	r, err := Open(ctx, store, "tenants/t/", opts)
+	require.NoError(t, err)
+	require.NoError(t, r.RefreshIndex(ctx))
+	store.reset()
+	for i := range 50 {
+		require.False(t, r.Has(ID(sha256.Sum256(fmt.Appendf(nil, "absent %d", i)))))
+		require.NoError(t, r.need(ctx, ID(sha256.Sum256(fmt.Appendf(nil, "absent %d", i)))))
+	}
+	require.LessOrEqual(t, store.indexReads.Load(), int64(3), "absent chunks read (almost) no part")
+	require.NoError(t, r.need(ctx, ids[0]))
+	require.True(t, r.Has(ids[0]))
 }
