@@ -27,20 +27,19 @@ func (a *archiver) saveEntryList() error {
 }
 
 func (a *archiver) chunkEntryList() error {
-	probe := a.e.bufs.Get(int64(entryListProbe))
-	defer a.e.bufs.Put(probe)
-	n, err := io.ReadFull(a.pr, probe.B[:entryListProbe])
-	src, size := io.Reader(bytes.NewReader(probe.B[:n])), int64(n)
-	switch err {
-	case io.EOF, io.ErrUnexpectedEOF: // the whole list: a buffer of its size
-	case nil:
-		src, size = io.MultiReader(src, a.pr), SizeUnknown
-	default:
+	var head bytes.Buffer
+	n, err := io.CopyN(&head, a.pr, int64(entryListProbe)+1)
+	var c *repo.Chunker
+	switch {
+	case err == io.EOF: // the whole list, chunked where it lies
+		c = repo.NewChunkerOver(a.r.Gear(), head.Bytes())
+	case err != nil:
 		return err
+	default:
+		buf := a.e.bufs.Get(SizeUnknown)
+		defer a.e.bufs.Put(buf)
+		c = repo.NewChunker(a.r.Gear(), io.MultiReader(bytes.NewReader(head.Bytes()[:n]), a.pr), buf.B)
 	}
-	buf := a.e.bufs.Get(size)
-	defer a.e.bufs.Put(buf)
-	c := repo.NewChunker(a.r.Gear(), src, buf.B)
 	for {
 		chunk, err := c.Next()
 		if err == io.EOF {
@@ -58,10 +57,10 @@ func (a *archiver) chunkEntryList() error {
 }
 
 // entryListProbe: an entry list of at most this many bytes (a tenant of
-// a few thousand files) is chunked in a buffer of its own size, not in a
-// BigChunkerBuf of 5 MiB, which an engine made for one backup (a CLI
-// process) allocated and cleared for a list of a few kilobytes. The list
-// is read into a probe buffer of this size first.
+// a few thousand files) is read whole and chunked where it lies, with no
+// chunker buffer: the BigChunkerBuf of 5 MiB it took before was
+// allocated and cleared for a list of a few kilobytes by every engine
+// made for one backup (a CLI process). A variable for tests.
 var entryListProbe = 256 << 10
 
 // commit writes the manifest of the backup a ran, once its packs and index

@@ -83,6 +83,12 @@ func NewChunker(g *Gear, r io.Reader, buf []byte) *Chunker {
 	return &Chunker{gear: g, r: r, buf: buf}
 }
 
+// NewChunkerOver returns a Chunker over data held in memory: it reads
+// nothing and cuts data where a Chunker reading it would.
+func NewChunkerOver(g *Gear, data []byte) *Chunker {
+	return &Chunker{gear: g, buf: data, end: len(data), eof: true}
+}
+
 // Next returns the next chunk, or io.EOF after the last one. The slice is
 // only valid until the next call.
 //

@@ -92,3 +92,24 @@ func BenchmarkChunker(b *testing.B) {
 		}
 	}
 }
+
+// A Chunker over data in memory cuts where one reading it does, for data
+// shorter than a chunk, around MaxChunk and of many chunks.
+func TestChunkerOverMemoryCutsAlike(t *testing.T) {
+	g := NewGear([]byte("test"))
+	for _, n := range []int{0, 1, MinChunk - 1, AvgChunk, MaxChunk, MaxChunk + 1, 12 << 20} {
+		data := randBytes(uint64(n), n)
+		want := chunkAll(t, g, data)
+		c := NewChunkerOver(g, data)
+		var got [][]byte
+		for {
+			ch, err := c.Next()
+			if err == io.EOF {
+				break
+			}
+			require.NoError(t, err)
+			got = append(got, append([]byte(nil), ch...))
+		}
+		require.Equal(t, want, got, "%d bytes", n)
+	}
+}
