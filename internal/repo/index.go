@@ -205,7 +205,9 @@ func (r *Repo) readTables(ctx context.Context, listed map[string]struct{}) (gone
 		if r.tables == nil {
 			r.tables = map[string]*bundleTable{}
 		}
-		r.tables[key] = t
+		if _, read := r.tables[key]; !read { // a concurrent refresh's copy counts its loaded parts
+			r.tables[key] = t
+		}
 		r.mu.Unlock()
 	}
 	return gone, nil
