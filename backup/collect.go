@@ -58,7 +58,9 @@ func (a *archiver) wait(ctx context.Context, j *job, tick <-chan time.Time) erro
 			return j.err
 		case <-tick:
 			a.progress.BytesDone = a.reusedBytes + a.readBytes.Load()
-			a.o.Progress(a.progress)
+			p := a.progress
+			p.Path = "" // within a file: none finished since the last report
+			a.o.Progress(p)
 		case <-ctx.Done():
 			return ctx.Err()
 		}
