@@ -28,7 +28,7 @@ func (a *archiver) saveEntryList() error {
 
 func (a *archiver) chunkEntryList() error {
 	var head bytes.Buffer
-	n, err := io.CopyN(&head, a.pr, int64(entryListProbe)+1)
+	_, err := io.CopyN(&head, a.pr, int64(entryListProbe)+1)
 	var c *repo.Chunker
 	switch {
 	case err == io.EOF: // the whole list, chunked where it lies
@@ -38,7 +38,7 @@ func (a *archiver) chunkEntryList() error {
 	default:
 		buf := a.e.bufs.Get(SizeUnknown)
 		defer a.e.bufs.Put(buf)
-		c = repo.NewChunker(a.r.Gear(), io.MultiReader(bytes.NewReader(head.Bytes()[:n]), a.pr), buf.B)
+		c = repo.NewChunker(a.r.Gear(), io.MultiReader(&head, a.pr), buf.B)
 	}
 	for {
 		chunk, err := c.Next()

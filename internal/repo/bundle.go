@@ -154,10 +154,29 @@ func partKey(key string, i int) string { return key + "#" + strconv.Itoa(i) }
 // objectKey returns the stored object of a loaded key: the bundle of a
 // part key, else key itself.
 func objectKey(key string) string {
-	if i := strings.IndexByte(key, '#'); i >= 0 {
-		return key[:i]
+	obj, _ := splitPartKey(key)
+	return obj
+}
+
+// splitPartKey returns the bundle and part number of a part key; key
+// itself and -1 for any other key (or a malformed part number).
+func splitPartKey(key string) (string, int) {
+	h := strings.IndexByte(key, '#')
+	if h < 0 {
+		return key, -1
 	}
-	return key
+	i, err := strconv.Atoi(key[h+1:])
+	if err != nil {
+		i = -1
+	}
+	return key[:h], i
+}
+
+// comparePartKeys orders keys by object, then a bundle's parts by number.
+func comparePartKeys(a, b string) int {
+	oa, ia := splitPartKey(a)
+	ob, ib := splitPartKey(b)
+	return cmp.Or(strings.Compare(oa, ob), cmp.Compare(ia, ib))
 }
 
 // encodeBundleTable encodes the shards and lengths of parts, then the

@@ -23,16 +23,7 @@ func TestChunkerIndependentOfReadSizes(t *testing.T) {
 		{"odd-sizes", func() io.Reader { return &oddReader{data: data} }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			c := NewChunker(g, tc.r(), nil)
-			var got [][]byte
-			for {
-				ch, err := c.Next()
-				if err == io.EOF {
-					break
-				}
-				require.NoError(t, err)
-				got = append(got, append([]byte(nil), ch...))
-			}
+			got := drain(t, NewChunker(g, tc.r(), nil))
 			require.Equal(t, len(want), len(got))
 			for i := range want {
 				require.Equal(t, len(want[i]), len(got[i]), "chunk %d", i)

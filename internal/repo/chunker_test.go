@@ -19,7 +19,11 @@ func randBytes(seed uint64, n int) []byte {
 }
 
 func chunkAll(t testing.TB, g *Gear, data []byte) [][]byte {
-	c := NewChunker(g, bytes.NewReader(data), nil)
+	return drain(t, NewChunker(g, bytes.NewReader(data), nil))
+}
+
+// drain returns copies of every chunk c cuts.
+func drain(t testing.TB, c *Chunker) [][]byte {
 	var out [][]byte
 	for {
 		ch, err := c.Next()
@@ -100,16 +104,6 @@ func TestChunkerOverMemoryCutsAlike(t *testing.T) {
 	for _, n := range []int{0, 1, MinChunk - 1, AvgChunk, MaxChunk, MaxChunk + 1, 12 << 20} {
 		data := randBytes(uint64(n), n)
 		want := chunkAll(t, g, data)
-		c := NewChunkerOver(g, data)
-		var got [][]byte
-		for {
-			ch, err := c.Next()
-			if err == io.EOF {
-				break
-			}
-			require.NoError(t, err)
-			got = append(got, append([]byte(nil), ch...))
-		}
-		require.Equal(t, want, got, "%d bytes", n)
+		require.Equal(t, want, drain(t, NewChunkerOver(g, data)), "%d bytes", n)
 	}
 }

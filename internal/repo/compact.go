@@ -170,7 +170,7 @@ func (r *Repo) writeCompacted(ctx context.Context, packs []IndexPack, hot []ID, 
 		written, _, err := r.writeIndexAs(ctx, mergedBase, packs)
 		return written, err
 	}
-	written, _, err := r.writeShards(ctx, packs)
+	written, err := r.writeShards(ctx, packs)
 	if kept := hotEntries(packs, hot); err == nil && len(kept) > 0 && indexSize(kept) <= total/hotShare {
 		var more []string
 		more, _, err = r.writeIndexAs(ctx, mergedBase, kept)

@@ -2,14 +2,12 @@ package repo
 
 import (
 	"bytes"
-	"cmp"
 	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"maps"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 
@@ -225,18 +223,17 @@ type indexRead struct {
 // part whose table the Repo no longer holds (a concurrent refresh found
 // the index rewritten and reset it) is left out and reported as gone.
 func (r *Repo) planReads(keys []string) (reads []indexRead, gone bool) {
-	slices.Sort(keys)
+	slices.SortFunc(keys, comparePartKeys) // a bundle's parts in part (and so offset) order
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	for _, key := range keys {
-		obj := objectKey(key)
+		obj, i := splitPartKey(key)
 		if obj == key {
 			reads = append(reads, indexRead{object: key, keys: []string{key}})
 			continue
 		}
 		t := r.tables[obj]
-		i, err := strconv.Atoi(key[len(obj)+1:])
-		if t == nil || err != nil || i < 0 || i >= len(t.parts) {
+		if t == nil || i < 0 || i >= len(t.parts) {
 			gone = true
 			continue
 		}
@@ -247,25 +244,7 @@ func (r *Repo) planReads(keys []string) (reads []indexRead, gone bool) {
 		rd.keys = append(rd.keys, key)
 		rd.parts = append(rd.parts, t.parts[i])
 	}
-	for _, rd := range reads { // part order: keys sort "#10" before "#2"
-		if rd.parts != nil {
-			sortParts(rd.keys, rd.parts)
-		}
-	}
 	return reads, gone
-}
-
-// sortParts sorts parts by offset and keys with them.
-func sortParts(keys []string, parts []bundlePart) {
-	idx := make([]int, len(parts))
-	for i := range idx {
-		idx[i] = i
-	}
-	slices.SortFunc(idx, func(a, b int) int { return cmp.Compare(parts[a].off, parts[b].off) })
-	k2, p2 := slices.Clone(keys), slices.Clone(parts)
-	for i, j := range idx {
-		keys[i], parts[i] = k2[j], p2[j]
-	}
 }
 
 // read reads rd, returning the packs of each of its keys.

@@ -136,7 +136,7 @@ func (r *Repo) writePrunedIndex(ctx context.Context, plan *PrunePlan, newPacks [
 	if len(keep) == 0 {
 		return nil
 	}
-	_, _, err := r.writeShards(ctx, keep)
+	_, err := r.writeShards(ctx, keep)
 	return err
 }
 

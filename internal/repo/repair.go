@@ -86,7 +86,7 @@ func (r *Repo) RepairIndex(ctx context.Context) (*IndexRepair, error) {
 	if err != nil {
 		return nil, err
 	}
-	keys, _, err := r.writeShards(ctx, indexed)
+	keys, err := r.writeShards(ctx, indexed)
 	rep.IndexesWritten = len(keys)
 	if err != nil {
 		return rep, fmt.Errorf("repair index: %w (the old index objects are still there)", err)

@@ -102,9 +102,8 @@ func indexSize(packs []IndexPack) int64 {
 }
 
 // writeShards stores packs as one bundle of parts of the width their
-// size asks for and returns its key and the bytes written (none on
-// error).
-func (r *Repo) writeShards(ctx context.Context, packs []IndexPack) (keys []string, n int64, err error) {
+// size asks for and returns its key (none on error).
+func (r *Repo) writeShards(ctx context.Context, packs []IndexPack) ([]string, error) {
 	bits := shardBitsFor(indexSize(packs), partTarget)
 	byShard := make([][]IndexPack, 1<<bits)
 	for _, p := range packs {
@@ -129,9 +128,9 @@ func (r *Repo) writeShards(ctx context.Context, packs []IndexPack) (keys []strin
 	name := "index/b" + randomHex(16)
 	body := r.encodeBundle(name, shards, parts, newChunkFilter(packs))
 	if err := storage.PutBytes(ctx, r.store, r.prefix+name, body, &storage.PutOptions{IfNotExist: true}); err != nil {
-		return nil, 0, fmt.Errorf("write index: %w", err)
+		return nil, fmt.Errorf("write index: %w", err)
 	}
-	return []string{r.prefix + name}, int64(len(body)), nil
+	return []string{r.prefix + name}, nil
 }
 
 // checkShard refuses the entries of the index object at key, of shard
