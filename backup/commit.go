@@ -7,8 +7,6 @@ import (
 	"io"
 	"time"
 
-	"github.com/google/uuid"
-
 	"github.com/iluxsys/steward"
 	"github.com/iluxsys/steward/internal/errs"
 	"github.com/iluxsys/steward/internal/repo"
@@ -67,14 +65,11 @@ var entryListProbe = 256 << 10
 // are flushed: the manifest, written only if no object has its key, is the
 // commit point. A backup that fails before leaves no manifest.
 func (e *Engine) commit(ctx context.Context, tenant string, a *archiver, start time.Time) (*Snapshot, error) {
-	id, err := uuid.NewV7()
-	if err != nil {
-		return nil, err
-	}
+	id := newSnapshotID(e.cfg.Clock.Now())
 	o, r := a.o, a.r
 	m := &manifest{Format: 2, Tree: a.tree}
 	m.Snapshot = Snapshot{
-		ID: id.String(), Tenant: tenant, Type: o.Type, Timestamp: start.UTC(),
+		ID: id, Tenant: tenant, Type: o.Type, Timestamp: start.UTC(),
 		CreatedBy: steward.PrincipalID(ctx), Tags: o.Tags, Components: o.Components,
 		Checksums: a.sums.Sums(),
 		Metadata: Metadata{

@@ -12,10 +12,12 @@ import (
 	"testing/fstest"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
 
 	"github.com/iluxsys/steward/backup"
 	"github.com/iluxsys/steward/internal/fakeclock"
+	"github.com/iluxsys/steward/internal/repo"
 	"github.com/iluxsys/steward/internal/snapshot"
 	"github.com/iluxsys/steward/storage"
 )
@@ -243,4 +245,36 @@ func TestIncrementalWithUnsetModTimes(t *testing.T) {
 	_, err = e.Backup(master(), "acme", src, &backup.Options{Type: backup.Incremental})
 	require.NoError(t, err)
 	require.Equal(t, int64(1), src.opens.Load(), "only the file whose mtime changed is opened (same size, zero mtime: unchanged by the rule)")
+}
+
+// TestSnapshotIDsFollowTheEngineClock: a snapshot's ID is a UUIDv7 whose
+// time is the engine clock's at commit (the catalog lists snapshots by
+// it), IDs made under a frozen clock still increase, and a clock set back
+// by more than a second is followed, not overridden by an earlier ID.
+func TestSnapshotIDsFollowTheEngineClock(t *testing.T) {
+	at := time.Date(2031, 5, 6, 7, 8, 9, 0, time.UTC)
+	clock := fakeclock.New(at)
+	e, err := backup.New(storage.NewMemory(), &backup.Config{Clock: clock})
+	require.NoError(t, err)
+	fsys := sampleFS(3, 1)
+	idAt := func() (string, uint64) {
+		s, err := e.Backup(master(), "acme", backup.FSSource(fsys), &backup.Options{Type: backup.Full})
+		require.NoError(t, err)
+		u, err := uuid.Parse(s.ID)
+		require.NoError(t, err)
+		require.Equal(t, uuid.Version(7), u.Version())
+		require.Equal(t, uuid.RFC4122, u.Variant())
+		ms, ok := repo.IDTime(s.ID)
+		require.True(t, ok)
+		return s.ID, ms
+	}
+	first, t1 := idAt()
+	second, t2 := idAt()
+	require.Equal(t, uint64(at.UnixMilli()), t1)
+	require.Equal(t, t1, t2, "a frozen clock: the same millisecond")
+	require.Less(t, first, second, "IDs made under one clock increase")
+
+	clock.Set(at.Add(-48 * time.Hour))
+	_, back := idAt()
+	require.Equal(t, uint64(at.Add(-48*time.Hour).UnixMilli()), back, "a clock set back is followed")
 }

@@ -7,7 +7,6 @@ import (
 	"slices"
 	"sort"
 	"sync"
-	"time"
 
 	"github.com/iluxsys/steward/internal/repo"
 )
@@ -113,7 +112,7 @@ func (e *Engine) compactCatalog(ctx context.Context, r *repo.Repo) error {
 	if err != nil {
 		return err
 	}
-	now := uint64(time.Now().UnixMilli()) & (1<<48 - 1)
+	now := uint64(e.cfg.Clock.Now().UnixMilli()) & (1<<48 - 1)
 	if len(segs) == 0 || slices.ContainsFunc(segs, func(s repo.CatalogSegment) bool { return s.Legacy }) {
 		return e.rebuildCatalog(ctx, r, segs, now)
 	}
