@@ -162,21 +162,48 @@ func cutAt(g *Gear, data []byte) (int, bool) {
 	if n < normal {
 		normal = n
 	}
-	var h uint64
-	i := MinChunk
 	// The gear hash only remembers the last 64 bytes, so starting at
 	// MinChunk without warm-up changes nothing that matters.
-	for ; i < normal; i++ {
-		h = (h << 1) + g[data[i]]
-		if h&maskS == 0 {
-			return i + 1, true
-		}
+	i, h, ok := gearScan(g, data[:normal], MinChunk, 0, maskS)
+	if ok {
+		return i, true
 	}
-	for ; i < n; i++ {
-		h = (h << 1) + g[data[i]]
-		if h&maskL == 0 {
-			return i + 1, true
-		}
+	if i, _, ok = gearScan(g, data[:n], i, h, maskL); ok {
+		return i, true
 	}
 	return n, false
+}
+
+// gearScan rolls the gear hash h over data from i and returns the length
+// up to the first byte after which h&mask is zero, with ok set; else
+// len(data), the hash there and false. Each step is h = h<<1 + g[b]; four
+// steps are taken as h<<4 plus the four bytes' terms, which do not depend
+// on h, so the chain from one h to the next is two operations every four
+// bytes instead of two every byte (the hashes, and so the cuts, are the
+// same: the sums wrap alike).
+func gearScan(g *Gear, data []byte, i int, h uint64, mask uint64) (int, uint64, bool) {
+	for ; i+4 <= len(data); i += 4 {
+		a, b, c, d := g[data[i]], g[data[i+1]], g[data[i+2]], g[data[i+3]]
+		h1 := h<<1 + a
+		h2 := h<<2 + (a<<1 + b)
+		h3 := h<<3 + (a<<2 + b<<1 + c)
+		h = h<<4 + (a<<3 + b<<2 + c<<1 + d)
+		switch {
+		case h1&mask == 0:
+			return i + 1, 0, true
+		case h2&mask == 0:
+			return i + 2, 0, true
+		case h3&mask == 0:
+			return i + 3, 0, true
+		case h&mask == 0:
+			return i + 4, 0, true
+		}
+	}
+	for ; i < len(data); i++ {
+		h = h<<1 + g[data[i]]
+		if h&mask == 0 {
+			return i + 1, 0, true
+		}
+	}
+	return len(data), h, false
 }

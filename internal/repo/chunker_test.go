@@ -97,6 +97,18 @@ func BenchmarkChunker(b *testing.B) {
 	}
 }
 
+// BenchmarkCut measures the gear hash alone: the cuts of 64 MiB in memory.
+func BenchmarkCut(b *testing.B) {
+	g := NewGear([]byte("bench"))
+	data := randBytes(3, 64<<20)
+	b.SetBytes(int64(len(data)))
+	for b.Loop() {
+		for rest := data; len(rest) > 0; {
+			rest = rest[cut(g, rest):]
+		}
+	}
+}
+
 // A Chunker over data in memory cuts where one reading it does, for data
 // shorter than a chunk, around MaxChunk and of many chunks.
 func TestChunkerOverMemoryCutsAlike(t *testing.T) {
@@ -105,5 +117,35 @@ func TestChunkerOverMemoryCutsAlike(t *testing.T) {
 		data := randBytes(uint64(n), n)
 		want := chunkAll(t, g, data)
 		require.Equal(t, want, drain(t, NewChunkerOver(g, data)), "%d bytes", n)
+	}
+}
+
+// gearScan, four bytes a step, finds the cut a byte-at-a-time loop does,
+// with the same hash when it finds none, for every start and mask here
+// (small masks: cuts every few bytes, at each of the four positions).
+func TestGearScanCutsWhereTheSimpleLoopDoes(t *testing.T) {
+	g := NewGear([]byte("scan"))
+	data := randBytes(9, 4099)
+	simple := func(i int, h, mask uint64) (int, uint64, bool) {
+		for ; i < len(data); i++ {
+			h = h<<1 + g[data[i]]
+			if h&mask == 0 {
+				return i + 1, 0, true
+			}
+		}
+		return len(data), h, false
+	}
+	for _, mask := range []uint64{spreadMask(1), spreadMask(3), spreadMask(6), spreadMask(13), maskS} {
+		for start := 0; start < 40; start++ {
+			for i, h := start, uint64(start); i < len(data); {
+				wi, wh, wok := simple(i, h, mask)
+				gi, gh, gok := gearScan(g, data, i, h, mask)
+				require.Equal(t, [3]any{wi, wh, wok}, [3]any{gi, gh, gok}, "mask %x from %d", mask, i)
+				if !wok {
+					break
+				}
+				i, h = wi, uint64(wi)
+			}
+		}
 	}
 }
