@@ -146,6 +146,10 @@ type bucketStore struct {
 	// keys, when set, lists keys alone (the file:// adapter's stats no
 	// file and reads a directory once for all the prefixes in it).
 	keys func(ctx context.Context, prefixes []string) iter.Seq2[string, error]
+	// stage and putStaged, when set, make the store a Stager (the file://
+	// adapter on Linux).
+	stage     func(key string) (*os.File, error)
+	putStaged func(ctx context.Context, key string, f *os.File, create bool) error
 }
 
 // validate checks key with ValidateKey and then the backend's own rule.
@@ -464,6 +468,12 @@ func OpenDir(dir string) (Store, error) {
 	}
 	s.keys = func(ctx context.Context, prefixes []string) iter.Seq2[string, error] {
 		return fileKeys(ctx, dir, prefixes)
+	}
+	if stageFile != nil {
+		s.stage = func(key string) (*os.File, error) { return stageFile(dir, key) }
+		s.putStaged = func(ctx context.Context, key string, f *os.File, create bool) error {
+			return putStagedFile(ctx, dir, key, f, create)
+		}
 	}
 	if fileRange != nil {
 		s.read = func(ctx context.Context, key string, off, n int64) (io.ReadCloser, error) {

@@ -75,16 +75,36 @@ func (s *Saver) failed() error {
 	return s.err
 }
 
+// openPack is a pack being filled: in a file staged in the store (see
+// storage.Stager), which becomes the pack without a copy, or else in a
+// temporary file that is copied into the store.
 type openPack struct {
 	name    string
 	f       *os.File
+	staged  bool // f is unnamed and staged for the pack's key
 	size    int64
 	entries []PackEntry
 }
 
+// newPack opens a pack file: staged where the store can, else a temporary
+// file in dir (os.TempDir when empty).
+func (s *Saver) newPack(dir string) (*openPack, error) {
+	name := randomHex(16)
+	if f, err := storage.Stage(s.r.store, s.r.PackKey(name)); err == nil {
+		return &openPack{name: name, f: f, staged: true}, nil
+	}
+	f, err := os.CreateTemp(dir, "steward-pack-*")
+	if err != nil {
+		return nil, fmt.Errorf("create temporary pack file: %w", err)
+	}
+	return &openPack{name: name, f: f}, nil
+}
+
 func (p *openPack) discard() {
 	p.f.Close()
-	os.Remove(p.f.Name())
+	if !p.staged {
+		os.Remove(p.f.Name())
+	}
 }
 
 // NewSaver starts a save session. maxUploads bounds concurrent pack uploads.
@@ -226,11 +246,11 @@ func (s *Saver) save(id ID, plain []byte, compress bool, kind packKind) (bool, e
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.cur[kind] == nil {
-		f, err := os.CreateTemp(s.tmpDir, "steward-pack-*")
+		p, err := s.newPack(s.tmpDir)
 		if err != nil {
-			return false, fmt.Errorf("create temporary pack file: %w", err)
+			return false, err
 		}
-		s.cur[kind] = &openPack{name: randomHex(16), f: f}
+		s.cur[kind] = p
 	}
 	p := s.cur[kind]
 	if _, err := p.f.Write(sealed); err != nil {
@@ -283,16 +303,25 @@ func (s *Saver) writePack(p *openPack) error {
 	if _, err := p.f.Write(trailer); err != nil {
 		return fmt.Errorf("write temporary pack file: %w", err)
 	}
+	if err := s.putPack(key, p, int64(len(trailer))); err != nil {
+		return fmt.Errorf("upload pack: %w", err)
+	}
+	s.storedBytes.Add(int64(len(hdr) + 4 + len(packMagic)))
+	return nil
+}
+
+// putPack stores p, its trailer of n bytes written: a staged pack is
+// given its key, a temporary one copied.
+func (s *Saver) putPack(key string, p *openPack, n int64) error {
+	if p.staged {
+		return s.r.store.(storage.Stager).PutStaged(s.ctx, key, p.f, nil)
+	}
 	if _, err := p.f.Seek(0, io.SeekStart); err != nil {
 		return fmt.Errorf("rewind temporary pack file: %w", err)
 	}
 	// The reader is limited to the pack's length, and is a Seeker so that
 	// a retrying Store can replay it.
-	if err := s.r.store.Put(s.ctx, key, io.NewSectionReader(p.f, 0, p.size+int64(len(trailer))), nil); err != nil {
-		return fmt.Errorf("upload pack: %w", err)
-	}
-	s.storedBytes.Add(int64(len(hdr) + 4 + len(packMagic)))
-	return nil
+	return s.r.store.Put(s.ctx, key, io.NewSectionReader(p.f, 0, p.size+n), nil)
 }
 
 // Flush uploads the open pack, waits for every upload, and writes the
