@@ -67,8 +67,13 @@ func readFileRange(ctx context.Context, dir, key string, off, n int64) (io.ReadC
 		}
 		got += m
 	}
-	return io.NopCloser(bytes.NewReader(buf[:got])), nil
+	return memReader{bytes.NewReader(buf[:got])}, nil
 }
+
+// memReader is a range read whole; it tells its Size (see ReadAllLimit).
+type memReader struct{ *bytes.Reader }
+
+func (memReader) Close() error { return nil }
 
 // openRead opens p for reading, retrying when interrupted.
 func openRead(p string) (int, error) {

@@ -166,7 +166,14 @@ func ReadAllLimit(ctx context.Context, s Store, key string, limit int64) ([]byte
 	if limit >= 0 {
 		r = io.LimitReader(rc, limit+1)
 	}
-	b, err := io.ReadAll(r)
+	hint := int64(-1)
+	if sz, ok := rc.(interface{ Size() int64 }); ok {
+		hint = sz.Size()
+		if limit >= 0 {
+			hint = min(hint, limit+1)
+		}
+	}
+	b, err := readAllHint(r, hint)
 	if err != nil {
 		return nil, &Error{Op: "get", Key: key, Err: err}
 	}
@@ -174,6 +181,31 @@ func ReadAllLimit(ctx context.Context, s Store, key string, limit int64) ([]byte
 		return nil, &Error{Op: "get", Key: key, Err: fmt.Errorf("%w: more than %d bytes", ErrTooLarge, limit)}
 	}
 	return b, nil
+}
+
+// readAllHint is io.ReadAll into a buffer of hint bytes (its reader's
+// size, when it tells: a directory store's and a bucket's readers do), so
+// an object is read into one allocation instead of a doubling series of
+// them, each cleared and, fresh from the system, faulted in. A wrong hint
+// costs what io.ReadAll would. hint < 0: io.ReadAll.
+func readAllHint(r io.Reader, hint int64) ([]byte, error) {
+	if hint < 0 || hint > 1<<30 {
+		return io.ReadAll(r)
+	}
+	b := make([]byte, 0, hint+1) // the read that finds EOF needs room
+	for {
+		n, err := r.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err == io.EOF {
+			return b, nil
+		}
+		if err != nil {
+			return b, err
+		}
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+	}
 }
 
 // PutBytes writes b under key.
