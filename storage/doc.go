@@ -10,4 +10,11 @@
 // Conditional create (PutOptions.IfNotExist) is the one coordination
 // primitive the rest of the SDK builds commit points, locks and append-only
 // logs on.
+//
+// A Store may offer more than the interface, through optional interfaces
+// its wrappers pass on: KeyLister lists keys without sizes and several
+// prefixes at once, Stager takes a file the caller wrote as an object
+// without copying it (a directory store on Linux: the packs a backup
+// writes are filled in place). Callers use them through ListKeys and
+// Stage, which fall back to the plain Store.
 package storage
