@@ -133,9 +133,7 @@ func TestCompactIndexFailuresLoseNothing(t *testing.T) {
 func TestReaderSurvivesCompaction(t *testing.T) {
 	ctx := context.Background()
 	store := storage.NewMemory()
-	opts := Options{Create: true, Scope: "t", Now: time.Now()}
-	w, err := Open(ctx, store, "tenants/t/", opts)
-	require.NoError(t, err)
+	w, opts := newScope(t, store)
 	ids, chunks := sessions(t, w, 0, 40)
 	reader, err := Open(ctx, store, "tenants/t/", opts)
 	require.NoError(t, err)
@@ -164,9 +162,7 @@ func TestReaderSurvivesCompaction(t *testing.T) {
 func TestCompactionKeepsOneSmallBundle(t *testing.T) {
 	ctx := context.Background()
 	store := storage.NewMemory()
-	opts := Options{Create: true, Scope: "t", Now: time.Now()}
-	r, err := Open(ctx, store, "tenants/t/", opts)
-	require.NoError(t, err)
+	r, opts := newScope(t, store)
 	ids, chunks := bigSessions(t, r, compactAbove+1, 2500) // ~2 MB of index
 	rep, err := r.CompactIndex(ctx, nil)
 	require.NoError(t, err)

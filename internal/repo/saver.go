@@ -87,13 +87,13 @@ type openPack struct {
 }
 
 // newPack opens a pack file: staged where the store can, else a temporary
-// file in dir (os.TempDir when empty).
-func (s *Saver) newPack(dir string) (*openPack, error) {
+// file in s.tmpDir (os.TempDir when empty).
+func (s *Saver) newPack() (*openPack, error) {
 	name := randomHex(16)
 	if f, err := storage.Stage(s.r.store, s.r.PackKey(name)); err == nil {
 		return &openPack{name: name, f: f, staged: true}, nil
 	}
-	f, err := os.CreateTemp(dir, "steward-pack-*")
+	f, err := os.CreateTemp(s.tmpDir, "steward-pack-*")
 	if err != nil {
 		return nil, fmt.Errorf("create temporary pack file: %w", err)
 	}
@@ -246,7 +246,7 @@ func (s *Saver) save(id ID, plain []byte, compress bool, kind packKind) (bool, e
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.cur[kind] == nil {
-		p, err := s.newPack(s.tmpDir)
+		p, err := s.newPack()
 		if err != nil {
 			return false, err
 		}

@@ -44,6 +44,28 @@ func bigSessions(t *testing.T, r *Repo, n, per int) ([]ID, [][]byte) {
 // shardedRepo makes a repository whose index was rewritten as a bundle
 // by a full compaction: 17 sessions of 100 chunks (about 80 KB of index,
 // so 32 parts of at most partTarget bytes).
+// newScope creates the unencrypted scope "t" in store and returns it
+// with the options that open it again.
+func newScope(t *testing.T, store storage.Store) (*Repo, Options) {
+	t.Helper()
+	opts := Options{Create: true, Scope: "t", Now: time.Now()}
+	r, err := Open(context.Background(), store, "tenants/t/", opts)
+	require.NoError(t, err)
+	return r, opts
+}
+
+// lazySharded builds shardedRepo's index in store and opens the scope
+// again with a lazy index.
+func lazySharded(t *testing.T, store storage.Store) (*Repo, []ID, [][]byte) {
+	t.Helper()
+	opts := Options{Create: true, Scope: "t", Now: time.Now()}
+	ids, chunks := shardedRepo(t, store, opts)
+	opts.LazyIndex = true
+	r, err := Open(context.Background(), store, "tenants/t/", opts)
+	require.NoError(t, err)
+	return r, ids, chunks
+}
+
 func shardedRepo(t *testing.T, store storage.Store, opts Options) ([]ID, [][]byte) {
 	t.Helper()
 	ctx := context.Background()
@@ -118,17 +140,13 @@ func TestLazyRepoReadsOnlyTheShardsItNeeds(t *testing.T) {
 func TestCompleteIndexEndsLaziness(t *testing.T) {
 	ctx := context.Background()
 	store := storage.NewMemory()
-	opts := Options{Create: true, Scope: "t", Now: time.Now()}
-	ids, _ := shardedRepo(t, store, opts)
-	opts.LazyIndex = true
-	r, err := Open(ctx, store, "tenants/t/", opts)
-	require.NoError(t, err)
+	r, ids, _ := lazySharded(t, store)
 	orphans, err := r.UnreferencedPacks(ctx)
 	require.NoError(t, err)
 	require.Empty(t, orphans, "packs only unread shards listed are referenced")
 	require.Equal(t, len(ids), r.IndexLen())
 
-	r, err = Open(ctx, store, "tenants/t/", opts)
+	r, err = Open(ctx, store, "tenants/t/", Options{Scope: "t", Now: time.Now(), LazyIndex: true})
 	require.NoError(t, err)
 	require.NoError(t, r.CompleteIndex(ctx))
 	require.True(t, r.lazy.empty())
@@ -174,15 +192,13 @@ func TestLazyReaderSurvivesFullCompaction(t *testing.T) {
 func TestShardEntryOutsideItsShardIsCorrupt(t *testing.T) {
 	ctx := context.Background()
 	store := storage.NewMemory()
-	opts := Options{Create: true, Scope: "t", Now: time.Now()}
-	r, err := Open(ctx, store, "tenants/t/", opts)
-	require.NoError(t, err)
+	r, _ := newScope(t, store)
 	id := ID{0x80} // first bit 1: outside shard s01-0000
 	name := "index/s01-0000-" + strings.Repeat("ab", 16)
 	packs := []IndexPack{{Name: strings.Repeat("cd", 16), Entries: []PackEntry{{ID: id, Length: 10, RawLength: 10}}}}
 	require.NoError(t, storage.PutBytes(ctx, store, "tenants/t/"+name, r.sealMeta(EncodeIndex(packs), metaAD("index", name)), nil))
 
-	_, err = Open(ctx, store, "tenants/t/", Options{Scope: "t"})
+	_, err := Open(ctx, store, "tenants/t/", Options{Scope: "t"})
 	require.ErrorIs(t, err, ErrCorrupt)
 	require.ErrorContains(t, err, "outside the shard")
 
@@ -234,11 +250,9 @@ func TestLazyRestoreReadsShardsInBulk(t *testing.T) {
 	bulkAfter = 8
 	ctx := context.Background()
 	store := storage.NewMemory()
-	opts := Options{Create: true, Scope: "t", Now: time.Now()}
-	r, err := Open(ctx, store, "tenants/t/", opts)
-	require.NoError(t, err)
+	r, opts := newScope(t, store)
 	ids, chunks := bigSessions(t, r, compactAbove+1, 400)
-	_, err = r.CompactIndex(ctx, nil)
+	_, err := r.CompactIndex(ctx, nil)
 	require.NoError(t, err)
 
 	opts.LazyIndex = true
@@ -262,11 +276,7 @@ func TestLazyRestoreReadsShardsInBulk(t *testing.T) {
 func TestLazyConcurrentLookups(t *testing.T) {
 	ctx := context.Background()
 	store := &countingStore{Store: storage.NewMemory()}
-	opts := Options{Create: true, Scope: "t", Now: time.Now()}
-	ids, chunks := shardedRepo(t, store, opts)
-	opts.LazyIndex = true
-	r, err := Open(ctx, store, "tenants/t/", opts)
-	require.NoError(t, err)
+	r, ids, chunks := lazySharded(t, store)
 	store.reset()
 	var wg sync.WaitGroup
 	errs := make([]error, 16)
@@ -341,9 +351,7 @@ func (c *countingStore) GetRange(ctx context.Context, key string, off, n int64) 
 func TestFullRewriteKeepsHotChunksAtHand(t *testing.T) {
 	ctx := context.Background()
 	store := &countingStore{Store: storage.NewMemory()}
-	opts := Options{Create: true, Scope: "t", Now: time.Now()}
-	r, err := Open(ctx, store, "tenants/t/", opts)
-	require.NoError(t, err)
+	r, opts := newScope(t, store)
 	ids, chunks := bigSessions(t, r, compactAbove, 100)
 	s := r.NewSaver(ctx, 1)
 	for i := range 3 {
@@ -351,7 +359,7 @@ func TestFullRewriteKeepsHotChunksAtHand(t *testing.T) {
 		require.NoError(t, err)
 	}
 	meta := []byte("a new segment")
-	_, err = s.SaveMeta(r.ChunkID(meta), meta, true)
+	_, err := s.SaveMeta(r.ChunkID(meta), meta, true)
 	require.NoError(t, err)
 	require.NoError(t, s.Flush())
 	hot := s.MetaIDs()
@@ -478,14 +486,12 @@ func TestDamagedBundleTableIsCorrupt(t *testing.T) {
 func TestBundlePartOutsideItsShardIsCorrupt(t *testing.T) {
 	ctx := context.Background()
 	store := storage.NewMemory()
-	opts := Options{Create: true, Scope: "t", Now: time.Now()}
-	r, err := Open(ctx, store, "tenants/t/", opts)
-	require.NoError(t, err)
+	r, _ := newScope(t, store)
 	name := "index/b" + strings.Repeat("ab", 16)
 	packs := []IndexPack{{Name: strings.Repeat("cd", 16), Entries: []PackEntry{{ID: ID{0x80}, Length: 10, RawLength: 10}}}}
 	body := r.encodeBundle(name, []shard{{bits: 1, prefix: 0}}, [][]byte{EncodeIndex(packs)}, nil)
 	require.NoError(t, storage.PutBytes(ctx, store, "tenants/t/"+name, body, nil))
-	_, err = Open(ctx, store, "tenants/t/", Options{Scope: "t"})
+	_, err := Open(ctx, store, "tenants/t/", Options{Scope: "t"})
 	require.ErrorIs(t, err, ErrCorrupt)
 	require.ErrorContains(t, err, "outside the shard")
 }
@@ -632,11 +638,7 @@ func TestChunkFilter(t *testing.T) {
 
 	ctx := context.Background()
 	store := &countingStore{Store: storage.NewMemory()}
-	opts := Options{Create: true, Scope: "t", Now: time.Now()}
-	ids, _ := shardedRepo(t, store, opts)
-	opts.LazyIndex = true
-	r, err := Open(ctx, store, "tenants/t/", opts)
-	require.NoError(t, err)
+	r, ids, _ := lazySharded(t, store)
 	require.NoError(t, r.RefreshIndex(ctx))
 	store.reset()
 	for i := range 50 {
