@@ -270,9 +270,13 @@ func (f *fleetRun) checkRescues() {
 		var slowest, completed time.Duration
 		for _, j := range f.jobRows(k.jobs) {
 			by := j.attemptedBy[len(j.attemptedBy)-1]
-			if by == k.id && j.state == "completed" && j.rescuedAt == nil {
+			if by == k.id && j.state == "completed" && j.finalizedAt != nil && !j.finalizedAt.After(k.at) {
 				// The member finished it as it died: the COMMIT it had
 				// sent landed after the listing of its running jobs.
+				// Under load the rescuer may have taken the job from it
+				// once before (stuck past RescueAfter) and River handed
+				// it back to the same member: finalized before the kill,
+				// it was still the member's own completion.
 				f.t.Logf("job %d of killed member %s: completed by it, committed as it died", j.id, k.id)
 				continue
 			}
