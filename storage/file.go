@@ -56,9 +56,17 @@ const attrsSuffix = ".attrs"
 // move is a hard link: link(2) fails with EEXIST when the name exists, so
 // exactly one concurrent creator wins, even across processes. Otherwise it is
 // a rename, which replaces the object atomically. Either way a reader never
-// sees a partial object, and the directory is fsynced afterwards.
+// sees a partial object, and the directory is fsynced afterwards. A create
+// of a name that exists already fails before anything is written or r is
+// read.
 func fileWrite(ctx context.Context, dir, key string, r io.Reader, create bool) (err error) {
 	final := filepath.Join(dir, filepath.FromSlash(key))
+	if _, err := os.Lstat(final); err == nil && create {
+		// Taken already: link(2) would refuse it after the copy and
+		// the fsync. A name that appears after this check is still
+		// refused by the link.
+		return &Error{Op: "put", Key: key, Err: ErrExists}
+	}
 	if err := os.MkdirAll(filepath.Dir(final), 0o755); err != nil {
 		return &Error{Op: "put", Key: key, Err: err}
 	}

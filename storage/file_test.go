@@ -172,6 +172,44 @@ func TestFilePlainPutLeavesNoTemporaryFiles(t *testing.T) {
 	require.Equal(t, "k", entries[0].Name())
 }
 
+// TestFileCreateOfATakenKeyReadsNothing: a conditional create of a key
+// that exists fails with ErrExists before it reads its body or writes
+// anything (no temporary file, no fsync), and leaves the object as it was;
+// a directory at the key is refused the same way.
+func TestFileCreateOfATakenKeyReadsNothing(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	s, err := storage.OpenDir(dir)
+	require.NoError(t, err)
+	create := &storage.PutOptions{IfNotExist: true}
+	require.NoError(t, storage.PutBytes(ctx, s, "reg/acme", []byte("first"), create))
+	require.NoError(t, storage.PutBytes(ctx, s, "reg/sub/x", []byte("x"), nil))
+	for _, key := range []string{"reg/acme", "reg/sub"} {
+		body := &untouchable{}
+		err := s.Put(ctx, key, body, create)
+		require.ErrorIs(t, err, storage.ErrExists, key)
+		require.False(t, body.read, "%s: the body was read", key)
+	}
+	got, err := storage.ReadAll(ctx, s, "reg/acme")
+	require.NoError(t, err)
+	require.Equal(t, "first", string(got))
+	entries, err := os.ReadDir(filepath.Join(dir, "reg"))
+	require.NoError(t, err)
+	names := make([]string, 0, len(entries))
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	require.Equal(t, []string{"acme", "sub"}, names, "no temporary file was made")
+}
+
+// untouchable is a body that records being read.
+type untouchable struct{ read bool }
+
+func (u *untouchable) Read(p []byte) (int, error) {
+	u.read = true
+	return 0, errors.New("read")
+}
+
 // TestFileListWhileOthersWrite lists a directory that four writers keep
 // adding to, each through temporary files that appear and vanish during
 // the walk: every listing succeeds, lists every object that was there
