@@ -3,7 +3,6 @@ package restore
 import (
 	"context"
 	"io/fs"
-	"iter"
 	"slices"
 
 	"github.com/iluxsys/steward/backup"
@@ -54,13 +53,13 @@ func finishDirs(ctx context.Context, dst Target, p *Plan, o *Options) error {
 		}
 	}
 	var dirs []backup.Entry
-	for _, f := range p.snapshot {
-		if !f.Mode.IsDir() || skip[f.Path] || inMarker(f.Path) || !o.sel.wants(f) {
+	for _, de := range p.dirs {
+		if skip[de.e.Path] {
 			continue
 		}
 		// A directory above a named path is the target's unless created.
-		if created[f.Path] || o.Mode != Merge && o.sel.covers(f.Path) {
-			dirs = append(dirs, f.Entry)
+		if created[de.e.Path] || o.Mode != Merge && o.sel.covers(de.e.Path) {
+			dirs = append(dirs, de.e)
 		}
 	}
 	// Walk order puts a directory before everything below it: reversed,
@@ -88,46 +87,41 @@ type linker interface {
 // files are written: those whose first path p restores too, as a file
 // that is no hard link itself and agrees with them on mode, size, content
 // and mtime (two paths of one file do; they may not if it changed during
-// the backup). It returns nil when dst cannot link. Its memory grows with
-// the hard links restored, not with the snapshot.
-func hardLinks(dst Target, p *Plan) map[int]string {
-	if _, ok := dst.(linker); !ok {
-		return nil
+// the backup). It returns nil when dst cannot link or p restores no hard
+// link. Its memory grows with the hard links restored, not with the
+// snapshot: it reads p's entries again, twice.
+func hardLinks(ctx context.Context, dst Target, p *Plan) (map[int]string, error) {
+	if _, ok := dst.(linker); !ok || !p.links {
+		return nil, nil
+	}
+	restored := func(fn func(i int, f backup.File)) error {
+		return p.each(ctx, func(i int, f backup.File) error {
+			if p.Decisions[i].Action == ActionRestored {
+				fn(i, f)
+			}
+			return nil
+		})
 	}
 	firsts := map[string]*backup.File{} // first paths named, then found
-	for i := range p.restored() {
-		if f := &p.snapshot[p.steps[i].file]; f.HardLinkTo != "" {
+	err := restored(func(_ int, f backup.File) {
+		if f.HardLinkTo != "" {
 			firsts[f.HardLinkTo] = nil
 		}
-	}
-	if len(firsts) == 0 {
-		return nil
-	}
-	for i := range p.restored() {
-		f := &p.snapshot[p.steps[i].file]
-		if _, ok := firsts[f.Path]; ok && f.Mode.IsRegular() && f.HardLinkTo == "" {
-			firsts[f.Path] = f
-		}
+	})
+	if err != nil || len(firsts) == 0 {
+		return nil, err
 	}
 	links := map[int]string{}
-	for i := range p.restored() {
-		f := &p.snapshot[p.steps[i].file]
-		if first := firsts[f.HardLinkTo]; first != nil && sameFile(first, f) {
+	err = restored(func(i int, f backup.File) {
+		if _, ok := firsts[f.Path]; ok && f.Mode.IsRegular() && f.HardLinkTo == "" {
+			firsts[f.Path] = &f
+		}
+		// A first path comes before the paths linked to it (backup.Entry.HardLinkTo).
+		if first := firsts[f.HardLinkTo]; f.HardLinkTo != "" && first != nil && sameFile(first, &f) {
 			links[i] = first.Path
 		}
-	}
-	return links
-}
-
-// restored yields the indexes of p's restored decisions.
-func (p *Plan) restored() iter.Seq[int] {
-	return func(yield func(int) bool) {
-		for i, d := range p.Decisions {
-			if d.Action == ActionRestored && !yield(i) {
-				return
-			}
-		}
-	}
+	})
+	return links, err
 }
 
 // sameFile tells whether a and b, regular files, hold what one file

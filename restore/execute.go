@@ -52,18 +52,23 @@ func applyEntries(ctx context.Context, dst Target, p *Plan, rep *Report) error {
 		}
 		rep.record(p.Decisions[i])
 	}
-	for i, d := range p.Decisions {
-		switch d.Action {
-		case ActionDirCreated:
-			if p.steps[i].clear {
-				if err := dst.Remove(ctx, d.Path); err != nil {
-					return err
-				}
-			}
-			if _, err := dst.Create(ctx, p.snapshot[p.steps[i].file].Entry); err != nil {
+	for _, de := range p.dirs { // in walk order: parents first
+		i := p.decision[de.file]
+		if i < 0 || p.Decisions[i].Action != ActionDirCreated {
+			continue
+		}
+		if p.steps[i].clear {
+			if err := dst.Remove(ctx, de.e.Path); err != nil {
 				return err
 			}
-			rep.record(d)
+		}
+		if _, err := dst.Create(ctx, de.e); err != nil {
+			return err
+		}
+		rep.record(p.Decisions[i])
+	}
+	for _, d := range p.Decisions {
+		switch d.Action {
 		case ActionUnchanged, ActionKeptNewer, ActionConflict:
 			rep.record(d)
 		}
@@ -77,7 +82,11 @@ func applyEntries(ctx context.Context, dst Target, p *Plan, rep *Report) error {
 // others go on. Files dst links to a file restored with them (see
 // hardLinks) come in a second pass, once their first paths are written.
 func (r *Restorer) restoreFiles(ctx context.Context, tenant string, dst Target, p *Plan, o *Options, rep *Report) error {
-	run := &fileRun{r: r, tenant: tenant, dst: dst, p: p, o: o, rep: rep, links: hardLinks(dst, p),
+	links, err := hardLinks(ctx, dst, p)
+	if err != nil {
+		return err
+	}
+	run := &fileRun{r: r, tenant: tenant, dst: dst, p: p, o: o, rep: rep, links: links,
 		total:  backup.Progress{FilesTotal: int64(p.FilesRestored), BytesTotal: p.BytesRestored},
 		budget: semaphore.NewWeighted(r.cfg.BufferBytes)}
 	run.firsts = make(map[string]bool, len(run.links))
@@ -149,23 +158,22 @@ type fileJob struct {
 // budget. It stops early, returning ctx's error, when ctx ends (a file
 // failed, or the caller's ctx ended).
 func (run *fileRun) feed(ctx context.Context, jobs chan<- fileJob, linked bool) error {
-	for i, d := range run.p.Decisions {
-		if _, ok := run.links[i]; d.Action != ActionRestored || ok != linked {
-			continue
+	return run.p.each(ctx, func(i int, f backup.File) error {
+		if _, ok := run.links[i]; run.p.Decisions[i].Action != ActionRestored || ok != linked {
+			return nil
 		}
-		f := run.p.snapshot[run.p.steps[i].file]
 		cost := bufferCost(f, run.r.cfg.BufferBytes)
 		if err := run.budget.Acquire(ctx, cost); err != nil {
 			return err
 		}
 		select {
 		case jobs <- fileJob{i, f, cost}:
+			return nil
 		case <-ctx.Done():
 			run.budget.Release(cost)
 			return ctx.Err()
 		}
-	}
-	return nil
+	})
 }
 
 // restore carries out decision i, restoring f, and records it.
@@ -213,17 +221,6 @@ func (run *fileRun) write(ctx context.Context, i int, f backup.File) error {
 		}
 	}
 	return run.r.restoreFile(ctx, run.tenant, run.dst, f, run.o.Validate, &run.written)
-}
-
-// unchanged returns the snapshot's files p leaves in place as unchanged.
-func (p *Plan) unchanged() []backup.File {
-	var out []backup.File
-	for i, d := range p.Decisions {
-		if d.Action == ActionUnchanged {
-			out = append(out, p.snapshot[p.steps[i].file])
-		}
-	}
-	return out
 }
 
 // restoreFile copies one file from the repository into dst. The engine

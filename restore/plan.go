@@ -1,8 +1,10 @@
 package restore
 
 import (
+	"context"
 	"fmt"
 	"io/fs"
+	"iter"
 	"path"
 	"slices"
 	"strings"
@@ -33,14 +35,78 @@ type Plan struct {
 	// target of a merge.
 	Decisions []Decision `json:"decisions"`
 
-	snapshot []backup.File // the entries NewPlan was given
-	steps    []step        // parallel to Decisions
+	// source yields the entries the plan was made from, again, for
+	// carrying it out: a restore holds decisions, not the entry list.
+	source   entrySource
+	steps    []step  // parallel to Decisions
+	decision []int32 // by entry index (in source's order): its decision's index, or -1
+	dirs     []dirEntry
+	links    bool // some planned entry is a hard link (backup.Entry.HardLinkTo)
 }
 
 // step is how to carry out one decision.
 type step struct {
-	file  int  // index in Plan.snapshot; -1 for a removal
+	file  int  // index of the entry in source's order; -1 for a removal
 	clear bool // remove what the target holds at the path first
+}
+
+// dirEntry is a directory the plan acts on: its index in source's order
+// and its entry. A plan keeps these (far fewer than files) for making
+// directories first and giving them their modes and mtimes last.
+type dirEntry struct {
+	file int
+	e    backup.Entry
+}
+
+// entrySource yields a snapshot's entries in walk order, the same entries
+// in the same order at every call. A restore reads them once to plan and
+// again to carry the plan out, so its memory holds one decision a path,
+// not the entries' chunk lists and checksums.
+type entrySource func(ctx context.Context) iter.Seq2[backup.File, error]
+
+// sliceSource is the entrySource of entries held in memory.
+func sliceSource(files []backup.File) entrySource {
+	return func(context.Context) iter.Seq2[backup.File, error] {
+		return func(yield func(backup.File, error) bool) {
+			for _, f := range files {
+				if !yield(f, nil) {
+					return
+				}
+			}
+		}
+	}
+}
+
+// each calls fn with every planned entry and the index of its decision,
+// reading the entries from the plan's source again. An entry that is not
+// the one planned at its place (the source changed) is an error, and so
+// is fn's, which stops it.
+func (p *Plan) each(ctx context.Context, fn func(i int, f backup.File) error) error {
+	if p.source == nil {
+		return nil
+	}
+	k := 0
+	for f, err := range p.source(ctx) {
+		if err != nil {
+			return err
+		}
+		if k >= len(p.decision) {
+			return errs.Errorf("restore", "the snapshot's entry list changed while it was restored: more than the %d entries planned", len(p.decision))
+		}
+		if i := p.decision[k]; i >= 0 {
+			if f.Path != p.Decisions[i].Path {
+				return errs.Errorf("restore", "the snapshot's entry list changed while it was restored: entry %d is %q, planned as %q", k, f.Path, p.Decisions[i].Path)
+			}
+			if err := fn(int(i), f); err != nil {
+				return err
+			}
+		}
+		k++
+	}
+	if k != len(p.decision) {
+		return errs.Errorf("restore", "the snapshot's entry list changed while it was restored: %d entries, %d planned", k, len(p.decision))
+	}
+	return nil
 }
 
 // Counts tallies decisions by action: in a Plan what a restore will do, in
@@ -98,26 +164,64 @@ func NewPlan(stored, target []backup.File, opts *Options) (*Plan, error) {
 	if err := checkOptions(&o); err != nil {
 		return nil, err
 	}
-	pl := &planner{o: &o, target: make(map[string]*backup.File, len(target)), out: make([]planned, 0, len(stored))}
-	if o.Mode != Merge {
-		pl.inSnap = make(map[string]bool, len(stored))
-	}
+	return newPlan(context.Background(), sliceSource(stored), target, &o, nil)
+}
+
+// newPlan is NewPlan over the entries src yields, read once. With hash
+// set, it first sets the SHA256 of each target file whose size and mtime
+// equal those of the snapshot's file at its path (hash returns its
+// content's; a file it cannot read keeps none, and is restored).
+func newPlan(ctx context.Context, src entrySource, target []backup.File, o *Options, hash func(string) (string, error)) (*Plan, error) {
+	pl := &planner{o: o, target: make(map[string]*backup.File, len(target))}
 	target, _ = withoutMarker(target)
+	if o.Mode != Merge && len(target) > 0 {
+		pl.inSnap = map[string]bool{} // for removals: none from an empty target
+	}
 	for i := range target {
 		pl.target[target[i].Path] = &target[i]
 	}
-	for i, f := range stored {
+	k := 0
+	for f, err := range src(ctx) {
+		if err != nil {
+			return nil, err
+		}
 		if err := snapshot.ValidatePath(f.Path); err != nil {
 			return nil, errs.Errorf("restore", "%w", err)
 		}
 		if o.sel.wants(f) && !inMarker(f.Path) {
-			pl.decide(i, f)
+			if hash != nil {
+				pl.hashCandidate(f, hash)
+			}
+			pl.decide(k, f)
+			pl.keep(k, f)
 		}
+		k++
 	}
-	if o.Mode != Merge {
+	if pl.inSnap != nil {
 		pl.removals(target)
 	}
-	return pl.plan(stored), nil
+	return pl.plan(src, k), nil
+}
+
+// hashCandidate sets the SHA256 of the target's regular file at f's path
+// when its size and mtime equal f's, so that decide can tell it unchanged.
+func (pl *planner) hashCandidate(f backup.File, hash func(string) (string, error)) {
+	t, ok := pl.target[f.Path]
+	if !ok || !f.Mode.IsRegular() || !t.Mode.IsRegular() || t.Size != f.Size || !t.ModTime.Equal(f.ModTime) {
+		return
+	}
+	if sum, err := hash(f.Path); err == nil {
+		t.SHA256 = sum
+	}
+}
+
+// keep notes what carrying the plan out needs of the entry f, index i,
+// besides its decision: a directory's entry, and whether it is a hard link.
+func (pl *planner) keep(i int, f backup.File) {
+	if f.Mode.IsDir() {
+		pl.dirs = append(pl.dirs, dirEntry{i, f.Entry})
+	}
+	pl.links = pl.links || f.HardLinkTo != ""
 }
 
 // planner accumulates a Plan's decisions.
@@ -127,16 +231,16 @@ type planner struct {
 	// inSnap holds the selected snapshot paths (true) and the directories
 	// above them that the snapshot lists no entry for (false).
 	inSnap map[string]bool
-	out    []planned
-}
-
-type planned struct {
-	d Decision
-	s step
+	// decisions and steps grow together, in the order decided.
+	decisions []Decision
+	steps     []step
+	dirs      []dirEntry
+	links     bool
 }
 
 func (pl *planner) add(d Decision, file int, clear bool) {
-	pl.out = append(pl.out, planned{d, step{file, clear}})
+	pl.decisions = append(pl.decisions, d)
+	pl.steps = append(pl.steps, step{file, clear})
 }
 
 // decide plans the snapshot's entry f, its index i.
@@ -207,7 +311,7 @@ func (pl *planner) conflict(f backup.File, t *backup.File) string {
 // so that a full restore keeps them even when the snapshot lists no entry
 // for a directory.
 func (pl *planner) markInSnapshot(p string) {
-	if pl.o.Mode == Merge {
+	if pl.inSnap == nil { // a merge, or an empty target
 		return
 	}
 	pl.inSnap[p] = true
@@ -224,7 +328,7 @@ func (pl *planner) markInSnapshot(p string) {
 // there goes): only the topmost of each removed tree gets a decision,
 // whose Size counts the bytes of the files under it.
 func (pl *planner) removals(target []backup.File) {
-	gone := map[string]int{} // removed path -> index in pl.out, -1 below another
+	gone := map[string]int{} // removed path -> index in pl.decisions, -1 below another
 	for _, t := range target {
 		exact, listed := pl.inSnap[t.Path]
 		if pl.o.sel.covers(t.Path) && (!listed || !exact && !t.Mode.IsDir()) {
@@ -245,30 +349,52 @@ func (pl *planner) removals(target []backup.File) {
 	}
 	for _, t := range target {
 		if _, ok := gone[t.Path]; ok && top(t.Path) == t.Path {
-			gone[t.Path] = len(pl.out)
+			gone[t.Path] = len(pl.decisions)
 			pl.add(Decision{Path: t.Path, Action: ActionRemoved, Reason: "not in the snapshot"}, -1, false)
 		}
 	}
 	for _, t := range target {
 		if _, ok := gone[t.Path]; ok && t.Mode.IsRegular() {
-			pl.out[gone[top(t.Path)]].d.Size += max(t.Size, 0) // a size a Target cannot know (SizeUnknown) counts 0
+			pl.decisions[gone[top(t.Path)]].Size += max(t.Size, 0) // a size a Target cannot know (SizeUnknown) counts 0
 		}
 	}
 }
 
-// plan sorts the decisions by path and returns them as a Plan.
-func (pl *planner) plan(stored []backup.File) *Plan {
-	byPath := func(a, b planned) int { return strings.Compare(a.d.Path, b.d.Path) }
-	if !slices.IsSortedFunc(pl.out, byPath) { // walk order mostly is
-		slices.SortFunc(pl.out, byPath)
+// plan sorts the decisions by path and returns them as a Plan of the n
+// entries src yields.
+func (pl *planner) plan(src entrySource, n int) *Plan {
+	pl.sortByPath()
+	p := &Plan{Mode: pl.o.Mode, Modules: pl.o.Modules, Paths: pl.o.Paths, source: src,
+		Decisions: pl.decisions, steps: pl.steps, decision: make([]int32, n), dirs: pl.dirs, links: pl.links}
+	for k := range p.decision {
+		p.decision[k] = -1
 	}
-	p := &Plan{Mode: pl.o.Mode, Modules: pl.o.Modules, Paths: pl.o.Paths, snapshot: stored,
-		Decisions: make([]Decision, len(pl.out)), steps: make([]step, len(pl.out))}
-	for i, x := range pl.out {
-		p.Decisions[i], p.steps[i] = x.d, x.s
-		p.Counts.add(x.d)
+	for i, d := range p.Decisions {
+		p.Counts.add(d)
+		if f := p.steps[i].file; f >= 0 {
+			p.decision[f] = int32(i)
+		}
 	}
 	return p
+}
+
+// sortByPath puts the decisions (and their steps) in path order, which
+// walk order mostly is already (not where a name sorts before "/").
+func (pl *planner) sortByPath() {
+	byPath := func(a, b Decision) int { return strings.Compare(a.Path, b.Path) }
+	if slices.IsSortedFunc(pl.decisions, byPath) {
+		return
+	}
+	order := make([]int, len(pl.decisions))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortStableFunc(order, func(a, b int) int { return byPath(pl.decisions[a], pl.decisions[b]) })
+	ds, ss := make([]Decision, len(order)), make([]step, len(order))
+	for i, j := range order {
+		ds[i], ss[i] = pl.decisions[j], pl.steps[j]
+	}
+	pl.decisions, pl.steps = ds, ss
 }
 
 // kind names the type of an entry in a decision's reason.

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"iter"
 	"path"
 	"runtime"
 	"strings"
@@ -347,7 +348,7 @@ func checkOptions(o *Options) error {
 // restore plans the restore of snapshotID into dst and, unless o.DryRun,
 // carries out the plan and validates the result.
 func (r *Restorer) restore(ctx context.Context, tenant, snapshotID string, dst Target, o *Options) (*Report, error) {
-	snap, files, err := r.entries(ctx, tenant, snapshotID, o)
+	snap, err := r.e.Snapshot(ctx, tenant, snapshotID)
 	if err != nil {
 		return nil, err
 	}
@@ -356,8 +357,7 @@ func (r *Restorer) restore(ctx context.Context, tenant, snapshotID string, dst T
 	if err != nil {
 		return nil, err
 	}
-	hashCandidates(ctx, dst, files, target)
-	plan, err := NewPlan(files, target, o) // options and paths are checked: no error expected
+	plan, err := r.plan(ctx, tenant, snap, target, dst, o)
 	if err != nil {
 		return nil, err
 	}
@@ -387,7 +387,7 @@ func (r *Restorer) restore(ctx context.Context, tenant, snapshotID string, dst T
 		return rep, err
 	}
 	if o.Validate {
-		if err := r.validateTarget(ctx, snap, files, plan.unchanged(), dst, o.Mode == Merge); err != nil {
+		if err := r.validateTarget(ctx, snap, plan, dst, o.Mode == Merge); err != nil {
 			return rep, err
 		}
 		rep.Validated = len(rep.Damaged) == 0
@@ -398,37 +398,64 @@ func (r *Restorer) restore(ctx context.Context, tenant, snapshotID string, dst T
 	return rep, nil
 }
 
-// entries reads snapshotID's manifest and its whole entry list, checking
-// every path, and returns the entries the restore selects.
-func (r *Restorer) entries(ctx context.Context, tenant, snapshotID string, o *Options) (*backup.Snapshot, []backup.File, error) {
-	snap, err := r.e.Snapshot(ctx, tenant, snapshotID)
-	if err != nil {
-		return nil, nil, err
-	}
-	var files []backup.File
-	for f, err := range r.e.Files(ctx, tenant, snap.ID) {
-		if err != nil {
-			return nil, nil, err
-		}
-		if err := snapshot.ValidatePath(f.Path); err != nil {
-			return nil, nil, errs.Errorf("restore", "snapshot %s: %w", snap.ID, err)
-		}
-		if o.sel.wants(f) {
-			files = append(files, f)
-		}
-	}
+// plan reads the entries of snap that the restore selects, checking
+// every path before anything is written, and plans them against target
+// (the target's files that look unchanged are hashed to tell). A
+// selective restore naming a module or path the snapshot lacks fails.
+func (r *Restorer) plan(ctx context.Context, tenant string, snap *backup.Snapshot, target []backup.File, dst Target, o *Options) (*Plan, error) {
+	src := r.source(tenant, snap.ID, o)
+	read := src
+	var found map[string]bool
 	if o.Mode == Selective {
-		found := make(map[string]bool, len(files))
-		for _, f := range files {
-			for p := f.Path; p != "." && !found[p]; p = path.Dir(p) {
-				found[p] = true // a directory may have no entry of its own
+		found = map[string]bool{}
+		read = func(ctx context.Context) iter.Seq2[backup.File, error] {
+			return func(yield func(backup.File, error) bool) {
+				for f, err := range src(ctx) {
+					for p := f.Path; err == nil && p != "." && !found[p]; p = path.Dir(p) {
+						found[p] = true // a directory may have no entry of its own
+					}
+					if !yield(f, err) {
+						return
+					}
+				}
 			}
 		}
+	}
+	hash := func(p string) (string, error) { return hashTarget(ctx, dst, p) }
+	p, err := newPlan(ctx, read, target, o, hash)
+	if err != nil {
+		return nil, err
+	}
+	if found != nil {
 		if err := o.sel.checkFound(snap.ID, found, snap.Checksums); err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 	}
-	return snap, files, nil
+	p.source = src
+	return p, nil
+}
+
+// source returns the entrySource of the entries of tenant's snapshot id
+// that o selects, each path checked.
+func (r *Restorer) source(tenant, id string, o *Options) entrySource {
+	return func(ctx context.Context) iter.Seq2[backup.File, error] {
+		return func(yield func(backup.File, error) bool) {
+			for f, err := range r.e.Files(ctx, tenant, id) {
+				if err == nil {
+					if perr := snapshot.ValidatePath(f.Path); perr != nil {
+						err = errs.Errorf("restore", "snapshot %s: %w", id, perr)
+					}
+				}
+				if err != nil {
+					yield(backup.File{}, err)
+					return
+				}
+				if o.sel.wants(f) && !yield(f, nil) {
+					return
+				}
+			}
+		}
+	}
 }
 
 // walkTarget returns the entries dst holds, as it walks them, without its
@@ -446,34 +473,14 @@ func walkTarget(ctx context.Context, dst Target) ([]backup.File, targetState, er
 	return target, targetState{empty: len(target) == 0, marks: marks}, nil
 }
 
-// hashCandidates sets the SHA256 of the target's regular files whose size
-// and mtime equal those of the snapshot's file at the same path, so that a
-// plan can tell them unchanged. A file that cannot be read keeps no hash
-// (and is restored).
-func hashCandidates(ctx context.Context, dst Target, files, target []backup.File) {
-	if len(target) == 0 {
-		return
-	}
-	at := make(map[string]*backup.File, len(target))
-	for i := range target {
-		at[target[i].Path] = &target[i]
-	}
-	for _, f := range files {
-		t, ok := at[f.Path]
-		if !ok || !f.Mode.IsRegular() || !t.Mode.IsRegular() || t.Size != f.Size || !t.ModTime.Equal(f.ModTime) {
-			continue
-		}
-		if sum, err := hashTarget(ctx, dst, f.Path); err == nil {
-			t.SHA256 = sum
-		}
-	}
-}
-
 // validateTarget re-reads files skipped as unchanged and checks each
 // module's checksum against the manifest. In a merge, modules holding kept
 // files legitimately differ and are not compared.
-func (r *Restorer) validateTarget(ctx context.Context, snap *backup.Snapshot, files, unchanged []backup.File, dst Target, merge bool) error {
-	for _, f := range unchanged {
+func (r *Restorer) validateTarget(ctx context.Context, snap *backup.Snapshot, p *Plan, dst Target, merge bool) error {
+	err := p.each(ctx, func(i int, f backup.File) error {
+		if p.Decisions[i].Action != ActionUnchanged {
+			return nil
+		}
 		sum, err := hashTarget(ctx, dst, f.Path)
 		if err != nil {
 			return err
@@ -481,12 +488,16 @@ func (r *Restorer) validateTarget(ctx context.Context, snap *backup.Snapshot, fi
 		if sum != f.SHA256 {
 			return fmt.Errorf("%w: %q in the target has the snapshot's size and mtime but different content", ErrValidation, f.Path)
 		}
-	}
-	if merge {
 		return nil
+	})
+	if err != nil || merge {
+		return err
 	}
 	c := snapshot.NewChecksummer()
-	for _, f := range files {
+	for f, err := range p.source(ctx) {
+		if err != nil {
+			return err
+		}
 		c.Add(f.Path, f.Mode, f.Size, f.SHA256)
 	}
 	for m, sum := range c.Sums() {
