@@ -120,16 +120,30 @@ func newTab(t *testing.T) *tab {
 	return tb
 }
 
-// do runs steps in the tab, within a minute.
+// do runs steps in the tab, within a minute. The steps must not navigate:
+// use load for those that do.
 func (tb *tab) do(t *testing.T, steps ...chromedp.Action[chromedp.Void]) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(tb.ctx, time.Minute)
 	defer cancel()
-	require.NoError(t, chromedp.Do(ctx, steps...), "browser messages: %v", tb.messages())
+	err := chromedp.Do(ctx, steps...)
+	require.NoError(t, err, "%sbrowser messages: %v", navigated(err), tb.messages())
+}
+
+// navigated explains the error Chrome returns when the page navigates under
+// a step. The usual cause is a click in a form that htmx had not bound yet,
+// which the browser then submitted itself.
+func navigated(err error) string {
+	if err == nil || !strings.Contains(err.Error(), "Inspected target navigated or closed") {
+		return ""
+	}
+	return "the page navigated during the steps (a form submitted natively, not by htmx? a link?); "
 }
 
 // load runs steps that end in a navigation (a click on a link or a submit
-// button) and waits until the new page has loaded with status 200.
+// button) and waits until the new page has loaded with status 200. The
+// load event comes after DOMContentLoaded, when htmx processes the page, so
+// the page's hx-* handlers are bound when load returns.
 func (tb *tab) load(t *testing.T, steps ...chromedp.Action[chromedp.Void]) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(tb.ctx, time.Minute)
@@ -151,8 +165,30 @@ func run[T any](t *testing.T, tb *tab, a chromedp.Action[T]) T {
 	ctx, cancel := context.WithTimeout(tb.ctx, time.Minute)
 	defer cancel()
 	v, err := chromedp.Run(ctx, a)
-	require.NoError(t, err, "browser messages: %v", tb.messages())
+	require.NoError(t, err, "%sbrowser messages: %v", navigated(err), tb.messages())
 	return v
+}
+
+// markPage marks the document the tab shows now, for samePage.
+func (tb *tab) markPage(t *testing.T) {
+	t.Helper()
+	require.Equal(t, "object", run(t, tb, chromedp.Evaluate[string](`window.consoleTestMark = {}; typeof window.consoleTestMark`)))
+}
+
+// samePage reports whether the tab still shows the document markPage
+// marked: an htmx swap keeps it, a navigation (a form the browser submitted
+// itself, even one redirected back to the same address) does not.
+func (tb *tab) samePage(t *testing.T) bool {
+	t.Helper()
+	return run(t, tb, chromedp.Evaluate[bool](`typeof window.consoleTestMark === "object"`))
+}
+
+// htmxBound reports whether htmx has bound the hx-* handlers of the element
+// with data-testid id and of its content. htmx marks swapped-in content
+// htmx-added until it binds them; a form in it submits natively until then.
+func (tb *tab) htmxBound(t *testing.T, id string) bool {
+	t.Helper()
+	return run(t, tb, chromedp.Evaluate[bool](`document.querySelector('[data-testid="`+id+`"]').closest(".htmx-added") === null`))
 }
 
 func (tb *tab) messages() []string {

@@ -54,11 +54,16 @@ func TestBrowserFlagToggleAndRollout(t *testing.T) {
 	base := serve(t, f.h, userMaster)
 	tb.load(t, chromedp.Navigate(base+"/flags"))
 	require.Equal(t, "object", run(t, tb, chromedp.Evaluate[string](`typeof htmx`)), "htmx did not load")
+	tb.markPage(t)
 	tb.do(t,
 		chromedp.Click(sel("toggle-new-ui")),
 		chromedp.WaitVisible(chromedp.CSS(`[data-testid="toggle-new-ui"][aria-checked="true"]`)),
 	)
 	require.Equal(t, base+"/flags", run(t, tb, chromedp.Location()), "the toggle swapped the row in place")
+	require.True(t, tb.samePage(t), "the toggle swapped the row in place")
+	// A user can click in the new row at once: htmx must have bound its
+	// forms, or Save would post natively and load a new page.
+	require.True(t, tb.htmxBound(t, "flag-new-ui"), "the swapped row's forms are not bound by htmx yet")
 	fl, _ := f.flags.Get("new-ui")
 	require.True(t, fl.Enabled)
 	require.False(t, f.flags.Enabled("new-ui", "globex"), "on, but at 0 %")
@@ -75,6 +80,7 @@ func TestBrowserFlagToggleAndRollout(t *testing.T) {
 		chromedp.Click(sel("save-new-ui")),
 		chromedp.Poll[chromedp.Void](`document.querySelector('[data-testid="flag-new-ui"][data-version="3"]') !== null`),
 	)
+	require.True(t, tb.samePage(t), "Save swapped the row in place")
 	require.Equal(t, "100 %", tb.text(t, "rollout-value-new-ui"))
 	require.True(t, f.flags.Enabled("new-ui", "globex"))
 	require.True(t, f.flags.Enabled("new-ui", "acme"))
