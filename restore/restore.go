@@ -436,7 +436,8 @@ func (r *Restorer) plan(ctx context.Context, tenant string, snap *backup.Snapsho
 }
 
 // source returns the entrySource of the entries of tenant's snapshot id
-// that o selects, each path checked.
+// that o selects. Every path is checked, the unselected ones' too: a
+// snapshot naming one that could leave the target is refused whole.
 func (r *Restorer) source(tenant, id string, o *Options) entrySource {
 	return func(ctx context.Context) iter.Seq2[backup.File, error] {
 		return func(yield func(backup.File, error) bool) {

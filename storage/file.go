@@ -61,11 +61,13 @@ const attrsSuffix = ".attrs"
 // read.
 func fileWrite(ctx context.Context, dir, key string, r io.Reader, create bool) (err error) {
 	final := filepath.Join(dir, filepath.FromSlash(key))
-	if _, err := os.Lstat(final); err == nil && create {
+	if create {
 		// Taken already: link(2) would refuse it after the copy and
 		// the fsync. A name that appears after this check is still
 		// refused by the link.
-		return &Error{Op: "put", Key: key, Err: ErrExists}
+		if _, err := os.Lstat(final); err == nil {
+			return &Error{Op: "put", Key: key, Err: ErrExists}
+		}
 	}
 	if err := os.MkdirAll(filepath.Dir(final), 0o755); err != nil {
 		return &Error{Op: "put", Key: key, Err: err}
